@@ -1,0 +1,27 @@
+import { Chart, ChartProps } from 'cdk8s';
+import { Construct } from 'constructs';
+import { PostgresStatefulCluster, SynchronousReplication } from '../lib';
+
+/**
+ * A three-instance PostgreSQL: one primary, two streaming replicas, one of which confirms every
+ * commit. The Secrets `orders-db-superuser`, `orders-db-replication` and `orders-app` (keys
+ * `username` and `password`) must exist in the namespace, created by you or by a secrets tool.
+ */
+export class ReplicatedClusterChart extends Chart {
+  public readonly cluster: PostgresStatefulCluster;
+
+  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+    super(scope, id, { namespace: 'orders', ...props });
+    this.cluster = new PostgresStatefulCluster(this, 'OrdersDb', {
+      instances: 3,
+      superuserSecret: { secretName: 'orders-db-superuser' },
+      replicationSecret: { secretName: 'orders-db-replication' },
+      databases: [{ name: 'orders', owner: { secretName: 'orders-app' } }],
+      synchronousReplication: SynchronousReplication.any(1),
+      resources: { cpuRequest: '500m', cpuLimit: '2', memoryLimit: '2Gi' },
+      storage: { size: '50Gi', walSize: '10Gi' },
+      settings: { maxConnections: 200 },
+      extraParameters: { log_min_duration_statement: '500ms' },
+    });
+  }
+}

@@ -1,0 +1,170 @@
+import { REPLICATION_GROUP } from './cluster-layout';
+import { ClusterModel } from './cluster-model';
+
+/**
+ * The environment the bootstrap script reads. The StatefulSets set it from the pod layout;
+ * the end-to-end tests set it to paths and ports on a workstation.
+ */
+export const BOOTSTRAP_ENVIRONMENT = [
+  'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'SECRETS_DIR', 'CONFIG_FILE',
+] as const;
+
+/**
+ * bootstrap.sh, the init container of every instance. It makes the data directory ready and
+ * leaves one that already holds a cluster alone, so running it again is always safe.
+ */
+export function renderBootstrapScript(model: ClusterModel): string {
+  return `#!/usr/bin/env bash
+# bootstrap.sh of cluster "${model.name}", rendered by cdk8s-postgres.
+# Prepares this pod's data directory before PostgreSQL starts, idempotently:
+#  - a data directory that holds a cluster is left as it is: a restart starts as it was;
+#  - an empty one on the primary is created by initdb, with the roles and databases;
+#  - an empty one on a replica is cloned from the primary by pg_basebackup through a
+#    replication slot named after the pod, so a replica whose volume was lost re-clones.
+# Work happens in a sibling directory renamed at the end: a pod killed half-way starts over
+# instead of keeping a half-made cluster. Passwords are read from files, never put in argv.
+set -euo pipefail
+
+: "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
+: "\${PGPASSFILE:?}" "\${SECRETS_DIR:?}" "\${CONFIG_FILE:?}"
+PG_WALDIR="\${PG_WALDIR:-}"
+SLOT_NAME="\${POD_NAME//-/_}"
+
+log() {
+  printf '%s bootstrap %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
+}
+
+# secret <dir> <username|password>: a value from a mounted Secret, which must be one line.
+secret() {
+  local value
+  value=$(cat -- "$SECRETS_DIR/$1/$2")
+  if [[ -z $value || $value == *$'\\n'* ]]; then
+    log "secret file $1/$2 must hold one non-empty line"
+    return 1
+  fi
+  printf '%s' "$value"
+}
+
+# A libpq passfile field: backslash and colon are escaped.
+passfile_field() {
+  local field=\${1//\\\\/\\\\\\\\}
+  printf '%s' "\${field//:/\\\\:}"
+}
+
+# A libpq connection-string value, single-quoted.
+conninfo_value() {
+  local value=\${1//\\\\/\\\\\\\\}
+  printf "'%s'" "\${value//\\'/\\\\\\'}"
+}
+
+# write_passfile <file> <secret dir>: a passfile that authenticates that Secret's role anywhere.
+write_passfile() {
+  local user password
+  user=$(secret "$2" username)
+  password=$(secret "$2" password)
+  (
+    umask 077
+    printf '*:*:*:%s:%s\\n' "$(passfile_field "$user")" "$(passfile_field "$password")" > "$1.tmp"
+  )
+  mv -f -- "$1.tmp" "$1"
+}
+
+wal_dir_args=()
+reset_staging() {
+  rm -rf -- "$1"
+  if [[ -n $PG_WALDIR ]]; then
+    rm -rf -- "$PG_WALDIR"
+    wal_dir_args=(--waldir="$PG_WALDIR")
+  fi
+}
+
+initialize_primary() {
+  local staging="$PGDATA.initdb" superuser workdir
+  superuser=$(secret superuser username)
+  reset_staging "$staging"
+  log "initializing a new cluster"
+  initdb --pgdata="$staging" "\${wal_dir_args[@]}" --username="$superuser" \\
+    --pwfile="$SECRETS_DIR/superuser/password" --auth=scram-sha-256 \\
+    --encoding=UTF8 --locale=C.UTF-8 --data-checksums >&2
+
+  # A private socket and no TCP listener: nobody else can connect before setup is done.
+  # Synchronous replication is off here, as no replica exists yet to confirm commits.
+  workdir=$(mktemp -d)
+  trap 'rm -rf -- "$workdir"' EXIT
+  write_passfile "$workdir/pgpass" superuser
+  pg_ctl --pgdata="$staging" --wait --silent \\
+    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
+    start >&2
+  PGPASSFILE="$workdir/pgpass" psql --host="$workdir" --username="$superuser" \\
+    --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 <<'SQL'
+${renderBootstrapSql(model)}
+SQL
+  pg_ctl --pgdata="$staging" --wait --silent --mode=fast stop >&2
+  mv -- "$staging" "$PGDATA"
+  log "cluster initialized"
+}
+
+clone_replica() {
+  local staging="$PGDATA.basebackup" user conninfo
+  reset_staging "$staging"
+  user=$(secret replication username)
+  conninfo="host=$(conninfo_value "$PRIMARY_HOST") port=$PGPORT user=$(conninfo_value "$user")"
+  until pg_isready --host="$PRIMARY_HOST" --port="$PGPORT" --timeout=5 --quiet; do
+    log "waiting for the primary at $PRIMARY_HOST:$PGPORT"
+    sleep 2
+  done
+  # The slot keeps the primary's WAL until this replica has streamed it, also across restarts.
+  pg_receivewal --create-slot --if-not-exists --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
+  log "cloning from $PRIMARY_HOST through slot $SLOT_NAME"
+  pg_basebackup --pgdata="$staging" "\${wal_dir_args[@]}" --wal-method=stream --slot="$SLOT_NAME" \\
+    --checkpoint=fast --no-password --dbname="$conninfo" >&2
+  # Written here rather than with --write-recovery-conf, which would copy the password from
+  # the passfile into postgresql.auto.conf.
+  touch -- "$staging/standby.signal"
+  {
+    printf "primary_conninfo = %s\\n" "$(conninfo_value "$conninfo passfile=$(conninfo_value "$PGPASSFILE") application_name=$SLOT_NAME")"
+    printf "primary_slot_name = '%s'\\n" "$SLOT_NAME"
+  } >> "$staging/postgresql.auto.conf"
+  mv -- "$staging" "$PGDATA"
+  log "replica cloned"
+}
+
+# The replication passfile serves pg_basebackup now and the WAL receiver later.
+write_passfile "$PGPASSFILE" replication
+
+if [[ -s "$PGDATA/PG_VERSION" ]]; then
+  log "data directory holds a cluster: starting it as it is"
+elif [[ $POSTGRES_ROLE == primary ]]; then
+  initialize_primary
+elif [[ $POSTGRES_ROLE == replica ]]; then
+  clone_replica
+else
+  log "POSTGRES_ROLE must be primary or replica, not $POSTGRES_ROLE"
+  exit 1
+fi
+`;
+}
+
+/**
+ * SQL run once on a new primary through psql, which reads role names and passwords from the
+ * mounted Secrets with backquoted \`cat\` and quotes them itself (:'var' and :"var").
+ */
+function renderBootstrapSql(model: ClusterModel): string {
+  const readSecret = (variable: string, dir: string, key: string) => `\\set ${variable} \`cat "$SECRETS_DIR/${dir}/${key}"\``;
+  const lines = [
+    readSecret('replication_user', 'replication', 'username'),
+    readSecret('replication_password', 'replication', 'password'),
+    `CREATE ROLE ${REPLICATION_GROUP} NOLOGIN;`,
+    `CREATE ROLE :"replication_user" WITH LOGIN REPLICATION IN ROLE ${REPLICATION_GROUP} PASSWORD :'replication_password';`,
+  ];
+  for (const database of model.databases) {
+    lines.push(
+      readSecret('owner', database.secretDir, 'username'),
+      readSecret('owner_password', database.secretDir, 'password'),
+      "SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L', :'owner', :'owner_password')",
+      "  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') \\gexec",
+      `CREATE DATABASE "${database.name}" OWNER :"owner";`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,42 @@
+/**
+ * Where files live inside a PostgreSQL pod. The rendered config and script refer to these
+ * paths, and the end-to-end tests rewrite exactly these roots to run them on a workstation.
+ */
+export const CLUSTER_PATHS = {
+  /** ConfigMap with postgresql.conf and pg_hba.conf. */
+  configDir: '/etc/postgresql',
+  /** ConfigMap with the bootstrap script. */
+  scriptsDir: '/opt/cdk8s-postgres',
+  /** The data volume; the cluster lives in a subdirectory so lost+found does not bother initdb. */
+  dataVolume: '/var/lib/postgresql/data',
+  pgdata: '/var/lib/postgresql/data/pgdata',
+  /** The optional WAL volume. */
+  walVolume: '/var/lib/postgresql/wal',
+  walDir: '/var/lib/postgresql/wal/pg_wal',
+  /** Unix socket directory (an emptyDir: the root filesystem is read-only). */
+  socketDir: '/var/run/postgresql',
+  /** In-memory emptyDir holding the replication passfile. */
+  authDir: '/run/postgresql-auth',
+  passfile: '/run/postgresql-auth/pgpass',
+  /** Secrets, one subdirectory each, files `username` and `password`. */
+  secretsDir: '/etc/postgresql-secrets',
+} as const;
+
+/** File names inside the ConfigMaps. */
+export const CLUSTER_FILES = {
+  postgresqlConf: 'postgresql.conf',
+  pgHbaConf: 'pg_hba.conf',
+  bootstrapScript: 'bootstrap.sh',
+} as const;
+
+/**
+ * The group role whose members may open replication connections over TCP. pg_hba.conf names
+ * the group, not the user, because the replication user's name lives in a Secret; superusers
+ * are not members, so they cannot replicate over the network.
+ */
+export const REPLICATION_GROUP = 'replication_clients';
+
+/** The replication slot and application name of a replica pod: PostgreSQL names allow no `-`. */
+export function replicaSlotName(podName: string): string {
+  return podName.replace(/-/g, '_');
+}

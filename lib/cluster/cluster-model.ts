@@ -1,0 +1,333 @@
+import { Chart } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { propError } from '../core/errors';
+import { ComponentLabels } from '../core/labels';
+import { MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateDnsLabel } from '../core/names';
+import { parseQuantity, postgresMemory } from '../core/quantity';
+import { requireInteger, validatePort } from '../core/validation';
+import { replicaSlotName } from './cluster-layout';
+import { PodSpread, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
+import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
+
+/** A postgresql.conf value: numbers and booleans are written bare, strings quoted. */
+export type ParameterValue = string | number | boolean;
+
+/** One rendered postgresql.conf line. */
+export interface Parameter {
+  readonly name: string;
+  readonly value: ParameterValue;
+}
+
+/** A database to create at bootstrap, with the subdirectory its owner's Secret is mounted at. */
+export interface DatabaseModel {
+  readonly name: string;
+  readonly owner: ResolvedCredentials;
+  readonly secretDir: string;
+}
+
+/** Everything the renderers and the construct need, resolved and validated once. */
+export interface ClusterModel {
+  readonly name: string;
+  readonly instances: number;
+  readonly replicas: number;
+  readonly image: string;
+  readonly uid: number;
+  readonly port: number;
+  readonly objectNames: {
+    readonly primary: string;
+    readonly replica: string;
+    readonly headless: string;
+    readonly readWrite: string;
+    readonly readOnly: string;
+    readonly config: string;
+    readonly scripts: string;
+    readonly serviceAccount: string;
+    readonly disruptionBudget: string;
+  };
+  readonly readWriteHost: string;
+  readonly readOnlyHost: string;
+  /** Stable DNS name of the primary pod, through the headless Service. */
+  readonly primaryPodHost: string;
+  readonly replicaApplicationNames: string[];
+  readonly superuser: ResolvedCredentials;
+  readonly replication: ResolvedCredentials;
+  readonly databases: DatabaseModel[];
+  /** postgresql.conf parameters chosen by props and defaults (paths and ports are the renderer's). */
+  readonly parameters: Parameter[];
+  readonly maxConnections: number;
+  readonly superuserReservedConnections: number;
+  readonly allowedCidrs: string[];
+  readonly resources: { readonly cpuRequest: string; readonly cpuLimit: string; readonly memoryRequest: string; readonly memoryLimit: string };
+  readonly memoryLimitBytes: number;
+  readonly storage: { readonly size: string; readonly storageClassName?: string; readonly walSize?: string; readonly walStorageClassName?: string };
+  readonly volumeRetention: VolumeRetention;
+  readonly spread: PodSpread;
+  readonly terminationGracePeriodSeconds: number;
+  readonly labels: { [key: string]: string };
+  readonly componentLabels: (component: string) => ComponentLabels;
+}
+
+const REPLICA_SUFFIX = '-replica';
+const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
+const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
+const CIDR = /^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\/(?:3[0-2]|[12]?[0-9])$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*\/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$/;
+
+/** Parameters the construct sets itself, and the prop to use instead. */
+const MANAGED_PARAMETERS: { [name: string]: string } = {
+  listen_addresses: 'allowedCidrs (PostgreSQL listens on every pod address)',
+  port: 'port',
+  hba_file: 'allowedCidrs',
+  ident_file: 'allowedCidrs',
+  config_file: 'settings or extraParameters',
+  data_directory: 'storage',
+  unix_socket_directories: 'nothing: the probes and bootstrap rely on the socket path',
+  password_encryption: 'nothing: scram-sha-256 is the only method the library allows',
+  synchronous_standby_names: 'synchronousReplication',
+  primary_conninfo: 'replicationSecret (the bootstrap writes it for each replica)',
+  primary_slot_name: 'nothing: each replica streams through a slot named after its pod',
+};
+
+/** Validates the props of a cluster and resolves every default. */
+export function resolveClusterModel(scope: IConstruct, id: string, props: PostgresStatefulClusterProps): ClusterModel {
+  const name = props.name ?? defaultResourceName(id);
+  const why = `, because the replica StatefulSet "<name>${REPLICA_SUFFIX}" may have at most ${MAX_STATEFUL_SET_NAME_LENGTH}`;
+  validateDnsLabel(scope, 'name', name, MAX_STATEFUL_SET_NAME_LENGTH - REPLICA_SUFFIX.length, why);
+  const instances = requireInteger(scope, 'instances', props.instances ?? 3, 1, 100);
+  const replicas = instances - 1;
+  const port = validatePort(scope, 'port', props.port ?? 5432);
+  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 999, 1, 2 ** 31 - 1);
+  const image = props.image ?? 'postgres:15.14-bookworm';
+  if (image.trim() === '' || /\s/.test(image)) {
+    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "postgres:15.14-bookworm"');
+  }
+  const namespace = Chart.of(scope).namespace;
+  const objectNames = {
+    primary: `${name}-primary`,
+    replica: `${name}${REPLICA_SUFFIX}`,
+    headless: `${name}-headless`,
+    readWrite: `${name}-rw`,
+    readOnly: `${name}-ro`,
+    config: `${name}-config`,
+    scripts: `${name}-scripts`,
+    serviceAccount: name,
+    disruptionBudget: name,
+  };
+  const replicaApplicationNames = Array.from({ length: replicas }, (_, ordinal) => replicaSlotName(`${objectNames.replica}-${ordinal}`));
+
+  const resources = resolveResources(scope, props);
+  const memoryLimitBytes = parseQuantity(scope, 'resources.memoryLimit', resources.memoryLimit);
+  const storage = resolveStorage(scope, props);
+  const walVolumeBytes = parseQuantity(scope, storage.walSize ? 'storage.walSize' : 'storage.size', storage.walSize ?? storage.size);
+
+  const settings = props.settings ?? {};
+  const maxConnections = requireInteger(scope, 'settings.maxConnections', settings.maxConnections ?? 100, 1, 262143);
+  const superuserReservedConnections = requireInteger(scope, 'settings.superuserReservedConnections', settings.superuserReservedConnections ?? 3, 0);
+  if (superuserReservedConnections >= maxConnections) {
+    throw propError(scope, 'settings.superuserReservedConnections', superuserReservedConnections,
+      `leaves no connection for other roles out of maxConnections ${maxConnections}`,
+      'make it smaller than settings.maxConnections');
+  }
+  const walSenders = resolveWalSenders(scope, settings, instances);
+  const sharedBuffers = settings.sharedBuffers ?? postgresMemory(memoryLimitBytes / 4);
+  const sharedBuffersBytes = parsePostgresMemory(scope, 'settings.sharedBuffers', sharedBuffers);
+  if (sharedBuffersBytes >= memoryLimitBytes) {
+    throw propError(scope, 'settings.sharedBuffers', sharedBuffers, `does not fit in the memory limit ${resources.memoryLimit}`,
+      'lower settings.sharedBuffers (about 25% of the limit is usual) or raise resources.memoryLimit');
+  }
+
+  const typed: { [name: string]: ParameterValue | undefined } = {
+    max_connections: maxConnections,
+    superuser_reserved_connections: superuserReservedConnections,
+    shared_buffers: sharedBuffers,
+    effective_cache_size: settings.effectiveCacheSize ?? postgresMemory(memoryLimitBytes * 0.75),
+    work_mem: settings.workMem ?? '4MB',
+    maintenance_work_mem: settings.maintenanceWorkMem ?? postgresMemory(memoryLimitBytes / 16),
+    wal_level: settings.walLevel ?? WalLevel.REPLICA,
+    max_wal_senders: walSenders.maxWalSenders,
+    max_replication_slots: walSenders.maxReplicationSlots,
+    max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? postgresMemory(walVolumeBytes / 2),
+    wal_keep_size: settings.walKeepSize ?? '0MB',
+    hot_standby: settings.hotStandby ?? true,
+    hot_standby_feedback: settings.hotStandbyFeedback ?? false,
+    synchronous_commit: settings.synchronousCommit ?? SynchronousCommit.ON,
+    shared_preload_libraries: settings.sharedPreloadLibraries?.join(','),
+  };
+  for (const memoryParameter of ['effective_cache_size', 'work_mem', 'maintenance_work_mem', 'max_slot_wal_keep_size', 'wal_keep_size']) {
+    parsePostgresMemory(scope, `settings.${camelCase(memoryParameter)}`, String(typed[memoryParameter]));
+  }
+  const synchronous = props.synchronousReplication;
+  if (synchronous) {
+    requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, replicas));
+    if (replicas === 0) {
+      throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
+        'needs replicas, and instances is 1', 'set instances to 2 or more, or drop synchronousReplication');
+    }
+    typed.synchronous_standby_names = synchronous.standbyNames(replicaApplicationNames);
+  }
+
+  const parameters: Parameter[] = Object.entries(typed)
+    .filter((entry): entry is [string, ParameterValue] => entry[1] !== undefined)
+    .map(([parameter, value]) => ({ name: parameter, value }));
+  parameters.push(...resolveExtraParameters(scope, props.extraParameters ?? {}));
+
+  const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
+  const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
+  const databases = resolveDatabases(scope, props);
+  const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
+  if (allowedCidrs.length === 0) {
+    throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits nobody, not even the replicas', 'list at least the pod network');
+  }
+  for (const cidr of allowedCidrs) {
+    if (!CIDR.test(cidr)) throw propError(scope, 'allowedCidrs', cidr, 'is not a CIDR', 'write networks such as "10.0.0.0/8" or "fd00::/8"');
+  }
+
+  const graceSeconds = (props.terminationGracePeriod?.toSeconds()) ?? 60;
+  requireInteger(scope, 'terminationGracePeriod', graceSeconds, 10, 3600);
+  const labels = props.labels ?? {};
+  const partOf = props.partOf ?? name;
+  return {
+    name,
+    instances,
+    replicas,
+    image,
+    uid,
+    port,
+    objectNames,
+    readWriteHost: serviceHost(objectNames.readWrite, namespace),
+    readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
+    primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
+    replicaApplicationNames,
+    superuser,
+    replication,
+    databases,
+    parameters,
+    maxConnections,
+    superuserReservedConnections,
+    allowedCidrs,
+    resources,
+    memoryLimitBytes,
+    storage,
+    volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
+    spread: props.spread ?? PodSpread.PREFERRED,
+    terminationGracePeriodSeconds: graceSeconds,
+    labels,
+    componentLabels: (component) => ({ name: 'postgresql', instance: name, component, partOf }),
+  };
+}
+
+function resolveResources(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['resources'] {
+  const memoryLimit = props.resources?.memoryLimit ?? '1Gi';
+  const resources = {
+    cpuRequest: props.resources?.cpuRequest ?? '250m',
+    cpuLimit: props.resources?.cpuLimit ?? '1',
+    memoryRequest: props.resources?.memoryRequest ?? memoryLimit,
+    memoryLimit,
+  };
+  for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
+    const requested = parseQuantity(scope, `resources.${request}`, resources[request]);
+    if (requested > parseQuantity(scope, `resources.${limit}`, resources[limit])) {
+      throw propError(scope, `resources.${request}`, resources[request], `is more than resources.${limit} ${resources[limit]}`,
+        `lower resources.${request} or raise resources.${limit}`);
+    }
+  }
+  if (parseQuantity(scope, 'resources.memoryLimit', memoryLimit) < 256 * 2 ** 20) {
+    throw propError(scope, 'resources.memoryLimit', memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
+      'give at least "256Mi"');
+  }
+  return resources;
+}
+
+function resolveStorage(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['storage'] {
+  const storage = { ...props.storage, size: props.storage?.size ?? '10Gi' };
+  parseQuantity(scope, 'storage.size', storage.size);
+  if (storage.walSize !== undefined) parseQuantity(scope, 'storage.walSize', storage.walSize);
+  if (storage.walStorageClassName !== undefined && storage.walSize === undefined) {
+    throw propError(scope, 'storage.walStorageClassName', storage.walStorageClassName, 'is set without a WAL volume',
+      'set storage.walSize too, or drop storage.walStorageClassName');
+  }
+  for (const prop of ['storageClassName', 'walStorageClassName'] as const) {
+    const value = storage[prop];
+    if (value !== undefined) validateDnsLabel(scope, `storage.${prop}`, value, 253);
+  }
+  return storage;
+}
+
+function resolveWalSenders(scope: IConstruct, settings: PostgresqlSettings, instances: number) {
+  const fallback = Math.max(10, instances + 2);
+  // Each replica streams through one sender; cloning a replica takes two more (backup + WAL).
+  const neededSenders = instances - 1 + 2;
+  const maxWalSenders = requireInteger(scope, 'settings.maxWalSenders', settings.maxWalSenders ?? fallback, 0);
+  if (maxWalSenders < neededSenders) {
+    throw propError(scope, 'settings.maxWalSenders', maxWalSenders,
+      `is below the ${neededSenders} that ${instances - 1} streaming replicas and one being cloned need`,
+      `set it to ${neededSenders} or more, or leave it unset for ${fallback}`);
+  }
+  const maxReplicationSlots = requireInteger(scope, 'settings.maxReplicationSlots', settings.maxReplicationSlots ?? fallback, 0);
+  if (maxReplicationSlots < instances - 1) {
+    throw propError(scope, 'settings.maxReplicationSlots', maxReplicationSlots,
+      `is below the ${instances - 1} slots the replicas stream through`,
+      `set it to ${instances - 1} or more, or leave it unset for ${fallback}`);
+  }
+  return { maxWalSenders, maxReplicationSlots };
+}
+
+function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }): Parameter[] {
+  return Object.keys(extra).sort().map((key) => {
+    const parameter = key.toLowerCase();
+    const prop = `extraParameters.${key}`;
+    const managedBy = MANAGED_PARAMETERS[parameter];
+    if (managedBy) {
+      throw propError(scope, prop, extra[key], 'is set by the construct', `use ${managedBy}`);
+    }
+    if (camelCase(parameter) in TYPED_SETTINGS) {
+      throw propError(scope, prop, extra[key], 'has a typed prop', `use settings.${camelCase(parameter)}`);
+    }
+    if (!parameter.includes('.') && !POSTGRES_15_PARAMETERS.has(parameter)) {
+      throw propError(scope, 'extraParameters', key, 'is not a PostgreSQL 15 parameter',
+        'check the spelling against https://www.postgresql.org/docs/15/runtime-config.html');
+    }
+    if (/[\n\r\0]/.test(extra[key])) {
+      throw propError(scope, prop, extra[key], 'contains a line break or NUL', 'give a single-line value');
+    }
+    return { name: parameter, value: extra[key] };
+  });
+}
+
+/** The typed settings, keyed by prop name, for telling users which prop replaces a parameter. */
+const TYPED_SETTINGS: { [prop in keyof Required<PostgresqlSettings>]: true } = {
+  maxConnections: true, superuserReservedConnections: true, sharedBuffers: true, effectiveCacheSize: true,
+  workMem: true, maintenanceWorkMem: true, walLevel: true, maxWalSenders: true, maxReplicationSlots: true,
+  maxSlotWalKeepSize: true, walKeepSize: true, hotStandby: true, hotStandbyFeedback: true,
+  synchronousCommit: true, sharedPreloadLibraries: true,
+};
+
+function resolveDatabases(scope: IConstruct, props: PostgresStatefulClusterProps): DatabaseModel[] {
+  const seen = new Set<string>();
+  return (props.databases ?? []).map((database, index) => {
+    const prop = `databases[${index}].name`;
+    if (!DATABASE_NAME.test(database.name)) {
+      throw propError(scope, prop, database.name, 'is not a plain lower-case identifier',
+        'use lower-case letters, digits and "_", starting with a letter or "_", at most 63 characters');
+    }
+    if (['postgres', 'template0', 'template1'].includes(database.name) || seen.has(database.name)) {
+      throw propError(scope, prop, database.name, 'already exists', 'choose another database name');
+    }
+    seen.add(database.name);
+    return { name: database.name, owner: resolveCredentials(scope, `databases[${index}].owner`, database.owner), secretDir: `owner-${index}` };
+  });
+}
+
+function parsePostgresMemory(scope: IConstruct, prop: string, value: string): number {
+  const match = POSTGRES_MEMORY.exec(value);
+  if (!match) {
+    throw propError(scope, prop, value, 'is not a PostgreSQL memory size', 'write a whole number with kB, MB, GB or TB, such as "256MB"');
+  }
+  return Number(match[1]) * POSTGRES_MEMORY_UNITS[match[2]];
+}
+
+function camelCase(parameter: string): string {
+  return parameter.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,170 @@
+import { Duration } from 'cdk8s';
+import { PostgresCredentials } from '../core/credentials';
+import { PostgresqlSettings } from './postgresql-settings';
+import { SynchronousReplication } from './synchronous-replication';
+
+/** A database created when the primary is first initialized. */
+export interface PostgresDatabase {
+  /** Database name: lower-case letters, digits and `_`, starting with a letter or `_`. */
+  readonly name: string;
+  /** Secret of the owning role, created with LOGIN and this password unless it exists. */
+  readonly owner: PostgresCredentials;
+}
+
+/** CPU and memory of each PostgreSQL container. */
+export interface PostgresResources {
+  /**
+   * CPU request.
+   * @default '250m'
+   */
+  readonly cpuRequest?: string;
+  /**
+   * CPU limit.
+   * @default '1'
+   */
+  readonly cpuLimit?: string;
+  /**
+   * Memory request.
+   * @default - the memory limit, so the kernel does not reclaim PostgreSQL's memory first
+   */
+  readonly memoryRequest?: string;
+  /**
+   * Memory limit; memory settings such as shared_buffers are derived from it.
+   * @default '1Gi'
+   */
+  readonly memoryLimit?: string;
+}
+
+/** Persistent volumes of each instance. */
+export interface PostgresStorage {
+  /**
+   * Size of the data volume.
+   * @default '10Gi'
+   */
+  readonly size?: string;
+  /**
+   * StorageClass of the data volume.
+   * @default - the cluster's default StorageClass
+   */
+  readonly storageClassName?: string;
+  /**
+   * Size of a separate WAL volume; WAL stays on the data volume when unset.
+   * @default - no separate WAL volume
+   */
+  readonly walSize?: string;
+  /**
+   * StorageClass of the WAL volume.
+   * @default - the data volume's StorageClass
+   */
+  readonly walStorageClassName?: string;
+}
+
+/** Whether the scheduler must or should put instances on different nodes. */
+export enum PodSpread {
+  /** Prefer different nodes; still schedule when there are fewer nodes than instances. */
+  PREFERRED = 'ScheduleAnyway',
+  /** Never put two instances on one node; an instance stays Pending without a free node. */
+  REQUIRED = 'DoNotSchedule',
+}
+
+/** What happens to the instances' PersistentVolumeClaims when the cluster is deleted or scaled down. */
+export enum VolumeRetention {
+  /** Keep them: data outlives a mistaken delete. */
+  RETAIN = 'Retain',
+  /** Delete them with the StatefulSet or the scaled-down pod. */
+  DELETE = 'Delete',
+}
+
+/** Props of {@link PostgresStatefulCluster}. */
+export interface PostgresStatefulClusterProps {
+  /**
+   * Base name of every object; pods are `<name>-primary-0` and `<name>-replica-<n>`.
+   * @default - the construct id in kebab-case
+   */
+  readonly name?: string;
+  /**
+   * Number of PostgreSQL instances: one primary and `instances - 1` streaming replicas.
+   * @default 3
+   */
+  readonly instances?: number;
+  /**
+   * Container image holding PostgreSQL 15 and bash, run as `runAsUser`.
+   * @default 'postgres:15.14-bookworm'
+   */
+  readonly image?: string;
+  /**
+   * UID and GID the image's PostgreSQL runs as (the official image's `postgres` user).
+   * @default 999
+   */
+  readonly runAsUser?: number;
+  /**
+   * TCP port of PostgreSQL and of its Services.
+   * @default 5432
+   */
+  readonly port?: number;
+  /** Secret with the superuser's name and password; initdb creates that superuser. */
+  readonly superuserSecret: PostgresCredentials;
+  /** Secret with the replication role's name and password; replicas stream as that role. */
+  readonly replicationSecret: PostgresCredentials;
+  /**
+   * Databases created, with their owners, when the primary is first initialized.
+   * @default - only the `postgres` database
+   */
+  readonly databases?: PostgresDatabase[];
+  /**
+   * Typed postgresql.conf parameters.
+   * @default - defaults derived from the memory limit and the instance count
+   */
+  readonly settings?: PostgresqlSettings;
+  /**
+   * Any other postgresql.conf parameter, by its PostgreSQL name (`log_min_duration_statement`).
+   * Names are checked against PostgreSQL 15's; a name with a dot is an extension's and passes.
+   * @default - none
+   */
+  readonly extraParameters?: { [name: string]: string };
+  /**
+   * Synchronous replication: commits wait for `ANY n` or `FIRST n` replicas.
+   * @default - asynchronous replication
+   */
+  readonly synchronousReplication?: SynchronousReplication;
+  /**
+   * Client networks allowed to log in (scram-sha-256) and replicas allowed to stream.
+   * @default ['0.0.0.0/0', '::/0']
+   */
+  readonly allowedCidrs?: string[];
+  /**
+   * CPU and memory of each instance.
+   * @default - 250m/1 CPU, 1Gi memory
+   */
+  readonly resources?: PostgresResources;
+  /**
+   * Persistent volumes of each instance.
+   * @default - a 10Gi data volume of the default StorageClass
+   */
+  readonly storage?: PostgresStorage;
+  /**
+   * PVC retention when the cluster is deleted or scaled down.
+   * @default VolumeRetention.RETAIN
+   */
+  readonly volumeRetention?: VolumeRetention;
+  /**
+   * Spreading of instances over nodes.
+   * @default PodSpread.PREFERRED
+   */
+  readonly spread?: PodSpread;
+  /**
+   * Time a pod gets to stop; PostgreSQL is shut down in fast mode within it.
+   * @default Duration.seconds(60)
+   */
+  readonly terminationGracePeriod?: Duration;
+  /**
+   * Extra labels on every object and pod.
+   * @default - none
+   */
+  readonly labels?: { [key: string]: string };
+  /**
+   * Value of app.kubernetes.io/part-of.
+   * @default - the name
+   */
+  readonly partOf?: string;
+}

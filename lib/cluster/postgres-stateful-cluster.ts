@@ -1,0 +1,255 @@
+import { Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { configChecksum } from '../core/checksum';
+import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
+import { IPostgresEndpoint } from '../core/endpoint';
+import { metadataLabels, selectorLabels } from '../core/labels';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
+import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
+import { ClusterModel, resolveClusterModel } from './cluster-model';
+import { PostgresStatefulClusterProps } from './cluster-props';
+import { renderPgHbaConf } from './pg-hba-conf';
+import { renderPostgresqlConf } from './postgresql-conf';
+
+type Role = 'primary' | 'replica';
+
+/**
+ * A primary/replica PostgreSQL cluster on StatefulSets, without an operator.
+ *
+ * The primary StatefulSet (`<name>-primary`, one pod) bootstraps with initdb; the replica
+ * StatefulSet (`<name>-replica`, `instances - 1` pods) clones from the primary with
+ * pg_basebackup and streams through a slot per pod. Two StatefulSets give primary and replica
+ * pods their own labels, so `<name>-rw` reaches only the primary and `<name>-ro` only replicas.
+ * Failover is not automatic: if the primary's volume is lost, restore it from a backup.
+ */
+export class PostgresStatefulCluster extends Construct implements IPostgresEndpoint {
+  /** Base name of every object. */
+  public readonly name: string;
+  /** Number of instances, the primary included. */
+  public readonly instances: number;
+  public readonly readWriteHost: string;
+  public readonly readOnlyHost: string;
+  public readonly port: number;
+  public readonly replicas: number;
+  public readonly superuserCredentials: PostgresCredentials;
+  /** `max_connections`. */
+  public readonly maxConnections: number;
+  /** `superuser_reserved_connections`. */
+  public readonly superuserReservedConnections: number;
+
+  private readonly model: ClusterModel;
+
+  constructor(scope: Construct, id: string, props: PostgresStatefulClusterProps) {
+    super(scope, id);
+    const model = resolveClusterModel(this, id, props);
+    this.model = model;
+    this.name = model.name;
+    this.instances = model.instances;
+    this.readWriteHost = model.readWriteHost;
+    this.readOnlyHost = model.readOnlyHost;
+    this.port = model.port;
+    this.replicas = model.replicas;
+    this.superuserCredentials = model.superuser;
+    this.maxConnections = model.maxConnections;
+    this.superuserReservedConnections = model.superuserReservedConnections;
+
+    const config = {
+      [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
+      [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model),
+    };
+    const scripts = { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model) };
+    const checksum = configChecksum({ ...config, ...scripts });
+
+    new k8s.KubeServiceAccount(this, 'ServiceAccount', {
+      metadata: this.metadata(model.objectNames.serviceAccount, 'database'),
+      automountServiceAccountToken: false,
+    });
+    new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: config });
+    new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: scripts });
+
+    this.service('Headless', model.objectNames.headless, undefined, true);
+    this.service('ReadWrite', model.objectNames.readWrite, 'primary', false);
+    this.statefulSet('Primary', 'primary', 1, checksum);
+    if (model.replicas > 0) {
+      this.service('ReadOnly', model.objectNames.readOnly, 'replica', false);
+      this.statefulSet('Replica', 'replica', model.replicas, checksum);
+    }
+    if (model.instances >= 2) {
+      // One budget over all instances: a drain never takes the primary and a replica at once.
+      new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
+        metadata: this.metadata(model.objectNames.disruptionBudget, 'database'),
+        spec: {
+          maxUnavailable: k8s.IntOrString.fromNumber(1),
+          selector: { matchLabels: selectorLabels(model.componentLabels('database'), false) },
+        },
+      });
+    }
+  }
+
+  private metadata(name: string, component: string): k8s.ObjectMeta {
+    const namespace = Chart.of(this).namespace;
+    return { name, ...(namespace ? { namespace } : {}), labels: metadataLabels(this.model.componentLabels(component), this.model.labels) };
+  }
+
+  /** A Service over the pods of one role, or of all roles when `role` is undefined. */
+  private service(id: string, name: string, role: Role | undefined, headless: boolean): void {
+    const labels = this.model.componentLabels(role ?? 'database');
+    new k8s.KubeService(this, id, {
+      metadata: this.metadata(name, role ?? 'database'),
+      spec: {
+        ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
+        selector: selectorLabels(labels, role !== undefined),
+        ports: [{ name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' }],
+      },
+    });
+  }
+
+  private statefulSet(id: string, role: Role, replicas: number, checksum: string): void {
+    const model = this.model;
+    const labels = model.componentLabels(role);
+    const name = role === 'primary' ? model.objectNames.primary : model.objectNames.replica;
+    const claim = (claimName: string, size: string, storageClassName?: string): k8s.KubePersistentVolumeClaimProps => ({
+      metadata: { name: claimName, labels: metadataLabels(labels, model.labels) },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        ...(storageClassName ? { storageClassName } : {}),
+        resources: { requests: { storage: k8s.Quantity.fromString(size) } },
+      },
+    });
+    const claims = [claim('data', model.storage.size, model.storage.storageClassName)];
+    if (model.storage.walSize) {
+      claims.push(claim('wal', model.storage.walSize, model.storage.walStorageClassName ?? model.storage.storageClassName));
+    }
+
+    new k8s.KubeStatefulSet(this, id, {
+      metadata: this.metadata(name, role),
+      spec: {
+        serviceName: model.objectNames.headless,
+        replicas,
+        podManagementPolicy: 'OrderedReady',
+        updateStrategy: { type: 'RollingUpdate' },
+        selector: { matchLabels: selectorLabels(labels) },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: model.volumeRetention, whenScaled: model.volumeRetention },
+        volumeClaimTemplates: claims.map((props) => ({ metadata: props.metadata, spec: props.spec })),
+        template: {
+          metadata: {
+            labels: metadataLabels(labels, model.labels),
+            annotations: { 'checksum/config': checksum },
+          },
+          spec: this.podSpec(role),
+        },
+      },
+    });
+  }
+
+  private podSpec(role: Role): k8s.PodSpec {
+    const model = this.model;
+    const resources: k8s.ResourceRequirements = {
+      requests: { cpu: k8s.Quantity.fromString(model.resources.cpuRequest), memory: k8s.Quantity.fromString(model.resources.memoryRequest) },
+      limits: { cpu: k8s.Quantity.fromString(model.resources.cpuLimit), memory: k8s.Quantity.fromString(model.resources.memoryLimit) },
+    };
+    const configFile = `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`;
+    const environment: { [name in typeof BOOTSTRAP_ENVIRONMENT[number]]: string | k8s.EnvVarSource } = {
+      PGDATA: CLUSTER_PATHS.pgdata,
+      PG_WALDIR: model.storage.walSize ? CLUSTER_PATHS.walDir : '',
+      POSTGRES_ROLE: role,
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      PRIMARY_HOST: model.primaryPodHost,
+      PGPORT: String(model.port),
+      PGPASSFILE: CLUSTER_PATHS.passfile,
+      SECRETS_DIR: CLUSTER_PATHS.secretsDir,
+      CONFIG_FILE: configFile,
+    };
+    const env = BOOTSTRAP_ENVIRONMENT.map((envName) => {
+      const value = environment[envName];
+      return typeof value === 'string' ? { name: envName, value } : { name: envName, valueFrom: value };
+    });
+    const mount = (name: string, mountPath: string, readOnly = false): k8s.VolumeMount => ({ name, mountPath, ...(readOnly ? { readOnly } : {}) });
+    const dataMounts = [mount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [mount('wal', CLUSTER_PATHS.walVolume)] : [])];
+    const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
+    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
+    const secretSources: k8s.VolumeProjection[] = [
+      secretProjection('superuser', model.superuser),
+      secretProjection('replication', model.replication),
+      ...model.databases.map((database) => secretProjection(database.secretDir, database.owner)),
+    ];
+
+    return {
+      serviceAccountName: model.objectNames.serviceAccount,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurityContext(model.uid, model.uid),
+      terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
+      topologySpreadConstraints: [{
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: model.spread,
+        labelSelector: { matchLabels: selectorLabels(model.componentLabels('database'), false) },
+      }],
+      initContainers: [{
+        name: 'bootstrap',
+        image: model.image,
+        imagePullPolicy: 'IfNotPresent',
+        command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
+        env,
+        resources,
+        securityContext: restrictedContainerSecurityContext(),
+        volumeMounts: [
+          ...dataMounts,
+          mount('config', CLUSTER_PATHS.configDir, true),
+          mount('scripts', CLUSTER_PATHS.scriptsDir, true),
+          mount('secrets', CLUSTER_PATHS.secretsDir, true),
+          mount('auth', CLUSTER_PATHS.authDir),
+          mount('tmp', '/tmp'),
+        ],
+      }],
+      containers: [{
+        name: 'postgres',
+        image: model.image,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['postgres', '-D', CLUSTER_PATHS.pgdata, '-c', `config_file=${configFile}`],
+        ports: [{ name: 'postgres', containerPort: model.port, protocol: 'TCP' }],
+        resources,
+        securityContext: restrictedContainerSecurityContext(),
+        // pg_isready over the socket: no login, so a probe never takes a connection slot.
+        startupProbe: probe(10, 360),
+        readinessProbe: probe(10, 3),
+        livenessProbe: probe(10, 6),
+        lifecycle: {
+          // SIGTERM would be a smart shutdown that waits for every client; fast rolls back
+          // open transactions and checkpoints within the grace period.
+          preStop: { exec: { command: ['pg_ctl', 'stop', `--pgdata=${CLUSTER_PATHS.pgdata}`, '--mode=fast', '--wait', `--timeout=${model.terminationGracePeriodSeconds - 5}`] } },
+        },
+        volumeMounts: [
+          ...dataMounts,
+          mount('config', CLUSTER_PATHS.configDir, true),
+          mount('auth', CLUSTER_PATHS.authDir, true),
+          mount('socket', CLUSTER_PATHS.socketDir),
+          mount('shm', '/dev/shm'),
+          mount('tmp', '/tmp'),
+        ],
+      }],
+      volumes: [
+        { name: 'config', configMap: { name: model.objectNames.config, defaultMode: 0o444 } },
+        { name: 'scripts', configMap: { name: model.objectNames.scripts, defaultMode: 0o555 } },
+        { name: 'secrets', projected: { defaultMode: 0o440, sources: secretSources } },
+        { name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
+        { name: 'socket', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
+        // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
+        { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(`${Math.floor(model.memoryLimitBytes / 4 / 2 ** 20)}Mi`) } },
+        { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      ],
+    };
+  }
+}
+
+function secretProjection(dir: string, credentials: ResolvedCredentials): k8s.VolumeProjection {
+  return {
+    secret: {
+      name: credentials.secretName,
+      items: [{ key: credentials.usernameKey, path: `${dir}/username` }, { key: credentials.passwordKey, path: `${dir}/password` }],
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** How replicas are chosen to confirm commits. */
+export enum SynchronousMethod {
+  /** Quorum: any `count` of the listed replicas. */
+  ANY = 'ANY',
+  /** Priority: the first `count` listed replicas that are streaming. */
+  FIRST = 'FIRST',
+}
+
+/**
+ * Synchronous replication (`synchronous_standby_names`): a commit returns once `count`
+ * replicas have it, so a lost primary loses no acknowledged commit.
+ */
+export class SynchronousReplication {
+  /** Commits wait for any `count` replicas (quorum commit). */
+  public static any(count: number): SynchronousReplication {
+    return new SynchronousReplication(SynchronousMethod.ANY, count);
+  }
+
+  /** Commits wait for the first `count` replicas in ordinal order that are streaming. */
+  public static first(count: number): SynchronousReplication {
+    return new SynchronousReplication(SynchronousMethod.FIRST, count);
+  }
+
+  private constructor(
+    /** Quorum or priority. */
+    public readonly method: SynchronousMethod,
+    /** How many replicas must confirm each commit. */
+    public readonly count: number,
+  ) {}
+
+  /** The `synchronous_standby_names` value for replicas with these application names. */
+  public standbyNames(applicationNames: string[]): string {
+    return `${this.method} ${this.count} (${applicationNames.map((name) => `"${name}"`).join(', ')})`;
+  }
+}

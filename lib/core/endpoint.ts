@@ -1,0 +1,20 @@
+import { IConstruct } from 'constructs';
+import { PostgresCredentials } from './credentials';
+
+/**
+ * Where a PostgreSQL cluster takes connections: what a pooler or a balancer needs to front it.
+ * Implemented by `PostgresStatefulCluster` and by `ExternalPostgres` (an operator-managed or any
+ * other cluster known by its Service and Secret names).
+ */
+export interface IPostgresEndpoint extends IConstruct {
+  /** DNS name of the Service that reaches the primary. */
+  readonly readWriteHost: string;
+  /** DNS name of the Service that reaches the replicas (the primary's when there are none). */
+  readonly readOnlyHost: string;
+  /** TCP port of both Services. */
+  readonly port: number;
+  /** Number of replicas behind `readOnlyHost`; 0 when it is the primary. */
+  readonly replicas: number;
+  /** The superuser's Secret, for tasks that need it (auth_query functions, monitoring roles). */
+  readonly superuserCredentials: PostgresCredentials;
+}

@@ -1,0 +1,66 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { PostgresCredentials, resolveCredentials } from './credentials';
+import { IPostgresEndpoint } from './endpoint';
+import { propError } from './errors';
+import { serviceHost, validateDnsLabel } from './names';
+import { requireInteger, validatePort } from './validation';
+
+/** Props of {@link ExternalPostgres}. */
+export interface ExternalPostgresProps {
+  /** Name of the Service that reaches the primary (CloudNativePG: `<cluster>-rw`; Zalando: `<cluster>`). */
+  readonly readWriteService: string;
+  /**
+   * Name of the Service that reaches the replicas (CloudNativePG: `<cluster>-ro`; Zalando: `<cluster>-repl`).
+   * @default - the read-write Service: there are no replicas to read from
+   */
+  readonly readOnlyService?: string;
+  /**
+   * Namespace of both Services.
+   * @default - the chart's namespace, or the short name when the chart has none
+   */
+  readonly namespace?: string;
+  /**
+   * TCP port of both Services.
+   * @default 5432
+   */
+  readonly port?: number;
+  /**
+   * Number of replicas behind the read-only Service.
+   * @default - 1 when `readOnlyService` is given, else 0
+   */
+  readonly replicas?: number;
+  /** The Secret holding the superuser's name and password. */
+  readonly superuserSecret: PostgresCredentials;
+}
+
+/**
+ * A PostgreSQL cluster that this app does not deploy, known by its Service and Secret names:
+ * an operator-managed cluster (CloudNativePG, Zalando, Crunchy) or any other. It renders no
+ * Kubernetes objects; poolers and balancers accept it wherever they accept a cluster.
+ */
+export class ExternalPostgres extends Construct implements IPostgresEndpoint {
+  public readonly readWriteHost: string;
+  public readonly readOnlyHost: string;
+  public readonly port: number;
+  public readonly replicas: number;
+  public readonly superuserCredentials: PostgresCredentials;
+
+  constructor(scope: Construct, id: string, props: ExternalPostgresProps) {
+    super(scope, id);
+    validateDnsLabel(this, 'readWriteService', props.readWriteService);
+    if (props.readOnlyService !== undefined) validateDnsLabel(this, 'readOnlyService', props.readOnlyService);
+    const namespace = props.namespace ?? Chart.of(this).namespace;
+    if (namespace !== undefined) validateDnsLabel(this, 'namespace', namespace);
+
+    this.port = validatePort(this, 'port', props.port ?? 5432);
+    this.replicas = requireInteger(this, 'replicas', props.replicas ?? (props.readOnlyService ? 1 : 0), 0);
+    if (this.replicas > 0 && props.readOnlyService === undefined) {
+      throw propError(this, 'replicas', this.replicas, 'needs a readOnlyService to reach those replicas',
+        'set readOnlyService, or leave replicas unset');
+    }
+    this.readWriteHost = serviceHost(props.readWriteService, namespace);
+    this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
+    this.superuserCredentials = resolveCredentials(this, 'superuserSecret', props.superuserSecret);
+  }
+}

@@ -1,0 +1,10 @@
+// The public API. Everything else under lib/ is internal and may change without notice.
+export { PostgresCredentials } from './core/credentials';
+export { IPostgresEndpoint } from './core/endpoint';
+export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
+export {
+  PodSpread, PostgresDatabase, PostgresResources, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
+} from './cluster/cluster-props';
+export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
+export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
+export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
