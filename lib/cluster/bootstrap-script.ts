@@ -69,6 +69,19 @@ write_passfile() {
   mv -f -- "$1.tmp" "$1"
 }
 
+# A failed bootstrap stops the temporary server and removes the private socket directory.
+temporary_server=""
+workdir=""
+cleanup() {
+  if [[ -n $temporary_server ]]; then
+    pg_ctl --pgdata="$temporary_server" --mode=immediate --silent stop || true
+  fi
+  if [[ -n $workdir ]]; then
+    rm -rf -- "$workdir"
+  fi
+}
+trap cleanup EXIT
+
 wal_dir_args=()
 reset_staging() {
   rm -rf -- "$1"
@@ -79,7 +92,7 @@ reset_staging() {
 }
 
 initialize_primary() {
-  local staging="$PGDATA.initdb" superuser workdir
+  local staging="$PGDATA.initdb" superuser
   superuser=$(secret superuser username)
   reset_staging "$staging"
   log "initializing a new cluster"
@@ -90,8 +103,8 @@ initialize_primary() {
   # A private socket and no TCP listener: nobody else can connect before setup is done.
   # Synchronous replication is off here, as no replica exists yet to confirm commits.
   workdir=$(mktemp -d)
-  trap 'rm -rf -- "$workdir"' EXIT
   write_passfile "$workdir/pgpass" superuser
+  temporary_server=$staging
   pg_ctl --pgdata="$staging" --wait --silent \\
     --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
     start >&2
@@ -100,6 +113,7 @@ initialize_primary() {
 ${renderBootstrapSql(model)}
 SQL
   pg_ctl --pgdata="$staging" --wait --silent --mode=fast stop >&2
+  temporary_server=""
   mv -- "$staging" "$PGDATA"
   log "cluster initialized"
 }

@@ -1,0 +1,167 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { Testing } from 'cdk8s';
+import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
+import { POSTGRES_15_PARAMETERS } from '../../lib/cluster/postgres-parameters';
+import { LocalInstance, SecretStore, localCluster } from './support/cluster-harness';
+import { Login, POSTGRES_BIN, psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
+
+// Passwords with the characters that break naive quoting: colon and backslash (passfile),
+// quotes (conninfo, SQL), and a trailing newline as `kubectl create secret --from-file` keeps it.
+const SECRETS: SecretStore = {
+  'orders-db-superuser': { username: 'dbadmin', password: "su:per\\pass'word\n" },
+  'orders-db-replication': { username: 'replicator', password: 'rep:li\\ca"tion' },
+  'orders-app': { username: 'orders_app', password: "app'pass" },
+};
+const superuser = (port: number): Login => ({ port, user: 'dbadmin', password: "su:per\\pass'word" });
+const replicator = (port: number): Login => ({ port, user: 'replicator', password: 'rep:li\\ca"tion' });
+
+const timings: { [step: string]: number } = {};
+async function timed<T>(step: string, action: () => T | Promise<T>): Promise<T> {
+  const start = Date.now();
+  const result = await action();
+  timings[step] = Date.now() - start;
+  return result;
+}
+
+describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
+  const chart = new ReplicatedClusterChart(Testing.app(), 'e2e');
+  const objects = chart.toJson();
+  let scratch: string;
+  let primary: LocalInstance;
+  let replicas: LocalInstance[];
+  let all: LocalInstance[];
+
+  const inRecovery = (instance: LocalInstance) => psql(superuser(instance.port), 'SELECT pg_is_in_recovery()');
+  const streamingReplicas = () => psql(superuser(primary.port),
+    "SELECT application_name || ':' || sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1").split('\n').filter(Boolean);
+  const replayed = (instance: LocalInstance, marker: string) =>
+    psql(superuser(instance.port), `SELECT count(*) FROM markers WHERE note = '${marker}'`) === '1';
+
+  beforeAll(async () => {
+    requirePostgres();
+    scratch = scratchDir('cdk8s-postgres-e2e');
+    all = await localCluster(objects, 'orders-db', scratch, SECRETS);
+    [primary, ...replicas] = all;
+    await timed('primary initdb + roles + database', () => primary.bootstrap());
+    await timed('primary start', () => primary.start());
+    for (const replica of replicas) {
+      await timed(`${replica.podName} clone`, () => replica.bootstrap());
+      await timed(`${replica.podName} start`, () => replica.start());
+    }
+  }, 180_000);
+
+  afterAll(() => {
+    for (const instance of all ?? []) instance.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+    console.log(`e2e timings (ms): ${JSON.stringify(timings)}`);
+  });
+
+  test('both replicas stream from the primary, one of them as a quorum-synchronous standby', async () => {
+    await waitFor('two streaming replicas', () => streamingReplicas().length === 2);
+    expect(streamingReplicas()).toEqual(['orders_db_replica_0:quorum', 'orders_db_replica_1:quorum']);
+    expect(psql(superuser(primary.port), 'SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1'))
+      .toBe('orders_db_replica_0\norders_db_replica_1');
+  });
+
+  test('the primary accepts writes, the replicas replay them and refuse their own', async () => {
+    psql(superuser(primary.port), "CREATE TABLE markers (note text); INSERT INTO markers VALUES ('first')");
+    for (const replica of replicas) {
+      await waitFor(`${replica.podName} to replay`, () => replayed(replica, 'first'));
+      const refused = psqlResult(superuser(replica.port), "INSERT INTO markers VALUES ('nope')");
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('cannot execute INSERT in a read-only transaction');
+    }
+  });
+
+  test('the read-write Service reaches only the primary and the read-only Service only replicas', () => {
+    const podsOf = (serviceName: string) => {
+      const selector = objects.find((o) => o.kind === 'Service' && o.metadata.name === serviceName).spec.selector;
+      const statefulSets = objects.filter((o) => o.kind === 'StatefulSet' &&
+        Object.entries(selector).every(([key, value]) => o.spec.template.metadata.labels[key] === value));
+      return all.filter((instance) => statefulSets.some((s) => instance.podName.startsWith(`${s.metadata.name}-`)));
+    };
+    expect(podsOf('orders-db-rw').map((i) => [i.podName, inRecovery(i)])).toEqual([['orders-db-primary-0', 'f']]);
+    expect(podsOf('orders-db-ro').map((i) => [i.podName, inRecovery(i)]))
+      .toEqual([['orders-db-replica-0', 't'], ['orders-db-replica-1', 't']]);
+    expect(podsOf('orders-db-headless')).toHaveLength(3);
+  });
+
+  test('logins need the right password, and only the replication role may stream WAL over TCP', () => {
+    const wrong = psqlResult({ ...superuser(primary.port), password: 'guess' }, 'SELECT 1');
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain('password authentication failed for user "dbadmin"');
+
+    const owner: Login = { port: primary.port, user: 'orders_app', password: "app'pass", database: 'orders' };
+    expect(psql(owner, 'SELECT current_database() || \':\' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()'))
+      .toBe('orders:orders_app');
+
+    const replication = (login: Login) => runOk('psql', [`dbname=postgres replication=true host=127.0.0.1 port=${login.port} user=${login.user}`,
+      '--no-psqlrc', '--tuples-only', '--no-align', '--command', 'IDENTIFY_SYSTEM'], { PGPASSWORD: login.password });
+    expect(replication(replicator(primary.port))).toMatch(/^\d+\|1\|/);
+    expect(() => replication(superuser(primary.port))).toThrow(/no pg_hba.conf entry for replication connection/);
+  });
+
+  test('no password reaches postgresql.auto.conf; the WAL receiver uses the passfile', () => {
+    for (const replica of replicas) {
+      const autoConf = readFileSync(join(replica.pgdata, 'postgresql.auto.conf'), 'utf8');
+      expect(autoConf).toContain(`passfile=\\'${replica.localize('/run/postgresql-auth/pgpass')}\\'`);
+      expect(autoConf).toContain(`primary_slot_name = '${replica.podName.replace(/-/g, '_')}'`);
+      expect(autoConf).not.toMatch(/password=/);
+      expect(autoConf).not.toContain('rep:li');
+    }
+  });
+
+  test('a separate WAL volume holds the WAL of every instance', () => {
+    for (const instance of all) {
+      expect(runOk('readlink', [join(instance.pgdata, 'pg_wal')]).trim()).toBe(instance.localize('/var/lib/postgresql/wal/pg_wal'));
+    }
+  });
+
+  test('a restarted replica starts as it was, without a new basebackup', async () => {
+    const replica = replicas[1];
+    const marker = join(replica.pgdata, 'kept-across-restart');
+    writeFileSync(marker, '');
+    replica.stop();
+    expect(replica.ready()).toBe(false);
+    psql(superuser(primary.port), "INSERT INTO markers VALUES ('while-stopped')");
+
+    const log = await timed('replica restart: bootstrap', () => replica.bootstrap());
+    expect(log).toContain('data directory holds a cluster: starting it as it is');
+    expect(log).not.toContain('cloning');
+    expect(existsSync(marker)).toBe(true);
+    await timed('replica restart: start', () => replica.start());
+    await waitFor('the restarted replica to catch up', () => replayed(replica, 'while-stopped'));
+    await waitFor('two streaming replicas', () => streamingReplicas().length === 2);
+  });
+
+  test('a replica whose volumes were lost re-clones through its existing slot', async () => {
+    const replica = replicas[0];
+    replica.kill();
+    replica.wipeVolumes();
+    psql(superuser(primary.port), "INSERT INTO markers VALUES ('while-wiped')");
+
+    const log = await timed('wiped replica: re-clone', () => replica.bootstrap());
+    expect(log).toContain('cloning from 127.0.0.1 through slot orders_db_replica_0');
+    await timed('wiped replica: start', () => replica.start());
+    await waitFor('the re-cloned replica to catch up', () => replayed(replica, 'while-wiped'));
+    expect(inRecovery(replica)).toBe('t');
+    await waitFor('two streaming replicas', () => streamingReplicas().length === 2);
+    expect(psql(superuser(primary.port), 'SELECT count(*) FROM pg_replication_slots')).toBe('2');
+  });
+
+  test('running the primary bootstrap again changes nothing', async () => {
+    primary.stop();
+    const log = primary.bootstrap();
+    expect(log).toContain('starting it as it is');
+    await primary.start();
+    expect(psql(superuser(primary.port), "SELECT count(*) FROM markers WHERE note = 'first'")).toBe('1');
+    await waitFor('two streaming replicas', () => streamingReplicas().length === 2, 60_000);
+  });
+
+  test('every parameter name the library accepts is one PostgreSQL 15 knows', () => {
+    const real = runOk(join(POSTGRES_BIN, 'postgres'), ['--describe-config'])
+      .split('\n').filter(Boolean).map((line) => line.split('\t')[0].toLowerCase()).sort();
+    expect([...POSTGRES_15_PARAMETERS].sort()).toEqual(real);
+  });
+});

@@ -1,0 +1,152 @@
+import { mkdirSync, rmSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
+import { findObject } from '../../support/synth';
+import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+
+/** Secret name -> key -> value, standing in for the Secrets a cluster references. */
+export type SecretStore = { [secretName: string]: { [key: string]: string } };
+
+/**
+ * One pod of a synthesized PostgresStatefulCluster, run on loopback from the rendered files and
+ * the containers' own commands. Only roots of paths, the host and the ports are rewritten.
+ */
+export class LocalInstance {
+  public readonly root: string;
+  public readonly logFile: string;
+  private readonly bootstrapCommand: string[];
+  private readonly bootstrapEnv: { [name: string]: string };
+  private readonly postgresCommand: string[];
+  private readonly probeCommand: string[];
+  private readonly preStopCommand: string[];
+
+  constructor(
+    scratch: string,
+    public readonly podName: string,
+    public readonly port: number,
+    private readonly statefulSet: any,
+    private readonly configMaps: { [name: string]: { [file: string]: string } },
+    primaryPort: number,
+    secrets: SecretStore,
+  ) {
+    this.root = join(scratch, podName);
+    this.logFile = join(scratch, `${podName}.log`);
+    const pod = statefulSet.spec.template.spec;
+    const init = pod.initContainers.find((c: any) => c.name === 'bootstrap');
+    const main = pod.containers.find((c: any) => c.name === 'postgres');
+
+    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp']) mkdirSync(join(this.root, dir), { recursive: true });
+    for (const volume of pod.volumes) {
+      if (volume.configMap) this.writeConfigMap(volume.name, volume.configMap.name);
+      if (volume.projected) this.writeSecrets(volume.projected.sources, secrets);
+    }
+    giveToDaemonUser(this.root);
+
+    this.bootstrapEnv = {};
+    for (const variable of init.env) {
+      this.bootstrapEnv[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name'
+        ? podName : this.localize(variable.value);
+    }
+    // The primary's DNS name and port become loopback's; mktemp uses the pod's /tmp volume.
+    Object.assign(this.bootstrapEnv, { PRIMARY_HOST: '127.0.0.1', PGPORT: String(primaryPort), TMPDIR: join(this.root, 'tmp') });
+    this.bootstrapCommand = init.command.map((arg: string) => this.localize(arg));
+    this.postgresCommand = main.command.map((arg: string) => this.localize(arg));
+    const podPort = `--port=${main.ports[0].containerPort}`;
+    this.probeCommand = main.readinessProbe.exec.command.map((arg: string) => (arg === podPort ? `--port=${port}` : this.localize(arg)));
+    this.preStopCommand = main.lifecycle.preStop.exec.command.map((arg: string) => this.localize(arg));
+  }
+
+  /** The data directory, as PGDATA says. */
+  public get pgdata(): string {
+    return this.bootstrapEnv.PGDATA;
+  }
+
+  /** Runs the init container's command; returns what it logged. */
+  public bootstrap(): string {
+    const result = run(this.bootstrapCommand[0], this.bootstrapCommand.slice(1), this.bootstrapEnv);
+    if (result.status !== 0) throw new Error(`bootstrap of ${this.podName} exited ${result.status}:\n${result.stderr}`);
+    return result.stderr;
+  }
+
+  /** Starts the main container's command and waits until its readiness probe passes. */
+  public async start(): Promise<void> {
+    startDaemon(this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile);
+    await waitFor(`${this.podName} to pass its readiness probe`, () => this.ready());
+  }
+
+  /** Runs the readiness probe's command. */
+  public ready(): boolean {
+    return run(this.probeCommand[0], this.probeCommand.slice(1)).status === 0;
+  }
+
+  /** Stops PostgreSQL the way the preStop hook does. */
+  public stop(): void {
+    runOk(this.preStopCommand[0], this.preStopCommand.slice(1));
+  }
+
+  /** Stops PostgreSQL at once, if it runs. */
+  public kill(): void {
+    run('pg_ctl', ['stop', `--pgdata=${this.pgdata}`, '--mode=immediate', '--wait']);
+  }
+
+  /** Loses the pod's volumes, as when a PVC is deleted. */
+  public wipeVolumes(): void {
+    for (const dir of ['data', 'wal']) {
+      rmSync(join(this.root, dir), { recursive: true, force: true });
+      mkdirSync(join(this.root, dir));
+      giveToDaemonUser(join(this.root, dir));
+    }
+  }
+
+  /** A path of the pod, rewritten to this instance's root. */
+  public localize(value: string): string {
+    const roots: [string, string][] = [
+      [CLUSTER_PATHS.configDir, 'etc'], [CLUSTER_PATHS.scriptsDir, 'scripts'], [CLUSTER_PATHS.dataVolume, 'data'],
+      [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
+      [CLUSTER_PATHS.secretsDir, 'secrets'],
+    ];
+    let local = value;
+    // Longest first: /etc/postgresql is a prefix of /etc/postgresql-secrets.
+    roots.sort((a, b) => b[0].length - a[0].length);
+    for (const [podPath, dir] of roots) local = local.split(podPath).join(join(this.root, dir));
+    return local;
+  }
+
+  private writeConfigMap(volumeName: string, configMapName: string): void {
+    const mountPath = this.statefulSet.spec.template.spec.containers.concat(this.statefulSet.spec.template.spec.initContainers)
+      .flatMap((c: any) => c.volumeMounts).find((m: any) => m.name === volumeName).mountPath;
+    const dir = this.localize(mountPath);
+    mkdirSync(dir, { recursive: true });
+    for (const [file, text] of Object.entries(this.configMaps[configMapName])) {
+      let local = this.localize(text);
+      if (file === CLUSTER_FILES.postgresqlConf) {
+        local = local.replace(/^port = \d+$/m, `port = ${this.port}`).replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'");
+      }
+      writeFileSync(join(dir, file), local, { mode: file.endsWith('.sh') ? 0o555 : 0o444 });
+    }
+  }
+
+  private writeSecrets(sources: any[], secrets: SecretStore): void {
+    for (const source of sources) {
+      for (const item of source.secret.items) {
+        const file = join(this.root, 'secrets', item.path);
+        mkdirSync(join(file, '..'), { recursive: true });
+        writeFileSync(file, secrets[source.secret.name][item.key], { mode: 0o440 });
+      }
+    }
+  }
+}
+
+/** The instances of a synthesized cluster, the primary first, each on its own loopback port. */
+export async function localCluster(objects: any[], clusterName: string, scratch: string, secrets: SecretStore): Promise<LocalInstance[]> {
+  const configMaps: { [name: string]: { [file: string]: string } } = {};
+  for (const o of objects.filter((object) => object.kind === 'ConfigMap')) configMaps[o.metadata.name] = o.data;
+  const primary = findObject(objects, 'StatefulSet', `${clusterName}-primary`);
+  const replica = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === `${clusterName}-replica`);
+  const primaryPort = await freePort();
+  const instances = [new LocalInstance(scratch, `${primary.metadata.name}-0`, primaryPort, primary, configMaps, primaryPort, secrets)];
+  for (let ordinal = 0; ordinal < (replica?.spec.replicas ?? 0); ordinal++) {
+    instances.push(new LocalInstance(scratch, `${replica.metadata.name}-${ordinal}`, await freePort(), replica, configMaps, primaryPort, secrets));
+  }
+  return instances;
+}

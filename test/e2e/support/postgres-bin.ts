@@ -1,0 +1,109 @@
+import { execFileSync, spawn, spawnSync, SpawnSyncReturns, ChildProcess } from 'child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, statSync } from 'fs';
+import { createServer } from 'net';
+import { join } from 'path';
+
+/** Debian's PostgreSQL 15 binaries. The e2e tests fail, never skip, when they are missing. */
+export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+
+export function requirePostgres(): void {
+  if (!existsSync(join(POSTGRES_BIN, 'postgres'))) {
+    throw new Error(`PostgreSQL 15 is not installed at ${POSTGRES_BIN}: run \`bash .ci/run\` or apt-get install postgresql-15`);
+  }
+}
+
+/** The daemons refuse to run as root: when the tests run as root, children run as `postgres`. */
+function daemonUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+/** A scratch directory the daemon user owns. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(`/tmp/${prefix}-`);
+  giveToDaemonUser(dir);
+  return dir;
+}
+
+/** chown -R to the daemon user, when the tests run as root. */
+export function giveToDaemonUser(path: string): void {
+  const user = daemonUser();
+  if (!user) return;
+  chownSync(path, user.uid, user.gid);
+  if (statSync(path).isDirectory()) {
+    for (const entry of readdirSync(path)) giveToDaemonUser(join(path, entry));
+  }
+}
+
+function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PATH: `${POSTGRES_BIN}:/usr/bin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
+}
+
+/** Runs a command as the daemon user and waits for it. */
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
+  return spawnSync(command, args, { env: childEnv(env), encoding: 'utf8', input, timeout: 120_000, ...daemonUser() });
+}
+
+/** Like run, but throws with the output when the command fails. */
+export function runOk(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): string {
+  const result = run(command, args, env, input);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}${result.error ? ` (${result.error})` : ''}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+/** Starts a long-running daemon as the daemon user; its output goes to `log`. */
+export function startDaemon(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const out = require('fs').openSync(logFile, 'a');
+  const child = spawn(command, args, { env: childEnv(env), stdio: ['ignore', out, out], detached: true, ...daemonUser() });
+  child.unref();
+  return child;
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Polls until `check` holds or `timeoutMs` passes; returns the milliseconds it took. */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<number> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return Date.now() - start;
+}
+
+/** Connection parameters for psql over TCP on loopback. */
+export interface Login {
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database?: string;
+}
+
+/** Runs SQL through psql over TCP; returns the result, or throws with psql's error. */
+export function psql(login: Login, sql: string): string {
+  return runOk('psql', psqlArgs(login, sql), { PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '5' }).trim();
+}
+
+/** Runs SQL through psql over TCP and returns psql's whole result, failing or not. */
+export function psqlResult(login: Login, sql: string): SpawnSyncReturns<string> {
+  return run('psql', psqlArgs(login, sql), { PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '5' });
+}
+
+function psqlArgs(login: Login, sql: string): string[] {
+  return ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', '--host=127.0.0.1',
+    `--port=${login.port}`, `--username=${login.user}`, `--dbname=${login.database ?? 'postgres'}`, '--command', sql];
+}
