@@ -1,5 +1,5 @@
 // Every parameter PostgreSQL 15 accepts in postgresql.conf, lower-cased, as listed by
-// `postgres --describe-config` (Debian 15.18). test/e2e checks it against the real binary.
+// `postgres --describe-config` (Debian 15.20). test/e2e checks each against the real binary.
 export const POSTGRES_15_PARAMETERS: ReadonlySet<string> = new Set([
   'archive_cleanup_command',
   'archive_command',
@@ -196,6 +196,7 @@ export const POSTGRES_15_PARAMETERS: ReadonlySet<string> = new Set([
   'min_parallel_table_scan_size',
   'min_wal_size',
   'old_snapshot_threshold',
+  'output_plugin_libraries',
   'parallel_leader_participation',
   'parallel_setup_cost',
   'parallel_tuple_cost',

@@ -162,6 +162,9 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   test('every parameter name the library accepts is one PostgreSQL 15 knows', () => {
     const real = runOk(join(POSTGRES_BIN, 'postgres'), ['--describe-config'])
       .split('\n').filter(Boolean).map((line) => line.split('\t')[0].toLowerCase()).sort();
-    expect([...POSTGRES_15_PARAMETERS].sort()).toEqual(real);
+    // A subset, not equality: minor releases add parameters (15.20 added output_plugin_libraries),
+    // and a name missing here is only a spurious error, while an unknown one would stop PostgreSQL.
+    expect([...POSTGRES_15_PARAMETERS].filter((name) => !real.includes(name))).toEqual([]);
+    expect(POSTGRES_15_PARAMETERS.size).toBeGreaterThan(300);
   });
 });
