@@ -41,6 +41,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   private readonly model: ClusterModel;
 
+  /**
+   * @param scope the chart or construct to add the cluster to
+   * @param id the construct id; also the default name, in kebab-case
+   * @param props the cluster's props; only the two Secrets are required
+   */
   constructor(scope: Construct, id: string, props: PostgresStatefulClusterProps) {
     super(scope, id);
     const model = resolveClusterModel(this, id, props);

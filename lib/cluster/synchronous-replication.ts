@@ -11,12 +11,18 @@ export enum SynchronousMethod {
  * replicas have it, so a lost primary loses no acknowledged commit.
  */
 export class SynchronousReplication {
-  /** Commits wait for any `count` replicas (quorum commit). */
+  /**
+   * Commits wait for any `count` replicas (quorum commit).
+   * @param count how many replicas must confirm each commit, from 1 to the replica count
+   */
   public static any(count: number): SynchronousReplication {
     return new SynchronousReplication(SynchronousMethod.ANY, count);
   }
 
-  /** Commits wait for the first `count` replicas in ordinal order that are streaming. */
+  /**
+   * Commits wait for the first `count` replicas in ordinal order that are streaming.
+   * @param count how many replicas must confirm each commit, from 1 to the replica count
+   */
   public static first(count: number): SynchronousReplication {
     return new SynchronousReplication(SynchronousMethod.FIRST, count);
   }
@@ -28,7 +34,10 @@ export class SynchronousReplication {
     public readonly count: number,
   ) {}
 
-  /** The `synchronous_standby_names` value for replicas with these application names. */
+  /**
+   * The `synchronous_standby_names` value for replicas with these application names.
+   * @param applicationNames the replicas' application names, in priority order
+   */
   public standbyNames(applicationNames: string[]): string {
     return `${this.method} ${this.count} (${applicationNames.map((name) => `"${name}"`).join(', ')})`;
   }

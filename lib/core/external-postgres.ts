@@ -46,6 +46,11 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
   public readonly replicas: number;
   public readonly superuserCredentials: PostgresCredentials;
 
+  /**
+   * @param scope the chart or construct to add the handle to
+   * @param id the construct id
+   * @param props the Service and Secret names of the cluster
+   */
   constructor(scope: Construct, id: string, props: ExternalPostgresProps) {
     super(scope, id);
     validateDnsLabel(this, 'readWriteService', props.readWriteService);
