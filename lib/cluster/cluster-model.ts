@@ -3,7 +3,10 @@ import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateDnsLabel } from '../core/names';
+import {
+  MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue, validateLabels,
+  validateServiceName,
+} from '../core/names';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { requireInteger, validatePort } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
@@ -73,10 +76,11 @@ const REPLICA_SUFFIX = '-replica';
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
 const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
-const CIDR = /^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\/(?:3[0-2]|[12]?[0-9])$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*\/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$/;
+
+const EXTENSION_PARAMETER = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/;
 
 /** Parameters the construct sets itself, and the prop to use instead. */
-const MANAGED_PARAMETERS: { [name: string]: string } = {
+const MANAGED_PARAMETERS = new Map(Object.entries({
   listen_addresses: 'allowedCidrs (PostgreSQL listens on every pod address)',
   port: 'port',
   hba_file: 'allowedCidrs',
@@ -88,13 +92,13 @@ const MANAGED_PARAMETERS: { [name: string]: string } = {
   synchronous_standby_names: 'synchronousReplication',
   primary_conninfo: 'replicationSecret (the bootstrap writes it for each replica)',
   primary_slot_name: 'nothing: each replica streams through a slot named after its pod',
-};
+}));
 
 /** Validates the props of a cluster and resolves every default. */
 export function resolveClusterModel(scope: IConstruct, id: string, props: PostgresStatefulClusterProps): ClusterModel {
   const name = props.name ?? defaultResourceName(id);
   const why = `, because the replica StatefulSet "<name>${REPLICA_SUFFIX}" may have at most ${MAX_STATEFUL_SET_NAME_LENGTH}`;
-  validateDnsLabel(scope, 'name', name, MAX_STATEFUL_SET_NAME_LENGTH - REPLICA_SUFFIX.length, why);
+  validateServiceName(scope, 'name', name, MAX_STATEFUL_SET_NAME_LENGTH - REPLICA_SUFFIX.length, why);
   const instances = requireInteger(scope, 'instances', props.instances ?? 3, 1, 100);
   const replicas = instances - 1;
   const port = validatePort(scope, 'port', props.port ?? 5432);
@@ -181,13 +185,19 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits nobody, not even the replicas', 'list at least the pod network');
   }
   for (const cidr of allowedCidrs) {
-    if (!CIDR.test(cidr)) throw propError(scope, 'allowedCidrs', cidr, 'is not a CIDR', 'write networks such as "10.0.0.0/8" or "fd00::/8"');
+    validateCidr(scope, 'allowedCidrs', cidr);
   }
 
-  const graceSeconds = (props.terminationGracePeriod?.toSeconds()) ?? 60;
-  requireInteger(scope, 'terminationGracePeriod', graceSeconds, 10, 3600);
+  const graceMillis = props.terminationGracePeriod?.toMilliseconds() ?? 60_000;
+  if (graceMillis % 1000 !== 0) {
+    throw propError(scope, 'terminationGracePeriod', `${graceMillis}ms`, 'is not a whole number of seconds, as Kubernetes counts it',
+      'use a whole number of seconds, such as Duration.seconds(15)');
+  }
+  const graceSeconds = requireInteger(scope, 'terminationGracePeriod', graceMillis / 1000, 10, 3600);
   const labels = props.labels ?? {};
+  validateLabels(scope, 'labels', labels);
   const partOf = props.partOf ?? name;
+  validateLabelValue(scope, 'partOf', partOf);
   return {
     name,
     instances,
@@ -220,6 +230,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
 
 function resolveResources(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['resources'] {
   const memoryLimit = props.resources?.memoryLimit ?? '1Gi';
+  // The limit first: an unset request defaults to it, and its error must name the limit.
+  parseQuantity(scope, 'resources.memoryLimit', memoryLimit);
   const resources = {
     cpuRequest: props.resources?.cpuRequest ?? '250m',
     cpuLimit: props.resources?.cpuLimit ?? '1',
@@ -250,7 +262,7 @@ function resolveStorage(scope: IConstruct, props: PostgresStatefulClusterProps):
   }
   for (const prop of ['storageClassName', 'walStorageClassName'] as const) {
     const value = storage[prop];
-    if (value !== undefined) validateDnsLabel(scope, `storage.${prop}`, value, 253);
+    if (value !== undefined) validateDnsSubdomain(scope, `storage.${prop}`, value, 'StorageClass');
   }
   return storage;
 }
@@ -278,14 +290,16 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
   return Object.keys(extra).sort().map((key) => {
     const parameter = key.toLowerCase();
     const prop = `extraParameters.${key}`;
-    const managedBy = MANAGED_PARAMETERS[parameter];
+    const managedBy = MANAGED_PARAMETERS.get(parameter);
     if (managedBy) {
       throw propError(scope, prop, extra[key], 'is set by the construct', `use ${managedBy}`);
     }
-    if (camelCase(parameter) in TYPED_SETTINGS) {
+    if (TYPED_SETTINGS.has(camelCase(parameter))) {
       throw propError(scope, prop, extra[key], 'has a typed prop', `use settings.${camelCase(parameter)}`);
     }
-    if (!parameter.includes('.') && !POSTGRES_15_PARAMETERS.has(parameter)) {
+    // Extensions define their own parameters, always with a dot: `pg_stat_statements.max`.
+    const known = EXTENSION_PARAMETER.test(parameter) || POSTGRES_15_PARAMETERS.has(parameter);
+    if (!known) {
       throw propError(scope, 'extraParameters', key, 'is not a PostgreSQL 15 parameter',
         'check the spelling against https://www.postgresql.org/docs/15/runtime-config.html');
     }
@@ -297,12 +311,13 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
 }
 
 /** The typed settings, keyed by prop name, for telling users which prop replaces a parameter. */
-const TYPED_SETTINGS: { [prop in keyof Required<PostgresqlSettings>]: true } = {
+const TYPED_SETTING_PROPS: { [prop in keyof Required<PostgresqlSettings>]: true } = {
   maxConnections: true, superuserReservedConnections: true, sharedBuffers: true, effectiveCacheSize: true,
   workMem: true, maintenanceWorkMem: true, walLevel: true, maxWalSenders: true, maxReplicationSlots: true,
   maxSlotWalKeepSize: true, walKeepSize: true, hotStandby: true, hotStandbyFeedback: true,
   synchronousCommit: true, sharedPreloadLibraries: true,
 };
+const TYPED_SETTINGS = new Set(Object.keys(TYPED_SETTING_PROPS));
 
 function resolveDatabases(scope: IConstruct, props: PostgresStatefulClusterProps): DatabaseModel[] {
   const seen = new Set<string>();

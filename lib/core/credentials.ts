@@ -1,5 +1,6 @@
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
+import { validateDnsSubdomain } from './names';
 
 /**
  * A reference to an existing Secret that holds a PostgreSQL role's name and password, with the
@@ -28,7 +29,6 @@ export interface ResolvedCredentials {
   readonly passwordKey: string;
 }
 
-const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
 /** Applies the defaults and checks the names are ones the API server accepts. */
@@ -38,10 +38,7 @@ export function resolveCredentials(scope: IConstruct, prop: string, credentials:
     usernameKey: credentials.usernameKey ?? 'username',
     passwordKey: credentials.passwordKey ?? 'password',
   };
-  if (!DNS_1123_SUBDOMAIN.test(resolved.secretName) || resolved.secretName.length > 253) {
-    throw propError(scope, `${prop}.secretName`, resolved.secretName, 'is not a valid Secret name',
-      'use the name of an existing Secret: lower-case letters, digits, "-" and "."');
-  }
+  validateDnsSubdomain(scope, `${prop}.secretName`, resolved.secretName, 'Secret');
   for (const key of ['usernameKey', 'passwordKey'] as const) {
     if (!SECRET_KEY.test(resolved[key]) || resolved[key].length > 253) {
       throw propError(scope, `${prop}.${key}`, resolved[key], 'is not a valid Secret key',

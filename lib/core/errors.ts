@@ -11,5 +11,6 @@ export function propError(scope: IConstruct, prop: string, value: unknown, probl
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === undefined) return '(unset)';
+  if (typeof value === 'number') return String(value);
   return JSON.stringify(value) ?? String(value);
 }

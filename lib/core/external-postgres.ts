@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { PostgresCredentials, resolveCredentials } from './credentials';
 import { IPostgresEndpoint } from './endpoint';
 import { propError } from './errors';
-import { serviceHost, validateDnsLabel } from './names';
+import { serviceHost, validateDnsLabel, validateServiceName } from './names';
 import { requireInteger, validatePort } from './validation';
 
 /** Props of {@link ExternalPostgres}. */
@@ -53,8 +53,8 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
    */
   constructor(scope: Construct, id: string, props: ExternalPostgresProps) {
     super(scope, id);
-    validateDnsLabel(this, 'readWriteService', props.readWriteService);
-    if (props.readOnlyService !== undefined) validateDnsLabel(this, 'readOnlyService', props.readOnlyService);
+    validateServiceName(this, 'readWriteService', props.readWriteService);
+    if (props.readOnlyService !== undefined) validateServiceName(this, 'readOnlyService', props.readOnlyService);
     const namespace = props.namespace ?? Chart.of(this).namespace;
     if (namespace !== undefined) validateDnsLabel(this, 'namespace', namespace);
 

@@ -1,0 +1,488 @@
+import { Duration } from 'cdk8s';
+import * as fc from 'fast-check';
+import { PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
+import { validateManifests } from './support/kube-schema';
+import { synthObjects, testChart } from './support/synth';
+
+type Props = Partial<PostgresStatefulClusterProps>;
+
+const SECRETS = {
+  superuserSecret: { secretName: 'pg-superuser' },
+  replicationSecret: { secretName: 'pg-replication' },
+};
+
+/** Synthesizes a cluster `Db` in chart `test` (path `test/Db`) and returns its objects. */
+function synth(props: Props = {}): any[] {
+  const chart = testChart();
+  new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, ...props });
+  return synthObjects(chart);
+}
+
+/** The message of the error synthesizing these props throws; fails the test when none is thrown. */
+function errorMessage(props: Props): string {
+  try {
+    synth(props);
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(props)} to be rejected, but it synthesized`);
+}
+
+interface Expected {
+  /** The prop the message must name, such as `resources.cpuLimit`. */
+  readonly prop: string;
+  /** The bad value as the message shows it (strings JSON-quoted). */
+  readonly value: string;
+  /** What the part of the message after `;` (the fix) must match. */
+  readonly fix: RegExp;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Asserts the error names the construct path, the prop, the bad value and a fix. */
+function expectPropError(props: Props, expected: Expected): void {
+  const message = errorMessage(props);
+  expect(message).toMatch(/^test\/Db: /);
+  expect(message).toMatch(new RegExp(`(^|[\\s:])${escapeRegExp(expected.prop)}(\\s|$)`));
+  expect(message).toContain(expected.value);
+  const fix = message.slice(message.indexOf(';') + 1);
+  expect(message).toContain(';');
+  expect(fix).toMatch(expected.fix);
+}
+
+/** Asserts the props synthesize into objects the v1.27 API server schema accepts. */
+function expectValid(props: Props): any[] {
+  const objects = synth(props);
+  expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+  return objects;
+}
+
+const nameOfLength = (length: number) => 'd'.repeat(length);
+
+describe('instances', () => {
+  test.each([
+    [0, '0'],
+    [-1, '-1'],
+    [1.5, '1.5'],
+    [101, '101'],
+  ])('rejects %p', (instances, shown) => {
+    expectPropError({ instances }, { prop: 'instances', value: shown, fix: /whole number from 1 to 100/ });
+  });
+
+  test.each([1, 2, 100])('accepts %p', (instances) => {
+    expectValid({ instances });
+  });
+
+  // lib/core/errors.ts:13 describes NaN with JSON.stringify, which prints "null".
+  test('names NaN as NaN, not as null', () => {
+    expectPropError({ instances: NaN }, { prop: 'instances', value: 'NaN', fix: /whole number from 1 to 100/ });
+  });
+});
+
+describe('name', () => {
+  test.each([
+    ['upper case', 'MyDb'],
+    ['an underscore', 'my_db'],
+    ['a leading dash', '-db'],
+    ['a trailing dash', 'db-'],
+    ['a dot', 'my.db'],
+    ['nothing', ''],
+  ])('rejects a name with %s', (_what, name) => {
+    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /lower-case letters, digits and "-"/ });
+  });
+
+  test('accepts 44 characters, which make a 52-character replica StatefulSet name', () => {
+    const name = nameOfLength(44);
+    const objects = expectValid({ name });
+    const replica = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === `${name}-replica`);
+    expect(replica.metadata.name).toHaveLength(52);
+  });
+
+  test('rejects 45 characters, explaining the replica StatefulSet limit', () => {
+    const name = nameOfLength(45);
+    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /at most 44 characters/ });
+    expect(errorMessage({ name })).toMatch(/-replica.*52/);
+  });
+
+  // lib/cluster/cluster-model.ts:97 checks the name as a DNS-1123 label (lib/core/names.ts:4),
+  // but Service names (`<name>-rw`) must be DNS-1035 labels, which start with a letter: the
+  // API server rejects Service "1db-rw".
+  test('rejects a name starting with a digit, which Service names may not', () => {
+    expectPropError({ name: '1db' }, { prop: 'name', value: '"1db"', fix: /letter/ });
+  });
+});
+
+describe('resource and storage quantities', () => {
+  const quantityProps: Array<[string, (value: string) => Props]> = [
+    ['resources.cpuRequest', (v) => ({ resources: { cpuRequest: v } })],
+    ['resources.cpuLimit', (v) => ({ resources: { cpuLimit: v } })],
+    ['resources.memoryRequest', (v) => ({ resources: { memoryRequest: v } })],
+    ['storage.size', (v) => ({ storage: { size: v } })],
+    ['storage.walSize', (v) => ({ storage: { walSize: v } })],
+  ];
+  const cases = quantityProps.flatMap(([prop, make]) =>
+    ['1GB', 'lots', '-1Gi', ''].map((bad) => [prop, bad, make] as const));
+
+  test.each(cases)('rejects %s %p', (prop, bad, make) => {
+    expectPropError(make(bad), { prop, value: JSON.stringify(bad), fix: /"512Mi"/ });
+  });
+
+  test.each(['1GB', 'lots', '-1Gi', ''])('rejects resources.memoryLimit %p with an explicit memoryRequest', (bad) => {
+    expectPropError({ resources: { memoryRequest: '512Mi', memoryLimit: bad } }, {
+      prop: 'resources.memoryLimit', value: JSON.stringify(bad), fix: /"512Mi"/,
+    });
+  });
+
+  // lib/cluster/cluster-model.ts:226 defaults memoryRequest to the limit and line 230 parses it
+  // first, so a malformed memoryLimit is reported as resources.memoryRequest, a prop the
+  // user did not set.
+  test('names resources.memoryLimit when only a malformed memoryLimit is set', () => {
+    expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
+  });
+
+  test('rejects a CPU request above the CPU limit', () => {
+    expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
+      prop: 'resources.cpuRequest', value: '"2"', fix: /lower resources\.cpuRequest or raise resources\.cpuLimit/,
+    });
+  });
+
+  test('rejects a memory request above the memory limit', () => {
+    expectPropError({ resources: { memoryRequest: '2Gi', memoryLimit: '1Gi' } }, {
+      prop: 'resources.memoryRequest', value: '"2Gi"', fix: /raise resources\.memoryLimit/,
+    });
+  });
+
+  test('rejects a memory limit below 256Mi', () => {
+    expectPropError({ resources: { memoryLimit: '255Mi' } }, {
+      prop: 'resources.memoryLimit', value: '"255Mi"', fix: /at least "256Mi"/,
+    });
+  });
+
+  test('accepts a memory limit of exactly 256Mi', () => {
+    expectValid({ resources: { memoryLimit: '256Mi' } });
+  });
+
+  test('rejects a StorageClass for the WAL volume without a WAL volume', () => {
+    expectPropError({ storage: { walStorageClassName: 'fast' } }, {
+      prop: 'storage.walStorageClassName', value: '"fast"', fix: /set storage\.walSize/,
+    });
+  });
+
+  test('rejects a StorageClass name with upper case', () => {
+    expectPropError({ storage: { storageClassName: 'Fast' } }, {
+      prop: 'storage.storageClassName', value: '"Fast"', fix: /lower-case/,
+    });
+  });
+
+  // lib/cluster/cluster-model.ts:253 checks StorageClass names as DNS-1123 labels, but they are
+  // DNS-1123 subdomains: "fast.ssd" is a valid StorageClass name.
+  test('accepts a StorageClass name with a dot', () => {
+    expectValid({ storage: { storageClassName: 'fast.ssd' } });
+  });
+});
+
+describe('PostgreSQL memory settings', () => {
+  test('rejects shared_buffers equal to the memory limit', () => {
+    expectPropError({ resources: { memoryLimit: '1Gi' }, settings: { sharedBuffers: '1GB' } }, {
+      prop: 'settings.sharedBuffers', value: '"1GB"', fix: /lower settings\.sharedBuffers|raise resources\.memoryLimit/,
+    });
+  });
+
+  test('rejects shared_buffers above the memory limit', () => {
+    expectPropError({ resources: { memoryLimit: '1Gi' }, settings: { sharedBuffers: '2048MB' } }, {
+      prop: 'settings.sharedBuffers', value: '"2048MB"', fix: /raise resources\.memoryLimit/,
+    });
+  });
+
+  test('rejects a Kubernetes unit for shared_buffers', () => {
+    expectPropError({ settings: { sharedBuffers: '256Mi' } }, {
+      prop: 'settings.sharedBuffers', value: '"256Mi"', fix: /kB, MB, GB or TB/,
+    });
+  });
+
+  test.each([
+    ['effectiveCacheSize', 'settings.effectiveCacheSize'],
+    ['workMem', 'settings.workMem'],
+    ['maintenanceWorkMem', 'settings.maintenanceWorkMem'],
+    ['maxSlotWalKeepSize', 'settings.maxSlotWalKeepSize'],
+    ['walKeepSize', 'settings.walKeepSize'],
+  ])('rejects a malformed %s', (setting, prop) => {
+    expectPropError({ settings: { [setting]: '64mb' } }, { prop, value: '"64mb"', fix: /kB, MB, GB or TB/ });
+  });
+});
+
+describe('connections and WAL senders', () => {
+  test('rejects maxWalSenders below instances + 1', () => {
+    expectPropError({ instances: 3, settings: { maxWalSenders: 3 } }, {
+      prop: 'settings.maxWalSenders', value: '3', fix: /set it to 4 or more/,
+    });
+  });
+
+  test('accepts maxWalSenders of instances + 1', () => {
+    expectValid({ instances: 3, settings: { maxWalSenders: 4 } });
+  });
+
+  test('rejects maxReplicationSlots below instances - 1', () => {
+    expectPropError({ instances: 3, settings: { maxReplicationSlots: 1 } }, {
+      prop: 'settings.maxReplicationSlots', value: '1', fix: /set it to 2 or more/,
+    });
+  });
+
+  test('accepts maxReplicationSlots of instances - 1', () => {
+    expectValid({ instances: 3, settings: { maxReplicationSlots: 2 } });
+  });
+
+  test('rejects superuserReservedConnections equal to maxConnections', () => {
+    expectPropError({ settings: { maxConnections: 10, superuserReservedConnections: 10 } }, {
+      prop: 'settings.superuserReservedConnections', value: '10', fix: /smaller than settings\.maxConnections/,
+    });
+  });
+
+  test.each([0, 2.5, 262144])('rejects maxConnections %p', (maxConnections) => {
+    expectPropError({ settings: { maxConnections } }, {
+      prop: 'settings.maxConnections', value: String(maxConnections), fix: /whole number from 1 to 262143/,
+    });
+  });
+});
+
+describe('extraParameters', () => {
+  test('rejects a misspelt parameter name', () => {
+    expectPropError({ extraParameters: { max_conections: '200' } }, {
+      prop: 'extraParameters', value: '"max_conections"', fix: /check the spelling/,
+    });
+  });
+
+  test.each([
+    ['port', /use port/],
+    ['listen_addresses', /use allowedCidrs/],
+    ['synchronous_standby_names', /use synchronousReplication/],
+  ])('rejects the managed parameter %s', (name, fix) => {
+    expectPropError({ extraParameters: { [name]: 'x' } }, { prop: `extraParameters.${name}`, value: '"x"', fix });
+  });
+
+  test('points a parameter with a typed prop to that prop', () => {
+    expectPropError({ extraParameters: { max_connections: '200' } }, {
+      prop: 'extraParameters.max_connections', value: '"200"', fix: /use settings\.maxConnections/,
+    });
+  });
+
+  test('rejects a value with a line break', () => {
+    expectPropError({ extraParameters: { log_min_duration_statement: '250\nport = 1' } }, {
+      prop: 'extraParameters.log_min_duration_statement', value: '"250\\nport = 1"', fix: /single-line value/,
+    });
+  });
+
+  test('accepts an extension parameter with a dot', () => {
+    expectValid({ extraParameters: { 'pg_stat_statements.max': '10000' } });
+  });
+
+  // lib/cluster/cluster-model.ts:281 indexes a plain object (MANAGED_PARAMETERS[...]) and
+  // line 285 uses `in`, so Object.prototype members count as typed or managed parameters.
+  test.each(['constructor', 'to_string'])('reports %s as unknown, not as typed or managed', (name) => {
+    const message = errorMessage({ extraParameters: { [name]: '1' } });
+    expect(message).toMatch(/is not a PostgreSQL 15 parameter; check the spelling/);
+    expect(message).toContain(JSON.stringify(name));
+  });
+
+  // lib/cluster/cluster-model.ts:288 lets any name with a dot through, so a name with a line
+  // break writes a broken line into postgresql.conf and PostgreSQL refuses to start.
+  test('rejects an extension parameter name with a line break', () => {
+    const name = 'pg_stat_statements.max\nport';
+    expectPropError({ extraParameters: { [name]: '1' } }, { prop: 'extraParameters', value: JSON.stringify(name), fix: /./ });
+  });
+});
+
+describe('synchronousReplication', () => {
+  test('rejects it with a single instance', () => {
+    expectPropError({ instances: 1, synchronousReplication: SynchronousReplication.any(1) }, {
+      prop: 'synchronousReplication', value: '"ANY 1"', fix: /set instances to 2 or more/,
+    });
+  });
+
+  test('rejects a count of 0', () => {
+    expectPropError({ instances: 3, synchronousReplication: SynchronousReplication.any(0) }, {
+      prop: 'synchronousReplication.count', value: '0', fix: /from 1 to 2/,
+    });
+  });
+
+  test('rejects a count above the number of replicas', () => {
+    expectPropError({ instances: 3, synchronousReplication: SynchronousReplication.first(3) }, {
+      prop: 'synchronousReplication.count', value: '3', fix: /from 1 to 2/,
+    });
+  });
+
+  test('accepts a count equal to the number of replicas', () => {
+    expectValid({ instances: 3, synchronousReplication: SynchronousReplication.first(2) });
+  });
+});
+
+describe('Secrets', () => {
+  test.each([
+    ['superuserSecret', 'Pg_Superuser'],
+    ['superuserSecret', ''],
+    ['replicationSecret', '-replication'],
+  ] as const)('rejects %s name %p', (prop, secretName) => {
+    expectPropError({ [prop]: { secretName } }, {
+      prop: `${prop}.secretName`, value: JSON.stringify(secretName), fix: /name of an existing Secret/,
+    });
+  });
+
+  test.each([
+    ['usernameKey', 'user name'],
+    ['passwordKey', 'pass/word'],
+    ['passwordKey', ''],
+  ] as const)('rejects %s %p', (key, value) => {
+    expectPropError({ replicationSecret: { secretName: 'pg-replication', [key]: value } }, {
+      prop: `replicationSecret.${key}`, value: JSON.stringify(value), fix: /letters, digits/,
+    });
+  });
+
+  test('rejects a bad database owner Secret name', () => {
+    expectPropError({ databases: [{ name: 'orders', owner: { secretName: 'Orders_Owner' } }] }, {
+      prop: 'databases[0].owner.secretName', value: '"Orders_Owner"', fix: /name of an existing Secret/,
+    });
+  });
+});
+
+describe('databases', () => {
+  const owner = { secretName: 'orders-owner' };
+
+  test('rejects a name with upper case', () => {
+    expectPropError({ databases: [{ name: 'Orders', owner }] }, {
+      prop: 'databases[0].name', value: '"Orders"', fix: /lower-case letters, digits and "_"/,
+    });
+  });
+
+  test.each(['postgres', 'template0', 'template1'])('rejects the existing database %s', (name) => {
+    expectPropError({ databases: [{ name, owner }] }, {
+      prop: 'databases[0].name', value: JSON.stringify(name), fix: /choose another database name/,
+    });
+  });
+
+  test('rejects a duplicate, naming the second one', () => {
+    expectPropError({ databases: [{ name: 'orders', owner }, { name: 'orders', owner }] }, {
+      prop: 'databases[1].name', value: '"orders"', fix: /choose another database name/,
+    });
+  });
+});
+
+describe('allowedCidrs', () => {
+  test.each(['10.0.0.0', '10.0.0.0/33', '256.0.0.0/8', 'fd00::/129', 'everyone', ''])('rejects %p', (cidr) => {
+    expectPropError({ allowedCidrs: ['10.0.0.0/8', cidr] }, {
+      prop: 'allowedCidrs', value: JSON.stringify(cidr), fix: /"10\.0\.0\.0\/8"/,
+    });
+  });
+
+  test('rejects an empty list', () => {
+    expectPropError({ allowedCidrs: [] }, { prop: 'allowedCidrs', value: '[]', fix: /list at least the pod network/ });
+  });
+
+  test('accepts IPv4 and IPv6 networks', () => {
+    expectValid({ allowedCidrs: ['10.0.0.0/8', '192.168.1.0/24', 'fd00::/8', '::1/128'] });
+  });
+
+  // lib/cluster/cluster-model.ts:76 (CIDR) lets anything of hex digits, colons and dots pass as IPv6;
+  // PostgreSQL cannot load a pg_hba.conf with such an address and refuses to start.
+  test.each(['fd00::1::2/64', ':/0'])('rejects the malformed IPv6 network %p', (cidr) => {
+    expectPropError({ allowedCidrs: [cidr] }, { prop: 'allowedCidrs', value: JSON.stringify(cidr), fix: /"fd00::\/8"/ });
+  });
+});
+
+describe('terminationGracePeriod', () => {
+  test('rejects less than 10 seconds', () => {
+    expectPropError({ terminationGracePeriod: Duration.seconds(9) }, {
+      prop: 'terminationGracePeriod', value: '9', fix: /whole number from 10 to 3600/,
+    });
+  });
+
+  test('accepts 10 seconds', () => {
+    expectValid({ terminationGracePeriod: Duration.seconds(10) });
+  });
+
+  // lib/cluster/cluster-model.ts:187 calls Duration.toSeconds(), whose own error names neither
+  // the construct nor the prop.
+  test('rejects a fraction of a second with a prop error', () => {
+    expectPropError({ terminationGracePeriod: Duration.millis(15500) }, {
+      prop: 'terminationGracePeriod', value: '15500', fix: /whole number/,
+    });
+  });
+});
+
+describe('port, runAsUser and image', () => {
+  test.each([0, 70000, 5432.5])('rejects port %p', (port) => {
+    expectPropError({ port }, { prop: 'port', value: String(port), fix: /whole number from 1 to 65535/ });
+  });
+
+  test('rejects runAsUser 0 (root)', () => {
+    expectPropError({ runAsUser: 0 }, { prop: 'runAsUser', value: '0', fix: /whole number from 1/ });
+  });
+
+  test('rejects an image reference with a space', () => {
+    expectPropError({ image: 'postgres: 15' }, { prop: 'image', value: '"postgres: 15"', fix: /postgres:15\.14-bookworm/ });
+  });
+});
+
+describe('labels', () => {
+  // lib/cluster/cluster-model.ts:189-190 take partOf and labels as they are; the API server rejects
+  // label values with spaces or "!" and keys that are not qualified names.
+  test('rejects a partOf that is not a valid label value', () => {
+    expectPropError({ partOf: 'My App!' }, { prop: 'partOf', value: '"My App!"', fix: /./ });
+  });
+
+  test('rejects a label key that is not a qualified name', () => {
+    expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: 'bad key!', fix: /./ });
+  });
+});
+
+describe('any props (property test)', () => {
+  const NUM_RUNS = 300;
+
+  const instances = fc.oneof(
+    fc.integer({ min: -5, max: 120 }),
+    fc.double({ min: -5, max: 120, noNaN: true }),
+    fc.constantFrom(0.5, 2.5, Number.NaN, Number.POSITIVE_INFINITY),
+  );
+  const name = fc.oneof(fc.string(), fc.stringMatching(/^[a-z][a-z0-9-]{0,60}$/));
+  const memoryLimit = fc.oneof(
+    fc.string(),
+    fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom('', 'm', 'k', 'Ki', 'M', 'Mi', 'G', 'Gi', 'GB', 'mb', ' Mi'))
+      .map(([amount, unit]) => `${amount}${unit}`),
+  );
+  const maxConnections = fc.oneof(fc.integer({ min: -10, max: 300000 }), fc.double({ min: -10, max: 1000, noNaN: true }));
+  const props = fc.record({
+    instances: fc.option(instances, { nil: undefined }),
+    name: fc.option(name, { nil: undefined }),
+    memoryLimit: fc.option(memoryLimit, { nil: undefined }),
+    maxConnections: fc.option(maxConnections, { nil: undefined }),
+  });
+
+  test(`synthesizes valid objects or throws a prop error, over ${NUM_RUNS} cases`, () => {
+    const outcomes = { cases: 0, synthesized: 0, rejected: 0 };
+    fc.assert(fc.property(props, (p) => {
+      outcomes.cases++;
+      let objects: any[];
+      try {
+        objects = synth({
+          instances: p.instances,
+          name: p.name,
+          resources: p.memoryLimit === undefined ? undefined : { memoryLimit: p.memoryLimit },
+          settings: p.maxConnections === undefined ? undefined : { maxConnections: p.maxConnections },
+        });
+      } catch (error) {
+        // Only a plain Error naming the construct: a TypeError or RangeError is a crash.
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).constructor).toBe(Error);
+        expect((error as Error).message).toMatch(/^test\/Db: /);
+        outcomes.rejected++;
+        return;
+      }
+      expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+      outcomes.synthesized++;
+    }), { numRuns: NUM_RUNS });
+
+    expect(outcomes.cases).toBe(NUM_RUNS);
+    expect(outcomes.synthesized).toBeGreaterThan(0);
+    expect(outcomes.rejected).toBeGreaterThan(0);
+  });
+});
