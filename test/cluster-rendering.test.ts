@@ -334,7 +334,8 @@ describe('Secrets', () => {
 
   test('the bootstrap SQL reads passwords from the mounted files', () => {
     const script = bootstrapScript(objectsOf(props));
-    expect(script).toMatch(/PASSWORD :'replication_password'/);
+    expect(script).toContain('\\set role_password `cat "$SECRETS_DIR/replication/password"`');
+    expect(script).toMatch(/PASSWORD :'role_password'/);
     expect(script).not.toMatch(/PASSWORD\s+'/);
   });
 
@@ -343,7 +344,7 @@ describe('Secrets', () => {
     expect(secrets.projected.sources.map((s: any) => s.secret)).toEqual([
       { name: 'pg-superuser', items: [{ key: 'user', path: 'superuser/username' }, { key: 'pass', path: 'superuser/password' }] },
       { name: 'pg-replication', items: [{ key: 'username', path: 'replication/username' }, { key: 'password', path: 'replication/password' }] },
-      { name: 'orders-owner', items: [{ key: 'username', path: 'owner-0/username' }, { key: 'secret', path: 'owner-0/password' }] },
+      { name: 'orders-owner', items: [{ key: 'username', path: 'role-0/username' }, { key: 'secret', path: 'role-0/password' }] },
     ]);
   });
 
@@ -532,5 +533,59 @@ describe('schema validation', () => {
 
   test.each(cases)('%s validates strictly against Kubernetes %s', (_what, version, props, namespace) => {
     expect(validateManifests(synth(props, { namespace }).objects, version)).toEqual([]);
+  });
+});
+
+describe('roles added by other constructs', () => {
+  /** A cluster and the objects of its chart, after `extend` had the chance to add roles. */
+  function synthExtended(extend: (cluster: PostgresStatefulCluster) => void, props: Props = {}): any[] {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, ...props });
+    extend(cluster);
+    return synthObjects(chart);
+  }
+  const secretNames = (objects: any[]) =>
+    podSpec(objects).volumes.find((v: any) => v.name === 'secrets').projected.sources.map((s: any) => s.secret.name);
+
+  test('a role added after the cluster was built reaches the script, the Secret mounts and the checksum', () => {
+    const plain = synthExtended(() => undefined);
+    const extended = synthExtended((cluster) => cluster.addRole({ credentials: { secretName: 'monitoring' }, memberOf: ['pg_monitor'] }));
+    expect(bootstrapScript(extended)).toContain('\\set role_name `cat "$SECRETS_DIR/role-0/username"`');
+    expect(bootstrapScript(extended)).toContain('GRANT pg_monitor TO :"role_name";');
+    expect(secretNames(extended)).toEqual(['pg-superuser', 'pg-replication', 'monitoring']);
+    expect(checksum(extended)).not.toBe(checksum(plain));
+  });
+
+  test('the same Secret added twice is one role with both memberships', () => {
+    const objects = synthExtended((cluster) => {
+      cluster.addRole({ credentials: { secretName: 'monitoring' }, memberOf: ['pg_monitor'] });
+      cluster.addRole({ credentials: { secretName: 'monitoring' }, memberOf: ['pg_read_all_data', 'pg_monitor'] });
+    });
+    expect(secretNames(objects)).toEqual(['pg-superuser', 'pg-replication', 'monitoring']);
+    expect(bootstrapScript(objects).match(/GRANT pg_monitor/g)).toHaveLength(1);
+    expect(bootstrapScript(objects)).toContain('GRANT pg_read_all_data TO :"role_name";');
+  });
+
+  test('a password lookup installs the function in template1, postgres and every database', () => {
+    let query = '';
+    const objects = synthExtended((cluster) => { query = cluster.addPasswordLookup({ secretName: 'pooler-auth' }); },
+      { databases: [{ name: 'orders', owner: { secretName: 'orders-owner' } }] });
+    expect(query).toBe('SELECT usename, passwd FROM pgbouncer.get_auth($1)');
+    const script = bootstrapScript(objects);
+    expect(script.match(/^\\connect (\w+)$/gm)).toEqual(['\\connect template1', '\\connect postgres', '\\connect orders']);
+    expect(script).toContain('SECURITY DEFINER SET search_path = pg_catalog');
+    expect(script).toContain('AND NOT usesuper');
+    expect(script).toContain('REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;');
+  });
+
+  test('a role with a membership that is not a plain role name is refused', () => {
+    expect(() => synthExtended((cluster) => cluster.addRole({ credentials: { secretName: 'm' }, memberOf: ['pg_monitor; DROP'] })))
+      .toThrow(/^test\/Db: addRole\(role\)\.memberOf "pg_monitor; DROP" is not a plain role name; use lower-case letters/);
+  });
+
+  test('roles from props are provisioned like added ones', () => {
+    const objects = objectsOf({ roles: [{ credentials: { secretName: 'reporting' }, memberOf: ['pg_read_all_data'] }] });
+    expect(secretNames(objects)).toEqual(['pg-superuser', 'pg-replication', 'reporting']);
+    expect(bootstrapScript(objects)).toContain('GRANT pg_read_all_data TO :"role_name";');
   });
 });

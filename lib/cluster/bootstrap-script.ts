@@ -1,5 +1,5 @@
-import { REPLICATION_GROUP } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
+import { Provisioning, renderProvisioningSql } from './provisioning';
 
 /**
  * The environment the bootstrap script reads. The StatefulSets set it from the pod layout;
@@ -13,14 +13,15 @@ export const BOOTSTRAP_ENVIRONMENT = [
  * bootstrap.sh, the init container of every instance. It makes the data directory ready and
  * leaves one that already holds a cluster alone, so running it again is always safe.
  */
-export function renderBootstrapScript(model: ClusterModel): string {
+export function renderBootstrapScript(model: ClusterModel, provisioning: Provisioning): string {
   return `#!/usr/bin/env bash
 # bootstrap.sh of cluster "${model.name}", rendered by cdk8s-postgres.
 # Prepares this pod's data directory before PostgreSQL starts, idempotently:
 #  - a data directory that holds a cluster is left as it is: a restart starts as it was;
-#  - an empty one on the primary is created by initdb, with the roles and databases;
+#  - an empty one on the primary is created by initdb;
 #  - an empty one on a replica is cloned from the primary by pg_basebackup through a
 #    replication slot named after the pod, so a replica whose volume was lost re-clones.
+# Then, on the primary, roles and databases are brought in step with the Secrets and props.
 # Work happens in a sibling directory renamed at the end: a pod killed half-way starts over
 # instead of keeping a half-made cluster. Passwords are read from files, never put in argv.
 set -euo pipefail
@@ -99,23 +100,29 @@ initialize_primary() {
   initdb --pgdata="$staging" "\${wal_dir_args[@]}" --username="$superuser" \\
     --pwfile="$SECRETS_DIR/superuser/password" --auth=scram-sha-256 \\
     --encoding=UTF8 --locale=C.UTF-8 --data-checksums >&2
+  mv -- "$staging" "$PGDATA"
+  log "cluster initialized"
+}
 
-  # A private socket and no TCP listener: nobody else can connect before setup is done.
-  # Synchronous replication is off here, as no replica exists yet to confirm commits.
+# Roles, passwords and databases, on a server with a private socket and no TCP listener:
+# no client can connect before they are in place. Synchronous replication is off meanwhile,
+# as replicas are not streaming yet to confirm commits.
+provision_primary() {
+  local superuser
+  superuser=$(secret superuser username)
   workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
-  temporary_server=$staging
-  pg_ctl --pgdata="$staging" --wait --silent \\
+  temporary_server=$PGDATA
+  pg_ctl --pgdata="$PGDATA" --wait --silent \\
     --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
     start >&2
   PGPASSFILE="$workdir/pgpass" psql --host="$workdir" --username="$superuser" \\
-    --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 <<'SQL'
-${renderBootstrapSql(model)}
+    --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
+${renderProvisioningSql(provisioning)}
 SQL
-  pg_ctl --pgdata="$staging" --wait --silent --mode=fast stop >&2
+  pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
   temporary_server=""
-  mv -- "$staging" "$PGDATA"
-  log "cluster initialized"
+  log "roles and databases provisioned"
 }
 
 clone_replica() {
@@ -146,39 +153,22 @@ clone_replica() {
 # The replication passfile serves pg_basebackup now and the WAL receiver later.
 write_passfile "$PGPASSFILE" replication
 
+case $POSTGRES_ROLE in
+  primary | replica) ;;
+  *)
+    log "POSTGRES_ROLE must be primary or replica, not $POSTGRES_ROLE"
+    exit 1
+    ;;
+esac
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
   log "data directory holds a cluster: starting it as it is"
 elif [[ $POSTGRES_ROLE == primary ]]; then
   initialize_primary
-elif [[ $POSTGRES_ROLE == replica ]]; then
-  clone_replica
 else
-  log "POSTGRES_ROLE must be primary or replica, not $POSTGRES_ROLE"
-  exit 1
+  clone_replica
+fi
+if [[ $POSTGRES_ROLE == primary ]]; then
+  provision_primary
 fi
 `;
-}
-
-/**
- * SQL run once on a new primary through psql, which reads role names and passwords from the
- * mounted Secrets with backquoted \`cat\` and quotes them itself (:'var' and :"var").
- */
-function renderBootstrapSql(model: ClusterModel): string {
-  const readSecret = (variable: string, dir: string, key: string) => `\\set ${variable} \`cat "$SECRETS_DIR/${dir}/${key}"\``;
-  const lines = [
-    readSecret('replication_user', 'replication', 'username'),
-    readSecret('replication_password', 'replication', 'password'),
-    `CREATE ROLE ${REPLICATION_GROUP} NOLOGIN;`,
-    `CREATE ROLE :"replication_user" WITH LOGIN REPLICATION IN ROLE ${REPLICATION_GROUP} PASSWORD :'replication_password';`,
-  ];
-  for (const database of model.databases) {
-    lines.push(
-      readSecret('owner', database.secretDir, 'username'),
-      readSecret('owner_password', database.secretDir, 'password'),
-      "SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L', :'owner', :'owner_password')",
-      "  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') \\gexec",
-      `CREATE DATABASE "${database.name}" OWNER :"owner";`,
-    );
-  }
-  return lines.join('\n');
 }

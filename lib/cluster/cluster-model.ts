@@ -23,11 +23,10 @@ export interface Parameter {
   readonly value: ParameterValue;
 }
 
-/** A database to create at bootstrap, with the subdirectory its owner's Secret is mounted at. */
+/** A database the primary creates if it is missing. */
 export interface DatabaseModel {
   readonly name: string;
   readonly owner: ResolvedCredentials;
-  readonly secretDir: string;
 }
 
 /** Everything the renderers and the construct need, resolved and validated once. */
@@ -331,7 +330,7 @@ function resolveDatabases(scope: IConstruct, props: PostgresStatefulClusterProps
       throw propError(scope, prop, database.name, 'already exists', 'choose another database name');
     }
     seen.add(database.name);
-    return { name: database.name, owner: resolveCredentials(scope, `databases[${index}].owner`, database.owner), secretDir: `owner-${index}` };
+    return { name: database.name, owner: resolveCredentials(scope, `databases[${index}].owner`, database.owner) };
   });
 }
 

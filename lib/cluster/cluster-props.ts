@@ -7,8 +7,19 @@ import { SynchronousReplication } from './synchronous-replication';
 export interface PostgresDatabase {
   /** Database name: lower-case letters, digits and `_`, starting with a letter or `_`. */
   readonly name: string;
-  /** Secret of the owning role, created with LOGIN and this password unless it exists. */
+  /** Secret of the owning role, a login role kept in step with it like those of `roles`. */
   readonly owner: PostgresCredentials;
+}
+
+/** A login role kept in step with its Secret: created if missing, its password set at every primary start. */
+export interface PostgresRole {
+  /** The role's Secret: the username is the role name, the password its login password. */
+  readonly credentials: PostgresCredentials;
+  /**
+   * Roles it is granted, such as `pg_monitor` or `pg_read_all_data`.
+   * @default - none
+   */
+  readonly memberOf?: string[];
 }
 
 /** CPU and memory of each PostgreSQL container. */
@@ -111,6 +122,11 @@ export interface PostgresStatefulClusterProps {
    * @default - only the `postgres` database
    */
   readonly databases?: PostgresDatabase[];
+  /**
+   * Login roles kept in step with their Secrets; `addRole` adds more.
+   * @default - none besides the superuser, the replication role and the database owners
+   */
+  readonly roles?: PostgresRole[];
   /**
    * Typed postgresql.conf parameters.
    * @default - defaults derived from the memory limit and the instance count

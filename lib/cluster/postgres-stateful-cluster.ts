@@ -1,4 +1,4 @@
-import { Chart } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
@@ -9,9 +9,10 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
-import { PostgresStatefulClusterProps } from './cluster-props';
+import { PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
+import { PASSWORD_LOOKUP_QUERY, Provisioning } from './provisioning';
 
 type Role = 'primary' | 'replica';
 
@@ -40,6 +41,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   public readonly superuserReservedConnections: number;
 
   private readonly model: ClusterModel;
+  private readonly provisioning: Provisioning;
 
   /**
    * @param scope the chart or construct to add the cluster to
@@ -50,6 +52,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     super(scope, id);
     const model = resolveClusterModel(this, id, props);
     this.model = model;
+    this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
+    (props.roles ?? []).forEach((role, index) => this.provisioning.addRole(role.credentials, role.memberOf ?? [], `roles[${index}]`));
     this.name = model.name;
     this.instances = model.instances;
     this.readWriteHost = model.readWriteHost;
@@ -60,19 +64,20 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.maxConnections = model.maxConnections;
     this.superuserReservedConnections = model.superuserReservedConnections;
 
-    const config = {
+    // Rendered at synth, after every construct of the app had its chance to add a role.
+    const config = () => ({
       [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
       [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model),
-    };
-    const scripts = { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model) };
-    const checksum = configChecksum({ ...config, ...scripts });
+    });
+    const scripts = () => ({ [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
+    const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
 
     new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: this.metadata(model.objectNames.serviceAccount, 'database'),
       automountServiceAccountToken: false,
     });
-    new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: config });
-    new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: scripts });
+    new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: config }) });
+    new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: scripts }) });
 
     this.service('Headless', model.objectNames.headless, undefined, true);
     this.service('ReadWrite', model.objectNames.readWrite, 'primary', false);
@@ -91,6 +96,26 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         },
       });
     }
+  }
+
+  /**
+   * Adds a login role kept in step with its Secret: created if missing and its password set at
+   * every start of the primary, so rotating the Secret and restarting the primary rotates it.
+   * @param role the role's Secret and memberships
+   */
+  public addRole(role: PostgresRole): void {
+    this.provisioning.addRole(role.credentials, role.memberOf ?? [], 'addRole(role)');
+  }
+
+  /**
+   * Lets a pooler's auth user look up other roles' password hashes (never a superuser's)
+   * through a SECURITY DEFINER function installed in every database; returns the query
+   * (PgBouncer's `auth_query`) that calls it.
+   * @param authUser the Secret of the role the pooler logs in as to run the query
+   */
+  public addPasswordLookup(authUser: PostgresCredentials): string {
+    this.provisioning.addPasswordLookup(authUser, 'addPasswordLookup(authUser)');
+    return PASSWORD_LOOKUP_QUERY;
   }
 
   private metadata(name: string, component: string): k8s.ObjectMeta {
@@ -175,11 +200,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const dataMounts = [mount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [mount('wal', CLUSTER_PATHS.walVolume)] : [])];
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
     const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
-    const secretSources: k8s.VolumeProjection[] = [
-      secretProjection('superuser', model.superuser),
-      secretProjection('replication', model.replication),
-      ...model.databases.map((database) => secretProjection(database.secretDir, database.owner)),
-    ];
+    const secretSources = Lazy.any({
+      produce: () => this.provisioning.roles.map((role) => secretProjection(role.secretDir, role.credentials)),
+    });
 
     return {
       serviceAccountName: model.objectNames.serviceAccount,

@@ -12,6 +12,8 @@ const SECRETS: SecretStore = {
   'orders-db-superuser': { username: 'dbadmin', password: "su:per\\pass'word\n" },
   'orders-db-replication': { username: 'replicator', password: 'rep:li\\ca"tion' },
   'orders-app': { username: 'orders_app', password: "app'pass" },
+  'orders-monitoring': { username: 'monitoring', password: 'mon-pass' },
+  'orders-pooler-auth': { username: 'pooler_auth', password: 'lookup-pass' },
 };
 const superuser = (port: number): Login => ({ port, user: 'dbadmin', password: "su:per\\pass'word" });
 const replicator = (port: number): Login => ({ port, user: 'replicator', password: 'rep:li\\ca"tion' });
@@ -26,6 +28,9 @@ async function timed<T>(step: string, action: () => T | Promise<T>): Promise<T> 
 
 describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   const chart = new ReplicatedClusterChart(Testing.app(), 'e2e');
+  // Added after the cluster was built, as a pooler or an exporter does.
+  chart.cluster.addRole({ credentials: { secretName: 'orders-monitoring' }, memberOf: ['pg_monitor'] });
+  const authQuery = chart.cluster.addPasswordLookup({ secretName: 'orders-pooler-auth' });
   const objects = chart.toJson();
   let scratch: string;
   let primary: LocalInstance;
@@ -150,12 +155,32 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     expect(psql(superuser(primary.port), 'SELECT count(*) FROM pg_replication_slots')).toBe('2');
   });
 
-  test('running the primary bootstrap again changes nothing', async () => {
+  test('roles added after the cluster exist with their memberships', () => {
+    expect(psql({ port: primary.port, user: 'monitoring', password: 'mon-pass' }, "SELECT pg_has_role('pg_monitor', 'member')")).toBe('t');
+  });
+
+  test('the password lookup gives the auth user SCRAM secrets of ordinary roles only, in every database', () => {
+    const lookup = (database: string, user: string) =>
+      psql({ port: primary.port, user: 'pooler_auth', password: 'lookup-pass', database }, authQuery.replace('$1', `'${user}'`));
+    for (const database of ['postgres', 'orders', 'template1']) {
+      expect(lookup(database, 'orders_app')).toMatch(/^orders_app\|SCRAM-SHA-256\$4096:/);
+      expect(lookup(database, 'dbadmin')).toBe('');
+    }
+    const denied = psqlResult({ port: primary.port, user: 'orders_app', password: "app'pass", database: 'orders' }, authQuery.replace('$1', "'dbadmin'"));
+    expect(denied.stderr).toContain('permission denied');
+  });
+
+  test('a primary restart keeps its data and sets passwords changed in the Secrets', async () => {
     primary.stop();
+    primary.updateSecret('orders-app', 'password', 'rotated-pass');
     const log = primary.bootstrap();
     expect(log).toContain('starting it as it is');
+    expect(log).toContain('roles and databases provisioned');
     await primary.start();
     expect(psql(superuser(primary.port), "SELECT count(*) FROM markers WHERE note = 'first'")).toBe('1');
+    const app = { port: primary.port, user: 'orders_app', database: 'orders' };
+    expect(psql({ ...app, password: 'rotated-pass' }, 'SELECT 1')).toBe('1');
+    expect(psqlResult({ ...app, password: "app'pass" }, 'SELECT 1').stderr).toContain('password authentication failed');
     await waitFor('two streaming replicas', () => streamingReplicas().length === 2, 60_000);
   });
 

@@ -126,12 +126,21 @@ export class LocalInstance {
     }
   }
 
+  /** Changes a Secret's value as the kubelet would in the projected volume. */
+  public updateSecret(secretName: string, key: string, value: string): void {
+    const sources = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.projected).projected.sources;
+    this.writeSecrets(sources, { [secretName]: { [key]: value } });
+  }
+
   private writeSecrets(sources: any[], secrets: SecretStore): void {
     for (const source of sources) {
       for (const item of source.secret.items) {
+        const value = secrets[source.secret.name]?.[item.key];
+        if (value === undefined) continue;
         const file = join(this.root, 'secrets', item.path);
         mkdirSync(join(file, '..'), { recursive: true });
-        writeFileSync(file, secrets[source.secret.name][item.key], { mode: 0o440 });
+        writeFileSync(file, value, { mode: 0o440 });
+        giveToDaemonUser(file);
       }
     }
   }

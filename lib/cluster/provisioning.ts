@@ -1,0 +1,132 @@
+import { IConstruct } from 'constructs';
+import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { propError } from '../core/errors';
+import { REPLICATION_GROUP } from './cluster-layout';
+import { DatabaseModel } from './cluster-model';
+
+/** A role the primary's bootstrap keeps in step with a mounted Secret. */
+export interface RoleModel {
+  /** Subdirectory of the secrets volume holding `username` and `password`. */
+  readonly secretDir: string;
+  readonly credentials: ResolvedCredentials;
+  /** CREATE/ALTER ROLE options besides the password. */
+  readonly options: string;
+  readonly memberOf: string[];
+}
+
+/** Schema and function through which a pooler looks up passwords (PgBouncer's auth_query). */
+export const PASSWORD_LOOKUP_FUNCTION = 'pgbouncer.get_auth';
+
+/** The auth_query that calls the lookup function. */
+export const PASSWORD_LOOKUP_QUERY = `SELECT usename, passwd FROM ${PASSWORD_LOOKUP_FUNCTION}($1)`;
+
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Every role of a cluster and how it is provisioned. Roles are added while the app is built and
+ * rendered at synth, so a pooler or exporter added after the cluster still gets its role.
+ */
+export class Provisioning {
+  public readonly roles: RoleModel[] = [];
+  /** Roles allowed to call the password lookup function. */
+  public readonly passwordLookupRoles: RoleModel[] = [];
+
+  constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
+    public readonly databases: DatabaseModel[]) {
+    this.roles.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
+    this.roles.push({ secretDir: 'replication', credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
+    for (const database of databases) this.addRole(database.owner, [], 'databases');
+  }
+
+  /** Adds a login role, or more memberships to a role already added from the same Secret keys. */
+  public addRole(credentials: PostgresCredentials, memberOf: string[], prop: string): RoleModel {
+    const resolved = resolveCredentials(this.scope, `${prop}.credentials`, credentials);
+    for (const role of memberOf) {
+      if (!ROLE_NAME.test(role)) {
+        throw propError(this.scope, `${prop}.memberOf`, role, 'is not a plain role name',
+          'use lower-case letters, digits and "_", such as "pg_monitor"');
+      }
+    }
+    const existing = this.roles.find((role) => sameSecret(role.credentials, resolved));
+    if (existing) {
+      existing.memberOf.push(...memberOf.filter((role) => !existing.memberOf.includes(role)));
+      return existing;
+    }
+    const added = { secretDir: `role-${this.roles.length - 2}`, credentials: resolved, options: 'LOGIN', memberOf: [...memberOf] };
+    this.roles.push(added);
+    return added;
+  }
+
+  /** Lets the role of these credentials call the password lookup function in every database. */
+  public addPasswordLookup(credentials: PostgresCredentials, prop: string): void {
+    const role = this.addRole(credentials, [], prop);
+    if (!this.passwordLookupRoles.includes(role)) this.passwordLookupRoles.push(role);
+  }
+
+  /** The role provisioned for a database's owner. */
+  public ownerOf(database: DatabaseModel): RoleModel {
+    return this.roles.find((role) => sameSecret(role.credentials, database.owner))!;
+  }
+}
+
+function sameSecret(a: ResolvedCredentials, b: ResolvedCredentials): boolean {
+  return a.secretName === b.secretName && a.usernameKey === b.usernameKey && a.passwordKey === b.passwordKey;
+}
+
+/**
+ * The SQL the primary runs at every start, through psql over a private socket. psql reads role
+ * names and passwords from the mounted Secrets with backquoted `cat` and quotes them itself
+ * (:'var' and :"var"), so no password is in the script, argv or a log line. Every statement
+ * is idempotent: a restart after a Secret changed sets the new password.
+ */
+export function renderProvisioningSql(provisioning: Provisioning): string {
+  const readRole = (role: RoleModel) => [
+    `\\set role_name \`cat "$SECRETS_DIR/${role.secretDir}/username"\``,
+    `\\set role_password \`cat "$SECRETS_DIR/${role.secretDir}/password"\``,
+  ];
+  const lines = [
+    `SELECT 'CREATE ROLE ${REPLICATION_GROUP} NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${REPLICATION_GROUP}') \\gexec`,
+  ];
+  for (const role of provisioning.roles) {
+    lines.push(
+      ...readRole(role),
+      "SELECT format('CREATE ROLE %I', :'role_name') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role_name') \\gexec",
+      `ALTER ROLE :"role_name" WITH ${role.options} PASSWORD :'role_password';`,
+      ...role.memberOf.map((group) => `GRANT ${group} TO :"role_name";`),
+    );
+  }
+  for (const database of provisioning.databases) {
+    lines.push(
+      `\\set owner \`cat "$SECRETS_DIR/${provisioning.ownerOf(database).secretDir}/username"\``,
+      `SELECT format('CREATE DATABASE %I OWNER %I', '${database.name}', :'owner')`,
+      `  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database.name}') \\gexec`,
+    );
+  }
+  if (provisioning.passwordLookupRoles.length > 0) {
+    // PgBouncer 1.18 has no auth_dbname: the function must exist in every database it routes
+    // to. template1 comes first, so databases created later inherit it.
+    for (const database of ['template1', 'postgres', ...provisioning.databases.map((d) => d.name)]) {
+      lines.push(`\\connect ${database}`, ...renderPasswordLookup(provisioning.passwordLookupRoles, readRole));
+    }
+  }
+  return lines.join('\n');
+}
+
+function renderPasswordLookup(roles: RoleModel[], readRole: (role: RoleModel) => string[]): string[] {
+  const [schema] = PASSWORD_LOOKUP_FUNCTION.split('.');
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${schema};`,
+    `REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC;`,
+    // SECURITY DEFINER reads pg_shadow for the caller; superusers are never handed out, so a
+    // pooler cannot log anyone in as one.
+    `CREATE OR REPLACE FUNCTION ${PASSWORD_LOOKUP_FUNCTION}(p_usename text) RETURNS TABLE (usename name, passwd text)`,
+    '  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog',
+    '  AS $$ SELECT usename, passwd FROM pg_shadow WHERE usename = p_usename AND NOT usesuper $$;',
+    `REVOKE ALL ON FUNCTION ${PASSWORD_LOOKUP_FUNCTION}(text) FROM PUBLIC;`,
+    ...roles.flatMap((role) => [
+      ...readRole(role),
+      `GRANT USAGE ON SCHEMA ${schema} TO :"role_name";`,
+      `GRANT EXECUTE ON FUNCTION ${PASSWORD_LOOKUP_FUNCTION}(text) TO :"role_name";`,
+    ]),
+  ];
+}
