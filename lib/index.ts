@@ -3,7 +3,7 @@ export { PostgresCredentials } from './core/credentials';
 export { IPostgresEndpoint } from './core/endpoint';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
-  PodSpread, PostgresDatabase, PostgresResources, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
+  PodSpread, PostgresDatabase, PostgresResources, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
 } from './cluster/cluster-props';
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
