@@ -1,9 +1,11 @@
 // The public API. Everything else under lib/ is internal and may change without notice.
 export { PostgresCredentials } from './core/credentials';
 export { IPostgresEndpoint } from './core/endpoint';
+export { ContainerResources } from './core/resources';
+export { PodSpread } from './core/scheduling';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
-  PodSpread, PostgresDatabase, PostgresResources, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
+  PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
 } from './cluster/cluster-props';
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';

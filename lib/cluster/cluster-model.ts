@@ -8,9 +8,11 @@ import {
   validateServiceName,
 } from '../core/names';
 import { parseQuantity, postgresMemory } from '../core/quantity';
+import { ResolvedResources, resolveResources } from '../core/resources';
+import { PodSpread } from '../core/scheduling';
 import { requireInteger, validatePort } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
-import { PodSpread, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 
@@ -61,8 +63,7 @@ export interface ClusterModel {
   readonly maxConnections: number;
   readonly superuserReservedConnections: number;
   readonly allowedCidrs: string[];
-  readonly resources: { readonly cpuRequest: string; readonly cpuLimit: string; readonly memoryRequest: string; readonly memoryLimit: string };
-  readonly memoryLimitBytes: number;
+  readonly resources: ResolvedResources;
   readonly storage: { readonly size: string; readonly storageClassName?: string; readonly walSize?: string; readonly walStorageClassName?: string };
   readonly volumeRetention: VolumeRetention;
   readonly spread: PodSpread;
@@ -120,8 +121,12 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   };
   const replicaApplicationNames = Array.from({ length: replicas }, (_, ordinal) => replicaSlotName(`${objectNames.replica}-${ordinal}`));
 
-  const resources = resolveResources(scope, props);
-  const memoryLimitBytes = parseQuantity(scope, 'resources.memoryLimit', resources.memoryLimit);
+  const resources = resolveResources(scope, props.resources, { cpuRequest: '250m', cpuLimit: '1', memoryLimit: '1Gi' });
+  const memoryLimitBytes = resources.memoryLimitBytes;
+  if (memoryLimitBytes < 256 * 2 ** 20) {
+    throw propError(scope, 'resources.memoryLimit', resources.memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
+      'give at least "256Mi"');
+  }
   const storage = resolveStorage(scope, props);
   const walVolumeBytes = parseQuantity(scope, storage.walSize ? 'storage.walSize' : 'storage.size', storage.walSize ?? storage.size);
 
@@ -217,7 +222,6 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     superuserReservedConnections,
     allowedCidrs,
     resources,
-    memoryLimitBytes,
     storage,
     volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
     spread: props.spread ?? PodSpread.PREFERRED,
@@ -225,30 +229,6 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     labels,
     componentLabels: (component) => ({ name: 'postgresql', instance: name, component, partOf }),
   };
-}
-
-function resolveResources(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['resources'] {
-  const memoryLimit = props.resources?.memoryLimit ?? '1Gi';
-  // The limit first: an unset request defaults to it, and its error must name the limit.
-  parseQuantity(scope, 'resources.memoryLimit', memoryLimit);
-  const resources = {
-    cpuRequest: props.resources?.cpuRequest ?? '250m',
-    cpuLimit: props.resources?.cpuLimit ?? '1',
-    memoryRequest: props.resources?.memoryRequest ?? memoryLimit,
-    memoryLimit,
-  };
-  for (const [request, limit] of [['cpuRequest', 'cpuLimit'], ['memoryRequest', 'memoryLimit']] as const) {
-    const requested = parseQuantity(scope, `resources.${request}`, resources[request]);
-    if (requested > parseQuantity(scope, `resources.${limit}`, resources[limit])) {
-      throw propError(scope, `resources.${request}`, resources[request], `is more than resources.${limit} ${resources[limit]}`,
-        `lower resources.${request} or raise resources.${limit}`);
-    }
-  }
-  if (parseQuantity(scope, 'resources.memoryLimit', memoryLimit) < 256 * 2 ** 20) {
-    throw propError(scope, 'resources.memoryLimit', memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
-      'give at least "256Mi"');
-  }
-  return resources;
 }
 
 function resolveStorage(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['storage'] {

@@ -1,5 +1,7 @@
 import { Duration } from 'cdk8s';
 import { PostgresCredentials } from '../core/credentials';
+import { ContainerResources } from '../core/resources';
+import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
 
@@ -20,30 +22,6 @@ export interface PostgresRole {
    * @default - none
    */
   readonly memberOf?: string[];
-}
-
-/** CPU and memory of each PostgreSQL container. */
-export interface PostgresResources {
-  /**
-   * CPU request.
-   * @default '250m'
-   */
-  readonly cpuRequest?: string;
-  /**
-   * CPU limit.
-   * @default '1'
-   */
-  readonly cpuLimit?: string;
-  /**
-   * Memory request.
-   * @default - the memory limit, so the kernel does not reclaim PostgreSQL's memory first
-   */
-  readonly memoryRequest?: string;
-  /**
-   * Memory limit; memory settings such as shared_buffers are derived from it.
-   * @default '1Gi'
-   */
-  readonly memoryLimit?: string;
 }
 
 /** Persistent volumes of each instance. */
@@ -68,14 +46,6 @@ export interface PostgresStorage {
    * @default - the data volume's StorageClass
    */
   readonly walStorageClassName?: string;
-}
-
-/** Whether the scheduler must or should put instances on different nodes. */
-export enum PodSpread {
-  /** Prefer different nodes; still schedule when there are fewer nodes than instances. */
-  PREFERRED = 'ScheduleAnyway',
-  /** Never put two instances on one node; an instance stays Pending without a free node. */
-  REQUIRED = 'DoNotSchedule',
 }
 
 /** What happens to the instances' PersistentVolumeClaims when the cluster is deleted or scaled down. */
@@ -152,7 +122,7 @@ export interface PostgresStatefulClusterProps {
    * CPU and memory of each instance.
    * @default - 250m/1 CPU, 1Gi memory
    */
-  readonly resources?: PostgresResources;
+  readonly resources?: ContainerResources;
   /**
    * Persistent volumes of each instance.
    * @default - a 10Gi data volume of the default StorageClass

@@ -5,6 +5,8 @@ import { configChecksum } from '../core/checksum';
 import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { metadataLabels, selectorLabels } from '../core/labels';
+import { resourceRequirements } from '../core/resources';
+import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
@@ -176,10 +178,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   private podSpec(role: Role): k8s.PodSpec {
     const model = this.model;
-    const resources: k8s.ResourceRequirements = {
-      requests: { cpu: k8s.Quantity.fromString(model.resources.cpuRequest), memory: k8s.Quantity.fromString(model.resources.memoryRequest) },
-      limits: { cpu: k8s.Quantity.fromString(model.resources.cpuLimit), memory: k8s.Quantity.fromString(model.resources.memoryLimit) },
-    };
+    const resources = resourceRequirements(model.resources);
     const configFile = `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`;
     const environment: { [name in typeof BOOTSTRAP_ENVIRONMENT[number]]: string | k8s.EnvVarSource } = {
       PGDATA: CLUSTER_PATHS.pgdata,
@@ -210,12 +209,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       enableServiceLinks: false,
       securityContext: restrictedPodSecurityContext(model.uid, model.uid),
       terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
-      topologySpreadConstraints: [{
-        maxSkew: 1,
-        topologyKey: 'kubernetes.io/hostname',
-        whenUnsatisfiable: model.spread,
-        labelSelector: { matchLabels: selectorLabels(model.componentLabels('database'), false) },
-      }],
+      topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels('database'), false), model.spread),
       initContainers: [{
         name: 'bootstrap',
         image: model.image,
@@ -266,7 +260,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         { name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
         { name: 'socket', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
         // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
-        { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(`${Math.floor(model.memoryLimitBytes / 4 / 2 ** 20)}Mi`) } },
+        { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(`${Math.floor(model.resources.memoryLimitBytes / 4 / 2 ** 20)}Mi`) } },
         { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
       ],
     };
