@@ -1,10 +1,11 @@
-import { Chart, Lazy } from 'cdk8s';
+import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
-import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
+import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { metadataLabels, selectorLabels } from '../core/labels';
+import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -74,10 +75,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const scripts = () => ({ [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
     const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
 
-    new k8s.KubeServiceAccount(this, 'ServiceAccount', {
-      metadata: this.metadata(model.objectNames.serviceAccount, 'database'),
-      automountServiceAccountToken: false,
-    });
+    tokenlessServiceAccount(this, model.objectNames.serviceAccount, model.componentLabels('database'), model.labels);
     new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: config }) });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: scripts }) });
 
@@ -90,13 +88,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     }
     if (model.instances >= 2) {
       // One budget over all instances: a drain never takes the primary and a replica at once.
-      new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
-        metadata: this.metadata(model.objectNames.disruptionBudget, 'database'),
-        spec: {
-          maxUnavailable: k8s.IntOrString.fromNumber(1),
-          selector: { matchLabels: selectorLabels(model.componentLabels('database'), false) },
-        },
-      });
+      oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.labels, false);
     }
   }
 
@@ -121,8 +113,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   }
 
   private metadata(name: string, component: string): k8s.ObjectMeta {
-    const namespace = Chart.of(this).namespace;
-    return { name, ...(namespace ? { namespace } : {}), labels: metadataLabels(this.model.componentLabels(component), this.model.labels) };
+    return objectMeta(this, name, this.model.componentLabels(component), this.model.labels);
   }
 
   /** A Service over the pods of one role, or of all roles when `role` is undefined. */
@@ -195,8 +186,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       const value = environment[envName];
       return typeof value === 'string' ? { name: envName, value } : { name: envName, valueFrom: value };
     });
-    const mount = (name: string, mountPath: string, readOnly = false): k8s.VolumeMount => ({ name, mountPath, ...(readOnly ? { readOnly } : {}) });
-    const dataMounts = [mount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [mount('wal', CLUSTER_PATHS.walVolume)] : [])];
+    const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
     const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
     const secretSources = Lazy.any({
@@ -220,11 +210,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         securityContext: restrictedContainerSecurityContext(),
         volumeMounts: [
           ...dataMounts,
-          mount('config', CLUSTER_PATHS.configDir, true),
-          mount('scripts', CLUSTER_PATHS.scriptsDir, true),
-          mount('secrets', CLUSTER_PATHS.secretsDir, true),
-          mount('auth', CLUSTER_PATHS.authDir),
-          mount('tmp', '/tmp'),
+          volumeMount('config', CLUSTER_PATHS.configDir, true),
+          volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true),
+          volumeMount('secrets', CLUSTER_PATHS.secretsDir, true),
+          volumeMount('auth', CLUSTER_PATHS.authDir),
+          volumeMount('tmp', '/tmp'),
         ],
       }],
       containers: [{
@@ -246,11 +236,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         },
         volumeMounts: [
           ...dataMounts,
-          mount('config', CLUSTER_PATHS.configDir, true),
-          mount('auth', CLUSTER_PATHS.authDir, true),
-          mount('socket', CLUSTER_PATHS.socketDir),
-          mount('shm', '/dev/shm'),
-          mount('tmp', '/tmp'),
+          volumeMount('config', CLUSTER_PATHS.configDir, true),
+          volumeMount('auth', CLUSTER_PATHS.authDir, true),
+          volumeMount('socket', CLUSTER_PATHS.socketDir),
+          volumeMount('shm', '/dev/shm'),
+          volumeMount('tmp', '/tmp'),
         ],
       }],
       volumes: [
@@ -265,13 +255,4 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ],
     };
   }
-}
-
-function secretProjection(dir: string, credentials: ResolvedCredentials): k8s.VolumeProjection {
-  return {
-    secret: {
-      name: credentials.secretName,
-      items: [{ key: credentials.usernameKey, path: `${dir}/username` }, { key: credentials.passwordKey, path: `${dir}/password` }],
-    },
-  };
 }

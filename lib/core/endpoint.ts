@@ -1,6 +1,14 @@
 import { IConstruct } from 'constructs';
 import { PostgresCredentials } from './credentials';
 
+/** Which of a cluster's Services a client connects to. */
+export enum EndpointRole {
+  /** The primary, through the read-write Service. */
+  READ_WRITE = 'read-write',
+  /** The replicas, through the read-only Service (the primary when there are none). */
+  READ_ONLY = 'read-only',
+}
+
 /**
  * Where a PostgreSQL cluster takes connections: what a pooler or a balancer needs to front it.
  * Implemented by `PostgresStatefulCluster` and by `ExternalPostgres` (an operator-managed or any

@@ -1,0 +1,44 @@
+import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
+import { AUTH_USER_INCLUDE, POOLER_PATHS } from './pooler-layout';
+
+/** pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props. */
+export function renderPgBouncerIni(model: PoolerModel): string {
+  const databases = model.databases.map((database) => {
+    const options = [
+      `host=${database.host}`,
+      `port=${database.port}`,
+      database.dbname !== undefined ? `dbname=${database.dbname}` : undefined,
+      database.poolSize !== undefined ? `pool_size=${database.poolSize}` : undefined,
+      database.poolMode !== undefined ? `pool_mode=${database.poolMode}` : undefined,
+      database.maxDbConnections !== undefined ? `max_db_connections=${database.maxDbConnections}` : undefined,
+    ].filter((option) => option !== undefined);
+    return `${database.name} = ${options.join(' ')}`;
+  });
+  const tls = [
+    ...(model.clientTlsSecret ? [
+      `client_tls_cert_file = ${POOLER_PATHS.tlsDir}/client/tls.crt`,
+      `client_tls_key_file = ${POOLER_PATHS.tlsDir}/client/tls.key`,
+    ] : []),
+    ...(model.serverCaSecret ? [`server_tls_ca_file = ${POOLER_PATHS.tlsDir}/server/ca.crt`] : []),
+  ];
+  return [
+    `; pgbouncer.ini of pooler "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.`,
+    '[databases]',
+    ...databases,
+    '',
+    '[pgbouncer]',
+    '; Set by the construct: where the pod gives PgBouncer its sockets and files. Logs go to stderr.',
+    'listen_addr = *',
+    `listen_port = ${PGBOUNCER_LISTEN_PORT}`,
+    `unix_socket_dir = ${POOLER_PATHS.runDir}`,
+    `pidfile = ${POOLER_PATHS.pidfile}`,
+    `auth_file = ${POOLER_PATHS.userlist}`,
+    // The auth user's name lives in its Secret: the init container writes it to an included file.
+    ...(model.authUser ? [`%include ${POOLER_PATHS.authDir}/${AUTH_USER_INCLUDE}`] : []),
+    ...tls,
+    '',
+    '; From props',
+    ...model.settings.map((setting) => `${setting.name} = ${setting.value}`),
+    '',
+  ].join('\n');
+}

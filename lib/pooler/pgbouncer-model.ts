@@ -1,0 +1,276 @@
+import { Duration } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { EndpointRole } from '../core/endpoint';
+import { propError } from '../core/errors';
+import { ComponentLabels } from '../core/labels';
+import { defaultResourceName, validateDnsSubdomain, validateLabels, validateServiceName } from '../core/names';
+import { ResolvedResources, resolveResources } from '../core/resources';
+import { PodSpread } from '../core/scheduling';
+import { SslMode } from '../core/tls';
+import { requireInteger, validatePort } from '../core/validation';
+import { PASSWORD_LOOKUP_QUERY } from '../cluster/provisioning';
+import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
+import { PgBouncerPoolerProps } from './pgbouncer-props';
+import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
+
+/** PgBouncer's own port inside the pod. */
+export const PGBOUNCER_LISTEN_PORT = 6432;
+
+/** A `[databases]` line, with the backend resolved. */
+export interface DatabaseEntryModel {
+  /** `*` for the wildcard entry. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dbname?: string;
+  readonly poolSize?: number;
+  readonly poolMode?: PoolMode;
+  readonly maxDbConnections?: number;
+}
+
+/** A `[pgbouncer]` setting. */
+export interface SettingModel {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** Everything the renderers and the construct need, resolved and validated once. */
+export interface PoolerModel {
+  readonly name: string;
+  readonly replicas: number;
+  readonly image: string;
+  readonly uid: number;
+  readonly servicePort: number;
+  readonly databases: DatabaseEntryModel[];
+  readonly settings: SettingModel[];
+  readonly authUser?: ResolvedCredentials;
+  readonly users: ResolvedCredentials[];
+  readonly clientTlsSecret?: string;
+  readonly serverCaSecret?: string;
+  readonly resources: ResolvedResources;
+  readonly spread: PodSpread;
+  readonly drainDelaySeconds: number;
+  readonly terminationGracePeriodSeconds: number;
+  readonly labels: { [key: string]: string };
+  readonly componentLabels: ComponentLabels;
+  /** Server connections all pods may open to the backend, over all databases. */
+  readonly serverConnectionDemand: number;
+}
+
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const VERSION = /^[0-9]+\.[0-9]+(\.[0-9]+)?$/;
+
+/** Settings the construct writes itself, and the prop to use instead. */
+const MANAGED_SETTINGS = new Map(Object.entries({
+  listen_addr: 'nothing: PgBouncer listens on every pod address',
+  listen_port: 'port (the Service port)',
+  unix_socket_dir: 'nothing: the probes and the drain script rely on it',
+  pidfile: 'nothing: the drain script relies on it',
+  logfile: 'nothing: logs go to stderr',
+  auth_file: 'users',
+  auth_user: 'authUser',
+  client_tls_key_file: 'clientTlsSecret',
+  client_tls_cert_file: 'clientTlsSecret',
+  server_tls_ca_file: 'serverCaSecret',
+}));
+
+/** Typed props by the setting they render, so an extra setting can name its prop. */
+const TYPED_SETTINGS = new Map(Object.entries({
+  auth_type: 'authType', auth_query: 'authQuery', admin_users: 'adminUsers', stats_users: 'statsUsers',
+  pool_mode: 'poolMode', max_client_conn: 'maxClientConn', default_pool_size: 'defaultPoolSize',
+  min_pool_size: 'minPoolSize', reserve_pool_size: 'reservePoolSize', reserve_pool_timeout: 'reservePoolTimeout',
+  max_db_connections: 'maxDbConnections', max_user_connections: 'maxUserConnections',
+  server_idle_timeout: 'serverIdleTimeout', server_lifetime: 'serverLifetime', query_wait_timeout: 'queryWaitTimeout',
+  idle_transaction_timeout: 'idleTransactionTimeout', ignore_startup_parameters: 'ignoreStartupParameters',
+  max_prepared_statements: 'maxPreparedStatements', client_tls_sslmode: 'clientTlsMode', server_tls_sslmode: 'serverTlsMode',
+}));
+
+/** Validates the props of a pooler and resolves every default. */
+export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBouncerPoolerProps): PoolerModel {
+  const name = props.name ?? defaultResourceName(id);
+  validateServiceName(scope, 'name', name);
+  const version = props.pgbouncerVersion ?? '1.25.1';
+  if (!VERSION.test(version)) {
+    throw propError(scope, 'pgbouncerVersion', version, 'is not a version number', 'write the image\'s PgBouncer version, such as "1.25.1"');
+  }
+  const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
+  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
+  const servicePort = validatePort(scope, 'port', props.port ?? 5432);
+  const image = props.image ?? 'edoburu/pgbouncer:v1.25.1-p0';
+  if (image.trim() === '' || /\s/.test(image)) {
+    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "edoburu/pgbouncer:v1.25.1-p0"');
+  }
+
+  const authUser = props.authUser ? resolveCredentials(scope, 'authUser', props.authUser) : undefined;
+  const users = (props.users ?? []).map((user, index) => resolveCredentials(scope, `users[${index}]`, user));
+  if (!authUser && users.length === 0) {
+    throw propError(scope, 'authUser', undefined, 'and users are both unset, so no client could log in',
+      'set authUser to look passwords up in the backend, or list users');
+  }
+  const authQuery = props.authQuery ?? PASSWORD_LOOKUP_QUERY;
+  if (props.authQuery !== undefined && (!authUser || !authQuery.includes('$1'))) {
+    throw propError(scope, 'authQuery', authQuery, authUser ? 'does not use $1, the user name' : 'needs authUser to run as',
+      authUser ? 'write a query returning (usename, passwd) for $1' : 'set authUser');
+  }
+  for (const prop of ['adminUsers', 'statsUsers'] as const) {
+    for (const user of props[prop] ?? []) {
+      if (!PLAIN_NAME.test(user)) throw propError(scope, prop, user, 'is not a plain role name', 'use letters, digits and "_"');
+    }
+  }
+
+  const count = (prop: string, value: number | undefined, min = 0) =>
+    value === undefined ? undefined : requireInteger(scope, prop, value, min);
+  const defaultPoolSize = count('defaultPoolSize', props.defaultPoolSize ?? 20, 1)!;
+  const reservePoolSize = count('reservePoolSize', props.reservePoolSize ?? 0)!;
+  const maxDbConnections = count('maxDbConnections', props.maxDbConnections, 1);
+  const minPoolSize = count('minPoolSize', props.minPoolSize ?? 0)!;
+  if (minPoolSize > defaultPoolSize) {
+    throw propError(scope, 'minPoolSize', minPoolSize, `is more than defaultPoolSize ${defaultPoolSize}`, 'lower minPoolSize or raise defaultPoolSize');
+  }
+  const maxPreparedStatements = count('maxPreparedStatements', props.maxPreparedStatements);
+  if (maxPreparedStatements !== undefined) requireVersion(scope, 'maxPreparedStatements', maxPreparedStatements, version, '1.21.0');
+
+  const { clientTlsMode, serverTlsMode } = resolveTls(scope, props);
+  const backend = props.backend;
+  const hostOf = (target: EndpointRole | undefined) =>
+    ((target ?? props.target ?? EndpointRole.READ_WRITE) === EndpointRole.READ_WRITE ? backend.readWriteHost : backend.readOnlyHost);
+  const databases = resolveDatabases(scope, props, hostOf);
+
+  const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => {
+    if (duration === undefined) return fallback;
+    const millis = duration.toMilliseconds();
+    if (millis % 1000 !== 0) throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use Duration.seconds(n) with a whole n');
+    return millis / 1000;
+  };
+  const settings: SettingModel[] = [];
+  const set = (setting: string, value: string | number | undefined) => {
+    if (value !== undefined) settings.push({ name: setting, value: String(value) });
+  };
+  set('auth_type', props.authType ?? PgBouncerAuthType.SCRAM_SHA_256);
+  if (authUser) set('auth_query', authQuery);
+  set('admin_users', props.adminUsers?.join(','));
+  set('stats_users', props.statsUsers?.join(','));
+  set('pool_mode', props.poolMode ?? PoolMode.TRANSACTION);
+  set('max_client_conn', count('maxClientConn', props.maxClientConn ?? 2000, 1));
+  set('default_pool_size', defaultPoolSize);
+  set('min_pool_size', minPoolSize);
+  set('reserve_pool_size', reservePoolSize);
+  set('reserve_pool_timeout', seconds('reservePoolTimeout', props.reservePoolTimeout, 5));
+  set('max_db_connections', maxDbConnections);
+  set('max_user_connections', count('maxUserConnections', props.maxUserConnections, 1));
+  set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
+  set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 3600));
+  set('query_wait_timeout', seconds('queryWaitTimeout', props.queryWaitTimeout, 120));
+  set('idle_transaction_timeout', seconds('idleTransactionTimeout', props.idleTransactionTimeout));
+  const ignored = props.ignoreStartupParameters ?? ['extra_float_digits'];
+  for (const parameter of ignored) {
+    if (!PLAIN_NAME.test(parameter)) throw propError(scope, 'ignoreStartupParameters', parameter, 'is not a parameter name', 'use letters, digits and "_"');
+  }
+  set('ignore_startup_parameters', ignored.length > 0 ? ignored.join(',') : undefined);
+  set('max_prepared_statements', maxPreparedStatements);
+  set('client_tls_sslmode', clientTlsMode);
+  set('server_tls_sslmode', serverTlsMode);
+  settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, version));
+
+  const graceSeconds = requireInteger(scope, 'terminationGracePeriod', seconds('terminationGracePeriod', props.terminationGracePeriod, 60)!, 10, 3600);
+  const drainDelaySeconds = requireInteger(scope, 'drainDelay', seconds('drainDelay', props.drainDelay, 5)!, 0, graceSeconds - 5);
+  const labels = props.labels ?? {};
+  validateLabels(scope, 'labels', labels);
+  const perDatabase = (database: DatabaseEntryModel) =>
+    database.maxDbConnections ?? maxDbConnections ?? (database.poolSize ?? defaultPoolSize) + reservePoolSize;
+  return {
+    name,
+    replicas,
+    image,
+    uid,
+    servicePort,
+    databases,
+    settings,
+    authUser,
+    users,
+    clientTlsSecret: props.clientTlsSecret,
+    serverCaSecret: props.serverCaSecret,
+    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),
+    spread: props.spread ?? PodSpread.PREFERRED,
+    drainDelaySeconds,
+    terminationGracePeriodSeconds: graceSeconds,
+    labels,
+    componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
+    serverConnectionDemand: replicas * databases.reduce((sum, database) => sum + perDatabase(database), 0),
+  };
+}
+
+function requireVersion(scope: IConstruct, prop: string, value: unknown, version: string, needed: string): void {
+  if (compareVersions(version, needed) < 0) {
+    throw propError(scope, prop, value, `needs PgBouncer ${needed} or later, and pgbouncerVersion is ${version}`,
+      `use an image with PgBouncer ${needed}+ and set pgbouncerVersion to its version, or drop ${prop}`);
+  }
+}
+
+function resolveTls(scope: IConstruct, props: PgBouncerPoolerProps) {
+  if (props.clientTlsSecret !== undefined) validateDnsSubdomain(scope, 'clientTlsSecret', props.clientTlsSecret, 'Secret');
+  if (props.serverCaSecret !== undefined) validateDnsSubdomain(scope, 'serverCaSecret', props.serverCaSecret, 'Secret');
+  const clientTlsMode = props.clientTlsMode ?? (props.clientTlsSecret ? SslMode.REQUIRE : SslMode.DISABLE);
+  if (clientTlsMode !== SslMode.DISABLE && !props.clientTlsSecret) {
+    throw propError(scope, 'clientTlsMode', clientTlsMode, 'needs a certificate', 'set clientTlsSecret to a kubernetes.io/tls Secret');
+  }
+  if (clientTlsMode === SslMode.VERIFY_CA || clientTlsMode === SslMode.VERIFY_FULL) {
+    throw propError(scope, 'clientTlsMode', clientTlsMode, 'would ask clients for certificates, which the pooler does not configure',
+      'use SslMode.REQUIRE');
+  }
+  const serverTlsMode = props.serverTlsMode ?? (props.serverCaSecret ? SslMode.VERIFY_FULL : SslMode.PREFER);
+  if ((serverTlsMode === SslMode.VERIFY_CA || serverTlsMode === SslMode.VERIFY_FULL) && !props.serverCaSecret) {
+    throw propError(scope, 'serverTlsMode', serverTlsMode, 'needs the CA that signs the backend\'s certificate', 'set serverCaSecret');
+  }
+  return { clientTlsMode, serverTlsMode };
+}
+
+function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, hostOf: (target?: EndpointRole) => string): DatabaseEntryModel[] {
+  const port = props.backend.port;
+  if (props.databases === undefined) return [{ name: '*', host: hostOf(undefined), port }];
+  if (props.databases.length === 0) {
+    throw propError(scope, 'databases', [], 'routes no database', 'list databases, or leave databases unset for a wildcard entry');
+  }
+  const seen = new Set<string>();
+  return props.databases.map((database, index) => {
+    const prop = `databases[${index}]`;
+    for (const [field, value] of [['name', database.name], ['dbname', database.dbname]] as const) {
+      if (value !== undefined && !PLAIN_NAME.test(value)) {
+        throw propError(scope, `${prop}.${field}`, value, 'is not a plain database name', 'use letters, digits and "_", starting with a letter or "_"');
+      }
+    }
+    if (database.name === 'pgbouncer' || seen.has(database.name)) {
+      throw propError(scope, `${prop}.name`, database.name, database.name === 'pgbouncer' ? 'is PgBouncer\'s admin console' : 'is listed twice',
+        'choose another name');
+    }
+    seen.add(database.name);
+    return {
+      name: database.name,
+      host: hostOf(database.target),
+      port,
+      dbname: database.dbname,
+      poolSize: database.poolSize === undefined ? undefined : requireInteger(scope, `${prop}.poolSize`, database.poolSize, 1),
+      poolMode: database.poolMode,
+      maxDbConnections: database.maxDbConnections === undefined ? undefined : requireInteger(scope, `${prop}.maxDbConnections`, database.maxDbConnections, 1),
+    };
+  });
+}
+
+function resolveExtraSettings(scope: IConstruct, extra: { [name: string]: string }, version: string): SettingModel[] {
+  return Object.keys(extra).sort().map((setting) => {
+    const prop = `extraSettings.${setting}`;
+    const managedBy = MANAGED_SETTINGS.get(setting);
+    if (managedBy) throw propError(scope, prop, extra[setting], 'is set by the construct', `use ${managedBy}`);
+    const typed = TYPED_SETTINGS.get(setting);
+    if (typed) throw propError(scope, prop, extra[setting], 'has a typed prop', `use ${typed}`);
+    const since = PGBOUNCER_PARAMETERS.get(setting);
+    if (!since) {
+      throw propError(scope, 'extraSettings', setting, 'is not a PgBouncer setting',
+        'check the spelling against https://www.pgbouncer.org/config.html');
+    }
+    requireVersion(scope, prop, extra[setting], version, since);
+    if (/[\n\r\0]/.test(extra[setting])) throw propError(scope, prop, extra[setting], 'contains a line break or NUL', 'give a single-line value');
+    return { name: setting, value: extra[setting] };
+  });
+}

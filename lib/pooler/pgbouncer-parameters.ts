@@ -1,0 +1,39 @@
+/**
+ * pgbouncer.ini `[pgbouncer]` settings and the PgBouncer version that introduced each. The 1.18
+ * names are SHOW CONFIG of Debian's PgBouncer 1.18.0, which the end-to-end tests run.
+ */
+export const PGBOUNCER_PARAMETERS: ReadonlyMap<string, string> = new Map([
+  ...[
+    'admin_users', 'application_name_add_host', 'auth_file', 'auth_hba_file', 'auth_query', 'auth_type', 'auth_user',
+    'autodb_idle_timeout', 'client_idle_timeout', 'client_login_timeout', 'client_tls_ca_file', 'client_tls_cert_file',
+    'client_tls_ciphers', 'client_tls_dheparams', 'client_tls_ecdhcurve', 'client_tls_key_file', 'client_tls_protocols',
+    'client_tls_sslmode', 'default_pool_size', 'disable_pqexec', 'dns_max_ttl', 'dns_nxdomain_ttl',
+    'dns_zone_check_period', 'idle_transaction_timeout', 'ignore_startup_parameters', 'job_name', 'listen_addr',
+    'listen_backlog', 'listen_port', 'log_connections', 'log_disconnections', 'log_pooler_errors', 'log_stats', 'logfile',
+    'max_client_conn', 'max_db_connections', 'max_packet_size', 'max_user_connections', 'min_pool_size', 'pidfile',
+    'pkt_buf', 'pool_mode', 'query_timeout', 'query_wait_timeout', 'reserve_pool_size', 'reserve_pool_timeout',
+    'resolv_conf', 'sbuf_loopcnt', 'server_check_delay', 'server_check_query', 'server_connect_timeout',
+    'server_fast_close', 'server_idle_timeout', 'server_lifetime', 'server_login_retry', 'server_reset_query',
+    'server_reset_query_always', 'server_round_robin', 'server_tls_ca_file', 'server_tls_cert_file',
+    'server_tls_ciphers', 'server_tls_key_file', 'server_tls_protocols', 'server_tls_sslmode', 'so_reuseport',
+    'stats_period', 'stats_users', 'suspend_timeout', 'syslog', 'syslog_facility', 'syslog_ident', 'tcp_defer_accept',
+    'tcp_keepalive', 'tcp_keepcnt', 'tcp_keepidle', 'tcp_keepintvl', 'tcp_socket_buffer', 'tcp_user_timeout',
+    'unix_socket_dir', 'unix_socket_group', 'unix_socket_mode', 'user', 'verbose',
+  ].map((name): [string, string] => [name, '1.18.0']),
+  ['peer_id', '1.19.0'],
+  ['auth_dbname', '1.20.0'],
+  ['track_extra_parameters', '1.20.0'],
+  ['max_prepared_statements', '1.21.0'],
+  ['auth_ident_file', '1.21.0'],
+]);
+
+/** Compares dotted versions numerically: negative when a < b. */
+export function compareVersions(a: string, b: string): number {
+  const left = a.split('.').map(Number);
+  const right = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const difference = (left[i] ?? 0) - (right[i] ?? 0);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}

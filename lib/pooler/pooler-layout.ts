@@ -1,0 +1,35 @@
+/**
+ * Where files live inside a PgBouncer pod. The rendered config and scripts refer to these
+ * paths, and the end-to-end tests rewrite exactly these roots.
+ */
+export const POOLER_PATHS = {
+  /** ConfigMap with pgbouncer.ini and the scripts. */
+  configDir: '/etc/pgbouncer',
+  /** In-memory emptyDir with userlist.txt, written by the init container. */
+  authDir: '/var/run/pgbouncer-auth',
+  userlist: '/var/run/pgbouncer-auth/userlist.txt',
+  /** emptyDir for the pidfile, the Unix socket and the drain marker. */
+  runDir: '/var/run/pgbouncer',
+  pidfile: '/var/run/pgbouncer/pgbouncer.pid',
+  drainMarker: '/var/run/pgbouncer/draining',
+  /** Secrets of the userlist's roles, one subdirectory each with `username` and `password` (init container only). */
+  secretsDir: '/etc/pgbouncer-secrets',
+  /** TLS Secrets: `client/` (tls.crt, tls.key) and `server/` (ca.crt). */
+  tlsDir: '/etc/pgbouncer-tls',
+} as const;
+
+/** File names inside the ConfigMap. */
+export const POOLER_FILES = {
+  pgbouncerIni: 'pgbouncer.ini',
+  userlistScript: 'userlist.sh',
+  drainScript: 'drain.sh',
+} as const;
+
+/** File in the auth directory with the `auth_user = <name>` line, included by pgbouncer.ini. */
+export const AUTH_USER_INCLUDE = 'auth_user.ini';
+
+/** Secret subdirectories: the auth user's, then the userlist roles' (`user-0`, ...). */
+export const AUTH_USER_SECRET_DIR = 'auth-user';
+export function userSecretDir(index: number): string {
+  return `user-${index}`;
+}
