@@ -10,3 +10,8 @@ export {
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
+export { EndpointRole } from './core/endpoint';
+export { SslMode } from './core/tls';
+export { PgBouncerDatabase, PgBouncerPoolerProps } from './pooler/pgbouncer-props';
+export { PgBouncerAuthType, PoolMode } from './pooler/pgbouncer-settings';
+export { PgBouncerPooler } from './pooler/pgbouncer-pooler';

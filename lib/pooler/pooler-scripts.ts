@@ -48,6 +48,7 @@ secret_line() {
 }
 
 # entry <dir>: a userlist line, with " doubled inside the quotes as PgBouncer reads it.
+# printf is a shell builtin: the values never reach another process's command line.
 entry() {
   user=$(secret_line "$1" username)
   password=$(secret_line "$1" password)
@@ -57,7 +58,8 @@ entry() {
 }
 
 : > "$AUTH_DIR/userlist.txt.tmp"
-for dir in ${dirs.join(' ')}; do
+set -- ${dirs.join(' ')}
+for dir in "$@"; do
   entry "$dir" >> "$AUTH_DIR/userlist.txt.tmp"
 done
 mv -f -- "$AUTH_DIR/userlist.txt.tmp" "$AUTH_DIR/userlist.txt"

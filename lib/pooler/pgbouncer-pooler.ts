@@ -1,0 +1,161 @@
+import { Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { configChecksum } from '../core/checksum';
+import { IPostgresEndpoint } from '../core/endpoint';
+import { selectorLabels } from '../core/labels';
+import { serviceHost } from '../core/names';
+import { resourceRequirements } from '../core/resources';
+import { spreadOverNodes } from '../core/scheduling';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
+import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
+import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
+import { renderPgBouncerIni } from './pgbouncer-ini';
+import { PgBouncerPoolerProps } from './pgbouncer-props';
+import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, userSecretDir } from './pooler-layout';
+import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderUserlistScript } from './pooler-scripts';
+
+/**
+ * PgBouncer in front of a PostgreSQL cluster: a Deployment of poolers behind a Service, so
+ * hundreds of clients share a few server connections.
+ *
+ * Clients log in with SCRAM: their passwords are looked up in the backend through `authUser`
+ * (with a PostgresStatefulCluster backend, the cluster installs the lookup function), or come
+ * from the Secrets of `users`. The userlist is built at pod start in an in-memory volume.
+ */
+export class PgBouncerPooler extends Construct {
+  /** Name of the Deployment, the Service and the rest. */
+  public readonly name: string;
+  /** DNS name of the pooler's Service. */
+  public readonly host: string;
+  /** Port of the pooler's Service. */
+  public readonly port: number;
+  /** The cluster the pools connect to. */
+  public readonly backend: IPostgresEndpoint;
+  /**
+   * Server connections all pods may open to the backend: replicas x each database's cap
+   * (maxDbConnections, else pool size + reserve). Each user has pools of its own, so set
+   * maxDbConnections where many users share a database.
+   */
+  public readonly serverConnectionDemand: number;
+
+  private readonly model: PoolerModel;
+
+  /**
+   * @param scope the chart or construct to add the pooler to
+   * @param id the construct id; also the default name, in kebab-case
+   * @param props the pooler's props; `backend` and `authUser` or `users` are required
+   */
+  constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
+    super(scope, id);
+    if (props.backend instanceof PostgresStatefulCluster && props.authUser && props.authQuery === undefined) {
+      props.backend.addPasswordLookup(props.authUser);
+    }
+    const model = resolvePoolerModel(this, id, props);
+    this.model = model;
+    this.name = model.name;
+    this.port = model.servicePort;
+    this.backend = props.backend;
+    this.serverConnectionDemand = model.serverConnectionDemand;
+    this.host = serviceHost(model.name, Chart.of(this).namespace);
+
+    const files = {
+      [POOLER_FILES.pgbouncerIni]: renderPgBouncerIni(model),
+      [POOLER_FILES.userlistScript]: renderUserlistScript(model),
+      [POOLER_FILES.drainScript]: renderDrainScript(model),
+    };
+    const metadata = (name: string) => objectMeta(this, name, model.componentLabels, model.labels);
+    tokenlessServiceAccount(this, model.name, model.componentLabels, model.labels);
+    new k8s.KubeConfigMap(this, 'Config', { metadata: metadata(`${model.name}-config`), data: files });
+    new k8s.KubeService(this, 'Service', {
+      metadata: metadata(model.name),
+      spec: {
+        type: 'ClusterIP',
+        selector: selectorLabels(model.componentLabels),
+        ports: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
+      },
+    });
+    new k8s.KubeDeployment(this, 'Deployment', {
+      metadata: metadata(model.name),
+      spec: {
+        replicas: model.replicas,
+        selector: { matchLabels: selectorLabels(model.componentLabels) },
+        // A new pod is ready before an old one drains: capacity never drops during a rollout.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
+        template: {
+          metadata: { labels: metadata(model.name).labels, annotations: { 'checksum/config': configChecksum(files) } },
+          spec: this.podSpec(),
+        },
+      },
+    });
+    if (model.replicas >= 2) oneAtATimeDisruptionBudget(this, model.name, model.componentLabels, model.labels, true);
+  }
+
+  private podSpec(): k8s.PodSpec {
+    const model = this.model;
+    const resources = resourceRequirements(model.resources);
+    const env = (names: readonly string[], values: { [name: string]: string }) => names.map((name) => ({ name, value: values[name] }));
+    const secretSources = [
+      ...(model.authUser ? [secretProjection(AUTH_USER_SECRET_DIR, model.authUser)] : []),
+      ...model.users.map((user, index) => secretProjection(userSecretDir(index), user)),
+    ];
+    const tlsSources: k8s.VolumeProjection[] = [
+      ...(model.clientTlsSecret ? [{ secret: { name: model.clientTlsSecret, items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] } }] : []),
+      ...(model.serverCaSecret ? [{ secret: { name: model.serverCaSecret, items: [{ key: 'ca.crt', path: 'server/ca.crt' }] } }] : []),
+    ];
+    const tcp = { tcpSocket: { port: k8s.IntOrString.fromString('pgbouncer') } };
+    const memory = (sizeLimit: string) => ({ medium: 'Memory', sizeLimit: k8s.Quantity.fromString(sizeLimit) });
+    return {
+      serviceAccountName: model.name,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurityContext(model.uid, model.uid),
+      terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
+      topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels), model.spread),
+      initContainers: [{
+        name: 'userlist',
+        image: model.image,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.userlistScript}`],
+        env: env(USERLIST_ENVIRONMENT, { SECRETS_DIR: POOLER_PATHS.secretsDir, AUTH_DIR: POOLER_PATHS.authDir }),
+        resources,
+        securityContext: restrictedContainerSecurityContext(),
+        volumeMounts: [
+          volumeMount('config', POOLER_PATHS.configDir, true),
+          volumeMount('secrets', POOLER_PATHS.secretsDir, true),
+          volumeMount('auth', POOLER_PATHS.authDir),
+        ],
+      }],
+      containers: [{
+        name: 'pgbouncer',
+        image: model.image,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['pgbouncer', `${POOLER_PATHS.configDir}/${POOLER_FILES.pgbouncerIni}`],
+        env: env(DRAIN_ENVIRONMENT, { PGBOUNCER_RUN_DIR: POOLER_PATHS.runDir, DRAIN_DELAY_SECONDS: String(model.drainDelaySeconds) }),
+        ports: [{ name: 'pgbouncer', containerPort: PGBOUNCER_LISTEN_PORT, protocol: 'TCP' }],
+        resources,
+        securityContext: restrictedContainerSecurityContext(),
+        // TCP checks never log in, so they take no client slot; readiness only asks whether the
+        // pod is draining, and fails from the first moment of the preStop hook.
+        startupProbe: { ...tcp, periodSeconds: 2, failureThreshold: 30 },
+        livenessProbe: { ...tcp, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+        readinessProbe: { exec: { command: ['test', '!', '-e', POOLER_PATHS.drainMarker] }, periodSeconds: 2, failureThreshold: 1 },
+        lifecycle: { preStop: { exec: { command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.drainScript}`] } } },
+        volumeMounts: [
+          volumeMount('config', POOLER_PATHS.configDir, true),
+          volumeMount('auth', POOLER_PATHS.authDir, true),
+          volumeMount('run', POOLER_PATHS.runDir),
+          ...(tlsSources.length > 0 ? [volumeMount('tls', POOLER_PATHS.tlsDir, true)] : []),
+        ],
+      }],
+      volumes: [
+        { name: 'config', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
+        { name: 'secrets', projected: { defaultMode: 0o440, sources: secretSources } },
+        { name: 'auth', emptyDir: memory('1Mi') },
+        { name: 'run', emptyDir: memory('1Mi') },
+        ...(tlsSources.length > 0 ? [{ name: 'tls', projected: { defaultMode: 0o440, sources: tlsSources } }] : []),
+      ],
+    };
+  }
+}
