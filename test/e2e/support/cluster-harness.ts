@@ -159,3 +159,11 @@ export async function localCluster(objects: any[], clusterName: string, scratch:
   }
   return instances;
 }
+
+/** Bootstraps and starts the instances in order, the primary first, as the StatefulSets do. */
+export async function bootCluster(instances: LocalInstance[]): Promise<void> {
+  for (const instance of instances) {
+    instance.bootstrap();
+    await instance.start();
+  }
+}

@@ -7,8 +7,13 @@ import { join } from 'path';
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
 
 export function requirePostgres(): void {
-  if (!existsSync(join(POSTGRES_BIN, 'postgres'))) {
-    throw new Error(`PostgreSQL 15 is not installed at ${POSTGRES_BIN}: run \`bash .ci/run\` or apt-get install postgresql-15`);
+  requireProgram(join(POSTGRES_BIN, 'postgres'), 'postgresql-15');
+}
+
+/** Fails, with the package to install, when a daemon the e2e tests run is missing. */
+export function requireProgram(path: string, debianPackage: string): void {
+  if (!existsSync(path)) {
+    throw new Error(`${path} is not installed: run \`bash .ci/run\` or apt-get install ${debianPackage}`);
   }
 }
 
@@ -38,7 +43,7 @@ export function giveToDaemonUser(path: string): void {
 }
 
 function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { PATH: `${POSTGRES_BIN}:/usr/bin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
+  return { PATH: `${POSTGRES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
 }
 
 /** Runs a command as the daemon user and waits for it. */

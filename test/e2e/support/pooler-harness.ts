@@ -1,0 +1,121 @@
+import { mkdirSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { POOLER_FILES, POOLER_PATHS } from '../../../lib/pooler/pooler-layout';
+import { findObject } from '../../support/synth';
+import { SecretStore } from './cluster-harness';
+import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
+
+/**
+ * One pod of a synthesized PgBouncerPooler, run on loopback from the rendered files and the
+ * containers' own commands. Only roots of paths, backend hosts and ports are rewritten.
+ */
+export class LocalPooler {
+  public readonly root: string;
+  public readonly logFile: string;
+  public readonly port: number;
+  private readonly pod: any;
+
+  private constructor(scratch: string, objects: any[], name: string, port: number, backendPorts: { [host: string]: number }, secrets: SecretStore) {
+    this.root = join(scratch, name);
+    this.logFile = join(scratch, `${name}.log`);
+    this.port = port;
+    this.pod = findObject(objects, 'Deployment', name).spec.template.spec;
+    for (const dir of ['etc', 'auth', 'run', 'secrets', 'tls']) mkdirSync(join(this.root, dir), { recursive: true });
+
+    const files = findObject(objects, 'ConfigMap', this.pod.volumes.find((v: any) => v.name === 'config').configMap.name).data;
+    for (const [file, text] of Object.entries<string>(files)) {
+      let local = this.localize(text);
+      if (file === POOLER_FILES.pgbouncerIni) {
+        local = local
+          .replace(/^listen_addr = .*$/m, 'listen_addr = 127.0.0.1')
+          .replace(/^listen_port = \d+$/m, `listen_port = ${port}`)
+          .replace(/host=(\S+) port=\d+/g, (_, host: string) => {
+            if (!(host in backendPorts)) throw new Error(`no local port for backend host ${host}`);
+            return `host=127.0.0.1 port=${backendPorts[host]}`;
+          });
+      }
+      writeFileSync(join(this.root, 'etc', file), local, { mode: 0o444 });
+    }
+    for (const source of this.pod.volumes.find((v: any) => v.name === 'secrets').projected.sources) {
+      for (const item of source.secret.items) {
+        mkdirSync(join(this.root, 'secrets', item.path, '..'), { recursive: true });
+        writeFileSync(join(this.root, 'secrets', item.path), secrets[source.secret.name][item.key], { mode: 0o440 });
+      }
+    }
+    giveToDaemonUser(this.root);
+  }
+
+  /** Builds the pooler's files; `backendPorts` maps the backend Service host names to local ports. */
+  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore): Promise<LocalPooler> {
+    return new LocalPooler(scratch, objects, name, await freePort(), backendPorts, secrets);
+  }
+
+  /** Runs the init container's command; returns what it logged. */
+  public writeUserlist(): string {
+    const init = this.container('initContainers', 'userlist');
+    return this.runCommand(init.command, this.env(init));
+  }
+
+  /** Starts the main container's command, with room for many clients, and waits until it accepts TCP. */
+  public async start(): Promise<void> {
+    const main = this.container('containers', 'pgbouncer');
+    const command = main.command.map((arg: string) => this.localize(arg));
+    // A pod's open-files limit is the runtime's (usually 1048576); a shell's default is 1024.
+    startDaemon('/bin/sh', ['-c', 'ulimit -n 8192 && exec "$@"', 'pgbouncer', ...command], this.logFile, this.env(main));
+    await waitFor('PgBouncer to accept TCP connections', () => this.listening());
+  }
+
+  /** Whether the readiness probe's command passes. */
+  public ready(): boolean {
+    const probe = this.container('containers', 'pgbouncer').readinessProbe.exec.command.map((arg: string) => this.localize(arg));
+    return run(probe[0], probe.slice(1)).status === 0;
+  }
+
+  /** Runs the preStop hook to its end; returns its exit status. */
+  public drain(): Promise<number> {
+    const main = this.container('containers', 'pgbouncer');
+    const hook = main.lifecycle.preStop.exec.command.map((arg: string) => this.localize(arg));
+    return new Promise((resolve) => {
+      startDaemon(hook[0], hook.slice(1), join(this.root, 'drain.log'), this.env(main)).on('exit', (code) => resolve(code ?? -1));
+    });
+  }
+
+  /** Whether something accepts TCP on the pooler's port (the startup and liveness probes' check). */
+  public listening(): boolean {
+    return run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${this.port}`]).status === 0;
+  }
+
+  /** Stops PgBouncer at once, if it runs. */
+  public kill(): void {
+    run('sh', ['-c', `kill -9 "$(cat ${this.localize(POOLER_PATHS.pidfile)})" 2>/dev/null || true`]);
+  }
+
+  /** A path of the pod, rewritten to this pooler's root. */
+  public localize(value: string): string {
+    const roots: [string, string][] = [
+      [POOLER_PATHS.configDir, 'etc'], [POOLER_PATHS.authDir, 'auth'], [POOLER_PATHS.runDir, 'run'],
+      [POOLER_PATHS.secretsDir, 'secrets'], [POOLER_PATHS.tlsDir, 'tls'],
+    ];
+    // Longest first: /etc/pgbouncer is a prefix of /etc/pgbouncer-secrets.
+    roots.sort((a, b) => b[0].length - a[0].length);
+    let local = value;
+    for (const [podPath, dir] of roots) local = local.split(podPath).join(join(this.root, dir));
+    return local;
+  }
+
+  private runCommand(command: string[], env: { [name: string]: string }): string {
+    const result = run(command[0], command.slice(1).map((arg) => this.localize(arg)), env);
+    if (result.status !== 0) throw new Error(`${command.join(' ')} exited ${result.status}:\n${result.stderr}`);
+    return result.stderr;
+  }
+
+  private container(kind: 'containers' | 'initContainers', name: string): any {
+    return this.pod[kind].find((c: any) => c.name === name);
+  }
+
+  private env(container: any): { [name: string]: string } {
+    const env: { [name: string]: string } = {};
+    for (const variable of container.env ?? []) env[variable.name] = this.localize(variable.value);
+    return env;
+  }
+}
