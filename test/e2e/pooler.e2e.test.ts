@@ -1,7 +1,8 @@
 import { rmSync } from 'fs';
-import { Testing } from 'cdk8s';
+import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
+import { ExternalPostgres, PgBouncerPooler } from '../../lib';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { concurrentSessions, sampleMax, Target } from './support/load';
 import { LocalPooler } from './support/pooler-harness';
@@ -103,4 +104,57 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
     expect(String(await closed)).toContain('Connection terminated');
     expect(pooler.listening()).toBe(false);
   }, 60_000);
+});
+
+describe('PgBouncerPooler with client TLS and a userlist, in front of an ExternalPostgres', () => {
+  // The same cluster, known only by its Service and Secret names, as an operator's would be.
+  const clusterObjects = new PooledClusterChart(Testing.app(), 'e2e').toJson();
+  const chart = new Chart(Testing.app(), 'tls', { namespace: 'airflow' });
+  const backend = new ExternalPostgres(chart, 'Db', {
+    readWriteService: 'airflow-db-rw', readOnlyService: 'airflow-db-ro', replicas: 2,
+    superuserSecret: { secretName: 'airflow-db-superuser' },
+  });
+  new PgBouncerPooler(chart, 'TlsPgbouncer', {
+    backend, replicas: 1, users: [{ secretName: 'airflow-app' }], clientTlsSecret: 'pgbouncer-tls',
+  });
+  const objects = chart.toJson();
+  let scratch: string;
+  let instances: LocalInstance[];
+  let pooler: LocalPooler;
+
+  beforeAll(async () => {
+    requirePostgres();
+    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    scratch = scratchDir('cdk8s-postgres-pooler-tls-e2e');
+    // A throwaway self-signed certificate, made here, for the Secret the pooler mounts.
+    runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', `${scratch}/tls.key`, '-out', `${scratch}/tls.crt`]);
+    const tls = { 'tls.crt': runOk('cat', [`${scratch}/tls.crt`]), 'tls.key': runOk('cat', [`${scratch}/tls.key`]) };
+    instances = await localCluster(clusterObjects, 'airflow-db', scratch, SECRETS);
+    await bootCluster(instances);
+    pooler = await LocalPooler.create(scratch, objects, 'tls-pgbouncer', {
+      'airflow-db-rw.airflow.svc': instances[0].port,
+      'airflow-db-ro.airflow.svc': instances[1].port,
+    }, { ...SECRETS, 'pgbouncer-tls': tls });
+    expect(pooler.writeUserlist()).toContain('userlist: 1 role(s) written');
+    await pooler.start();
+  }, 180_000);
+
+  afterAll(() => {
+    pooler?.kill();
+    for (const instance of instances ?? []) instance.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const connect = (sslmode: string) => runOk('psql', [
+    `host=127.0.0.1 port=${pooler.port} user=airflow dbname=airflow sslmode=${sslmode}`,
+    '--no-psqlrc', '--command', '\\conninfo'], { PGPASSWORD: 'app"pass:word' });
+
+  test('a userlist role logs in over TLS', () => {
+    expect(connect('require')).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+  });
+
+  test('a plain-text connection is refused', () => {
+    expect(() => connect('disable')).toThrow(/SSL required/);
+  });
 });

@@ -36,10 +36,15 @@ export class LocalPooler {
       }
       writeFileSync(join(this.root, 'etc', file), local, { mode: 0o444 });
     }
-    for (const source of this.pod.volumes.find((v: any) => v.name === 'secrets').projected.sources) {
-      for (const item of source.secret.items) {
-        mkdirSync(join(this.root, 'secrets', item.path, '..'), { recursive: true });
-        writeFileSync(join(this.root, 'secrets', item.path), secrets[source.secret.name][item.key], { mode: 0o440 });
+    // Every projected Secret volume (credentials, TLS) at its mount path, as the kubelet would.
+    const mounts = [...this.pod.initContainers, ...this.pod.containers].flatMap((c: any) => c.volumeMounts);
+    for (const volume of this.pod.volumes.filter((v: any) => v.projected)) {
+      const dir = this.localize(mounts.find((m: any) => m.name === volume.name).mountPath);
+      for (const source of volume.projected.sources) {
+        for (const item of source.secret.items) {
+          mkdirSync(join(dir, item.path, '..'), { recursive: true });
+          writeFileSync(join(dir, item.path), secrets[source.secret.name][item.key], { mode: 0o440 });
+        }
       }
     }
     giveToDaemonUser(this.root);

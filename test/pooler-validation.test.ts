@@ -1,0 +1,606 @@
+import { Duration } from 'cdk8s';
+import * as fc from 'fast-check';
+import {
+  ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode,
+} from '../lib';
+import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
+import { validateManifests } from './support/kube-schema';
+import { findObject, synthObjects, testChart } from './support/synth';
+
+type Props = Partial<PgBouncerPoolerProps>;
+type BackendKind = 'cluster' | 'external';
+
+const SECRETS = {
+  superuserSecret: { secretName: 'pg-superuser' },
+  replicationSecret: { secretName: 'pg-replication' },
+};
+const AUTH_USER = { secretName: 'pooler-auth' };
+
+/**
+ * Synthesizes a pooler `Pooler` (path `test/Pooler`) in front of a cluster `Db`, with an auth
+ * user unless the props say otherwise, and returns the chart's objects.
+ */
+function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
+  const chart = testChart();
+  const backend: IPostgresEndpoint = backendKind === 'cluster'
+    ? new PostgresStatefulCluster(chart, 'Db', SECRETS)
+    : new ExternalPostgres(chart, 'Db', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret });
+  new PgBouncerPooler(chart, 'Pooler', { backend, authUser: AUTH_USER, ...props });
+  return synthObjects(chart);
+}
+
+/** The message of the error synthesizing these props throws; fails the test when none is thrown. */
+function errorMessage(props: Props, backendKind: BackendKind = 'cluster'): string {
+  try {
+    synth(props, backendKind);
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).constructor).toBe(Error);
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(props)} to be rejected, but it synthesized`);
+}
+
+interface Expected {
+  /** The prop the message must name, such as `extraSettings.pool_mode`. */
+  readonly prop: string;
+  /** The bad value as the message shows it (strings JSON-quoted). */
+  readonly value: string;
+  /** What the part of the message after `;` (the fix) must match. */
+  readonly fix: RegExp;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Asserts the error names the construct path, the prop, the bad value and a fix; returns the message. */
+function expectPropError(props: Props, expected: Expected, backendKind: BackendKind = 'cluster'): string {
+  const message = errorMessage(props, backendKind);
+  expect(message).toMatch(/^test\/Pooler: /);
+  expect(message).toMatch(new RegExp(`(^|[\\s:])${escapeRegExp(expected.prop)}(\\s|$)`));
+  expect(message).toContain(expected.value);
+  expect(message).toContain(';');
+  const fix = message.slice(message.indexOf(';') + 1);
+  expect(fix).toMatch(expected.fix);
+  return message;
+}
+
+/** Asserts the props synthesize into objects the v1.27 API server schema accepts. */
+function expectValid(props: Props, backendKind: BackendKind = 'cluster'): any[] {
+  const objects = synth(props, backendKind);
+  expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+  return objects;
+}
+
+const pgbouncerIni = (objects: any[]): string => findObject(objects, 'ConfigMap', 'pooler-config').data['pgbouncer.ini'];
+const iniValue = (ini: string, key: string) => new RegExp(`^${escapeRegExp(key)} = (.*)$`, 'm').exec(ini)?.[1];
+
+describe('name', () => {
+  test.each([
+    ['upper case', 'MyPooler'],
+    ['an underscore', 'my_pooler'],
+    ['a leading dash', '-pooler'],
+    ['a trailing dash', 'pooler-'],
+    ['a leading digit (DNS-1035)', '1pooler'],
+    ['a dot', 'my.pooler'],
+    ['nothing', ''],
+  ])('rejects a name with %s', (_what, name) => {
+    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /lower-case letters, digits and "-", starting with a letter/ });
+  });
+
+  test('rejects 64 characters', () => {
+    const name = 'p'.repeat(64);
+    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /at most 63 characters/ });
+  });
+
+  test('accepts 63 characters', () => {
+    expectValid({ name: 'p'.repeat(63) });
+  });
+
+  test('rejects a construct id whose kebab-case is not a DNS-1035 label', () => {
+    const chart = testChart();
+    const backend = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    expect(() => new PgBouncerPooler(chart, '2ndPooler', { backend, authUser: AUTH_USER }))
+      .toThrow(/^test\/2ndPooler: name "2nd-pooler" is not a DNS-1035 label; use lower-case letters/);
+  });
+});
+
+describe('replicas', () => {
+  test.each([
+    [0, '0'],
+    [101, '101'],
+    [1.5, '1.5'],
+    [-1, '-1'],
+    [Number.NaN, 'NaN'],
+  ])('rejects %p', (replicas, shown) => {
+    expectPropError({ replicas }, { prop: 'replicas', value: shown, fix: /whole number from 1 to 100/ });
+  });
+
+  test.each([1, 100])('accepts %p', (replicas) => {
+    expectValid({ replicas });
+  });
+});
+
+describe('pgbouncerVersion, image, runAsUser and port', () => {
+  test.each(['v1.25.1', '1', '1.25.x', '1.25.1-p0', ''])('rejects pgbouncerVersion %p', (pgbouncerVersion) => {
+    expectPropError({ pgbouncerVersion }, { prop: 'pgbouncerVersion', value: JSON.stringify(pgbouncerVersion), fix: /"1\.25\.1"/ });
+  });
+
+  test.each(['1.18', '1.18.0', '1.25.1'])('accepts pgbouncerVersion %p', (pgbouncerVersion) => {
+    expectValid({ pgbouncerVersion });
+  });
+
+  test.each(['edoburu/pgbouncer: v1', ''])('rejects image %p', (image) => {
+    expectPropError({ image }, { prop: 'image', value: JSON.stringify(image), fix: /edoburu\/pgbouncer/ });
+  });
+
+  test('rejects runAsUser 0 (root)', () => {
+    expectPropError({ runAsUser: 0 }, { prop: 'runAsUser', value: '0', fix: /whole number from 1/ });
+  });
+
+  test.each([0, 65536, 5432.5, -1])('rejects port %p', (port) => {
+    expectPropError({ port }, { prop: 'port', value: String(port), fix: /whole number from 1 to 65535/ });
+  });
+
+  test.each([1, 6543, 65535])('accepts port %p', (port) => {
+    expectValid({ port });
+  });
+});
+
+describe('authUser, users and authQuery', () => {
+  test('rejects neither authUser nor users', () => {
+    expectPropError({ authUser: undefined }, { prop: 'authUser', value: '(unset)', fix: /set authUser .*or list users/ });
+  });
+
+  test('rejects an empty users list without authUser', () => {
+    expectPropError({ authUser: undefined, users: [] }, { prop: 'authUser', value: '(unset)', fix: /or list users/ });
+  });
+
+  test('accepts users without authUser', () => {
+    expectValid({ authUser: undefined, users: [{ secretName: 'app-user' }] });
+  });
+
+  test.each(['external', 'cluster'] as const)('rejects a bad authUser Secret name at the pooler, with a %s backend', (backendKind) => {
+    // With a PostgresStatefulCluster backend, lib/pooler/pgbouncer-pooler.ts:52 calls
+    // backend.addPasswordLookup(authUser) before resolvePoolerModel validates authUser, so the
+    // cluster's error wins: "test/Db: addPasswordLookup(authUser).credentials.secretName ...",
+    // naming neither the pooler nor its prop.
+    expectPropError({ authUser: { secretName: 'Pooler_Auth' } }, {
+      prop: 'authUser.secretName', value: '"Pooler_Auth"', fix: /name of an existing Secret/,
+    }, backendKind);
+  });
+
+  test('rejects a bad authUser key at the pooler', () => {
+    // Same ordering as above (lib/pooler/pgbouncer-pooler.ts:52).
+    expectPropError({ authUser: { secretName: 'pooler-auth', passwordKey: 'pass/word' } }, {
+      prop: 'authUser.passwordKey', value: '"pass/word"', fix: /letters, digits/,
+    });
+  });
+
+  test('rejects a bad Secret name among users, naming its index', () => {
+    expectPropError({ users: [{ secretName: 'app-user' }, { secretName: 'App_User' }] }, {
+      prop: 'users[1].secretName', value: '"App_User"', fix: /name of an existing Secret/,
+    });
+  });
+
+  test('rejects a bad users key', () => {
+    expectPropError({ users: [{ secretName: 'app-user', usernameKey: 'user name' }] }, {
+      prop: 'users[0].usernameKey', value: '"user name"', fix: /letters, digits/,
+    });
+  });
+
+  test('rejects an authQuery without $1', () => {
+    const authQuery = 'SELECT usename, passwd FROM pg_shadow';
+    expectPropError({ authQuery }, { prop: 'authQuery', value: JSON.stringify(authQuery), fix: /for \$1/ });
+  });
+
+  test('rejects an authQuery without authUser', () => {
+    const authQuery = 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1';
+    expectPropError({ authUser: undefined, users: [{ secretName: 'app-user' }], authQuery }, {
+      prop: 'authQuery', value: JSON.stringify(authQuery), fix: /set authUser/,
+    });
+  });
+
+  test('accepts a custom authQuery with $1 and authUser', () => {
+    expectValid({ authQuery: 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1' });
+  });
+
+  // lib/pooler/pgbouncer-model.ts:109 only looks for $1; an authQuery written over two lines
+  // (natural in a template literal) is rendered as is (pgbouncer-model.ts:139), and PgBouncer
+  // stops at the second line of pgbouncer.ini ("syntax error in configuration").
+  test('rejects an authQuery with a line break', () => {
+    const authQuery = 'SELECT usename, passwd\nFROM pgbouncer.get_auth($1)';
+    expectPropError({ authQuery }, { prop: 'authQuery', value: JSON.stringify(authQuery), fix: /line/ });
+  });
+});
+
+describe('adminUsers, statsUsers and ignoreStartupParameters', () => {
+  const badNames = ['bad name', 'exporter;', '', '1abc', 'x'.repeat(64)];
+  const cases = (['adminUsers', 'statsUsers'] as const).flatMap((prop) => badNames.map((name) => [prop, name] as const));
+
+  test.each(cases)('rejects %s %p', (prop, name) => {
+    expectPropError({ [prop]: ['pgbouncer_admin', name] }, { prop, value: JSON.stringify(name), fix: /letters, digits and "_"/ });
+  });
+
+  test('accepts plain role names', () => {
+    expectValid({ adminUsers: ['pgbouncer_admin'], statsUsers: ['exporter', 'Monitoring_2'] });
+  });
+
+  test('rejects an ignoreStartupParameters entry that is not a name', () => {
+    expectPropError({ ignoreStartupParameters: ['extra_float_digits', 'search path'] }, {
+      prop: 'ignoreStartupParameters', value: '"search path"', fix: /letters, digits and "_"/,
+    });
+  });
+});
+
+describe('pool sizes and connection caps', () => {
+  test.each([
+    ['defaultPoolSize', 0, /1 or more/],
+    ['defaultPoolSize', 2.5, /1 or more/],
+    ['maxClientConn', 0, /1 or more/],
+    ['maxDbConnections', 0, /1 or more/],
+    ['maxUserConnections', 0, /1 or more/],
+    ['reservePoolSize', -1, /0 or more/],
+    ['minPoolSize', -1, /0 or more/],
+    ['maxPreparedStatements', -1, /0 or more/],
+  ] as const)('rejects %s %p', (prop, value, fix) => {
+    expectPropError({ [prop]: value }, { prop, value: String(value), fix });
+  });
+
+  test('rejects minPoolSize above the default defaultPoolSize of 20', () => {
+    expectPropError({ minPoolSize: 21 }, { prop: 'minPoolSize', value: '21', fix: /lower minPoolSize or raise defaultPoolSize/ });
+  });
+
+  test('rejects minPoolSize above a given defaultPoolSize', () => {
+    const message = expectPropError({ defaultPoolSize: 5, minPoolSize: 6 }, {
+      prop: 'minPoolSize', value: '6', fix: /lower minPoolSize or raise defaultPoolSize/,
+    });
+    expect(message).toContain('defaultPoolSize 5');
+  });
+
+  test('accepts minPoolSize equal to defaultPoolSize', () => {
+    expectValid({ defaultPoolSize: 5, minPoolSize: 5 });
+  });
+
+  test('accepts reservePoolSize 0', () => {
+    expectValid({ reservePoolSize: 0 });
+  });
+
+  // PgBouncer keeps these settings in a C int (libusual's cf_set_int, strtol): 2^31 overflows,
+  // so larger whole numbers wrap or fail, yet requireInteger lets them through up to
+  // Number.MAX_SAFE_INTEGER (lib/pooler/pgbouncer-model.ts:113-114, lib/core/validation.ts:5).
+  test.each([
+    ['maxClientConn', 2 ** 31, '2147483648'],
+    ['defaultPoolSize', 2 ** 40, '1099511627776'],
+  ] as const)('rejects %s %p, beyond PgBouncer\'s int settings', (prop, value, shown) => {
+    expectPropError({ [prop]: value }, { prop, value: shown, fix: /./ });
+  });
+});
+
+describe('maxPreparedStatements', () => {
+  test('is refused with pgbouncerVersion 1.18.0, naming 1.21', () => {
+    const message = expectPropError({ maxPreparedStatements: 100, pgbouncerVersion: '1.18.0' }, {
+      prop: 'maxPreparedStatements', value: '100', fix: /pgbouncerVersion|drop maxPreparedStatements/,
+    });
+    expect(message).toMatch(/1\.21/);
+    expect(message).toContain('1.18.0');
+  });
+
+  test('is accepted with the default version and rendered', () => {
+    const objects = expectValid({ maxPreparedStatements: 100 });
+    expect(iniValue(pgbouncerIni(objects), 'max_prepared_statements')).toBe('100');
+  });
+
+  test('is accepted with pgbouncerVersion 1.21.0', () => {
+    expectValid({ maxPreparedStatements: 100, pgbouncerVersion: '1.21.0' });
+  });
+});
+
+describe('durations', () => {
+  const durationProps = [
+    'reservePoolTimeout', 'serverIdleTimeout', 'serverLifetime', 'queryWaitTimeout', 'idleTransactionTimeout',
+    'drainDelay', 'terminationGracePeriod',
+  ] as const;
+
+  test.each(durationProps)('rejects %s of 15.5 seconds', (prop) => {
+    expectPropError({ [prop]: Duration.millis(15500) }, { prop, value: '"15500ms"', fix: /Duration\.seconds/ });
+  });
+
+  test.each(durationProps)('accepts %s of whole seconds in other units', (prop) => {
+    expectValid({ [prop]: prop === 'drainDelay' ? Duration.seconds(10) : Duration.minutes(1) });
+  });
+
+  test('rejects a drainDelay that leaves less than 5 seconds of the default 60-second grace period', () => {
+    expectPropError({ drainDelay: Duration.seconds(56) }, { prop: 'drainDelay', value: '56', fix: /from 0 to 55/ });
+  });
+
+  test('rejects a drainDelay longer than the grace period', () => {
+    expectPropError({ drainDelay: Duration.seconds(60), terminationGracePeriod: Duration.seconds(30) }, {
+      prop: 'drainDelay', value: '60', fix: /from 0 to 25/,
+    });
+  });
+
+  test('accepts the longest drainDelay the grace period allows', () => {
+    expectValid({ drainDelay: Duration.seconds(25), terminationGracePeriod: Duration.seconds(30) });
+  });
+
+  test('accepts a drainDelay of 0', () => {
+    expectValid({ drainDelay: Duration.seconds(0) });
+  });
+
+  test.each([
+    ['9 seconds', Duration.seconds(9), '9'],
+    ['3601 seconds', Duration.seconds(3601), '3601'],
+    ['2 hours', Duration.hours(2), '7200'],
+  ])('rejects terminationGracePeriod of %s', (_what, terminationGracePeriod, shown) => {
+    expectPropError({ terminationGracePeriod }, { prop: 'terminationGracePeriod', value: shown, fix: /whole number from 10 to 3600/ });
+  });
+
+  test.each([
+    ['10 seconds', Duration.seconds(10)],
+    ['1 hour', Duration.hours(1)],
+  ])('accepts terminationGracePeriod of %s', (_what, terminationGracePeriod) => {
+    expectValid({ terminationGracePeriod, drainDelay: Duration.seconds(5) });
+  });
+});
+
+describe('extraSettings', () => {
+  test('rejects an unknown name', () => {
+    expectPropError({ extraSettings: { max_client_connections: '100' } }, {
+      prop: 'extraSettings', value: '"max_client_connections"', fix: /check the spelling/,
+    });
+  });
+
+  test.each(['constructor', '__defineGetter__', 'toString'])('reports %s as unknown', (name) => {
+    expectPropError({ extraSettings: { [name]: '1' } }, { prop: 'extraSettings', value: JSON.stringify(name), fix: /check the spelling/ });
+  });
+
+  test.each([
+    ['listen_port', /use port/],
+    ['listen_addr', /use nothing/],
+    ['auth_file', /use users/],
+    ['auth_user', /use authUser/],
+    ['pidfile', /drain script/],
+    ['unix_socket_dir', /probes|drain script/],
+    ['logfile', /stderr/],
+    ['client_tls_key_file', /use clientTlsSecret/],
+    ['server_tls_ca_file', /use serverCaSecret/],
+  ])('rejects the managed setting %s', (name, fix) => {
+    expectPropError({ extraSettings: { [name]: 'x' } }, { prop: `extraSettings.${name}`, value: '"x"', fix });
+  });
+
+  test.each([
+    ['pool_mode', 'session', /use poolMode/],
+    ['default_pool_size', '50', /use defaultPoolSize/],
+    ['auth_query', 'SELECT 1', /use authQuery/],
+    ['server_tls_sslmode', 'require', /use serverTlsMode/],
+    ['ignore_startup_parameters', 'search_path', /use ignoreStartupParameters/],
+  ])('points %s to its typed prop', (name, value, fix) => {
+    expectPropError({ extraSettings: { [name]: value } }, { prop: `extraSettings.${name}`, value: JSON.stringify(value), fix });
+  });
+
+  test('refuses max_prepared_statements with 1.18.0 as a typed prop', () => {
+    expectPropError({ pgbouncerVersion: '1.18.0', extraSettings: { max_prepared_statements: '100' } }, {
+      prop: 'extraSettings.max_prepared_statements', value: '"100"', fix: /use maxPreparedStatements/,
+    });
+  });
+
+  test('refuses auth_dbname with pgbouncerVersion 1.18.0, naming 1.20', () => {
+    const message = expectPropError({ pgbouncerVersion: '1.18.0', extraSettings: { auth_dbname: 'postgres' } }, {
+      prop: 'extraSettings.auth_dbname', value: '"postgres"', fix: /pgbouncerVersion/,
+    });
+    expect(message).toMatch(/1\.20/);
+  });
+
+  test('accepts auth_dbname with the default version and renders it', () => {
+    const objects = expectValid({ extraSettings: { auth_dbname: 'postgres' } });
+    expect(iniValue(pgbouncerIni(objects), 'auth_dbname')).toBe('postgres');
+  });
+
+  test('accepts a 1.18 setting with 1.18.0', () => {
+    const objects = expectValid({ pgbouncerVersion: '1.18.0', extraSettings: { server_check_delay: '10', log_connections: '0' } });
+    expect(iniValue(pgbouncerIni(objects), 'server_check_delay')).toBe('10');
+  });
+
+  // lib/pooler/pgbouncer-parameters.ts:5-39 stops at PgBouncer 1.21, but the default version is
+  // 1.25.1: max_db_client_connections and max_user_client_connections (1.24.0) and
+  // transaction_timeout (1.25.0) are refused as "not a PgBouncer setting".
+  test.each(['max_db_client_connections', 'max_user_client_connections', 'transaction_timeout'])(
+    'accepts %s, a setting of the default PgBouncer 1.25.1', (name) => {
+      const objects = expectValid({ extraSettings: { [name]: '100' } });
+      expect(iniValue(pgbouncerIni(objects), name)).toBe('100');
+    });
+
+  test('refuses max_db_client_connections before 1.24, naming 1.24', () => {
+    const message = expectPropError({ pgbouncerVersion: '1.23.1', extraSettings: { max_db_client_connections: '100' } }, {
+      prop: 'extraSettings.max_db_client_connections', value: '"100"', fix: /pgbouncerVersion/,
+    });
+    expect(message).toMatch(/1\.24/);
+  });
+
+  test.each([
+    ['a line break', '1\nlisten_port = 5432'],
+    ['a carriage return', '1\rlisten_port = 5432'],
+    ['a NUL', '1\0'],
+  ])('rejects a value with %s', (_what, value) => {
+    expectPropError({ extraSettings: { server_check_delay: value } }, {
+      prop: 'extraSettings.server_check_delay', value: JSON.stringify(value), fix: /single-line value/,
+    });
+  });
+});
+
+describe('databases', () => {
+  test('rejects an empty list', () => {
+    expectPropError({ databases: [] }, { prop: 'databases', value: '[]', fix: /leave databases unset for a wildcard entry/ });
+  });
+
+  test('rejects the admin console name pgbouncer', () => {
+    const message = expectPropError({ databases: [{ name: 'pgbouncer' }] }, {
+      prop: 'databases[0].name', value: '"pgbouncer"', fix: /choose another name/,
+    });
+    expect(message).toMatch(/admin console/);
+  });
+
+  test('rejects a duplicate, naming the second one', () => {
+    const message = expectPropError({ databases: [{ name: 'orders' }, { name: 'orders', poolSize: 5 }] }, {
+      prop: 'databases[1].name', value: '"orders"', fix: /choose another name/,
+    });
+    expect(message).toMatch(/listed twice/);
+  });
+
+  test.each(['my-db', 'my db', '1db', '', '*', 'orders;x', 'd'.repeat(64)])('rejects the name %p', (name) => {
+    expectPropError({ databases: [{ name: 'ok' }, { name }] }, {
+      prop: 'databases[1].name', value: JSON.stringify(name), fix: /letters, digits and "_"/,
+    });
+  });
+
+  test('rejects a bad dbname', () => {
+    expectPropError({ databases: [{ name: 'orders', dbname: 'orders prod' }] }, {
+      prop: 'databases[0].dbname', value: '"orders prod"', fix: /letters, digits and "_"/,
+    });
+  });
+
+  test.each([
+    ['poolSize', 0],
+    ['poolSize', 1.5],
+    ['maxDbConnections', 0],
+  ] as const)('rejects a per-database %s of %p', (field, value) => {
+    expectPropError({ databases: [{ name: 'orders', [field]: value }] }, {
+      prop: `databases[0].${field}`, value: String(value), fix: /1 or more/,
+    });
+  });
+
+  test('accepts plain names, upper case included', () => {
+    expectValid({ databases: [{ name: 'orders' }, { name: 'Reports_2', dbname: 'reports' }] });
+  });
+});
+
+describe('TLS', () => {
+  test('rejects clientTlsMode REQUIRE without clientTlsSecret', () => {
+    expectPropError({ clientTlsMode: SslMode.REQUIRE }, { prop: 'clientTlsMode', value: '"require"', fix: /set clientTlsSecret/ });
+  });
+
+  test.each([SslMode.VERIFY_FULL, SslMode.VERIFY_CA])('rejects clientTlsMode %p, even with a certificate', (clientTlsMode) => {
+    expectPropError({ clientTlsMode, clientTlsSecret: 'pooler-tls' }, {
+      prop: 'clientTlsMode', value: JSON.stringify(clientTlsMode), fix: /use SslMode\.REQUIRE/,
+    });
+  });
+
+  test.each([SslMode.VERIFY_FULL, SslMode.VERIFY_CA])('rejects serverTlsMode %p without serverCaSecret', (serverTlsMode) => {
+    expectPropError({ serverTlsMode }, { prop: 'serverTlsMode', value: JSON.stringify(serverTlsMode), fix: /set serverCaSecret/ });
+  });
+
+  test.each([
+    ['clientTlsSecret', 'Pooler_TLS'],
+    ['clientTlsSecret', '-tls'],
+    ['serverCaSecret', 'DB CA'],
+  ] as const)('rejects %s %p', (prop, name) => {
+    expectPropError({ [prop]: name }, { prop, value: JSON.stringify(name), fix: /name of an existing Secret/ });
+  });
+
+  test('accepts both Secrets with the strictest modes', () => {
+    expectValid({ clientTlsSecret: 'pooler-tls', clientTlsMode: SslMode.REQUIRE, serverCaSecret: 'db-ca', serverTlsMode: SslMode.VERIFY_FULL });
+  });
+});
+
+describe('labels and resources', () => {
+  test('rejects a label key that is not a qualified name', () => {
+    expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: '"bad key!"', fix: /letters, digits/ });
+  });
+
+  test('rejects a label value with a space', () => {
+    expectPropError({ labels: { team: 'pay ments' } }, { prop: 'labels.team', value: '"pay ments"', fix: /letters, digits/ });
+  });
+
+  test('accepts prefixed label keys', () => {
+    expectValid({ labels: { 'example.com/team': 'payments', 'tier': 'db' } });
+  });
+
+  test('rejects a malformed memory limit', () => {
+    expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
+  });
+
+  test('rejects a CPU request above the CPU limit', () => {
+    expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
+      prop: 'resources.cpuRequest', value: '"2"', fix: /raise resources\.cpuLimit/,
+    });
+  });
+});
+
+describe('any props (property test)', () => {
+  const NUM_RUNS = 300;
+
+  /** Mostly valid values, so that both outcomes are common: weight 4 to 1. */
+  const mostly = <T, U>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<U>) =>
+    fc.option(fc.oneof({ arbitrary: valid, weight: 4 }, { arbitrary: other, weight: 1 }), { nil: undefined, freq: 3 });
+  const count = (min: number, max: number) => mostly(
+    fc.integer({ min, max }),
+    fc.oneof(fc.integer({ min: -5, max: 0 }), fc.double({ min: -5, max: max + 1, noNaN: true }),
+      fc.constantFrom(0.5, Number.NaN, Number.POSITIVE_INFINITY)),
+  );
+  const HARMLESS_SETTINGS = ['server_check_delay', 'log_connections', 'tcp_keepalive', 'client_idle_timeout', 'stats_period',
+    'server_reset_query', 'application_name_add_host', 'server_connect_timeout'];
+  const settingName = fc.oneof(
+    { arbitrary: fc.constantFrom(...HARMLESS_SETTINGS), weight: 6 },
+    { arbitrary: fc.constantFrom(...PGBOUNCER_PARAMETERS.keys()), weight: 2 },
+    { arbitrary: fc.constantFrom('constructor', '__proto__', 'max_client_connections'), weight: 1 },
+    { arbitrary: fc.stringMatching(/^[a-z_]{1,30}$/), weight: 1 },
+    { arbitrary: fc.string({ maxLength: 20 }), weight: 1 },
+  );
+  const settingValue = fc.oneof(
+    { arbitrary: fc.constantFrom('1', '0', '30', 'DISCARD ALL'), weight: 6 },
+    { arbitrary: fc.constantFrom('x\ny', 'a\rb', 'nul\0'), weight: 1 },
+    { arbitrary: fc.string({ maxLength: 20 }), weight: 2 },
+  );
+  const poolMode = fc.option(fc.constantFrom(...Object.values(PoolMode)), { nil: undefined });
+  const props = fc.record({
+    replicas: count(1, 100),
+    defaultPoolSize: count(1, 500),
+    reservePoolSize: count(0, 50),
+    maxDbConnections: count(1, 1000),
+    poolMode,
+    name: mostly(fc.stringMatching(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/),
+      fc.oneof(fc.string({ maxLength: 70 }), fc.stringMatching(/^[a-z0-9-]{60,70}$/))),
+    pgbouncerVersion: fc.option(fc.constantFrom('1.18.0', '1.21.0', '1.25.1'), { nil: undefined }),
+    extraSettings: fc.option(fc.dictionary(settingName, settingValue, { maxKeys: 2 }), { nil: undefined, freq: 2 }),
+    databases: fc.option(fc.array(fc.record({
+      name: mostly(fc.constantFrom('orders', 'reports', 'Stats_2'), fc.oneof(fc.constantFrom('pgbouncer', 'my-db'), fc.string({ maxLength: 10 }))),
+      poolSize: count(1, 100),
+      maxDbConnections: count(1, 100),
+      poolMode,
+    }), { maxLength: 3 }), { nil: undefined, freq: 2 }),
+  });
+
+  test(`synthesizes strictly valid objects or throws a prop error, over ${NUM_RUNS} cases`, () => {
+    const outcomes = { cases: 0, synthesized: 0, rejected: 0 };
+    fc.assert(fc.property(props, (p) => {
+      outcomes.cases++;
+      let objects: any[];
+      const databases = p.databases?.map((database) => ({ ...database, name: database.name ?? 'orders' }));
+      try {
+        objects = synth({ ...p, databases });
+      } catch (error) {
+        // Only a plain Error naming the pooler: a TypeError or RangeError is a crash.
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).constructor).toBe(Error);
+        expect((error as Error).message).toMatch(/^test\/Pooler: /);
+        outcomes.rejected++;
+        return;
+      }
+      expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+      // Every line of pgbouncer.ini is one PgBouncer's ini parser reads: a comment, a section,
+      // %include, or `key = value` on a single line.
+      const name = p.name ?? 'pooler';
+      const ini: string = findObject(objects, 'ConfigMap', `${name}-config`).data['pgbouncer.ini'];
+      for (const line of ini.split('\n')) {
+        expect(line).toMatch(/^(|;.*|\[(databases|pgbouncer)\]|%include \S+|[A-Za-z0-9_.*-]+ = [^\r\0]*)$/);
+      }
+      outcomes.synthesized++;
+    }), { numRuns: NUM_RUNS });
+
+    expect(outcomes.cases).toBe(NUM_RUNS);
+    expect(outcomes.synthesized).toBeGreaterThan(0);
+    expect(outcomes.rejected).toBeGreaterThan(0);
+    // eslint-disable-next-line no-console
+    console.log(`pooler property test: ${outcomes.cases} cases, ${outcomes.synthesized} synthesized, ${outcomes.rejected} rejected`);
+  });
+});
