@@ -160,7 +160,7 @@ describe('authUser, users and authQuery', () => {
   });
 
   test.each(['external', 'cluster'] as const)('rejects a bad authUser Secret name at the pooler, with a %s backend', (backendKind) => {
-    // With a PostgresStatefulCluster backend, lib/pooler/pgbouncer-pooler.ts:52 calls
+    // With a PostgresStatefulCluster backend, lib/pooler/pgbouncer-pooler.ts:53 calls
     // backend.addPasswordLookup(authUser) before resolvePoolerModel validates authUser, so the
     // cluster's error wins: "test/Db: addPasswordLookup(authUser).credentials.secretName ...",
     // naming neither the pooler nor its prop.
@@ -170,7 +170,7 @@ describe('authUser, users and authQuery', () => {
   });
 
   test('rejects a bad authUser key at the pooler', () => {
-    // Same ordering as above (lib/pooler/pgbouncer-pooler.ts:52).
+    // Same ordering as above (lib/pooler/pgbouncer-pooler.ts:53).
     expectPropError({ authUser: { secretName: 'pooler-auth', passwordKey: 'pass/word' } }, {
       prop: 'authUser.passwordKey', value: '"pass/word"', fix: /letters, digits/,
     });
@@ -204,8 +204,8 @@ describe('authUser, users and authQuery', () => {
     expectValid({ authQuery: 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1' });
   });
 
-  // lib/pooler/pgbouncer-model.ts:109 only looks for $1; an authQuery written over two lines
-  // (natural in a template literal) is rendered as is (pgbouncer-model.ts:139), and PgBouncer
+  // lib/pooler/pgbouncer-model.ts:112 only looks for $1; an authQuery written over two lines
+  // (natural in a template literal) is rendered as is (pgbouncer-model.ts:151, pgbouncer-ini.ts:41), and PgBouncer
   // stops at the second line of pgbouncer.ini ("syntax error in configuration").
   test('rejects an authQuery with a line break', () => {
     const authQuery = 'SELECT usename, passwd\nFROM pgbouncer.get_auth($1)';
@@ -234,14 +234,14 @@ describe('adminUsers, statsUsers and ignoreStartupParameters', () => {
 
 describe('pool sizes and connection caps', () => {
   test.each([
-    ['defaultPoolSize', 0, /1 or more/],
-    ['defaultPoolSize', 2.5, /1 or more/],
-    ['maxClientConn', 0, /1 or more/],
-    ['maxDbConnections', 0, /1 or more/],
-    ['maxUserConnections', 0, /1 or more/],
-    ['reservePoolSize', -1, /0 or more/],
-    ['minPoolSize', -1, /0 or more/],
-    ['maxPreparedStatements', -1, /0 or more/],
+    ['defaultPoolSize', 0, /from 1 to 2147483647/],
+    ['defaultPoolSize', 2.5, /from 1 to 2147483647/],
+    ['maxClientConn', 0, /from 1 to 2147483647/],
+    ['maxDbConnections', 0, /from 1 to 2147483647/],
+    ['maxUserConnections', 0, /from 1 to 2147483647/],
+    ['reservePoolSize', -1, /from 0 to 2147483647/],
+    ['minPoolSize', -1, /from 0 to 2147483647/],
+    ['maxPreparedStatements', -1, /from 0 to 2147483647/],
   ] as const)('rejects %s %p', (prop, value, fix) => {
     expectPropError({ [prop]: value }, { prop, value: String(value), fix });
   });
@@ -267,7 +267,7 @@ describe('pool sizes and connection caps', () => {
 
   // PgBouncer keeps these settings in a C int (libusual's cf_set_int, strtol): 2^31 overflows,
   // so larger whole numbers wrap or fail, yet requireInteger lets them through up to
-  // Number.MAX_SAFE_INTEGER (lib/pooler/pgbouncer-model.ts:113-114, lib/core/validation.ts:5).
+  // Number.MAX_SAFE_INTEGER (lib/pooler/pgbouncer-model.ts:122-123, lib/core/validation.ts:5).
   test.each([
     ['maxClientConn', 2 ** 31, '2147483648'],
     ['defaultPoolSize', 2 ** 40, '1099511627776'],
@@ -310,12 +310,12 @@ describe('durations', () => {
   });
 
   test('rejects a drainDelay that leaves less than 5 seconds of the default 60-second grace period', () => {
-    expectPropError({ drainDelay: Duration.seconds(56) }, { prop: 'drainDelay', value: '56', fix: /from 0 to 55/ });
+    expectPropError({ drainDelay: Duration.seconds(56) }, { prop: 'drainDelay', value: '56', fix: /at most 55 s, or raise terminationGracePeriod/ });
   });
 
   test('rejects a drainDelay longer than the grace period', () => {
     expectPropError({ drainDelay: Duration.seconds(60), terminationGracePeriod: Duration.seconds(30) }, {
-      prop: 'drainDelay', value: '60', fix: /from 0 to 25/,
+      prop: 'drainDelay', value: '60', fix: /at most 25 s, or raise terminationGracePeriod/,
     });
   });
 
@@ -401,7 +401,7 @@ describe('extraSettings', () => {
     expect(iniValue(pgbouncerIni(objects), 'server_check_delay')).toBe('10');
   });
 
-  // lib/pooler/pgbouncer-parameters.ts:5-39 stops at PgBouncer 1.21, but the default version is
+  // lib/pooler/pgbouncer-parameters.ts:5-28 stops at PgBouncer 1.21, but the default version is
   // 1.25.1: max_db_client_connections and max_user_client_connections (1.24.0) and
   // transaction_timeout (1.25.0) are refused as "not a PgBouncer setting".
   test.each(['max_db_client_connections', 'max_user_client_connections', 'transaction_timeout'])(
@@ -465,7 +465,7 @@ describe('databases', () => {
     ['maxDbConnections', 0],
   ] as const)('rejects a per-database %s of %p', (field, value) => {
     expectPropError({ databases: [{ name: 'orders', [field]: value }] }, {
-      prop: `databases[0].${field}`, value: String(value), fix: /1 or more/,
+      prop: `databases[0].${field}`, value: String(value), fix: /from 1 to 2147483647/,
     });
   });
 
@@ -600,7 +600,6 @@ describe('any props (property test)', () => {
     expect(outcomes.cases).toBe(NUM_RUNS);
     expect(outcomes.synthesized).toBeGreaterThan(0);
     expect(outcomes.rejected).toBeGreaterThan(0);
-    // eslint-disable-next-line no-console
     console.log(`pooler property test: ${outcomes.cases} cases, ${outcomes.synthesized} synthesized, ${outcomes.rejected} rejected`);
   });
 });

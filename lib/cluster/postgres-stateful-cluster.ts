@@ -5,7 +5,7 @@ import { configChecksum } from '../core/checksum';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { metadataLabels, selectorLabels } from '../core/labels';
-import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
+import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -55,6 +55,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     super(scope, id);
     const model = resolveClusterModel(this, id, props);
     this.model = model;
+    validateUniqueNames(this);
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
     (props.roles ?? []).forEach((role, index) => this.provisioning.addRole(role.credentials, role.memberOf ?? [], `roles[${index}]`));
     this.name = model.name;

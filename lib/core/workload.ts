@@ -1,4 +1,4 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials } from './credentials';
@@ -40,4 +40,27 @@ export function oneAtATimeDisruptionBudget(scope: IConstruct, name: string, labe
 /** A volume mount, read-only when asked. */
 export function volumeMount(name: string, mountPath: string, readOnly = false): k8s.VolumeMount {
   return { name, mountPath, ...(readOnly ? { readOnly } : {}) };
+}
+
+/**
+ * Fails synthesis when an object of `scope` has the kind, namespace and name of an object of
+ * another construct anywhere in the app: Kubernetes would keep only one of them.
+ */
+export function validateUniqueNames(scope: IConstruct): void {
+  scope.node.addValidation({
+    validate: () => {
+      const objects = scope.node.root.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject);
+      const own = (object: ApiObject) => object.node.path.startsWith(`${scope.node.path}/`);
+      const key = (object: ApiObject) => `${object.kind}/${object.metadata.namespace ?? ''}/${object.name}`;
+      const errors: string[] = [];
+      for (const mine of objects.filter(own)) {
+        const other = objects.find((object) => !own(object) && key(object) === key(mine));
+        if (other) {
+          errors.push(`${scope.node.path}: ${mine.kind} "${mine.name}" is also rendered by ${other.node.path}; `
+            + 'set the name prop of one of them to something else');
+        }
+      }
+      return errors;
+    },
+  });
 }

@@ -59,6 +59,7 @@ export interface PoolerModel {
 }
 
 const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const C_INT_MAX = 2 ** 31 - 1;
 const VERSION = /^[0-9]+\.[0-9]+(\.[0-9]+)?$/;
 
 /** Settings the construct writes itself, and the prop to use instead. */
@@ -109,6 +110,9 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
       'set authUser to look passwords up in the backend, or list users');
   }
   const authQuery = props.authQuery ?? PASSWORD_LOOKUP_QUERY;
+  if (/[\n\r\0]/.test(authQuery)) {
+    throw propError(scope, 'authQuery', authQuery, 'spans lines, which pgbouncer.ini cannot hold', 'write the query on one line');
+  }
   if (props.authQuery !== undefined && (!authUser || !authQuery.includes('$1'))) {
     throw propError(scope, 'authQuery', authQuery, authUser ? 'does not use $1, the user name' : 'needs authUser to run as',
       authUser ? 'write a query returning (usename, passwd) for $1' : 'set authUser');
@@ -119,8 +123,9 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     }
   }
 
+  // PgBouncer keeps these in a C int.
   const count = (prop: string, value: number | undefined, min = 0) =>
-    value === undefined ? undefined : requireInteger(scope, prop, value, min);
+    value === undefined ? undefined : requireInteger(scope, prop, value, min, C_INT_MAX);
   const defaultPoolSize = count('defaultPoolSize', props.defaultPoolSize ?? 20, 1)!;
   const reservePoolSize = count('reservePoolSize', props.reservePoolSize ?? 0)!;
   const maxDbConnections = count('maxDbConnections', props.maxDbConnections, 1);
@@ -174,7 +179,11 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, version));
 
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod', seconds('terminationGracePeriod', props.terminationGracePeriod, 60)!, 10, 3600);
-  const drainDelaySeconds = requireInteger(scope, 'drainDelay', seconds('drainDelay', props.drainDelay, 5)!, 0, graceSeconds - 5);
+  const drainDelaySeconds = seconds('drainDelay', props.drainDelay, 5)!;
+  if (drainDelaySeconds < 0 || drainDelaySeconds > graceSeconds - 5) {
+    throw propError(scope, 'drainDelay', `${drainDelaySeconds}s`, `leaves open transactions less than 5 s of the ${graceSeconds} s terminationGracePeriod`,
+      `use at most ${graceSeconds - 5} s, or raise terminationGracePeriod`);
+  }
   const labels = props.labels ?? {};
   validateLabels(scope, 'labels', labels);
   const perDatabase = (database: DatabaseEntryModel) =>
@@ -250,9 +259,10 @@ function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, hostOf
       host: hostOf(database.target),
       port,
       dbname: database.dbname,
-      poolSize: database.poolSize === undefined ? undefined : requireInteger(scope, `${prop}.poolSize`, database.poolSize, 1),
+      poolSize: database.poolSize === undefined ? undefined : requireInteger(scope, `${prop}.poolSize`, database.poolSize, 1, C_INT_MAX),
       poolMode: database.poolMode,
-      maxDbConnections: database.maxDbConnections === undefined ? undefined : requireInteger(scope, `${prop}.maxDbConnections`, database.maxDbConnections, 1),
+      maxDbConnections: database.maxDbConnections === undefined ? undefined
+        : requireInteger(scope, `${prop}.maxDbConnections`, database.maxDbConnections, 1, C_INT_MAX),
     };
   });
 }

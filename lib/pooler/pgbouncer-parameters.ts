@@ -1,6 +1,7 @@
 /**
  * pgbouncer.ini `[pgbouncer]` settings and the PgBouncer version that introduced each. The 1.18
- * names are SHOW CONFIG of Debian's PgBouncer 1.18.0, which the end-to-end tests run.
+ * names are SHOW CONFIG of Debian's PgBouncer 1.18.0, which the end-to-end tests run; later ones
+ * are from PgBouncer's changelog, and a setting missing here is refused until it is added.
  */
 export const PGBOUNCER_PARAMETERS: ReadonlyMap<string, string> = new Map([
   ...[
@@ -25,6 +26,9 @@ export const PGBOUNCER_PARAMETERS: ReadonlyMap<string, string> = new Map([
   ['track_extra_parameters', '1.20.0'],
   ['max_prepared_statements', '1.21.0'],
   ['auth_ident_file', '1.21.0'],
+  ['max_db_client_connections', '1.24.0'],
+  ['max_user_client_connections', '1.24.0'],
+  ['transaction_timeout', '1.25.0'],
 ]);
 
 /** Compares dotted versions numerically: negative when a < b. */

@@ -8,13 +8,13 @@ import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
+import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, userSecretDir } from './pooler-layout';
-import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderUserlistScript } from './pooler-scripts';
+import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderStartScript, renderUserlistScript } from './pooler-scripts';
 
 /**
  * PgBouncer in front of a PostgreSQL cluster: a Deployment of poolers behind a Service, so
@@ -49,11 +49,12 @@ export class PgBouncerPooler extends Construct {
    */
   constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
     super(scope, id);
-    if (props.backend instanceof PostgresStatefulCluster && props.authUser && props.authQuery === undefined) {
-      props.backend.addPasswordLookup(props.authUser);
-    }
     const model = resolvePoolerModel(this, id, props);
+    if (props.backend instanceof PostgresStatefulCluster && model.authUser && props.authQuery === undefined) {
+      props.backend.addPasswordLookup(model.authUser);
+    }
     this.model = model;
+    validateUniqueNames(this);
     this.name = model.name;
     this.port = model.servicePort;
     this.backend = props.backend;
@@ -64,6 +65,7 @@ export class PgBouncerPooler extends Construct {
       [POOLER_FILES.pgbouncerIni]: renderPgBouncerIni(model),
       [POOLER_FILES.userlistScript]: renderUserlistScript(model),
       [POOLER_FILES.drainScript]: renderDrainScript(model),
+      [POOLER_FILES.startScript]: renderStartScript(model),
     };
     const metadata = (name: string) => objectMeta(this, name, model.componentLabels, model.labels);
     tokenlessServiceAccount(this, model.name, model.componentLabels, model.labels);
@@ -131,7 +133,7 @@ export class PgBouncerPooler extends Construct {
         name: 'pgbouncer',
         image: model.image,
         imagePullPolicy: 'IfNotPresent',
-        command: ['pgbouncer', `${POOLER_PATHS.configDir}/${POOLER_FILES.pgbouncerIni}`],
+        command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.startScript}`, `${POOLER_PATHS.configDir}/${POOLER_FILES.pgbouncerIni}`],
         env: env(DRAIN_ENVIRONMENT, { PGBOUNCER_RUN_DIR: POOLER_PATHS.runDir, DRAIN_DELAY_SECONDS: String(model.drainDelaySeconds) }),
         ports: [{ name: 'pgbouncer', containerPort: PGBOUNCER_LISTEN_PORT, protocol: 'TCP' }],
         resources,

@@ -23,6 +23,7 @@ export const POOLER_FILES = {
   pgbouncerIni: 'pgbouncer.ini',
   userlistScript: 'userlist.sh',
   drainScript: 'drain.sh',
+  startScript: 'start.sh',
 } as const;
 
 /** File in the auth directory with the `auth_user = <name>` line, included by pgbouncer.ini. */

@@ -87,3 +87,20 @@ while kill -0 "$pid" 2> /dev/null; do
 done
 `;
 }
+
+/**
+ * start.sh, the main container's command. The run directory outlives a container restart, so
+ * it clears what the last container left: a drain marker would keep the pod unready for good,
+ * and a stale pidfile holding PID 1 makes PgBouncer, PID 1 again, refuse to start.
+ */
+export function renderStartScript(model: PoolerModel): string {
+  return `#!/bin/sh
+# start.sh of pooler "${model.name}", rendered by cdk8s-postgres: clears the last container's
+# drain marker and pidfile, then runs PgBouncer with the config file given as $1.
+set -eu
+
+: "\${PGBOUNCER_RUN_DIR:?}"
+rm -f -- "$PGBOUNCER_RUN_DIR/draining" "$PGBOUNCER_RUN_DIR/pgbouncer.pid"
+exec pgbouncer "$1"
+`;
+}

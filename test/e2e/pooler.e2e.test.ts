@@ -89,6 +89,20 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
     console.log(`direct: 500 sessions, ${direct.failed} failed: ${JSON.stringify(direct.errors)}`);
   }, 120_000);
 
+  test('a container restarted after a kill starts despite the pidfile and drain marker left behind', async () => {
+    pooler.kill();
+    await waitFor('PgBouncer to stop', () => !pooler.listening());
+    // As after a liveness restart: a drain marker, and a pidfile naming a live process (in a pod,
+    // PID 1 is the new PgBouncer itself; here the primary's postmaster stands in).
+    const postmaster = runOk('head', ['-1', `${instances[0].pgdata}/postmaster.pid`]).trim();
+    runOk('sh', ['-c', `echo ${postmaster} > ${pooler.localize('/var/run/pgbouncer/pgbouncer.pid')}`]);
+    runOk('touch', [pooler.localize('/var/run/pgbouncer/draining')]);
+    expect(pooler.ready()).toBe(false);
+    await pooler.start();
+    expect(pooler.ready()).toBe(true);
+    expect(psql(app(pooler.port), 'SELECT 1')).toBe('1');
+  });
+
   test('draining fails readiness at once, lets an open transaction finish, then stops PgBouncer', async () => {
     const client = new Client({ host: '127.0.0.1', ...app(pooler.port) });
     // PgBouncer closes the client's socket as it exits, once the transaction is over.

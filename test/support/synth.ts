@@ -5,8 +5,10 @@ export function testChart(namespace?: string): Chart {
   return new Chart(Testing.app(), 'test', namespace ? { namespace } : {});
 }
 
-/** The objects a chart synthesizes, as plain JSON. */
+/** The objects a chart synthesizes, as plain JSON, after the validations `cdk8s synth` runs. */
 export function synthObjects(chart: Chart): any[] {
+  const errors = chart.node.findAll().flatMap((construct) => construct.node.validate());
+  if (errors.length > 0) throw new Error(errors.join('\n'));
   return Testing.synth(chart);
 }
 

@@ -1,0 +1,36 @@
+import { App, Chart } from 'cdk8s';
+import { PgBouncerPooler, PostgresStatefulCluster } from '../lib';
+import { synthObjects, testChart } from './support/synth';
+
+const SECRETS = { superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' } };
+
+describe('object names across constructs', () => {
+  test('a pooler whose objects would replace the cluster\'s fails synthesis, naming both', () => {
+    const chart = testChart('apps');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, name: 'db', authUser: { secretName: 'auth' } });
+    expect(() => synthObjects(chart)).toThrow(/^test\/Pooler: ServiceAccount "db" is also rendered by test\/Db\/ServiceAccount; set the name prop/m);
+  });
+
+  test('cdk8s synth runs the same check', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    const chart = new Chart(app, 'test');
+    new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PostgresStatefulCluster(chart, 'Copy', { ...SECRETS, name: 'db' });
+    expect(() => app.synthYaml()).toThrow(/StatefulSet "db-primary" is also rendered by test\/Db\/Primary/);
+  });
+
+  test('charts of one app that deploy to the same namespace clash too', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    for (const id of ['a', 'b']) new PostgresStatefulCluster(new Chart(app, id, { namespace: 'shared' }), 'Db', SECRETS);
+    expect(() => app.synthYaml()).toThrow(/^\s*\[b\/Db\] b\/Db: StatefulSet "db-primary" is also rendered by a\/Db\/Primary/m);
+  });
+
+  test('the same names in different namespaces are fine', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    for (const namespace of ['team-a', 'team-b']) {
+      new PostgresStatefulCluster(new Chart(app, namespace, { namespace }), 'Db', SECRETS);
+    }
+    expect(() => app.synthYaml()).not.toThrow();
+  });
+});
