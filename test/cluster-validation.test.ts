@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
 import { PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
 import { validateManifests } from './support/kube-schema';
+import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { synthObjects, testChart } from './support/synth';
 
 type Props = Partial<PostgresStatefulClusterProps>;
@@ -20,35 +21,12 @@ function synth(props: Props = {}): any[] {
 
 /** The message of the error synthesizing these props throws; fails the test when none is thrown. */
 function errorMessage(props: Props): string {
-  try {
-    synth(props);
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return (error as Error).message;
-  }
-  throw new Error(`expected ${JSON.stringify(props)} to be rejected, but it synthesized`);
+  return thrownMessage(() => synth(props), JSON.stringify(props));
 }
-
-interface Expected {
-  /** The prop the message must name, such as `resources.cpuLimit`. */
-  readonly prop: string;
-  /** The bad value as the message shows it (strings JSON-quoted). */
-  readonly value: string;
-  /** What the part of the message after `;` (the fix) must match. */
-  readonly fix: RegExp;
-}
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Asserts the error names the construct path, the prop, the bad value and a fix. */
-function expectPropError(props: Props, expected: Expected): void {
-  const message = errorMessage(props);
-  expect(message).toMatch(/^test\/Db: /);
-  expect(message).toMatch(new RegExp(`(^|[\\s:])${escapeRegExp(expected.prop)}(\\s|$)`));
-  expect(message).toContain(expected.value);
-  const fix = message.slice(message.indexOf(';') + 1);
-  expect(message).toContain(';');
-  expect(fix).toMatch(expected.fix);
+function expectPropError(props: Props, expected: ExpectedPropError): void {
+  expectPropErrorMessage(errorMessage(props), 'test/Db', expected);
 }
 
 /** Asserts the props synthesize into objects the v1.27 API server schema accepts. */

@@ -5,6 +5,7 @@ import {
 } from '../lib';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { validateManifests } from './support/kube-schema';
+import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
 type Props = Partial<PgBouncerPoolerProps>;
@@ -31,36 +32,13 @@ function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
 
 /** The message of the error synthesizing these props throws; fails the test when none is thrown. */
 function errorMessage(props: Props, backendKind: BackendKind = 'cluster'): string {
-  try {
-    synth(props, backendKind);
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).constructor).toBe(Error);
-    return (error as Error).message;
-  }
-  throw new Error(`expected ${JSON.stringify(props)} to be rejected, but it synthesized`);
+  return thrownMessage(() => synth(props, backendKind), JSON.stringify(props));
 }
-
-interface Expected {
-  /** The prop the message must name, such as `extraSettings.pool_mode`. */
-  readonly prop: string;
-  /** The bad value as the message shows it (strings JSON-quoted). */
-  readonly value: string;
-  /** What the part of the message after `;` (the fix) must match. */
-  readonly fix: RegExp;
-}
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Asserts the error names the construct path, the prop, the bad value and a fix; returns the message. */
-function expectPropError(props: Props, expected: Expected, backendKind: BackendKind = 'cluster'): string {
+function expectPropError(props: Props, expected: ExpectedPropError, backendKind: BackendKind = 'cluster'): string {
   const message = errorMessage(props, backendKind);
-  expect(message).toMatch(/^test\/Pooler: /);
-  expect(message).toMatch(new RegExp(`(^|[\\s:])${escapeRegExp(expected.prop)}(\\s|$)`));
-  expect(message).toContain(expected.value);
-  expect(message).toContain(';');
-  const fix = message.slice(message.indexOf(';') + 1);
-  expect(fix).toMatch(expected.fix);
+  expectPropErrorMessage(message, 'test/Pooler', expected);
   return message;
 }
 

@@ -3,9 +3,9 @@
 import { rmSync } from 'fs';
 import { Testing } from 'cdk8s';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
-import { LocalInstance, SecretStore, bootCluster, localCluster } from '../e2e/support/cluster-harness';
+import { LocalInstance, SecretStore } from '../e2e/support/cluster-harness';
 import { concurrentSessions } from '../e2e/support/load';
-import { LocalPooler } from '../e2e/support/pooler-harness';
+import { LocalPooler, startPooledCluster } from '../e2e/support/pooler-harness';
 import { requirePostgres, requireProgram, runOk, scratchDir } from '../e2e/support/postgres-bin';
 
 const SECRETS: SecretStore = {
@@ -34,13 +34,7 @@ async function main(): Promise<void> {
   let instances: LocalInstance[] = [];
   let pooler: LocalPooler | undefined;
   try {
-    instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
-    await bootCluster(instances);
-    pooler = await LocalPooler.create(scratch, objects, 'airflow-pgbouncer', {
-      'airflow-db-rw.airflow.svc': instances[0].port, 'airflow-db-ro.airflow.svc': instances[1].port,
-    }, SECRETS);
-    pooler.writeUserlist();
-    await pooler.start();
+    ({ instances, pooler } = await startPooledCluster(scratch, objects, objects, 'airflow-pgbouncer', SECRETS));
     const primary = instances[0].port;
     runOk('pgbench', ['--initialize', '--scale=10', '--quiet', '--host=127.0.0.1', `--port=${primary}`, '--username=airflow', 'airflow'],
       { PGPASSWORD: 'bench-app' });

@@ -3,9 +3,9 @@ import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { ExternalPostgres, PgBouncerPooler } from '../../lib';
-import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { LocalInstance, SecretStore } from './support/cluster-harness';
 import { concurrentSessions, sampleMax, Target } from './support/load';
-import { LocalPooler } from './support/pooler-harness';
+import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
@@ -28,14 +28,7 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
     requirePostgres();
     requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
     scratch = scratchDir('cdk8s-postgres-pooler-e2e');
-    instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
-    await bootCluster(instances);
-    pooler = await LocalPooler.create(scratch, objects, 'airflow-pgbouncer', {
-      'airflow-db-rw.airflow.svc': instances[0].port,
-      'airflow-db-ro.airflow.svc': instances[1].port,
-    }, SECRETS);
-    expect(pooler.writeUserlist()).toContain('userlist: 1 role(s) written');
-    await pooler.start();
+    ({ instances, pooler } = await startPooledCluster(scratch, objects, objects, 'airflow-pgbouncer', SECRETS));
   }, 180_000);
 
   afterAll(() => {
@@ -144,14 +137,7 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
     runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
       '-keyout', `${scratch}/tls.key`, '-out', `${scratch}/tls.crt`]);
     const tls = { 'tls.crt': runOk('cat', [`${scratch}/tls.crt`]), 'tls.key': runOk('cat', [`${scratch}/tls.key`]) };
-    instances = await localCluster(clusterObjects, 'airflow-db', scratch, SECRETS);
-    await bootCluster(instances);
-    pooler = await LocalPooler.create(scratch, objects, 'tls-pgbouncer', {
-      'airflow-db-rw.airflow.svc': instances[0].port,
-      'airflow-db-ro.airflow.svc': instances[1].port,
-    }, { ...SECRETS, 'pgbouncer-tls': tls });
-    expect(pooler.writeUserlist()).toContain('userlist: 1 role(s) written');
-    await pooler.start();
+    ({ instances, pooler } = await startPooledCluster(scratch, clusterObjects, objects, 'tls-pgbouncer', { ...SECRETS, 'pgbouncer-tls': tls }));
   }, 180_000);
 
   afterAll(() => {

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { POOLER_FILES, POOLER_PATHS } from '../../../lib/pooler/pooler-layout';
 import { findObject } from '../../support/synth';
-import { SecretStore } from './cluster-harness';
+import { LocalInstance, SecretStore, bootCluster, localCluster } from './cluster-harness';
 import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 
 /**
@@ -123,4 +123,22 @@ export class LocalPooler {
     for (const variable of container.env ?? []) env[variable.name] = this.localize(variable.value);
     return env;
   }
+}
+
+/**
+ * Boots the pooled-cluster example's cluster (`airflow-db`), then the pooler `poolerName` of
+ * `poolerObjects` in front of it, its userlist written by its init step.
+ */
+export async function startPooledCluster(scratch: string, clusterObjects: any[], poolerObjects: any[], poolerName: string,
+  secrets: SecretStore): Promise<{ instances: LocalInstance[]; pooler: LocalPooler }> {
+  const instances = await localCluster(clusterObjects, 'airflow-db', scratch, secrets);
+  await bootCluster(instances);
+  const pooler = await LocalPooler.create(scratch, poolerObjects, poolerName, {
+    'airflow-db-rw.airflow.svc': instances[0].port,
+    'airflow-db-ro.airflow.svc': instances[1].port,
+  }, secrets);
+  const log = pooler.writeUserlist();
+  if (!/userlist: \d+ role\(s\) written/.test(log)) throw new Error(`the userlist step said: ${log}`);
+  await pooler.start();
+  return { instances, pooler };
 }
