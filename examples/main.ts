@@ -1,4 +1,5 @@
 import { App } from 'cdk8s';
+import { AirflowStackChart } from './airflow-stack';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
 
@@ -6,6 +7,7 @@ import { ReplicatedClusterChart } from './replicated-cluster';
 export function buildExamples(app: App): void {
   new ReplicatedClusterChart(app, 'replicated-cluster');
   new PooledClusterChart(app, 'pooled-cluster');
+  new AirflowStackChart(app, 'airflow-stack');
 }
 
 if (require.main === module) {

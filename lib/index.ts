@@ -15,3 +15,6 @@ export { SslMode } from './core/tls';
 export { PgBouncerDatabase, PgBouncerPoolerProps } from './pooler/pgbouncer-props';
 export { PgBouncerAuthType, PoolMode } from './pooler/pgbouncer-settings';
 export { PgBouncerPooler } from './pooler/pgbouncer-pooler';
+export { PgpoolBalancerProps, PgpoolUser } from './balancer/pgpool-props';
+export { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './balancer/pgpool-settings';
+export { PgpoolBalancer } from './balancer/pgpool-balancer';

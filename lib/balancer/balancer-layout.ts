@@ -1,0 +1,27 @@
+/** Where files live inside a Pgpool-II pod of the project's image. */
+export const BALANCER_PATHS = {
+  /** Where the image's entrypoint looks for pgpool.conf, pool_hba.conf and tls/. */
+  configDir: '/config',
+  tlsDir: '/config/tls',
+  /** The ConfigMap, which the init step completes into configDir. */
+  templateDir: '/etc/pgpool-template',
+  /** The image's own config directory, where its entrypoint writes pool_passwd and pcp.conf. */
+  imageEtcDir: '/opt/pgpool-II/etc',
+  /** Where the entrypoint copies or makes the TLS certificate. */
+  imageTlsDir: '/opt/pgpool-II/tls',
+  /** pidfile and pgpool_status. */
+  runDir: '/var/run/pgpool',
+  /** The sr_check user's Secret (init step only). */
+  secretsDir: '/etc/pgpool-secrets',
+} as const;
+
+/** File names. */
+export const BALANCER_FILES = {
+  pgpoolConf: 'pgpool.conf',
+  poolHbaConf: 'pool_hba.conf',
+  configScript: 'config.sh',
+} as const;
+
+/** The Service and container port of Pgpool-II, and of PCP. */
+export const PGPOOL_PORT = 9999;
+export const PCP_PORT = 9898;

@@ -1,0 +1,199 @@
+import { Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { configChecksum } from '../core/checksum';
+import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
+import { IPostgresEndpoint } from '../core/endpoint';
+import { selectorLabels } from '../core/labels';
+import { serviceHost } from '../core/names';
+import { resourceRequirements } from '../core/resources';
+import { spreadOverNodes } from '../core/scheduling';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
+import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
+import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
+import { pgpoolParamsEnvironment, renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
+import { BalancerModel, resolveBalancerModel } from './pgpool-model';
+import { PgpoolBalancerProps } from './pgpool-props';
+import { PgpoolConfigMode } from './pgpool-settings';
+
+/**
+ * Pgpool-II in front of a cluster's primary and replica Services, as the Pgpool-II project's
+ * guide for Kubernetes runs it: load balancing and connection pooling only, failover left to
+ * Kubernetes. Writes go to the primary, reads spread over both Services by weight.
+ *
+ * It is itself an endpoint: a PgBouncerPooler can pool connections to it.
+ */
+export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
+  /** Name of the Deployment, the Service and the rest. */
+  public readonly name: string;
+  /** The balancer's Service, for writes and reads alike. */
+  public readonly readWriteHost: string;
+  public readonly readOnlyHost: string;
+  public readonly port: number = PGPOOL_PORT;
+  /** 0: behind the one Service, Pgpool-II does the read balancing itself. */
+  public readonly replicas: number = 0;
+  public readonly superuserCredentials: PostgresCredentials;
+  /** The cluster Pgpool-II balances over. */
+  public readonly backend: IPostgresEndpoint;
+  /** Connections all pods may open to each backend Service: replicas x numInitChildren x maxPool. */
+  public readonly connectionsPerBackend: number;
+
+  private readonly model: BalancerModel;
+
+  /**
+   * @param scope the chart or construct to add the balancer to
+   * @param id the construct id; also the default name, in kebab-case
+   * @param props the balancer's props; `backend`, `users` and `srCheckUser` are required
+   */
+  constructor(scope: Construct, id: string, props: PgpoolBalancerProps) {
+    super(scope, id);
+    const model = resolveBalancerModel(this, id, props);
+    this.model = model;
+    // sr_check logs in to both Services; pg_monitor lets it read replication progress.
+    if (props.backend instanceof PostgresStatefulCluster) props.backend.addRole({ credentials: props.srCheckUser, memberOf: ['pg_monitor'] });
+    validateUniqueNames(this);
+    this.name = model.name;
+    this.readWriteHost = serviceHost(model.name, Chart.of(this).namespace);
+    this.readOnlyHost = this.readWriteHost;
+    this.superuserCredentials = props.backend.superuserCredentials;
+    this.backend = props.backend;
+    this.connectionsPerBackend = model.connectionsPerBackend;
+
+    const files: { [file: string]: string } = model.configMode === PgpoolConfigMode.CONFIG_MAP
+      ? {
+        [BALANCER_FILES.pgpoolConf]: renderPgpoolConf(model),
+        [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model),
+        [BALANCER_FILES.configScript]: renderConfigScript(model),
+      }
+      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) };
+    const metadata = (name: string) => objectMeta(this, name, model.componentLabels, model.labels);
+    tokenlessServiceAccount(this, model.name, model.componentLabels, model.labels);
+    new k8s.KubeConfigMap(this, 'Config', { metadata: metadata(`${model.name}-config`), data: files });
+    new k8s.KubeService(this, 'Service', {
+      metadata: metadata(model.name),
+      spec: {
+        type: 'ClusterIP',
+        selector: selectorLabels(model.componentLabels),
+        ports: [
+          { name: 'postgres', port: PGPOOL_PORT, targetPort: k8s.IntOrString.fromString('pgpool'), protocol: 'TCP' },
+          ...(model.exposePcp ? [{ name: 'pcp', port: PCP_PORT, targetPort: k8s.IntOrString.fromString('pcp'), protocol: 'TCP' }] : []),
+        ],
+      },
+    });
+    new k8s.KubeDeployment(this, 'Deployment', {
+      metadata: metadata(model.name),
+      spec: {
+        replicas: model.replicas,
+        selector: { matchLabels: selectorLabels(model.componentLabels) },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
+        template: {
+          metadata: {
+            labels: metadata(model.name).labels,
+            annotations: { 'checksum/config': configChecksum({ ...files, env: JSON.stringify(this.environment()) }) },
+          },
+          spec: this.podSpec(),
+        },
+      },
+    });
+    if (model.replicas >= 2) oneAtATimeDisruptionBudget(this, model.name, model.componentLabels, model.labels, true);
+  }
+
+  /** The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters. */
+  private environment(): k8s.EnvVar[] {
+    const model = this.model;
+    const fromSecret = (name: string, credentials: ResolvedCredentials, key: 'usernameKey' | 'passwordKey'): k8s.EnvVar =>
+      ({ name, valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials[key] } } });
+    const userEnv = (prefix: string, credentials: ResolvedCredentials) =>
+      [fromSecret(`${prefix}_USERNAME`, credentials, 'usernameKey'), fromSecret(`${prefix}_PASSWORD`, credentials, 'passwordKey')];
+    const environmentMode = model.configMode === PgpoolConfigMode.ENVIRONMENT;
+    return [
+      { name: 'PGPOOL_ENABLE_POOL_PASSWD', value: 'true' },
+      { name: 'PGPOOL_PASSWORD_ENCRYPTION_METHOD', value: model.passwordEncryption },
+      { name: 'PGPOOL_SKIP_PASSWORD_ENCRYPTION', value: 'false' },
+      ...[...model.users, model.srCheckUser].flatMap((user) => userEnv(user.envPrefix, user.credentials)),
+      ...(model.pcpUser ? [fromSecret('PGPOOL_PCP_USER', model.pcpUser, 'usernameKey'), fromSecret('PGPOOL_PCP_PASSWORD', model.pcpUser, 'passwordKey')] : []),
+      ...(environmentMode ? [
+        ...pgpoolParamsEnvironment(model),
+        fromSecret('PGPOOL_PARAMS_SR_CHECK_USER', model.srCheckUser.credentials, 'usernameKey'),
+        ...(model.healthChecks ? [fromSecret('PGPOOL_PARAMS_HEALTH_CHECK_USER', model.srCheckUser.credentials, 'usernameKey')] : []),
+      ] : []),
+    ];
+  }
+
+  private podSpec(): k8s.PodSpec {
+    const model = this.model;
+    const resources = resourceRequirements(model.resources);
+    const configMapMode = model.configMode === PgpoolConfigMode.CONFIG_MAP;
+    const tcp = { tcpSocket: { port: k8s.IntOrString.fromString('pgpool') } };
+    const emptyDir = (name: string, sizeLimit: string) => ({ name, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(sizeLimit) } });
+    const initContainer = (name: string, command: string[], volumeMounts: k8s.VolumeMount[], env: k8s.EnvVar[] = []): k8s.Container => ({
+      name, image: model.image, imagePullPolicy: 'IfNotPresent', command, env, resources,
+      securityContext: restrictedContainerSecurityContext(), volumeMounts,
+    });
+    return {
+      serviceAccountName: model.name,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurityContext(model.uid, model.uid),
+      terminationGracePeriodSeconds: 30,
+      topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels), model.spread),
+      initContainers: [
+        // The image writes pool_passwd and pcp.conf next to its sample config: with a read-only
+        // root filesystem that directory is an emptyDir, seeded with the image's own files.
+        initContainer('seed-etc', ['cp', '-R', `${BALANCER_PATHS.imageEtcDir}/.`, '/seed/'], [volumeMount('etc', '/seed')]),
+        ...(configMapMode ? [initContainer('config', ['/bin/sh', `${BALANCER_PATHS.templateDir}/${BALANCER_FILES.configScript}`], [
+          volumeMount('template', BALANCER_PATHS.templateDir, true),
+          volumeMount('config', BALANCER_PATHS.configDir),
+          volumeMount('secrets', BALANCER_PATHS.secretsDir, true),
+        ], [
+          { name: 'TEMPLATE_DIR', value: BALANCER_PATHS.templateDir },
+          { name: 'CONFIG_DIR', value: BALANCER_PATHS.configDir },
+          { name: 'SECRETS_DIR', value: BALANCER_PATHS.secretsDir },
+        ])] : []),
+      ],
+      containers: [{
+        name: 'pgpool',
+        image: model.image,
+        imagePullPolicy: 'IfNotPresent',
+        env: this.environment(),
+        ports: [
+          { name: 'pgpool', containerPort: PGPOOL_PORT, protocol: 'TCP' },
+          { name: 'pcp', containerPort: PCP_PORT, protocol: 'TCP' },
+        ],
+        resources,
+        securityContext: restrictedContainerSecurityContext(),
+        // TCP checks log in to nothing; Pgpool-II's children take a connection only on login.
+        startupProbe: { ...tcp, periodSeconds: 2, failureThreshold: 60 },
+        readinessProbe: { ...tcp, periodSeconds: 5, failureThreshold: 2 },
+        livenessProbe: { ...tcp, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+        // Services forget the pod before Pgpool-II's smart shutdown starts.
+        lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+        volumeMounts: [
+          volumeMount('config', BALANCER_PATHS.configDir, !configMapMode),
+          ...(model.tlsSecret ? [volumeMount('tls', BALANCER_PATHS.tlsDir, true)] : []),
+          volumeMount('etc', BALANCER_PATHS.imageEtcDir),
+          volumeMount('image-tls', BALANCER_PATHS.imageTlsDir),
+          volumeMount('run', BALANCER_PATHS.runDir),
+          volumeMount('tmp', '/tmp'),
+        ],
+      }],
+      volumes: [
+        configMapMode
+          ? emptyDir('config', '1Mi')
+          : { name: 'config', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
+        ...(configMapMode ? [
+          { name: 'template', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
+          { name: 'secrets', projected: { defaultMode: 0o440, sources: [{ secret: {
+            name: model.srCheckUser.credentials.secretName, items: [{ key: model.srCheckUser.credentials.usernameKey, path: 'srcheck/username' }],
+          } }] } },
+        ] : []),
+        ...(model.tlsSecret ? [{ name: 'tls', secret: { secretName: model.tlsSecret, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } }] : []),
+        emptyDir('etc', '16Mi'),
+        emptyDir('image-tls', '1Mi'),
+        emptyDir('run', '1Mi'),
+        emptyDir('tmp', '64Mi'),
+      ],
+    };
+  }
+}

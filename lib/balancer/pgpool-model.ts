@@ -1,0 +1,219 @@
+import { Duration } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { propError } from '../core/errors';
+import { ComponentLabels } from '../core/labels';
+import { defaultResourceName, validateCidr, validateDnsSubdomain, validateLabels, validateServiceName } from '../core/names';
+import { ResolvedResources, resolveResources } from '../core/resources';
+import { PodSpread } from '../core/scheduling';
+import { requireInteger } from '../core/validation';
+import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
+import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
+import { PgpoolBalancerProps } from './pgpool-props';
+import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
+
+/** A pgpool.conf parameter. */
+export interface PgpoolParameter {
+  readonly name: string;
+  readonly value: string | number | boolean;
+}
+
+/** A user whose `<prefix>_USERNAME` / `<prefix>_PASSWORD` the image turns into a pool_passwd entry. */
+export interface PgpoolUserModel {
+  readonly envPrefix: string;
+  readonly credentials: ResolvedCredentials;
+}
+
+/** Everything the renderers and the construct need, resolved and validated once. */
+export interface BalancerModel {
+  readonly name: string;
+  readonly replicas: number;
+  readonly image: string;
+  readonly uid: number;
+  readonly configMode: PgpoolConfigMode;
+  readonly passwordEncryption: PgpoolPasswordEncryption;
+  /** pgpool.conf parameters, without sr_check_user/health_check_user (they come from the Secret). */
+  readonly parameters: PgpoolParameter[];
+  readonly users: PgpoolUserModel[];
+  readonly srCheckUser: PgpoolUserModel;
+  readonly healthChecks: boolean;
+  readonly pcpUser?: ResolvedCredentials;
+  readonly exposePcp: boolean;
+  readonly ssl: boolean;
+  readonly requireTls: boolean;
+  readonly tlsSecret?: string;
+  readonly allowedCidrs: string[];
+  readonly resources: ResolvedResources;
+  readonly spread: PodSpread;
+  readonly labels: { [key: string]: string };
+  readonly componentLabels: ComponentLabels;
+  /** Connections all pods may open to each backend Service. */
+  readonly connectionsPerBackend: number;
+}
+
+const ENV_PREFIX = /^[A-Z][A-Z0-9]*$/;
+/** Prefixes the image or the construct use for their own variables. */
+const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
+
+/** Parameters the construct writes itself, and the prop to use instead. */
+const MANAGED_PARAMETERS = new Map(Object.entries({
+  backend_clustering_mode: 'nothing: Pgpool-II fronts a streaming-replication cluster',
+  listen_addresses: 'nothing: Pgpool-II listens on every pod address',
+  port: 'nothing: the Service port is 9999',
+  pcp_listen_addresses: 'exposePcp', pcp_port: 'exposePcp',
+  pid_file_name: 'nothing', logdir: 'nothing', enable_pool_hba: 'allowedCidrs', pool_passwd: 'users',
+  failover_on_backend_error: 'nothing: failover is left to Kubernetes',
+  sr_check_user: 'srCheckUser', sr_check_password: 'srCheckUser', health_check_user: 'srCheckUser',
+  health_check_password: 'srCheckUser', ssl_key: 'tlsSecret', ssl_cert: 'tlsSecret',
+  allow_clear_text_frontend_auth: 'nothing: passwords never cross the wire in clear text',
+}));
+
+const TYPED_PARAMETERS = new Map(Object.entries({
+  load_balance_mode: 'loadBalanceMode', connection_cache: 'connectionCache', statement_level_load_balance: 'statementLevelLoadBalance',
+  disable_load_balance_on_write: 'disableLoadBalanceOnWrite', num_init_children: 'numInitChildren', max_pool: 'maxPool',
+  child_life_time: 'childLifeTime', child_max_connections: 'childMaxConnections', connection_life_time: 'connectionLifeTime',
+  client_idle_limit: 'clientIdleLimit', sr_check_period: 'srCheckPeriod', health_check_period: 'healthCheckPeriod', ssl: 'ssl',
+}));
+
+/** Validates the props of a balancer and resolves every default. */
+export function resolveBalancerModel(scope: IConstruct, id: string, props: PgpoolBalancerProps): BalancerModel {
+  const name = props.name ?? defaultResourceName(id);
+  validateServiceName(scope, 'name', name);
+  const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
+  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
+  const image = props.image ?? 'pgpool/pgpool:4.4.3';
+  if (image.trim() === '' || /\s/.test(image)) {
+    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "pgpool/pgpool:4.4.3"');
+  }
+  const configMode = props.configMode ?? PgpoolConfigMode.CONFIG_MAP;
+  const users = resolveUsers(scope, props);
+  const srCheckUser = { envPrefix: 'SRCHECK', credentials: resolveCredentials(scope, 'srCheckUser', props.srCheckUser) };
+  const pcpUser = props.pcpUser ? resolveCredentials(scope, 'pcpUser', props.pcpUser) : undefined;
+
+  const seconds = (prop: string, duration: Duration | undefined, fallback: number) => {
+    const millis = duration?.toMilliseconds() ?? fallback * 1000;
+    if (millis % 1000 !== 0) throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use Duration.seconds(n) with a whole n');
+    return requireInteger(scope, prop, millis / 1000, 0, 2 ** 31 - 1);
+  };
+  const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
+  const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
+  const ssl = props.ssl ?? false;
+  if (props.tlsSecret !== undefined) {
+    validateDnsSubdomain(scope, 'tlsSecret', props.tlsSecret, 'Secret');
+    if (!ssl) throw propError(scope, 'tlsSecret', props.tlsSecret, 'has no use without ssl', 'set ssl: true');
+  }
+  if (props.requireTls && !ssl) throw propError(scope, 'requireTls', true, 'needs ssl', 'set ssl: true');
+  const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);
+  const backend = props.backend;
+
+  const parameters: PgpoolParameter[] = [
+    { name: 'backend_clustering_mode', value: 'streaming_replication' },
+    { name: 'listen_addresses', value: '*' },
+    { name: 'port', value: PGPOOL_PORT },
+    { name: 'pcp_listen_addresses', value: '*' },
+    { name: 'pcp_port', value: PCP_PORT },
+    { name: 'pid_file_name', value: `${BALANCER_PATHS.runDir}/pgpool.pid` },
+    { name: 'logdir', value: BALANCER_PATHS.runDir },
+    { name: 'log_destination', value: 'stderr' },
+    // Failover is Kubernetes' job: Pgpool-II never detaches a backend Service.
+    { name: 'backend_hostname0', value: backend.readWriteHost },
+    { name: 'backend_port0', value: backend.port },
+    { name: 'backend_weight0', value: 1 },
+    { name: 'backend_flag0', value: 'ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER' },
+    ...(backend.replicas > 0 ? [
+      { name: 'backend_hostname1', value: backend.readOnlyHost },
+      { name: 'backend_port1', value: backend.port },
+      // Reads spread in proportion to instances: the primary is one of 1 + replicas.
+      { name: 'backend_weight1', value: backend.replicas },
+      { name: 'backend_flag1', value: 'DISALLOW_TO_FAILOVER' },
+    ] : []),
+    { name: 'failover_on_backend_error', value: false },
+    { name: 'enable_pool_hba', value: true },
+    { name: 'allow_clear_text_frontend_auth', value: false },
+    { name: 'load_balance_mode', value: props.loadBalanceMode ?? true },
+    { name: 'connection_cache', value: props.connectionCache ?? true },
+    { name: 'statement_level_load_balance', value: props.statementLevelLoadBalance ?? false },
+    { name: 'disable_load_balance_on_write', value: props.disableLoadBalanceOnWrite ?? DisableLoadBalanceOnWrite.TRANSACTION },
+    { name: 'num_init_children', value: numInitChildren },
+    { name: 'max_pool', value: maxPool },
+    { name: 'child_life_time', value: seconds('childLifeTime', props.childLifeTime, 300) },
+    { name: 'child_max_connections', value: requireInteger(scope, 'childMaxConnections', props.childMaxConnections ?? 0, 0, 2 ** 31 - 1) },
+    { name: 'connection_life_time', value: seconds('connectionLifeTime', props.connectionLifeTime, 0) },
+    { name: 'client_idle_limit', value: seconds('clientIdleLimit', props.clientIdleLimit, 0) },
+    { name: 'sr_check_period', value: seconds('srCheckPeriod', props.srCheckPeriod, 10) },
+    { name: 'health_check_period', value: healthCheckPeriod },
+    { name: 'ssl', value: ssl },
+    ...resolveExtraParameters(scope, props.extraParameters ?? {}),
+  ];
+  if (configMode === PgpoolConfigMode.ENVIRONMENT) {
+    for (const parameter of parameters) {
+      // The image writes `name = 'value'` with sed, splitting at the last `=` and quoting nothing.
+      if (/[='\n\r]/.test(String(parameter.value))) {
+        throw propError(scope, parameter.name, String(parameter.value), 'cannot pass through the image\'s PGPOOL_PARAMS_ variables (it contains =, a quote or a line break)',
+          'use configMode PgpoolConfigMode.CONFIG_MAP');
+      }
+    }
+  }
+  const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
+  if (allowedCidrs.length === 0) throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits no client', 'list the client networks');
+  allowedCidrs.forEach((cidr) => validateCidr(scope, 'allowedCidrs', cidr));
+  const labels = props.labels ?? {};
+  validateLabels(scope, 'labels', labels);
+  return {
+    name,
+    replicas,
+    image,
+    uid,
+    configMode,
+    passwordEncryption: props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256,
+    parameters,
+    users,
+    srCheckUser,
+    healthChecks: healthCheckPeriod > 0,
+    pcpUser,
+    exposePcp: props.exposePcp ?? false,
+    ssl,
+    requireTls: props.requireTls ?? false,
+    tlsSecret: props.tlsSecret,
+    allowedCidrs,
+    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
+    spread: props.spread ?? PodSpread.PREFERRED,
+    labels,
+    componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
+    connectionsPerBackend: replicas * numInitChildren * maxPool,
+  };
+}
+
+function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUserModel[] {
+  if (props.users.length === 0) throw propError(scope, 'users', [], 'lets no client log in', 'list the roles clients use');
+  const seen = new Set<string>();
+  return props.users.map((user, index) => {
+    const envPrefix = user.envPrefix ?? `USER${index}`;
+    const prop = `users[${index}].envPrefix`;
+    if (!ENV_PREFIX.test(envPrefix)) {
+      throw propError(scope, prop, envPrefix, 'is not upper-case letters and digits (the image cuts variable names at the first "_")',
+        'use a prefix such as "APP" or "AIRFLOW"');
+    }
+    if (RESERVED_PREFIXES.has(envPrefix) || seen.has(envPrefix)) {
+      throw propError(scope, prop, envPrefix, 'is taken', 'choose another prefix');
+    }
+    seen.add(envPrefix);
+    return { envPrefix, credentials: resolveCredentials(scope, `users[${index}].credentials`, user.credentials) };
+  });
+}
+
+function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }): PgpoolParameter[] {
+  return Object.keys(extra).sort().map((parameter) => {
+    const prop = `extraParameters.${parameter}`;
+    const managedBy = MANAGED_PARAMETERS.get(parameter) ?? (/^backend_|^health_check_.*[0-9]$/.test(parameter) ? 'backend' : undefined);
+    if (managedBy) throw propError(scope, prop, extra[parameter], 'is set by the construct', `use ${managedBy}`);
+    const typed = TYPED_PARAMETERS.get(parameter);
+    if (typed) throw propError(scope, prop, extra[parameter], 'has a typed prop', `use ${typed}`);
+    if (!PGPOOL_43_PARAMETERS.has(parameter)) {
+      throw propError(scope, 'extraParameters', parameter, 'is not a Pgpool-II 4.3 parameter',
+        'check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html');
+    }
+    if (/[\n\r\0]/.test(extra[parameter])) throw propError(scope, prop, extra[parameter], 'contains a line break or NUL', 'give a single-line value');
+    return { name: parameter, value: extra[parameter] };
+  });
+}

@@ -1,0 +1,168 @@
+import { Duration } from 'cdk8s';
+import { PostgresCredentials } from '../core/credentials';
+import { IPostgresEndpoint } from '../core/endpoint';
+import { ContainerResources } from '../core/resources';
+import { PodSpread } from '../core/scheduling';
+import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
+
+/** A role Pgpool-II authenticates clients as, from its Secret. */
+export interface PgpoolUser {
+  /** The role's Secret. */
+  readonly credentials: PostgresCredentials;
+  /**
+   * Prefix of the `<PREFIX>_USERNAME` / `<PREFIX>_PASSWORD` variables the image reads: upper-case
+   * letters and digits only, as the image cuts the name at the first `_`.
+   * @default - USER0, USER1, ... by position
+   */
+  readonly envPrefix?: string;
+}
+
+/** Props of {@link PgpoolBalancer}. Settings are Pgpool-II's own names in camelCase. */
+export interface PgpoolBalancerProps {
+  /** The cluster whose primary and replica Services Pgpool-II balances over. */
+  readonly backend: IPostgresEndpoint;
+  /** Roles clients log in as; pool_passwd is built from their Secrets at pod start. */
+  readonly users: PgpoolUser[];
+  /** Role of the streaming-replication check (`sr_check_user`), which also needs a pool_passwd entry. */
+  readonly srCheckUser: PostgresCredentials;
+  /**
+   * Name of the Deployment, Service and the rest.
+   * @default - the construct id in kebab-case
+   */
+  readonly name?: string;
+  /**
+   * Number of Pgpool-II pods; each opens up to numInitChildren x maxPool connections per backend.
+   * @default 2
+   */
+  readonly replicas?: number;
+  /**
+   * The Pgpool-II project's image (its entrypoint builds pool_passwd and pcp.conf), run as `runAsUser`.
+   * @default 'pgpool/pgpool:4.4.3'
+   */
+  readonly image?: string;
+  /**
+   * UID and GID of the image's `postgres` user.
+   * @default 70
+   */
+  readonly runAsUser?: number;
+  /**
+   * ConfigMap files or environment variables.
+   * @default PgpoolConfigMode.CONFIG_MAP
+   */
+  readonly configMode?: PgpoolConfigMode;
+  /**
+   * How pool_passwd stores passwords.
+   * @default PgpoolPasswordEncryption.SCRAM_SHA_256
+   */
+  readonly passwordEncryption?: PgpoolPasswordEncryption;
+  /**
+   * Secret of the PCP administration user (pcp.conf).
+   * @default - no PCP user: PCP commands are refused
+   */
+  readonly pcpUser?: PostgresCredentials;
+  /**
+   * Whether the Service also exposes the PCP port 9898.
+   * @default false
+   */
+  readonly exposePcp?: boolean;
+  /**
+   * `load_balance_mode`: reads go to replicas too.
+   * @default true
+   */
+  readonly loadBalanceMode?: boolean;
+  /**
+   * `connection_cache`: each child keeps its backend connections between client sessions.
+   * @default true
+   */
+  readonly connectionCache?: boolean;
+  /**
+   * `statement_level_load_balance`: choose the read node per statement instead of per session.
+   * @default false
+   */
+  readonly statementLevelLoadBalance?: boolean;
+  /**
+   * `disable_load_balance_on_write`.
+   * @default DisableLoadBalanceOnWrite.TRANSACTION
+   */
+  readonly disableLoadBalanceOnWrite?: DisableLoadBalanceOnWrite;
+  /**
+   * `num_init_children`: concurrent client sessions per pod.
+   * @default 32
+   */
+  readonly numInitChildren?: number;
+  /**
+   * `max_pool`: cached connections per child (one per user and database pair it serves).
+   * @default 1
+   */
+  readonly maxPool?: number;
+  /**
+   * `child_life_time`: an idle child is recycled after it.
+   * @default Duration.minutes(5)
+   */
+  readonly childLifeTime?: Duration;
+  /**
+   * `child_max_connections`: a child is recycled after this many sessions (0: never).
+   * @default 0
+   */
+  readonly childMaxConnections?: number;
+  /**
+   * `connection_life_time`: cached backend connections are closed after it (0: never).
+   * @default - never
+   */
+  readonly connectionLifeTime?: Duration;
+  /**
+   * `client_idle_limit`: idle clients are disconnected after it (0: never).
+   * @default - never
+   */
+  readonly clientIdleLimit?: Duration;
+  /**
+   * `sr_check_period`.
+   * @default Duration.seconds(10)
+   */
+  readonly srCheckPeriod?: Duration;
+  /**
+   * `health_check_period` (failover is Kubernetes' job; 0 turns health checks off).
+   * @default - off
+   */
+  readonly healthCheckPeriod?: Duration;
+  /**
+   * `ssl`: TLS for clients, with `tlsSecret`'s certificate or the image's self-signed one.
+   * @default false
+   */
+  readonly ssl?: boolean;
+  /**
+   * kubernetes.io/tls Secret mounted at /config/tls for `ssl`.
+   * @default - the image makes a self-signed certificate
+   */
+  readonly tlsSecret?: string;
+  /**
+   * With `ssl`, refuse clients that do not use TLS (pool_hba `hostssl` lines).
+   * @default false
+   */
+  readonly requireTls?: boolean;
+  /**
+   * Client networks allowed in pool_hba.conf.
+   * @default ['0.0.0.0/0', '::/0']
+   */
+  readonly allowedCidrs?: string[];
+  /**
+   * Any other pgpool.conf parameter by its Pgpool-II name; checked against Pgpool-II 4.3's.
+   * @default - none
+   */
+  readonly extraParameters?: { [name: string]: string };
+  /**
+   * CPU and memory of each Pgpool-II container.
+   * @default - 100m/1 CPU, 256Mi memory
+   */
+  readonly resources?: ContainerResources;
+  /**
+   * Spreading of the pods over nodes.
+   * @default PodSpread.PREFERRED
+   */
+  readonly spread?: PodSpread;
+  /**
+   * Extra labels on every object and pod.
+   * @default - none
+   */
+  readonly labels?: { [key: string]: string };
+}
