@@ -13,7 +13,8 @@ export function renderPgpoolConf(model: BalancerModel): string {
 function confValue(value: PgpoolParameter['value']): string {
   if (typeof value === 'boolean') return value ? 'on' : 'off';
   if (typeof value === 'number') return String(value);
-  return `'${value.replace(/'/g, "''")}'`;
+  // The model refuses quotes: Pgpool-II has no way to escape one.
+  return `'${value}'`;
 }
 
 /** The image's PGPOOL_PARAMS_<NAME> variables, which its entrypoint turns into `name = 'value'`. */

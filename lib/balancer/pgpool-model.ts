@@ -12,10 +12,11 @@ import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 
-/** A pgpool.conf parameter. */
+/** A pgpool.conf parameter, and the prop it comes from (for error messages). */
 export interface PgpoolParameter {
   readonly name: string;
   readonly value: string | number | boolean;
+  readonly prop?: string;
 }
 
 /** A user whose `<prefix>_USERNAME` / `<prefix>_PASSWORD` the image turns into a pool_passwd entry. */
@@ -61,7 +62,8 @@ const MANAGED_PARAMETERS = new Map(Object.entries({
   listen_addresses: 'nothing: Pgpool-II listens on every pod address',
   port: 'nothing: the Service port is 9999',
   pcp_listen_addresses: 'exposePcp', pcp_port: 'exposePcp',
-  pid_file_name: 'nothing', logdir: 'nothing', enable_pool_hba: 'allowedCidrs', pool_passwd: 'users',
+  pid_file_name: 'nothing', logdir: 'nothing', log_destination: 'nothing: logs go to stderr',
+  enable_pool_hba: 'allowedCidrs', pool_passwd: 'users',
   failover_on_backend_error: 'nothing: failover is left to Kubernetes',
   sr_check_user: 'srCheckUser', sr_check_password: 'srCheckUser', health_check_user: 'srCheckUser',
   health_check_password: 'srCheckUser', ssl_key: 'tlsSecret', ssl_cert: 'tlsSecret',
@@ -145,13 +147,17 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     { name: 'ssl', value: ssl },
     ...resolveExtraParameters(scope, props.extraParameters ?? {}),
   ];
-  if (configMode === PgpoolConfigMode.ENVIRONMENT) {
-    for (const parameter of parameters) {
-      // The image writes `name = 'value'` with sed, splitting at the last `=` and quoting nothing.
-      if (/[='\n\r]/.test(String(parameter.value))) {
-        throw propError(scope, parameter.name, String(parameter.value), 'cannot pass through the image\'s PGPOOL_PARAMS_ variables (it contains =, a quote or a line break)',
-          'use configMode PgpoolConfigMode.CONFIG_MAP');
-      }
+  for (const parameter of parameters) {
+    const value = String(parameter.value);
+    const prop = parameter.prop ?? TYPED_PARAMETERS.get(parameter.name) ?? 'backend';
+    // Pgpool-II 4.3 cannot read a quote inside a quoted value, however it is escaped.
+    if (value.includes("'")) {
+      throw propError(scope, prop, value, 'contains a single quote, which Pgpool-II cannot read in pgpool.conf', 'remove the quote');
+    }
+    // The image writes `name = 'value'` with sed, which splits at the last `=`.
+    if (configMode === PgpoolConfigMode.ENVIRONMENT && value.includes('=')) {
+      throw propError(scope, prop, value, 'cannot pass through the image\'s PGPOOL_PARAMS_ variables, as it contains "="',
+        'use configMode PgpoolConfigMode.CONFIG_MAP');
     }
   }
   const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
@@ -214,6 +220,6 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
         'check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html');
     }
     if (/[\n\r\0]/.test(extra[parameter])) throw propError(scope, prop, extra[parameter], 'contains a line break or NUL', 'give a single-line value');
-    return { name: parameter, value: extra[parameter] };
+    return { name: parameter, value: extra[parameter], prop };
   });
 }

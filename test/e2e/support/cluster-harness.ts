@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
 import { findObject } from '../../support/synth';
+import { localizePaths } from './paths';
 import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 
 /** Secret name -> key -> value, standing in for the Secrets a cluster references. */
@@ -100,16 +101,12 @@ export class LocalInstance {
 
   /** A path of the pod, rewritten to this instance's root. */
   public localize(value: string): string {
-    const roots: [string, string][] = [
+    const dirs: [string, string][] = [
       [CLUSTER_PATHS.configDir, 'etc'], [CLUSTER_PATHS.scriptsDir, 'scripts'], [CLUSTER_PATHS.dataVolume, 'data'],
       [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
       [CLUSTER_PATHS.secretsDir, 'secrets'],
     ];
-    let local = value;
-    // Longest first: /etc/postgresql is a prefix of /etc/postgresql-secrets.
-    roots.sort((a, b) => b[0].length - a[0].length);
-    for (const [podPath, dir] of roots) local = local.split(podPath).join(join(this.root, dir));
-    return local;
+    return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }
 
   private writeConfigMap(volumeName: string, configMapName: string): void {

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { POOLER_FILES, POOLER_PATHS } from '../../../lib/pooler/pooler-layout';
 import { findObject } from '../../support/synth';
+import { localizePaths } from './paths';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './cluster-harness';
 import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 
@@ -97,15 +98,11 @@ export class LocalPooler {
 
   /** A path of the pod, rewritten to this pooler's root. */
   public localize(value: string): string {
-    const roots: [string, string][] = [
-      [POOLER_PATHS.configDir, 'etc'], [POOLER_PATHS.authDir, 'auth'], [POOLER_PATHS.runDir, 'run'],
-      [POOLER_PATHS.secretsDir, 'secrets'], [POOLER_PATHS.tlsDir, 'tls'],
-    ];
-    // Longest first: /etc/pgbouncer is a prefix of /etc/pgbouncer-secrets.
-    roots.sort((a, b) => b[0].length - a[0].length);
-    let local = value;
-    for (const [podPath, dir] of roots) local = local.split(podPath).join(join(this.root, dir));
-    return local;
+    return localizePaths(value, {
+      [POOLER_PATHS.configDir]: join(this.root, 'etc'), [POOLER_PATHS.authDir]: join(this.root, 'auth'),
+      [POOLER_PATHS.runDir]: join(this.root, 'run'), [POOLER_PATHS.secretsDir]: join(this.root, 'secrets'),
+      [POOLER_PATHS.tlsDir]: join(this.root, 'tls'),
+    });
   }
 
   private runCommand(command: string[], env: { [name: string]: string }): string {

@@ -1,0 +1,973 @@
+import { spawnSync } from 'child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Duration } from 'cdk8s';
+import { stringify } from 'yaml';
+import {
+  DisableLoadBalanceOnWrite, EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgpoolBalancer, PgpoolBalancerProps,
+  PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster,
+} from '../lib';
+import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
+import { KubeVersion, validateManifests } from './support/kube-schema';
+import { shellcheck } from './support/shellcheck';
+import { findObject, synthObjects, testChart } from './support/synth';
+
+type Props = Partial<PgpoolBalancerProps>;
+
+const SECRETS = {
+  superuserSecret: { secretName: 'pg-superuser' },
+  replicationSecret: { secretName: 'pg-replication' },
+};
+const AIRFLOW = { secretName: 'airflow-app' };
+const USERS = [{ credentials: AIRFLOW, envPrefix: 'AIRFLOW' }];
+const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };
+const CONFIG_MAP = { configMode: PgpoolConfigMode.CONFIG_MAP };
+const ENVIRONMENT = { configMode: PgpoolConfigMode.ENVIRONMENT };
+
+/** What the Secrets hold at run time, for emulating the image's entrypoint; never in the YAML. */
+const SECRET_VALUES: { [secretName: string]: { [key: string]: string } } = {
+  'airflow-app': { username: 'airflow', password: "app'pass:word" },
+  'pgpool-srcheck': { username: 'srcheck', password: 'check=secret' },
+  'pgpool-pcp': { username: 'pcpadmin', password: 'pcp-secret' },
+  'reporting': { login: 'reporter', secret: 'report-secret' },
+};
+
+interface Options {
+  /** Namespace of the chart; `null` for none. */
+  readonly namespace?: string | null;
+  /**
+   * The balancer's backend: the cluster `Db` itself, an ExternalPostgres handle to two Services
+   * with 2 replicas, or one to a primary-only Service.
+   */
+  readonly backend?: 'cluster' | 'external' | 'external-primary-only';
+  /** Instances of the cluster `Db`. */
+  readonly instances?: number;
+}
+
+interface Synthesized {
+  readonly cluster: PostgresStatefulCluster;
+  readonly balancer: PgpoolBalancer;
+  readonly objects: any[];
+}
+
+/**
+ * A cluster `Db` (name `db`, 3 instances) and a balancer `Balancer` (name `balancer`) in front of
+ * it, with the user `AIRFLOW` and the sr_check user `pgpool-srcheck`, in namespace `apps` by default.
+ */
+function synth(props: Props = {}, options: Options = {}): Synthesized {
+  const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
+  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: options.instances ?? 3 });
+  let backend: IPostgresEndpoint = cluster;
+  if (options.backend === 'external') {
+    backend = new ExternalPostgres(chart, 'Ext', {
+      readWriteService: 'ext-rw', readOnlyService: 'ext-ro', replicas: 2, superuserSecret: SECRETS.superuserSecret,
+    });
+  } else if (options.backend === 'external-primary-only') {
+    backend = new ExternalPostgres(chart, 'Ext', { readWriteService: 'ext-rw', superuserSecret: SECRETS.superuserSecret });
+  }
+  const balancer = new PgpoolBalancer(chart, 'Balancer', { backend, users: USERS, srCheckUser: SR_CHECK_USER, ...props });
+  return { cluster, balancer, objects: synthObjects(chart) };
+}
+
+const objectsOf = (props: Props = {}, options: Options = {}) => synth(props, options).objects;
+const deployment = (objects: any[]) => findObject(objects, 'Deployment', 'balancer');
+const podSpec = (objects: any[]) => deployment(objects).spec.template.spec;
+const pgpoolContainer = (objects: any[]) => podSpec(objects).containers.find((c: any) => c.name === 'pgpool');
+const initContainer = (objects: any[], name: string) => podSpec(objects).initContainers.find((c: any) => c.name === name);
+const allContainers = (objects: any[]): any[] => [...podSpec(objects).initContainers, ...podSpec(objects).containers];
+const volume = (objects: any[], name: string) => podSpec(objects).volumes.find((v: any) => v.name === name);
+const mountAt = (container: any, path: string) => container.volumeMounts.find((m: any) => m.mountPath === path);
+const envEntry = (container: any, name: string) => container.env?.find((e: any) => e.name === name);
+const balancerObjects = (objects: any[]) => objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === 'pgpool');
+
+const configData = (objects: any[]): { [file: string]: string } => findObject(objects, 'ConfigMap', 'balancer-config').data;
+const pgpoolConf = (objects: any[]) => configData(objects)['pgpool.conf'];
+const poolHbaConf = (objects: any[]) => configData(objects)['pool_hba.conf'];
+const configScript = (objects: any[]) => configData(objects)['config.sh'];
+const checksum = (objects: any[]): string => deployment(objects).spec.template.metadata.annotations['checksum/config'];
+const bootstrapScript = (objects: any[]): string => findObject(objects, 'ConfigMap', 'db-scripts').data['bootstrap.sh'];
+const clusterSecretSources = (objects: any[]): any[] => findObject(objects, 'StatefulSet', 'db-primary').spec.template.spec.volumes
+  .find((v: any) => v.name === 'secrets').projected.sources.map((s: any) => s.secret);
+
+const SELECTOR = { 'app.kubernetes.io/name': 'pgpool', 'app.kubernetes.io/instance': 'balancer', 'app.kubernetes.io/component': 'balancer' };
+
+/**
+ * pgpool.conf text as Pgpool-II 4.3 reads it (src/config/pool_config.l): per line a name, an
+ * optional "=", then one value token. A quoted value is the longest match of '([^'\n]|\\.)*' with
+ * only the outer quotes stripped: no escape is undone, so a doubled quote ends the string.
+ * Throws on a line Pgpool-II refuses; returns the settings in file order.
+ */
+function readPgpoolConf(text: string): Array<[string, string]> {
+  const settings: Array<[string, string]> = [];
+  text.split('\n').forEach((raw, index) => {
+    const fail = (why: string) => new Error(`pgpool.conf line ${index + 1} ${JSON.stringify(raw)} ${why}`);
+    const line = raw.replace(/^[ \t\r]+/, '');
+    if (line === '' || line.startsWith('#')) return;
+    const key = /^[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*/.exec(line);
+    if (!key) throw fail('does not start with a parameter name');
+    let rest = line.slice(key[0].length).replace(/^[ \t\r]*(=[ \t\r]*)?/, '');
+    let value: string;
+    if (rest.startsWith("'")) {
+      // A quote preceded by a backslash may be inside the string or end it: flex takes the longest.
+      let end = -1;
+      for (let i = 1; i < rest.length; i++) {
+        if (rest[i] !== "'") continue;
+        end = i;
+        if (rest[i - 1] !== '\\') break;
+      }
+      if (end < 0) throw fail('has an unterminated quoted value');
+      value = rest.slice(1, end);
+      rest = rest.slice(end + 1);
+    } else {
+      const token = /^(?:[-+]?0x[0-9a-fA-F]+|[-+]?[0-9]*\.?[0-9]+(?:[Ee][-+]?[0-9]+)?|[A-Za-z_\u0080-\uffff][-A-Za-z_0-9\u0080-\uffff._:/]*)/.exec(rest);
+      if (!token || token[0] === '') throw fail('has no value Pgpool-II reads');
+      value = token[0];
+      rest = rest.slice(token[0].length);
+    }
+    if (!/^[ \t\r]*(#.*)?$/.test(rest)) throw fail(`has ${JSON.stringify(rest)} after the value, a syntax error`);
+    settings.push([key[0], value]);
+  });
+  return settings;
+}
+
+/** The settings as a map, failing on a name given twice. */
+function settingsMap(settings: Array<[string, string]>): Map<string, string> {
+  const names = settings.map(([name]) => name);
+  expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+  return new Map(settings);
+}
+
+/** A container's environment at run time: literal values, and secretKeyRefs resolved from SECRET_VALUES. */
+function runtimeEnv(container: any): Array<{ name: string; value: string }> {
+  return (container.env ?? []).map((e: any) => {
+    if (e.value !== undefined) return { name: e.name, value: e.value };
+    const ref = e.valueFrom.secretKeyRef;
+    const value = SECRET_VALUES[ref.name]?.[ref.key];
+    if (value === undefined) throw new Error(`no test value for Secret ${ref.name} key ${ref.key}`);
+    return { name: e.name, value };
+  });
+}
+
+/** The image's `printenv | sed -nr "s/^PGPOOL_PARAMS_(.*)=(.*)/\L\1 = '\E\2'/p"`, line by line as printenv prints. */
+function imageSed(env: Array<{ name: string; value: string }>): string {
+  const printenv = env.map(({ name, value }) => `${name}=${value}`).join('\n');
+  return printenv.split('\n').flatMap((line) => {
+    // Both groups greedy, as in sed: the name runs to the last "=".
+    const match = /^PGPOOL_PARAMS_([^\n]*)=([^\n]*)/.exec(line);
+    return match ? [`${match[1].toLowerCase()} = '${match[2]}'${line.slice(match[0].length)}`] : [];
+  }).join('\n');
+}
+
+/** The prefixes the image registers in pool_passwd: `printenv | grep -E '.+_USERNAME=.+' | awk -F "_" '{print $1}'`. */
+function poolPasswdPrefixes(env: Array<{ name: string; value: string }>): string[] {
+  return env.map(({ name, value }) => `${name}=${value}`).join('\n').split('\n')
+    .filter((line) => /.+_USERNAME=.+/.test(line))
+    .map((line) => line.split('_')[0]);
+}
+
+/** Runs config.sh as the init container does, over a scratch copy of the ConfigMap and the sr_check Secret. */
+interface ConfigRun {
+  readonly status: number | null;
+  readonly stderr: string;
+  readonly pgpoolConf?: string;
+  readonly poolHbaConf?: string;
+}
+
+function runConfigScript(objects: any[], srCheckName: string): ConfigRun {
+  const dir = mkdtempSync(join(tmpdir(), 'balancer-config-'));
+  try {
+    const template = join(dir, 'template');
+    const config = join(dir, 'config');
+    const secrets = join(dir, 'secrets');
+    mkdirSync(template);
+    mkdirSync(config);
+    // The projected volume's path for the username, as the pod spec mounts it.
+    const item = volume(objects, 'secrets').projected.sources[0].secret.items[0];
+    mkdirSync(join(secrets, item.path.split('/')[0]), { recursive: true });
+    writeFileSync(join(secrets, item.path), srCheckName);
+    for (const [file, text] of Object.entries(configData(objects))) writeFileSync(join(template, file), text);
+    const container = initContainer(objects, 'config');
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    expect(env).toEqual({ TEMPLATE_DIR: '/etc/pgpool-template', CONFIG_DIR: '/config', SECRETS_DIR: '/etc/pgpool-secrets' });
+    const result = spawnSync('/bin/sh', [join(template, 'config.sh')], {
+      env: { PATH: process.env.PATH, TEMPLATE_DIR: template, CONFIG_DIR: config, SECRETS_DIR: secrets }, encoding: 'utf8',
+    });
+    const read = (file: string) => (existsSync(join(config, file)) ? readFileSync(join(config, file), 'utf8') : undefined);
+    return { status: result.status, stderr: result.stderr, pgpoolConf: read('pgpool.conf'), poolHbaConf: read('pool_hba.conf') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The settings Pgpool-II starts with, in either mode, once the pod has started with the test Secrets. */
+function startedSettings(objects: any[], mode: PgpoolConfigMode): Map<string, string> {
+  if (mode === PgpoolConfigMode.CONFIG_MAP) {
+    const run = runConfigScript(objects, SECRET_VALUES['pgpool-srcheck'].username);
+    expect(run.status).toBe(0);
+    return settingsMap(readPgpoolConf(run.pgpoolConf!));
+  }
+  return settingsMap(readPgpoolConf(imageSed(runtimeEnv(pgpoolContainer(objects)))));
+}
+
+/** A pgpool.conf setting of the ConfigMap as Pgpool-II reads it; undefined when absent. */
+const setting = (objects: any[], name: string) => new Map(readPgpoolConf(pgpoolConf(objects))).get(name);
+/** The line of a setting as written. */
+const confLine = (objects: any[], name: string) => pgpoolConf(objects).split('\n').find((line) => line.startsWith(`${name} = `));
+
+describe('the test\'s Pgpool-II reader', () => {
+  test('reads quoted, numeric and boolean values as Pgpool-II 4.3 does', () => {
+    expect(readPgpoolConf("# comment\nport = 9999\nssl = on\nx = 'a b'\n  y='c\\'d' # note\nz = ''\n")).toEqual([
+      ['port', '9999'], ['ssl', 'on'], ['x', 'a b'], ['y', "c\\'d"], ['z', ''],
+    ]);
+  });
+
+  test('refuses a doubled quote and an unterminated string, as Pgpool-II 4.3.5 does', () => {
+    expect(() => readPgpoolConf("log_line_prefix = 'it''s'")).toThrow(/syntax error/);
+    expect(() => readPgpoolConf("log_line_prefix = 'open")).toThrow(/unterminated/);
+  });
+
+  test('the sed emulation splits at the last "=" and lower-cases only the name', () => {
+    expect(imageSed([{ name: 'PGPOOL_PARAMS_LOG_LINE_PREFIX', value: 'A=B' }, { name: 'PGPOOL_ENABLE_POOL_PASSWD', value: 'true' }]))
+      .toBe("log_line_prefix=a = 'B'");
+  });
+});
+
+describe('objects and names', () => {
+  test('a balancer has a ServiceAccount, a ConfigMap, a Service, a Deployment and a PodDisruptionBudget', () => {
+    const kinds = balancerObjects(objectsOf()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    expect(kinds).toEqual([
+      'ConfigMap/balancer-config', 'Deployment/balancer', 'PodDisruptionBudget/balancer', 'Service/balancer', 'ServiceAccount/balancer',
+    ]);
+  });
+
+  test('the name defaults to the construct id in kebab-case', () => {
+    const chart = testChart('apps');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const balancer = new PgpoolBalancer(chart, 'ReadBalancer', { backend: cluster, users: USERS, srCheckUser: SR_CHECK_USER });
+    expect(balancer.name).toBe('read-balancer');
+    expect(findObject(synthObjects(chart), 'Deployment', 'read-balancer').spec.replicas).toBe(2);
+  });
+
+  test('every balancer object gets the chart namespace and the labels', () => {
+    const objects = balancerObjects(objectsOf({ labels: { team: 'data' } }));
+    expect(objects.map((o) => o.metadata.namespace)).toEqual(objects.map(() => 'apps'));
+    for (const object of objects) {
+      expect(object.metadata.labels).toEqual({
+        ...SELECTOR, 'team': 'data', 'app.kubernetes.io/part-of': 'balancer', 'app.kubernetes.io/managed-by': 'cdk8s-postgres',
+      });
+    }
+  });
+});
+
+describe('the balancer as an IPostgresEndpoint', () => {
+  test('both hosts are its Service, <name>.apps.svc, on port 9999, with no replicas behind a read-only Service', () => {
+    const { balancer } = synth();
+    expect([balancer.readWriteHost, balancer.readOnlyHost, balancer.port, balancer.replicas])
+      .toEqual(['balancer.apps.svc', 'balancer.apps.svc', 9999, 0]);
+    expect(findObject(objectsOf(), 'Service', 'balancer').spec.ports[0].port).toBe(balancer.port);
+  });
+
+  test('a custom name names the hosts; without a namespace they are the short name', () => {
+    expect(synth({ name: 'reads' }).balancer.readWriteHost).toBe('reads.apps.svc');
+    expect(synth({}, { namespace: null }).balancer.readOnlyHost).toBe('balancer');
+  });
+
+  test('the superuser and the backend are the cluster\'s', () => {
+    const { cluster, balancer } = synth();
+    expect(balancer.superuserCredentials).toBe(cluster.superuserCredentials);
+    expect(balancer.backend).toBe(cluster);
+  });
+
+  test.each([
+    [{}, 2 * 32 * 1],
+    [{ replicas: 3, numInitChildren: 10, maxPool: 4 }, 120],
+    [{ replicas: 1, numInitChildren: 1, maxPool: 1 }, 1],
+  ])('connectionsPerBackend for %p is replicas x numInitChildren x maxPool = %p', (props, expected) => {
+    expect(synth(props).balancer.connectionsPerBackend).toBe(expected);
+  });
+
+  test.each([EndpointRole.READ_WRITE, EndpointRole.READ_ONLY])('a PgBouncerPooler with target %s routes to the balancer\'s Service', (target) => {
+    const chart = testChart('apps');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 3 });
+    const balancer = new PgpoolBalancer(chart, 'Balancer', { backend: cluster, users: USERS, srCheckUser: SR_CHECK_USER });
+    const pooler = new PgBouncerPooler(chart, 'Pooler', { backend: balancer, users: [AIRFLOW], target });
+    const objects = synthObjects(chart);
+    const ini: string = findObject(objects, 'ConfigMap', 'pooler-config').data['pgbouncer.ini'];
+    const databases = ini.split('\n').slice(ini.split('\n').indexOf('[databases]') + 1);
+    expect(databases.filter((line) => line.startsWith('* = '))).toEqual([`* = host=${balancer.readWriteHost} port=9999`]);
+    expect(balancer.readWriteHost).toBe('balancer.apps.svc');
+    expect(pooler.backend).toBe(balancer);
+    expect(bootstrapScript(objects)).not.toContain('get_auth');
+    expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+  });
+});
+
+describe('Deployment', () => {
+  test('has 2 replicas by default', () => {
+    expect(deployment(objectsOf()).spec.replicas).toBe(2);
+  });
+
+  test.each([1, 3, 10])('has %p replicas when asked', (replicas) => {
+    expect(deployment(objectsOf({ replicas })).spec.replicas).toBe(replicas);
+  });
+
+  test('rolls out one extra pod at a time and never takes one away first', () => {
+    expect(deployment(objectsOf()).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+  });
+
+  test('selects its pods by name, instance and component', () => {
+    const spec = deployment(objectsOf({ labels: { team: 'data' } })).spec;
+    expect(spec.selector.matchLabels).toEqual(SELECTOR);
+    expect(spec.template.metadata.labels).toMatchObject({ ...SELECTOR, 'team': 'data', 'app.kubernetes.io/managed-by': 'cdk8s-postgres' });
+  });
+
+  test('runs pgpool/pgpool:4.4.3 by default, or the image given, in every container', () => {
+    expect(allContainers(objectsOf()).map((c) => c.image)).toEqual(['pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3']);
+    const image = 'registry.example/pgpool:4.4.3';
+    expect(allContainers(objectsOf({ image })).map((c) => c.image)).toEqual([image, image, image]);
+  });
+
+  test('spreads pods over nodes, preferred by default and required when asked', () => {
+    expect(podSpec(objectsOf()).topologySpreadConstraints).toEqual([{
+      maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: SELECTOR },
+    }]);
+    expect(podSpec(objectsOf({ spread: PodSpread.REQUIRED })).topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
+  });
+});
+
+describe('Service', () => {
+  test('port 9999 is named postgres and targets the pgpool port', () => {
+    const objects = objectsOf();
+    const service = findObject(objects, 'Service', 'balancer');
+    expect(service.spec.type).toBe('ClusterIP');
+    expect(service.spec.ports).toEqual([{ name: 'postgres', port: 9999, targetPort: 'pgpool', protocol: 'TCP' }]);
+    expect(pgpoolContainer(objects).ports).toContainEqual({ name: 'pgpool', containerPort: 9999, protocol: 'TCP' });
+    expect(setting(objects, 'port')).toBe('9999');
+  });
+
+  test('PCP\'s port 9898 is on the Service only with exposePcp', () => {
+    const service = findObject(objectsOf({ exposePcp: true, pcpUser: { secretName: 'pgpool-pcp' } }), 'Service', 'balancer');
+    expect(service.spec.ports).toEqual([
+      { name: 'postgres', port: 9999, targetPort: 'pgpool', protocol: 'TCP' },
+      { name: 'pcp', port: 9898, targetPort: 'pcp', protocol: 'TCP' },
+    ]);
+    expect(pgpoolContainer(objectsOf()).ports).toContainEqual({ name: 'pcp', containerPort: 9898, protocol: 'TCP' });
+    expect(setting(objectsOf(), 'pcp_port')).toBe('9898');
+  });
+
+  test('selects the Deployment\'s pods', () => {
+    const objects = objectsOf();
+    expect(findObject(objects, 'Service', 'balancer').spec.selector).toEqual(deployment(objects).spec.selector.matchLabels);
+  });
+});
+
+describe('PodDisruptionBudget and ServiceAccount', () => {
+  test.each([2, 3])('there is a budget of one disruption with %p replicas', (replicas) => {
+    const pdb = findObject(objectsOf({ replicas }), 'PodDisruptionBudget', 'balancer');
+    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
+  });
+
+  test('there is no balancer budget with a single replica', () => {
+    expect(balancerObjects(objectsOf({ replicas: 1 })).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  test('the ServiceAccount and the pod mount no token', () => {
+    const objects = objectsOf();
+    expect(findObject(objects, 'ServiceAccount', 'balancer').automountServiceAccountToken).toBe(false);
+    expect(podSpec(objects).automountServiceAccountToken).toBe(false);
+    expect(podSpec(objects).serviceAccountName).toBe('balancer');
+    expect(podSpec(objects).enableServiceLinks).toBe(false);
+  });
+});
+
+describe('pgpool.conf backends', () => {
+  test('node 0 is the read-write Service, node 1 the read-only one, on the cluster\'s port', () => {
+    const objects = objectsOf();
+    const names = ['backend_hostname0', 'backend_port0', 'backend_hostname1', 'backend_port1'];
+    expect(names.map((name) => setting(objects, name))).toEqual(['db-rw.apps.svc', '5432', 'db-ro.apps.svc', '5432']);
+    expect(confLine(objects, 'backend_hostname0')).toBe("backend_hostname0 = 'db-rw.apps.svc'");
+  });
+
+  test('node 0 is always primary and neither node fails over', () => {
+    const objects = objectsOf();
+    expect(confLine(objects, 'backend_flag0')).toBe("backend_flag0 = 'ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER'");
+    expect(confLine(objects, 'backend_flag1')).toBe("backend_flag1 = 'DISALLOW_TO_FAILOVER'");
+    expect(confLine(objects, 'failover_on_backend_error')).toBe('failover_on_backend_error = off');
+  });
+
+  test.each([
+    [3, 2],
+    [2, 1],
+    [5, 4],
+  ])('with %p instances, node 0 weighs 1 and node 1 the %p replicas', (instances, replicas) => {
+    const objects = objectsOf({}, { instances });
+    expect([setting(objects, 'backend_weight0'), setting(objects, 'backend_weight1')]).toEqual(['1', String(replicas)]);
+  });
+
+  test('a cluster without replicas has no node 1', () => {
+    const conf = pgpoolConf(objectsOf({}, { instances: 1 }));
+    expect(readPgpoolConf(conf).filter(([name]) => /^backend_.*1$/.test(name))).toEqual([]);
+    expect(new Map(readPgpoolConf(conf)).get('backend_hostname0')).toBe('db-rw.apps.svc');
+  });
+
+  test('an ExternalPostgres without readOnlyService has no node 1', () => {
+    const conf = pgpoolConf(objectsOf({}, { backend: 'external-primary-only' }));
+    expect(readPgpoolConf(conf).filter(([name]) => /^backend_.*1$/.test(name))).toEqual([]);
+    expect(new Map(readPgpoolConf(conf)).get('backend_hostname0')).toBe('ext-rw.apps.svc');
+  });
+
+  test('an ExternalPostgres with a read-only Service and 2 replicas has node 1 with weight 2', () => {
+    const objects = objectsOf({}, { backend: 'external' });
+    expect(['backend_hostname0', 'backend_hostname1', 'backend_weight1'].map((name) => setting(objects, name)))
+      .toEqual(['ext-rw.apps.svc', 'ext-ro.apps.svc', '2']);
+  });
+
+  test('the cluster mode is streaming replication', () => {
+    expect(confLine(objectsOf(), 'backend_clustering_mode')).toBe("backend_clustering_mode = 'streaming_replication'");
+  });
+});
+
+describe('pgpool.conf settings', () => {
+  test('load balancing, connection caching and pool_hba are on by default', () => {
+    const objects = objectsOf();
+    expect(['load_balance_mode', 'connection_cache', 'enable_pool_hba', 'statement_level_load_balance', 'allow_clear_text_frontend_auth', 'ssl']
+      .map((name) => confLine(objects, name))).toEqual([
+      'load_balance_mode = on', 'connection_cache = on', 'enable_pool_hba = on', 'statement_level_load_balance = off',
+      'allow_clear_text_frontend_auth = off', 'ssl = off',
+    ]);
+  });
+
+  test('defaults: 32 children, 1 connection each, 5-minute child life, sr_check every 10 s, no health check', () => {
+    const objects = objectsOf();
+    const names = ['num_init_children', 'max_pool', 'child_life_time', 'child_max_connections', 'connection_life_time', 'client_idle_limit',
+      'sr_check_period', 'health_check_period'];
+    expect(names.map((name) => setting(objects, name))).toEqual(['32', '1', '300', '0', '0', '0', '10', '0']);
+    expect(setting(objects, 'disable_load_balance_on_write')).toBe('transaction');
+  });
+
+  test('typed props are rendered with Pgpool-II quoting: numbers and booleans bare, strings quoted, durations in seconds', () => {
+    const objects = objectsOf({
+      loadBalanceMode: false, connectionCache: false, statementLevelLoadBalance: true, disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.DML_ADAPTIVE,
+      numInitChildren: 64, maxPool: 4, childLifeTime: Duration.minutes(10), childMaxConnections: 1000, connectionLifeTime: Duration.hours(1),
+      clientIdleLimit: Duration.seconds(90), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30), ssl: true,
+    });
+    const names = ['load_balance_mode', 'connection_cache', 'statement_level_load_balance', 'disable_load_balance_on_write', 'num_init_children',
+      'max_pool', 'child_life_time', 'child_max_connections', 'connection_life_time', 'client_idle_limit', 'sr_check_period',
+      'health_check_period', 'ssl'];
+    expect(names.map((name) => confLine(objects, name))).toEqual([
+      'load_balance_mode = off', 'connection_cache = off', 'statement_level_load_balance = on', "disable_load_balance_on_write = 'dml_adaptive'",
+      'num_init_children = 64', 'max_pool = 4', 'child_life_time = 600', 'child_max_connections = 1000', 'connection_life_time = 3600',
+      'client_idle_limit = 90', 'sr_check_period = 5', 'health_check_period = 30', 'ssl = on',
+    ]);
+  });
+
+  test('listening, the pidfile and logs are the construct\'s', () => {
+    const objects = objectsOf();
+    expect(['listen_addresses', 'pcp_listen_addresses', 'pid_file_name', 'logdir', 'log_destination'].map((name) => setting(objects, name)))
+      .toEqual(['*', '*', '/var/run/pgpool/pgpool.pid', '/var/run/pgpool', 'stderr']);
+    expect(mountAt(pgpoolContainer(objects), '/var/run/pgpool').name).toBe('run');
+  });
+
+  test('extra parameters are written, quoted, after the typed ones', () => {
+    const objects = objectsOf({ extraParameters: { log_min_messages: 'warning', health_check_timeout: '10' } });
+    const names = readPgpoolConf(pgpoolConf(objects)).map(([name]) => name);
+    expect(names.slice(-2)).toEqual(['health_check_timeout', 'log_min_messages']);
+    expect(confLine(objects, 'log_min_messages')).toBe("log_min_messages = 'warning'");
+  });
+
+  test('every line is one Pgpool-II reads, every parameter appears once and is a Pgpool-II 4.3 parameter or a node\'s', () => {
+    const objects = objectsOf({ ssl: true, healthCheckPeriod: Duration.seconds(30), extraParameters: { log_min_messages: 'warning' } });
+    const settings = readPgpoolConf(pgpoolConf(objects));
+    settingsMap(settings);
+    const perNode = /^backend_(hostname|port|weight|flag)[01]$/;
+    expect(settings.map(([name]) => name).filter((name) => !PGPOOL_43_PARAMETERS.has(name) && !perNode.test(name))).toEqual([]);
+  });
+
+  // lib/balancer/pgpool-model.ts:117 writes log_destination, yet it is neither managed nor typed
+  // (MANAGED_PARAMETERS/TYPED_PARAMETERS in pgpool-model.ts), so extraParameters writes it a second
+  // time: twice in pgpool.conf, and in ENVIRONMENT mode two PGPOOL_PARAMS_LOG_DESTINATION
+  // variables in one container, which server-side apply refuses ("duplicate entries for key").
+  test.each([
+    ['CONFIG_MAP', CONFIG_MAP],
+    ['ENVIRONMENT', ENVIRONMENT],
+  ] as const)('in %s mode a parameter the construct also writes (log_destination) is refused or written once', (_mode, mode) => {
+    let objects: any[];
+    try {
+      objects = objectsOf({ ...mode, extraParameters: { log_destination: 'stderr,syslog' } });
+    } catch (error) {
+      expect((error as Error).message).toMatch(/^test\/Balancer: extraParameters\.log_destination /);
+      return;
+    }
+    const names = pgpoolContainer(objects).env.map((e: any) => e.name);
+    expect(names.filter((name: string, index: number) => names.indexOf(name) !== index)).toEqual([]);
+    // startedSettings fails on a name Pgpool-II would read twice.
+    expect(startedSettings(objects, mode.configMode).get('log_destination')).toBe('stderr,syslog');
+  });
+});
+
+describe('pool_hba.conf', () => {
+  const entries = (conf: string) => conf.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#')).map((line) => line.split(/\s+/));
+
+  test('every client and the local socket log in with scram-sha-256 over pool_passwd, from anywhere by default', () => {
+    const objects = objectsOf();
+    expect(entries(poolHbaConf(objects))).toEqual([
+      ['local', 'all', 'all', 'scram-sha-256'],
+      ['host', 'all', 'all', '0.0.0.0/0', 'scram-sha-256'],
+      ['host', 'all', 'all', '::/0', 'scram-sha-256'],
+    ]);
+    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_PASSWORD_ENCRYPTION_METHOD').value).toBe('scram-sha-256');
+    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_ENABLE_POOL_PASSWD').value).toBe('true');
+    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_SKIP_PASSWORD_ENCRYPTION').value).toBe('false');
+  });
+
+  test('md5 when asked, in pool_hba.conf and for the image\'s pool_passwd', () => {
+    const objects = objectsOf({ passwordEncryption: PgpoolPasswordEncryption.MD5 });
+    expect(entries(poolHbaConf(objects)).map((entry) => entry[entry.length - 1])).toEqual(['md5', 'md5', 'md5']);
+    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_PASSWORD_ENCRYPTION_METHOD').value).toBe('md5');
+  });
+
+  test('requireTls turns the network lines into hostssl', () => {
+    const objects = objectsOf({ ssl: true, requireTls: true, allowedCidrs: ['10.0.0.0/8'] });
+    expect(entries(poolHbaConf(objects))).toEqual([['local', 'all', 'all', 'scram-sha-256'], ['hostssl', 'all', 'all', '10.0.0.0/8', 'scram-sha-256']]);
+  });
+
+  test('ssl without requireTls keeps host lines', () => {
+    expect(entries(poolHbaConf(objectsOf({ ssl: true }))).map((entry) => entry[0])).toEqual(['local', 'host', 'host']);
+  });
+
+  test('allowedCidrs lists the client networks', () => {
+    const cidrs = entries(poolHbaConf(objectsOf({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8'] }))).slice(1).map((entry) => entry[3]);
+    expect(cidrs).toEqual(['10.0.0.0/8', 'fd00::/8']);
+  });
+
+  test('pool_hba.conf is in the ConfigMap in both modes, and the image reads it from /config', () => {
+    for (const mode of [CONFIG_MAP, ENVIRONMENT]) {
+      const objects = objectsOf(mode);
+      expect(poolHbaConf(objects)).toContain('scram-sha-256');
+      expect(mountAt(pgpoolContainer(objects), '/config').name).toBe('config');
+    }
+  });
+});
+
+describe('config.sh (CONFIG_MAP mode)', () => {
+  test('appends sr_check_user, and health_check_user when healthCheckPeriod > 0', () => {
+    expect(configScript(objectsOf())).toMatch(/^set -- sr_check_user$/m);
+    expect(configScript(objectsOf({ healthCheckPeriod: Duration.seconds(30) }))).toMatch(/^set -- sr_check_user health_check_user$/m);
+  });
+
+  test.each([
+    ['without health checks', {}],
+    ['with health checks', { healthCheckPeriod: Duration.seconds(30) }],
+  ])('is POSIX sh and shellcheck-clean %s', (_what, props) => {
+    const script = configScript(objectsOf(props));
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(shellcheck(script)).toBe('');
+  });
+
+  test('checks the name before it writes it into pgpool.conf', () => {
+    const script = configScript(objectsOf());
+    expect(script.indexOf('*[!A-Za-z0-9_.-]*')).toBeGreaterThan(0);
+    expect(script.indexOf('*[!A-Za-z0-9_.-]*')).toBeLessThan(script.indexOf('printf'));
+  });
+
+  test('run as the init container runs it, it writes the ConfigMap\'s pgpool.conf plus sr_check_user, and pool_hba.conf', () => {
+    const objects = objectsOf();
+    const run = runConfigScript(objects, 'srcheck');
+    expect(run.status).toBe(0);
+    expect(run.pgpoolConf).toBe(`${pgpoolConf(objects)}sr_check_user = 'srcheck'\n`);
+    expect(run.poolHbaConf).toBe(poolHbaConf(objects));
+    expect(new Map(readPgpoolConf(run.pgpoolConf!)).get('sr_check_user')).toBe('srcheck');
+  });
+
+  test('with health checks it writes health_check_user too', () => {
+    const settings = new Map(readPgpoolConf(runConfigScript(objectsOf({ healthCheckPeriod: Duration.seconds(30) }), 'srcheck').pgpoolConf!));
+    expect([settings.get('sr_check_user'), settings.get('health_check_user'), settings.get('health_check_period')]).toEqual(['srcheck', 'srcheck', '30']);
+  });
+
+  test.each(["srcheck'; x", 'sr check', ''])('refuses the sr_check name %p and writes no pgpool.conf', (name) => {
+    const run = runConfigScript(objectsOf(), name);
+    expect(run.status).toBe(1);
+    expect(run.pgpoolConf).toBeUndefined();
+    expect(run.stderr).toMatch(/sr_check user's name/);
+  });
+
+  test('the Secret\'s username key is projected where config.sh reads it', () => {
+    const objects = objectsOf({ srCheckUser: { secretName: 'pgpool-srcheck', usernameKey: 'login' } });
+    expect(volume(objects, 'secrets').projected.sources)
+      .toEqual([{ secret: { name: 'pgpool-srcheck', items: [{ key: 'login', path: 'srcheck/username' }] } }]);
+    expect(volume(objects, 'secrets').projected.defaultMode).toBe(0o440);
+    expect(configScript(objects)).toContain('"$SECRETS_DIR/srcheck/username"');
+  });
+});
+
+describe('CONFIG_MAP mode pod', () => {
+  test('the init containers are seed-etc, then config', () => {
+    expect(podSpec(objectsOf()).initContainers.map((c: any) => c.name)).toEqual(['seed-etc', 'config']);
+  });
+
+  test('seed-etc copies the image\'s etc directory into the etc emptyDir', () => {
+    const seed = initContainer(objectsOf(), 'seed-etc');
+    expect(seed.command).toEqual(['cp', '-R', '/opt/pgpool-II/etc/.', '/seed/']);
+    expect(seed.volumeMounts).toEqual([{ name: 'etc', mountPath: '/seed' }]);
+  });
+
+  test('/config is an emptyDir that config.sh fills from the ConfigMap and the sr_check Secret', () => {
+    const objects = objectsOf();
+    expect(volume(objects, 'config')).toEqual({ name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    expect(volume(objects, 'template').configMap.name).toBe('balancer-config');
+    const config = initContainer(objects, 'config');
+    expect(config.command).toEqual(['/bin/sh', '/etc/pgpool-template/config.sh']);
+    expect(config.volumeMounts).toEqual([
+      { name: 'template', mountPath: '/etc/pgpool-template', readOnly: true },
+      { name: 'config', mountPath: '/config' },
+      { name: 'secrets', mountPath: '/etc/pgpool-secrets', readOnly: true },
+    ]);
+    expect(mountAt(pgpoolContainer(objects), '/config').name).toBe('config');
+  });
+
+  test('the ConfigMap holds pgpool.conf, pool_hba.conf and config.sh; no PGPOOL_PARAMS_ variable is set', () => {
+    const objects = objectsOf();
+    expect(Object.keys(configData(objects)).sort()).toEqual(['config.sh', 'pgpool.conf', 'pool_hba.conf']);
+    expect(pgpoolContainer(objects).env.filter((e: any) => e.name.startsWith('PGPOOL_PARAMS_'))).toEqual([]);
+  });
+
+  test('only the config init container mounts the sr_check Secret', () => {
+    const mountsSecrets = (c: any) => c.volumeMounts.some((m: any) => m.name === 'secrets');
+    expect(allContainers(objectsOf()).filter(mountsSecrets).map((c) => c.name)).toEqual(['config']);
+  });
+});
+
+describe('ENVIRONMENT mode', () => {
+  const typedProps: Props = {
+    numInitChildren: 16, maxPool: 2, childLifeTime: Duration.minutes(10), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30),
+    disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.ALWAYS, statementLevelLoadBalance: true, ssl: true, tlsSecret: 'pgpool-tls',
+    extraParameters: { log_min_messages: 'warning', log_line_prefix: '%m: %a pid %p: ' },
+  };
+
+  test('the ConfigMap holds only pool_hba.conf, mounted read-only at /config; the only init container is seed-etc', () => {
+    const objects = objectsOf(ENVIRONMENT);
+    expect(Object.keys(configData(objects))).toEqual(['pool_hba.conf']);
+    expect(volume(objects, 'config')).toEqual({ name: 'config', configMap: { name: 'balancer-config', defaultMode: 0o444 } });
+    expect(mountAt(pgpoolContainer(objects), '/config')).toEqual({ name: 'config', mountPath: '/config', readOnly: true });
+    expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['seed-etc']);
+    expect([volume(objects, 'template'), volume(objects, 'secrets')]).toEqual([undefined, undefined]);
+  });
+
+  test('every pgpool.conf parameter is a PGPOOL_PARAMS_ variable', () => {
+    const confNames = readPgpoolConf(pgpoolConf(objectsOf(typedProps))).map(([name]) => `PGPOOL_PARAMS_${name.toUpperCase()}`).sort();
+    const envNames = pgpoolContainer(objectsOf({ ...ENVIRONMENT, ...typedProps })).env
+      .filter((e: any) => e.name.startsWith('PGPOOL_PARAMS_') && e.value !== undefined).map((e: any) => e.name).sort();
+    expect(envNames).toEqual(confNames);
+  });
+
+  test.each([
+    ['the defaults', {}],
+    ['typed props, TLS, health checks and extra parameters', typedProps],
+    ['md5 and PCP', { passwordEncryption: PgpoolPasswordEncryption.MD5, pcpUser: { secretName: 'pgpool-pcp' }, exposePcp: true }],
+  ])('with %s, the image\'s sed turns the variables into exactly ConfigMap mode\'s settings', (_what, props) => {
+    const configMap = objectsOf({ ...CONFIG_MAP, ...props });
+    const environment = objectsOf({ ...ENVIRONMENT, ...props });
+    const literal = pgpoolContainer(environment).env.filter((e: any) => e.value !== undefined);
+    expect([...settingsMap(readPgpoolConf(imageSed(literal))).entries()].sort())
+      .toEqual([...settingsMap(readPgpoolConf(pgpoolConf(configMap))).entries()].sort());
+    // And as started, the sr_check (and health check) user from the Secret included.
+    expect([...startedSettings(environment, PgpoolConfigMode.ENVIRONMENT).entries()].sort())
+      .toEqual([...startedSettings(configMap, PgpoolConfigMode.CONFIG_MAP).entries()].sort());
+  });
+
+  test('PGPOOL_PARAMS_SR_CHECK_USER comes from the sr_check Secret, and the health check user too with health checks', () => {
+    const container = pgpoolContainer(objectsOf({ ...ENVIRONMENT, srCheckUser: { secretName: 'pgpool-srcheck', usernameKey: 'login' } }));
+    expect(envEntry(container, 'PGPOOL_PARAMS_SR_CHECK_USER')).toEqual({
+      name: 'PGPOOL_PARAMS_SR_CHECK_USER', valueFrom: { secretKeyRef: { name: 'pgpool-srcheck', key: 'login' } },
+    });
+    expect(envEntry(container, 'PGPOOL_PARAMS_HEALTH_CHECK_USER')).toBeUndefined();
+    const withChecks = pgpoolContainer(objectsOf({ ...ENVIRONMENT, healthCheckPeriod: Duration.seconds(30) }));
+    expect(envEntry(withChecks, 'PGPOOL_PARAMS_HEALTH_CHECK_USER')).toEqual({
+      name: 'PGPOOL_PARAMS_HEALTH_CHECK_USER', valueFrom: { secretKeyRef: { name: 'pgpool-srcheck', key: 'username' } },
+    });
+  });
+
+  test('values keep their case: the image lower-cases only the name', () => {
+    const container = pgpoolContainer(objectsOf(ENVIRONMENT));
+    expect(envEntry(container, 'PGPOOL_PARAMS_BACKEND_FLAG0').value).toBe('ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER');
+    expect(envEntry(container, 'PGPOOL_PARAMS_BACKEND_HOSTNAME0').value).toBe('db-rw.apps.svc');
+  });
+
+  test('every variable name appears once', () => {
+    const names = pgpoolContainer(objectsOf({ ...ENVIRONMENT, ...typedProps, pcpUser: { secretName: 'pgpool-pcp' } })).env.map((e: any) => e.name);
+    expect(names.filter((name: string, index: number) => names.indexOf(name) !== index)).toEqual([]);
+  });
+});
+
+describe('extraParameters values reach Pgpool-II exactly, or are refused', () => {
+  const VALUES = ['%m: pid %p: ', 'a\\b', 'ends with a backslash\\', 'x # y', '', '  padded  ', 'ünïcödé', 'pid=%p', "it's", "\\'"];
+  const cases = (['CONFIG_MAP', 'ENVIRONMENT'] as const).flatMap((mode) => VALUES.map((value) => [mode, value] as const));
+
+  test.each(cases)('%s mode: log_line_prefix %p', (mode, value) => {
+    const configMode = PgpoolConfigMode[mode];
+    let objects: any[];
+    try {
+      objects = objectsOf({ configMode, extraParameters: { log_line_prefix: value } });
+    } catch (error) {
+      expect((error as Error).constructor).toBe(Error);
+      expect((error as Error).message).toMatch(/^test\/Balancer: /);
+      return;
+    }
+    expect(startedSettings(objects, configMode).get('log_line_prefix')).toBe(value);
+  });
+});
+
+describe('users, the sr_check user and PCP in the environment', () => {
+  const users = [
+    { credentials: AIRFLOW, envPrefix: 'AIRFLOW' },
+    { credentials: { secretName: 'reporting', usernameKey: 'login', passwordKey: 'secret' } },
+  ];
+  const secretRef = (name: string, key: string) => ({ secretKeyRef: { name, key } });
+
+  test('each user is a <PREFIX>_USERNAME/_PASSWORD pair of secretKeyRefs, USER<index> by default, then SRCHECK', () => {
+    const env = pgpoolContainer(objectsOf({ users })).env.filter((e: any) => /_(USERNAME|PASSWORD)$/.test(e.name));
+    expect(env).toEqual([
+      { name: 'AIRFLOW_USERNAME', valueFrom: secretRef('airflow-app', 'username') },
+      { name: 'AIRFLOW_PASSWORD', valueFrom: secretRef('airflow-app', 'password') },
+      { name: 'USER1_USERNAME', valueFrom: secretRef('reporting', 'login') },
+      { name: 'USER1_PASSWORD', valueFrom: secretRef('reporting', 'secret') },
+      { name: 'SRCHECK_USERNAME', valueFrom: secretRef('pgpool-srcheck', 'username') },
+      { name: 'SRCHECK_PASSWORD', valueFrom: secretRef('pgpool-srcheck', 'password') },
+    ]);
+  });
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('the image registers every user and the sr_check user in pool_passwd (%p)', (mode) => {
+    const env = runtimeEnv(pgpoolContainer(objectsOf({ ...mode, users, pcpUser: { secretName: 'pgpool-pcp' } })));
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    const prefixes = poolPasswdPrefixes(env);
+    expect(prefixes).toEqual(['AIRFLOW', 'USER1', 'SRCHECK']);
+    expect(prefixes.map((prefix) => [value(`${prefix}_USERNAME`), value(`${prefix}_PASSWORD`)])).toEqual([
+      ['airflow', "app'pass:word"], ['reporter', 'report-secret'], ['srcheck', 'check=secret'],
+    ]);
+  });
+
+  test('the PCP user is PGPOOL_PCP_USER/PGPOOL_PCP_PASSWORD from its Secret, and absent without pcpUser', () => {
+    const container = pgpoolContainer(objectsOf({ pcpUser: { secretName: 'pgpool-pcp' } }));
+    expect(['PGPOOL_PCP_USER', 'PGPOOL_PCP_PASSWORD'].map((name) => envEntry(container, name))).toEqual([
+      { name: 'PGPOOL_PCP_USER', valueFrom: secretRef('pgpool-pcp', 'username') },
+      { name: 'PGPOOL_PCP_PASSWORD', valueFrom: secretRef('pgpool-pcp', 'password') },
+    ]);
+    expect(envEntry(pgpoolContainer(objectsOf()), 'PGPOOL_PCP_USER')).toBeUndefined();
+  });
+});
+
+describe('no password in the YAML', () => {
+  const props: Props = { pcpUser: { secretName: 'pgpool-pcp' }, healthCheckPeriod: Duration.seconds(30), ssl: true, tlsSecret: 'pgpool-tls' };
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('no Secret object is rendered and every *PASSWORD* variable is a secretKeyRef (%p)', (mode) => {
+    const objects = objectsOf({ ...props, ...mode });
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const containers = allContainers(objects);
+    expect(containers.filter((c) => c.envFrom)).toEqual([]);
+    const passwords = containers.flatMap((c) => c.env ?? []).filter((e: any) => /PASSWORD$/.test(e.name));
+    expect(passwords.length).toBeGreaterThanOrEqual(3);
+    for (const e of passwords) {
+      expect(e.value).toBeUndefined();
+      expect(e.valueFrom.secretKeyRef).toBeDefined();
+    }
+  });
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('pgpool.conf and the variables set no password (%p)', (mode) => {
+    const objects = objectsOf({ ...props, ...mode });
+    const yaml = stringify(balancerObjects(objects));
+    expect(yaml).not.toMatch(/(sr_check|health_check|recovery|wd_lifecheck)_password|PGPOOL_PARAMS_\w*PASSWORD/i);
+    const literals = allContainers(objects).flatMap((c) => c.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => e.value);
+    const secretValues = Object.values(SECRET_VALUES).flatMap((values) => Object.values(values));
+    expect(literals.filter((value: string) => secretValues.includes(value))).toEqual([]);
+  });
+});
+
+describe('the cluster\'s sr_check role', () => {
+  test('the cluster gains a login role for the sr_check Secret, granted pg_monitor', () => {
+    const objects = objectsOf();
+    const source = clusterSecretSources(objects).find((s: any) => s.name === 'pgpool-srcheck');
+    expect(source).toBeDefined();
+    const dir = source.items[0].path.split('/')[0];
+    const script = bootstrapScript(objects);
+    const start = script.indexOf(`\\set role_name \`cat "$SECRETS_DIR/${dir}/username"\``);
+    expect(start).toBeGreaterThan(0);
+    const next = script.indexOf('\\set role_name', start + 1);
+    const block = script.slice(start, next < 0 ? undefined : next);
+    expect(block).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
+    expect(block).toContain('GRANT pg_monitor TO :"role_name";');
+  });
+
+  test('the cluster\'s checksum changes when a balancer adds the role', () => {
+    const chart = testChart('apps');
+    new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 3 });
+    const plain = findObject(synthObjects(chart), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
+    const withBalancer = findObject(objectsOf(), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
+    expect(withBalancer).not.toBe(plain);
+  });
+
+  test('an ExternalPostgres backend adds no role to a cluster in the chart', () => {
+    const objects = objectsOf({}, { backend: 'external' });
+    expect(clusterSecretSources(objects).map((s: any) => s.name)).not.toContain('pgpool-srcheck');
+    expect(bootstrapScript(objects)).not.toContain('pg_monitor');
+  });
+});
+
+describe('security, volumes and resources', () => {
+  test('the pod runs as non-root uid 70 with a matching gid and fsGroup and RuntimeDefault seccomp', () => {
+    expect(podSpec(objectsOf()).securityContext).toEqual({
+      runAsNonRoot: true, runAsUser: 70, runAsGroup: 70, fsGroup: 70, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' },
+    });
+  });
+
+  test('runAsUser sets the uid, gid and fsGroup', () => {
+    expect(podSpec(objectsOf({ runAsUser: 1000 })).securityContext).toMatchObject({ runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
+  });
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('every container drops all capabilities, cannot escalate and has a read-only root filesystem (%p)', (mode) => {
+    const contexts = allContainers(objectsOf(mode)).map((c) => c.securityContext);
+    expect(contexts.length).toBe(mode === CONFIG_MAP ? 3 : 2);
+    for (const context of contexts) {
+      expect(context).toEqual({
+        allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+      });
+    }
+  });
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('what the image writes is on in-memory emptyDirs (%p)', (mode) => {
+    const objects = objectsOf(mode);
+    const container = pgpoolContainer(objects);
+    for (const [path, name, sizeLimit] of [
+      ['/opt/pgpool-II/etc', 'etc', '16Mi'], ['/opt/pgpool-II/tls', 'image-tls', '1Mi'], ['/var/run/pgpool', 'run', '1Mi'], ['/tmp', 'tmp', '64Mi'],
+    ]) {
+      expect(mountAt(container, path)).toEqual({ name, mountPath: path });
+      expect(volume(objects, name)).toEqual({ name, emptyDir: { medium: 'Memory', sizeLimit } });
+    }
+  });
+
+  test('resources default to 100m/1 CPU and 256Mi memory on every container, and can be set', () => {
+    for (const container of allContainers(objectsOf())) {
+      expect(container.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+    }
+    const resources = pgpoolContainer(objectsOf({ resources: { cpuRequest: '250m', cpuLimit: '2', memoryLimit: '512Mi' } })).resources;
+    expect(resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '512Mi' } });
+  });
+});
+
+describe('probes and shutdown', () => {
+  test('startup, readiness and liveness probes are TCP checks of the pgpool port', () => {
+    const container = pgpoolContainer(objectsOf());
+    for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
+      expect(probe.tcpSocket).toEqual({ port: 'pgpool' });
+      expect(probe.exec).toBeUndefined();
+      expect(probe.httpGet).toBeUndefined();
+    }
+    expect(container.ports.map((p: any) => p.name)).toContain('pgpool');
+  });
+
+  test('preStop waits for the Services to forget the pod within the grace period', () => {
+    const objects = objectsOf();
+    expect(pgpoolContainer(objects).lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBe(30);
+  });
+});
+
+describe('TLS', () => {
+  test.each([CONFIG_MAP, ENVIRONMENT])('the TLS Secret is mounted read-only at /config/tls for the image, and ssl is on (%p)', (mode) => {
+    const objects = objectsOf({ ...mode, ssl: true, tlsSecret: 'pgpool-tls' });
+    expect(mountAt(pgpoolContainer(objects), '/config/tls')).toEqual({ name: 'tls', mountPath: '/config/tls', readOnly: true });
+    expect(volume(objects, 'tls').secret).toEqual({
+      secretName: 'pgpool-tls', defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }],
+    });
+    expect(startedSettings(objects, mode.configMode).get('ssl')).toBe('on');
+  });
+
+  test('no init container mounts the TLS key', () => {
+    const objects = objectsOf({ ssl: true, tlsSecret: 'pgpool-tls' });
+    for (const container of podSpec(objects).initContainers) expect(container.volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+  });
+
+  test('without tlsSecret there is no tls volume, with or without ssl', () => {
+    for (const props of [{}, { ssl: true }]) {
+      const objects = objectsOf(props);
+      expect(volume(objects, 'tls')).toBeUndefined();
+      expect(mountAt(pgpoolContainer(objects), '/config/tls')).toBeUndefined();
+    }
+  });
+});
+
+describe('config checksum', () => {
+  test('is a sha256 hex digest, identical for identical props', () => {
+    expect(checksum(objectsOf())).toMatch(/^[0-9a-f]{64}$/);
+    expect(checksum(objectsOf({ numInitChildren: 40 }))).toBe(checksum(objectsOf({ numInitChildren: 40 })));
+  });
+
+  test.each([
+    ['a typed parameter', { numInitChildren: 32 }, { numInitChildren: 33 }],
+    ['an extra parameter', {}, { extraParameters: { log_min_messages: 'warning' } }],
+    ['the config mode', CONFIG_MAP, ENVIRONMENT],
+    ['the users', {}, { users: [...USERS, { credentials: { secretName: 'reporting' } }] }],
+    ['pool_hba.conf', {}, { allowedCidrs: ['10.0.0.0/8'] }],
+  ])('changes with %s', (_what, before, after) => {
+    expect(checksum(objectsOf(before as Props))).not.toBe(checksum(objectsOf(after as Props)));
+  });
+
+  test.each([
+    ['a typed parameter', { numInitChildren: 32 }, { numInitChildren: 33 }],
+    ['an extra parameter', {}, { extraParameters: { log_min_messages: 'warning' } }],
+  ])('changes with %s in ENVIRONMENT mode too', (_what, before, after) => {
+    expect(checksum(objectsOf({ ...ENVIRONMENT, ...before } as Props))).not.toBe(checksum(objectsOf({ ...ENVIRONMENT, ...after } as Props)));
+  });
+});
+
+describe('schema validation', () => {
+  const variations: Array<[string, Props, Options]> = [
+    ['a default balancer', {}, {}],
+    ['ENVIRONMENT mode with TLS, PCP, md5 and health checks', {
+      ...ENVIRONMENT, ssl: true, tlsSecret: 'pgpool-tls', requireTls: true, pcpUser: { secretName: 'pgpool-pcp' }, exposePcp: true,
+      passwordEncryption: PgpoolPasswordEncryption.MD5, healthCheckPeriod: Duration.seconds(30),
+    }, {}],
+    ['a single replica and no namespace', { replicas: 1 }, { namespace: null }],
+    ['a primary-only ExternalPostgres backend', {}, { backend: 'external-primary-only' }],
+    ['a fully configured balancer', {
+      name: 'airflow-pgpool',
+      replicas: 3,
+      image: 'registry.example/pgpool:4.4.3',
+      runAsUser: 1000,
+      users: [{ credentials: AIRFLOW, envPrefix: 'AIRFLOW' }, { credentials: { secretName: 'reporting', usernameKey: 'login', passwordKey: 'secret' } }],
+      srCheckUser: { secretName: 'pgpool-srcheck', usernameKey: 'login' },
+      passwordEncryption: PgpoolPasswordEncryption.SCRAM_SHA_256,
+      pcpUser: { secretName: 'pgpool-pcp' },
+      exposePcp: true,
+      loadBalanceMode: true,
+      connectionCache: true,
+      statementLevelLoadBalance: true,
+      disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.TRANS_TRANSACTION,
+      numInitChildren: 64,
+      maxPool: 2,
+      childLifeTime: Duration.minutes(10),
+      childMaxConnections: 1000,
+      connectionLifeTime: Duration.hours(1),
+      clientIdleLimit: Duration.minutes(30),
+      srCheckPeriod: Duration.seconds(5),
+      healthCheckPeriod: Duration.seconds(30),
+      ssl: true,
+      tlsSecret: 'pgpool-tls',
+      requireTls: true,
+      allowedCidrs: ['10.0.0.0/8', 'fd00::/8'],
+      extraParameters: { log_min_messages: 'warning', health_check_timeout: '10' },
+      resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '256Mi', memoryLimit: '512Mi' },
+      spread: PodSpread.REQUIRED,
+      labels: { 'team': 'data', 'example.com/tier': 'db' },
+    }, { namespace: 'prod' }],
+  ];
+  const versions: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+  const cases = variations.flatMap(([what, props, options]) => versions.map((version) => [what, version, props, options] as const));
+
+  test.each(cases)('%s validates strictly against Kubernetes %s', (_what, version, props, options) => {
+    const objects = objectsOf(props, options);
+    expect(balancerObjects(objects).length).toBeGreaterThanOrEqual(4);
+    expect(validateManifests(objects, version)).toEqual([]);
+  });
+});

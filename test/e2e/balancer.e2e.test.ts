@@ -1,0 +1,95 @@
+import { readFileSync, rmSync } from 'fs';
+import { Testing } from 'cdk8s';
+import { Client } from 'pg';
+import { AirflowStackChart } from '../../examples/airflow-stack';
+import { LocalBalancer } from './support/balancer-harness';
+import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { LocalPooler } from './support/pooler-harness';
+import { psql, psqlResult, requirePostgres, requireProgram, scratchDir } from './support/postgres-bin';
+
+const SECRETS: SecretStore = {
+  'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
+  'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },
+  'airflow-app': { username: 'airflow', password: "app'pass:word" },
+  'airflow-pgpool-srcheck': { username: 'srcheck', password: 'check-secret' },
+};
+
+describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and replicas, PgBouncer in front', () => {
+  const objects = new AirflowStackChart(Testing.app(), 'e2e').toJson();
+  let scratch: string;
+  let instances: LocalInstance[];
+  let balancer: LocalBalancer;
+  let pooler: LocalPooler;
+  const app = (port: number) => ({ port, user: 'airflow', password: "app'pass:word", database: 'airflow' });
+
+  beforeAll(async () => {
+    requirePostgres();
+    requireProgram('/usr/sbin/pgpool', 'pgpool2');
+    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    scratch = scratchDir('cdk8s-postgres-balancer-e2e');
+    instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
+    await bootCluster(instances);
+    balancer = await LocalBalancer.create(scratch, objects, 'airflow-pgpool', {
+      'airflow-db-rw.airflow-ha.svc': instances[0].port,
+      'airflow-db-ro.airflow-ha.svc': instances[1].port,
+    }, SECRETS);
+    await balancer.start();
+    pooler = await LocalPooler.create(scratch, objects, 'airflow-pgbouncer', { 'airflow-pgpool.airflow-ha.svc': balancer.port }, SECRETS);
+    pooler.writeUserlist();
+    await pooler.start();
+  }, 180_000);
+
+  afterAll(() => {
+    pooler?.kill();
+    balancer?.kill();
+    for (const instance of instances ?? []) instance.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('a client logs in with SCRAM through pool_passwd; a wrong password is refused', () => {
+    expect(psql(app(balancer.port), 'SELECT current_user')).toBe('airflow');
+    const wrong = psqlResult({ ...app(balancer.port), password: 'guess' }, 'SELECT 1');
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toMatch(/authentication failed/);
+  });
+
+  test('writes land on the primary', () => {
+    psql(app(balancer.port), 'CREATE TABLE IF NOT EXISTS notes (body text)');
+    const port = psql(app(balancer.port), "WITH written AS (INSERT INTO notes VALUES ('x') RETURNING 1) SELECT inet_server_port() FROM written");
+    expect(port).toBe(String(instances[0].port));
+  });
+
+  test('reads spread over both backends by weight (1 primary : 2 replicas)', async () => {
+    const sessions = 90;
+    const ports: number[] = [];
+    for (let i = 0; i < sessions; i++) {
+      const client = new Client({ host: '127.0.0.1', ...app(balancer.port) });
+      await client.connect();
+      ports.push(Number((await client.query('SELECT inet_server_port() AS port')).rows[0].port));
+      await client.end();
+    }
+    const onPrimary = ports.filter((port) => port === instances[0].port).length;
+    const onReplicas = ports.filter((port) => port === instances[1].port).length;
+    expect(onPrimary + onReplicas).toBe(sessions);
+    expect(onPrimary).toBeGreaterThan(0);
+    expect(onReplicas).toBeGreaterThan(onPrimary);
+    const nodes = psql(app(balancer.port), 'SHOW pool_nodes').split('\n').map((row) => row.split('|'));
+    expect(nodes.map((row) => Number(row[8])).every((selects) => selects > 0)).toBe(true);
+    console.log(`read split over ${sessions} sessions: primary ${onPrimary}, replica Service ${onReplicas}; pool_nodes select_cnt ${nodes.map((row) => row[8]).join(' / ')}`);
+  }, 60_000);
+
+  test('the streaming-replication check authenticates as the sr_check role', async () => {
+    // A failed login shows after one sr_check_period (10 s) as "Failed to check replication time
+    // lag ... No persistent db connection" here, and as a failed password in PostgreSQL's log.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    expect(balancer.log()).toMatch(/sr_check_worker pid \d+: LOG: +process started/);
+    expect(balancer.log()).not.toMatch(/sr_check_worker pid \d+: (ERROR|FATAL)/);
+    for (const instance of instances.slice(0, 2)) {
+      expect(readFileSync(instance.logFile, 'utf8')).not.toContain('authentication failed for user "srcheck"');
+    }
+  }, 30_000);
+
+  test('PgBouncer with the balancer as its backend works end to end', () => {
+    expect(psql(app(pooler.port), 'SELECT current_user, count(*) FROM notes')).toMatch(/^airflow\|[1-9]/);
+  });
+});

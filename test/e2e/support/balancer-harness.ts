@@ -1,0 +1,113 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { BALANCER_PATHS } from '../../../lib/balancer/balancer-layout';
+import { findObject } from '../../support/synth';
+import { SecretStore } from './cluster-harness';
+import { localizePaths } from './paths';
+import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+
+/** Debian's Pgpool-II sample configuration: what the image's environment mode starts from. */
+const SAMPLE_PGPOOL_CONF = '/etc/pgpool2/pgpool.conf';
+
+/**
+ * One pod of a synthesized PgpoolBalancer on loopback. Our init step runs as rendered; what the
+ * Pgpool-II image's entrypoint does is done here as it documents it: in ConfigMap mode it takes
+ * /config/pgpool.conf, in environment mode it appends `name = 'value'` for each PGPOOL_PARAMS_
+ * variable to its sample config; then `pg_enc -m -k <key>` makes a pool_passwd entry for each
+ * `<PREFIX>_USERNAME`/`_PASSWORD` pair. Only hosts, ports and path roots are rewritten.
+ */
+export class LocalBalancer {
+  public readonly root: string;
+  public readonly logFile: string;
+  private readonly pod: any;
+
+  private constructor(scratch: string, private readonly objects: any[], name: string, public readonly port: number,
+    private readonly pcpPort: number, private readonly backendPorts: { [host: string]: number }, private readonly secrets: SecretStore) {
+    this.root = join(scratch, name);
+    this.logFile = join(scratch, `${name}.log`);
+    this.pod = findObject(objects, 'Deployment', name).spec.template.spec;
+    for (const dir of ['template', 'config', 'secrets', 'etc', 'run']) mkdirSync(join(this.root, dir), { recursive: true });
+  }
+
+  /** Lays out the balancer `name` of `objects`; `backendPorts` maps backend Service hosts to local ports. */
+  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore): Promise<LocalBalancer> {
+    return new LocalBalancer(scratch, objects, name, await freePort(), await freePort(), backendPorts, secrets);
+  }
+
+  /** Runs the init steps and what the image's entrypoint does, then starts Pgpool-II and waits for it. */
+  public async start(): Promise<void> {
+    const configMap = findObject(this.objects, 'ConfigMap', this.pod.volumes.find((v: any) => v.configMap).configMap.name).data;
+    const main = this.pod.containers.find((c: any) => c.name === 'pgpool');
+    const env = this.resolveEnv(main.env);
+    const configInit = this.pod.initContainers.find((c: any) => c.name === 'config');
+    let conf: string;
+    if (configInit) {
+      for (const [file, text] of Object.entries<string>(configMap)) writeFileSync(join(this.root, 'template', file), text);
+      const secretSource = this.pod.volumes.find((v: any) => v.name === 'secrets').projected.sources[0].secret;
+      mkdirSync(join(this.root, 'secrets', 'srcheck'));
+      writeFileSync(join(this.root, 'secrets', secretSource.items[0].path), this.secrets[secretSource.name][secretSource.items[0].key]);
+      giveToDaemonUser(this.root);
+      runOk(configInit.command[0], configInit.command.slice(1).map((arg: string) => this.localize(arg)), this.resolveEnv(configInit.env));
+      conf = readFileSync(join(this.root, 'config', 'pgpool.conf'), 'utf8');
+    } else {
+      conf = readFileSync(SAMPLE_PGPOOL_CONF, 'utf8') + Object.entries(env)
+        .filter(([name]) => name.startsWith('PGPOOL_PARAMS_'))
+        .map(([name, value]) => `${name.slice('PGPOOL_PARAMS_'.length).toLowerCase()} = '${value}'\n`).join('');
+      writeFileSync(join(this.root, 'config', 'pool_hba.conf'), configMap['pool_hba.conf']);
+    }
+    writeFileSync(join(this.root, 'etc', 'pgpool.conf'), this.rewrite(conf));
+    copyFileSync(join(this.root, 'config', 'pool_hba.conf'), join(this.root, 'etc', 'pool_hba.conf'));
+    writeFileSync(join(this.root, 'etc', '.pgpoolkey'), 'cdk8s-postgres-e2e-key\n', { mode: 0o600 });
+    writeFileSync(join(this.root, 'etc', 'pool_passwd'), '', { mode: 0o600 });
+    writeFileSync(join(this.root, 'etc', 'pcp.conf'), '', { mode: 0o600 });
+    giveToDaemonUser(this.root);
+    for (const name of Object.keys(env).filter((key) => /^[A-Z0-9]+_USERNAME$/.test(key))) {
+      const prefix = name.slice(0, -'_USERNAME'.length);
+      runOk('pg_enc', ['-m', '-k', join(this.root, 'etc', '.pgpoolkey'), '-f', join(this.root, 'etc', 'pgpool.conf'),
+        '-u', env[name], env[`${prefix}_PASSWORD`]]);
+    }
+    startDaemon('pgpool', ['-n', '-f', join(this.root, 'etc', 'pgpool.conf'), '-F', join(this.root, 'etc', 'pcp.conf'),
+      '-a', join(this.root, 'etc', 'pool_hba.conf'), '-k', join(this.root, 'etc', '.pgpoolkey')], this.logFile);
+    await waitFor('Pgpool-II to accept TCP connections', () => run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${this.port}`]).status === 0);
+  }
+
+  /** Stops Pgpool-II and its children at once, if it runs. */
+  public kill(): void {
+    run('pgpool', ['-f', join(this.root, 'etc', 'pgpool.conf'), '-m', 'immediate', 'stop']);
+  }
+
+  /** The log so far. */
+  public log(): string {
+    return readFileSync(this.logFile, 'utf8');
+  }
+
+  private rewrite(conf: string): string {
+    return this.localize(conf)
+      .replace(/^backend_port\d = '?\d+'?$/gm, '')
+      .replace(/^listen_addresses = .*$/gm, "listen_addresses = '127.0.0.1'")
+      .replace(/^pcp_listen_addresses = .*$/gm, "pcp_listen_addresses = '127.0.0.1'")
+      .replace(/^port = .*$/gm, `port = ${this.port}`)
+      .replace(/^pcp_port = .*$/gm, `pcp_port = ${this.pcpPort}`)
+      .replace(/^(backend_hostname\d) = '?([^'\n]+)'?$/gm, (_, key: string, host: string) => {
+        if (!(host in this.backendPorts)) throw new Error(`no local port for backend host ${host}`);
+        return `${key} = '127.0.0.1'\n${key.replace('hostname', 'port')} = ${this.backendPorts[host]}`;
+      });
+  }
+
+  private localize(value: string): string {
+    return localizePaths(value, {
+      [BALANCER_PATHS.templateDir]: join(this.root, 'template'), [BALANCER_PATHS.secretsDir]: join(this.root, 'secrets'),
+      [BALANCER_PATHS.runDir]: join(this.root, 'run'), [BALANCER_PATHS.configDir]: join(this.root, 'config'),
+    });
+  }
+
+  /** Environment values, with secretKeyRefs read from the store. */
+  private resolveEnv(env: any[] = []): { [name: string]: string } {
+    const resolved: { [name: string]: string } = {};
+    for (const variable of env) {
+      const ref = variable.valueFrom?.secretKeyRef;
+      resolved[variable.name] = ref ? this.secrets[ref.name][ref.key] : this.localize(variable.value);
+    }
+    return resolved;
+  }
+}
