@@ -1,7 +1,8 @@
 import { readFileSync, rmSync } from 'fs';
-import { Testing } from 'cdk8s';
+import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { AirflowStackChart } from '../../examples/airflow-stack';
+import { ExternalPostgres, PgpoolBalancer, PgpoolConfigMode } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { LocalPooler } from './support/pooler-harness';
@@ -88,6 +89,29 @@ describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and repli
       expect(readFileSync(instance.logFile, 'utf8')).not.toContain('authentication failed for user "srcheck"');
     }
   }, 30_000);
+
+  test('the image\'s environment mode (PGPOOL_PARAMS_ variables) boots and balances too', async () => {
+    const chart = new Chart(Testing.app(), 'env', { namespace: 'airflow-ha' });
+    const backend = new ExternalPostgres(chart, 'Db', {
+      readWriteService: 'airflow-db-rw', readOnlyService: 'airflow-db-ro', replicas: 2, superuserSecret: { secretName: 'airflow-db-superuser' },
+    });
+    new PgpoolBalancer(chart, 'EnvPgpool', {
+      backend, configMode: PgpoolConfigMode.ENVIRONMENT, replicas: 1,
+      users: [{ credentials: { secretName: 'airflow-app' } }], srCheckUser: { secretName: 'airflow-pgpool-srcheck' },
+    });
+    const envBalancer = await LocalBalancer.create(scratch, chart.toJson(), 'env-pgpool', {
+      'airflow-db-rw.airflow-ha.svc': instances[0].port,
+      'airflow-db-ro.airflow-ha.svc': instances[1].port,
+    }, SECRETS);
+    try {
+      await envBalancer.start();
+      const ports = new Set<string>();
+      for (let i = 0; i < 20; i++) ports.add(psql(app(envBalancer.port), 'SELECT inet_server_port()'));
+      expect([...ports].sort()).toEqual([String(instances[0].port), String(instances[1].port)].sort());
+    } finally {
+      envBalancer.kill();
+    }
+  }, 60_000);
 
   test('PgBouncer with the balancer as its backend works end to end', () => {
     expect(psql(app(pooler.port), 'SELECT current_user, count(*) FROM notes')).toMatch(/^airflow\|[1-9]/);

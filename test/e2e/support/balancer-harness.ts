@@ -73,7 +73,8 @@ export class LocalBalancer {
 
   /** Stops Pgpool-II and its children at once, if it runs. */
   public kill(): void {
-    run('pgpool', ['-f', join(this.root, 'etc', 'pgpool.conf'), '-m', 'immediate', 'stop']);
+    // SIGQUIT is Pgpool-II's immediate shutdown: the main process ends its children too.
+    run('sh', ['-c', `kill -QUIT "$(cat ${join(this.root, 'run', 'pgpool.pid')})" 2>/dev/null || true`]);
   }
 
   /** The log so far. */
