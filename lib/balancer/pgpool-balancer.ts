@@ -1,7 +1,6 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { configChecksum } from '../core/checksum';
 import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { selectorLabels } from '../core/labels';
@@ -9,7 +8,8 @@ import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
+import { renderProxyDeployment } from '../core/proxy-deployment';
+import { validateUniqueNames, volumeMount } from '../core/workload';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { pgpoolParamsEnvironment, renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
@@ -67,36 +67,19 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
         [BALANCER_FILES.configScript]: renderConfigScript(model),
       }
       : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) };
-    const metadata = (name: string) => objectMeta(this, name, model.componentLabels, model.labels);
-    tokenlessServiceAccount(this, model.name, model.componentLabels, model.labels);
-    new k8s.KubeConfigMap(this, 'Config', { metadata: metadata(`${model.name}-config`), data: files });
-    new k8s.KubeService(this, 'Service', {
-      metadata: metadata(model.name),
-      spec: {
-        type: 'ClusterIP',
-        selector: selectorLabels(model.componentLabels),
-        ports: [
-          { name: 'postgres', port: PGPOOL_PORT, targetPort: k8s.IntOrString.fromString('pgpool'), protocol: 'TCP' },
-          ...(model.exposePcp ? [{ name: 'pcp', port: PCP_PORT, targetPort: k8s.IntOrString.fromString('pcp'), protocol: 'TCP' }] : []),
-        ],
-      },
+    renderProxyDeployment(this, {
+      name: model.name,
+      replicas: model.replicas,
+      labels: model.componentLabels,
+      extraLabels: model.labels,
+      files,
+      checksumInputs: { env: JSON.stringify(this.environment()) },
+      servicePorts: [
+        { name: 'postgres', port: PGPOOL_PORT, targetPort: k8s.IntOrString.fromString('pgpool'), protocol: 'TCP' },
+        ...(model.exposePcp ? [{ name: 'pcp', port: PCP_PORT, targetPort: k8s.IntOrString.fromString('pcp'), protocol: 'TCP' }] : []),
+      ],
+      podSpec: this.podSpec(),
     });
-    new k8s.KubeDeployment(this, 'Deployment', {
-      metadata: metadata(model.name),
-      spec: {
-        replicas: model.replicas,
-        selector: { matchLabels: selectorLabels(model.componentLabels) },
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
-        template: {
-          metadata: {
-            labels: metadata(model.name).labels,
-            annotations: { 'checksum/config': configChecksum({ ...files, env: JSON.stringify(this.environment()) }) },
-          },
-          spec: this.podSpec(),
-        },
-      },
-    });
-    if (model.replicas >= 2) oneAtATimeDisruptionBudget(this, model.name, model.componentLabels, model.labels, true);
   }
 
   /** The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters. */

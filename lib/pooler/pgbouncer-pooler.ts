@@ -1,14 +1,14 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { configChecksum } from '../core/checksum';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { selectorLabels } from '../core/labels';
 import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
+import { renderProxyDeployment } from '../core/proxy-deployment';
+import { secretProjection, validateUniqueNames, volumeMount } from '../core/workload';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
@@ -67,31 +67,15 @@ export class PgBouncerPooler extends Construct {
       [POOLER_FILES.drainScript]: renderDrainScript(model),
       [POOLER_FILES.startScript]: renderStartScript(model),
     };
-    const metadata = (name: string) => objectMeta(this, name, model.componentLabels, model.labels);
-    tokenlessServiceAccount(this, model.name, model.componentLabels, model.labels);
-    new k8s.KubeConfigMap(this, 'Config', { metadata: metadata(`${model.name}-config`), data: files });
-    new k8s.KubeService(this, 'Service', {
-      metadata: metadata(model.name),
-      spec: {
-        type: 'ClusterIP',
-        selector: selectorLabels(model.componentLabels),
-        ports: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
-      },
+    renderProxyDeployment(this, {
+      name: model.name,
+      replicas: model.replicas,
+      labels: model.componentLabels,
+      extraLabels: model.labels,
+      files,
+      servicePorts: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
+      podSpec: this.podSpec(),
     });
-    new k8s.KubeDeployment(this, 'Deployment', {
-      metadata: metadata(model.name),
-      spec: {
-        replicas: model.replicas,
-        selector: { matchLabels: selectorLabels(model.componentLabels) },
-        // A new pod is ready before an old one drains: capacity never drops during a rollout.
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
-        template: {
-          metadata: { labels: metadata(model.name).labels, annotations: { 'checksum/config': configChecksum(files) } },
-          spec: this.podSpec(),
-        },
-      },
-    });
-    if (model.replicas >= 2) oneAtATimeDisruptionBudget(this, model.name, model.componentLabels, model.labels, true);
   }
 
   private podSpec(): k8s.PodSpec {

@@ -1,0 +1,51 @@
+import { k8s } from 'cdk8s-plus-27';
+import { IConstruct } from 'constructs';
+import { configChecksum } from './checksum';
+import { ComponentLabels, selectorLabels } from './labels';
+import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
+
+/** What a proxy in front of PostgreSQL (a pooler, a balancer) is made of. */
+export interface ProxyDeploymentSpec {
+  readonly name: string;
+  readonly replicas: number;
+  readonly labels: ComponentLabels;
+  readonly extraLabels: { [key: string]: string };
+  /** The ConfigMap `<name>-config`. */
+  readonly files: { [file: string]: string };
+  /** More inputs of the pods' checksum annotation besides the files, such as their environment. */
+  readonly checksumInputs?: { [name: string]: string };
+  readonly servicePorts: k8s.ServicePort[];
+  readonly podSpec: k8s.PodSpec;
+}
+
+/**
+ * A stateless proxy's objects: a ServiceAccount without token, a ConfigMap of its files, a
+ * Service, a Deployment whose pods roll when a file changes, and a PodDisruptionBudget from two
+ * replicas on. Rollouts surge one pod and keep every old one until it is ready, so capacity
+ * never drops.
+ */
+export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): void {
+  const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.extraLabels);
+  tokenlessServiceAccount(scope, spec.name, spec.labels, spec.extraLabels);
+  new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: spec.files });
+  new k8s.KubeService(scope, 'Service', {
+    metadata: metadata(spec.name),
+    spec: { type: 'ClusterIP', selector: selectorLabels(spec.labels), ports: spec.servicePorts },
+  });
+  new k8s.KubeDeployment(scope, 'Deployment', {
+    metadata: metadata(spec.name),
+    spec: {
+      replicas: spec.replicas,
+      selector: { matchLabels: selectorLabels(spec.labels) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
+      template: {
+        metadata: {
+          labels: metadata(spec.name).labels,
+          annotations: { 'checksum/config': configChecksum({ ...spec.files, ...spec.checksumInputs }) },
+        },
+        spec: spec.podSpec,
+      },
+    },
+  });
+  if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.extraLabels, true);
+}
