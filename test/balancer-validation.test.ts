@@ -6,6 +6,7 @@ import {
 } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
+import { describeLabelsAndResources } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -424,33 +425,7 @@ describe('allowedCidrs', () => {
   });
 });
 
-describe('labels and resources', () => {
-  test('rejects a label key that is not a qualified name', () => {
-    expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: '"bad key!"', fix: /letters, digits/ });
-  });
-
-  test('rejects a label key with a bad prefix', () => {
-    expectPropError({ labels: { 'Example_Com/team': 'x' } }, { prop: 'labels', value: '"Example_Com/team"', fix: /DNS prefix/ });
-  });
-
-  test.each(['pay ments', '-payments', 'p'.repeat(64)])('rejects the label value %p', (value) => {
-    expectPropError({ labels: { team: value } }, { prop: 'labels.team', value: JSON.stringify(value), fix: /letters, digits/ });
-  });
-
-  test('accepts prefixed label keys and an empty value', () => {
-    expectValid({ labels: { 'example.com/team': 'payments', 'tier': '' } });
-  });
-
-  test('rejects a malformed memory limit', () => {
-    expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
-  });
-
-  test('rejects a CPU request above the CPU limit', () => {
-    expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
-      prop: 'resources.cpuRequest', value: '"2"', fix: /raise resources\.cpuLimit/,
-    });
-  });
-});
+describeLabelsAndResources(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;

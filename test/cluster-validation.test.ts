@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
 import { PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
 import { validateManifests } from './support/kube-schema';
+import { describeLabelsAndResources } from './support/common-props';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { synthObjects, testChart } from './support/synth';
 
@@ -401,17 +402,13 @@ describe('port, runAsUser and image', () => {
   });
 });
 
-describe('labels', () => {
-  // lib/cluster/cluster-model.ts:189-190 take partOf and labels as they are; the API server rejects
-  // label values with spaces or "!" and keys that are not qualified names.
+describe('partOf', () => {
   test('rejects a partOf that is not a valid label value', () => {
-    expectPropError({ partOf: 'My App!' }, { prop: 'partOf', value: '"My App!"', fix: /./ });
-  });
-
-  test('rejects a label key that is not a qualified name', () => {
-    expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: 'bad key!', fix: /./ });
+    expectPropError({ partOf: 'My App!' }, { prop: 'partOf', value: '"My App!"', fix: /letters, digits/ });
   });
 });
+
+describeLabelsAndResources(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;

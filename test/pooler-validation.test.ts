@@ -5,6 +5,7 @@ import {
 } from '../lib';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { validateManifests } from './support/kube-schema';
+import { describeLabelsAndResources } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -480,29 +481,7 @@ describe('TLS', () => {
   });
 });
 
-describe('labels and resources', () => {
-  test('rejects a label key that is not a qualified name', () => {
-    expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: '"bad key!"', fix: /letters, digits/ });
-  });
-
-  test('rejects a label value with a space', () => {
-    expectPropError({ labels: { team: 'pay ments' } }, { prop: 'labels.team', value: '"pay ments"', fix: /letters, digits/ });
-  });
-
-  test('accepts prefixed label keys', () => {
-    expectValid({ labels: { 'example.com/team': 'payments', 'tier': 'db' } });
-  });
-
-  test('rejects a malformed memory limit', () => {
-    expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
-  });
-
-  test('rejects a CPU request above the CPU limit', () => {
-    expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
-      prop: 'resources.cpuRequest', value: '"2"', fix: /raise resources\.cpuLimit/,
-    });
-  });
-});
+describeLabelsAndResources(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;
