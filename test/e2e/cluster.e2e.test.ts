@@ -63,8 +63,12 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   });
 
   test('both replicas stream from the primary, one of them as a quorum-synchronous standby', async () => {
-    await waitFor('two streaming replicas', () => streamingReplicas().length === 2);
-    expect(streamingReplicas()).toEqual(['orders_db_replica_0:quorum', 'orders_db_replica_1:quorum']);
+    // A standby that has just started streaming reports "async" until the primary has taken
+    // it into synchronous_standby_names' quorum; wait for that, then assert it.
+    const expected = ['orders_db_replica_0:quorum', 'orders_db_replica_1:quorum'];
+    await waitFor('both replicas streaming in the quorum', () => JSON.stringify(streamingReplicas()) === JSON.stringify(expected), 15_000)
+      .catch(() => undefined);
+    expect(streamingReplicas()).toEqual(expected);
     expect(psql(superuser(primary.port), 'SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1'))
       .toBe('orders_db_replica_0\norders_db_replica_1');
   });
