@@ -18,3 +18,4 @@ export { PgBouncerPooler } from './pooler/pgbouncer-pooler';
 export { PgpoolBalancerProps, PgpoolUser } from './balancer/pgpool-props';
 export { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './balancer/pgpool-settings';
 export { PgpoolBalancer } from './balancer/pgpool-balancer';
+export { ConnectionDemand } from './core/connection-budget';

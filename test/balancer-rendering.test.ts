@@ -19,6 +19,8 @@ const SECRETS = {
   superuserSecret: { secretName: 'pg-superuser' },
   replicationSecret: { secretName: 'pg-replication' },
 };
+/** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
 const AIRFLOW = { secretName: 'airflow-app' };
 const USERS = [{ credentials: AIRFLOW, envPrefix: 'AIRFLOW' }];
 const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };
@@ -57,7 +59,7 @@ interface Synthesized {
  */
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
-  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: options.instances ?? 3 });
+  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: options.instances ?? 3 });
   let backend: IPostgresEndpoint = cluster;
   if (options.backend === 'external') {
     backend = new ExternalPostgres(chart, 'Ext', {
@@ -243,7 +245,7 @@ describe('objects and names', () => {
 
   test('the name defaults to the construct id in kebab-case', () => {
     const chart = testChart('apps');
-    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const cluster = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     const balancer = new PgpoolBalancer(chart, 'ReadBalancer', { backend: cluster, users: USERS, srCheckUser: SR_CHECK_USER });
     expect(balancer.name).toBe('read-balancer');
     expect(findObject(synthObjects(chart), 'Deployment', 'read-balancer').spec.replicas).toBe(2);
@@ -289,7 +291,7 @@ describe('the balancer as an IPostgresEndpoint', () => {
 
   test.each([EndpointRole.READ_WRITE, EndpointRole.READ_ONLY])('a PgBouncerPooler with target %s routes to the balancer\'s Service', (target) => {
     const chart = testChart('apps');
-    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 3 });
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3 });
     const balancer = new PgpoolBalancer(chart, 'Balancer', { backend: cluster, users: USERS, srCheckUser: SR_CHECK_USER });
     const pooler = new PgBouncerPooler(chart, 'Pooler', { backend: balancer, users: [AIRFLOW], target });
     const objects = synthObjects(chart);
@@ -800,7 +802,7 @@ describe('the cluster\'s sr_check role', () => {
 
   test('the cluster\'s checksum changes when a balancer adds the role', () => {
     const chart = testChart('apps');
-    new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 3 });
+    new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3 });
     const plain = findObject(synthObjects(chart), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
     const withBalancer = findObject(objectsOf(), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
     expect(withBalancer).not.toBe(plain);

@@ -17,6 +17,8 @@ const SECRETS = {
   superuserSecret: { secretName: 'pg-superuser' },
   replicationSecret: { secretName: 'pg-replication' },
 };
+/** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
 const USERS = [{ credentials: { secretName: 'app-user' }, envPrefix: 'APP' }];
 const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };
 const CONFIG_MAP_FIX = /use configMode PgpoolConfigMode\.CONFIG_MAP/;
@@ -40,7 +42,7 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 3 })
+    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3 })
     : new ExternalPostgres(chart, 'Db', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret });
   new PgpoolBalancer(chart, 'Balancer', { backend, users: USERS, srCheckUser: SR_CHECK_USER, ...props });
   return synthObjects(chart);
@@ -93,7 +95,7 @@ describe('name', () => {
 
   test('rejects a construct id whose kebab-case is not a DNS-1035 label', () => {
     const chart = testChart();
-    const backend = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const backend = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     expect(() => new PgpoolBalancer(chart, '2ndBalancer', { backend, users: USERS, srCheckUser: SR_CHECK_USER }))
       .toThrow(/^test\/2ndBalancer: name "2nd-balancer" is not a DNS-1035 label; use lower-case letters/);
   });
@@ -483,7 +485,8 @@ describe('any props (property test)', () => {
         // Only a plain Error naming the balancer: a TypeError or RangeError is a crash.
         expect(error).toBeInstanceOf(Error);
         expect((error as Error).constructor).toBe(Error);
-        expect((error as Error).message).toMatch(/^test\/Balancer: /);
+        // ...or the cluster's connection budget, which names this construct in its table.
+        expect((error as Error).message).toMatch(/^test\/Balancer: |^test\/Db: settings\.maxConnections \d+ leaves .*\n[^]*test\/Balancer /);
         outcomes.rejected++;
         return;
       }

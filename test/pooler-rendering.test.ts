@@ -15,6 +15,8 @@ const SECRETS = {
   superuserSecret: { secretName: 'pg-superuser' },
   replicationSecret: { secretName: 'pg-replication' },
 };
+/** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
 const AUTH_USER = { secretName: 'pooler-auth' };
 
 interface Options {
@@ -36,7 +38,7 @@ interface Synthesized {
  */
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
-  const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+  const cluster = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
   const backend: IPostgresEndpoint = options.backend === 'external'
     ? new ExternalPostgres(chart, 'Ext', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret })
     : cluster;
@@ -89,7 +91,7 @@ describe('objects and names', () => {
 
   test('the name defaults to the construct id in kebab-case', () => {
     const chart = testChart('apps');
-    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const cluster = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     const pooler = new PgBouncerPooler(chart, 'OrdersPooler', { backend: cluster, authUser: AUTH_USER });
     expect(pooler.name).toBe('orders-pooler');
     expect(findObject(synthObjects(chart), 'Deployment', 'orders-pooler').spec.replicas).toBe(2);
@@ -251,7 +253,7 @@ describe('pgbouncer.ini [pgbouncer]', () => {
   });
 
   test('the default auth_query is the one the cluster\'s addPasswordLookup returns', () => {
-    const other = new PostgresStatefulCluster(testChart(), 'Other', SECRETS);
+    const other = new PostgresStatefulCluster(testChart(), 'Other', CLUSTER);
     const query = other.addPasswordLookup({ secretName: 'other-auth' });
     expect(iniValue(pgbouncerIni(objectsOf()), 'auth_query')).toBe(query);
     expect(query).toContain('$1');
@@ -357,7 +359,7 @@ describe('the cluster\'s password lookup', () => {
 
   test('the cluster\'s checksum changes when a pooler adds the lookup', () => {
     const chart = testChart('apps');
-    new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     const plain = findObject(synthObjects(chart), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
     const withPooler = findObject(objectsOf(), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
     expect(withPooler).not.toBe(plain);

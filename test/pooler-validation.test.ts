@@ -16,6 +16,8 @@ const SECRETS = {
   superuserSecret: { secretName: 'pg-superuser' },
   replicationSecret: { secretName: 'pg-replication' },
 };
+/** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
 const AUTH_USER = { secretName: 'pooler-auth' };
 
 /**
@@ -25,7 +27,7 @@ const AUTH_USER = { secretName: 'pooler-auth' };
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', SECRETS)
+    ? new PostgresStatefulCluster(chart, 'Db', CLUSTER)
     : new ExternalPostgres(chart, 'Db', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret });
   new PgBouncerPooler(chart, 'Pooler', { backend, authUser: AUTH_USER, ...props });
   return synthObjects(chart);
@@ -77,7 +79,7 @@ describe('name', () => {
 
   test('rejects a construct id whose kebab-case is not a DNS-1035 label', () => {
     const chart = testChart();
-    const backend = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const backend = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     expect(() => new PgBouncerPooler(chart, '2ndPooler', { backend, authUser: AUTH_USER }))
       .toThrow(/^test\/2ndPooler: name "2nd-pooler" is not a DNS-1035 label; use lower-case letters/);
   });
@@ -539,7 +541,8 @@ describe('any props (property test)', () => {
         // Only a plain Error naming the pooler: a TypeError or RangeError is a crash.
         expect(error).toBeInstanceOf(Error);
         expect((error as Error).constructor).toBe(Error);
-        expect((error as Error).message).toMatch(/^test\/Pooler: /);
+        // ...or the cluster's connection budget, which names this construct in its table.
+        expect((error as Error).message).toMatch(/^test\/Pooler: |^test\/Db: settings\.maxConnections \d+ leaves .*\n[^]*test\/Pooler /);
         outcomes.rejected++;
         return;
       }

@@ -51,7 +51,15 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
     const model = resolveBalancerModel(this, id, props);
     this.model = model;
     // sr_check logs in to both Services; pg_monitor lets it read replication progress.
-    if (props.backend instanceof PostgresStatefulCluster) props.backend.addRole({ credentials: props.srCheckUser, memberOf: ['pg_monitor'] });
+    if (props.backend instanceof PostgresStatefulCluster) {
+      props.backend.addRole({ credentials: props.srCheckUser, memberOf: ['pg_monitor'] });
+      // Each child may cache maxPool connections to each backend Service (node 1 only with replicas).
+      props.backend.addConnectionDemand({
+        consumer: this.node.path,
+        primary: model.connectionsPerBackend,
+        replica: props.backend.replicas > 0 ? model.connectionsPerBackend : 0,
+      });
+    }
     validateUniqueNames(this);
     this.name = model.name;
     this.readWriteHost = serviceHost(model.name, Chart.of(this).namespace);

@@ -2,6 +2,7 @@ import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
+import { ConnectionDemand, describeOverbooking } from '../core/connection-budget';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { metadataLabels, selectorLabels } from '../core/labels';
@@ -45,6 +46,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   private readonly model: ClusterModel;
   private readonly provisioning: Provisioning;
+  private readonly demands: ConnectionDemand[] = [];
 
   /**
    * @param scope the chart or construct to add the cluster to
@@ -56,6 +58,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const model = resolveClusterModel(this, id, props);
     this.model = model;
     validateUniqueNames(this);
+    this.node.addValidation({ validate: () => this.validateConnectionBudget() });
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
     (props.roles ?? []).forEach((role, index) => this.provisioning.addRole(role.credentials, role.memberOf ?? [], `roles[${index}]`));
     this.name = model.name;
@@ -91,6 +94,32 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       // One budget over all instances: a drain never takes the primary and a replica at once.
       oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.labels, false);
     }
+  }
+
+  /**
+   * Records server connections another construct may open here; synthesis fails when all of
+   * them do not fit in max_connections - superuser_reserved_connections, on the primary or on a
+   * replica. Poolers and balancers call this for their backend.
+   * @param demand who asks, and for how many connections on the primary and on each replica
+   */
+  public addConnectionDemand(demand: ConnectionDemand): void {
+    this.demands.push({ ...demand });
+  }
+
+  /** The connection demands recorded so far, for tests and reports. */
+  public get connectionDemands(): ConnectionDemand[] {
+    return this.demands.map((demand) => ({ ...demand }));
+  }
+
+  private validateConnectionBudget(): string[] {
+    const available = this.maxConnections - this.superuserReservedConnections;
+    const table = describeOverbooking(this.demands, available, this.replicas);
+    if (!table) return [];
+    const needed = Math.max(...(['primary', 'replica'] as const).map((key) => this.demands.reduce((sum, d) => sum + d[key], 0)));
+    return [`${this.node.path}: settings.maxConnections ${this.maxConnections} leaves ${available} connections for ordinary roles `
+      + `(superuser_reserved_connections ${this.superuserReservedConnections}), fewer than its consumers may open:\n${table}\n`
+      + `; raise settings.maxConnections to ${needed + this.superuserReservedConnections} or more, `
+      + 'or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)'];
   }
 
   /**

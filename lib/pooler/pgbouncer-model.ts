@@ -21,6 +21,7 @@ export const PGBOUNCER_LISTEN_PORT = 6432;
 export interface DatabaseEntryModel {
   /** `*` for the wildcard entry. */
   readonly name: string;
+  readonly role: EndpointRole;
   readonly host: string;
   readonly port: number;
   readonly dbname?: string;
@@ -56,6 +57,8 @@ export interface PoolerModel {
   readonly componentLabels: ComponentLabels;
   /** Server connections all pods may open to the backend, over all databases. */
   readonly serverConnectionDemand: number;
+  /** The same, split by the Service the connections go to. */
+  readonly demandByRole: { readonly [role in EndpointRole]: number };
 }
 
 const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -137,10 +140,8 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   if (maxPreparedStatements !== undefined) requireVersion(scope, 'maxPreparedStatements', maxPreparedStatements, version, '1.21.0');
 
   const { clientTlsMode, serverTlsMode } = resolveTls(scope, props);
-  const backend = props.backend;
-  const hostOf = (target: EndpointRole | undefined) =>
-    ((target ?? props.target ?? EndpointRole.READ_WRITE) === EndpointRole.READ_WRITE ? backend.readWriteHost : backend.readOnlyHost);
-  const databases = resolveDatabases(scope, props, hostOf);
+  const roleOf = (target: EndpointRole | undefined) => target ?? props.target ?? EndpointRole.READ_WRITE;
+  const databases = resolveDatabases(scope, props, roleOf);
 
   const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => {
     if (duration === undefined) return fallback;
@@ -207,6 +208,10 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     labels,
     componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
     serverConnectionDemand: replicas * databases.reduce((sum, database) => sum + perDatabase(database), 0),
+    demandByRole: {
+      [EndpointRole.READ_WRITE]: replicas * databases.filter((d) => d.role === EndpointRole.READ_WRITE).reduce((sum, d) => sum + perDatabase(d), 0),
+      [EndpointRole.READ_ONLY]: replicas * databases.filter((d) => d.role === EndpointRole.READ_ONLY).reduce((sum, d) => sum + perDatabase(d), 0),
+    },
   };
 }
 
@@ -235,9 +240,10 @@ function resolveTls(scope: IConstruct, props: PgBouncerPoolerProps) {
   return { clientTlsMode, serverTlsMode };
 }
 
-function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, hostOf: (target?: EndpointRole) => string): DatabaseEntryModel[] {
+function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, roleOf: (target?: EndpointRole) => EndpointRole): DatabaseEntryModel[] {
   const port = props.backend.port;
-  if (props.databases === undefined) return [{ name: '*', host: hostOf(undefined), port }];
+  const hostOf = (role: EndpointRole) => (role === EndpointRole.READ_WRITE ? props.backend.readWriteHost : props.backend.readOnlyHost);
+  if (props.databases === undefined) return [{ name: '*', role: roleOf(undefined), host: hostOf(roleOf(undefined)), port }];
   if (props.databases.length === 0) {
     throw propError(scope, 'databases', [], 'routes no database', 'list databases, or leave databases unset for a wildcard entry');
   }
@@ -256,7 +262,8 @@ function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, hostOf
     seen.add(database.name);
     return {
       name: database.name,
-      host: hostOf(database.target),
+      role: roleOf(database.target),
+      host: hostOf(roleOf(database.target)),
       port,
       dbname: database.dbname,
       poolSize: database.poolSize === undefined ? undefined : requireInteger(scope, `${prop}.poolSize`, database.poolSize, 1, C_INT_MAX),

@@ -1,7 +1,7 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { IPostgresEndpoint } from '../core/endpoint';
+import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { selectorLabels } from '../core/labels';
 import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
@@ -50,8 +50,15 @@ export class PgBouncerPooler extends Construct {
   constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
     super(scope, id);
     const model = resolvePoolerModel(this, id, props);
-    if (props.backend instanceof PostgresStatefulCluster && model.authUser && props.authQuery === undefined) {
-      props.backend.addPasswordLookup(model.authUser);
+    if (props.backend instanceof PostgresStatefulCluster) {
+      if (model.authUser && props.authQuery === undefined) props.backend.addPasswordLookup(model.authUser);
+      const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
+      props.backend.addConnectionDemand({
+        consumer: this.node.path,
+        // Without replicas the read-only Service is the primary's.
+        primary: model.demandByRole[EndpointRole.READ_WRITE] + (props.backend.replicas > 0 ? 0 : model.demandByRole[EndpointRole.READ_ONLY]),
+        replica: onReplicas,
+      });
     }
     this.model = model;
     validateUniqueNames(this);

@@ -1,0 +1,73 @@
+import { App, Chart, Testing } from 'cdk8s';
+import { AirflowStackChart } from '../examples/airflow-stack';
+import { PooledClusterChart } from '../examples/pooled-cluster';
+import { EndpointRole, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../lib';
+import { synthObjects, testChart } from './support/synth';
+
+const SECRETS = { superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' } };
+const AUTH = { secretName: 'auth' };
+
+describe('connection budget', () => {
+  test('the examples fit, and their demands are readable from code', () => {
+    const pooled = new PooledClusterChart(Testing.app(), 'pooled');
+    expect(pooled.cluster.connectionDemands).toEqual([{ consumer: 'pooled/AirflowPgbouncer', primary: 80, replica: 0 }]);
+    expect(() => synthObjects(pooled)).not.toThrow();
+    const stack = new AirflowStackChart(Testing.app(), 'stack');
+    // The pooler fronts the balancer, so only the balancer's children reach the cluster.
+    expect(stack.cluster.connectionDemands).toEqual([{ consumer: 'stack/AirflowPgpool', primary: 64, replica: 64 }]);
+    expect(() => synthObjects(stack)).not.toThrow();
+  });
+
+  test('overbooking the primary fails synthesis with a table of who asks for how many, and the fix', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, defaultPoolSize: 30 });
+    new PgpoolBalancer(chart, 'Balancer', { backend: cluster, users: [{ credentials: AUTH }], srCheckUser: AUTH, numInitChildren: 20 });
+    const message = (() => {
+      try {
+        synthObjects(chart);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'no error';
+    })();
+    expect(message).toBe([
+      'test/Db: settings.maxConnections 100 leaves 97 connections for ordinary roles (superuser_reserved_connections 3), fewer than its consumers may open:',
+      '  consumer       primary  each replica',
+      '  test/Pooler         60             0',
+      '  test/Balancer       40            40',
+      '  total              100            40',
+      '; raise settings.maxConnections to 103 or more, or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)',
+    ].join('\n'));
+  });
+
+  test('a pooler on the read-only Service counts on each replica', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY, defaultPoolSize: 49 });
+    expect(cluster.connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 0, replica: 98 }]);
+    expect(() => synthObjects(chart)).toThrow(/each replica\n  test\/Pooler +0 +98\n/);
+  });
+
+  test('without replicas, the read-only Service is the primary, and so is the demand on it', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 1 });
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY });
+    expect(cluster.connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 40, replica: 0 }]);
+  });
+
+  test('raising maxConnections as the message says makes it fit', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: { maxConnections: 103 } });
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, defaultPoolSize: 50 });
+    expect(() => synthObjects(chart)).not.toThrow();
+  });
+
+  test('cdk8s synth runs the check', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-budget-test' });
+    const chart = new Chart(app, 'test');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, replicas: 5 });
+    expect(() => app.synthYaml()).toThrow(/settings\.maxConnections 100 leaves 97/);
+  });
+});
