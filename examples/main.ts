@@ -1,4 +1,7 @@
+import { writeFileSync } from 'fs';
+import { join } from 'path';
 import { App } from 'cdk8s';
+import { PostgresStatefulCluster } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
@@ -10,8 +13,15 @@ export function buildExamples(app: App): void {
   new AirflowStackChart(app, 'airflow-stack');
 }
 
+/** Every cluster's connection budget, one after the other. */
+export function connectionBudgetReport(app: App): string {
+  return app.node.findAll().filter((c): c is PostgresStatefulCluster => c instanceof PostgresStatefulCluster)
+    .map((cluster) => cluster.connectionBudgetReport()).join('\n');
+}
+
 if (require.main === module) {
   const app = new App();
   buildExamples(app);
   app.synth();
+  writeFileSync(join(app.outdir, 'connection-budget.txt'), connectionBudgetReport(app));
 }

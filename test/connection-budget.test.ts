@@ -1,5 +1,6 @@
 import { App, Chart, Testing } from 'cdk8s';
 import { AirflowStackChart } from '../examples/airflow-stack';
+import { buildExamples, connectionBudgetReport } from '../examples/main';
 import { PooledClusterChart } from '../examples/pooled-cluster';
 import { EndpointRole, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../lib';
 import { synthObjects, testChart } from './support/synth';
@@ -70,4 +71,17 @@ describe('connection budget', () => {
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, replicas: 5 });
     expect(() => app.synthYaml()).toThrow(/settings\.maxConnections 100 leaves 97/);
   });
+});
+
+test('the report written beside the examples\' manifests lists every cluster\'s budget', () => {
+  const app = Testing.app();
+  buildExamples(app);
+  const report = connectionBudgetReport(app);
+  expect(report).toContain([
+    'pooled-cluster/AirflowDb (airflow-db): max_connections 100 - superuser_reserved_connections 3 = 97 per instance',
+    '  consumer                         primary  each replica',
+    '  pooled-cluster/AirflowPgbouncer       80             0',
+    '  total                                 80             0',
+  ].join('\n'));
+  expect(report.match(/per instance/g)).toHaveLength(3);
 });

@@ -2,7 +2,7 @@ import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
-import { ConnectionDemand, describeOverbooking } from '../core/connection-budget';
+import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { metadataLabels, selectorLabels } from '../core/labels';
@@ -111,11 +111,22 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return this.demands.map((demand) => ({ ...demand }));
   }
 
+  /**
+   * The connection budget as text: the limit, who asks for how many connections and the totals;
+   * `examples/main.ts` writes it beside the manifests.
+   */
+  public connectionBudgetReport(): string {
+    const available = this.maxConnections - this.superuserReservedConnections;
+    return `${this.node.path} (${this.name}): max_connections ${this.maxConnections} - superuser_reserved_connections `
+      + `${this.superuserReservedConnections} = ${available} per instance\n${budgetTable(this.demands, this.replicas)}\n`;
+  }
+
   private validateConnectionBudget(): string[] {
     const available = this.maxConnections - this.superuserReservedConnections;
     const table = describeOverbooking(this.demands, available, this.replicas);
     if (!table) return [];
-    const needed = Math.max(...(['primary', 'replica'] as const).map((key) => this.demands.reduce((sum, d) => sum + d[key], 0)));
+    const { primary, replica } = totals(this.demands, this.replicas);
+    const needed = Math.max(primary, replica);
     return [`${this.node.path}: settings.maxConnections ${this.maxConnections} leaves ${available} connections for ordinary roles `
       + `(superuser_reserved_connections ${this.superuserReservedConnections}), fewer than its consumers may open:\n${table}\n`
       + `; raise settings.maxConnections to ${needed + this.superuserReservedConnections} or more, `

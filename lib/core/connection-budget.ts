@@ -10,13 +10,22 @@ export interface ConnectionDemand {
 
 /**
  * The problem with these demands against a limit of `available` connections per instance, or
- * undefined when they fit: a small table of who asks for how many, and the totals.
+ * undefined when they fit.
  */
 export function describeOverbooking(demands: ConnectionDemand[], available: number, replicas: number): string | undefined {
-  const total = (key: 'primary' | 'replica') => demands.reduce((sum, demand) => sum + demand[key], 0);
-  const primary = total('primary');
-  const replica = replicas > 0 ? total('replica') : 0;
-  if (primary <= available && replica <= available) return undefined;
+  const { primary, replica } = totals(demands, replicas);
+  return primary <= available && replica <= available ? undefined : budgetTable(demands, replicas);
+}
+
+/** The demands' totals on the primary and on each replica. */
+export function totals(demands: ConnectionDemand[], replicas: number): { primary: number; replica: number } {
+  const sum = (key: 'primary' | 'replica') => demands.reduce((total, demand) => total + demand[key], 0);
+  return { primary: sum('primary'), replica: replicas > 0 ? sum('replica') : 0 };
+}
+
+/** A small table of who asks for how many connections, and the totals. */
+export function budgetTable(demands: ConnectionDemand[], replicas: number): string {
+  const { primary, replica } = totals(demands, replicas);
   const width = Math.max('consumer'.length, 'total'.length, ...demands.map((demand) => demand.consumer.length));
   const row = (consumer: string, onPrimary: number | string, onReplica: number | string) =>
     `  ${consumer.padEnd(width)}  ${String(onPrimary).padStart(7)}  ${String(onReplica).padStart(12)}`;
