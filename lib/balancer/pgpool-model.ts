@@ -6,7 +6,7 @@ import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateCidr, validateDnsSubdomain, validateLabels, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { requireInteger } from '../core/validation';
+import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
 import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
 import { PgpoolBalancerProps } from './pgpool-props';
@@ -52,6 +52,7 @@ export interface BalancerModel {
   readonly connectionsPerBackend: number;
 }
 
+const DEFAULT_IMAGE = 'pgpool/pgpool:4.4.3';
 const ENV_PREFIX = /^[A-Z][A-Z0-9]*$/;
 /** Prefixes the image or the construct use for their own variables. */
 const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
@@ -83,20 +84,14 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   validateServiceName(scope, 'name', name);
   const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
   const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
-  const image = props.image ?? 'pgpool/pgpool:4.4.3';
-  if (image.trim() === '' || /\s/.test(image)) {
-    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "pgpool/pgpool:4.4.3"');
-  }
+  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
   const configMode = props.configMode ?? PgpoolConfigMode.CONFIG_MAP;
   const users = resolveUsers(scope, props);
   const srCheckUser = { envPrefix: 'SRCHECK', credentials: resolveCredentials(scope, 'srCheckUser', props.srCheckUser) };
   const pcpUser = props.pcpUser ? resolveCredentials(scope, 'pcpUser', props.pcpUser) : undefined;
 
-  const seconds = (prop: string, duration: Duration | undefined, fallback: number) => {
-    const millis = duration?.toMilliseconds() ?? fallback * 1000;
-    if (millis % 1000 !== 0) throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use Duration.seconds(n) with a whole n');
-    return requireInteger(scope, prop, millis / 1000, 0, 2 ** 31 - 1);
-  };
+  const seconds = (prop: string, duration: Duration | undefined, fallback: number) =>
+    requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
   const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
   const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
   const ssl = props.ssl ?? false;

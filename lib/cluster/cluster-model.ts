@@ -10,7 +10,7 @@ import {
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { requireInteger, validatePort } from '../core/validation';
+import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
 import { PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
@@ -73,6 +73,7 @@ export interface ClusterModel {
 }
 
 const REPLICA_SUFFIX = '-replica';
+const DEFAULT_IMAGE = 'postgres:15.14-bookworm';
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
 const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
@@ -103,10 +104,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const replicas = instances - 1;
   const port = validatePort(scope, 'port', props.port ?? 5432);
   const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 999, 1, 2 ** 31 - 1);
-  const image = props.image ?? 'postgres:15.14-bookworm';
-  if (image.trim() === '' || /\s/.test(image)) {
-    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "postgres:15.14-bookworm"');
-  }
+  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
   const namespace = Chart.of(scope).namespace;
   const objectNames = {
     primary: `${name}-primary`,
@@ -192,12 +190,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     validateCidr(scope, 'allowedCidrs', cidr);
   }
 
-  const graceMillis = props.terminationGracePeriod?.toMilliseconds() ?? 60_000;
-  if (graceMillis % 1000 !== 0) {
-    throw propError(scope, 'terminationGracePeriod', `${graceMillis}ms`, 'is not a whole number of seconds, as Kubernetes counts it',
-      'use a whole number of seconds, such as Duration.seconds(15)');
-  }
-  const graceSeconds = requireInteger(scope, 'terminationGracePeriod', graceMillis / 1000, 10, 3600);
+  const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
+    wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
   const labels = props.labels ?? {};
   validateLabels(scope, 'labels', labels);
   const partOf = props.partOf ?? name;

@@ -1,3 +1,4 @@
+import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
 
@@ -13,4 +14,25 @@ export function requireInteger(scope: IConstruct, prop: string, value: number, m
 /** Throws unless `port` is a TCP port number; returns it. */
 export function validatePort(scope: IConstruct, prop: string, port: number): number {
   return requireInteger(scope, prop, port, 1, 65535);
+}
+
+/**
+ * A duration in whole seconds, as Kubernetes and the daemons count them; undefined when unset.
+ * Throws for a fraction of a second instead of rounding it silently.
+ */
+export function wholeSeconds(scope: IConstruct, prop: string, duration: Duration | undefined): number | undefined {
+  if (duration === undefined) return undefined;
+  const millis = duration.toMilliseconds();
+  if (millis % 1000 !== 0) {
+    throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use a whole number of seconds, such as Duration.seconds(15)');
+  }
+  return millis / 1000;
+}
+
+/** Throws unless `image` looks like an image reference; `example` is the component's default. */
+export function validateImage(scope: IConstruct, image: string, example: string): string {
+  if (image.trim() === '' || /\s/.test(image)) {
+    throw propError(scope, 'image', image, 'is not an image reference', `use a reference such as "${example}"`);
+  }
+  return image;
 }

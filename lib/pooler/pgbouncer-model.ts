@@ -8,7 +8,7 @@ import { defaultResourceName, validateDnsSubdomain, validateLabels, validateServ
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { SslMode } from '../core/tls';
-import { requireInteger, validatePort } from '../core/validation';
+import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { PASSWORD_LOOKUP_QUERY } from '../cluster/provisioning';
 import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
@@ -61,6 +61,7 @@ export interface PoolerModel {
   readonly demandByRole: { readonly [role in EndpointRole]: number };
 }
 
+const DEFAULT_IMAGE = 'edoburu/pgbouncer:v1.25.1-p0';
 const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const C_INT_MAX = 2 ** 31 - 1;
 const VERSION = /^[0-9]+\.[0-9]+(\.[0-9]+)?$/;
@@ -101,10 +102,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
   const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
   const servicePort = validatePort(scope, 'port', props.port ?? 5432);
-  const image = props.image ?? 'edoburu/pgbouncer:v1.25.1-p0';
-  if (image.trim() === '' || /\s/.test(image)) {
-    throw propError(scope, 'image', image, 'is not an image reference', 'use a reference such as "edoburu/pgbouncer:v1.25.1-p0"');
-  }
+  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
 
   const authUser = props.authUser ? resolveCredentials(scope, 'authUser', props.authUser) : undefined;
   const users = (props.users ?? []).map((user, index) => resolveCredentials(scope, `users[${index}]`, user));
@@ -143,12 +141,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   const roleOf = (target: EndpointRole | undefined) => target ?? props.target ?? EndpointRole.READ_WRITE;
   const databases = resolveDatabases(scope, props, roleOf);
 
-  const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => {
-    if (duration === undefined) return fallback;
-    const millis = duration.toMilliseconds();
-    if (millis % 1000 !== 0) throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use Duration.seconds(n) with a whole n');
-    return millis / 1000;
-  };
+  const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => wholeSeconds(scope, prop, duration) ?? fallback;
   const settings: SettingModel[] = [];
   const set = (setting: string, value: string | number | undefined) => {
     if (value !== undefined) settings.push({ name: setting, value: String(value) });
