@@ -1,5 +1,5 @@
 import { App, Chart } from 'cdk8s';
-import { PgBouncerPooler, PostgresStatefulCluster } from '../lib';
+import { PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../lib';
 import { synthObjects, testChart } from './support/synth';
 
 const SECRETS = { superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' } };
@@ -32,5 +32,27 @@ describe('object names across constructs', () => {
       new PostgresStatefulCluster(new Chart(app, namespace, { namespace }), 'Db', SECRETS);
     }
     expect(() => app.synthYaml()).not.toThrow();
+  });
+});
+
+describe('a pooler in front of a balancer', () => {
+  const stack = (poolerProps: { authUser?: { secretName: string }; users?: { secretName: string }[]; authQuery?: string }) => {
+    const chart = testChart('apps');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const balancer = new PgpoolBalancer(chart, 'Balancer', {
+      backend: cluster, users: [{ credentials: { secretName: 'app' } }], srCheckUser: { secretName: 'check' },
+    });
+    new PgBouncerPooler(chart, 'Pooler', { backend: balancer, ...poolerProps });
+    return synthObjects(chart);
+  };
+
+  test('refuses the default auth_query, whose function nothing would install', () => {
+    expect(() => stack({ authUser: { secretName: 'auth' } }))
+      .toThrow(/^test\/Pooler: authUser "auth" looks passwords up with a function that only a PostgresStatefulCluster backend installs, not a PgpoolBalancer; list the clients' Secrets in users/);
+  });
+
+  test('takes users, or an authUser with an explicit authQuery', () => {
+    expect(() => stack({ users: [{ secretName: 'app' }] })).not.toThrow();
+    expect(() => stack({ authUser: { secretName: 'app' }, authQuery: 'SELECT usename, passwd FROM my_lookup($1)' })).not.toThrow();
   });
 });

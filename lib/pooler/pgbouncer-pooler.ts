@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
+import { propError } from '../core/errors';
 import { selectorLabels } from '../core/labels';
 import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
@@ -9,6 +10,7 @@ import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { renderProxyDeployment } from '../core/proxy-deployment';
 import { secretProjection, validateUniqueNames, volumeMount } from '../core/workload';
+import { PgpoolBalancer } from '../balancer/pgpool-balancer';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
@@ -50,6 +52,11 @@ export class PgBouncerPooler extends Construct {
   constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
     super(scope, id);
     const model = resolvePoolerModel(this, id, props);
+    if (props.backend instanceof PgpoolBalancer && model.authUser && props.authQuery === undefined) {
+      throw propError(this, 'authUser', props.authUser?.secretName,
+        'looks passwords up with a function that only a PostgresStatefulCluster backend installs, not a PgpoolBalancer',
+        'list the clients\' Secrets in users instead, or set authQuery with an auth user the balancer lists in its users');
+    }
     if (props.backend instanceof PostgresStatefulCluster) {
       if (model.authUser && props.authQuery === undefined) props.backend.addPasswordLookup(model.authUser);
       const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
