@@ -6,7 +6,7 @@ import {
 } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
-import { describeLabelsAndResources } from './support/common-props';
+import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -70,29 +70,9 @@ function expectValid(props: Props, backendKind: BackendKind = 'cluster'): any[] 
 const pgpoolConf = (objects: any[], name = 'balancer'): string => findObject(objects, 'ConfigMap', `${name}-config`).data['pgpool.conf'];
 const confLine = (conf: string, key: string) => new RegExp(`^${escapeRegExp(key)} = (.*)$`, 'm').exec(conf)?.[1];
 
-describe('name', () => {
-  test.each([
-    ['upper case', 'MyBalancer'],
-    ['an underscore', 'my_balancer'],
-    ['a leading dash', '-balancer'],
-    ['a trailing dash', 'balancer-'],
-    ['a leading digit (DNS-1035)', '1balancer'],
-    ['a dot', 'my.balancer'],
-    ['nothing', ''],
-  ])('rejects a name with %s', (_what, name) => {
-    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /lower-case letters, digits and "-", starting with a letter/ });
-  });
+describeDeploymentNameAndReplicas(expectPropError, expectValid);
 
-  test('rejects 64 characters', () => {
-    const name = 'b'.repeat(64);
-    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /at most 63 characters/ });
-  });
-
-  test('accepts 63 characters', () => {
-    const objects = expectValid({ name: 'b'.repeat(63) });
-    expect(findObject(objects, 'Deployment', 'b'.repeat(63)).spec.replicas).toBe(2);
-  });
-
+describe('name from the construct id', () => {
   test('rejects a construct id whose kebab-case is not a DNS-1035 label', () => {
     const chart = testChart();
     const backend = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
@@ -103,22 +83,6 @@ describe('name', () => {
   test('a name whose objects would replace the cluster\'s fails synthesis, naming the balancer', () => {
     expect(() => synth({ name: 'db' }))
       .toThrow(/^test\/Balancer: ServiceAccount "db" is also rendered by test\/Db\/ServiceAccount; set the name prop/m);
-  });
-});
-
-describe('replicas', () => {
-  test.each([
-    [0, '0'],
-    [101, '101'],
-    [1.5, '1.5'],
-    [-1, '-1'],
-    [Number.NaN, 'NaN'],
-  ])('rejects %p', (replicas, shown) => {
-    expectPropError({ replicas }, { prop: 'replicas', value: shown, fix: /whole number from 1 to 100/ });
-  });
-
-  test.each([1, 100])('accepts %p', (replicas) => {
-    expectValid({ replicas });
   });
 });
 

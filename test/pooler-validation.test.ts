@@ -5,7 +5,7 @@ import {
 } from '../lib';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { validateManifests } from './support/kube-schema';
-import { describeLabelsAndResources } from './support/common-props';
+import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -55,49 +55,14 @@ function expectValid(props: Props, backendKind: BackendKind = 'cluster'): any[] 
 const pgbouncerIni = (objects: any[]): string => findObject(objects, 'ConfigMap', 'pooler-config').data['pgbouncer.ini'];
 const iniValue = (ini: string, key: string) => new RegExp(`^${escapeRegExp(key)} = (.*)$`, 'm').exec(ini)?.[1];
 
-describe('name', () => {
-  test.each([
-    ['upper case', 'MyPooler'],
-    ['an underscore', 'my_pooler'],
-    ['a leading dash', '-pooler'],
-    ['a trailing dash', 'pooler-'],
-    ['a leading digit (DNS-1035)', '1pooler'],
-    ['a dot', 'my.pooler'],
-    ['nothing', ''],
-  ])('rejects a name with %s', (_what, name) => {
-    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /lower-case letters, digits and "-", starting with a letter/ });
-  });
+describeDeploymentNameAndReplicas(expectPropError, expectValid);
 
-  test('rejects 64 characters', () => {
-    const name = 'p'.repeat(64);
-    expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /at most 63 characters/ });
-  });
-
-  test('accepts 63 characters', () => {
-    expectValid({ name: 'p'.repeat(63) });
-  });
-
+describe('name from the construct id', () => {
   test('rejects a construct id whose kebab-case is not a DNS-1035 label', () => {
     const chart = testChart();
     const backend = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
     expect(() => new PgBouncerPooler(chart, '2ndPooler', { backend, authUser: AUTH_USER }))
       .toThrow(/^test\/2ndPooler: name "2nd-pooler" is not a DNS-1035 label; use lower-case letters/);
-  });
-});
-
-describe('replicas', () => {
-  test.each([
-    [0, '0'],
-    [101, '101'],
-    [1.5, '1.5'],
-    [-1, '-1'],
-    [Number.NaN, 'NaN'],
-  ])('rejects %p', (replicas, shown) => {
-    expectPropError({ replicas }, { prop: 'replicas', value: shown, fix: /whole number from 1 to 100/ });
-  });
-
-  test.each([1, 100])('accepts %p', (replicas) => {
-    expectValid({ replicas });
   });
 });
 

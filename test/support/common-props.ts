@@ -1,5 +1,6 @@
 import { ContainerResources } from '../../lib';
 import { ExpectedPropError } from './prop-errors';
+import { findObject } from './synth';
 
 /** The props every pod-running construct shares, and how a suite checks one of its constructs. */
 interface CommonProps {
@@ -40,6 +41,52 @@ export function describeLabelsAndResources(
       expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
         prop: 'resources.cpuRequest', value: '"2"', fix: /raise resources\.cpuLimit/,
       });
+    });
+  });
+}
+
+/** The name and replica checks of the Deployment-based constructs (pooler, balancer). */
+export function describeDeploymentNameAndReplicas(
+  expectPropError: (props: { name?: string; replicas?: number }, expected: ExpectedPropError) => unknown,
+  expectValid: (props: { name?: string; replicas?: number }) => any[],
+): void {
+  describe('name', () => {
+    test.each([
+      ['upper case', 'MyProxy'],
+      ['an underscore', 'my_proxy'],
+      ['a leading dash', '-proxy'],
+      ['a trailing dash', 'proxy-'],
+      ['a leading digit (DNS-1035)', '1proxy'],
+      ['a dot', 'my.proxy'],
+      ['nothing', ''],
+    ])('rejects a name with %s', (_what, name) => {
+      expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /lower-case letters, digits and "-", starting with a letter/ });
+    });
+
+    test('rejects 64 characters', () => {
+      const name = 'p'.repeat(64);
+      expectPropError({ name }, { prop: 'name', value: JSON.stringify(name), fix: /at most 63 characters/ });
+    });
+
+    test('accepts 63 characters', () => {
+      const objects = expectValid({ name: 'p'.repeat(63) });
+      expect(findObject(objects, 'Deployment', 'p'.repeat(63)).spec.replicas).toBe(2);
+    });
+  });
+
+  describe('replicas', () => {
+    test.each([
+      [0, '0'],
+      [101, '101'],
+      [1.5, '1.5'],
+      [-1, '-1'],
+      [Number.NaN, 'NaN'],
+    ])('rejects %p', (replicas, shown) => {
+      expectPropError({ replicas }, { prop: 'replicas', value: shown, fix: /whole number from 1 to 100/ });
+    });
+
+    test.each([1, 100])('accepts %p', (replicas) => {
+      expectValid({ replicas });
     });
   });
 }
