@@ -8,6 +8,7 @@ import {
   DisableLoadBalanceOnWrite, EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgpoolBalancer, PgpoolBalancerProps,
   PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster,
 } from '../lib';
+import { describeProxyScaffolding } from './support/common-props';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { shellcheck } from './support/shellcheck';
@@ -364,24 +365,7 @@ describe('Service', () => {
   });
 });
 
-describe('PodDisruptionBudget and ServiceAccount', () => {
-  test.each([2, 3])('there is a budget of one disruption with %p replicas', (replicas) => {
-    const pdb = findObject(objectsOf({ replicas }), 'PodDisruptionBudget', 'balancer');
-    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
-  });
-
-  test('there is no balancer budget with a single replica', () => {
-    expect(balancerObjects(objectsOf({ replicas: 1 })).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
-  });
-
-  test('the ServiceAccount and the pod mount no token', () => {
-    const objects = objectsOf();
-    expect(findObject(objects, 'ServiceAccount', 'balancer').automountServiceAccountToken).toBe(false);
-    expect(podSpec(objects).automountServiceAccountToken).toBe(false);
-    expect(podSpec(objects).serviceAccountName).toBe('balancer');
-    expect(podSpec(objects).enableServiceLinks).toBe(false);
-  });
-});
+describeProxyScaffolding('balancer', SELECTOR, (props) => objectsOf(props));
 
 describe('pgpool.conf backends', () => {
   test('node 0 is the read-write Service, node 1 the read-only one, on the cluster\'s port', () => {

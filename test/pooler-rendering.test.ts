@@ -4,6 +4,7 @@ import {
   EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerAuthType, PgBouncerPooler, PgBouncerPoolerProps, PodSpread, PoolMode,
   PostgresStatefulCluster, SslMode,
 } from '../lib';
+import { describeProxyScaffolding } from './support/common-props';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { shellcheck } from './support/shellcheck';
@@ -178,24 +179,7 @@ describe('Service', () => {
   });
 });
 
-describe('PodDisruptionBudget and ServiceAccount', () => {
-  test.each([2, 3])('there is a budget of one disruption with %p replicas', (replicas) => {
-    const pdb = findObject(objectsOf({ replicas }), 'PodDisruptionBudget', 'pooler');
-    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
-  });
-
-  test('there is no pooler budget with a single replica', () => {
-    expect(poolerObjects(objectsOf({ replicas: 1 })).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
-  });
-
-  test('the ServiceAccount and the pod mount no token', () => {
-    const objects = objectsOf();
-    expect(findObject(objects, 'ServiceAccount', 'pooler').automountServiceAccountToken).toBe(false);
-    expect(podSpec(objects).automountServiceAccountToken).toBe(false);
-    expect(podSpec(objects).serviceAccountName).toBe('pooler');
-    expect(podSpec(objects).enableServiceLinks).toBe(false);
-  });
-});
+describeProxyScaffolding('pooler', SELECTOR, (props) => objectsOf(props));
 
 describe('pgbouncer.ini [databases]', () => {
   test('defaults to a wildcard entry to the cluster\'s read-write Service', () => {

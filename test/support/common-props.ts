@@ -90,3 +90,33 @@ export function describeDeploymentNameAndReplicas(
     });
   });
 }
+
+/**
+ * The objects every Deployment-based construct gets from lib/core/proxy-deployment: a budget of
+ * one disruption from two replicas on, and a ServiceAccount that mounts no token.
+ * `objectsOf` synthesizes the construct named `name`, whose pods carry `selector`.
+ */
+export function describeProxyScaffolding(name: string, selector: { [key: string]: string },
+  objectsOf: (props: { replicas?: number }) => any[]): void {
+  const own = (objects: any[]) => objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === selector['app.kubernetes.io/name']);
+  const podSpec = (objects: any[]) => findObject(objects, 'Deployment', name).spec.template.spec;
+
+  describe('PodDisruptionBudget and ServiceAccount', () => {
+    test.each([2, 3])('there is a budget of one disruption with %p replicas', (replicas) => {
+      const pdb = findObject(objectsOf({ replicas }), 'PodDisruptionBudget', name);
+      expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selector } });
+    });
+
+    test('there is no budget of the construct with a single replica', () => {
+      expect(own(objectsOf({ replicas: 1 })).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+    });
+
+    test('the ServiceAccount and the pod mount no token', () => {
+      const objects = objectsOf({});
+      expect(findObject(objects, 'ServiceAccount', name).automountServiceAccountToken).toBe(false);
+      expect(podSpec(objects).automountServiceAccountToken).toBe(false);
+      expect(podSpec(objects).serviceAccountName).toBe(name);
+      expect(podSpec(objects).enableServiceLinks).toBe(false);
+    });
+  });
+}
