@@ -307,24 +307,6 @@ describe('the balancer as an IPostgresEndpoint', () => {
 });
 
 describe('Deployment', () => {
-  test('has 2 replicas by default', () => {
-    expect(deployment(objectsOf()).spec.replicas).toBe(2);
-  });
-
-  test.each([1, 3, 10])('has %p replicas when asked', (replicas) => {
-    expect(deployment(objectsOf({ replicas })).spec.replicas).toBe(replicas);
-  });
-
-  test('rolls out one extra pod at a time and never takes one away first', () => {
-    expect(deployment(objectsOf()).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
-  });
-
-  test('selects its pods by name, instance and component', () => {
-    const spec = deployment(objectsOf({ labels: { team: 'data' } })).spec;
-    expect(spec.selector.matchLabels).toEqual(SELECTOR);
-    expect(spec.template.metadata.labels).toMatchObject({ ...SELECTOR, 'team': 'data', 'app.kubernetes.io/managed-by': 'cdk8s-postgres' });
-  });
-
   test('runs pgpool/pgpool:4.4.3 by default, or the image given, in every container', () => {
     expect(allContainers(objectsOf()).map((c) => c.image)).toEqual(['pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3']);
     const image = 'registry.example/pgpool:4.4.3';

@@ -119,24 +119,6 @@ describe('objects and names', () => {
 });
 
 describe('Deployment', () => {
-  test('has 2 replicas by default', () => {
-    expect(deployment(objectsOf()).spec.replicas).toBe(2);
-  });
-
-  test.each([1, 3, 10])('has %p replicas when asked', (replicas) => {
-    expect(deployment(objectsOf({ replicas })).spec.replicas).toBe(replicas);
-  });
-
-  test('rolls out one extra pod at a time and never takes one away first', () => {
-    expect(deployment(objectsOf()).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
-  });
-
-  test('selects its pods by name, instance and component', () => {
-    const spec = deployment(objectsOf({ labels: { team: 'payments' } })).spec;
-    expect(spec.selector.matchLabels).toEqual(SELECTOR);
-    expect(spec.template.metadata.labels).toMatchObject({ ...SELECTOR, 'team': 'payments', 'app.kubernetes.io/managed-by': 'cdk8s-postgres' });
-  });
-
   test('runs the image on both containers', () => {
     const objects = objectsOf({ image: 'registry.example/pgbouncer:1.25.1' });
     expect(allContainers(objects).map((c) => c.image)).toEqual(['registry.example/pgbouncer:1.25.1', 'registry.example/pgbouncer:1.25.1']);

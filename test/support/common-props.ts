@@ -97,9 +97,30 @@ export function describeDeploymentNameAndReplicas(
  * `objectsOf` synthesizes the construct named `name`, whose pods carry `selector`.
  */
 export function describeProxyScaffolding(name: string, selector: { [key: string]: string },
-  objectsOf: (props: { replicas?: number }) => any[]): void {
+  objectsOf: (props: { replicas?: number; labels?: { [key: string]: string } }) => any[]): void {
   const own = (objects: any[]) => objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === selector['app.kubernetes.io/name']);
-  const podSpec = (objects: any[]) => findObject(objects, 'Deployment', name).spec.template.spec;
+  const deployment = (objects: any[]) => findObject(objects, 'Deployment', name);
+  const podSpec = (objects: any[]) => deployment(objects).spec.template.spec;
+
+  describe('Deployment scaffolding', () => {
+    test('has 2 replicas by default', () => {
+      expect(deployment(objectsOf({})).spec.replicas).toBe(2);
+    });
+
+    test.each([1, 3, 10])('has %p replicas when asked', (replicas) => {
+      expect(deployment(objectsOf({ replicas })).spec.replicas).toBe(replicas);
+    });
+
+    test('rolls out one extra pod at a time and never takes one away first', () => {
+      expect(deployment(objectsOf({})).spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    });
+
+    test('selects its pods by name, instance and component', () => {
+      const spec = deployment(objectsOf({ labels: { team: 'payments' } })).spec;
+      expect(spec.selector.matchLabels).toEqual(selector);
+      expect(spec.template.metadata.labels).toMatchObject({ ...selector, 'team': 'payments', 'app.kubernetes.io/managed-by': 'cdk8s-postgres' });
+    });
+  });
 
   describe('PodDisruptionBudget and ServiceAccount', () => {
     test.each([2, 3])('there is a budget of one disruption with %p replicas', (replicas) => {
