@@ -234,7 +234,7 @@ describe('pgbouncer.ini [pgbouncer]', () => {
     const ini = pgbouncerIni(objectsOf());
     expect(ini.split('\n')).toContain('%include /var/run/pgbouncer-auth/auth_user.ini');
     expect(iniValue(ini, 'auth_user')).toBeUndefined();
-    expect(userlistScript(objectsOf())).toContain('"$AUTH_DIR/auth_user.ini"');
+    expect(userlistScript(objectsOf())).toContain('include_line auth_user.ini "auth_user = $auth_user"');
   });
 
   test('without authUser there is no auth_query and no include', () => {
@@ -651,7 +651,9 @@ describe('scripts', () => {
   test('the auth user\'s name is checked before it goes into the included ini file', () => {
     const script = userlistScript(objectsOf());
     expect(script.indexOf('*[!A-Za-z0-9_.-]*')).toBeGreaterThan(0);
-    expect(script.indexOf('*[!A-Za-z0-9_.-]*')).toBeLessThan(script.indexOf("printf 'auth_user = %s\\n'"));
+    // Read into a variable first: under set -e, a failing $(...) inside an argument would not stop the script.
+    expect(script).toContain('auth_user=$(role_name auth-user)');
+    expect(script.indexOf('*[!A-Za-z0-9_.-]*')).toBeLessThan(script.indexOf('auth_user=$(role_name auth-user)'));
   });
 });
 

@@ -1,10 +1,13 @@
-import { Chart } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
+import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
+import { propError } from '../core/errors';
+import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
+import { Sidecar, SidecarSet } from '../core/sidecars';
 import { selectorLabels } from '../core/labels';
-import { serviceHost } from '../core/names';
+import { deploymentPodPattern, serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -13,7 +16,7 @@ import { validateUniqueNames, volumeMount } from '../core/workload';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { pgpoolParamsEnvironment, renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
-import { BalancerModel, resolveBalancerModel } from './pgpool-model';
+import { BalancerModel, EXPORTER_PREFIX, resolveBalancerModel } from './pgpool-model';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { PgpoolConfigMode } from './pgpool-settings';
 
@@ -24,7 +27,7 @@ import { PgpoolConfigMode } from './pgpool-settings';
  *
  * It is itself an endpoint: a PgBouncerPooler can pool connections to it.
  */
-export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
+export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMonitorable {
   /** Name of the Deployment, the Service and the rest. */
   public readonly name: string;
   /** The balancer's Service, for writes and reads alike. */
@@ -40,6 +43,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
   public readonly connectionsPerBackend: number;
 
   private readonly model: BalancerModel;
+  private readonly sidecars = new SidecarSet(this);
 
   /**
    * @param scope the chart or construct to add the balancer to
@@ -68,26 +72,73 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
     this.backend = props.backend;
     this.connectionsPerBackend = model.connectionsPerBackend;
 
-    const files: { [file: string]: string } = model.configMode === PgpoolConfigMode.CONFIG_MAP
+    const files = (): { [file: string]: string } => (model.configMode === PgpoolConfigMode.CONFIG_MAP
       ? {
         [BALANCER_FILES.pgpoolConf]: renderPgpoolConf(model),
         [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model),
         [BALANCER_FILES.configScript]: renderConfigScript(model),
       }
-      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) };
+      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) });
     renderProxyDeployment(this, {
       name: model.name,
       replicas: model.replicas,
       labels: model.componentLabels,
       extraLabels: model.labels,
       files,
-      checksumInputs: { env: JSON.stringify(this.environment()) },
+      checksumInputs: () => ({ env: JSON.stringify(this.environment()) }),
       servicePorts: [
         { name: 'postgres', port: PGPOOL_PORT, targetPort: k8s.IntOrString.fromString('pgpool'), protocol: 'TCP' },
         ...(model.exposePcp ? [{ name: 'pcp', port: PCP_PORT, targetPort: k8s.IntOrString.fromString('pcp'), protocol: 'TCP' }] : []),
       ],
       podSpec: this.podSpec(),
+      sidecars: this.sidecars,
     });
+  }
+
+  public get monitoringProfile(): MonitoringProfile {
+    const model = this.model;
+    const selector = selectorLabels(model.componentLabels);
+    return {
+      kind: ExporterKind.PGPOOL,
+      name: model.name,
+      partOf: model.componentLabels.partOf,
+      namespace: Chart.of(this).namespace,
+      daemonPort: PGPOOL_PORT,
+      tlsRequired: model.requireTls,
+      podSelector: selector,
+      serviceSelector: selector,
+      podNamePattern: deploymentPodPattern(model.name),
+      connectionLimit: model.numInitChildren,
+    };
+  }
+
+  /**
+   * Runs a container beside Pgpool-II in every pod; its Service port goes on the balancer's Service.
+   * @param sidecar the container, its Service port and pod annotations
+   */
+  public addSidecar(sidecar: Sidecar): void {
+    this.sidecars.add(sidecar);
+  }
+
+  /**
+   * Adds the role of these credentials to pool_passwd, so it may log in and run Pgpool-II's SHOW
+   * commands. Pgpool-II logs it in to the backends too: with a PostgresStatefulCluster backend
+   * the role is created there, with no privilege beyond LOGIN.
+   * @param credentials the exporter's own Secret, used for nothing else in the balancer
+   */
+  public grantMetricsAccess(credentials: PostgresCredentials): void {
+    const prop = 'grantMetricsAccess(credentials)';
+    const model = this.model;
+    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
+    const taken = [...model.users, model.srCheckUser, ...model.exporterUsers].map((user) => user.credentials)
+      .concat(model.pcpUser ? [model.pcpUser] : []);
+    if (taken.some((other) => other.secretName === resolved.secretName)) {
+      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds a login of the balancer',
+        'give the exporter a Secret of its own');
+    }
+    const index = model.exporterUsers.length;
+    model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
+    if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved });
   }
 
   /** The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters. */
@@ -102,7 +153,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
       { name: 'PGPOOL_ENABLE_POOL_PASSWD', value: 'true' },
       { name: 'PGPOOL_PASSWORD_ENCRYPTION_METHOD', value: model.passwordEncryption },
       { name: 'PGPOOL_SKIP_PASSWORD_ENCRYPTION', value: 'false' },
-      ...[...model.users, model.srCheckUser].flatMap((user) => userEnv(user.envPrefix, user.credentials)),
+      ...[...model.users, model.srCheckUser, ...model.exporterUsers].flatMap((user) => userEnv(user.envPrefix, user.credentials)),
       ...(model.pcpUser ? [fromSecret('PGPOOL_PCP_USER', model.pcpUser, 'usernameKey'), fromSecret('PGPOOL_PCP_PASSWORD', model.pcpUser, 'passwordKey')] : []),
       ...(environmentMode ? [
         ...pgpoolParamsEnvironment(model),
@@ -147,7 +198,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint {
         name: 'pgpool',
         image: model.image,
         imagePullPolicy: 'IfNotPresent',
-        env: this.environment(),
+        env: Lazy.any({ produce: () => this.environment() }),
         ports: [
           { name: 'pgpool', containerPort: PGPOOL_PORT, protocol: 'TCP' },
           { name: 'pcp', containerPort: PCP_PORT, protocol: 'TCP' },

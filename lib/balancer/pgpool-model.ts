@@ -37,6 +37,10 @@ export interface BalancerModel {
   readonly parameters: PgpoolParameter[];
   readonly users: PgpoolUserModel[];
   readonly srCheckUser: PgpoolUserModel;
+  /** Metrics exporters' users, added after the props (prefixes `EXPORTER`, `EXPORTER1`, ...). */
+  readonly exporterUsers: PgpoolUserModel[];
+  /** num_init_children: how many clients each pod serves at once. */
+  readonly numInitChildren: number;
   readonly healthChecks: boolean;
   readonly pcpUser?: ResolvedCredentials;
   readonly exposePcp: boolean;
@@ -56,6 +60,8 @@ const DEFAULT_IMAGE = 'pgpool/pgpool:4.4.3';
 const ENV_PREFIX = /^[A-Z][A-Z0-9]*$/;
 /** Prefixes the image or the construct use for their own variables. */
 const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
+/** The prefix of exporters' users, reserved with any digits after it. */
+export const EXPORTER_PREFIX = 'EXPORTER';
 
 /** Parameters the construct writes itself, and the prop to use instead. */
 const MANAGED_PARAMETERS = new Map(Object.entries({
@@ -182,6 +188,8 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     labels,
     componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
     connectionsPerBackend: replicas * numInitChildren * maxPool,
+    exporterUsers: [],
+    numInitChildren,
   };
 }
 
@@ -195,7 +203,7 @@ function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUser
       throw propError(scope, prop, envPrefix, 'is not upper-case letters and digits (the image cuts variable names at the first "_")',
         'use a prefix such as "APP" or "AIRFLOW"');
     }
-    if (RESERVED_PREFIXES.has(envPrefix) || seen.has(envPrefix)) {
+    if (RESERVED_PREFIXES.has(envPrefix) || new RegExp(`^${EXPORTER_PREFIX}[0-9]*$`).test(envPrefix) || seen.has(envPrefix)) {
       throw propError(scope, prop, envPrefix, 'is taken', 'choose another prefix');
     }
     seen.add(envPrefix);

@@ -61,6 +61,8 @@ export interface ClusterModel {
   /** postgresql.conf parameters chosen by props and defaults (paths and ports are the renderer's). */
   readonly parameters: Parameter[];
   readonly maxConnections: number;
+  /** max_slot_wal_keep_size in bytes. */
+  readonly maxSlotWalKeepBytes: number;
   readonly superuserReservedConnections: number;
   readonly allowedCidrs: string[];
   readonly resources: ResolvedResources;
@@ -164,6 +166,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   for (const memoryParameter of ['effective_cache_size', 'work_mem', 'maintenance_work_mem', 'max_slot_wal_keep_size', 'wal_keep_size']) {
     parsePostgresMemory(scope, `settings.${camelCase(memoryParameter)}`, String(typed[memoryParameter]));
   }
+  const maxSlotWalKeepBytes = parsePostgresMemory(scope, 'settings.maxSlotWalKeepSize', String(typed.max_slot_wal_keep_size));
   const synchronous = props.synchronousReplication;
   if (synchronous) {
     requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, replicas));
@@ -213,6 +216,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     databases,
     parameters,
     maxConnections,
+    maxSlotWalKeepBytes,
     superuserReservedConnections,
     allowedCidrs,
     resources,

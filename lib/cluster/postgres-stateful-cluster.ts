@@ -1,10 +1,13 @@
-import { Lazy } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
-import { PostgresCredentials } from '../core/credentials';
+import { PostgresCredentials, resolveCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
+import { propError } from '../core/errors';
+import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
+import { Sidecar, SidecarSet } from '../core/sidecars';
 import { metadataLabels, selectorLabels } from '../core/labels';
 import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
 import { resourceRequirements } from '../core/resources';
@@ -29,7 +32,7 @@ type Role = 'primary' | 'replica';
  * pods their own labels, so `<name>-rw` reaches only the primary and `<name>-ro` only replicas.
  * Failover is not automatic: if the primary's volume is lost, restore it from a backup.
  */
-export class PostgresStatefulCluster extends Construct implements IPostgresEndpoint {
+export class PostgresStatefulCluster extends Construct implements IPostgresEndpoint, IMonitorable {
   /** Base name of every object. */
   public readonly name: string;
   /** Number of instances, the primary included. */
@@ -47,6 +50,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly model: ClusterModel;
   private readonly provisioning: Provisioning;
   private readonly demands: ConnectionDemand[] = [];
+  private readonly sidecars = new SidecarSet(this);
+  /** Whether an exporter reads the instances over loopback, which pg_hba.conf then admits. */
+  private monitored = false;
 
   /**
    * @param scope the chart or construct to add the cluster to
@@ -74,7 +80,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     // Rendered at synth, after every construct of the app had its chance to add a role.
     const config = () => ({
       [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
-      [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model),
+      [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
     });
     const scripts = () => ({ [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
     const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
@@ -153,6 +159,52 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return PASSWORD_LOOKUP_QUERY;
   }
 
+  public get monitoringProfile(): MonitoringProfile {
+    const model = this.model;
+    return {
+      kind: ExporterKind.POSTGRES,
+      name: model.name,
+      partOf: model.componentLabels('database').partOf,
+      namespace: Chart.of(this).namespace,
+      daemonPort: model.port,
+      tlsRequired: false,
+      podSelector: selectorLabels(model.componentLabels('database'), false),
+      serviceSelector: selectorLabels(model.componentLabels('database')),
+      podNamePattern: `(${model.objectNames.primary}|${model.objectNames.replica})-[0-9]+`,
+      connectionLimit: model.maxConnections,
+      replicationSlots: model.replicaApplicationNames,
+      maxSlotWalKeepBytes: model.maxSlotWalKeepBytes,
+    };
+  }
+
+  /**
+   * Runs a container beside PostgreSQL in every instance's pod; its Service port goes on the
+   * headless Service, which spans all instances.
+   * @param sidecar the container, its Service port and pod annotations
+   */
+  public addSidecar(sidecar: Sidecar): void {
+    this.sidecars.add(sidecar);
+  }
+
+  /**
+   * Makes the role of these credentials a member of pg_monitor, admits it over loopback (where a
+   * sidecar exporter connects from) to the postgres database, and counts its one connection on
+   * every instance.
+   * @param credentials the exporter's own Secret, used for nothing else in the cluster
+   */
+  public grantMetricsAccess(credentials: PostgresCredentials): void {
+    const prop = 'grantMetricsAccess(credentials)';
+    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
+    const sameSecret = this.provisioning.roles.find((role) => role.credentials.secretName === resolved.secretName);
+    if (sameSecret) {
+      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds another role of the cluster, which would gain pg_monitor',
+        'give the exporter a Secret of its own');
+    }
+    this.provisioning.addRole(resolved, ['pg_monitor'], prop);
+    this.monitored = true;
+    this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, primary: 1, replica: this.replicas > 0 ? 1 : 0 });
+  }
+
   private metadata(name: string, component: string): k8s.ObjectMeta {
     return objectMeta(this, name, this.model.componentLabels(component), this.model.labels);
   }
@@ -160,12 +212,14 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   /** A Service over the pods of one role, or of all roles when `role` is undefined. */
   private service(id: string, name: string, role: Role | undefined, headless: boolean): void {
     const labels = this.model.componentLabels(role ?? 'database');
+    const postgresPort = { name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' };
     new k8s.KubeService(this, id, {
       metadata: this.metadata(name, role ?? 'database'),
       spec: {
         ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
         selector: selectorLabels(labels, role !== undefined),
-        ports: [{ name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' }],
+        // The headless Service spans every instance, so it also carries the sidecars' ports.
+        ports: headless ? this.sidecars.servicePorts([postgresPort]) : [postgresPort],
       },
     });
   }
@@ -200,9 +254,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         template: {
           metadata: {
             labels: metadataLabels(labels, model.labels),
-            annotations: { 'checksum/config': checksum },
+            annotations: this.sidecars.podAnnotations({ 'checksum/config': checksum }),
           },
-          spec: this.podSpec(role),
+          spec: this.sidecars.podSpec(this.podSpec(role)),
         },
       },
     });

@@ -97,3 +97,8 @@ export function validateCidr(scope: IConstruct, prop: string, cidr: string): voi
 export function serviceHost(serviceName: string, namespace?: string): string {
   return namespace ? `${serviceName}.${namespace}.svc` : serviceName;
 }
+
+/** A regular expression matching the names of a Deployment's pods: `<name>-<replicaset hash>-<suffix>`. */
+export function deploymentPodPattern(deploymentName: string): string {
+  return `${deploymentName}-[a-z0-9]+-[a-z0-9]+`;
+}

@@ -1,7 +1,9 @@
+import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { configChecksum } from './checksum';
 import { ComponentLabels, selectorLabels } from './labels';
+import { SidecarSet } from './sidecars';
 import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
 
 /** What a proxy in front of PostgreSQL (a pooler, a balancer) is made of. */
@@ -10,12 +12,13 @@ export interface ProxyDeploymentSpec {
   readonly replicas: number;
   readonly labels: ComponentLabels;
   readonly extraLabels: { [key: string]: string };
-  /** The ConfigMap `<name>-config`. */
-  readonly files: { [file: string]: string };
+  /** The ConfigMap `<name>-config`, rendered at synth so constructs added later can still change it. */
+  readonly files: () => { [file: string]: string };
   /** More inputs of the pods' checksum annotation besides the files, such as their environment. */
-  readonly checksumInputs?: { [name: string]: string };
+  readonly checksumInputs?: () => { [name: string]: string };
   readonly servicePorts: k8s.ServicePort[];
   readonly podSpec: k8s.PodSpec;
+  readonly sidecars: SidecarSet;
 }
 
 /**
@@ -27,10 +30,10 @@ export interface ProxyDeploymentSpec {
 export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): void {
   const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.extraLabels);
   tokenlessServiceAccount(scope, spec.name, spec.labels, spec.extraLabels);
-  new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: spec.files });
+  new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: Lazy.any({ produce: spec.files }) });
   new k8s.KubeService(scope, 'Service', {
     metadata: metadata(spec.name),
-    spec: { type: 'ClusterIP', selector: selectorLabels(spec.labels), ports: spec.servicePorts },
+    spec: { type: 'ClusterIP', selector: selectorLabels(spec.labels), ports: spec.sidecars.servicePorts(spec.servicePorts) },
   });
   new k8s.KubeDeployment(scope, 'Deployment', {
     metadata: metadata(spec.name),
@@ -41,9 +44,11 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
       template: {
         metadata: {
           labels: metadata(spec.name).labels,
-          annotations: { 'checksum/config': configChecksum({ ...spec.files, ...spec.checksumInputs }) },
+          annotations: spec.sidecars.podAnnotations({
+            'checksum/config': Lazy.any({ produce: () => configChecksum({ ...spec.files(), ...spec.checksumInputs?.() }) }),
+          }),
         },
-        spec: spec.podSpec,
+        spec: spec.sidecars.podSpec(spec.podSpec),
       },
     },
   });

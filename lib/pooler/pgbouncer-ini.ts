@@ -1,5 +1,5 @@
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
-import { AUTH_USER_INCLUDE, POOLER_PATHS } from './pooler-layout';
+import { AUTH_USER_INCLUDE, POOLER_PATHS, STATS_USERS_INCLUDE } from './pooler-layout';
 
 /** pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props. */
 export function renderPgBouncerIni(model: PoolerModel): string {
@@ -35,10 +35,13 @@ export function renderPgBouncerIni(model: PoolerModel): string {
     `auth_file = ${POOLER_PATHS.userlist}`,
     // The auth user's name lives in its Secret: the init container writes it to an included file.
     ...(model.authUser ? [`%include ${POOLER_PATHS.authDir}/${AUTH_USER_INCLUDE}`] : []),
+    // So are the stats users' whose names are in Secrets: that file lists the props' ones too.
+    ...(model.statsUserSecrets.length > 0 ? [`%include ${POOLER_PATHS.authDir}/${STATS_USERS_INCLUDE}`] : []),
     ...tls,
     '',
     '; From props',
-    ...model.settings.map((setting) => `${setting.name} = ${setting.value}`),
+    ...model.settings.filter((setting) => setting.name !== 'stats_users' || model.statsUserSecrets.length === 0)
+      .map((setting) => `${setting.name} = ${setting.value}`),
     '',
   ].join('\n');
 }

@@ -47,6 +47,18 @@ export interface PoolerModel {
   readonly settings: SettingModel[];
   readonly authUser?: ResolvedCredentials;
   readonly users: ResolvedCredentials[];
+  /** Roles whose names live in Secrets and join stats_users, such as a metrics exporter's; added after the props. */
+  readonly statsUserSecrets: ResolvedCredentials[];
+  /** stats_users named in the props. */
+  readonly statsUsers: string[];
+  /** ignore_startup_parameters. */
+  readonly ignoreStartupParameters: string[];
+  /** Whether clients must use TLS. */
+  readonly clientTlsRequired: boolean;
+  /** query_wait_timeout in seconds; 0 waits forever. */
+  readonly queryWaitTimeoutSeconds: number;
+  /** max_client_conn. */
+  readonly maxClientConn: number;
   readonly clientTlsSecret?: string;
   readonly serverCaSecret?: string;
   readonly resources: ResolvedResources;
@@ -151,7 +163,8 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   set('admin_users', props.adminUsers?.join(','));
   set('stats_users', props.statsUsers?.join(','));
   set('pool_mode', props.poolMode ?? PoolMode.TRANSACTION);
-  set('max_client_conn', count('maxClientConn', props.maxClientConn ?? 2000, 1));
+  const maxClientConn = count('maxClientConn', props.maxClientConn ?? 2000, 1)!;
+  set('max_client_conn', maxClientConn);
   set('default_pool_size', defaultPoolSize);
   set('min_pool_size', minPoolSize);
   set('reserve_pool_size', reservePoolSize);
@@ -160,7 +173,8 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   set('max_user_connections', count('maxUserConnections', props.maxUserConnections, 1));
   set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
   set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 3600));
-  set('query_wait_timeout', seconds('queryWaitTimeout', props.queryWaitTimeout, 120));
+  const queryWaitTimeoutSeconds = seconds('queryWaitTimeout', props.queryWaitTimeout, 120)!;
+  set('query_wait_timeout', queryWaitTimeoutSeconds);
   set('idle_transaction_timeout', seconds('idleTransactionTimeout', props.idleTransactionTimeout));
   const ignored = props.ignoreStartupParameters ?? ['extra_float_digits'];
   for (const parameter of ignored) {
@@ -192,6 +206,12 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     settings,
     authUser,
     users,
+    statsUserSecrets: [],
+    statsUsers: props.statsUsers ?? [],
+    ignoreStartupParameters: ignored,
+    clientTlsRequired: clientTlsMode !== SslMode.DISABLE,
+    queryWaitTimeoutSeconds,
+    maxClientConn,
     clientTlsSecret: props.clientTlsSecret,
     serverCaSecret: props.serverCaSecret,
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),

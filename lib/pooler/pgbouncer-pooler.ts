@@ -1,7 +1,11 @@
-import { Chart } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { PostgresCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
+import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
+import { deploymentPodPattern } from '../core/names';
+import { Sidecar, SidecarSet } from '../core/sidecars';
 import { propError } from '../core/errors';
 import { selectorLabels } from '../core/labels';
 import { serviceHost } from '../core/names';
@@ -15,8 +19,11 @@ import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
-import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, userSecretDir } from './pooler-layout';
+import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, statsUserSecretDir, userSecretDir } from './pooler-layout';
 import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderStartScript, renderUserlistScript } from './pooler-scripts';
+
+/** The startup parameter Go's lib/pq, which the exporters use, sends at every login. */
+const EXPORTER_STARTUP_PARAMETER = 'extra_float_digits';
 
 /**
  * PgBouncer in front of a PostgreSQL cluster: a Deployment of poolers behind a Service, so
@@ -26,7 +33,7 @@ import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderStart
  * (with a PostgresStatefulCluster backend, the cluster installs the lookup function), or come
  * from the Secrets of `users`. The userlist is built at pod start in an in-memory volume.
  */
-export class PgBouncerPooler extends Construct {
+export class PgBouncerPooler extends Construct implements IMonitorable {
   /** Name of the Deployment, the Service and the rest. */
   public readonly name: string;
   /** DNS name of the pooler's Service. */
@@ -43,6 +50,7 @@ export class PgBouncerPooler extends Construct {
   public readonly serverConnectionDemand: number;
 
   private readonly model: PoolerModel;
+  private readonly sidecars = new SidecarSet(this);
 
   /**
    * @param scope the chart or construct to add the pooler to
@@ -75,12 +83,13 @@ export class PgBouncerPooler extends Construct {
     this.serverConnectionDemand = model.serverConnectionDemand;
     this.host = serviceHost(model.name, Chart.of(this).namespace);
 
-    const files = {
+    // Rendered at synth: an exporter added later joins stats_users and the userlist.
+    const files = () => ({
       [POOLER_FILES.pgbouncerIni]: renderPgBouncerIni(model),
       [POOLER_FILES.userlistScript]: renderUserlistScript(model),
       [POOLER_FILES.drainScript]: renderDrainScript(model),
       [POOLER_FILES.startScript]: renderStartScript(model),
-    };
+    });
     renderProxyDeployment(this, {
       name: model.name,
       replicas: model.replicas,
@@ -89,17 +98,68 @@ export class PgBouncerPooler extends Construct {
       files,
       servicePorts: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
       podSpec: this.podSpec(),
+      sidecars: this.sidecars,
     });
+  }
+
+  public get monitoringProfile(): MonitoringProfile {
+    const model = this.model;
+    const selector = selectorLabels(model.componentLabels);
+    return {
+      kind: ExporterKind.PGBOUNCER,
+      name: model.name,
+      partOf: model.componentLabels.partOf,
+      namespace: Chart.of(this).namespace,
+      daemonPort: PGBOUNCER_LISTEN_PORT,
+      tlsRequired: model.clientTlsRequired,
+      podSelector: selector,
+      serviceSelector: selector,
+      podNamePattern: deploymentPodPattern(model.name),
+      connectionLimit: model.maxClientConn,
+      clientWaitLimitSeconds: model.queryWaitTimeoutSeconds,
+    };
+  }
+
+  /**
+   * Runs a container beside PgBouncer in every pod; its Service port goes on the pooler's Service.
+   * @param sidecar the container, its Service port and pod annotations
+   */
+  public addSidecar(sidecar: Sidecar): void {
+    this.sidecars.add(sidecar);
+  }
+
+  /**
+   * Adds the role of these credentials to the userlist and to stats_users, so it may read SHOW
+   * POOLS, STATS and the like on the admin console, but not pause, kill or reload anything.
+   * Exporters send extra_float_digits at login, so it must stay in ignoreStartupParameters.
+   * @param credentials the exporter's own Secret, used for nothing else in the pooler
+   */
+  public grantMetricsAccess(credentials: PostgresCredentials): void {
+    const prop = 'grantMetricsAccess(credentials)';
+    const model = this.model;
+    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
+    const taken = [...(model.authUser ? [model.authUser] : []), ...model.users, ...model.statsUserSecrets];
+    if (taken.some((other) => other.secretName === resolved.secretName)) {
+      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds a login of the pooler, which would gain stats access',
+        'give the exporter a Secret of its own');
+    }
+    if (!model.ignoreStartupParameters.includes(EXPORTER_STARTUP_PARAMETER)) {
+      throw propError(this, 'ignoreStartupParameters', model.ignoreStartupParameters,
+        `lacks ${EXPORTER_STARTUP_PARAMETER}, which exporters send at login, so PgBouncer would refuse them`,
+        `add "${EXPORTER_STARTUP_PARAMETER}"`);
+    }
+    model.statsUserSecrets.push(resolved);
   }
 
   private podSpec(): k8s.PodSpec {
     const model = this.model;
     const resources = resourceRequirements(model.resources);
     const env = (names: readonly string[], values: { [name: string]: string }) => names.map((name) => ({ name, value: values[name] }));
-    const secretSources = [
+    const secretSources = Lazy.any({ produce: () => [
       ...(model.authUser ? [secretProjection(AUTH_USER_SECRET_DIR, model.authUser)] : []),
       ...model.users.map((user, index) => secretProjection(userSecretDir(index), user)),
-    ];
+      ...model.statsUserSecrets.map((user, index) => secretProjection(statsUserSecretDir(index), user)),
+    ] });
     const tlsSources: k8s.VolumeProjection[] = [
       ...(model.clientTlsSecret ? [{ secret: { name: model.clientTlsSecret, items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] } }] : []),
       ...(model.serverCaSecret ? [{ secret: { name: model.serverCaSecret, items: [{ key: 'ca.crt', path: 'server/ca.crt' }] } }] : []),

@@ -29,8 +29,14 @@ export const POOLER_FILES = {
 /** File in the auth directory with the `auth_user = <name>` line, included by pgbouncer.ini. */
 export const AUTH_USER_INCLUDE = 'auth_user.ini';
 
-/** Secret subdirectories: the auth user's, then the userlist roles' (`user-0`, ...). */
+/** File in the auth directory with the `stats_users = ...` line, when a stats user's name lives in a Secret. */
+export const STATS_USERS_INCLUDE = 'stats_users.ini';
+
+/** Secret subdirectories: the auth user's, the userlist roles' (`user-0`, ...), the stats users' (`stats-0`, ...). */
 export const AUTH_USER_SECRET_DIR = 'auth-user';
 export function userSecretDir(index: number): string {
   return `user-${index}`;
+}
+export function statsUserSecretDir(index: number): string {
+  return `stats-${index}`;
 }

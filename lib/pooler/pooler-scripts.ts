@@ -1,5 +1,5 @@
 import { PoolerModel } from './pgbouncer-model';
-import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, userSecretDir } from './pooler-layout';
+import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, STATS_USERS_INCLUDE, statsUserSecretDir, userSecretDir } from './pooler-layout';
 
 /** The environment the pooler's scripts read; the Deployment sets it, the e2e tests rewrite it. */
 export const USERLIST_ENVIRONMENT = ['SECRETS_DIR', 'AUTH_DIR'] as const;
@@ -11,19 +11,40 @@ export const DRAIN_ENVIRONMENT = ['PGBOUNCER_RUN_DIR', 'DRAIN_DELAY_SECONDS'] as
  * as the default image is Alpine's busybox.
  */
 export function renderUserlistScript(model: PoolerModel): string {
-  const dirs = [...(model.authUser ? [AUTH_USER_SECRET_DIR] : []), ...model.users.map((_, index) => userSecretDir(index))];
-  const authUser = model.authUser ? `
-# The auth user's name, which pgbouncer.ini includes: a bare word, as ini values are unquoted.
-name=$(secret_line ${AUTH_USER_SECRET_DIR} username)
-case $name in
-  *[!A-Za-z0-9_.-]*)
-    echo "userlist: the auth user's name must be letters, digits, '_', '.' or '-'" >&2
-    exit 1
-    ;;
-esac
-printf 'auth_user = %s\\n' "$name" > "$AUTH_DIR/${AUTH_USER_INCLUDE}.tmp"
-mv -f -- "$AUTH_DIR/${AUTH_USER_INCLUDE}.tmp" "$AUTH_DIR/${AUTH_USER_INCLUDE}"
-` : '';
+  const statsDirs = model.statsUserSecrets.map((_, index) => statsUserSecretDir(index));
+  const dirs = [...(model.authUser ? [AUTH_USER_SECRET_DIR] : []), ...model.users.map((_, index) => userSecretDir(index)), ...statsDirs];
+  // Names are read into variables first: a failing command substitution inside an argument
+  // would not stop the script under set -e.
+  const statsVariable = (index: number) => `stats_user_${index}`;
+  const includes = [
+    ...(model.authUser ? [`
+# The auth user's name, which pgbouncer.ini includes.
+auth_user=$(role_name ${AUTH_USER_SECRET_DIR})
+include_line ${AUTH_USER_INCLUDE} "auth_user = $auth_user"`] : []),
+    ...(statsDirs.length > 0 ? [`
+# stats_users, which pgbouncer.ini includes: the props' names and those in the Secrets.
+${statsDirs.map((dir, index) => `${statsVariable(index)}=$(role_name ${dir})`).join('\n')}
+include_line ${STATS_USERS_INCLUDE} "stats_users = ${[...model.statsUsers, ...statsDirs.map((_, index) => `$${statsVariable(index)}`)].join(',')}"`] : []),
+  ];
+  const includeFunctions = includes.length === 0 ? '' : `
+# role_name <dir>: a role name for an ini line, where values are bare words.
+role_name() {
+  name=$(secret_line "$1" username)
+  case $name in
+    *[!A-Za-z0-9_.-]*)
+      echo "userlist: the role name in $1 must be letters, digits, '_', '.' or '-'" >&2
+      return 1
+      ;;
+  esac
+  printf '%s' "$name"
+}
+
+# include_line <file> <line>: an ini file of one line in $AUTH_DIR, replaced at once.
+include_line() {
+  printf '%s\\n' "$2" > "$AUTH_DIR/$1.tmp"
+  mv -f -- "$AUTH_DIR/$1.tmp" "$AUTH_DIR/$1"
+}
+`;
   return `#!/bin/sh
 # userlist.sh of pooler "${model.name}", rendered by cdk8s-postgres.
 # Writes PgBouncer's userlist from the Secrets mounted in $SECRETS_DIR (one directory per role,
@@ -46,7 +67,7 @@ secret_line() {
   esac
   printf '%s' "$value"
 }
-
+${includeFunctions}
 # entry <dir>: a userlist line, with " doubled inside the quotes as PgBouncer reads it.
 # printf is a shell builtin: the values never reach another process's command line.
 entry() {
@@ -63,7 +84,7 @@ for dir in "$@"; do
   entry "$dir" >> "$AUTH_DIR/userlist.txt.tmp"
 done
 mv -f -- "$AUTH_DIR/userlist.txt.tmp" "$AUTH_DIR/userlist.txt"
-${authUser}echo "userlist: ${dirs.length} role(s) written" >&2
+${includes.map((include) => `${include}\n`).join('')}echo "userlist: ${dirs.length} role(s) written" >&2
 `;
 }
 

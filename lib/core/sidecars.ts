@@ -1,0 +1,74 @@
+import { Lazy } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { IConstruct } from 'constructs';
+import { propError } from './errors';
+
+/** A container that runs beside a component's daemon in each of its pods, such as a metrics exporter. */
+export interface Sidecar {
+  /** The container; its name and ports must be free in the pod. */
+  readonly container: k8s.Container;
+  /**
+   * A port the component's Service exposes for the sidecar.
+   * @default - none
+   */
+  readonly servicePort?: k8s.ServicePort;
+  /**
+   * Annotations for the pod template, such as `prometheus.io/scrape`.
+   * @default - none
+   */
+  readonly podAnnotations?: { [key: string]: string };
+}
+
+/**
+ * A component's sidecars. Added while the app is built and rendered at synth, so a sidecar
+ * declared after the component still lands in its pods; a name or port already taken in the pod
+ * or on the Service is refused when the sidecar is added.
+ */
+export class SidecarSet {
+  private readonly sidecars: Sidecar[] = [];
+  private readonly pods: k8s.PodSpec[] = [];
+  private readonly services: k8s.ServicePort[][] = [];
+
+  constructor(private readonly scope: IConstruct) {}
+
+  /** The pod spec with the sidecars' containers after the component's own. */
+  public podSpec(spec: k8s.PodSpec): k8s.PodSpec {
+    this.pods.push(spec);
+    return { ...spec, containers: Lazy.any({ produce: () => [...spec.containers, ...this.sidecars.map((s) => s.container)] }) };
+  }
+
+  /** The Service's ports with the sidecars' after the component's own. */
+  public servicePorts(ports: k8s.ServicePort[]): k8s.ServicePort[] {
+    this.services.push(ports);
+    return Lazy.any({ produce: () => [...ports, ...this.sidecars.flatMap((s) => (s.servicePort ? [s.servicePort] : []))] });
+  }
+
+  /** The pod template's annotations with the sidecars'. */
+  public podAnnotations(own: { [key: string]: string }): { [key: string]: string } {
+    return Lazy.any({ produce: () => Object.assign({}, ...this.sidecars.map((s) => s.podAnnotations ?? {}), own) });
+  }
+
+  public add(sidecar: Sidecar): void {
+    const container = sidecar.container;
+    const containers = [...this.pods.flatMap((pod) => [...pod.containers, ...(pod.initContainers ?? [])]), ...this.sidecars.map((s) => s.container)];
+    const taken = (what: string, value: unknown, fix: string) =>
+      propError(this.scope, `sidecar ${what}`, value, 'is already taken in the pod or on its Service', fix);
+    if (containers.some((other) => other.name === container.name)) {
+      throw taken('container name', container.name, 'give the sidecar another name; a component takes one exporter');
+    }
+    const containerPorts = containers.flatMap((other) => other.ports ?? []);
+    for (const port of container.ports ?? []) {
+      if (containerPorts.some((other) => other.containerPort === port.containerPort)) {
+        throw taken('port', port.containerPort, `choose another port than ${containerPorts.map((p) => p.containerPort).join(', ')}`);
+      }
+      if (port.name !== undefined && containerPorts.some((other) => other.name === port.name)) {
+        throw taken('port name', port.name, 'choose another port name');
+      }
+    }
+    const servicePorts = [...this.services.flat(), ...this.sidecars.flatMap((s) => (s.servicePort ? [s.servicePort] : []))];
+    if (sidecar.servicePort && servicePorts.some((other) => other.port === sidecar.servicePort!.port || other.name === sidecar.servicePort!.name)) {
+      throw taken('Service port', sidecar.servicePort.port, `choose another port than ${servicePorts.map((p) => p.port).join(', ')}`);
+    }
+    this.sidecars.push(sidecar);
+  }
+}
