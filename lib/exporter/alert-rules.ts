@@ -1,0 +1,84 @@
+import { ExporterKind, MonitoringProfile } from '../core/monitoring';
+import { componentSelector, slotMatcher } from './promql';
+
+/** A Prometheus alerting rule, as PrometheusRule and promtool read it. */
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for: string;
+  readonly labels: { readonly severity: 'warning' | 'critical' };
+  readonly annotations: { readonly summary: string; readonly description: string };
+}
+
+const rule = (alert: string, expr: string, duration: string, severity: 'warning' | 'critical', summary: string, description: string): AlertRule =>
+  ({ alert, expr, for: duration, labels: { severity }, annotations: { summary, description } });
+
+/** A share of a limit, rounded down, as the alert threshold. */
+const share = (limit: number, percent: number) => Math.floor((limit * percent) / 100);
+
+/**
+ * The alerts of one component. Thresholds are numbers computed from the limits the component
+ * was synthesized with, so a rule changes in review when a limit does.
+ */
+export function renderAlertRules(profile: MonitoringProfile, connectionPercent: number): AlertRule[] {
+  const selector = componentSelector(profile);
+  const where = `${profile.kind} "${profile.name}"${profile.namespace ? ` in ${profile.namespace}` : ''}`;
+  const exporterDown = (prefix: string, exporter: string) => rule(`${prefix}ExporterDown`, `up${selector} == 0`, '5m', 'warning',
+    `${exporter} of ${where} cannot be scraped`, `Prometheus has failed to scrape {{ $labels.pod }} for 5 minutes: no metrics and no other alerts for it.`);
+  switch (profile.kind) {
+    case ExporterKind.POSTGRES: {
+      const connections = share(profile.connectionLimit, connectionPercent);
+      const slots = profile.replicationSlots ?? [];
+      const slotSelector = componentSelector(profile, [slotMatcher(slots)]);
+      const lagBytes = Math.floor((profile.maxSlotWalKeepBytes ?? 0) / 2);
+      return [
+        exporterDown('Postgres', 'postgres_exporter'),
+        rule('PostgresDown', `pg_up${selector} == 0`, '1m', 'critical',
+          `PostgreSQL of ${where} does not answer`, 'postgres_exporter on {{ $labels.pod }} cannot log in to PostgreSQL.'),
+        rule('PostgresConnectionsHigh', `sum by (namespace, pod) (pg_stat_activity_count${selector}) > ${connections}`, '5m', 'warning',
+          `PostgreSQL of ${where} is near max_connections`,
+          `{{ $labels.pod }} has {{ $value }} client connections, over ${connectionPercent}% of max_connections ${profile.connectionLimit}.`),
+        ...(slots.length === 0 ? [] : [
+          rule('PostgresReplicationLagHigh', `max by (namespace, pod, slot_name) (pg_replication_slots_pg_wal_lsn_diff${slotSelector}) > ${lagBytes}`,
+            '5m', 'warning', `A replica of ${where} lags far behind`,
+            `Slot {{ $labels.slot_name }} holds {{ $value | humanize1024 }}B of WAL, half of max_slot_wal_keep_size; `
+            + 'beyond it PostgreSQL drops the slot and the replica must be cloned again.'),
+          rule('PostgresReplicaNotStreaming', `max by (namespace, pod, slot_name) (pg_replication_slots_active${slotSelector}) == 0`,
+            '2m', 'critical', `A replica of ${where} is not streaming`,
+            'No replica has streamed through slot {{ $labels.slot_name }} for 2 minutes; the primary keeps its WAL meanwhile.'),
+        ]),
+      ];
+    }
+    case ExporterKind.PGBOUNCER: {
+      const waitLimit = profile.clientWaitLimitSeconds ?? 0;
+      const waitSeconds = waitLimit > 0 ? Math.max(1, Math.floor(waitLimit / 2)) : 60;
+      const clients = share(profile.connectionLimit, connectionPercent);
+      return [
+        exporterDown('PgBouncer', 'pgbouncer_exporter'),
+        rule('PgBouncerDown', `pgbouncer_up${selector} == 0`, '1m', 'critical',
+          `PgBouncer of ${where} does not answer`, 'pgbouncer_exporter on {{ $labels.pod }} cannot read the admin console.'),
+        rule('PgBouncerClientsWaiting', `max by (namespace, pod, database, user) (pgbouncer_pools_client_maxwait_seconds${selector}) > ${waitSeconds}`,
+          '2m', 'warning', `Clients wait for a server connection in ${where}`,
+          `A client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.pod }} has waited {{ $value }} s for a server connection`
+          + (waitLimit > 0 ? `; at query_wait_timeout ${waitLimit} s PgBouncer drops it.` : '.') + ' The pool is too small for the load.'),
+        rule('PgBouncerClientConnectionsHigh', `max by (namespace, pod) (pgbouncer_used_clients${selector}) > ${clients}`, '5m', 'warning',
+          `PgBouncer of ${where} is near max_client_conn`,
+          `{{ $labels.pod }} holds {{ $value }} client connections, over ${connectionPercent}% of max_client_conn ${profile.connectionLimit}.`),
+      ];
+    }
+    case ExporterKind.PGPOOL: {
+      const frontends = share(profile.connectionLimit, connectionPercent);
+      return [
+        exporterDown('Pgpool', 'pgpool2_exporter'),
+        rule('PgpoolDown', `pgpool2_up${selector} == 0`, '1m', 'critical',
+          `Pgpool-II of ${where} does not answer`, 'pgpool2_exporter on {{ $labels.pod }} cannot log in to Pgpool-II.'),
+        rule('PgpoolFrontendsHigh', `sum by (namespace, pod) (pgpool2_frontend_used${selector}) > ${frontends}`, '5m', 'warning',
+          `Pgpool-II of ${where} is near num_init_children`,
+          `{{ $labels.pod }} serves {{ $value }} clients, over ${connectionPercent}% of num_init_children ${profile.connectionLimit}; `
+          + 'further clients queue until a child is free.'),
+        rule('PgpoolBackendDown', `min by (namespace, pod, hostname) (pgpool2_pool_nodes_status${selector}) == 0`, '2m', 'critical',
+          `Pgpool-II of ${where} sees a backend down`, 'Pgpool-II on {{ $labels.pod }} has marked backend {{ $labels.hostname }} down.'),
+      ];
+    }
+  }
+}
