@@ -23,3 +23,5 @@ export { ExporterKind, IMonitorable, MonitoringProfile } from './core/monitoring
 export { Sidecar } from './core/sidecars';
 export { ExporterSidecarProps, ScrapeObject } from './exporter/exporter-props';
 export { ExporterSidecar } from './exporter/exporter-sidecar';
+export { SchemaSources, SchemaValidator } from './testing/schema-validator';
+export { PostgresTesting } from './testing/testing';

@@ -111,7 +111,7 @@ export class LocalInstance {
 
   private writeConfigMap(volumeName: string, configMapName: string): void {
     const mountPath = this.statefulSet.spec.template.spec.containers.concat(this.statefulSet.spec.template.spec.initContainers)
-      .flatMap((c: any) => c.volumeMounts).find((m: any) => m.name === volumeName).mountPath;
+      .flatMap((c: any) => c.volumeMounts ?? []).find((m: any) => m.name === volumeName).mountPath;
     const dir = this.localize(mountPath);
     mkdirSync(dir, { recursive: true });
     for (const [file, text] of Object.entries(this.configMaps[configMapName])) {

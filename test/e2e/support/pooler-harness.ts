@@ -38,7 +38,7 @@ export class LocalPooler {
       writeFileSync(join(this.root, 'etc', file), local, { mode: 0o444 });
     }
     // Every projected Secret volume (credentials, TLS) at its mount path, as the kubelet would.
-    const mounts = [...this.pod.initContainers, ...this.pod.containers].flatMap((c: any) => c.volumeMounts);
+    const mounts = [...this.pod.initContainers, ...this.pod.containers].flatMap((c: any) => c.volumeMounts ?? []);
     for (const volume of this.pod.volumes.filter((v: any) => v.projected)) {
       const dir = this.localize(mounts.find((m: any) => m.name === volume.name).mountPath);
       for (const source of volume.projected.sources) {

@@ -1,0 +1,337 @@
+import { readFileSync, rmSync } from 'fs';
+import { join } from 'path';
+import { Chart, Testing } from 'cdk8s';
+import { Client } from 'pg';
+import { PooledClusterChart } from '../../examples/pooled-cluster';
+import { PgpoolBalancer } from '../../lib/balancer/pgpool-balancer';
+import { CLUSTER_FILES, CLUSTER_PATHS, REPLICATION_GROUP } from '../../lib/cluster/cluster-layout';
+import { PostgresStatefulCluster } from '../../lib/cluster/postgres-stateful-cluster';
+import { ExporterKind } from '../../lib/core/monitoring';
+import { EXPORTERS } from '../../lib/exporter/exporter-kinds';
+import { EXPORTER_METRICS } from '../../lib/exporter/exporter-metrics';
+import { ExporterSidecar } from '../../lib/exporter/exporter-sidecar';
+import { findObject } from '../support/synth';
+import { LocalBalancer } from './support/balancer-harness';
+import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import {
+  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, libPqClient, resolveEnv, sidecarContainer, simpleQuery,
+} from './support/exporter-harness';
+import { LocalPooler, startPooledCluster } from './support/pooler-harness';
+import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir } from './support/postgres-bin';
+
+/** The names an exporter must export: all but `up`, which Prometheus itself records per scrape. */
+const exportedNames = (kind: ExporterKind) => EXPORTER_METRICS[kind].map((metric) => metric.name).filter((name) => name !== 'up');
+
+/** The metrics read from a SHOW command of an admin console. */
+const shownMetrics = (kind: ExporterKind) => EXPORTER_METRICS[kind].filter((metric) => metric.show !== undefined);
+
+describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and replica', () => {
+  const SECRETS: SecretStore = {
+    'shop-db-superuser': { username: 'dbadmin', password: 'su-secret' },
+    'shop-db-replication': { username: 'replicator', password: 'repl-secret' },
+    'shop-app': { username: 'shop_app', password: 'app-secret' },
+    // Characters a DSN must escape: the exporter builds postgresql://user:pass@DATA_SOURCE_URI.
+    'shop-db-exporter': { username: 'postgres_exporter', password: 'ex@po:rt/pass' },
+  };
+  const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
+  const cluster = new PostgresStatefulCluster(chart, 'ShopDb', {
+    instances: 2,
+    // Only the pod network: over loopback, only the exporter's line admits anyone.
+    allowedCidrs: ['10.0.0.0/8'],
+    superuserSecret: { secretName: 'shop-db-superuser' },
+    replicationSecret: { secretName: 'shop-db-replication' },
+    databases: [{ name: 'shop', owner: { secretName: 'shop-app' } }],
+  });
+  const sidecar = new ExporterSidecar(chart, 'ShopDbMetrics', { target: cluster, credentials: { secretName: 'shop-db-exporter' } });
+  const profile = cluster.monitoringProfile;
+  const objects = chart.toJson();
+  const config = findObject(objects, 'ConfigMap', 'shop-db-config');
+  const renderedHba: string = config.data[CLUSTER_FILES.pgHbaConf];
+  // The one rewrite beyond hosts and ports: in Kubernetes the replica pod streams from its pod
+  // address in 10.0.0.0/8; on this machine it can only come from 127.0.0.1, so the replication
+  // line (and no other) names loopback instead.
+  const replicationLine = new RegExp(`^(host\\s+replication\\s+\\+${REPLICATION_GROUP}\\s+)10\\.0\\.0\\.0/8`, 'm');
+  config.data[CLUSTER_FILES.pgHbaConf] = renderedHba.replace(replicationLine, '$1127.0.0.1/32');
+
+  const exporterName = EXPORTERS[ExporterKind.POSTGRES].exporterName;
+  let scratch: string;
+  let primary: LocalInstance;
+  let replica: LocalInstance;
+  const exporters: LocalPostgresExporter[] = [];
+  let primarySamples: Sample[];
+  let replicaSamples: Sample[];
+
+  /** SQL over the instance's Unix socket, which `local all all` admits with a password. */
+  const overSocket = (instance: LocalInstance, user: string, password: string, sql: string) =>
+    runOk('psql', ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', `--host=${instance.localize(CLUSTER_PATHS.socketDir)}`,
+      `--port=${instance.port}`, `--username=${user}`, '--dbname=postgres', '--command', sql], { PGPASSWORD: password }).trim();
+  const asSuperuser = (instance: LocalInstance, sql: string) => overSocket(instance, 'dbadmin', 'su-secret', sql);
+  const value = (samples: Sample[], name: string, labels: { [label: string]: string } = {}) => samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([label, v]) => s.labels[label] === v)).map((s) => s.value);
+
+  beforeAll(async () => {
+    requirePostgres();
+    requireProgram(POSTGRES_EXPORTER, 'prometheus-postgres-exporter');
+    expect(config.data[CLUSTER_FILES.pgHbaConf]).not.toBe(renderedHba);
+    scratch = scratchDir('cdk8s-postgres-exporter-e2e');
+    [primary, replica] = await localCluster(objects, 'shop-db', scratch, SECRETS);
+    await bootCluster([primary, replica]);
+    for (const [instance, statefulSet] of [[primary, 'shop-db-primary'], [replica, 'shop-db-replica']] as const) {
+      const container = sidecarContainer(findObject(objects, 'StatefulSet', statefulSet).spec.template.spec, exporterName);
+      const exporter = await LocalPostgresExporter.create(scratch, `${instance.podName}-exporter`, container, SECRETS, profile.daemonPort, instance.port);
+      exporters.push(exporter);
+      exporter.start();
+    }
+    // The replica's slot is active once its WAL receiver streams.
+    const slot = profile.replicationSlots![0];
+    for (let i = 0; asSuperuser(primary, `SELECT active FROM pg_replication_slots WHERE slot_name = '${slot}'`) !== 't'; i++) {
+      if (i > 75) throw new Error(`slot ${slot} never became active`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    primarySamples = await exporters[0].scrapeUntilUp();
+    replicaSamples = await exporters[1].scrapeUntilUp();
+  }, 60_000);
+
+  afterAll(() => {
+    for (const exporter of exporters) exporter.kill();
+    for (const instance of [primary, replica]) instance?.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('the rendered pg_hba.conf admits loopback only to pg_monitor members, for the postgres database', () => {
+    const loopbackRules = renderedHba.split('\n').filter((line) => /\s(127\.0\.0\.1\/32|::1\/128)\s/.test(line));
+    expect(loopbackRules.map((line) => line.split(/\s+/).slice(0, 4))).toEqual([
+      ['host', 'postgres', '+pg_monitor', '127.0.0.1/32'],
+      ['host', 'postgres', '+pg_monitor', '::1/128'],
+    ]);
+    expect(sidecar.port).toBe(9187);
+  });
+
+  test('on the primary: pg_up 1, the replica\'s slot active, its pg_stat_replication row, and every metric the alerts and dashboards use', () => {
+    const slot = profile.replicationSlots![0];
+    expect(profile.replicationSlots).toEqual(['shop_db_replica_0']);
+    expect(value(primarySamples, 'pg_up')).toEqual([1]);
+    expect(value(primarySamples, 'pg_replication_slots_active', { slot_name: slot })).toEqual([1]);
+    expect(value(primarySamples, 'pg_replication_slots_pg_wal_lsn_diff', { slot_name: slot })).toHaveLength(1);
+    // Without pg_monitor (pg_read_all_stats) the row's columns would be hidden and no series made.
+    const replication = primarySamples.filter((s) => s.name.startsWith('pg_stat_replication_') && s.labels.application_name === slot);
+    expect(replication.length).toBeGreaterThan(0);
+    expect(replication[0].labels.state).toBe('streaming');
+    expect(value(primarySamples, 'pg_settings_max_connections')).toEqual([profile.connectionLimit]);
+
+    const names = new Set(primarySamples.map((s) => s.name));
+    expect(exportedNames(ExporterKind.POSTGRES).filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  test('on the replica: pg_up 1', () => {
+    expect(value(replicaSamples, 'pg_up')).toEqual([1]);
+    expect(value(replicaSamples, 'pg_settings_max_connections')).toEqual([profile.connectionLimit]);
+  });
+
+  test('the exporter\'s role is a member of pg_monitor and no superuser', () => {
+    expect(asSuperuser(primary, "SELECT rolsuper, rolcanlogin, pg_has_role(oid, 'pg_monitor', 'member') FROM pg_roles WHERE rolname = 'postgres_exporter'"))
+      .toBe('f|t|t');
+    // Itself, over the loopback TCP it reads from in the pod.
+    expect(psql({ port: primary.port, user: 'postgres_exporter', password: 'ex@po:rt/pass' },
+      "SELECT current_user, pg_has_role('pg_monitor', 'member'), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"))
+      .toBe('postgres_exporter|t|f');
+  });
+
+  test('over loopback TCP other roles are refused the postgres database, though their passwords are right', () => {
+    for (const [user, password] of [['shop_app', 'app-secret'], ['dbadmin', 'su-secret']]) {
+      const refused = psqlResult({ port: primary.port, user, password }, 'SELECT 1');
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain(`no pg_hba.conf entry for host "127.0.0.1", user "${user}", database "postgres"`);
+      expect(overSocket(primary, user, password, 'SELECT current_user')).toBe(user);
+    }
+    // The exporter's line names the postgres database only.
+    const elsewhere = psqlResult({ port: primary.port, user: 'postgres_exporter', password: 'ex@po:rt/pass', database: 'shop' }, 'SELECT 1');
+    expect(elsewhere.stderr).toContain('no pg_hba.conf entry for host "127.0.0.1", user "postgres_exporter", database "shop"');
+  });
+});
+
+describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBouncer 1.18', () => {
+  const SECRETS: SecretStore = {
+    'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
+    'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },
+    'airflow-app': { username: 'airflow', password: 'app-secret' },
+    'airflow-pgbouncer-auth': { username: 'pgbouncer_auth', password: 'auth-secret' },
+    'airflow-pgbouncer-exporter': { username: 'pgbouncer_exporter', password: 'stats"secret' },
+  };
+  const chart = new PooledClusterChart(Testing.app(), 'e2e');
+  new ExporterSidecar(chart, 'AirflowPgbouncerMetrics', { target: chart.pooler, credentials: { secretName: 'airflow-pgbouncer-exporter' } });
+  const profile = chart.pooler.monitoringProfile;
+  const objects = chart.toJson();
+  const pod = findObject(objects, 'Deployment', 'airflow-pgbouncer').spec.template.spec;
+  const container = sidecarContainer(pod, EXPORTERS[ExporterKind.PGBOUNCER].exporterName);
+  let scratch: string;
+  let instances: LocalInstance[];
+  let pooler: LocalPooler;
+
+  /** The rendered connection string, its port the local pooler's; user and password from PGUSER and PGPASSWORD. */
+  const exporterLogin = () => {
+    const env = resolveEnv(container, SECRETS);
+    const url = new URL(container.args.find((arg: string) => arg.startsWith('--pgBouncer.connectionString=')).split('=').slice(1).join('='));
+    expect([url.protocol, url.hostname, Number(url.port), url.searchParams.get('sslmode')]).toEqual(['postgres:', '127.0.0.1', profile.daemonPort, 'disable']);
+    return { host: '127.0.0.1', port: pooler.port, database: url.pathname.slice(1), user: env.PGUSER, password: env.PGPASSWORD };
+  };
+
+  beforeAll(async () => {
+    requirePostgres();
+    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    scratch = scratchDir('cdk8s-postgres-pgbouncer-exporter-e2e');
+    ({ instances, pooler } = await startPooledCluster(scratch, objects, objects, 'airflow-pgbouncer', SECRETS));
+  }, 60_000);
+
+  afterAll(() => {
+    pooler?.kill();
+    for (const instance of instances ?? []) instance.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('the init step puts the exporter in the userlist and in stats_users', () => {
+    expect(resolveEnv(container, SECRETS)).toEqual({ PGUSER: 'pgbouncer_exporter', PGPASSWORD: 'stats"secret' });
+    expect(runOk('cat', [pooler.localize('/var/run/pgbouncer-auth/stats_users.ini')])).toBe('stats_users = pgbouncer_exporter\n');
+    expect(runOk('cat', [pooler.localize('/var/run/pgbouncer-auth/userlist.txt')]))
+      .toBe('"pgbouncer_auth" "auth-secret"\n"pgbouncer_exporter" "stats""secret"\n');
+  });
+
+  test('the lib/pq stand-in really sends extra_float_digits=2 at login', async () => {
+    const login = { host: '127.0.0.1', port: instances[0].port, user: 'airflow', password: 'app-secret', database: 'airflow' };
+    expect((await simpleQuery(login, 'SHOW extra_float_digits')).rows).toEqual([{ extra_float_digits: '2' }]);
+    const plain = new Client(login);
+    await plain.connect();
+    try {
+      expect((await plain.query('SHOW extra_float_digits')).rows).toEqual([{ extra_float_digits: '1' }]);
+    } finally {
+      await plain.end();
+    }
+  });
+
+  test('as the exporter, sending extra_float_digits, each SHOW its metrics come from has the column (or row)', async () => {
+    const login = exporterLogin();
+    expect(login.database).toBe('pgbouncer');
+    const metrics = shownMetrics(ExporterKind.PGBOUNCER);
+    expect(metrics.map((metric) => metric.name)).toEqual(exportedNames(ExporterKind.PGBOUNCER));
+    const missing: string[] = [];
+    for (const metric of metrics) {
+      const result = await simpleQuery(login, `SHOW ${metric.show}`);
+      const found = metric.show === 'LISTS' ? result.rows.some((row) => row.list === metric.column)
+        : metric.show === 'CONFIG' ? result.rows.some((row) => row.key === metric.column)
+          : result.fields.includes(metric.column!);
+      if (!found) missing.push(`${metric.name}: SHOW ${metric.show} has no ${metric.column} in ${JSON.stringify(result.fields)}`);
+    }
+    expect(missing).toEqual([]);
+    // The limits the alerts are computed from are the ones PgBouncer runs with.
+    const settings = Object.fromEntries((await simpleQuery(login, 'SHOW CONFIG')).rows.map((row) => [row.key, row.value]));
+    expect([settings.max_client_conn, settings.query_wait_timeout]).toEqual([String(profile.connectionLimit), String(profile.clientWaitLimitSeconds)]);
+  });
+
+  test('the exporter may read but not administer: PAUSE and RELOAD are refused', async () => {
+    const login = exporterLogin();
+    for (const command of ['PAUSE', 'RELOAD', 'SHUTDOWN']) {
+      expect(await failureOf(login, command)).toBe('admin access needed');
+    }
+    expect(await failureOf(login, 'SHOW POOLS')).toBeUndefined();
+  });
+
+  test('a userlist role that is not a stats user, and a client role, are refused on the admin console', async () => {
+    const console = { host: '127.0.0.1', port: pooler.port, database: 'pgbouncer' };
+    expect(await failureOf({ ...console, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW POOLS')).toBe('not allowed');
+    expect(await failureOf({ ...console, user: 'airflow', password: 'app-secret' }, 'SHOW POOLS')).toBeDefined();
+  });
+});
+
+describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4.3', () => {
+  const SECRETS: SecretStore = {
+    'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
+    'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },
+    'airflow-app': { username: 'airflow', password: 'app-secret' },
+    'airflow-pgpool-srcheck': { username: 'srcheck', password: 'check-secret' },
+    'airflow-pgpool-exporter': { username: 'pgpool_exporter', password: 'pool:stats' },
+  };
+  const chart = new Chart(Testing.app(), 'e2e', { namespace: 'airflow-ha' });
+  const cluster = new PostgresStatefulCluster(chart, 'AirflowDb', {
+    instances: 2,
+    superuserSecret: { secretName: 'airflow-db-superuser' },
+    replicationSecret: { secretName: 'airflow-db-replication' },
+    databases: [{ name: 'airflow', owner: { secretName: 'airflow-app' } }],
+  });
+  const balancer = new PgpoolBalancer(chart, 'AirflowPgpool', {
+    backend: cluster,
+    replicas: 1,
+    users: [{ credentials: { secretName: 'airflow-app' }, envPrefix: 'AIRFLOW' }],
+    srCheckUser: { secretName: 'airflow-pgpool-srcheck' },
+    numInitChildren: 4,
+  });
+  new ExporterSidecar(chart, 'AirflowPgpoolMetrics', { target: balancer, credentials: { secretName: 'airflow-pgpool-exporter' } });
+  const objects = chart.toJson();
+  const pod = findObject(objects, 'Deployment', 'airflow-pgpool').spec.template.spec;
+  const container = sidecarContainer(pod, EXPORTERS[ExporterKind.PGPOOL].exporterName);
+  let scratch: string;
+  let instances: LocalInstance[];
+  let local: LocalBalancer;
+
+  /** The rendered DATA_SOURCE_URI's database and sslmode, through the local Pgpool-II, as DATA_SOURCE_USER/PASS. */
+  const exporterLogin = () => {
+    const env = resolveEnv(container, SECRETS);
+    const uri = /^127\.0\.0\.1:(\d+)\/(\w+)\?sslmode=(\w+)$/.exec(env.DATA_SOURCE_URI)!;
+    expect([Number(uri[1]), uri[3]]).toEqual([balancer.monitoringProfile.daemonPort, 'disable']);
+    return { host: '127.0.0.1', port: local.port, database: uri[2], user: env.DATA_SOURCE_USER, password: env.DATA_SOURCE_PASS };
+  };
+
+  beforeAll(async () => {
+    requirePostgres();
+    requireProgram('/usr/sbin/pgpool', 'pgpool2');
+    scratch = scratchDir('cdk8s-postgres-pgpool-exporter-e2e');
+    instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
+    await bootCluster(instances);
+    local = await LocalBalancer.create(scratch, objects, 'airflow-pgpool',
+      { [cluster.readWriteHost]: instances[0].port, [cluster.readOnlyHost]: instances[1].port }, SECRETS);
+    await local.start();
+  }, 60_000);
+
+  afterAll(() => {
+    local?.kill();
+    for (const instance of instances ?? []) instance.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('the exporter\'s Secret reaches the image as EXPORTER_USERNAME/_PASSWORD, and pool_passwd gets its entry', () => {
+    const pgpool = pod.containers.find((c: any) => c.name === 'pgpool');
+    const refs = Object.fromEntries(pgpool.env.filter((v: any) => v.name.startsWith('EXPORTER_')).map((v: any) => [v.name, v.valueFrom.secretKeyRef]));
+    expect(refs).toEqual({
+      EXPORTER_USERNAME: { name: 'airflow-pgpool-exporter', key: 'username' },
+      EXPORTER_PASSWORD: { name: 'airflow-pgpool-exporter', key: 'password' },
+    });
+    const poolPasswd = readFileSync(join(local.root, 'etc', 'pool_passwd'), 'utf8');
+    expect(poolPasswd.split('\n').filter(Boolean).map((line) => line.split(':')[0]).sort()).toEqual(['airflow', 'pgpool_exporter', 'srcheck']);
+    expect(poolPasswd).toMatch(/^pgpool_exporter:AES/m);
+  });
+
+  test('as the exporter, sending extra_float_digits, each SHOW its metrics come from has the column', async () => {
+    const login = exporterLogin();
+    expect(login.database).toBe('postgres');
+    const metrics = shownMetrics(ExporterKind.PGPOOL);
+    expect(metrics.map((metric) => metric.name)).toEqual(exportedNames(ExporterKind.PGPOOL));
+    const missing: string[] = [];
+    for (const metric of metrics) {
+      const result = await simpleQuery(login, `SHOW ${metric.show}`);
+      if (!result.fields.includes(metric.column!)) missing.push(`${metric.name}: SHOW ${metric.show} has no ${metric.column} in ${JSON.stringify(result.fields)}`);
+    }
+    expect(missing).toEqual([]);
+    const nodes = await simpleQuery(login, 'SHOW POOL_NODES');
+    expect(nodes.rows.map((row) => Number(row.port)).sort()).toEqual([instances[0].port, instances[1].port].sort());
+    const processes = await simpleQuery(login, 'SHOW POOL_PROCESSES');
+    expect(processes.rows).toHaveLength(balancer.monitoringProfile.connectionLimit);
+  });
+
+  test('on the backend the exporter\'s role exists, created by the bootstrap, with no pg_monitor and no superuser', () => {
+    // On the primary, where the bootstrap provisions roles, and on the replica it streams to.
+    for (const instance of instances) {
+      const superuser = { port: instance.port, user: 'postgres', password: 'super-secret' };
+      expect(psql(superuser, "SELECT rolsuper, rolcanlogin, pg_has_role(oid, 'pg_monitor', 'member') FROM pg_roles WHERE rolname = 'pgpool_exporter'"))
+        .toBe('f|t|f');
+    }
+  });
+});
