@@ -5,7 +5,7 @@ export { ContainerResources } from './core/resources';
 export { PodSpread } from './core/scheduling';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
-  PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
+  MemoryCheck, PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
 } from './cluster/cluster-props';
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';

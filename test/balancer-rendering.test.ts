@@ -6,8 +6,7 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   DisableLoadBalanceOnWrite, EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgpoolBalancer, PgpoolBalancerProps,
-  PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster,
-} from '../lib';
+  PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
@@ -21,7 +20,8 @@ const SECRETS = {
   replicationSecret: { secretName: 'pg-replication' },
 };
 /** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
-const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
+// A backend no consumer can overbook, for tests of the consumers themselves.
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 }, memoryCheck: MemoryCheck.OFF };
 const AIRFLOW = { secretName: 'airflow-app' };
 const USERS = [{ credentials: AIRFLOW, envPrefix: 'AIRFLOW' }];
 const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };

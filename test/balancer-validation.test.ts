@@ -2,8 +2,7 @@ import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as fc from 'fast-check';
 import {
-  ExternalPostgres, IPostgresEndpoint, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster,
-} from '../lib';
+  ExternalPostgres, IPostgresEndpoint, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
 import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
@@ -18,7 +17,8 @@ const SECRETS = {
   replicationSecret: { secretName: 'pg-replication' },
 };
 /** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
-const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
+// A backend no consumer can overbook, for tests of the consumers themselves.
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 }, memoryCheck: MemoryCheck.OFF };
 const USERS = [{ credentials: { secretName: 'app-user' }, envPrefix: 'APP' }];
 const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };
 const CONFIG_MAP_FIX = /use configMode PgpoolConfigMode\.CONFIG_MAP/;

@@ -2,8 +2,7 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerAuthType, PgBouncerPooler, PgBouncerPoolerProps, PodSpread, PoolMode,
-  PostgresStatefulCluster, SslMode,
-} from '../lib';
+  PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
@@ -17,7 +16,8 @@ const SECRETS = {
   replicationSecret: { secretName: 'pg-replication' },
 };
 /** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
-const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
+// A backend no consumer can overbook, for tests of the consumers themselves.
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 }, memoryCheck: MemoryCheck.OFF };
 const AUTH_USER = { secretName: 'pooler-auth' };
 
 interface Options {

@@ -1,8 +1,7 @@
 import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
 import {
-  ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode,
-} from '../lib';
+  ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { validateManifests } from './support/kube-schema';
 import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
@@ -17,7 +16,8 @@ const SECRETS = {
   replicationSecret: { secretName: 'pg-replication' },
 };
 /** A cluster with room for any pool size: this file tests the proxy, test/connection-budget.test.ts the budget. */
-const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 } };
+// A backend no consumer can overbook, for tests of the consumers themselves.
+const CLUSTER = { ...SECRETS, settings: { maxConnections: 100_000 }, memoryCheck: MemoryCheck.OFF };
 const AUTH_USER = { secretName: 'pooler-auth' };
 
 /**

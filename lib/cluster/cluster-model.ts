@@ -12,7 +12,7 @@ import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
-import { PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 
@@ -61,6 +61,8 @@ export interface ClusterModel {
   /** postgresql.conf parameters chosen by props and defaults (paths and ports are the renderer's). */
   readonly parameters: Parameter[];
   readonly maxConnections: number;
+  /** shared_buffers + max_connections x work_mem, in bytes, when it exceeds the memory limit. */
+  readonly memoryOverrun?: { readonly estimateBytes: number; readonly limitBytes: number; readonly check: MemoryCheck };
   /** max_slot_wal_keep_size in bytes. */
   readonly maxSlotWalKeepBytes: number;
   readonly superuserReservedConnections: number;
@@ -167,6 +169,10 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     parsePostgresMemory(scope, `settings.${camelCase(memoryParameter)}`, String(typed[memoryParameter]));
   }
   const maxSlotWalKeepBytes = parsePostgresMemory(scope, 'settings.maxSlotWalKeepSize', String(typed.max_slot_wal_keep_size));
+  const memoryEstimateBytes = sharedBuffersBytes + maxConnections * parsePostgresMemory(scope, 'settings.workMem', String(typed.work_mem));
+  const memoryCheck = props.memoryCheck ?? MemoryCheck.WARN;
+  const memoryOverrun = memoryEstimateBytes > memoryLimitBytes && memoryCheck !== MemoryCheck.OFF
+    ? { estimateBytes: memoryEstimateBytes, limitBytes: memoryLimitBytes, check: memoryCheck } : undefined;
   const synchronous = props.synchronousReplication;
   if (synchronous) {
     requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, replicas));
@@ -217,6 +223,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     parameters,
     maxConnections,
     maxSlotWalKeepBytes,
+    memoryOverrun,
     superuserReservedConnections,
     allowedCidrs,
     resources,

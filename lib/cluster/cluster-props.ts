@@ -5,6 +5,16 @@ import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
 
+/** What synthesis does when shared_buffers + max_connections x work_mem exceeds the memory limit. */
+export enum MemoryCheck {
+  /** Print a warning on stderr; the YAML is still written. */
+  WARN = 'warn',
+  /** Fail synthesis with the figures and the fix. */
+  ERROR = 'error',
+  /** Say nothing: you know your workload's sessions never all sort at once. */
+  OFF = 'off',
+}
+
 /** A database created when the primary is first initialized. */
 export interface PostgresDatabase {
   /** Database name: lower-case letters, digits and `_`, starting with a letter or `_`. */
@@ -123,6 +133,13 @@ export interface PostgresStatefulClusterProps {
    * @default - 250m/1 CPU, 1Gi memory
    */
   readonly resources?: ContainerResources;
+  /**
+   * The memory estimate shared_buffers + max_connections x work_mem against the memory limit:
+   * every session sorting or hashing at once would take the pod past it, and the kernel kills
+   * PostgreSQL.
+   * @default MemoryCheck.WARN
+   */
+  readonly memoryCheck?: MemoryCheck;
   /**
    * Persistent volumes of each instance.
    * @default - a 10Gi data volume of the default StorageClass

@@ -16,7 +16,7 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
-import { PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
+import { MemoryCheck, PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PASSWORD_LOOKUP_QUERY, Provisioning } from './provisioning';
@@ -53,6 +53,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly sidecars = new SidecarSet(this);
   /** Whether an exporter reads the instances over loopback, which pg_hba.conf then admits. */
   private monitored = false;
+  private memoryWarned = false;
 
   /**
    * @param scope the chart or construct to add the cluster to
@@ -65,6 +66,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.model = model;
     validateUniqueNames(this);
     this.node.addValidation({ validate: () => this.validateConnectionBudget() });
+    this.node.addValidation({ validate: () => this.validateMemory() });
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
     (props.roles ?? []).forEach((role, index) => this.provisioning.addRole(role.credentials, role.memberOf ?? [], `roles[${index}]`));
     this.name = model.name;
@@ -137,6 +139,21 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       + `(superuser_reserved_connections ${this.superuserReservedConnections}), fewer than its consumers may open:\n${table}\n`
       + `; raise settings.maxConnections to ${needed + this.superuserReservedConnections} or more, `
       + 'or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)'];
+  }
+
+  private validateMemory(): string[] {
+    const overrun = this.model.memoryOverrun;
+    if (!overrun) return [];
+    const mib = (bytes: number) => `${Math.ceil(bytes / 2 ** 20)}Mi`;
+    const message = `${this.node.path}: shared_buffers + max_connections x work_mem is ${mib(overrun.estimateBytes)}, over resources.memoryLimit `
+      + `${mib(overrun.limitBytes)}: sessions all sorting at once would get PostgreSQL killed for memory; raise resources.memoryLimit `
+      + `to ${mib(overrun.estimateBytes)} or more, or lower settings.maxConnections or settings.workMem (a pooler needs few connections), `
+      + 'or set memoryCheck to MemoryCheck.OFF';
+    if (overrun.check === MemoryCheck.ERROR) return [message];
+    // Validations may run more than once per synthesis; one warning is enough.
+    if (!this.memoryWarned) process.emitWarning(message, { code: 'CDK8S_POSTGRES_MEMORY' });
+    this.memoryWarned = true;
+    return [];
   }
 
   /**
