@@ -14,8 +14,12 @@ describe('connection budget', () => {
     expect(pooled.cluster.connectionDemands).toEqual([{ consumer: 'pooled/AirflowPgbouncer', primary: 80, replica: 0 }]);
     expect(() => synthObjects(pooled)).not.toThrow();
     const stack = new AirflowStackChart(Testing.app(), 'stack');
-    // The pooler fronts the balancer, so only the balancer's children reach the cluster.
-    expect(stack.cluster.connectionDemands).toEqual([{ consumer: 'stack/AirflowPgpool', primary: 64, replica: 64 }]);
+    // The pooler fronts the balancer, so only the balancer's children reach the cluster, besides
+    // the cluster's own exporter (the balancer's exporter logs in through a balancer child).
+    expect(stack.cluster.connectionDemands).toEqual([
+      { consumer: 'stack/AirflowPgpool', primary: 64, replica: 64 },
+      { consumer: 'stack/AirflowDb metrics exporter', primary: 1, replica: 1 },
+    ]);
     expect(() => synthObjects(stack)).not.toThrow();
   });
 

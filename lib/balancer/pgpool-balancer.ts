@@ -138,7 +138,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     }
     const index = model.exporterUsers.length;
     model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
-    if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved });
+    if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved, ownSecret: true });
   }
 
   /** The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters. */

@@ -29,12 +29,17 @@ export function pgpoolParamsEnvironment(model: BalancerModel): { name: string; v
  * pool_hba.conf: the pool_passwd method for every client, over TLS only when required; the
  * local socket too, so nobody inside the pod logs in without a password.
  */
+const LOOPBACK = ['127.0.0.1/32', '::1/128'];
+
 export function renderPoolHbaConf(model: BalancerModel): string {
   const method = model.passwordEncryption;
   const type = model.requireTls ? 'hostssl' : 'host';
   return [
     `# pool_hba.conf of balancer "${model.name}", rendered by cdk8s-postgres.`,
     `local    all  all  ${method}`,
+    // A metrics exporter beside Pgpool-II logs in over the pod's loopback.
+    ...(model.exporterUsers.length > 0 ? LOOPBACK.filter((cidr) => !model.allowedCidrs.includes(cidr)) : [])
+      .map((cidr) => `${type.padEnd(8)} all  all  ${cidr.padEnd(20)} ${method}`),
     ...model.allowedCidrs.map((cidr) => `${type.padEnd(8)} all  all  ${cidr.padEnd(20)} ${method}`),
     '',
   ].join('\n');

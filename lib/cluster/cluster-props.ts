@@ -32,6 +32,12 @@ export interface PostgresRole {
    * @default - none
    */
   readonly memberOf?: string[];
+  /**
+   * Whether the role keeps its Secret to itself: synthesis fails if another role of the cluster
+   * uses the same Secret, before or after (a metrics exporter's role must not be anyone else's).
+   * @default false
+   */
+  readonly ownSecret?: boolean;
 }
 
 /** Persistent volumes of each instance. */

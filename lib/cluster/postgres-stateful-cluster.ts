@@ -3,9 +3,8 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
-import { PostgresCredentials, resolveCredentials } from '../core/credentials';
+import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
-import { propError } from '../core/errors';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { metadataLabels, selectorLabels } from '../core/labels';
@@ -162,7 +161,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    * @param role the role's Secret and memberships
    */
   public addRole(role: PostgresRole): void {
-    this.provisioning.addRole(role.credentials, role.memberOf ?? [], 'addRole(role)');
+    this.provisioning.addRole(role.credentials, role.memberOf ?? [], 'addRole(role)', role.ownSecret ?? false);
   }
 
   /**
@@ -211,13 +210,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    */
   public grantMetricsAccess(credentials: PostgresCredentials): void {
     const prop = 'grantMetricsAccess(credentials)';
-    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
-    const sameSecret = this.provisioning.roles.find((role) => role.credentials.secretName === resolved.secretName);
-    if (sameSecret) {
-      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds another role of the cluster, which would gain pg_monitor',
-        'give the exporter a Secret of its own');
-    }
-    this.provisioning.addRole(resolved, ['pg_monitor'], prop);
+    this.provisioning.addRole(credentials, ['pg_monitor'], prop, true);
     this.monitored = true;
     this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, primary: 1, replica: this.replicas > 0 ? 1 : 0 });
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
@@ -27,33 +28,56 @@ const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * rendered at synth, so a pooler or exporter added after the cluster still gets its role.
  */
 export class Provisioning {
-  public readonly roles: RoleModel[] = [];
+  private readonly added: RoleModel[] = [];
+  /** Secrets that may hold only their one role, such as a metrics exporter's. */
+  private readonly exclusiveSecrets = new Set<string>();
   /** Roles allowed to call the password lookup function. */
   public readonly passwordLookupRoles: RoleModel[] = [];
 
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
     public readonly databases: DatabaseModel[]) {
-    this.roles.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
-    this.roles.push({ secretDir: 'replication', credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
+    this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
+    this.added.push({ secretDir: 'replication', credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
     for (const database of databases) this.addRole(database.owner, [], 'databases');
   }
 
-  /** Adds a login role, or more memberships to a role already added from the same Secret keys. */
-  public addRole(credentials: PostgresCredentials, memberOf: string[], prop: string): RoleModel {
+  /**
+   * Every role: the superuser and the replication role first, then the others by their Secret,
+   * so the order constructs were declared in never changes the rendered files.
+   */
+  public get roles(): RoleModel[] {
+    const [superuser, replication, ...others] = this.added;
+    return [superuser, replication, ...[...others].sort((a, b) => a.secretDir.localeCompare(b.secretDir))];
+  }
+
+  /**
+   * Adds a login role, or more memberships to a role already added from the same Secret keys.
+   * An exclusive role's Secret may hold no other role, before or after.
+   */
+  public addRole(credentials: PostgresCredentials, memberOf: string[], prop: string, exclusive = false): RoleModel {
     const resolved = resolveCredentials(this.scope, `${prop}.credentials`, credentials);
+    const shared = this.added.some((role) => role.credentials.secretName === resolved.secretName);
+    if (this.exclusiveSecrets.has(resolved.secretName) || (exclusive && shared)) {
+      throw propError(this.scope, `${prop}.credentials.secretName`, resolved.secretName,
+        exclusive ? 'already holds another role of the cluster, which would gain this role\'s rights'
+          : 'belongs to a role that must keep its Secret to itself (a metrics exporter\'s)',
+        'give each role a Secret of its own');
+    }
+    if (exclusive) this.exclusiveSecrets.add(resolved.secretName);
     for (const role of memberOf) {
       if (!ROLE_NAME.test(role)) {
         throw propError(this.scope, `${prop}.memberOf`, role, 'is not a plain role name',
           'use lower-case letters, digits and "_", such as "pg_monitor"');
       }
     }
-    const existing = this.roles.find((role) => sameSecret(role.credentials, resolved));
+    const existing = this.added.find((role) => sameSecret(role.credentials, resolved));
     if (existing) {
       existing.memberOf.push(...memberOf.filter((role) => !existing.memberOf.includes(role)));
+      existing.memberOf.sort();
       return existing;
     }
-    const added = { secretDir: `role-${this.roles.length - 2}`, credentials: resolved, options: 'LOGIN', memberOf: [...memberOf] };
-    this.roles.push(added);
+    const added = { secretDir: roleSecretDir(resolved), credentials: resolved, options: 'LOGIN', memberOf: [...memberOf].sort() };
+    this.added.push(added);
     return added;
   }
 
@@ -65,8 +89,14 @@ export class Provisioning {
 
   /** The role provisioned for a database's owner. */
   public ownerOf(database: DatabaseModel): RoleModel {
-    return this.roles.find((role) => sameSecret(role.credentials, database.owner))!;
+    return this.added.find((role) => sameSecret(role.credentials, database.owner))!;
   }
+}
+
+/** A role's directory in the secrets volume, named after its Secret: stable whatever the order roles are added in. */
+function roleSecretDir(credentials: ResolvedCredentials): string {
+  const digest = createHash('sha256').update(`${credentials.secretName}\0${credentials.usernameKey}\0${credentials.passwordKey}`).digest('hex');
+  return `role-${credentials.secretName}-${digest.slice(0, 8)}`;
 }
 
 function sameSecret(a: ResolvedCredentials, b: ResolvedCredentials): boolean {

@@ -20,7 +20,10 @@ export interface MonitoringProfile {
   readonly name: string;
   /** The component's `app.kubernetes.io/part-of` label. */
   readonly partOf: string;
-  /** The component's namespace, when the chart has one. */
+  /**
+   * The component's namespace.
+   * @default - none: the chart has no namespace
+   */
   readonly namespace?: string;
   /** The port the daemon listens on inside the pod, which the exporter reads over loopback. */
   readonly daemonPort: number;

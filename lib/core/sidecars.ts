@@ -59,7 +59,7 @@ export class SidecarSet {
     const containerPorts = containers.flatMap((other) => other.ports ?? []);
     for (const port of container.ports ?? []) {
       if (containerPorts.some((other) => other.containerPort === port.containerPort)) {
-        throw taken('port', port.containerPort, `choose another port than ${containerPorts.map((p) => p.containerPort).join(', ')}`);
+        throw taken('port', port.containerPort, `choose another port than ${[...new Set(containerPorts.map((p) => p.containerPort))].join(', ')}`);
       }
       if (port.name !== undefined && containerPorts.some((other) => other.name === port.name)) {
         throw taken('port name', port.name, 'choose another port name');
@@ -67,7 +67,7 @@ export class SidecarSet {
     }
     const servicePorts = [...this.services.flat(), ...this.sidecars.flatMap((s) => (s.servicePort ? [s.servicePort] : []))];
     if (sidecar.servicePort && servicePorts.some((other) => other.port === sidecar.servicePort!.port || other.name === sidecar.servicePort!.name)) {
-      throw taken('Service port', sidecar.servicePort.port, `choose another port than ${servicePorts.map((p) => p.port).join(', ')}`);
+      throw taken('Service port', sidecar.servicePort.port, `choose another port than ${[...new Set(servicePorts.map((p) => p.port))].join(', ')}`);
     }
     this.sidecars.push(sidecar);
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
@@ -19,6 +20,12 @@ const METRICS_PORT_NAME = 'metrics';
 const METRICS_PATH = '/metrics';
 /** Grafana dashboard uids are at most 40 characters. */
 const MAX_DASHBOARD_UID = 40;
+
+/** A dashboard uid from a component's kind, namespace and name: cut to Grafana's limit with a digest of the whole, so two long names never share one. */
+function dashboardUid(full: string): string {
+  if (full.length <= MAX_DASHBOARD_UID) return full;
+  return `${full.slice(0, MAX_DASHBOARD_UID - 9)}-${createHash('sha256').update(full).digest('hex').slice(0, 8)}`;
+}
 
 /**
  * A Prometheus exporter beside the daemon in every pod of a PostgresStatefulCluster
@@ -95,7 +102,7 @@ export class ExporterSidecar extends Construct {
       });
     }
     if (props.dashboard) {
-      const uid = `${profile.kind}-${profile.namespace ? `${profile.namespace}-` : ''}${profile.name}`.slice(0, MAX_DASHBOARD_UID);
+      const uid = dashboardUid(`${profile.kind}-${profile.namespace ? `${profile.namespace}-` : ''}${profile.name}`);
       new k8s.KubeConfigMap(this, 'Dashboard', {
         metadata: metadata(`${profile.name}-dashboard`, { ...monitoringLabels, grafana_dashboard: '1' }),
         data: { [`${profile.kind}-${profile.name}.json`]: renderDashboard(profile, uid) },

@@ -7,7 +7,10 @@ import { parseAllDocuments } from 'yaml';
 export interface SchemaSources {
   /** A Kubernetes release's `_definitions.json` (OpenAPI definitions carrying x-kubernetes-group-version-kind). */
   readonly definitionsFile: string;
-  /** Directories of CustomResourceDefinition YAML files, searched recursively, such as the prometheus-operator's. */
+  /**
+   * Directories of CustomResourceDefinition YAML files, searched recursively, such as the prometheus-operator's.
+   * @default - none: custom resources are refused as unknown kinds
+   */
   readonly crdDirectories?: string[];
 }
 

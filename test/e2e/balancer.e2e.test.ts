@@ -13,6 +13,10 @@ const SECRETS: SecretStore = {
   'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },
   'airflow-app': { username: 'airflow', password: "app'pass:word" },
   'airflow-pgpool-srcheck': { username: 'srcheck', password: 'check-secret' },
+  // The example's exporters' own Secrets.
+  'airflow-db-exporter': { username: 'postgres_exporter', password: 'db-stats' },
+  'airflow-pgpool-exporter': { username: 'pgpool_exporter', password: 'pool-stats' },
+  'airflow-pgbouncer-exporter': { username: 'pgbouncer_exporter', password: 'bouncer-stats' },
 };
 
 describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and replicas, PgBouncer in front', () => {

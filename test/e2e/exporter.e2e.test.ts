@@ -14,10 +14,10 @@ import { findObject } from '../support/synth';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import {
-  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, libPqClient, resolveEnv, sidecarContainer, simpleQuery,
+  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, resolveEnv, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
-import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
 /** The names an exporter must export: all but `up`, which Prometheus itself records per scrape. */
 const exportedNames = (kind: ExporterKind) => EXPORTER_METRICS[kind].map((metric) => metric.name).filter((name) => name !== 'up');
@@ -84,10 +84,8 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
     }
     // The replica's slot is active once its WAL receiver streams.
     const slot = profile.replicationSlots![0];
-    for (let i = 0; asSuperuser(primary, `SELECT active FROM pg_replication_slots WHERE slot_name = '${slot}'`) !== 't'; i++) {
-      if (i > 75) throw new Error(`slot ${slot} never became active`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await waitFor(`the replica to stream through slot ${slot}`,
+      () => asSuperuser(primary, `SELECT active FROM pg_replication_slots WHERE slot_name = '${slot}'`) === 't', 15_000);
     primarySamples = await exporters[0].scrapeUntilUp();
     replicaSamples = await exporters[1].scrapeUntilUp();
   }, 60_000);
@@ -227,18 +225,21 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
     expect([settings.max_client_conn, settings.query_wait_timeout]).toEqual([String(profile.connectionLimit), String(profile.clientWaitLimitSeconds)]);
   });
 
-  test('the exporter may read but not administer: PAUSE and RELOAD are refused', async () => {
+  test('the exporter may read but not administer: PAUSE, RELOAD and KILL are refused', async () => {
     const login = exporterLogin();
-    for (const command of ['PAUSE', 'RELOAD', 'SHUTDOWN']) {
+    for (const command of ['PAUSE', 'RELOAD', 'KILL airflow']) {
       expect(await failureOf(login, command)).toBe('admin access needed');
     }
     expect(await failureOf(login, 'SHOW POOLS')).toBeUndefined();
   });
 
-  test('a userlist role that is not a stats user, and a client role, are refused on the admin console', async () => {
-    const console = { host: '127.0.0.1', port: pooler.port, database: 'pgbouncer' };
-    expect(await failureOf({ ...console, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW POOLS')).toBe('not allowed');
-    expect(await failureOf({ ...console, user: 'airflow', password: 'app-secret' }, 'SHOW POOLS')).toBeDefined();
+  test('a role of the userlist that is not a stats user is refused on the admin console', async () => {
+    // pgbouncer_auth is in the userlist, as the exporter is, but not in stats_users. (Clients
+    // looked up through auth_query cannot even authenticate to the admin console: PgBouncer 1.18
+    // waits for a server to run auth_query on, which the console has not.)
+    const adminConsole = { host: '127.0.0.1', port: pooler.port, database: 'pgbouncer' };
+    expect(await failureOf({ ...adminConsole, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW POOLS')).toBe('not allowed');
+    expect(await failureOf({ ...adminConsole, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW STATS')).toBe('not allowed');
   });
 });
 
@@ -321,7 +322,7 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
     }
     expect(missing).toEqual([]);
     const nodes = await simpleQuery(login, 'SHOW POOL_NODES');
-    expect(nodes.rows.map((row) => Number(row.port)).sort()).toEqual([instances[0].port, instances[1].port].sort());
+    expect(nodes.rows.map((row) => Number(row.port)).sort((a, b) => a - b)).toEqual([instances[0].port, instances[1].port].sort((a, b) => a - b));
     const processes = await simpleQuery(login, 'SHOW POOL_PROCESSES');
     expect(processes.rows).toHaveLength(balancer.monitoringProfile.connectionLimit);
   });

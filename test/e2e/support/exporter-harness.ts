@@ -36,7 +36,7 @@ export function resolveEnv(container: any, secrets: SecretStore): { [name: strin
  * pgbouncer and pgpool2 exporters use) sends at every login. pg has no option for it.
  */
 export function libPqClient(config: ClientConfig): Client {
-  const client = new Client(config);
+  const client = new Client({ connectionTimeoutMillis: 5_000, query_timeout: 5_000, ...config });
   const own = client as any;
   const startupConf = own.getStartupConf.bind(client);
   own.getStartupConf = () => ({ ...startupConf(), extra_float_digits: '2' });
