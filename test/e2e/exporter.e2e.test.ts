@@ -264,6 +264,8 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
     users: [{ credentials: { secretName: 'airflow-app' }, envPrefix: 'AIRFLOW' }],
     srCheckUser: { secretName: 'airflow-pgpool-srcheck' },
     numInitChildren: 4,
+    // Loopback is left out, so only the line the exporter adds to pool_hba.conf lets it in.
+    allowedCidrs: ['10.0.0.0/8'],
   });
   new ExporterSidecar(chart, 'AirflowPgpoolMetrics', { target: balancer, credentials: { secretName: 'airflow-pgpool-exporter' } });
   const objects = chart.toJson();
