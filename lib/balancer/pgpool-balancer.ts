@@ -7,11 +7,11 @@ import { propError } from '../core/errors';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { selectorLabels } from '../core/labels';
-import { deploymentPodPattern, serviceHost } from '../core/names';
+import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { renderProxyDeployment } from '../core/proxy-deployment';
+import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { validateUniqueNames, volumeMount } from '../core/workload';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
@@ -96,20 +96,9 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   }
 
   public get monitoringProfile(): MonitoringProfile {
-    const model = this.model;
-    const selector = selectorLabels(model.componentLabels);
-    return {
-      kind: ExporterKind.PGPOOL,
-      name: model.name,
-      partOf: model.componentLabels.partOf,
-      namespace: Chart.of(this).namespace,
-      daemonPort: PGPOOL_PORT,
-      tlsRequired: model.requireTls,
-      podSelector: selector,
-      serviceSelector: selector,
-      podNamePattern: deploymentPodPattern(model.name),
-      connectionLimit: model.numInitChildren,
-    };
+    return proxyMonitoringProfile(this, this.model.componentLabels, {
+      kind: ExporterKind.PGPOOL, daemonPort: PGPOOL_PORT, tlsRequired: this.model.requireTls, connectionLimit: this.model.numInitChildren,
+    });
   }
 
   /**

@@ -1,8 +1,10 @@
-import { Lazy } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { configChecksum } from './checksum';
 import { ComponentLabels, selectorLabels } from './labels';
+import { MonitoringProfile } from './monitoring';
+import { deploymentPodPattern } from './names';
 import { SidecarSet } from './sidecars';
 import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
 
@@ -53,4 +55,22 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     },
   });
   if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.extraLabels, true);
+}
+
+/**
+ * The monitoring profile of a proxy: its pods and its one Service carry the same selector, and
+ * the pods are named after the Deployment.
+ */
+export function proxyMonitoringProfile(scope: IConstruct, labels: ComponentLabels,
+  daemon: Pick<MonitoringProfile, 'kind' | 'daemonPort' | 'tlsRequired' | 'connectionLimit' | 'clientWaitLimitSeconds'>): MonitoringProfile {
+  const selector = selectorLabels(labels);
+  return {
+    ...daemon,
+    name: labels.instance,
+    partOf: labels.partOf,
+    namespace: Chart.of(scope).namespace,
+    podSelector: selector,
+    serviceSelector: selector,
+    podNamePattern: deploymentPodPattern(labels.instance),
+  };
 }

@@ -4,7 +4,6 @@ import { Construct } from 'constructs';
 import { PostgresCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
-import { deploymentPodPattern } from '../core/names';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { propError } from '../core/errors';
 import { selectorLabels } from '../core/labels';
@@ -12,7 +11,7 @@ import { serviceHost } from '../core/names';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { renderProxyDeployment } from '../core/proxy-deployment';
+import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { secretProjection, validateUniqueNames, volumeMount } from '../core/workload';
 import { PgpoolBalancer } from '../balancer/pgpool-balancer';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
@@ -103,21 +102,13 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   }
 
   public get monitoringProfile(): MonitoringProfile {
-    const model = this.model;
-    const selector = selectorLabels(model.componentLabels);
-    return {
+    return proxyMonitoringProfile(this, this.model.componentLabels, {
       kind: ExporterKind.PGBOUNCER,
-      name: model.name,
-      partOf: model.componentLabels.partOf,
-      namespace: Chart.of(this).namespace,
       daemonPort: PGBOUNCER_LISTEN_PORT,
-      tlsRequired: model.clientTlsRequired,
-      podSelector: selector,
-      serviceSelector: selector,
-      podNamePattern: deploymentPodPattern(model.name),
-      connectionLimit: model.maxClientConn,
-      clientWaitLimitSeconds: model.queryWaitTimeoutSeconds,
-    };
+      tlsRequired: this.model.clientTlsRequired,
+      connectionLimit: this.model.maxClientConn,
+      clientWaitLimitSeconds: this.model.queryWaitTimeoutSeconds,
+    });
   }
 
   /**
