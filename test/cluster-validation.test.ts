@@ -461,3 +461,26 @@ describe('any props (property test)', () => {
     expect(outcomes.rejected).toBeGreaterThan(0);
   });
 });
+
+describe('roles that keep their Secret to themselves (ownSecret)', () => {
+  test('a role of the props with ownSecret refuses the Secret of a database owner added before it', () => {
+    expectPropError({
+      databases: [{ name: 'app', owner: { secretName: 'shared' } }],
+      roles: [{ credentials: { secretName: 'shared' }, memberOf: ['pg_monitor'], ownSecret: true }],
+    }, { prop: 'roles[0].credentials.secretName', value: '"shared"', fix: /give each role a Secret of its own/ });
+  });
+
+  test('a later role cannot take the Secret of a role of the props with ownSecret', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, roles: [{ credentials: { secretName: 'monitor' }, ownSecret: true }] });
+    const message = thrownMessage(() => cluster.addRole({ credentials: { secretName: 'monitor' } }), 'a second role on the Secret');
+    expectPropErrorMessage(message, 'test/Db', { prop: 'addRole(role).credentials.secretName', value: '"monitor"', fix: /a Secret of its own/ });
+  });
+
+  test('without ownSecret, roles may share a Secret and add memberships to one role', () => {
+    expectValid({
+      databases: [{ name: 'app', owner: { secretName: 'shared' } }],
+      roles: [{ credentials: { secretName: 'shared' }, memberOf: ['pg_monitor'] }],
+    });
+  });
+});

@@ -310,8 +310,8 @@ describe('validation: ports taken in the pod or on the Service', () => {
 describe('validation: the exporter\'s Secret must be its own', () => {
   const fix = /give the exporter a Secret of its own/;
   const prop = 'grantMetricsAccess(credentials).secretName';
-  // The cluster's roles all go through one check, which names the credentials' prop.
-  const clusterError = { prop: 'grantMetricsAccess(credentials).credentials.secretName', fix: /give each role a Secret of its own/ };
+  // The cluster's roles all go through one check, whose fix speaks of roles in general.
+  const clusterError = { prop, fix: /give each role a Secret of its own/ };
   const cluster = { databases: [{ name: 'app', owner: { secretName: 'app-owner' } }] };
 
   test.each(['pg-superuser', 'pg-replication', 'app-owner'])('the cluster refuses the Secret %p of one of its roles', (secretName) => {

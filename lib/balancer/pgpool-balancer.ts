@@ -1,9 +1,8 @@
 import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { PostgresCredentials, ResolvedCredentials, requireOwnSecret } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
-import { propError } from '../core/errors';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { selectorLabels } from '../core/labels';
@@ -116,15 +115,10 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
    * @param credentials the exporter's own Secret, used for nothing else in the balancer
    */
   public grantMetricsAccess(credentials: PostgresCredentials): void {
-    const prop = 'grantMetricsAccess(credentials)';
     const model = this.model;
-    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
-    const taken = [...model.users, model.srCheckUser, ...model.exporterUsers].map((user) => user.credentials)
-      .concat(model.pcpUser ? [model.pcpUser] : []);
-    if (taken.some((other) => other.secretName === resolved.secretName)) {
-      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds a login of the balancer',
-        'give the exporter a Secret of its own');
-    }
+    const logins = [...model.users, model.srCheckUser, ...model.exporterUsers].map((user) => user.credentials);
+    const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
+      [...logins, ...(model.pcpUser ? [model.pcpUser] : [])], 'balancer');
     const index = model.exporterUsers.length;
     model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
     if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved, ownSecret: true });

@@ -67,7 +67,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.node.addValidation({ validate: () => this.validateConnectionBudget() });
     this.node.addValidation({ validate: () => this.validateMemory() });
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
-    (props.roles ?? []).forEach((role, index) => this.provisioning.addRole(role.credentials, role.memberOf ?? [], `roles[${index}]`));
+    (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
     this.name = model.name;
     this.instances = model.instances;
     this.readWriteHost = model.readWriteHost;
@@ -161,7 +161,12 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    * @param role the role's Secret and memberships
    */
   public addRole(role: PostgresRole): void {
-    this.provisioning.addRole(role.credentials, role.memberOf ?? [], 'addRole(role)', role.ownSecret ?? false);
+    this.provision(role, 'addRole(role)');
+  }
+
+  private provision(role: PostgresRole, prop: string): void {
+    this.provisioning.addRole(role.credentials, role.memberOf ?? [], { credentials: `${prop}.credentials`, memberOf: `${prop}.memberOf` },
+      role.ownSecret ?? false);
   }
 
   /**
@@ -210,7 +215,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    */
   public grantMetricsAccess(credentials: PostgresCredentials): void {
     const prop = 'grantMetricsAccess(credentials)';
-    this.provisioning.addRole(credentials, ['pg_monitor'], prop, true);
+    this.provisioning.addRole(credentials, ['pg_monitor'], { credentials: prop }, true);
     this.monitored = true;
     this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, primary: 1, replica: this.replicas > 0 ? 1 : 0 });
   }

@@ -15,6 +15,14 @@ export interface RoleModel {
   readonly memberOf: string[];
 }
 
+/** Where a role's Secret and memberships come from in the props or a method call, for error messages. */
+export interface RoleSource {
+  /** The prop of the credentials, such as `roles[0].credentials` or `addPasswordLookup(authUser)`. */
+  readonly credentials: string;
+  /** The prop of the memberships, when there are any. */
+  readonly memberOf?: string;
+}
+
 /** Schema and function through which a pooler looks up passwords (PgBouncer's auth_query). */
 export const PASSWORD_LOOKUP_FUNCTION = 'pgbouncer.get_auth';
 
@@ -38,7 +46,7 @@ export class Provisioning {
     public readonly databases: DatabaseModel[]) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
     this.added.push({ secretDir: 'replication', credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
-    for (const database of databases) this.addRole(database.owner, [], 'databases');
+    databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
   }
 
   /**
@@ -54,11 +62,11 @@ export class Provisioning {
    * Adds a login role, or more memberships to a role already added from the same Secret keys.
    * An exclusive role's Secret may hold no other role, before or after.
    */
-  public addRole(credentials: PostgresCredentials, memberOf: string[], prop: string, exclusive = false): RoleModel {
-    const resolved = resolveCredentials(this.scope, `${prop}.credentials`, credentials);
+  public addRole(credentials: PostgresCredentials, memberOf: string[], source: RoleSource, exclusive = false): RoleModel {
+    const resolved = resolveCredentials(this.scope, source.credentials, credentials);
     const shared = this.added.some((role) => role.credentials.secretName === resolved.secretName);
     if (this.exclusiveSecrets.has(resolved.secretName) || (exclusive && shared)) {
-      throw propError(this.scope, `${prop}.credentials.secretName`, resolved.secretName,
+      throw propError(this.scope, `${source.credentials}.secretName`, resolved.secretName,
         exclusive ? 'already holds another role of the cluster, which would gain this role\'s rights'
           : 'belongs to a role that must keep its Secret to itself (a metrics exporter\'s)',
         'give each role a Secret of its own');
@@ -66,7 +74,7 @@ export class Provisioning {
     if (exclusive) this.exclusiveSecrets.add(resolved.secretName);
     for (const role of memberOf) {
       if (!ROLE_NAME.test(role)) {
-        throw propError(this.scope, `${prop}.memberOf`, role, 'is not a plain role name',
+        throw propError(this.scope, source.memberOf ?? 'memberOf', role, 'is not a plain role name',
           'use lower-case letters, digits and "_", such as "pg_monitor"');
       }
     }
@@ -83,7 +91,7 @@ export class Provisioning {
 
   /** Lets the role of these credentials call the password lookup function in every database. */
   public addPasswordLookup(credentials: PostgresCredentials, prop: string): void {
-    const role = this.addRole(credentials, [], prop);
+    const role = this.addRole(credentials, [], { credentials: prop });
     if (!this.passwordLookupRoles.includes(role)) this.passwordLookupRoles.push(role);
   }
 

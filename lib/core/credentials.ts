@@ -47,3 +47,18 @@ export function resolveCredentials(scope: IConstruct, prop: string, credentials:
   }
   return resolved;
 }
+
+/**
+ * The credentials of a role that must keep its Secret to itself, such as a metrics exporter's:
+ * refused when another login of the component already uses the Secret, which would gain the
+ * role's rights or lend it its own.
+ */
+export function requireOwnSecret(scope: IConstruct, prop: string, credentials: PostgresCredentials,
+  others: ResolvedCredentials[], component: string): ResolvedCredentials {
+  const resolved = resolveCredentials(scope, prop, credentials);
+  if (others.some((other) => other.secretName === resolved.secretName)) {
+    throw propError(scope, `${prop}.secretName`, resolved.secretName, `already holds another login of the ${component}`,
+      'give the exporter a Secret of its own');
+  }
+  return resolved;
+}

@@ -24,6 +24,12 @@ const userAndPassword = (userVariable: string, passwordVariable: string, credent
   [fromSecret(userVariable, credentials, 'usernameKey'), fromSecret(passwordVariable, credentials, 'passwordKey')];
 
 const sslMode = (profile: MonitoringProfile) => (profile.tlsRequired ? 'require' : 'disable');
+
+/** The DATA_SOURCE_* variables postgres_exporter and pgpool2_exporter both read: the daemon's `postgres` database on loopback. */
+const dataSource = (profile: MonitoringProfile, credentials: ResolvedCredentials): k8s.EnvVar[] => [
+  { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
+  ...userAndPassword('DATA_SOURCE_USER', 'DATA_SOURCE_PASS', credentials),
+];
 const listen = (port: number) => `--web.listen-address=:${port}`;
 
 /** Each exporter, by the daemon it reads. All of them connect over the pod's loopback. */
@@ -32,13 +38,7 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
     exporterName: 'postgres-exporter',
     defaultImage: 'prometheuscommunity/postgres-exporter:v0.11.1',
     defaultPort: 9187,
-    invocation: (profile, port, credentials) => ({
-      args: [listen(port)],
-      env: [
-        { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
-        ...userAndPassword('DATA_SOURCE_USER', 'DATA_SOURCE_PASS', credentials),
-      ],
-    }),
+    invocation: (profile, port, credentials) => ({ args: [listen(port)], env: dataSource(profile, credentials) }),
   },
   [ExporterKind.PGBOUNCER]: {
     exporterName: 'pgbouncer-exporter',
@@ -58,10 +58,7 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
     invocation: (profile, port, credentials) => ({
       command: ['/bin/pgpool2_exporter'],
       args: [listen(port)],
-      env: [
-        { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
-        ...userAndPassword('DATA_SOURCE_USER', 'DATA_SOURCE_PASS', credentials),
-      ],
+      env: dataSource(profile, credentials),
     }),
   },
 };

@@ -35,13 +35,13 @@ export function renderPgBouncerIni(model: PoolerModel): string {
     `auth_file = ${POOLER_PATHS.userlist}`,
     // The auth user's name lives in its Secret: the init container writes it to an included file.
     ...(model.authUser ? [`%include ${POOLER_PATHS.authDir}/${AUTH_USER_INCLUDE}`] : []),
-    // So are the stats users' whose names are in Secrets: that file lists the props' ones too.
+    // So are the stats users' when one of them is in a Secret: that file lists the props' ones too.
     ...(model.statsUserSecrets.length > 0 ? [`%include ${POOLER_PATHS.authDir}/${STATS_USERS_INCLUDE}`] : []),
     ...tls,
     '',
     '; From props',
-    ...model.settings.filter((setting) => setting.name !== 'stats_users' || model.statsUserSecrets.length === 0)
-      .map((setting) => `${setting.name} = ${setting.value}`),
+    ...(model.statsUserSecrets.length === 0 && model.statsUsers.length > 0 ? [`stats_users = ${model.statsUsers.join(',')}`] : []),
+    ...model.settings.map((setting) => `${setting.name} = ${setting.value}`),
     '',
   ].join('\n');
 }

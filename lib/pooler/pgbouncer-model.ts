@@ -49,7 +49,7 @@ export interface PoolerModel {
   readonly users: ResolvedCredentials[];
   /** Roles whose names live in Secrets and join stats_users, such as a metrics exporter's; added after the props. */
   readonly statsUserSecrets: ResolvedCredentials[];
-  /** stats_users named in the props. */
+  /** stats_users named in the props; the ini renderer writes them, with those in Secrets. */
   readonly statsUsers: string[];
   /** ignore_startup_parameters. */
   readonly ignoreStartupParameters: string[];
@@ -161,7 +161,6 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   set('auth_type', props.authType ?? PgBouncerAuthType.SCRAM_SHA_256);
   if (authUser) set('auth_query', authQuery);
   set('admin_users', props.adminUsers?.join(','));
-  set('stats_users', props.statsUsers?.join(','));
   set('pool_mode', props.poolMode ?? PoolMode.TRANSACTION);
   const maxClientConn = count('maxClientConn', props.maxClientConn ?? 2000, 1)!;
   set('max_client_conn', maxClientConn);

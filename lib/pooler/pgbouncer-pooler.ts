@@ -1,7 +1,7 @@
 import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { PostgresCredentials, resolveCredentials } from '../core/credentials';
+import { PostgresCredentials, requireOwnSecret } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
@@ -126,14 +126,9 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
    * @param credentials the exporter's own Secret, used for nothing else in the pooler
    */
   public grantMetricsAccess(credentials: PostgresCredentials): void {
-    const prop = 'grantMetricsAccess(credentials)';
     const model = this.model;
-    const resolved = resolveCredentials(this, `${prop}.credentials`, credentials);
-    const taken = [...(model.authUser ? [model.authUser] : []), ...model.users, ...model.statsUserSecrets];
-    if (taken.some((other) => other.secretName === resolved.secretName)) {
-      throw propError(this, `${prop}.secretName`, resolved.secretName, 'already holds a login of the pooler, which would gain stats access',
-        'give the exporter a Secret of its own');
-    }
+    const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
+      [...(model.authUser ? [model.authUser] : []), ...model.users, ...model.statsUserSecrets], 'pooler');
     if (!model.ignoreStartupParameters.includes(EXPORTER_STARTUP_PARAMETER)) {
       throw propError(this, 'ignoreStartupParameters', model.ignoreStartupParameters,
         `lacks ${EXPORTER_STARTUP_PARAMETER}, which exporters send at login, so PgBouncer would refuse them`,
