@@ -1,4 +1,4 @@
-import { App, Chart } from 'cdk8s';
+import { ApiObject, App, Chart } from 'cdk8s';
 import { PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../lib';
 import { synthObjects, testChart } from './support/synth';
 
@@ -24,6 +24,24 @@ describe('object names across constructs', () => {
     const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
     for (const id of ['a', 'b']) new PostgresStatefulCluster(new Chart(app, id, { namespace: 'shared' }), 'Db', SECRETS);
     expect(() => app.synthYaml()).toThrow(/^\s*\[b\/Db\] b\/Db: StatefulSet "db-primary" is also rendered by a\/Db\/Primary/m);
+  });
+
+  test('objects added after a first synthesis are checked in the next one', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    const chart = new Chart(app, 'test');
+    new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    expect(() => app.synthYaml()).not.toThrow();
+    new ApiObject(chart, 'Hand', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db-rw' } });
+    expect(() => app.synthYaml()).toThrow(/test\/Db: Service "db-rw" is also rendered by test\/Hand/);
+  });
+
+  test('a construct added after a first synthesis is checked in the next one', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    const chart = new Chart(app, 'test');
+    new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    expect(() => app.synthYaml()).not.toThrow();
+    new PostgresStatefulCluster(chart, 'Copy', { ...SECRETS, name: 'db' });
+    expect(() => app.synthYaml()).toThrow(/test\/Copy: StatefulSet "db-primary" is also rendered by test\/Db\/Primary/);
   });
 
   test('the same names in different namespaces are fine', () => {
