@@ -3,6 +3,8 @@ export { PostgresCredentials } from './core/credentials';
 export { IPostgresEndpoint } from './core/endpoint';
 export { ContainerResources } from './core/resources';
 export { PodSpread } from './core/scheduling';
+export { PodPlacement, PodToleration, TaintEffect, TolerationOperator } from './core/placement';
+export { WorkloadProps } from './core/user-metadata';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
   MemoryCheck, PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,

@@ -5,7 +5,7 @@ import {
   ExternalPostgres, IPostgresEndpoint, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
-import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
+import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -391,7 +391,7 @@ describe('allowedCidrs', () => {
   });
 });
 
-describeLabelsAndResources(expectPropError, expectValid);
+describeWorkloadProps(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;

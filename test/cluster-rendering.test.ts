@@ -173,6 +173,19 @@ describe('selectors', () => {
     expect(labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'cdk8s-postgres', 'app.kubernetes.io/part-of': 'shop', 'team': 'payments' });
   });
 
+  test('the fields a live StatefulSet cannot change stay put when labels, annotations, part-of or placement change', () => {
+    // The API server refuses updates to anything but replicas, template, updateStrategy,
+    // persistentVolumeClaimRetentionPolicy and minReadySeconds.
+    const immutable = (objects: any[]) => objects.filter((o) => o.kind === 'StatefulSet')
+      .map(({ spec }) => [spec.selector, spec.serviceName, spec.podManagementPolicy, spec.volumeClaimTemplates]);
+    const changed = objectsOf({
+      labels: { team: 'payments' }, annotations: { 'example.com/owner': 'payments' }, partOf: 'shop',
+      placement: { nodeSelector: { pool: 'db' } },
+    });
+    expect(immutable(changed)).toEqual(immutable(objectsOf()));
+    expect(statefulSet(changed, 'primary').spec.volumeClaimTemplates[0].metadata.labels).toEqual(selectorOf('primary'));
+  });
+
   test('selectors do not change when the construct moves under another parent', () => {
     const selectorsOf = (objects: any[]) => objects
       .filter((o) => ['Service', 'StatefulSet', 'PodDisruptionBudget'].includes(o.kind))

@@ -2,7 +2,7 @@ import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
 import { PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
 import { validateManifests } from './support/kube-schema';
-import { describeLabelsAndResources } from './support/common-props';
+import { describeWorkloadProps } from './support/common-props';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { synthObjects, testChart } from './support/synth';
 
@@ -408,7 +408,7 @@ describe('partOf', () => {
   });
 });
 
-describeLabelsAndResources(expectPropError, expectValid);
+describeWorkloadProps(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;

@@ -4,7 +4,7 @@ import {
   ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { validateManifests } from './support/kube-schema';
-import { describeDeploymentNameAndReplicas, describeLabelsAndResources } from './support/common-props';
+import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -448,7 +448,7 @@ describe('TLS', () => {
   });
 });
 
-describeLabelsAndResources(expectPropError, expectValid);
+describeWorkloadProps(expectPropError, expectValid);
 
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;

@@ -82,7 +82,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       name: model.name,
       replicas: model.replicas,
       labels: model.componentLabels,
-      extraLabels: model.labels,
+      user: model.user,
       files,
       checksumInputs: () => ({ env: JSON.stringify(this.environment()) }),
       servicePorts: [

@@ -1,9 +1,10 @@
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { defaultResourceName, validateCidr, validateDnsSubdomain, validateLabels, validateServiceName } from '../core/names';
+import { defaultResourceName, validateCidr, validateDnsSubdomain, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
@@ -50,7 +51,7 @@ export interface BalancerModel {
   readonly allowedCidrs: string[];
   readonly resources: ResolvedResources;
   readonly spread: PodSpread;
-  readonly labels: { [key: string]: string };
+  readonly user: UserMetadata;
   readonly componentLabels: ComponentLabels;
   /** Connections all pods may open to each backend Service. */
   readonly connectionsPerBackend: number;
@@ -164,8 +165,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
   if (allowedCidrs.length === 0) throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits no client', 'list the client networks');
   allowedCidrs.forEach((cidr) => validateCidr(scope, 'allowedCidrs', cidr));
-  const labels = props.labels ?? {};
-  validateLabels(scope, 'labels', labels);
+  const user = resolveUserMetadata(scope, props);
   return {
     name,
     replicas,
@@ -185,7 +185,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     allowedCidrs,
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
     spread: props.spread ?? PodSpread.PREFERRED,
-    labels,
+    user,
     componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
     connectionsPerBackend: replicas * numInitChildren * maxPool,
     exporterUsers: [],

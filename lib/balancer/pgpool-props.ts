@@ -4,6 +4,7 @@ import { IPostgresEndpoint } from '../core/endpoint';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
+import { WorkloadProps } from '../core/user-metadata';
 
 /** A role Pgpool-II authenticates clients as, from its Secret. */
 export interface PgpoolUser {
@@ -18,7 +19,7 @@ export interface PgpoolUser {
 }
 
 /** Props of {@link PgpoolBalancer}. Settings are Pgpool-II's own names in camelCase. */
-export interface PgpoolBalancerProps {
+export interface PgpoolBalancerProps extends WorkloadProps {
   /** The cluster whose primary and replica Services Pgpool-II balances over. */
   readonly backend: IPostgresEndpoint;
   /** Roles clients log in as; pool_passwd is built from their Secrets at pod start. */
@@ -160,9 +161,4 @@ export interface PgpoolBalancerProps {
    * @default PodSpread.PREFERRED
    */
   readonly spread?: PodSpread;
-  /**
-   * Extra labels on every object and pod.
-   * @default - none
-   */
-  readonly labels?: { [key: string]: string };
 }

@@ -1,10 +1,11 @@
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
 import {
-  MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue, validateLabels,
+  MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
 } from '../core/names';
 import { parseQuantity, postgresMemory } from '../core/quantity';
@@ -72,7 +73,7 @@ export interface ClusterModel {
   readonly volumeRetention: VolumeRetention;
   readonly spread: PodSpread;
   readonly terminationGracePeriodSeconds: number;
-  readonly labels: { [key: string]: string };
+  readonly user: UserMetadata;
   readonly componentLabels: (component: string) => ComponentLabels;
 }
 
@@ -201,8 +202,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
 
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
     wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
-  const labels = props.labels ?? {};
-  validateLabels(scope, 'labels', labels);
+  const user = resolveUserMetadata(scope, props);
   const partOf = props.partOf ?? name;
   validateLabelValue(scope, 'partOf', partOf);
   return {
@@ -231,7 +231,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
     spread: props.spread ?? PodSpread.PREFERRED,
     terminationGracePeriodSeconds: graceSeconds,
-    labels,
+    user,
     componentLabels: (component) => ({ name: 'postgresql', instance: name, component, partOf }),
   };
 }

@@ -4,6 +4,7 @@ import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
+import { WorkloadProps } from '../core/user-metadata';
 
 /** What synthesis does when shared_buffers + max_connections x work_mem exceeds the memory limit. */
 export enum MemoryCheck {
@@ -73,7 +74,7 @@ export enum VolumeRetention {
 }
 
 /** Props of {@link PostgresStatefulCluster}. */
-export interface PostgresStatefulClusterProps {
+export interface PostgresStatefulClusterProps extends WorkloadProps {
   /**
    * Base name of every object; pods are `<name>-primary-0` and `<name>-replica-<n>`.
    * @default - the construct id in kebab-case
@@ -166,11 +167,6 @@ export interface PostgresStatefulClusterProps {
    * @default Duration.seconds(60)
    */
   readonly terminationGracePeriod?: Duration;
-  /**
-   * Extra labels on every object and pod.
-   * @default - none
-   */
-  readonly labels?: { [key: string]: string };
   /**
    * Value of app.kubernetes.io/part-of.
    * @default - the name

@@ -86,7 +86,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const scripts = () => ({ [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
     const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
 
-    tokenlessServiceAccount(this, model.objectNames.serviceAccount, model.componentLabels('database'), model.labels);
+    tokenlessServiceAccount(this, model.objectNames.serviceAccount, model.componentLabels('database'), model.user);
     new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: config }) });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: scripts }) });
 
@@ -99,7 +99,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     }
     if (model.instances >= 2) {
       // One budget over all instances: a drain never takes the primary and a replica at once.
-      oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.labels, false);
+      oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.user, false);
     }
   }
 
@@ -221,7 +221,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   }
 
   private metadata(name: string, component: string): k8s.ObjectMeta {
-    return objectMeta(this, name, this.model.componentLabels(component), this.model.labels);
+    return objectMeta(this, name, this.model.componentLabels(component), this.model.user);
   }
 
   /** A Service over the pods of one role, or of all roles when `role` is undefined. */
@@ -244,7 +244,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const labels = model.componentLabels(role);
     const name = role === 'primary' ? model.objectNames.primary : model.objectNames.replica;
     const claim = (claimName: string, size: string, storageClassName?: string): k8s.KubePersistentVolumeClaimProps => ({
-      metadata: { name: claimName, labels: metadataLabels(labels, model.labels) },
+      // volumeClaimTemplates cannot change on a live StatefulSet: only the fixed selector labels.
+      metadata: { name: claimName, labels: selectorLabels(labels) },
       spec: {
         accessModes: ['ReadWriteOnce'],
         ...(storageClassName ? { storageClassName } : {}),
@@ -268,10 +269,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumeClaimTemplates: claims.map((props) => ({ metadata: props.metadata, spec: props.spec })),
         template: {
           metadata: {
-            labels: metadataLabels(labels, model.labels),
-            annotations: this.sidecars.podAnnotations({ 'checksum/config': checksum }),
+            labels: metadataLabels(labels, model.user.labels),
+            annotations: this.sidecars.podAnnotations({ ...model.user.annotations, 'checksum/config': checksum }),
           },
-          spec: this.sidecars.podSpec(this.podSpec(role)),
+          spec: this.sidecars.podSpec({ ...this.podSpec(role), ...model.user.placement }),
         },
       },
     });

@@ -64,15 +64,20 @@ function validateLength(scope: IConstruct, prop: string, name: string, maxLength
 /** Throws unless every key and value is one the API server accepts as a label. */
 export function validateLabels(scope: IConstruct, prop: string, labels: { [key: string]: string }): void {
   for (const [key, value] of Object.entries(labels)) {
-    const slash = key.lastIndexOf('/');
-    const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-    const name = key.slice(slash + 1);
-    const prefixOk = prefix === undefined || (DNS_1123_SUBDOMAIN.test(prefix) && prefix.length <= 253);
-    if (!prefixOk || !LABEL_NAME.test(name) || name.length > 63) {
-      throw propError(scope, `${prop} key`, key, 'is not a label key',
-        'use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
-    }
+    validateQualifiedName(scope, `${prop} key`, key);
     validateLabelValue(scope, `${prop}.${key}`, value);
+  }
+}
+
+/** Throws unless `key` is a label or annotation key: an optional DNS prefix and "/", then a name. */
+export function validateQualifiedName(scope: IConstruct, prop: string, key: string): void {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = key.slice(slash + 1);
+  const prefixOk = prefix === undefined || (DNS_1123_SUBDOMAIN.test(prefix) && prefix.length <= 253);
+  if (!prefixOk || !LABEL_NAME.test(name) || name.length > 63) {
+    throw propError(scope, prop, key, 'is not a label key',
+      'use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
   }
 }
 

@@ -6,6 +6,7 @@ import { ComponentLabels, selectorLabels } from './labels';
 import { MonitoringProfile } from './monitoring';
 import { deploymentPodPattern } from './names';
 import { SidecarSet } from './sidecars';
+import { UserMetadata } from './user-metadata';
 import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
 
 /** What a proxy in front of PostgreSQL (a pooler, a balancer) is made of. */
@@ -13,7 +14,7 @@ export interface ProxyDeploymentSpec {
   readonly name: string;
   readonly replicas: number;
   readonly labels: ComponentLabels;
-  readonly extraLabels: { [key: string]: string };
+  readonly user: UserMetadata;
   /** The ConfigMap `<name>-config`, rendered at synth so constructs added later can still change it. */
   readonly files: () => { [file: string]: string };
   /** More inputs of the pods' checksum annotation besides the files, such as their environment. */
@@ -30,8 +31,8 @@ export interface ProxyDeploymentSpec {
  * never drops.
  */
 export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): void {
-  const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.extraLabels);
-  tokenlessServiceAccount(scope, spec.name, spec.labels, spec.extraLabels);
+  const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.user);
+  tokenlessServiceAccount(scope, spec.name, spec.labels, spec.user);
   new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: Lazy.any({ produce: spec.files }) });
   new k8s.KubeService(scope, 'Service', {
     metadata: metadata(spec.name),
@@ -47,14 +48,15 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
         metadata: {
           labels: metadata(spec.name).labels,
           annotations: spec.sidecars.podAnnotations({
+            ...spec.user.annotations,
             'checksum/config': Lazy.any({ produce: () => configChecksum({ ...spec.files(), ...spec.checksumInputs?.() }) }),
           }),
         },
-        spec: spec.sidecars.podSpec(spec.podSpec),
+        spec: spec.sidecars.podSpec({ ...spec.podSpec, ...spec.user.placement }),
       },
     },
   });
-  if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.extraLabels, true);
+  if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.user, true);
 }
 
 /**

@@ -3,11 +3,12 @@ import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials } from './credentials';
 import { ComponentLabels, metadataLabels, selectorLabels } from './labels';
+import { annotationsField, UserMetadata } from './user-metadata';
 
 /** Metadata of an object of the component: its name, the chart's namespace and the labels. */
-export function objectMeta(scope: IConstruct, name: string, labels: ComponentLabels, extraLabels: { [key: string]: string }): k8s.ObjectMeta {
+export function objectMeta(scope: IConstruct, name: string, labels: ComponentLabels, user: UserMetadata): k8s.ObjectMeta {
   const namespace = Chart.of(scope).namespace;
-  return { name, ...(namespace ? { namespace } : {}), labels: metadataLabels(labels, extraLabels) };
+  return { name, ...(namespace ? { namespace } : {}), labels: metadataLabels(labels, user.labels), ...annotationsField(user.annotations) };
 }
 
 /** A Secret's username and password keys as files `<dir>/username` and `<dir>/password` of a projected volume. */
@@ -21,18 +22,18 @@ export function secretProjection(dir: string, credentials: ResolvedCredentials):
 }
 
 /** A ServiceAccount that mounts no API token: none of the library's pods talks to the API server. */
-export function tokenlessServiceAccount(scope: IConstruct, name: string, labels: ComponentLabels, extraLabels: { [key: string]: string }): void {
+export function tokenlessServiceAccount(scope: IConstruct, name: string, labels: ComponentLabels, user: UserMetadata): void {
   new k8s.KubeServiceAccount(scope, 'ServiceAccount', {
-    metadata: objectMeta(scope, name, labels, extraLabels),
+    metadata: objectMeta(scope, name, labels, user),
     automountServiceAccountToken: false,
   });
 }
 
 /** At most one of the pods the labels select may be evicted at a time. */
 export function oneAtATimeDisruptionBudget(scope: IConstruct, name: string, labels: ComponentLabels,
-  extraLabels: { [key: string]: string }, withComponent: boolean): void {
+  user: UserMetadata, withComponent: boolean): void {
   new k8s.KubePodDisruptionBudget(scope, 'DisruptionBudget', {
-    metadata: objectMeta(scope, name, labels, extraLabels),
+    metadata: objectMeta(scope, name, labels, user),
     spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selectorLabels(labels, withComponent) } },
   });
 }

@@ -1,10 +1,11 @@
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole } from '../core/endpoint';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { defaultResourceName, validateDnsSubdomain, validateLabels, validateServiceName } from '../core/names';
+import { defaultResourceName, validateDnsSubdomain, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { SslMode } from '../core/tls';
@@ -65,7 +66,7 @@ export interface PoolerModel {
   readonly spread: PodSpread;
   readonly drainDelaySeconds: number;
   readonly terminationGracePeriodSeconds: number;
-  readonly labels: { [key: string]: string };
+  readonly user: UserMetadata;
   readonly componentLabels: ComponentLabels;
   /** Server connections all pods may open to the backend, over all databases. */
   readonly serverConnectionDemand: number;
@@ -191,8 +192,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     throw propError(scope, 'drainDelay', `${drainDelaySeconds}s`, `leaves open transactions less than 5 s of the ${graceSeconds} s terminationGracePeriod`,
       `use at most ${graceSeconds - 5} s, or raise terminationGracePeriod`);
   }
-  const labels = props.labels ?? {};
-  validateLabels(scope, 'labels', labels);
+  const user = resolveUserMetadata(scope, props);
   const perDatabase = (database: DatabaseEntryModel) =>
     database.maxDbConnections ?? maxDbConnections ?? (database.poolSize ?? defaultPoolSize) + reservePoolSize;
   return {
@@ -217,7 +217,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     spread: props.spread ?? PodSpread.PREFERRED,
     drainDelaySeconds,
     terminationGracePeriodSeconds: graceSeconds,
-    labels,
+    user,
     componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
     serverConnectionDemand: replicas * databases.reduce((sum, database) => sum + perDatabase(database), 0),
     demandByRole: {

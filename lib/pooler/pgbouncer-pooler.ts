@@ -93,7 +93,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
       name: model.name,
       replicas: model.replicas,
       labels: model.componentLabels,
-      extraLabels: model.labels,
+      user: model.user,
       files,
       servicePorts: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
       podSpec: this.podSpec(),

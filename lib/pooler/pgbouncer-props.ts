@@ -5,6 +5,7 @@ import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { SslMode } from '../core/tls';
 import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
+import { WorkloadProps } from '../core/user-metadata';
 
 /** A `[databases]` entry: a database name clients use, routed to a backend database. */
 export interface PgBouncerDatabase {
@@ -38,7 +39,7 @@ export interface PgBouncerDatabase {
 }
 
 /** Props of {@link PgBouncerPooler}. Pool settings are PgBouncer's own names in camelCase. */
-export interface PgBouncerPoolerProps {
+export interface PgBouncerPoolerProps extends WorkloadProps {
   /** The cluster to pool connections to: a PostgresStatefulCluster, an ExternalPostgres or a balancer. */
   readonly backend: IPostgresEndpoint;
   /**
@@ -227,9 +228,4 @@ export interface PgBouncerPoolerProps {
    * @default Duration.seconds(60)
    */
   readonly terminationGracePeriod?: Duration;
-  /**
-   * Extra labels on every object and pod.
-   * @default - none
-   */
-  readonly labels?: { [key: string]: string };
 }

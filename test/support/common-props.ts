@@ -1,21 +1,105 @@
-import { ContainerResources } from '../../lib';
+import { Duration } from 'cdk8s';
+import { ContainerResources, PodPlacement, TaintEffect, TolerationOperator } from '../../lib';
 import { ExpectedPropError } from './prop-errors';
 import { findObject } from './synth';
 
 /** The props every pod-running construct shares, and how a suite checks one of its constructs. */
 interface CommonProps {
   readonly labels?: { [key: string]: string };
+  readonly annotations?: { [key: string]: string };
+  readonly placement?: PodPlacement;
   readonly resources?: ContainerResources;
 }
 
+/** The pod templates of the Deployments and StatefulSets among `objects`. */
+const podTemplates = (objects: any[]) => objects.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind)).map((o) => o.spec.template);
+
 /**
- * The label and resource checks all constructs get from lib/core, as one set of tests for each
- * construct's suite: `expectPropError` and `expectValid` synthesize that suite's construct.
+ * The label, annotation, placement and resource checks all constructs get from lib/core, as one
+ * set of tests for each construct's suite: `expectPropError` and `expectValid` synthesize that
+ * suite's construct (`expectValid` returns the objects, after strict schema validation).
  */
-export function describeLabelsAndResources(
+export function describeWorkloadProps(
   expectPropError: (props: CommonProps, expected: ExpectedPropError) => unknown,
-  expectValid: (props: CommonProps) => unknown,
+  expectValid: (props: CommonProps) => any[],
 ): void {
+  describe('annotations and placement', () => {
+    const MARK = { 'placement-test': 'yes' };
+    const PLACEMENT: PodPlacement = {
+      nodeSelector: { 'node-pool': 'db', 'example.com/zone': 'a' },
+      tolerations: [
+        { key: 'dedicated', value: 'db', effect: TaintEffect.NO_SCHEDULE },
+        { key: 'node.kubernetes.io/unreachable', operator: TolerationOperator.EXISTS, effect: TaintEffect.NO_EXECUTE, tolerationSeconds: Duration.seconds(30) },
+      ],
+      priorityClassName: 'database-critical',
+    };
+    /** The objects of the construct under test: those carrying its labels (a backend's do not). */
+    const own = (objects: any[]) => objects.filter((o) => o.metadata.labels?.['placement-test'] === 'yes');
+
+    test('annotations land on every object and every pod', () => {
+      const annotations = { 'example.com/owner': 'payments', 'sidecar.istio.io/inject': 'false' };
+      const objects = own(expectValid({ labels: MARK, annotations }));
+      expect(objects.length).toBeGreaterThanOrEqual(4);
+      for (const object of objects) expect({ [object.kind]: object.metadata.annotations }).toEqual({ [object.kind]: annotations });
+      expect(podTemplates(objects).length).toBeGreaterThan(0);
+      for (const template of podTemplates(objects)) {
+        expect(template.metadata.annotations).toMatchObject(annotations);
+        expect(template.metadata.annotations['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
+      }
+    });
+
+    test('without annotations, objects have no annotations field', () => {
+      for (const object of own(expectValid({ labels: MARK }))) expect(object.metadata.annotations).toBeUndefined();
+    });
+
+    test('placement lands in every pod spec, in the Kubernetes form', () => {
+      const templates = podTemplates(own(expectValid({ labels: MARK, placement: PLACEMENT })));
+      expect(templates.length).toBeGreaterThan(0);
+      for (const { spec } of templates) {
+        expect(spec.nodeSelector).toEqual({ 'node-pool': 'db', 'example.com/zone': 'a' });
+        expect(spec.tolerations).toEqual([
+          { key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' },
+          { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 },
+        ]);
+        expect(spec.priorityClassName).toBe('database-critical');
+      }
+    });
+
+    test('without placement, pod specs carry no placement fields', () => {
+      for (const { spec } of podTemplates(own(expectValid({ labels: MARK })))) {
+        expect([spec.nodeSelector, spec.tolerations, spec.priorityClassName]).toEqual([undefined, undefined, undefined]);
+      }
+    });
+
+    test('a toleration of every taint needs EXISTS and no key', () => {
+      const templates = podTemplates(own(expectValid({ labels: MARK, placement: { tolerations: [{ operator: TolerationOperator.EXISTS }] } })));
+      for (const { spec } of templates) expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+    });
+
+    test.each([
+      ['a reserved prometheus.io key', { 'prometheus.io/scrape': 'true' }, 'annotations key', '"prometheus.io/scrape"', /ExporterSidecar sets/],
+      ['the config checksum key', { 'checksum/config': 'x' }, 'annotations key', '"checksum/config"', /drop it/],
+      ['a key that is not a qualified name', { 'bad key': 'x' }, 'annotations key', '"bad key"', /DNS prefix/],
+    ])('rejects %s in annotations', (_what, annotations, prop, value, fix) => {
+      expectPropError({ annotations }, { prop, value, fix });
+    });
+
+    test.each([
+      ['a node selector value', { nodeSelector: { pool: 'has space' } }, 'placement.nodeSelector.pool', '"has space"', /letters, digits/],
+      ['a toleration without key or EXISTS', { tolerations: [{ value: 'db' }] }, 'placement.tolerations[0].operator', '"Equal"', /EXISTS/],
+      ['a value with EXISTS', { tolerations: [{ key: 'k', operator: TolerationOperator.EXISTS, value: 'v' }] },
+        'placement.tolerations[0].value', '"v"', /drop the value/],
+      ['tolerationSeconds without NO_EXECUTE', { tolerations: [{ key: 'k', tolerationSeconds: Duration.seconds(5) }] },
+        'placement.tolerations[0].tolerationSeconds', '"5s"', /NO_EXECUTE/],
+      ['a fractional tolerationSeconds', { tolerations: [{ key: 'k', effect: TaintEffect.NO_EXECUTE, tolerationSeconds: Duration.millis(1500) }] },
+        'placement.tolerations[0].tolerationSeconds', '"1500ms"', /whole number of seconds/],
+      ['a toleration key that is not a qualified name', { tolerations: [{ key: 'a b' }] }, 'placement.tolerations[0].key', '"a b"', /DNS prefix/],
+      ['a PriorityClass name', { priorityClassName: 'Critical' }, 'placement.priorityClassName', '"Critical"', /existing PriorityClass/],
+    ])('rejects %s in placement', (_what, placement, prop, value, fix) => {
+      expectPropError({ placement: placement as PodPlacement }, { prop, value, fix });
+    });
+  });
+
   describe('labels and resources', () => {
     test('rejects a label key that is not a qualified name', () => {
       expectPropError({ labels: { 'bad key!': 'x' } }, { prop: 'labels', value: '"bad key!"', fix: /letters, digits/ });
