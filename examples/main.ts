@@ -3,14 +3,18 @@ import { join } from 'path';
 import { App } from 'cdk8s';
 import { PostgresStatefulCluster } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
+import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
+import { buildOrdersEnvironments } from './team-overlays';
 
 /** Every example as one chart of one app: `cdk8s synth` writes `<chart>.k8s.yaml` for each. */
 export function buildExamples(app: App): void {
   new ReplicatedClusterChart(app, 'replicated-cluster');
   new PooledClusterChart(app, 'pooled-cluster');
   new AirflowStackChart(app, 'airflow-stack');
+  new OperatorManagedChart(app, 'operator-managed');
+  buildOrdersEnvironments(app);
 }
 
 /** Every cluster's connection budget, one after the other. */

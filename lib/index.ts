@@ -25,5 +25,7 @@ export { ExporterKind, IMonitorable, MonitoringProfile } from './core/monitoring
 export { Sidecar } from './core/sidecars';
 export { ExporterSidecarProps, ScrapeObject } from './exporter/exporter-props';
 export { ExporterSidecar } from './exporter/exporter-sidecar';
+export { BalancerOverlay, ClusterOverlay, ExporterOverlay, PoolerOverlay, StackOverlay } from './overlay/stack-overlay';
+export { Overlays } from './overlay/overlays';
 export { SchemaSources, SchemaValidator } from './testing/schema-validator';
 export { PostgresTesting } from './testing/testing';

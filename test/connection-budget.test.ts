@@ -87,5 +87,5 @@ test('the report written beside the examples\' manifests lists every cluster\'s 
     '  pooled-cluster/AirflowPgbouncer       80             0',
     '  total                                 80             0',
   ].join('\n'));
-  expect(report.match(/per instance/g)).toHaveLength(3);
+  expect(report.match(/per instance/g)).toHaveLength(6);
 });

@@ -77,7 +77,8 @@ export function placementSpec(scope: IConstruct, placement: PodPlacement | undef
   const spec: { -readonly [field in keyof Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'>]: k8s.PodSpec[field] } = {};
   if (placement.nodeSelector !== undefined && Object.keys(placement.nodeSelector).length > 0) {
     validateLabels(scope, 'placement.nodeSelector', placement.nodeSelector);
-    spec.nodeSelector = placement.nodeSelector;
+    // A fresh object: cdk8s cannot serialize one without a prototype, as a generated map may be.
+    spec.nodeSelector = { ...placement.nodeSelector };
   }
   if (placement.tolerations !== undefined && placement.tolerations.length > 0) {
     spec.tolerations = placement.tolerations.map((toleration, index) => resolveToleration(scope, `placement.tolerations[${index}]`, toleration));

@@ -33,9 +33,10 @@ export interface UserMetadata {
 const RESERVED_ANNOTATION = /^(checksum\/|prometheus\.io\/)/;
 
 export function resolveUserMetadata(scope: IConstruct, props: WorkloadProps): UserMetadata {
-  const labels = props.labels ?? {};
+  // Fresh objects: cdk8s cannot serialize one without a prototype, as a generated map may be.
+  const labels = { ...props.labels };
   validateLabels(scope, 'labels', labels);
-  const annotations = props.annotations ?? {};
+  const annotations = { ...props.annotations };
   for (const [key, value] of Object.entries(annotations)) {
     validateQualifiedName(scope, 'annotations key', key);
     if (RESERVED_ANNOTATION.test(key)) {

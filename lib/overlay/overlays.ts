@@ -1,0 +1,81 @@
+import { PostgresStatefulClusterProps } from '../cluster/cluster-props';
+import { PgpoolBalancerProps } from '../balancer/pgpool-props';
+import { ExporterSidecarProps } from '../exporter/exporter-props';
+import { PgBouncerPoolerProps } from '../pooler/pgbouncer-props';
+import { StackOverlay } from './stack-overlay';
+
+/**
+ * Applies environment and team overlays to a base stack's props: write the stack once with its
+ * base props, pass each construct's props through the matching method with the overlays of the
+ * environment, and every chart gets the same names and selectors with its own sizes.
+ *
+ * Overlays apply in order, later ones winning. In each, the stack-wide labels, annotations and
+ * placement apply first, then the component's section. Objects merge key by key (labels,
+ * annotations, storage, resources, settings, nodeSelector); lists and numbers replace. For what
+ * no overlay field covers, a JSON patch (`ApiObject.of(...).addJsonPatch`) is the last resort.
+ */
+export class Overlays {
+  /**
+   * A cluster's props with the overlays applied.
+   * @param base the base stack's props
+   * @param overlays the environment's overlays, applied in order
+   */
+  public static cluster(base: PostgresStatefulClusterProps, overlays: StackOverlay[]): PostgresStatefulClusterProps {
+    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.cluster]);
+  }
+
+  /**
+   * A pooler's props with the overlays applied.
+   * @param base the base stack's props
+   * @param overlays the environment's overlays, applied in order
+   */
+  public static pooler(base: PgBouncerPoolerProps, overlays: StackOverlay[]): PgBouncerPoolerProps {
+    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.pooler]);
+  }
+
+  /**
+   * A balancer's props with the overlays applied.
+   * @param base the base stack's props
+   * @param overlays the environment's overlays, applied in order
+   */
+  public static balancer(base: PgpoolBalancerProps, overlays: StackOverlay[]): PgpoolBalancerProps {
+    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.balancer]);
+  }
+
+  /**
+   * An exporter's props with the overlays applied (exporters run in their target's pods, so
+   * the stack-wide placement is the target's already).
+   * @param base the base stack's props
+   * @param overlays the environment's overlays, applied in order
+   */
+  public static exporter(base: ExporterSidecarProps, overlays: StackOverlay[]): ExporterSidecarProps {
+    return applyOverlays(base, overlays, (overlay) => [overlay.exporter]);
+  }
+
+  private constructor() {}
+}
+
+const stackWide = (overlay: StackOverlay) => ({ labels: overlay.labels, annotations: overlay.annotations, placement: overlay.placement });
+
+/** The layers are typed as partial props, so an overlay field that is not a prop does not compile. */
+function applyOverlays<T extends object>(base: T, overlays: StackOverlay[], layersOf: (overlay: StackOverlay) => Array<Partial<T> | undefined>): T {
+  return overlays.flatMap(layersOf).reduce<T>((props, layer) => (layer ? mergeLayer(props, layer) as T : props), base);
+}
+
+/** Plain data such as labels or resources, not a Duration, a construct or a list. */
+function isPlainObject(value: unknown): value is { [key: string]: unknown } {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** `layer` over `base`: unset fields keep the base, objects merge key by key, the rest replaces. */
+function mergeLayer(base: object, layer: object): object {
+  const merged: { [key: string]: unknown } = { ...base };
+  for (const [key, value] of Object.entries(layer)) {
+    if (value === undefined) continue;
+    const current = (base as { [key: string]: unknown })[key];
+    merged[key] = isPlainObject(value) && isPlainObject(current) ? mergeLayer(current, value) : value;
+  }
+  return merged;
+}
