@@ -379,13 +379,11 @@ describe('terminationGracePeriod', () => {
     expectValid({ terminationGracePeriod: Duration.seconds(10) });
   });
 
-  // lib/cluster/cluster-model.ts:187 calls Duration.toSeconds(), whose own error names neither
-  // the construct nor the prop.
-  test('rejects a fraction of a second with a prop error', () => {
-    expectPropError({ terminationGracePeriod: Duration.millis(15500) }, {
-      prop: 'terminationGracePeriod', value: '15500', fix: /whole number/,
+  // cdk8s' own conversions throw errors that name neither the construct nor the prop.
+  test.each([[Duration.millis(15500), '15500'], [Duration.millis(15000.5), '15000.5'], [Duration.seconds(15.0005), '15000.5']])(
+    'rejects a fraction of a second with a prop error: %p', (terminationGracePeriod, shown) => {
+      expectPropError({ terminationGracePeriod }, { prop: 'terminationGracePeriod', value: shown, fix: /whole number/ });
     });
-  });
 });
 
 describe('port, runAsUser and image', () => {

@@ -79,6 +79,10 @@ export function validateQualifiedName(scope: IConstruct, prop: string, key: stri
     throw propError(scope, prop, key, 'is not a label key',
       'use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
   }
+  if (key === 'constructor') {
+    throw propError(scope, prop, key, 'cannot be rendered: cdk8s takes a map with this key for a class instance',
+      'use a prefixed key such as "example.com/constructor"');
+  }
 }
 
 /** Throws unless `value` is a label value. */

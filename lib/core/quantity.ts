@@ -3,10 +3,10 @@ import { propError } from './errors';
 
 const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/;
 
-const MULTIPLIERS: { [suffix: string]: number } = {
-  '': 1, 'm': 1e-3,
-  'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18,
-  'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60,
+/** Decimal suffixes as powers of ten, binary ones as multipliers. */
+const DECIMAL_EXPONENTS: { [suffix: string]: number } = { '': 0, 'm': -3, 'k': 3, 'M': 6, 'G': 9, 'T': 12, 'P': 15, 'E': 18 };
+const BINARY_MULTIPLIERS: { [suffix: string]: number } = {
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
 };
 
 /**
@@ -19,11 +19,22 @@ export function parseQuantity(scope: IConstruct, prop: string, value: string): n
     throw propError(scope, prop, value, 'is not a Kubernetes quantity',
       'write a number with an optional suffix, such as "512Mi", "2Gi" or "500m"');
   }
-  const amount = Number(match[1]) * MULTIPLIERS[match[2] ?? ''];
+  // The digits as a whole number and one rounding at the end, so that equal quantities written
+  // differently ("700m", "0.7") give the same number: 700 * 1e-3 would not.
+  const [whole, fraction = ''] = match[1].split('.');
+  const digits = Number(whole + fraction);
+  const suffix = match[2] ?? '';
+  const amount = suffix in BINARY_MULTIPLIERS
+    ? (digits * BINARY_MULTIPLIERS[suffix]) / 10 ** fraction.length
+    : scaleByPowerOfTen(digits, DECIMAL_EXPONENTS[suffix] - fraction.length);
   if (amount <= 0) {
     throw propError(scope, prop, value, 'must be greater than zero', 'give a positive quantity');
   }
   return amount;
+}
+
+function scaleByPowerOfTen(value: number, exponent: number): number {
+  return exponent >= 0 ? value * 10 ** exponent : value / 10 ** -exponent;
 }
 
 /** Bytes as a PostgreSQL memory setting in whole kB, MB or GB (its units are powers of 1024). */

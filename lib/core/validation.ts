@@ -22,7 +22,8 @@ export function validatePort(scope: IConstruct, prop: string, port: number): num
  */
 export function wholeSeconds(scope: IConstruct, prop: string, duration: Duration | undefined): number | undefined {
   if (duration === undefined) return undefined;
-  const millis = duration.toMilliseconds();
+  // Not integral: cdk8s throws its own pathless error for a fraction of a millisecond.
+  const millis = duration.toMilliseconds({ integral: false });
   if (millis % 1000 !== 0) {
     throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use a whole number of seconds, such as Duration.seconds(15)');
   }

@@ -113,6 +113,10 @@ export function describeWorkloadProps(
       expectPropError({ labels: { team: value } }, { prop: 'labels.team', value: JSON.stringify(value), fix: /letters, digits/ });
     });
 
+    test('rejects the key "constructor", which cdk8s cannot render', () => {
+      expectPropError({ labels: { constructor: 'x' } }, { prop: 'labels key', value: '"constructor"', fix: /prefixed key/ });
+    });
+
     test('accepts prefixed label keys and an empty value', () => {
       expectValid({ labels: { 'example.com/team': 'payments', 'tier': '' } });
     });
@@ -120,6 +124,11 @@ export function describeWorkloadProps(
     test('rejects a malformed memory limit', () => {
       expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
     });
+
+    test.each([['700m', '0.7', '1100M', '1.1G'], ['2300m', '2.3', '0.5Gi', '512Mi']])(
+      'accepts a request equal to its limit in another notation: %s and %s, %s and %s', (cpuRequest, cpuLimit, memoryRequest, memoryLimit) => {
+        expectValid({ resources: { cpuRequest, cpuLimit, memoryRequest, memoryLimit } });
+      });
 
     test('rejects a CPU request above the CPU limit', () => {
       expectPropError({ resources: { cpuRequest: '2', cpuLimit: '1' } }, {
