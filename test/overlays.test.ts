@@ -1,4 +1,4 @@
-import { App, Duration, Testing } from 'cdk8s';
+import { ApiObject, App, Duration, JsonPatch, Testing } from 'cdk8s';
 import * as fc from 'fast-check';
 import {
   ExporterSidecarProps, Overlays, PgBouncerPoolerProps, PodSpread, PostgresStatefulCluster, PostgresStatefulClusterProps, StackOverlay,
@@ -183,6 +183,14 @@ describe('the orders example: one base stack, three environments', () => {
     for (const object of annotated) {
       expect(object.metadata.annotations).toEqual({ 'example.com/on-call': 'orders-oncall', 'example.com/cost-center': 'analytics-4711' });
     }
+  });
+
+  test('a JSON patch, the documented last resort, reaches the rendered object', () => {
+    const chart = new OrdersStackChart(Testing.app(), 'orders-patched', { overlays: [PROD] });
+    ApiObject.of(chart.node.findChild('OrdersDb').node.findChild('Primary')).addJsonPatch(JsonPatch.add('/spec/minReadySeconds', 10));
+    const objects = synthObjects(chart);
+    expect(findObject(objects, 'StatefulSet', 'orders-db-primary').spec.minReadySeconds).toBe(10);
+    expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
   });
 
   test('the team\'s larger sorts are checked against its memory like any other setting', () => {
