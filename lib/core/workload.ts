@@ -43,12 +43,13 @@ export function volumeMount(name: string, mountPath: string, readOnly = false): 
   return { name, mountPath, ...(readOnly ? { readOnly } : {}) };
 }
 
-/** The library constructs that check names, per app, and the object index of the current check pass. */
-const nameChecks = new WeakMap<IConstruct, { scopes: IConstruct[]; pass?: NameIndexPass }>();
+/** The library constructs that check names, per app, and the result of the current check pass. */
+const nameChecks = new WeakMap<IConstruct, { scopes: Set<IConstruct>; pass?: NameCheckPass }>();
 
-interface NameIndexPass {
-  readonly index: Map<string, ApiObject[]>;
-  /** The scopes known when the index was built; any other scope means the tree has grown since. */
+interface NameCheckPass {
+  /** Each checking scope's errors. */
+  readonly errors: Map<IConstruct, string[]>;
+  /** The scopes known when the pass began; any other scope means the tree has grown since. */
   readonly known: Set<IConstruct>;
   readonly served: Set<IConstruct>;
 }
@@ -56,23 +57,47 @@ interface NameIndexPass {
 const objectKey = (object: ApiObject) => `${object.kind}/${object.metadata.namespace ?? ''}/${object.name}`;
 
 /**
- * The app's objects by kind, namespace and name, built once per validation pass instead of once
- * per construct (which made synthesis quadratic in the number of constructs). A scope asking a
- * second time, or a scope added after the index was built, starts a new pass.
+ * Every checking scope's errors, from one walk of the tree per validation pass. cdk8s runs a
+ * pass per chart, so anything per construct and per pass would make synthesis quadratic in the
+ * number of constructs. A scope asking a second time, or a scope added since, starts a new pass.
  */
-function objectIndex(scope: IConstruct): Map<string, ApiObject[]> {
+function nameErrors(scope: IConstruct): string[] {
   const checks = nameChecks.get(scope.node.root)!;
   let pass = checks.pass;
   if (!pass || pass.served.has(scope) || !pass.known.has(scope)) {
-    const index = new Map<string, ApiObject[]>();
-    for (const object of scope.node.root.node.findAll()) {
-      if (object instanceof ApiObject) index.set(objectKey(object), [...(index.get(objectKey(object)) ?? []), object]);
-    }
-    pass = { index, known: new Set(checks.scopes), served: new Set() };
+    pass = { errors: checkNames(scope.node.root, checks.scopes), known: new Set(checks.scopes), served: new Set() };
     checks.pass = pass;
   }
   pass.served.add(scope);
-  return pass.index;
+  return pass.errors.get(scope) ?? [];
+}
+
+/** For each checking scope, its objects whose kind, namespace and name another construct's object has. */
+function checkNames(root: IConstruct, scopes: Set<IConstruct>): Map<IConstruct, string[]> {
+  const byKey = new Map<string, ApiObject[]>();
+  // An object belongs to its nearest checking ancestor; a user's own objects belong to none.
+  const owners = new Map<ApiObject, IConstruct | undefined>();
+  for (const object of root.node.findAll()) {
+    if (!(object instanceof ApiObject)) continue;
+    const key = objectKey(object);
+    const same = byKey.get(key);
+    if (same) same.push(object); else byKey.set(key, [object]);
+    let owner = object.node.scope;
+    while (owner && !scopes.has(owner)) owner = owner.node.scope;
+    owners.set(object, owner);
+  }
+  const errors = new Map<IConstruct, string[]>();
+  for (const same of byKey.values()) {
+    if (same.length < 2) continue;
+    for (const mine of same) {
+      const scope = owners.get(mine);
+      const other = same.find((object) => owners.get(object) !== scope);
+      if (!scope || !other) continue;
+      errors.set(scope, [...(errors.get(scope) ?? []), `${scope.node.path}: ${mine.kind} "${mine.name}" is also rendered by ${other.node.path}; `
+        + 'set the name prop of one of them to something else']);
+    }
+  }
+  return errors;
 }
 
 /**
@@ -81,21 +106,7 @@ function objectIndex(scope: IConstruct): Map<string, ApiObject[]> {
  */
 export function validateUniqueNames(scope: IConstruct): void {
   const root = scope.node.root;
-  if (!nameChecks.has(root)) nameChecks.set(root, { scopes: [] });
-  nameChecks.get(root)!.scopes.push(scope);
-  scope.node.addValidation({
-    validate: () => {
-      const index = objectIndex(scope);
-      const own = (object: ApiObject) => object.node.path.startsWith(`${scope.node.path}/`);
-      const errors: string[] = [];
-      for (const mine of scope.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject)) {
-        const other = (index.get(objectKey(mine)) ?? []).find((object) => !own(object));
-        if (other) {
-          errors.push(`${scope.node.path}: ${mine.kind} "${mine.name}" is also rendered by ${other.node.path}; `
-            + 'set the name prop of one of them to something else');
-        }
-      }
-      return errors;
-    },
-  });
+  if (!nameChecks.has(root)) nameChecks.set(root, { scopes: new Set() });
+  nameChecks.get(root)!.scopes.add(scope);
+  scope.node.addValidation({ validate: () => nameErrors(scope) });
 }
