@@ -61,15 +61,16 @@ const TARGETS = {
 /**
  * The Secrets of each target's other logins, which an exporter must not share, and the construct
  * that refuses them: the balancer's exporter logs in to the cluster behind it too, so the
- * cluster refuses its roles' Secrets there.
+ * cluster refuses its roles' Secrets there; both proxies refuse the backend's superuser Secret.
  */
 const CLUSTER_SECRETS = ['pg-superuser', 'pg-replication', 'app-owner'];
 const TAKEN_SECRETS: { [kind in TargetKind]: Array<[string, string]> } = {
   cluster: CLUSTER_SECRETS.map((name) => [name, 'test/Db']),
-  pooler: ['pooler-auth', 'app-user', 'reports-user'].map((name) => [name, 'test/Pooler']),
+  // Every proxy also refuses its backend's superuser Secret itself, whatever the backend.
+  pooler: ['pooler-auth', 'app-user', 'reports-user', 'pg-superuser'].map((name) => [name, 'test/Pooler']),
   balancer: [
-    ...['app-user', 'pgpool-srcheck', 'pgpool-pcp'].map((name): [string, string] => [name, 'test/Balancer']),
-    ...CLUSTER_SECRETS.map((name): [string, string] => [name, 'test/Db']),
+    ...['app-user', 'pgpool-srcheck', 'pgpool-pcp', 'pg-superuser'].map((name): [string, string] => [name, 'test/Balancer']),
+    ...CLUSTER_SECRETS.filter((name) => name !== 'pg-superuser').map((name): [string, string] => [name, 'test/Db']),
   ],
 };
 

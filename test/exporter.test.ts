@@ -1,7 +1,7 @@
 import { Chart, Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
-  ExporterKind, ExporterSidecar, ExporterSidecarProps, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps,
+  ExporterKind, ExporterSidecar, ExporterSidecarProps, ExternalPostgres, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps,
   PostgresStatefulCluster, PostgresStatefulClusterProps, ScrapeObject,
 } from '../lib';
 import { dashboardExpressions } from '../lib/exporter/dashboards';
@@ -338,6 +338,19 @@ describe('validation: the exporter\'s Secret must be its own', () => {
       new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH_USER });
       synthObjects(chart);
     }).toThrow(/pooler-auth/);
+  });
+
+  test.each(['pooler', 'balancer'] as const)('the %s refuses its backend\'s superuser Secret, also in front of an ExternalPostgres', (kind) => {
+    const path = kind === 'pooler' ? 'test/Pooler' : 'test/Balancer';
+    expectExporterError(kind, { credentials: { secretName: 'pg-superuser' } }, path, { prop, value: '"pg-superuser"', fix });
+    const chart = testChart('apps');
+    const external = new ExternalPostgres(chart, 'Ext', { readWriteService: 'ext-rw', superuserSecret: { secretName: 'ext-superuser' } });
+    const target = kind === 'pooler'
+      ? new PgBouncerPooler(chart, 'Pooler', { backend: external, users: [APP_USER] })
+      : new PgpoolBalancer(chart, 'Balancer', { backend: external, users: [{ credentials: APP_USER }], srCheckUser: SR_CHECK_USER });
+    const message = thrownMessage(() => new ExporterSidecar(chart, 'Metrics', { target, credentials: { secretName: 'ext-superuser' } }), 'the superuser');
+    expectPropErrorMessage(message, path, { prop, value: '"ext-superuser"', fix });
+    expect(message).toContain('already holds another login of the');
   });
 
   test.each(['pooler-auth', 'app-user'])('the pooler refuses the Secret %p of its auth user or a user', (secretName) => {

@@ -118,7 +118,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     const model = this.model;
     const logins = [...model.users, model.srCheckUser, ...model.exporterUsers].map((user) => user.credentials);
     const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
-      [...logins, ...(model.pcpUser ? [model.pcpUser] : [])], 'balancer');
+      [...logins, ...(model.pcpUser ? [model.pcpUser] : []), this.backend.superuserCredentials], 'balancer');
     const index = model.exporterUsers.length;
     model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
     if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved, ownSecret: true });
