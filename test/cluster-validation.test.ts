@@ -1,6 +1,8 @@
 import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
-import { PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
+import {
+  PodPlacement, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication, TaintEffect, TolerationOperator,
+} from '../lib';
 import { validateManifests } from './support/kube-schema';
 import { describeWorkloadProps } from './support/common-props';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
@@ -411,23 +413,53 @@ describeWorkloadProps(expectPropError, expectValid);
 describe('any props (property test)', () => {
   const NUM_RUNS = 300;
 
+  /** Mostly valid values: weight 12 to 1, unset half of the time. */
+  const mostly = <T, U>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<U>) =>
+    fc.option(fc.oneof({ arbitrary: valid, weight: 12 }, { arbitrary: other, weight: 1 }), { nil: undefined, freq: 2 });
   const instances = fc.oneof(
-    fc.integer({ min: -5, max: 120 }),
-    fc.double({ min: -5, max: 120, noNaN: true }),
-    fc.constantFrom(0.5, 2.5, Number.NaN, Number.POSITIVE_INFINITY),
+    { arbitrary: fc.integer({ min: 1, max: 7 }), weight: 4 },
+    { arbitrary: fc.integer({ min: -5, max: 120 }), weight: 1 },
+    { arbitrary: fc.double({ min: -5, max: 120, noNaN: true }), weight: 1 },
+    { arbitrary: fc.constantFrom(0.5, 2.5, Number.NaN, Number.POSITIVE_INFINITY), weight: 1 },
   );
-  const name = fc.oneof(fc.string(), fc.stringMatching(/^[a-z][a-z0-9-]{0,60}$/));
+  const name = fc.oneof({ arbitrary: fc.string(), weight: 1 }, { arbitrary: fc.stringMatching(/^[a-z][a-z0-9-]{0,60}$/), weight: 4 });
   const memoryLimit = fc.oneof(
-    fc.string(),
-    fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom('', 'm', 'k', 'Ki', 'M', 'Mi', 'G', 'Gi', 'GB', 'mb', ' Mi'))
-      .map(([amount, unit]) => `${amount}${unit}`),
+    { arbitrary: fc.constantFrom('1Gi', '2Gi', '4Gi', '8Gi', '16Gi', '1.5Gi'), weight: 4 },
+    { arbitrary: fc.string(), weight: 1 },
+    { arbitrary: fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom('', 'm', 'k', 'Ki', 'M', 'Mi', 'G', 'Gi', 'GB', 'mb', ' Mi'))
+      .map(([amount, unit]) => `${amount}${unit}`), weight: 1 },
   );
-  const maxConnections = fc.oneof(fc.integer({ min: -10, max: 300000 }), fc.double({ min: -10, max: 1000, noNaN: true }));
+  const maxConnections = fc.oneof(fc.integer({ min: -10, max: 300000 }), fc.double({ min: -10, max: 1000, noNaN: true }), fc.integer({ min: 20, max: 300 }));
+  const size = mostly(fc.constantFrom('1Gi', '20Gi', '500Gi', '1Ti', '1.5Gi'), fc.constantFrom('0', '-1Gi', '20GB', 'big', ''));
+  const storage = fc.record({
+    size,
+    storageClassName: mostly(fc.constantFrom('fast-ssd', 'gp3'), fc.constantFrom('Fast SSD', '')),
+    walSize: size,
+  }, { requiredKeys: [] });
+  const toleration = fc.oneof(
+    { arbitrary: fc.constantFrom({ key: 'dedicated', value: 'db', effect: TaintEffect.NO_SCHEDULE },
+      { key: 'node.kubernetes.io/unreachable', operator: TolerationOperator.EXISTS, effect: TaintEffect.NO_EXECUTE, tolerationSeconds: Duration.seconds(30) },
+      { operator: TolerationOperator.EXISTS }), weight: 12 },
+    { arbitrary: fc.constantFrom({ key: 'constructor', operator: TolerationOperator.EQUAL, value: 'a b' }, { value: 'db' },
+      { key: 'k', operator: TolerationOperator.EXISTS, value: 'v' }, { key: 'k', tolerationSeconds: Duration.millis(1500) }), weight: 1 },
+  );
+  const placement = fc.record({
+    nodeSelector: mostly(fc.constantFrom({ pool: 'db' }, { 'example.com/zone': 'a', 'pool': '' }), fc.constantFrom({ 'bad key': 'db' }, { pool: 'a b' })),
+    tolerations: fc.option(fc.array(toleration, { maxLength: 2 }), { nil: undefined }),
+    priorityClassName: mostly(fc.constant('database-critical'), fc.constant('Critical')),
+  }, { requiredKeys: [] });
+  const annotations = mostly(
+    fc.constantFrom({ 'example.com/owner': 'payments' }, { note: 'any text: even spaces' }, {}),
+    fc.constantFrom({ 'prometheus.io/scrape': 'true' }, { 'checksum/config': 'x' }, { 'a b': 'x' }),
+  );
   const props = fc.record({
     instances: fc.option(instances, { nil: undefined }),
     name: fc.option(name, { nil: undefined }),
     memoryLimit: fc.option(memoryLimit, { nil: undefined }),
     maxConnections: fc.option(maxConnections, { nil: undefined }),
+    storage: fc.option(storage, { nil: undefined }),
+    placement: fc.option(placement, { nil: undefined }),
+    annotations,
   });
 
   test(`synthesizes valid objects or throws a prop error, over ${NUM_RUNS} cases`, () => {
@@ -441,6 +473,9 @@ describe('any props (property test)', () => {
           name: p.name,
           resources: p.memoryLimit === undefined ? undefined : { memoryLimit: p.memoryLimit },
           settings: p.maxConnections === undefined ? undefined : { maxConnections: p.maxConnections },
+          storage: p.storage,
+          placement: p.placement as PodPlacement | undefined,
+          annotations: p.annotations as { [key: string]: string } | undefined,
         });
       } catch (error) {
         // Only a plain Error naming the construct: a TypeError or RangeError is a crash.
@@ -457,6 +492,7 @@ describe('any props (property test)', () => {
     expect(outcomes.cases).toBe(NUM_RUNS);
     expect(outcomes.synthesized).toBeGreaterThan(0);
     expect(outcomes.rejected).toBeGreaterThan(0);
+    console.log(`cluster property test: ${outcomes.cases} cases, ${outcomes.synthesized} synthesized, ${outcomes.rejected} rejected`);
   });
 });
 
