@@ -5,6 +5,7 @@ export { ContainerResources } from './core/resources';
 export { PodSpread } from './core/scheduling';
 export { PodPlacement, PodToleration, TaintEffect, TolerationOperator } from './core/placement';
 export { WorkloadProps } from './core/user-metadata';
+export { NetworkPeer, NetworkPolicyOptions } from './core/network-policy';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
   MemoryCheck, PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,

@@ -237,10 +237,11 @@ describe('the test\'s Pgpool-II reader', () => {
 });
 
 describe('objects and names', () => {
-  test('a balancer has a ServiceAccount, a ConfigMap, a Service, a Deployment and a PodDisruptionBudget', () => {
+  test('a balancer has a ServiceAccount, a ConfigMap, a Service, a Deployment, a PodDisruptionBudget and a NetworkPolicy', () => {
     const kinds = balancerObjects(objectsOf()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
-      'ConfigMap/balancer-config', 'Deployment/balancer', 'PodDisruptionBudget/balancer', 'Service/balancer', 'ServiceAccount/balancer',
+      'ConfigMap/balancer-config', 'Deployment/balancer', 'NetworkPolicy/balancer', 'PodDisruptionBudget/balancer', 'Service/balancer',
+      'ServiceAccount/balancer',
     ]);
   });
 

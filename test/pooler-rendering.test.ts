@@ -85,9 +85,11 @@ const checksum = (objects: any[]): string => deployment(objects).spec.template.m
 const SELECTOR = { 'app.kubernetes.io/name': 'pgbouncer', 'app.kubernetes.io/instance': 'pooler', 'app.kubernetes.io/component': 'pooler' };
 
 describe('objects and names', () => {
-  test('a pooler has a ServiceAccount, a ConfigMap, a Service, a Deployment and a PodDisruptionBudget', () => {
+  test('a pooler has a ServiceAccount, a ConfigMap, a Service, a Deployment, a PodDisruptionBudget and a NetworkPolicy', () => {
     const kinds = poolerObjects(objectsOf()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
-    expect(kinds).toEqual(['ConfigMap/pooler-config', 'Deployment/pooler', 'PodDisruptionBudget/pooler', 'Service/pooler', 'ServiceAccount/pooler']);
+    expect(kinds).toEqual([
+      'ConfigMap/pooler-config', 'Deployment/pooler', 'NetworkPolicy/pooler', 'PodDisruptionBudget/pooler', 'Service/pooler', 'ServiceAccount/pooler',
+    ]);
   });
 
   test('the name defaults to the construct id in kebab-case', () => {

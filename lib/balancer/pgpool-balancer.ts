@@ -7,6 +7,7 @@ import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitorin
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { selectorLabels } from '../core/labels';
 import { serviceHost } from '../core/names';
+import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -42,7 +43,11 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   public readonly connectionsPerBackend: number;
 
   private readonly model: BalancerModel;
+  /** The balancer's pods, for the NetworkPolicies of the clients in front. */
+  public readonly serverPods: NetworkPeer;
+
   private readonly sidecars = new SidecarSet(this);
+  private readonly network: NetworkAccess;
 
   /**
    * @param scope the chart or construct to add the balancer to
@@ -78,7 +83,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
         [BALANCER_FILES.configScript]: renderConfigScript(model),
       }
       : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) });
-    renderProxyDeployment(this, {
+    this.network = renderProxyDeployment(this, {
       name: model.name,
       replicas: model.replicas,
       labels: model.componentLabels,
@@ -91,7 +96,20 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       ],
       podSpec: this.podSpec(),
       sidecars: this.sidecars,
+      daemonPorts: [PGPOOL_PORT, ...(model.exposePcp ? [PCP_PORT] : [])],
+      backend: props.backend,
+      networkPolicy: props.networkPolicy,
     });
+    this.serverPods = componentPeer(this, selectorLabels(model.componentLabels));
+  }
+
+  /**
+   * Admits these clients to Pgpool-II's ports in the balancer's NetworkPolicy; a pooler in
+   * front calls it for its own pods.
+   * @param peers the clients' pods or networks
+   */
+  public allowClients(...peers: NetworkPeer[]): void {
+    this.network.allowClients('allowClients(peers)', peers);
   }
 
   public get monitoringProfile(): MonitoringProfile {

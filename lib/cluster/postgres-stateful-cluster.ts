@@ -5,6 +5,7 @@ import { configChecksum } from '../core/checksum';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
+import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { metadataLabels, selectorLabels } from '../core/labels';
@@ -49,7 +50,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly model: ClusterModel;
   private readonly provisioning: Provisioning;
   private readonly demands: ConnectionDemand[] = [];
+  /** Every instance's pods, for the NetworkPolicies of clients. */
+  public readonly serverPods: NetworkPeer;
+
   private readonly sidecars = new SidecarSet(this);
+  private readonly network: NetworkAccess;
   /** Whether an exporter reads the instances over loopback, which pg_hba.conf then admits. */
   private monitored = false;
   private memoryWarned = false;
@@ -101,6 +106,29 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       // One budget over all instances: a drain never takes the primary and a replica at once.
       oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.user, false);
     }
+
+    const instances = selectorLabels(model.componentLabels('database'), false);
+    this.serverPods = componentPeer(this, instances);
+    this.network = new NetworkAccess(this, props.networkPolicy, {
+      name: model.name,
+      labels: model.componentLabels('database'),
+      user: model.user,
+      podSelector: instances,
+      daemonPorts: () => [model.port],
+      metricsPorts: () => this.sidecars.containerPorts(),
+      // Replicas stream from the primary, and clone it at their first start.
+      egress: () => [{ peer: this.serverPods, port: model.port }],
+    });
+    this.network.allowClients('replication', [this.serverPods]);
+  }
+
+  /**
+   * Admits these clients to PostgreSQL's port in the cluster's NetworkPolicy; poolers and
+   * balancers in front call it for their own pods.
+   * @param peers the clients' pods or networks
+   */
+  public allowClients(...peers: NetworkPeer[]): void {
+    this.network.allowClients('allowClients(peers)', peers);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { IConstruct } from 'constructs';
 import { PostgresCredentials } from './credentials';
+import { NetworkPeer } from './network-policy';
 
 /** Which of a cluster's Services a client connects to. */
 export enum EndpointRole {
@@ -25,4 +26,13 @@ export interface IPostgresEndpoint extends IConstruct {
   readonly replicas: number;
   /** The superuser's Secret, for tasks that need it (auth_query functions, monitoring roles). */
   readonly superuserCredentials: PostgresCredentials;
+  /** The pods behind both Services, which clients' NetworkPolicies let them reach on `port`. */
+  readonly serverPods: NetworkPeer;
+
+  /**
+   * Admits these clients to the database port, where the endpoint renders a NetworkPolicy;
+   * poolers and balancers call it for their backend.
+   * @param peers the clients' pods or networks
+   */
+  allowClients(...peers: NetworkPeer[]): void;
 }

@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { PostgresCredentials, resolveCredentials } from './credentials';
 import { IPostgresEndpoint } from './endpoint';
+import { NetworkPeer } from './network-policy';
 import { propError } from './errors';
 import { serviceHost, validateDnsLabel, validateServiceName } from './names';
 import { requireInteger, validatePort } from './validation';
@@ -45,6 +46,8 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
   public readonly port: number;
   public readonly replicas: number;
   public readonly superuserCredentials: PostgresCredentials;
+  /** Every pod of the Services' namespace: the operator's pod labels are its own. */
+  public readonly serverPods: NetworkPeer;
 
   /**
    * @param scope the chart or construct to add the handle to
@@ -67,5 +70,12 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
     this.readWriteHost = serviceHost(props.readWriteService, namespace);
     this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
     this.superuserCredentials = resolveCredentials(this, 'superuserSecret', props.superuserSecret);
+    this.serverPods = namespace !== undefined ? { namespace } : { podSelector: {} };
   }
+
+  /**
+   * Does nothing: the operator's NetworkPolicies, if any, are its own to admit clients.
+   * @param _peers the clients' pods or networks
+   */
+  public allowClients(..._peers: NetworkPeer[]): void {}
 }

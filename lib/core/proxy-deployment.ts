@@ -2,9 +2,11 @@ import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { configChecksum } from './checksum';
+import { IPostgresEndpoint } from './endpoint';
 import { ComponentLabels, selectorLabels } from './labels';
 import { MonitoringProfile } from './monitoring';
 import { deploymentPodPattern } from './names';
+import { componentPeer, NetworkAccess, NetworkPolicyOptions } from './network-policy';
 import { SidecarSet } from './sidecars';
 import { UserMetadata } from './user-metadata';
 import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
@@ -22,15 +24,20 @@ export interface ProxyDeploymentSpec {
   readonly servicePorts: k8s.ServicePort[];
   readonly podSpec: k8s.PodSpec;
   readonly sidecars: SidecarSet;
+  /** The ports clients connect to, in the pods. */
+  readonly daemonPorts: number[];
+  /** What the proxy connects to; it admits the proxy's pods. */
+  readonly backend: IPostgresEndpoint;
+  readonly networkPolicy?: NetworkPolicyOptions;
 }
 
 /**
  * A stateless proxy's objects: a ServiceAccount without token, a ConfigMap of its files, a
- * Service, a Deployment whose pods roll when a file changes, and a PodDisruptionBudget from two
- * replicas on. Rollouts surge one pod and keep every old one until it is ready, so capacity
- * never drops.
+ * Service, a Deployment whose pods roll when a file changes, a PodDisruptionBudget from two
+ * replicas on, and a NetworkPolicy whose clients the returned access can extend. Rollouts surge
+ * one pod and keep every old one until it is ready, so capacity never drops.
  */
-export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): void {
+export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): NetworkAccess {
   const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.user);
   tokenlessServiceAccount(scope, spec.name, spec.labels, spec.user);
   new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: Lazy.any({ produce: spec.files }) });
@@ -57,6 +64,18 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     },
   });
   if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.user, true);
+
+  const podSelector = selectorLabels(spec.labels);
+  spec.backend.allowClients(componentPeer(scope, podSelector));
+  return new NetworkAccess(scope, spec.networkPolicy, {
+    name: spec.name,
+    labels: spec.labels,
+    user: spec.user,
+    podSelector,
+    daemonPorts: () => spec.daemonPorts,
+    metricsPorts: () => spec.sidecars.containerPorts(),
+    egress: () => [{ peer: spec.backend.serverPods, port: spec.backend.port }],
+  });
 }
 
 /**

@@ -48,6 +48,11 @@ export class SidecarSet {
     return Lazy.any({ produce: () => Object.assign({}, ...this.sidecars.map((s) => s.podAnnotations ?? {}), own) });
   }
 
+  /** The ports the sidecars' containers listen on. */
+  public containerPorts(): number[] {
+    return this.sidecars.flatMap((s) => (s.container.ports ?? []).map((port) => port.containerPort));
+  }
+
   public add(sidecar: Sidecar): void {
     const container = sidecar.container;
     const containers = [...this.pods.flatMap((pod) => [...pod.containers, ...(pod.initContainers ?? [])]), ...this.sidecars.map((s) => s.container)];

@@ -1,6 +1,7 @@
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
 import { validateLabels, validateQualifiedName } from './names';
+import { NetworkPolicyOptions } from './network-policy';
 import { placementSpec, PodPlacement } from './placement';
 
 /** Props every workload construct takes for its objects' metadata and its pods' nodes. */
@@ -20,6 +21,11 @@ export interface WorkloadProps {
    * @default - any node the scheduler picks
    */
   readonly placement?: PodPlacement;
+  /**
+   * The NetworkPolicy of the component's pods: who may connect, and where the pods may connect.
+   * @default - a policy admitting every pod of the chart's namespace, and metrics scrapes from the namespace `monitoring`
+   */
+  readonly networkPolicy?: NetworkPolicyOptions;
 }
 
 /** The user's labels, annotations and pod placement, validated. */

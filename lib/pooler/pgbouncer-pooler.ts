@@ -98,6 +98,9 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
       servicePorts: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
       podSpec: this.podSpec(),
       sidecars: this.sidecars,
+      daemonPorts: [PGBOUNCER_LISTEN_PORT],
+      backend: props.backend,
+      networkPolicy: props.networkPolicy,
     });
   }
 
