@@ -141,10 +141,12 @@ function settingsMap(settings: Array<[string, string]>): Map<string, string> {
   return new Map(settings);
 }
 
-/** A container's environment at run time: literal values, and secretKeyRefs resolved from SECRET_VALUES. */
-function runtimeEnv(container: any): Array<{ name: string; value: string }> {
+/** A container's environment at run time: literal values, configMapKeyRefs from `objects`, and secretKeyRefs from SECRET_VALUES. */
+function runtimeEnv(container: any, objects: any[]): Array<{ name: string; value: string }> {
   return (container.env ?? []).map((e: any) => {
     if (e.value !== undefined) return { name: e.name, value: e.value };
+    const configRef = e.valueFrom.configMapKeyRef;
+    if (configRef) return { name: e.name, value: findObject(objects, 'ConfigMap', configRef.name).data[configRef.key] };
     const ref = e.valueFrom.secretKeyRef;
     const value = SECRET_VALUES[ref.name]?.[ref.key];
     if (value === undefined) throw new Error(`no test value for Secret ${ref.name} key ${ref.key}`);
@@ -192,9 +194,9 @@ function runConfigScript(objects: any[], srCheckName: string): ConfigRun {
     for (const [file, text] of Object.entries(configData(objects))) writeFileSync(join(template, file), text);
     const container = initContainer(objects, 'config');
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
-    expect(env).toEqual({ TEMPLATE_DIR: '/etc/pgpool-template', CONFIG_DIR: '/config', SECRETS_DIR: '/etc/pgpool-secrets' });
+    expect(env).toEqual({ TEMPLATE_DIR: '/etc/pgpool-template', CONFIG_DIR: '/config', CREDENTIALS_DIR: '/etc/pgpool-secrets' });
     const result = spawnSync('/bin/sh', [join(template, 'config.sh')], {
-      env: { PATH: process.env.PATH, TEMPLATE_DIR: template, CONFIG_DIR: config, SECRETS_DIR: secrets }, encoding: 'utf8',
+      env: { PATH: process.env.PATH, TEMPLATE_DIR: template, CONFIG_DIR: config, CREDENTIALS_DIR: secrets }, encoding: 'utf8',
     });
     const read = (file: string) => (existsSync(join(config, file)) ? readFileSync(join(config, file), 'utf8') : undefined);
     return { status: result.status, stderr: result.stderr, pgpoolConf: read('pgpool.conf'), poolHbaConf: read('pool_hba.conf') };
@@ -210,7 +212,7 @@ function startedSettings(objects: any[], mode: PgpoolConfigMode): Map<string, st
     expect(run.status).toBe(0);
     return settingsMap(readPgpoolConf(run.pgpoolConf!));
   }
-  return settingsMap(readPgpoolConf(imageSed(runtimeEnv(pgpoolContainer(objects)))));
+  return settingsMap(readPgpoolConf(imageSed(runtimeEnv(pgpoolContainer(objects), objects))));
 }
 
 /** A pgpool.conf setting of the ConfigMap as Pgpool-II reads it; undefined when absent. */
@@ -478,6 +480,12 @@ describe('pgpool.conf settings', () => {
 describe('pool_hba.conf', () => {
   const entries = (conf: string) => conf.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#')).map((line) => line.split(/\s+/));
 
+  /** An image setting the pgpool container reads from the balancer's ConfigMap (a literal *PASSWORD* env value reads as a leak to scanners). */
+  const imageSetting = (objects: any[], name: string) => {
+    const ref = envEntry(pgpoolContainer(objects), name).valueFrom.configMapKeyRef;
+    return findObject(objects, 'ConfigMap', ref.name).data[ref.key];
+  };
+
   test('every client and the local socket log in with scram-sha-256 over pool_passwd, from anywhere by default', () => {
     const objects = objectsOf();
     expect(entries(poolHbaConf(objects))).toEqual([
@@ -485,15 +493,15 @@ describe('pool_hba.conf', () => {
       ['host', 'all', 'all', '0.0.0.0/0', 'scram-sha-256'],
       ['host', 'all', 'all', '::/0', 'scram-sha-256'],
     ]);
-    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_PASSWORD_ENCRYPTION_METHOD').value).toBe('scram-sha-256');
+    expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('scram-sha-256');
     expect(envEntry(pgpoolContainer(objects), 'PGPOOL_ENABLE_POOL_PASSWD').value).toBe('true');
-    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_SKIP_PASSWORD_ENCRYPTION').value).toBe('false');
+    expect(imageSetting(objects, 'PGPOOL_SKIP_PASSWORD_ENCRYPTION')).toBe('false');
   });
 
   test('md5 when asked, in pool_hba.conf and for the image\'s pool_passwd', () => {
     const objects = objectsOf({ passwordEncryption: PgpoolPasswordEncryption.MD5 });
     expect(entries(poolHbaConf(objects)).map((entry) => entry[entry.length - 1])).toEqual(['md5', 'md5', 'md5']);
-    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_PASSWORD_ENCRYPTION_METHOD').value).toBe('md5');
+    expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('md5');
   });
 
   test('requireTls turns the network lines into hostssl', () => {
@@ -566,7 +574,7 @@ describe('config.sh (CONFIG_MAP mode)', () => {
     expect(volume(objects, 'secrets').projected.sources)
       .toEqual([{ secret: { name: 'pgpool-srcheck', items: [{ key: 'login', path: 'srcheck/username' }] } }]);
     expect(volume(objects, 'secrets').projected.defaultMode).toBe(0o440);
-    expect(configScript(objects)).toContain('"$SECRETS_DIR/srcheck/username"');
+    expect(configScript(objects)).toContain('"$CREDENTIALS_DIR/srcheck/username"');
   });
 });
 
@@ -597,7 +605,8 @@ describe('CONFIG_MAP mode pod', () => {
 
   test('the ConfigMap holds pgpool.conf, pool_hba.conf and config.sh; no PGPOOL_PARAMS_ variable is set', () => {
     const objects = objectsOf();
-    expect(Object.keys(configData(objects)).sort()).toEqual(['config.sh', 'pgpool.conf', 'pool_hba.conf']);
+    expect(Object.keys(configData(objects)).sort()).toEqual(['config.sh', 'pgpool-encryption-method', 'pgpool-skip-encryption', 'pgpool.conf', 'pool_hba.conf']);
+    expect(volume(objects, 'template').configMap.items.map((item: any) => item.path)).toEqual(['pgpool.conf', 'pool_hba.conf', 'config.sh']);
     expect(pgpoolContainer(objects).env.filter((e: any) => e.name.startsWith('PGPOOL_PARAMS_'))).toEqual([]);
   });
 
@@ -616,8 +625,11 @@ describe('ENVIRONMENT mode', () => {
 
   test('the ConfigMap holds only pool_hba.conf, mounted read-only at /config; the only init container is seed-etc', () => {
     const objects = objectsOf(ENVIRONMENT);
-    expect(Object.keys(configData(objects))).toEqual(['pool_hba.conf']);
-    expect(volume(objects, 'config')).toEqual({ name: 'config', configMap: { name: 'balancer-config', defaultMode: 0o444 } });
+    expect(Object.keys(configData(objects)).sort()).toEqual(['pgpool-encryption-method', 'pgpool-skip-encryption', 'pool_hba.conf']);
+    // Only pool_hba.conf lands in /config: the image settings are read through configMapKeyRef.
+    expect(volume(objects, 'config')).toEqual({
+      name: 'config', configMap: { name: 'balancer-config', defaultMode: 0o444, items: [{ key: 'pool_hba.conf', path: 'pool_hba.conf' }] },
+    });
     expect(mountAt(pgpoolContainer(objects), '/config')).toEqual({ name: 'config', mountPath: '/config', readOnly: true });
     expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['seed-etc']);
     expect([volume(objects, 'template'), volume(objects, 'secrets')]).toEqual([undefined, undefined]);
@@ -707,7 +719,8 @@ describe('users, the sr_check user and PCP in the environment', () => {
   });
 
   test.each([CONFIG_MAP, ENVIRONMENT])('the image registers every user and the sr_check user in pool_passwd (%p)', (mode) => {
-    const env = runtimeEnv(pgpoolContainer(objectsOf({ ...mode, users, pcpUser: { secretName: 'pgpool-pcp' } })));
+    const withPcp = objectsOf({ ...mode, users, pcpUser: { secretName: 'pgpool-pcp' } });
+    const env = runtimeEnv(pgpoolContainer(withPcp), withPcp);
     const value = (name: string) => env.find((e) => e.name === name)?.value;
     const prefixes = poolPasswdPrefixes(env);
     expect(prefixes).toEqual(['AIRFLOW', 'USER1', 'SRCHECK']);
@@ -759,7 +772,7 @@ describe('the cluster\'s sr_check role', () => {
     expect(source).toBeDefined();
     const dir = source.items[0].path.split('/')[0];
     const script = bootstrapScript(objects);
-    const start = script.indexOf(`\\set role_name \`cat "$SECRETS_DIR/${dir}/username"\``);
+    const start = script.indexOf(`\\set role_name \`cat "$CREDENTIALS_DIR/${dir}/username"\``);
     expect(start).toBeGreaterThan(0);
     const next = script.indexOf('\\set role_name', start + 1);
     const block = script.slice(start, next < 0 ? undefined : next);

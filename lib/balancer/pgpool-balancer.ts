@@ -76,13 +76,18 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.backend = props.backend;
     this.connectionsPerBackend = model.connectionsPerBackend;
 
+    const imageSettings = {
+      [BALANCER_FILES.passwordEncryptionMethod]: model.passwordEncryption,
+      [BALANCER_FILES.skipPasswordEncryption]: 'false',
+    };
     const files = (): { [file: string]: string } => (model.configMode === PgpoolConfigMode.CONFIG_MAP
       ? {
         [BALANCER_FILES.pgpoolConf]: renderPgpoolConf(model),
         [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model),
         [BALANCER_FILES.configScript]: renderConfigScript(model),
+        ...imageSettings,
       }
-      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model) });
+      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model), ...imageSettings });
     this.network = renderProxyDeployment(this, {
       name: model.name,
       replicas: model.replicas,
@@ -149,11 +154,12 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       ({ name, valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials[key] } } });
     const userEnv = (prefix: string, credentials: ResolvedCredentials) =>
       [fromSecret(`${prefix}_USERNAME`, credentials, 'usernameKey'), fromSecret(`${prefix}_PASSWORD`, credentials, 'passwordKey')];
+    const fromConfig = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { configMapKeyRef: { name: `${model.name}-config`, key } } });
     const environmentMode = model.configMode === PgpoolConfigMode.ENVIRONMENT;
     return [
       { name: 'PGPOOL_ENABLE_POOL_PASSWD', value: 'true' },
-      { name: 'PGPOOL_PASSWORD_ENCRYPTION_METHOD', value: model.passwordEncryption },
-      { name: 'PGPOOL_SKIP_PASSWORD_ENCRYPTION', value: 'false' },
+      fromConfig('PGPOOL_PASSWORD_ENCRYPTION_METHOD', BALANCER_FILES.passwordEncryptionMethod),
+      fromConfig('PGPOOL_SKIP_PASSWORD_ENCRYPTION', BALANCER_FILES.skipPasswordEncryption),
       ...[...model.users, model.srCheckUser, ...model.exporterUsers].flatMap((user) => userEnv(user.envPrefix, user.credentials)),
       ...(model.pcpUser ? [fromSecret('PGPOOL_PCP_USER', model.pcpUser, 'usernameKey'), fromSecret('PGPOOL_PCP_PASSWORD', model.pcpUser, 'passwordKey')] : []),
       ...(environmentMode ? [
@@ -168,6 +174,9 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     const model = this.model;
     const resources = resourceRequirements(model.resources);
     const configMapMode = model.configMode === PgpoolConfigMode.CONFIG_MAP;
+    // Only the files, not the image settings that share the ConfigMap for configMapKeyRef.
+    const configFiles = (files: string[]) =>
+      ({ name: `${model.name}-config`, defaultMode: 0o444, items: files.map((file) => ({ key: file, path: file })) });
     const tcp = { tcpSocket: { port: k8s.IntOrString.fromString('pgpool') } };
     const emptyDir = (name: string, sizeLimit: string) => ({ name, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(sizeLimit) } });
     const initContainer = (name: string, command: string[], volumeMounts: k8s.VolumeMount[], env: k8s.EnvVar[] = []): k8s.Container => ({
@@ -192,7 +201,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
         ], [
           { name: 'TEMPLATE_DIR', value: BALANCER_PATHS.templateDir },
           { name: 'CONFIG_DIR', value: BALANCER_PATHS.configDir },
-          { name: 'SECRETS_DIR', value: BALANCER_PATHS.secretsDir },
+          { name: 'CREDENTIALS_DIR', value: BALANCER_PATHS.secretsDir },
         ])] : []),
       ],
       containers: [{
@@ -224,9 +233,9 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       volumes: [
         configMapMode
           ? emptyDir('config', '1Mi')
-          : { name: 'config', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
+          : { name: 'config', configMap: configFiles([BALANCER_FILES.poolHbaConf]) },
         ...(configMapMode ? [
-          { name: 'template', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
+          { name: 'template', configMap: configFiles([BALANCER_FILES.pgpoolConf, BALANCER_FILES.poolHbaConf, BALANCER_FILES.configScript]) },
           { name: 'secrets', projected: { defaultMode: 0o440, sources: [{ secret: {
             name: model.srCheckUser.credentials.secretName, items: [{ key: model.srCheckUser.credentials.usernameKey, path: 'srcheck/username' }],
           } }] } },

@@ -56,8 +56,8 @@ export function renderConfigScript(model: BalancerModel): string {
 # with the sr_check user's name from its Secret and puts the files where the image reads them.
 set -eu
 
-: "\${TEMPLATE_DIR:?}" "\${CONFIG_DIR:?}" "\${SECRETS_DIR:?}"
-name=$(cat -- "$SECRETS_DIR/srcheck/username")
+: "\${TEMPLATE_DIR:?}" "\${CONFIG_DIR:?}" "\${CREDENTIALS_DIR:?}"
+name=$(cat -- "$CREDENTIALS_DIR/srcheck/username")
 case $name in
   '' | *[!A-Za-z0-9_.-]*)
     echo "config: the sr_check user's name must be letters, digits, '_', '.' or '-'" >&2

@@ -6,7 +6,7 @@ import { Provisioning, renderProvisioningSql } from './provisioning';
  * the end-to-end tests set it to paths and ports on a workstation.
  */
 export const BOOTSTRAP_ENVIRONMENT = [
-  'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'SECRETS_DIR', 'CONFIG_FILE',
+  'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
 ] as const;
 
 /**
@@ -27,7 +27,7 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
 set -euo pipefail
 
 : "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
-: "\${PGPASSFILE:?}" "\${SECRETS_DIR:?}" "\${CONFIG_FILE:?}"
+: "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
@@ -38,7 +38,7 @@ log() {
 # secret <dir> <username|password>: a value from a mounted Secret, which must be one line.
 secret() {
   local value
-  value=$(cat -- "$SECRETS_DIR/$1/$2")
+  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
   if [[ -z $value || $value == *$'\\n'* ]]; then
     log "secret file $1/$2 must hold one non-empty line"
     return 1
@@ -98,7 +98,7 @@ initialize_primary() {
   reset_staging "$staging"
   log "initializing a new cluster"
   initdb --pgdata="$staging" "\${wal_dir_args[@]}" --username="$superuser" \\
-    --pwfile="$SECRETS_DIR/superuser/password" --auth=scram-sha-256 \\
+    --pwfile="$CREDENTIALS_DIR/superuser/password" --auth=scram-sha-256 \\
     --encoding=UTF8 --locale=C.UTF-8 --data-checksums >&2
   mv -- "$staging" "$PGDATA"
   log "cluster initialized"

@@ -318,7 +318,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       PRIMARY_HOST: model.primaryPodHost,
       PGPORT: String(model.port),
       PGPASSFILE: CLUSTER_PATHS.passfile,
-      SECRETS_DIR: CLUSTER_PATHS.secretsDir,
+      CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
       CONFIG_FILE: configFile,
     };
     const env = BOOTSTRAP_ENVIRONMENT.map((envName) => {

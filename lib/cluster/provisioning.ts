@@ -119,8 +119,8 @@ function sameSecret(a: ResolvedCredentials, b: ResolvedCredentials): boolean {
  */
 export function renderProvisioningSql(provisioning: Provisioning): string {
   const readRole = (role: RoleModel) => [
-    `\\set role_name \`cat "$SECRETS_DIR/${role.secretDir}/username"\``,
-    `\\set role_password \`cat "$SECRETS_DIR/${role.secretDir}/password"\``,
+    `\\set role_name \`cat "$CREDENTIALS_DIR/${role.secretDir}/username"\``,
+    `\\set role_password \`cat "$CREDENTIALS_DIR/${role.secretDir}/password"\``,
   ];
   const lines = [
     `SELECT 'CREATE ROLE ${REPLICATION_GROUP} NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${REPLICATION_GROUP}') \\gexec`,
@@ -135,7 +135,7 @@ export function renderProvisioningSql(provisioning: Provisioning): string {
   }
   for (const database of provisioning.databases) {
     lines.push(
-      `\\set owner \`cat "$SECRETS_DIR/${provisioning.ownerOf(database).secretDir}/username"\``,
+      `\\set owner \`cat "$CREDENTIALS_DIR/${provisioning.ownerOf(database).secretDir}/username"\``,
       `SELECT format('CREATE DATABASE %I OWNER %I', '${database.name}', :'owner')`,
       `  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database.name}') \\gexec`,
     );

@@ -167,7 +167,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
         image: model.image,
         imagePullPolicy: 'IfNotPresent',
         command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.userlistScript}`],
-        env: env(USERLIST_ENVIRONMENT, { SECRETS_DIR: POOLER_PATHS.secretsDir, AUTH_DIR: POOLER_PATHS.authDir }),
+        env: env(USERLIST_ENVIRONMENT, { CREDENTIALS_DIR: POOLER_PATHS.secretsDir, AUTH_DIR: POOLER_PATHS.authDir }),
         resources,
         securityContext: restrictedContainerSecurityContext(),
         volumeMounts: [

@@ -2,7 +2,7 @@ import { PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, STATS_USERS_INCLUDE, statsUserSecretDir, userSecretDir } from './pooler-layout';
 
 /** The environment the pooler's scripts read; the Deployment sets it, the e2e tests rewrite it. */
-export const USERLIST_ENVIRONMENT = ['SECRETS_DIR', 'AUTH_DIR'] as const;
+export const USERLIST_ENVIRONMENT = ['CREDENTIALS_DIR', 'AUTH_DIR'] as const;
 export const DRAIN_ENVIRONMENT = ['PGBOUNCER_RUN_DIR', 'DRAIN_DELAY_SECONDS'] as const;
 
 /**
@@ -47,17 +47,17 @@ include_line() {
 `;
   return `#!/bin/sh
 # userlist.sh of pooler "${model.name}", rendered by cdk8s-postgres.
-# Writes PgBouncer's userlist from the Secrets mounted in $SECRETS_DIR (one directory per role,
+# Writes PgBouncer's userlist from the Secrets mounted in $CREDENTIALS_DIR (one directory per role,
 # files username and password) to $AUTH_DIR, an in-memory volume. Passwords stay in plain text:
 # with SCRAM, PgBouncer needs the auth user's, and derives the rest's secrets itself.
 set -eu
 
-: "\${SECRETS_DIR:?}" "\${AUTH_DIR:?}"
+: "\${CREDENTIALS_DIR:?}" "\${AUTH_DIR:?}"
 umask 077
 
 # secret_line <dir> <key>: a Secret's value, which must be one non-empty line.
 secret_line() {
-  value=$(cat -- "$SECRETS_DIR/$1/$2")
+  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
   case $value in
     '' | *'
 '*)

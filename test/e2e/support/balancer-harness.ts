@@ -3,6 +3,7 @@ import { join } from 'path';
 import { BALANCER_PATHS } from '../../../lib/balancer/balancer-layout';
 import { findObject } from '../../support/synth';
 import { SecretStore } from './cluster-harness';
+import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 
@@ -38,7 +39,7 @@ export class LocalBalancer {
   public async start(): Promise<void> {
     const configMap = findObject(this.objects, 'ConfigMap', this.pod.volumes.find((v: any) => v.configMap).configMap.name).data;
     const main = this.pod.containers.find((c: any) => c.name === 'pgpool');
-    const env = this.resolveEnv(main.env);
+    const env = this.resolveEnv(main);
     const configInit = this.pod.initContainers.find((c: any) => c.name === 'config');
     let conf: string;
     if (configInit) {
@@ -47,7 +48,7 @@ export class LocalBalancer {
       mkdirSync(join(this.root, 'secrets', 'srcheck'));
       writeFileSync(join(this.root, 'secrets', secretSource.items[0].path), this.secrets[secretSource.name][secretSource.items[0].key]);
       giveToDaemonUser(this.root);
-      runOk(configInit.command[0], configInit.command.slice(1).map((arg: string) => this.localize(arg)), this.resolveEnv(configInit.env));
+      runOk(configInit.command[0], configInit.command.slice(1).map((arg: string) => this.localize(arg)), this.resolveEnv(configInit));
       conf = readFileSync(join(this.root, 'config', 'pgpool.conf'), 'utf8');
     } else {
       conf = readFileSync(SAMPLE_PGPOOL_CONF, 'utf8') + Object.entries(env)
@@ -102,13 +103,8 @@ export class LocalBalancer {
     });
   }
 
-  /** Environment values, with secretKeyRefs read from the store. */
-  private resolveEnv(env: any[] = []): { [name: string]: string } {
-    const resolved: { [name: string]: string } = {};
-    for (const variable of env) {
-      const ref = variable.valueFrom?.secretKeyRef;
-      resolved[variable.name] = ref ? this.secrets[ref.name][ref.key] : this.localize(variable.value);
-    }
-    return resolved;
+  /** Environment values as the kubelet gives them, with paths localized. */
+  private resolveEnv(container: any): { [name: string]: string } {
+    return resolveEnv(container, this.secrets, this.objects, (value) => this.localize(value));
   }
 }

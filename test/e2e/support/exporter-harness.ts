@@ -3,6 +3,9 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Client, ClientConfig } from 'pg';
 import { SecretStore } from './cluster-harness';
+import { resolveEnv } from './environment';
+
+export { resolveEnv };
 import { freePort, run, startDaemon } from './postgres-bin';
 
 /** Debian's postgres_exporter 0.11.1, the version the library's default image is. */
@@ -13,22 +16,6 @@ export function sidecarContainer(podSpec: any, name: string): any {
   const container = podSpec.containers.find((c: any) => c.name === name);
   if (!container) throw new Error(`no container ${name} among: ${podSpec.containers.map((c: any) => c.name).join(', ')}`);
   return container;
-}
-
-/** A container's environment, with secretKeyRefs read from the store (a missing Secret or key throws). */
-export function resolveEnv(container: any, secrets: SecretStore): { [name: string]: string } {
-  const env: { [name: string]: string } = {};
-  for (const variable of container.env ?? []) {
-    const ref = variable.valueFrom?.secretKeyRef;
-    if (!ref) {
-      env[variable.name] = variable.value;
-      continue;
-    }
-    const value = secrets[ref.name]?.[ref.key];
-    if (value === undefined) throw new Error(`the SecretStore has no ${ref.name}/${ref.key} for ${variable.name}`);
-    env[variable.name] = value;
-  }
-  return env;
 }
 
 /**
