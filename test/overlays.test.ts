@@ -52,6 +52,14 @@ describe('Overlays: how layers merge', () => {
     expect(props.labels!.tier).toBe('cluster');
   });
 
+  test('every stack-wide workload field reaches the components, the network policy too', () => {
+    const networkPolicy = { clients: [{ namespace: 'orders-api' }] };
+    const overlays: StackOverlay[] = [{ networkPolicy, annotations: { a: 'b' } }];
+    const pooler: PgBouncerPoolerProps = { backend: undefined as any };
+    expect(Overlays.cluster(BASE, overlays)).toMatchObject({ networkPolicy, annotations: { a: 'b' } });
+    expect(Overlays.pooler(pooler, overlays)).toEqual({ ...pooler, networkPolicy, annotations: { a: 'b' } });
+  });
+
   test('a later overlay wins over an earlier one, even over its component section', () => {
     const props = Overlays.cluster(BASE, [{ cluster: { labels: { tier: 'first' }, instances: 5 } }, { labels: { tier: 'second' } }]);
     expect(props.labels!.tier).toBe('second');

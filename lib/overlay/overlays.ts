@@ -2,6 +2,7 @@ import { PostgresStatefulClusterProps } from '../cluster/cluster-props';
 import { PgpoolBalancerProps } from '../balancer/pgpool-props';
 import { ExporterSidecarProps } from '../exporter/exporter-props';
 import { PgBouncerPoolerProps } from '../pooler/pgbouncer-props';
+import { WorkloadProps } from '../core/user-metadata';
 import { StackOverlay } from './stack-overlay';
 
 /**
@@ -9,8 +10,8 @@ import { StackOverlay } from './stack-overlay';
  * base props, pass each construct's props through the matching method with the overlays of the
  * environment, and every chart gets the same names and selectors with its own sizes.
  *
- * Overlays apply in order, later ones winning. In each, the stack-wide labels, annotations and
- * placement apply first, then the component's section. Objects merge key by key (labels,
+ * Overlays apply in order, later ones winning. In each, the stack-wide fields (labels,
+ * annotations, placement, networkPolicy) apply first, then the component's section. Objects merge key by key (labels,
  * annotations, storage, resources, settings, nodeSelector); lists and numbers replace. For what
  * no overlay field covers, a JSON patch (`ApiObject.of(...).addJsonPatch`) is the last resort.
  */
@@ -55,7 +56,11 @@ export class Overlays {
   private constructor() {}
 }
 
-const stackWide = (overlay: StackOverlay) => ({ labels: overlay.labels, annotations: overlay.annotations, placement: overlay.placement });
+/** The overlay's WorkloadProps, which apply to every workload: everything but the component sections. */
+function stackWide(overlay: StackOverlay): WorkloadProps {
+  const { cluster: _cluster, pooler: _pooler, balancer: _balancer, exporter: _exporter, ...workload } = overlay;
+  return workload;
+}
 
 /** The layers are typed as partial props, so an overlay field that is not a prop does not compile. */
 function applyOverlays<T extends object>(base: T, overlays: StackOverlay[], layersOf: (overlay: StackOverlay) => Array<Partial<T> | undefined>): T {

@@ -142,8 +142,9 @@ export interface ExporterOverlay {
 }
 
 /**
- * One environment's or team's changes to a base stack. The labels, annotations and placement
- * at the top apply to every workload of the stack; each component's own section comes after.
+ * One environment's or team's changes to a base stack. The workload fields at the top (labels,
+ * annotations, placement, networkPolicy) apply to every workload of the stack; each component's
+ * own section comes after.
  */
 export interface StackOverlay extends WorkloadProps {
   /**

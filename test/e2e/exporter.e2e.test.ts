@@ -14,8 +14,9 @@ import { findObject } from '../support/synth';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import {
-  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, resolveEnv, sidecarContainer, simpleQuery,
+  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
+import { resolveEnv } from './support/environment';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 

@@ -4,8 +4,6 @@ import { join } from 'path';
 import { Client, ClientConfig } from 'pg';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
-
-export { resolveEnv };
 import { freePort, run, startDaemon } from './postgres-bin';
 
 /** Debian's postgres_exporter 0.11.1, the version the library's default image is. */
