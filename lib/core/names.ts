@@ -64,7 +64,7 @@ function validateLength(scope: IConstruct, prop: string, name: string, maxLength
 /** Throws unless every key and value is one the API server accepts as a label. */
 export function validateLabels(scope: IConstruct, prop: string, labels: { [key: string]: string }): void {
   for (const [key, value] of Object.entries(labels)) {
-    validateQualifiedName(scope, `${prop} key`, key);
+    validateMapKey(scope, `${prop} key`, key);
     validateLabelValue(scope, `${prop}.${key}`, value);
   }
 }
@@ -79,6 +79,11 @@ export function validateQualifiedName(scope: IConstruct, prop: string, key: stri
     throw propError(scope, prop, key, 'is not a label key',
       'use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
   }
+}
+
+/** Throws unless `key` can be a key of a label or annotation map that cdk8s renders. */
+export function validateMapKey(scope: IConstruct, prop: string, key: string): void {
+  validateQualifiedName(scope, prop, key);
   if (key === 'constructor') {
     throw propError(scope, prop, key, 'cannot be rendered: cdk8s takes a map with this key for a class instance',
       'use a prefixed key such as "example.com/constructor"');

@@ -72,22 +72,17 @@ export interface PodPlacement {
 }
 
 /** The pod spec fields of a placement, validated; empty when nothing is placed. */
-export function placementSpec(scope: IConstruct, placement: PodPlacement | undefined): Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'> {
-  if (placement === undefined) return {};
-  const spec: { -readonly [field in keyof Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'>]: k8s.PodSpec[field] } = {};
-  if (placement.nodeSelector !== undefined && Object.keys(placement.nodeSelector).length > 0) {
-    validateLabels(scope, 'placement.nodeSelector', placement.nodeSelector);
+export function placementSpec(scope: IConstruct, placement: PodPlacement = {}): Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'> {
+  const { nodeSelector = {}, tolerations = [], priorityClassName } = placement;
+  validateLabels(scope, 'placement.nodeSelector', nodeSelector);
+  if (priorityClassName !== undefined) validateDnsSubdomain(scope, 'placement.priorityClassName', priorityClassName, 'PriorityClass');
+  return {
     // A fresh object: cdk8s cannot serialize one without a prototype, as a generated map may be.
-    spec.nodeSelector = { ...placement.nodeSelector };
-  }
-  if (placement.tolerations !== undefined && placement.tolerations.length > 0) {
-    spec.tolerations = placement.tolerations.map((toleration, index) => resolveToleration(scope, `placement.tolerations[${index}]`, toleration));
-  }
-  if (placement.priorityClassName !== undefined) {
-    validateDnsSubdomain(scope, 'placement.priorityClassName', placement.priorityClassName, 'PriorityClass');
-    spec.priorityClassName = placement.priorityClassName;
-  }
-  return spec;
+    ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector: { ...nodeSelector } } : {}),
+    ...(tolerations.length > 0
+      ? { tolerations: tolerations.map((toleration, index) => resolveToleration(scope, `placement.tolerations[${index}]`, toleration)) } : {}),
+    ...(priorityClassName !== undefined ? { priorityClassName } : {}),
+  };
 }
 
 function resolveToleration(scope: IConstruct, prop: string, toleration: PodToleration): k8s.Toleration {

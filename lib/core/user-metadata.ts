@@ -1,6 +1,6 @@
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
-import { validateLabels, validateQualifiedName } from './names';
+import { validateLabels, validateMapKey } from './names';
 import { NetworkPolicyOptions } from './network-policy';
 import { placementSpec, PodPlacement } from './placement';
 
@@ -44,7 +44,7 @@ export function resolveUserMetadata(scope: IConstruct, props: WorkloadProps): Us
   validateLabels(scope, 'labels', labels);
   const annotations = { ...props.annotations };
   for (const [key, value] of Object.entries(annotations)) {
-    validateQualifiedName(scope, 'annotations key', key);
+    validateMapKey(scope, 'annotations key', key);
     if (RESERVED_ANNOTATION.test(key)) {
       throw propError(scope, 'annotations key', key, 'is written by the library (config checksums, exporter scrape settings)',
         'drop it; an ExporterSidecar sets the prometheus.io annotations');

@@ -71,6 +71,11 @@ export function describeWorkloadProps(
       }
     });
 
+    test('a toleration key is a value, not a map key: "constructor" is a taint key like any other', () => {
+      const templates = podTemplates(own(expectValid({ labels: MARK, placement: { tolerations: [{ key: 'constructor', operator: TolerationOperator.EXISTS }] } })));
+      for (const { spec } of templates) expect(spec.tolerations).toEqual([{ key: 'constructor', operator: 'Exists' }]);
+    });
+
     test('a toleration of every taint needs EXISTS and no key', () => {
       const templates = podTemplates(own(expectValid({ labels: MARK, placement: { tolerations: [{ operator: TolerationOperator.EXISTS }] } })));
       for (const { spec } of templates) expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
