@@ -114,10 +114,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       labels: model.componentLabels('database'),
       user: model.user,
       podSelector: instances,
-      daemonPorts: () => [model.port],
+      daemonPorts: [model.port],
       metricsPorts: () => this.sidecars.containerPorts(),
       // Replicas stream from the primary, and clone it at their first start.
-      egress: () => [{ peer: this.serverPods, port: model.port }],
+      egress: [{ peer: this.serverPods, port: model.port }],
     });
     this.network.allowClients('replication', [this.serverPods]);
   }

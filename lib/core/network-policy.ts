@@ -63,11 +63,11 @@ export interface NetworkAccessSpec {
   /** The pods the policy applies to. */
   readonly podSelector: { [key: string]: string };
   /** The ports clients connect to, in the pods. */
-  readonly daemonPorts: () => number[];
+  readonly daemonPorts: number[];
   /** The sidecars' ports, which metrics clients scrape. */
   readonly metricsPorts: () => number[];
   /** The connections the pods open, besides DNS. */
-  readonly egress: () => Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  readonly egress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
 }
 
 const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
@@ -131,17 +131,15 @@ export class NetworkAccess {
         policyTypes: ['Ingress', 'Egress'],
         ingress: Lazy.any({
           produce: () => [
-            { from: [...this.clients, ...this.components], ports: ports(spec.daemonPorts()) },
+            { from: [...this.clients, ...this.components], ports: ports(spec.daemonPorts) },
             ...(spec.metricsPorts().length > 0 ? [{ from: this.metricsClients, ports: ports(spec.metricsPorts()) }] : []),
           ],
         }),
-        egress: Lazy.any({
-          produce: () => [
-            ...spec.egress().map(({ peer, port }) => ({ to: [networkPolicyPeer(scope, 'backend', peer)], ports: ports([port]) })),
-            // Any resolver on port 53: kube-dns, or a node-local cache outside the pod network.
-            { ports: DNS_PORTS },
-          ],
-        }),
+        egress: [
+          ...spec.egress.map(({ peer, port }) => ({ to: [networkPolicyPeer(scope, 'backend', peer)], ports: ports([port]) })),
+          // Any resolver on port 53: kube-dns, or a node-local cache outside the pod network.
+          { ports: DNS_PORTS },
+        ],
       },
     });
   }

@@ -72,9 +72,9 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     labels: spec.labels,
     user: spec.user,
     podSelector,
-    daemonPorts: () => spec.daemonPorts,
+    daemonPorts: spec.daemonPorts,
     metricsPorts: () => spec.sidecars.containerPorts(),
-    egress: () => [{ peer: spec.backend.serverPods, port: spec.backend.port }],
+    egress: [{ peer: spec.backend.serverPods, port: spec.backend.port }],
   });
 }
 
