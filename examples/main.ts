@@ -6,6 +6,7 @@ import { AirflowStackChart } from './airflow-stack';
 import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
+import { SecureStackChart } from './secure-stack';
 import { buildOrdersEnvironments } from './team-overlays';
 
 /** Every example as one chart of one app: `cdk8s synth` writes `<chart>.k8s.yaml` for each. */
@@ -14,6 +15,7 @@ export function buildExamples(app: App): void {
   new PooledClusterChart(app, 'pooled-cluster');
   new AirflowStackChart(app, 'airflow-stack');
   new OperatorManagedChart(app, 'operator-managed');
+  new SecureStackChart(app, 'secure-stack');
   buildOrdersEnvironments(app);
 }
 

@@ -14,7 +14,7 @@ export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postg
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';
-export { SslMode } from './core/tls';
+export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions } from './core/tls';
 export { PgBouncerDatabase, PgBouncerPoolerProps } from './pooler/pgbouncer-props';
 export { PgBouncerAuthType, PoolMode } from './pooler/pgbouncer-settings';
 export { PgBouncerPooler } from './pooler/pgbouncer-pooler';

@@ -23,6 +23,8 @@ export const BALANCER_FILES = {
   /** Image settings the pgpool container reads through configMapKeyRef: a literal env value, or a ConfigMap key, named *password* reads as a leaked secret to policy scanners. */
   passwordEncryptionMethod: 'pgpool-encryption-method',
   skipPasswordEncryption: 'pgpool-skip-encryption',
+  /** In /config/tls: the image's entrypoint points ssl_cert_ca at it, to verify backends. */
+  backendAuthority: 'root.crt',
 } as const;
 
 /** The Service and container port of Pgpool-II, and of PCP. */

@@ -13,6 +13,7 @@ import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { validateUniqueNames, volumeMount } from '../core/workload';
+import { CertificateAuthority, ResolvedTls, TLS_FILES } from '../core/tls';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { pgpoolParamsEnvironment, renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
@@ -45,6 +46,10 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   private readonly model: BalancerModel;
   /** The balancer's pods, for the NetworkPolicies of the clients in front. */
   public readonly serverPods: NetworkPeer;
+  /** With `tls`, the CA in the tls Secret: a pooler in front verifies the balancer with it. */
+  public readonly certificateAuthority?: CertificateAuthority;
+  /** The host names the balancer's certificate must name: its Service in short and qualified forms. */
+  public readonly certificateDnsNames: string[];
 
   private readonly sidecars = new SidecarSet(this);
   private readonly network: NetworkAccess;
@@ -75,6 +80,8 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.superuserCredentials = props.backend.superuserCredentials;
     this.backend = props.backend;
     this.connectionsPerBackend = model.connectionsPerBackend;
+    this.certificateDnsNames = [...model.certificateDnsNames];
+    this.certificateAuthority = model.tls?.authority;
 
     const imageSettings = {
       [BALANCER_FILES.passwordEncryptionMethod]: model.passwordEncryption,
@@ -104,6 +111,8 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       daemonPorts: [PGPOOL_PORT, ...(model.exposePcp ? [PCP_PORT] : [])],
       backend: props.backend,
       networkPolicy: props.networkPolicy,
+      tls: model.tls,
+      certificateDnsNames: model.certificateDnsNames,
     });
     this.serverPods = componentPeer(this, selectorLabels(model.componentLabels));
   }
@@ -119,7 +128,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
 
   public get monitoringProfile(): MonitoringProfile {
     return proxyMonitoringProfile(this, this.model.componentLabels, {
-      kind: ExporterKind.PGPOOL, daemonPort: PGPOOL_PORT, tlsRequired: this.model.requireTls, connectionLimit: this.model.numInitChildren,
+      kind: ExporterKind.PGPOOL, daemonPort: PGPOOL_PORT, tlsRequired: this.model.tls?.required ?? false, connectionLimit: this.model.numInitChildren,
     });
   }
 
@@ -167,6 +176,19 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
         fromSecret('PGPOOL_PARAMS_SR_CHECK_USER', model.srCheckUser.credentials, 'usernameKey'),
         ...(model.healthChecks ? [fromSecret('PGPOOL_PARAMS_HEALTH_CHECK_USER', model.srCheckUser.credentials, 'usernameKey')] : []),
       ] : []),
+    ];
+  }
+
+  /**
+   * The files the image's entrypoint copies from /config/tls when tls.key and tls.crt are there:
+   * the certificate, and as root.crt (its ssl_ca_cert) the backend's CA. Pgpool-II checks that
+   * the backend's certificate is signed by that CA, but not the host name it names.
+   */
+  private tlsSources(tls: ResolvedTls): k8s.VolumeProjection[] {
+    const authority = this.model.serverAuthority;
+    return [
+      { secret: { name: tls.secretName, items: [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: file })) } },
+      ...(authority ? [{ secret: { name: authority.secretName, items: [{ key: authority.key, path: BALANCER_FILES.backendAuthority }] } }] : []),
     ];
   }
 
@@ -223,7 +245,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
         lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
         volumeMounts: [
           volumeMount('config', BALANCER_PATHS.configDir, !configMapMode),
-          ...(model.tlsSecret ? [volumeMount('tls', BALANCER_PATHS.tlsDir, true)] : []),
+          ...(model.tls ? [volumeMount('tls', BALANCER_PATHS.tlsDir, true)] : []),
           volumeMount('etc', BALANCER_PATHS.imageEtcDir),
           volumeMount('image-tls', BALANCER_PATHS.imageTlsDir),
           volumeMount('run', BALANCER_PATHS.runDir),
@@ -240,7 +262,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
             name: model.srCheckUser.credentials.secretName, items: [{ key: model.srCheckUser.credentials.usernameKey, path: 'srcheck/username' }],
           } }] } },
         ] : []),
-        ...(model.tlsSecret ? [{ name: 'tls', secret: { secretName: model.tlsSecret, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } }] : []),
+        ...(model.tls ? [{ name: 'tls', projected: { defaultMode: 0o440, sources: this.tlsSources(model.tls) } }] : []),
         emptyDir('etc', '16Mi'),
         emptyDir('image-tls', '1Mi'),
         emptyDir('run', '1Mi'),

@@ -33,7 +33,7 @@ const LOOPBACK = ['127.0.0.1/32', '::1/128'];
 
 export function renderPoolHbaConf(model: BalancerModel): string {
   const method = model.passwordEncryption;
-  const type = model.requireTls ? 'hostssl' : 'host';
+  const type = model.tls?.required ? 'hostssl' : 'host';
   return [
     `# pool_hba.conf of balancer "${model.name}", rendered by cdk8s-postgres.`,
     `local    all  all  ${method}`,

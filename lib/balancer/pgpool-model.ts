@@ -4,9 +4,10 @@ import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { defaultResourceName, validateCidr, validateDnsSubdomain, validateServiceName } from '../core/names';
+import { defaultResourceName, validateCidr, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
+import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
 import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
@@ -45,9 +46,10 @@ export interface BalancerModel {
   readonly healthChecks: boolean;
   readonly pcpUser?: ResolvedCredentials;
   readonly exposePcp: boolean;
-  readonly ssl: boolean;
-  readonly requireTls: boolean;
-  readonly tlsSecret?: string;
+  readonly tls?: ResolvedTls;
+  /** The CA that signs the backend's certificate, which the image's entrypoint makes ssl_ca_cert. */
+  readonly serverAuthority?: Required<CertificateAuthority>;
+  readonly certificateDnsNames: string[];
   readonly allowedCidrs: string[];
   readonly resources: ResolvedResources;
   readonly spread: PodSpread;
@@ -74,7 +76,7 @@ const MANAGED_PARAMETERS = new Map(Object.entries({
   enable_pool_hba: 'allowedCidrs', pool_passwd: 'users',
   failover_on_backend_error: 'nothing: failover is left to Kubernetes',
   sr_check_user: 'srCheckUser', sr_check_password: 'srCheckUser', health_check_user: 'srCheckUser',
-  health_check_password: 'srCheckUser', ssl_key: 'tlsSecret', ssl_cert: 'tlsSecret',
+  health_check_password: 'srCheckUser', ssl_key: 'tls', ssl_cert: 'tls', ssl_ca_cert: 'the backend\'s tls (or an ExternalPostgres\' certificateAuthority)',
   allow_clear_text_frontend_auth: 'nothing: passwords never cross the wire in clear text',
 }));
 
@@ -82,7 +84,7 @@ const TYPED_PARAMETERS = new Map(Object.entries({
   load_balance_mode: 'loadBalanceMode', connection_cache: 'connectionCache', statement_level_load_balance: 'statementLevelLoadBalance',
   disable_load_balance_on_write: 'disableLoadBalanceOnWrite', num_init_children: 'numInitChildren', max_pool: 'maxPool',
   child_life_time: 'childLifeTime', child_max_connections: 'childMaxConnections', connection_life_time: 'connectionLifeTime',
-  client_idle_limit: 'clientIdleLimit', sr_check_period: 'srCheckPeriod', health_check_period: 'healthCheckPeriod', ssl: 'ssl',
+  client_idle_limit: 'clientIdleLimit', sr_check_period: 'srCheckPeriod', health_check_period: 'healthCheckPeriod', ssl: 'tls',
 }));
 
 /** Validates the props of a balancer and resolves every default. */
@@ -101,12 +103,13 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
   const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
   const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
-  const ssl = props.ssl ?? false;
-  if (props.tlsSecret !== undefined) {
-    validateDnsSubdomain(scope, 'tlsSecret', props.tlsSecret, 'Secret');
-    if (!ssl) throw propError(scope, 'tlsSecret', props.tlsSecret, 'has no use without ssl', 'set ssl: true');
+  const tls = resolveTls(scope, props.tls, name);
+  const serverAuthority = backendAuthority(scope, props.backend);
+  // Pgpool-II's one `ssl` switch serves clients and backends alike.
+  if (serverAuthority && !tls) {
+    throw propError(scope, 'tls', undefined, `is unset, and the backend has TLS (CA Secret "${serverAuthority.secretName}"): Pgpool-II speaks TLS to backends only with its own TLS on`,
+      'set tls, such as { issuer: ... } or { secretName: ... }');
   }
-  if (props.requireTls && !ssl) throw propError(scope, 'requireTls', true, 'needs ssl', 'set ssl: true');
   const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);
   const backend = props.backend;
 
@@ -146,7 +149,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     { name: 'client_idle_limit', value: seconds('clientIdleLimit', props.clientIdleLimit, 0) },
     { name: 'sr_check_period', value: seconds('srCheckPeriod', props.srCheckPeriod, 10) },
     { name: 'health_check_period', value: healthCheckPeriod },
-    { name: 'ssl', value: ssl },
+    { name: 'ssl', value: tls !== undefined },
     ...resolveExtraParameters(scope, props.extraParameters ?? {}),
   ];
   for (const parameter of parameters) {
@@ -179,9 +182,9 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     healthChecks: healthCheckPeriod > 0,
     pcpUser,
     exposePcp: props.exposePcp ?? false,
-    ssl,
-    requireTls: props.requireTls ?? false,
-    tlsSecret: props.tlsSecret,
+    ...(tls ? { tls } : {}),
+    ...(serverAuthority ? { serverAuthority } : {}),
+    certificateDnsNames: serviceDnsNames(scope, [name]),
     allowedCidrs,
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
     spread: props.spread ?? PodSpread.PREFERRED,

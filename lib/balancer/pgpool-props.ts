@@ -127,21 +127,6 @@ export interface PgpoolBalancerProps extends WorkloadProps {
    */
   readonly healthCheckPeriod?: Duration;
   /**
-   * `ssl`: TLS for clients, with `tlsSecret`'s certificate or the image's self-signed one.
-   * @default false
-   */
-  readonly ssl?: boolean;
-  /**
-   * kubernetes.io/tls Secret mounted at /config/tls for `ssl`.
-   * @default - the image makes a self-signed certificate
-   */
-  readonly tlsSecret?: string;
-  /**
-   * With `ssl`, refuse clients that do not use TLS (pool_hba `hostssl` lines).
-   * @default false
-   */
-  readonly requireTls?: boolean;
-  /**
    * Client networks allowed in pool_hba.conf.
    * @default ['0.0.0.0/0', '::/0']
    */

@@ -7,6 +7,7 @@ import { Provisioning, renderProvisioningSql } from './provisioning';
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
+  'TLS_CA_FILE',
 ] as const;
 
 /**
@@ -20,7 +21,9 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
 #  - a data directory that holds a cluster is left as it is: a restart starts as it was;
 #  - an empty one on the primary is created by initdb;
 #  - an empty one on a replica is cloned from the primary by pg_basebackup through a
-#    replication slot named after the pod, so a replica whose volume was lost re-clones.
+#    replication slot named after the pod, so a replica whose volume was lost re-clones;
+#  - a replica's primary_conninfo is rewritten at every start, so a new primary address or
+#    TLS setting reaches replicas cloned before it.
 # Then, on the primary, roles and databases are brought in step with the Secrets and props.
 # Work happens in a sibling directory renamed at the end: a pod killed half-way starts over
 # instead of keeping a half-made cluster. Passwords are read from files, never put in argv.
@@ -29,6 +32,7 @@ set -euo pipefail
 : "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
 : "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
+TLS_CA_FILE="\${TLS_CA_FILE:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
 log() {
@@ -125,11 +129,36 @@ SQL
   log "roles and databases provisioned"
 }
 
-clone_replica() {
-  local staging="$PGDATA.basebackup" user conninfo
-  reset_staging "$staging"
+# The replication connection: with TLS, the primary's certificate is verified against the CA
+# for the primary pod's host name.
+primary_conninfo() {
+  local user conninfo
   user=$(secret replication username)
   conninfo="host=$(conninfo_value "$PRIMARY_HOST") port=$PGPORT user=$(conninfo_value "$user")"
+  if [[ -n $TLS_CA_FILE ]]; then
+    conninfo+=" sslmode=verify-full sslrootcert=$(conninfo_value "$TLS_CA_FILE")"
+  fi
+  printf '%s' "$conninfo"
+}
+
+# write_standby_settings <data directory>: primary_conninfo and the slot in postgresql.auto.conf,
+# replacing earlier ones. Written here rather than with --write-recovery-conf, which would copy
+# the password from the passfile into the file.
+write_standby_settings() {
+  local auto_conf="$1/postgresql.auto.conf"
+  touch -- "$auto_conf"
+  {
+    grep -v -E '^(primary_conninfo|primary_slot_name) ' -- "$auto_conf" || true
+    printf "primary_conninfo = %s\\n" "$(conninfo_value "$(primary_conninfo) passfile=$(conninfo_value "$PGPASSFILE") application_name=$SLOT_NAME")"
+    printf "primary_slot_name = '%s'\\n" "$SLOT_NAME"
+  } > "$auto_conf.tmp"
+  mv -f -- "$auto_conf.tmp" "$auto_conf"
+}
+
+clone_replica() {
+  local staging="$PGDATA.basebackup" conninfo
+  reset_staging "$staging"
+  conninfo=$(primary_conninfo)
   until pg_isready --host="$PRIMARY_HOST" --port="$PGPORT" --timeout=5 --quiet; do
     log "waiting for the primary at $PRIMARY_HOST:$PGPORT"
     sleep 2
@@ -139,13 +168,7 @@ clone_replica() {
   log "cloning from $PRIMARY_HOST through slot $SLOT_NAME"
   pg_basebackup --pgdata="$staging" "\${wal_dir_args[@]}" --wal-method=stream --slot="$SLOT_NAME" \\
     --checkpoint=fast --no-password --dbname="$conninfo" >&2
-  # Written here rather than with --write-recovery-conf, which would copy the password from
-  # the passfile into postgresql.auto.conf.
   touch -- "$staging/standby.signal"
-  {
-    printf "primary_conninfo = %s\\n" "$(conninfo_value "$conninfo passfile=$(conninfo_value "$PGPASSFILE") application_name=$SLOT_NAME")"
-    printf "primary_slot_name = '%s'\\n" "$SLOT_NAME"
-  } >> "$staging/postgresql.auto.conf"
   mv -- "$staging" "$PGDATA"
   log "replica cloned"
 }
@@ -169,6 +192,8 @@ else
 fi
 if [[ $POSTGRES_ROLE == primary ]]; then
   provision_primary
+else
+  write_standby_settings "$PGDATA"
 fi
 `;
 }

@@ -18,6 +18,8 @@ export const CLUSTER_PATHS = {
   /** In-memory emptyDir holding the replication passfile. */
   authDir: '/run/postgresql-auth',
   passfile: '/run/postgresql-auth/pgpass',
+  /** The TLS Secret: tls.crt, tls.key and ca.crt, root-owned and group-readable as PostgreSQL requires. */
+  tlsDir: '/etc/postgresql-tls',
   /** Secrets, one subdirectory each, files `username` and `password`. */
   secretsDir: '/etc/postgresql-secrets',
 } as const;

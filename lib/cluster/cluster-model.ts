@@ -11,6 +11,7 @@ import {
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
+import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
@@ -68,6 +69,9 @@ export interface ClusterModel {
   readonly maxSlotWalKeepBytes: number;
   readonly superuserReservedConnections: number;
   readonly allowedCidrs: string[];
+  readonly tls?: ResolvedTls;
+  /** The names clients and replicas verify the server certificate against. */
+  readonly certificateDnsNames: string[];
   readonly resources: ResolvedResources;
   readonly storage: { readonly size: string; readonly storageClassName?: string; readonly walSize?: string; readonly walStorageClassName?: string };
   readonly volumeRetention: VolumeRetention;
@@ -98,6 +102,10 @@ const MANAGED_PARAMETERS = new Map(Object.entries({
   synchronous_standby_names: 'synchronousReplication',
   primary_conninfo: 'replicationSecret (the bootstrap writes it for each replica)',
   primary_slot_name: 'nothing: each replica streams through a slot named after its pod',
+  ssl: 'tls',
+  ssl_cert_file: 'tls.secretName',
+  ssl_key_file: 'tls.secretName',
+  ssl_ca_file: 'nothing: clients log in with passwords, not certificates',
 }));
 
 /** Validates the props of a cluster and resolves every default. */
@@ -203,6 +211,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
     wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
   const user = resolveUserMetadata(scope, props);
+  const tls = resolveTls(scope, props.tls, name);
   const partOf = props.partOf ?? name;
   validateLabelValue(scope, 'partOf', partOf);
   return {
@@ -226,6 +235,9 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     memoryOverrun,
     superuserReservedConnections,
     allowedCidrs,
+    ...(tls ? { tls } : {}),
+    // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
+    certificateDnsNames: serviceDnsNames(scope, [objectNames.readWrite, ...(replicas > 0 ? [objectNames.readOnly] : [])], [objectNames.headless]),
     resources,
     storage,
     volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,

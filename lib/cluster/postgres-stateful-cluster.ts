@@ -13,6 +13,7 @@ import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServ
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
@@ -52,6 +53,13 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly demands: ConnectionDemand[] = [];
   /** Every instance's pods, for the NetworkPolicies of clients. */
   public readonly serverPods: NetworkPeer;
+  /** With `tls`, the CA in the tls Secret: poolers and balancers in front verify with it. */
+  public readonly certificateAuthority?: CertificateAuthority;
+  /**
+   * The host names the server certificate must name: the Services in their short and qualified
+   * forms, and every pod through the headless Service (replicas verify the primary's pod name).
+   */
+  public readonly certificateDnsNames: string[];
 
   private readonly sidecars = new SidecarSet(this);
   private readonly network: NetworkAccess;
@@ -82,6 +90,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.superuserCredentials = model.superuser;
     this.maxConnections = model.maxConnections;
     this.superuserReservedConnections = model.superuserReservedConnections;
+    this.certificateDnsNames = [...model.certificateDnsNames];
+    if (model.tls) {
+      this.certificateAuthority = model.tls.authority;
+      renderCertificate(this, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user);
+    }
 
     // Rendered at synth, after every construct of the app had its chance to add a role.
     const config = () => ({
@@ -320,6 +333,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       PGPASSFILE: CLUSTER_PATHS.passfile,
       CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
       CONFIG_FILE: configFile,
+      TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
     };
     const env = BOOTSTRAP_ENVIRONMENT.map((envName) => {
       const value = environment[envName];
@@ -328,6 +342,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
     const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
+    const tlsMounts = model.tls ? [volumeMount('tls', CLUSTER_PATHS.tlsDir, true)] : [];
     const secretSources = Lazy.any({
       produce: () => this.provisioning.roles.map((role) => secretProjection(role.secretDir, role.credentials)),
     });
@@ -352,6 +367,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           volumeMount('config', CLUSTER_PATHS.configDir, true),
           volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true),
           volumeMount('secrets', CLUSTER_PATHS.secretsDir, true),
+          ...tlsMounts,
           volumeMount('auth', CLUSTER_PATHS.authDir),
           volumeMount('tmp', '/tmp'),
         ],
@@ -377,6 +393,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           ...dataMounts,
           volumeMount('config', CLUSTER_PATHS.configDir, true),
           volumeMount('auth', CLUSTER_PATHS.authDir, true),
+          ...tlsMounts,
           volumeMount('socket', CLUSTER_PATHS.socketDir),
           volumeMount('shm', '/dev/shm'),
           volumeMount('tmp', '/tmp'),
@@ -386,6 +403,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         { name: 'config', configMap: { name: model.objectNames.config, defaultMode: 0o444 } },
         { name: 'scripts', configMap: { name: model.objectNames.scripts, defaultMode: 0o555 } },
         { name: 'secrets', projected: { defaultMode: 0o440, sources: secretSources } },
+        // PostgreSQL takes a key file owned by root only if no more than its group may read it.
+        ...(model.tls ? [{ name: 'tls', secret: { secretName: model.tls.secretName, defaultMode: 0o640, items: Object.values(TLS_FILES).map((file) => ({ key: file, path: file })) } }] : []),
         { name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
         { name: 'socket', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
         // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.

@@ -1,5 +1,6 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, ParameterValue } from './cluster-model';
+import { TLS_FILES } from '../core/tls';
 
 /** postgresql.conf for every instance; replica-only settings are ignored by the primary. */
 export function renderPostgresqlConf(model: ClusterModel): string {
@@ -12,6 +13,14 @@ export function renderPostgresqlConf(model: ClusterModel): string {
     setting('unix_socket_directories', CLUSTER_PATHS.socketDir),
     setting('hba_file', `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgHbaConf}`),
     setting('password_encryption', 'scram-sha-256'),
+    ...(model.tls ? [
+      '',
+      '# TLS, with the certificate of the tls Secret',
+      setting('ssl', true),
+      setting('ssl_cert_file', `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.certificate}`),
+      setting('ssl_key_file', `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.key}`),
+      setting('ssl_min_protocol_version', 'TLSv1.2'),
+    ] : []),
     '',
     '# Logs go to stderr, where the container runtime collects them.',
     setting('logging_collector', false),

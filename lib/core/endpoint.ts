@@ -1,6 +1,7 @@
 import { IConstruct } from 'constructs';
 import { PostgresCredentials } from './credentials';
 import { NetworkPeer } from './network-policy';
+import { CertificateAuthority } from './tls';
 
 /** Which of a cluster's Services a client connects to. */
 export enum EndpointRole {
@@ -28,6 +29,11 @@ export interface IPostgresEndpoint extends IConstruct {
   readonly superuserCredentials: PostgresCredentials;
   /** The pods behind both Services, which clients' NetworkPolicies let them reach on `port`. */
   readonly serverPods: NetworkPeer;
+  /**
+   * The CA that signs the Services' certificates, which clients in front verify them with
+   * (sslmode verify-full); undefined when the endpoint has no TLS.
+   */
+  readonly certificateAuthority?: CertificateAuthority;
 
   /**
    * Admits these clients to the database port, where the endpoint renders a NetworkPolicy;

@@ -5,6 +5,7 @@ import { IPostgresEndpoint } from './endpoint';
 import { NetworkPeer } from './network-policy';
 import { propError } from './errors';
 import { serviceHost, validateDnsLabel, validateServiceName } from './names';
+import { CertificateAuthority, resolveAuthority } from './tls';
 import { requireInteger, validatePort } from './validation';
 
 /** Props of {@link ExternalPostgres}. */
@@ -33,6 +34,13 @@ export interface ExternalPostgresProps {
   readonly replicas?: number;
   /** The Secret holding the superuser's name and password. */
   readonly superuserSecret: PostgresCredentials;
+  /**
+   * The CA that signs the cluster's server certificates, in a Secret of the clients' namespace
+   * (CloudNativePG: `<cluster>-ca`, key `ca.crt`); poolers and balancers in front then verify
+   * the certificates.
+   * @default - no CA: clients use TLS when the server offers it, without verifying it
+   */
+  readonly certificateAuthority?: CertificateAuthority;
 }
 
 /**
@@ -48,6 +56,7 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
   public readonly superuserCredentials: PostgresCredentials;
   /** Every pod of the Services' namespace: the operator's pod labels are its own. */
   public readonly serverPods: NetworkPeer;
+  public readonly certificateAuthority?: CertificateAuthority;
 
   /**
    * @param scope the chart or construct to add the handle to
@@ -70,6 +79,7 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
     this.readWriteHost = serviceHost(props.readWriteService, namespace);
     this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
     this.superuserCredentials = resolveCredentials(this, 'superuserSecret', props.superuserSecret);
+    this.certificateAuthority = resolveAuthority(this, 'certificateAuthority', props.certificateAuthority);
     this.serverPods = namespace !== undefined ? { namespace } : { podSelector: {} };
   }
 

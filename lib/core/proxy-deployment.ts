@@ -8,6 +8,7 @@ import { MonitoringProfile } from './monitoring';
 import { deploymentPodPattern } from './names';
 import { componentPeer, NetworkAccess, NetworkPolicyOptions } from './network-policy';
 import { SidecarSet } from './sidecars';
+import { renderCertificate, ResolvedTls } from './tls';
 import { UserMetadata } from './user-metadata';
 import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from './workload';
 
@@ -29,12 +30,16 @@ export interface ProxyDeploymentSpec {
   /** What the proxy connects to; it admits the proxy's pods. */
   readonly backend: IPostgresEndpoint;
   readonly networkPolicy?: NetworkPolicyOptions;
+  /** The clients' TLS, whose Certificate names the Service. */
+  readonly tls?: ResolvedTls;
+  readonly certificateDnsNames: string[];
 }
 
 /**
  * A stateless proxy's objects: a ServiceAccount without token, a ConfigMap of its files, a
  * Service, a Deployment whose pods roll when a file changes, a PodDisruptionBudget from two
- * replicas on, and a NetworkPolicy whose clients the returned access can extend. Rollouts surge
+ * replicas on, a cert-manager Certificate when TLS asks for one, and a NetworkPolicy whose
+ * clients the returned access can extend. Rollouts surge
  * one pod and keep every old one until it is ready, so capacity never drops.
  */
 export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): NetworkAccess {
@@ -64,6 +69,7 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     },
   });
   if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.user, true);
+  if (spec.tls) renderCertificate(scope, spec.tls, spec.certificateDnsNames, spec.labels, spec.user);
 
   const podSelector = selectorLabels(spec.labels);
   spec.backend.allowClients(componentPeer(scope, podSelector));

@@ -1,4 +1,14 @@
-/** libpq's sslmode, which PgBouncer and Pgpool-II use for their own TLS too. */
+import { ApiObject, Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { IConstruct } from 'constructs';
+import { IPostgresEndpoint } from './endpoint';
+import { propError } from './errors';
+import { ComponentLabels, metadataLabels } from './labels';
+import { validateDnsSubdomain } from './names';
+import { UserMetadata } from './user-metadata';
+import { objectMeta } from './workload';
+
+/** libpq's sslmode, which PgBouncer uses for its own TLS too. */
 export enum SslMode {
   /** No TLS. */
   DISABLE = 'disable',
@@ -12,4 +22,145 @@ export enum SslMode {
   VERIFY_CA = 'verify-ca',
   /** TLS always, with a certificate signed by the given CA for the host name connected to. */
   VERIFY_FULL = 'verify-full',
+}
+
+/** The kind of a cert-manager issuer. */
+export enum IssuerKind {
+  /** An Issuer of the chart's namespace. */
+  ISSUER = 'Issuer',
+  /** A cluster-wide ClusterIssuer. */
+  CLUSTER_ISSUER = 'ClusterIssuer',
+}
+
+/** A cert-manager issuer that signs the component's certificate. */
+export interface CertificateIssuer {
+  /** Name of the Issuer or ClusterIssuer. */
+  readonly name: string;
+  /**
+   * Whether it is an Issuer of the namespace or a ClusterIssuer.
+   * @default IssuerKind.ISSUER
+   */
+  readonly kind?: IssuerKind;
+}
+
+/**
+ * TLS for a component's clients. The certificate comes from a kubernetes.io/tls Secret in
+ * cert-manager's layout: `tls.crt`, `tls.key` and `ca.crt`, the CA that the components in front
+ * verify the certificate against (sslmode verify-full). Set it on every construct of a chain
+ * (or once in a stack overlay) and each hop uses TLS with full verification.
+ */
+export interface TlsOptions {
+  /**
+   * The kubernetes.io/tls Secret with `tls.crt`, `tls.key` and `ca.crt`. Its certificate must
+   * name the component's Services (the construct's `certificateDnsNames`).
+   * @default - `<name>-tls`
+   */
+  readonly secretName?: string;
+  /**
+   * Refuse clients that do not use TLS: only `hostssl` lines admit network clients.
+   * @default true
+   */
+  readonly required?: boolean;
+  /**
+   * Have cert-manager issue and renew the Secret: renders a Certificate for the Service names.
+   * Daemons read the certificate when they start, so roll the pods within the certificate's
+   * lifetime (cert-manager renews at two thirds of it).
+   * @default - no Certificate object: the Secret is made elsewhere
+   */
+  readonly issuer?: CertificateIssuer;
+}
+
+/** Where clients find the CA that signs a server's certificate. */
+export interface CertificateAuthority {
+  /** A Secret of the clients' namespace holding the CA certificate. */
+  readonly secretName: string;
+  /**
+   * The Secret's key holding the PEM CA certificate.
+   * @default 'ca.crt'
+   */
+  readonly key?: string;
+}
+
+/** TlsOptions resolved for one component. */
+export interface ResolvedTls {
+  readonly secretName: string;
+  readonly required: boolean;
+  readonly issuer?: Required<CertificateIssuer>;
+  /** What clients verify the certificate with: the Secret's own ca.crt. */
+  readonly authority: Required<CertificateAuthority>;
+}
+
+/** The files of a component's certificate Secret, as the daemons read them. */
+export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', authority: 'ca.crt' } as const;
+
+/** Validates a component's TlsOptions; undefined means no TLS. */
+export function resolveTls(scope: IConstruct, options: TlsOptions | undefined, componentName: string): ResolvedTls | undefined {
+  if (options === undefined) return undefined;
+  const secretName = options.secretName ?? `${componentName}-tls`;
+  validateDnsSubdomain(scope, 'tls.secretName', secretName, 'Secret');
+  const issuer = options.issuer;
+  if (issuer !== undefined) validateDnsSubdomain(scope, 'tls.issuer.name', issuer.name, 'cert-manager issuer');
+  return {
+    secretName,
+    required: options.required ?? true,
+    ...(issuer ? { issuer: { name: issuer.name, kind: issuer.kind ?? IssuerKind.ISSUER } } : {}),
+    authority: { secretName, key: TLS_FILES.authority },
+  };
+}
+
+/** Validates a CertificateAuthority and fills in its key. */
+export function resolveAuthority(scope: IConstruct, prop: string, authority: CertificateAuthority | undefined): Required<CertificateAuthority> | undefined {
+  if (authority === undefined) return undefined;
+  validateDnsSubdomain(scope, `${prop}.secretName`, authority.secretName, 'Secret');
+  const key = authority.key ?? TLS_FILES.authority;
+  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key)) {
+    throw propError(scope, `${prop}.key`, key, 'is not a Secret key', 'use letters, digits, "-", "_" and "."');
+  }
+  return { secretName: authority.secretName, key };
+}
+
+/**
+ * The CA a component in front must mount to verify its backend, or undefined when the backend
+ * has no TLS. A Secret is only mountable in its own namespace, so a backend of another chart's
+ * namespace is refused with the way around it.
+ */
+export function backendAuthority(scope: IConstruct, backend: IPostgresEndpoint): Required<CertificateAuthority> | undefined {
+  const authority = backend.certificateAuthority;
+  if (!authority) return undefined;
+  const backendNamespace = Chart.of(backend).namespace;
+  const namespace = Chart.of(scope).namespace;
+  if (backendNamespace !== namespace) {
+    throw propError(scope, 'backend', backend.node.path,
+      `has its CA in Secret "${authority.secretName}" of namespace "${backendNamespace ?? '(none)'}", which pods of namespace "${namespace ?? '(none)'}" cannot mount`,
+      `copy ca.crt into a Secret of "${namespace ?? 'the client namespace'}" and front the cluster with ExternalPostgres and its certificateAuthority`);
+  }
+  return { secretName: authority.secretName, key: authority.key ?? TLS_FILES.authority };
+}
+
+/** The names a Service answers to inside the cluster, as clients write them. */
+export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildcardServiceNames: string[] = []): string[] {
+  const namespace = Chart.of(scope).namespace;
+  const forms = (name: string) => (namespace
+    ? [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`] : [name]);
+  return [...serviceNames.flatMap(forms), ...wildcardServiceNames.flatMap(forms).map((name) => `*.${name}`)];
+}
+
+/** A cert-manager Certificate keeping the component's TLS Secret issued for its Service names. */
+export function renderCertificate(scope: IConstruct, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata): void {
+  if (!tls.issuer) return;
+  const metadata: k8s.ObjectMeta = objectMeta(scope, tls.secretName, labels, user);
+  new ApiObject(scope, 'Certificate', {
+    apiVersion: 'cert-manager.io/v1',
+    kind: 'Certificate',
+    metadata,
+    spec: {
+      secretName: tls.secretName,
+      secretTemplate: { labels: metadataLabels(labels, user.labels) },
+      dnsNames,
+      issuerRef: { name: tls.issuer.name, kind: tls.issuer.kind, group: 'cert-manager.io' },
+      // A new key at every renewal; ECDSA P-256 is what PostgreSQL, PgBouncer and Pgpool-II all read.
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      usages: ['server auth', 'digital signature'],
+    },
+  });
 }

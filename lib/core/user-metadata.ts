@@ -3,6 +3,7 @@ import { propError } from './errors';
 import { validateLabels, validateMapKey } from './names';
 import { NetworkPolicyOptions } from './network-policy';
 import { placementSpec, PodPlacement } from './placement';
+import { TlsOptions } from './tls';
 
 /** Props every workload construct takes for its objects' metadata and its pods' nodes. */
 export interface WorkloadProps {
@@ -26,6 +27,12 @@ export interface WorkloadProps {
    * @default - a policy admitting every pod of the chart's namespace, and metrics scrapes from the namespace `monitoring`
    */
   readonly networkPolicy?: NetworkPolicyOptions;
+  /**
+   * TLS for the component's clients, with a certificate from a Secret (cert-manager's layout);
+   * components in front of it verify that certificate fully.
+   * @default - no TLS
+   */
+  readonly tls?: TlsOptions;
 }
 
 /** The user's labels, annotations and pod placement, validated. */

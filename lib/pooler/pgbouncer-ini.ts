@@ -1,5 +1,6 @@
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, POOLER_PATHS, STATS_USERS_INCLUDE } from './pooler-layout';
+import { TLS_FILES } from '../core/tls';
 
 /** pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props. */
 export function renderPgBouncerIni(model: PoolerModel): string {
@@ -15,11 +16,11 @@ export function renderPgBouncerIni(model: PoolerModel): string {
     return `${database.name} = ${options.join(' ')}`;
   });
   const tls = [
-    ...(model.clientTlsSecret ? [
-      `client_tls_cert_file = ${POOLER_PATHS.tlsDir}/client/tls.crt`,
-      `client_tls_key_file = ${POOLER_PATHS.tlsDir}/client/tls.key`,
+    ...(model.tls ? [
+      `client_tls_cert_file = ${POOLER_PATHS.tlsDir}/client/${TLS_FILES.certificate}`,
+      `client_tls_key_file = ${POOLER_PATHS.tlsDir}/client/${TLS_FILES.key}`,
     ] : []),
-    ...(model.serverCaSecret ? [`server_tls_ca_file = ${POOLER_PATHS.tlsDir}/server/ca.crt`] : []),
+    ...(model.serverAuthority ? [`server_tls_ca_file = ${POOLER_PATHS.tlsDir}/server/${TLS_FILES.authority}`] : []),
   ];
   return [
     `; pgbouncer.ini of pooler "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.`,

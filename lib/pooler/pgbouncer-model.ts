@@ -5,10 +5,10 @@ import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole } from '../core/endpoint';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { defaultResourceName, validateDnsSubdomain, validateServiceName } from '../core/names';
+import { defaultResourceName, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { SslMode } from '../core/tls';
+import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { PASSWORD_LOOKUP_QUERY } from '../cluster/provisioning';
 import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
@@ -60,8 +60,10 @@ export interface PoolerModel {
   readonly queryWaitTimeoutSeconds: number;
   /** max_client_conn. */
   readonly maxClientConn: number;
-  readonly clientTlsSecret?: string;
-  readonly serverCaSecret?: string;
+  readonly tls?: ResolvedTls;
+  /** The CA that signs the backend's certificate. */
+  readonly serverAuthority?: Required<CertificateAuthority>;
+  readonly certificateDnsNames: string[];
   readonly resources: ResolvedResources;
   readonly spread: PodSpread;
   readonly drainDelaySeconds: number;
@@ -88,9 +90,9 @@ const MANAGED_SETTINGS = new Map(Object.entries({
   logfile: 'nothing: logs go to stderr',
   auth_file: 'users',
   auth_user: 'authUser',
-  client_tls_key_file: 'clientTlsSecret',
-  client_tls_cert_file: 'clientTlsSecret',
-  server_tls_ca_file: 'serverCaSecret',
+  client_tls_key_file: 'tls',
+  client_tls_cert_file: 'tls',
+  server_tls_ca_file: 'the backend\'s tls (or an ExternalPostgres\' certificateAuthority)',
 }));
 
 /** Typed props by the setting they render, so an extra setting can name its prop. */
@@ -101,7 +103,7 @@ const TYPED_SETTINGS = new Map(Object.entries({
   max_db_connections: 'maxDbConnections', max_user_connections: 'maxUserConnections',
   server_idle_timeout: 'serverIdleTimeout', server_lifetime: 'serverLifetime', query_wait_timeout: 'queryWaitTimeout',
   idle_transaction_timeout: 'idleTransactionTimeout', ignore_startup_parameters: 'ignoreStartupParameters',
-  max_prepared_statements: 'maxPreparedStatements', client_tls_sslmode: 'clientTlsMode', server_tls_sslmode: 'serverTlsMode',
+  max_prepared_statements: 'maxPreparedStatements', client_tls_sslmode: 'tls.required', server_tls_sslmode: 'serverTlsMode',
 }));
 
 /** Validates the props of a pooler and resolves every default. */
@@ -150,7 +152,9 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   const maxPreparedStatements = count('maxPreparedStatements', props.maxPreparedStatements);
   if (maxPreparedStatements !== undefined) requireVersion(scope, 'maxPreparedStatements', maxPreparedStatements, version, '1.21.0');
 
-  const { clientTlsMode, serverTlsMode } = resolveTls(scope, props);
+  const tls = resolveTls(scope, props.tls, name);
+  const serverAuthority = backendAuthority(scope, props.backend);
+  const serverTlsMode = resolveServerTlsMode(scope, props, serverAuthority);
   const roleOf = (target: EndpointRole | undefined) => target ?? props.target ?? EndpointRole.READ_WRITE;
   const databases = resolveDatabases(scope, props, roleOf);
 
@@ -182,7 +186,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   }
   set('ignore_startup_parameters', ignored.length > 0 ? ignored.join(',') : undefined);
   set('max_prepared_statements', maxPreparedStatements);
-  set('client_tls_sslmode', clientTlsMode);
+  set('client_tls_sslmode', tls ? (tls.required ? SslMode.REQUIRE : SslMode.PREFER) : SslMode.DISABLE);
   set('server_tls_sslmode', serverTlsMode);
   settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, version));
 
@@ -208,11 +212,12 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     statsUserSecrets: [],
     statsUsers: props.statsUsers ?? [],
     ignoreStartupParameters: ignored,
-    clientTlsRequired: clientTlsMode !== SslMode.DISABLE,
+    clientTlsRequired: tls?.required ?? false,
     queryWaitTimeoutSeconds,
     maxClientConn,
-    clientTlsSecret: props.clientTlsSecret,
-    serverCaSecret: props.serverCaSecret,
+    ...(tls ? { tls } : {}),
+    ...(serverAuthority ? { serverAuthority } : {}),
+    certificateDnsNames: serviceDnsNames(scope, [name]),
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),
     spread: props.spread ?? PodSpread.PREFERRED,
     drainDelaySeconds,
@@ -234,22 +239,13 @@ function requireVersion(scope: IConstruct, prop: string, value: unknown, version
   }
 }
 
-function resolveTls(scope: IConstruct, props: PgBouncerPoolerProps) {
-  if (props.clientTlsSecret !== undefined) validateDnsSubdomain(scope, 'clientTlsSecret', props.clientTlsSecret, 'Secret');
-  if (props.serverCaSecret !== undefined) validateDnsSubdomain(scope, 'serverCaSecret', props.serverCaSecret, 'Secret');
-  const clientTlsMode = props.clientTlsMode ?? (props.clientTlsSecret ? SslMode.REQUIRE : SslMode.DISABLE);
-  if (clientTlsMode !== SslMode.DISABLE && !props.clientTlsSecret) {
-    throw propError(scope, 'clientTlsMode', clientTlsMode, 'needs a certificate', 'set clientTlsSecret to a kubernetes.io/tls Secret');
+function resolveServerTlsMode(scope: IConstruct, props: PgBouncerPoolerProps, authority: CertificateAuthority | undefined): SslMode {
+  const mode = props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : SslMode.PREFER);
+  if ((mode === SslMode.VERIFY_CA || mode === SslMode.VERIFY_FULL) && !authority) {
+    throw propError(scope, 'serverTlsMode', mode, 'needs the CA that signs the backend\'s certificate, and the backend has none',
+      'set the backend\'s tls (an ExternalPostgres: its certificateAuthority), or use SslMode.REQUIRE');
   }
-  if (clientTlsMode === SslMode.VERIFY_CA || clientTlsMode === SslMode.VERIFY_FULL) {
-    throw propError(scope, 'clientTlsMode', clientTlsMode, 'would ask clients for certificates, which the pooler does not configure',
-      'use SslMode.REQUIRE');
-  }
-  const serverTlsMode = props.serverTlsMode ?? (props.serverCaSecret ? SslMode.VERIFY_FULL : SslMode.PREFER);
-  if ((serverTlsMode === SslMode.VERIFY_CA || serverTlsMode === SslMode.VERIFY_FULL) && !props.serverCaSecret) {
-    throw propError(scope, 'serverTlsMode', serverTlsMode, 'needs the CA that signs the backend\'s certificate', 'set serverCaSecret');
-  }
-  return { clientTlsMode, serverTlsMode };
+  return mode;
 }
 
 function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, roleOf: (target?: EndpointRole) => EndpointRole): DatabaseEntryModel[] {

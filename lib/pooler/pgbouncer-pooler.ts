@@ -13,6 +13,7 @@ import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { secretProjection, validateUniqueNames, volumeMount } from '../core/workload';
+import { CertificateAuthority, TLS_FILES } from '../core/tls';
 import { PgpoolBalancer } from '../balancer/pgpool-balancer';
 import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
@@ -37,6 +38,10 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   public readonly name: string;
   /** DNS name of the pooler's Service. */
   public readonly host: string;
+  /** With `tls`, the CA in the tls Secret, which clients verify the pooler's certificate with. */
+  public readonly certificateAuthority?: CertificateAuthority;
+  /** The host names the pooler's certificate must name: its Service in short and qualified forms. */
+  public readonly certificateDnsNames: string[];
   /** Port of the pooler's Service. */
   public readonly port: number;
   /** The cluster the pools connect to. */
@@ -81,6 +86,8 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
     this.backend = props.backend;
     this.serverConnectionDemand = model.serverConnectionDemand;
     this.host = serviceHost(model.name, Chart.of(this).namespace);
+    this.certificateDnsNames = [...model.certificateDnsNames];
+    this.certificateAuthority = model.tls?.authority;
 
     // Rendered at synth: an exporter added later joins stats_users and the userlist.
     const files = () => ({
@@ -101,6 +108,8 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
       daemonPorts: [PGBOUNCER_LISTEN_PORT],
       backend: props.backend,
       networkPolicy: props.networkPolicy,
+      tls: model.tls,
+      certificateDnsNames: model.certificateDnsNames,
     });
   }
 
@@ -150,8 +159,8 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
       ...model.statsUserSecrets.map((user, index) => secretProjection(statsUserSecretDir(index), user)),
     ] });
     const tlsSources: k8s.VolumeProjection[] = [
-      ...(model.clientTlsSecret ? [{ secret: { name: model.clientTlsSecret, items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] } }] : []),
-      ...(model.serverCaSecret ? [{ secret: { name: model.serverCaSecret, items: [{ key: 'ca.crt', path: 'server/ca.crt' }] } }] : []),
+      ...(model.tls ? [{ secret: { name: model.tls.secretName, items: [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: `client/${file}` })) } }] : []),
+      ...(model.serverAuthority ? [{ secret: { name: model.serverAuthority.secretName, items: [{ key: model.serverAuthority.key, path: `server/${TLS_FILES.authority}` }] } }] : []),
     ];
     const tcp = { tcpSocket: { port: k8s.IntOrString.fromString('pgbouncer') } };
     const memory = (sizeLimit: string) => ({ medium: 'Memory', sizeLimit: k8s.Quantity.fromString(sizeLimit) });

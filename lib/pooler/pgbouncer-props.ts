@@ -189,23 +189,8 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
    */
   readonly extraSettings?: { [name: string]: string };
   /**
-   * Secret of type kubernetes.io/tls (keys tls.crt and tls.key) for TLS to clients.
-   * @default - no TLS to clients
-   */
-  readonly clientTlsSecret?: string;
-  /**
-   * `client_tls_sslmode`.
-   * @default - SslMode.REQUIRE with clientTlsSecret, else SslMode.DISABLE
-   */
-  readonly clientTlsMode?: SslMode;
-  /**
-   * Secret whose `ca.crt` signs the backend's certificate, for verify-ca and verify-full.
-   * @default - none
-   */
-  readonly serverCaSecret?: string;
-  /**
    * `server_tls_sslmode` towards the backend.
-   * @default - SslMode.VERIFY_FULL with serverCaSecret, else SslMode.PREFER
+   * @default - SslMode.VERIFY_FULL when the backend has a certificateAuthority (its `tls`), else SslMode.PREFER
    */
   readonly serverTlsMode?: SslMode;
   /**

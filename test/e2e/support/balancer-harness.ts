@@ -56,7 +56,7 @@ export class LocalBalancer {
         .map(([name, value]) => `${name.slice('PGPOOL_PARAMS_'.length).toLowerCase()} = '${value}'\n`).join('');
       writeFileSync(join(this.root, 'config', 'pool_hba.conf'), configMap['pool_hba.conf']);
     }
-    writeFileSync(join(this.root, 'etc', 'pgpool.conf'), this.rewrite(conf));
+    writeFileSync(join(this.root, 'etc', 'pgpool.conf'), this.rewrite(conf) + this.installCertificates());
     copyFileSync(join(this.root, 'config', 'pool_hba.conf'), join(this.root, 'etc', 'pool_hba.conf'));
     writeFileSync(join(this.root, 'etc', '.pgpoolkey'), 'cdk8s-postgres-e2e-key\n', { mode: 0o600 });
     writeFileSync(join(this.root, 'etc', 'pool_passwd'), '', { mode: 0o600 });
@@ -70,6 +70,30 @@ export class LocalBalancer {
     startDaemon('pgpool', ['-n', '-f', join(this.root, 'etc', 'pgpool.conf'), '-F', join(this.root, 'etc', 'pcp.conf'),
       '-a', join(this.root, 'etc', 'pool_hba.conf'), '-k', join(this.root, 'etc', '.pgpoolkey')], this.logFile);
     await waitFor('Pgpool-II to accept TCP connections', () => run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${this.port}`]).status === 0);
+  }
+
+  /**
+   * The image's TLS step: with tls.key and tls.crt in /config/tls it copies that directory to
+   * its own tls directory and appends ssl on, ssl_key, ssl_cert and ssl_ca_cert (root.crt there)
+   * to pgpool.conf. Returns the appended lines.
+   */
+  private installCertificates(): string {
+    const volume = this.pod.volumes.find((v: any) => v.name === 'tls');
+    if (!volume) return '';
+    const source = join(this.root, 'config', 'tls');
+    const target = join(this.root, 'image-tls');
+    mkdirSync(source, { recursive: true });
+    mkdirSync(target, { recursive: true });
+    for (const projection of volume.projected.sources) {
+      for (const item of projection.secret.items) {
+        const value = this.secrets[projection.secret.name]?.[item.key];
+        if (value === undefined) throw new Error(`no Secret ${projection.secret.name} key ${item.key}`);
+        writeFileSync(join(source, item.path), value, { mode: volume.projected.defaultMode });
+        copyFileSync(join(source, item.path), join(target, item.path));
+      }
+    }
+    giveToDaemonUser(this.root);
+    return ["\nssl = 'on'", `ssl_key = '${target}/tls.key'`, `ssl_cert = '${target}/tls.crt'`, `ssl_ca_cert = '${target}/root.crt'`, ''].join('\n');
   }
 
   /** Stops Pgpool-II and its children at once, if it runs. */

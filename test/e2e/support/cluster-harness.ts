@@ -1,9 +1,9 @@
-import { mkdirSync, rmSync, writeFileSync } from 'fs';
+import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
 import { findObject } from '../../support/synth';
 import { localizePaths } from './paths';
-import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 
 /** Secret name -> key -> value, standing in for the Secrets a cluster references. */
 export type SecretStore = { [secretName: string]: { [key: string]: string } };
@@ -29,6 +29,7 @@ export class LocalInstance {
     private readonly configMaps: { [name: string]: { [file: string]: string } },
     primaryPort: number,
     secrets: SecretStore,
+    keepHostNames = false,
   ) {
     this.root = join(scratch, podName);
     this.logFile = join(scratch, `${podName}.log`);
@@ -42,14 +43,16 @@ export class LocalInstance {
       if (volume.projected) this.writeSecrets(volume.projected.sources, secrets);
     }
     giveToDaemonUser(this.root);
+    for (const volume of pod.volumes.filter((v: any) => v.secret)) this.writeSecretVolume(volume, secrets);
 
     this.bootstrapEnv = {};
     for (const variable of init.env) {
       this.bootstrapEnv[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name'
         ? podName : this.localize(variable.value);
     }
-    // The primary's DNS name and port become loopback's; mktemp uses the pod's /tmp volume.
-    Object.assign(this.bootstrapEnv, { PRIMARY_HOST: '127.0.0.1', PGPORT: String(primaryPort), TMPDIR: join(this.root, 'tmp') });
+    // The primary's port becomes its loopback one, and its DNS name loopback's unless the test
+    // resolves names itself; mktemp uses the pod's /tmp volume.
+    Object.assign(this.bootstrapEnv, { PGPORT: String(primaryPort), TMPDIR: join(this.root, 'tmp') }, keepHostNames ? {} : { PRIMARY_HOST: '127.0.0.1' });
     this.bootstrapCommand = init.command.map((arg: string) => this.localize(arg));
     this.postgresCommand = main.command.map((arg: string) => this.localize(arg));
     const podPort = `--port=${main.ports[0].containerPort}`;
@@ -104,7 +107,7 @@ export class LocalInstance {
     const dirs: [string, string][] = [
       [CLUSTER_PATHS.configDir, 'etc'], [CLUSTER_PATHS.scriptsDir, 'scripts'], [CLUSTER_PATHS.dataVolume, 'data'],
       [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
-      [CLUSTER_PATHS.secretsDir, 'secrets'],
+      [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }
@@ -120,6 +123,24 @@ export class LocalInstance {
         local = local.replace(/^port = \d+$/m, `port = ${this.port}`).replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'");
       }
       writeFileSync(join(dir, file), local, { mode: file.endsWith('.sh') ? 0o555 : 0o444 });
+    }
+  }
+
+  /**
+   * A Secret volume as the kubelet writes it with an fsGroup: files owned by root, of the pod's
+   * group, with the volume's defaultMode.
+   */
+  private writeSecretVolume(volume: any, secrets: SecretStore): void {
+    const mount = this.statefulSet.spec.template.spec.containers.flatMap((c: any) => c.volumeMounts).find((m: any) => m.name === volume.name);
+    const dir = this.localize(mount.mountPath);
+    mkdirSync(dir, { recursive: true });
+    for (const item of volume.secret.items) {
+      const value = secrets[volume.secret.secretName]?.[item.key];
+      if (value === undefined) throw new Error(`no Secret ${volume.secret.secretName} key ${item.key}`);
+      const file = join(dir, item.path);
+      writeFileSync(file, value, { mode: volume.secret.defaultMode });
+      // Root when the tests run as root, as the kubelet does.
+      chownSync(file, process.getuid!(), daemonGroup());
     }
   }
 
@@ -144,15 +165,16 @@ export class LocalInstance {
 }
 
 /** The instances of a synthesized cluster, the primary first, each on its own loopback port. */
-export async function localCluster(objects: any[], clusterName: string, scratch: string, secrets: SecretStore): Promise<LocalInstance[]> {
+export async function localCluster(objects: any[], clusterName: string, scratch: string, secrets: SecretStore,
+  keepHostNames = false): Promise<LocalInstance[]> {
   const configMaps: { [name: string]: { [file: string]: string } } = {};
   for (const o of objects.filter((object) => object.kind === 'ConfigMap')) configMaps[o.metadata.name] = o.data;
   const primary = findObject(objects, 'StatefulSet', `${clusterName}-primary`);
   const replica = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === `${clusterName}-replica`);
   const primaryPort = await freePort();
-  const instances = [new LocalInstance(scratch, `${primary.metadata.name}-0`, primaryPort, primary, configMaps, primaryPort, secrets)];
+  const instances = [new LocalInstance(scratch, `${primary.metadata.name}-0`, primaryPort, primary, configMaps, primaryPort, secrets, keepHostNames)];
   for (let ordinal = 0; ordinal < (replica?.spec.replicas ?? 0); ordinal++) {
-    instances.push(new LocalInstance(scratch, `${replica.metadata.name}-${ordinal}`, await freePort(), replica, configMaps, primaryPort, secrets));
+    instances.push(new LocalInstance(scratch, `${replica.metadata.name}-${ordinal}`, await freePort(), replica, configMaps, primaryPort, secrets, keepHostNames));
   }
   return instances;
 }

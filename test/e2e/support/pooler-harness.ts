@@ -16,7 +16,8 @@ export class LocalPooler {
   public readonly port: number;
   private readonly pod: any;
 
-  private constructor(scratch: string, objects: any[], name: string, port: number, backendPorts: { [host: string]: number }, secrets: SecretStore) {
+  private constructor(scratch: string, objects: any[], name: string, port: number, backendPorts: { [host: string]: number }, secrets: SecretStore,
+    keepHostNames: boolean) {
     this.root = join(scratch, name);
     this.logFile = join(scratch, `${name}.log`);
     this.port = port;
@@ -32,7 +33,7 @@ export class LocalPooler {
           .replace(/^listen_port = \d+$/m, `listen_port = ${port}`)
           .replace(/host=(\S+) port=\d+/g, (_, host: string) => {
             if (!(host in backendPorts)) throw new Error(`no local port for backend host ${host}`);
-            return `host=127.0.0.1 port=${backendPorts[host]}`;
+            return `host=${keepHostNames ? host : '127.0.0.1'} port=${backendPorts[host]}`;
           });
       }
       writeFileSync(join(this.root, 'etc', file), local, { mode: 0o444 });
@@ -51,9 +52,13 @@ export class LocalPooler {
     giveToDaemonUser(this.root);
   }
 
-  /** Builds the pooler's files; `backendPorts` maps the backend Service host names to local ports. */
-  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore): Promise<LocalPooler> {
-    return new LocalPooler(scratch, objects, name, await freePort(), backendPorts, secrets);
+  /**
+   * Builds the pooler's files; `backendPorts` maps the backend Service host names to local ports.
+   * Host names become 127.0.0.1 unless `keepHostNames` (the test resolves them: resolveHostsWith).
+   */
+  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore,
+    keepHostNames = false): Promise<LocalPooler> {
+    return new LocalPooler(scratch, objects, name, await freePort(), backendPorts, secrets, keepHostNames);
   }
 
   /** Runs the init container's command; returns what it logged. */

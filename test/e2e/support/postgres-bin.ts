@@ -25,6 +25,11 @@ function daemonUser(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
+/** The daemon user's group id (the pods' fsGroup); the tests' own group when not root. */
+export function daemonGroup(): number {
+  return daemonUser()?.gid ?? process.getgid!();
+}
+
 /** A scratch directory the daemon user owns. */
 export function scratchDir(prefix: string): string {
   const dir = mkdtempSync(`/tmp/${prefix}-`);
@@ -46,9 +51,37 @@ function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { PATH: `${POSTGRES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
 }
 
+/** The /etc/hosts that commands see, when a test gives Service names loopback addresses. */
+let hostsFile: string | undefined;
+
+/**
+ * From now on, commands run in a private mount namespace whose /etc/hosts is `file`, so the
+ * daemons resolve Kubernetes names (and check certificates against them) as in a cluster; the
+ * machine's /etc/hosts is untouched. Needs root, which the namespace is entered as before the
+ * command drops to the daemon user. `undefined` goes back to plain commands.
+ */
+export function resolveHostsWith(file: string | undefined): void {
+  if (file !== undefined && !daemonUser()) throw new Error('resolving Service names on loopback needs the tests to run as root (a mount namespace)');
+  hostsFile = file;
+}
+
+/** The command and arguments to spawn, with the user to spawn them as. */
+function spawnTarget(command: string, args: string[]): { command: string; args: string[]; user: { uid: number; gid: number } | undefined } {
+  const user = daemonUser();
+  if (!hostsFile || !user) return { command, args, user };
+  const enter = 'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
+  return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, command, ...args], user: undefined };
+}
+
+function spawnEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const user = daemonUser();
+  return childEnv(hostsFile && user ? { ...env, DAEMON_UID: String(user.uid), DAEMON_GID: String(user.gid) } : env);
+}
+
 /** Runs a command as the daemon user and waits for it. */
 export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
-  return spawnSync(command, args, { env: childEnv(env), encoding: 'utf8', input, timeout: 120_000, ...daemonUser() });
+  const target = spawnTarget(command, args);
+  return spawnSync(target.command, target.args, { env: spawnEnv(env), encoding: 'utf8', input, timeout: 120_000, ...target.user });
 }
 
 /** Like run, but throws with the output when the command fails. */
@@ -63,7 +96,8 @@ export function runOk(command: string, args: string[], env: NodeJS.ProcessEnv = 
 /** Starts a long-running daemon as the daemon user; its output goes to `log`. */
 export function startDaemon(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const out = require('fs').openSync(logFile, 'a');
-  const child = spawn(command, args, { env: childEnv(env), stdio: ['ignore', out, out], detached: true, ...daemonUser() });
+  const target = spawnTarget(command, args);
+  const child = spawn(target.command, target.args, { env: spawnEnv(env), stdio: ['ignore', out, out], detached: true, ...target.user });
   child.unref();
   return child;
 }
