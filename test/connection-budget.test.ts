@@ -87,5 +87,10 @@ test('the report written beside the examples\' manifests lists every cluster\'s 
     '  pooled-cluster/AirflowPgbouncer       80             0',
     '  total                                 80             0',
   ].join('\n'));
-  expect(report.match(/per instance/g)).toHaveLength(6);
+  expect(report).toContain([
+    'secure-stack/ShopDb (shop-db): max_connections 100 - superuser_reserved_connections 3 = 97 per instance',
+    '  consumer                 primary  each replica',
+    '  secure-stack/ShopPgpool       32            32',
+  ].join('\n'));
+  expect(report.match(/per instance/g)).toHaveLength(7);
 });

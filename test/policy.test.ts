@@ -242,7 +242,7 @@ const PROD_CHARTS = ['orders-prod', 'orders-analytics'];
 const WARNINGS: Array<{ check: string; count: number; justification: string; applies: (f: Finding) => boolean }> = [
   {
     check: 'pullPolicyNotAlways',
-    count: 66,
+    count: 75,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -252,7 +252,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'missingNetworkPolicy',
-    count: 22,
+    count: 26,
     justification: 'a NetworkPolicy does select every pod, for ingress and egress (checked here with Kubernetes\' label '
       + 'matching); Polaris\' schema takes `oneOf` the pod\'s labels, so a podSelector that matches on more than one '
       + 'label (name and instance, for a stable selector) fails it. A selector on one label would pass but select wider',
@@ -268,14 +268,14 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'priorityClassNotSet',
-    count: 14,
+    count: 18,
     justification: 'PriorityClasses are cluster objects the library cannot assume exist; placement.priorityClassName sets one, '
       + 'as the prod overlays do (orders-prod, orders-analytics pass)',
     applies: (f) => !PROD_CHARTS.includes(f.chart),
   },
   {
     check: 'metadataAndInstanceMismatched',
-    count: 11,
+    count: 13,
     justification: 'a cluster is two StatefulSets, <cluster>-primary and <cluster>-replica, of one instance: '
       + 'app.kubernetes.io/instance names the cluster, which the Services and NetworkPolicies select by',
     applies: (f) => {

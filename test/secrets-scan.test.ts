@@ -341,10 +341,26 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
           actual.requireOwnSecret(scope, prop, marked(c), others.map(marked), component),
       };
     });
+    // TLS Secrets: a component's own (named by default after it) and a backend's CA.
+    jest.doMock('../lib/core/tls', () => {
+      const actual = jest.requireActual('../lib/core/tls');
+      return {
+        ...actual,
+        resolveTls: (...args: any[]) => {
+          const tls = actual.resolveTls(...args);
+          return tls && { ...tls, secretName: mark(tls.secretName), authority: { ...tls.authority, secretName: mark(tls.authority.secretName) } };
+        },
+        resolveAuthority: (...args: any[]) => {
+          const authority = actual.resolveAuthority(...args);
+          return authority && { ...authority, secretName: mark(authority.secretName) };
+        },
+      };
+    });
     const cdk8s: Cdk8s = require('cdk8s');
     charts = synthExamples(cdk8s, require('../examples/main').buildExamples);
   });
   jest.dontMock('../lib/core/credentials');
+  jest.dontMock('../lib/core/tls');
   return { charts, markers };
 }
 
@@ -354,6 +370,8 @@ const RESOLVED_BY_KUBERNETES = [
   /\.envFrom\[\d+\]\.secretRef\.name$/,
   /\.volumes\[\d+\]\.secret\.secretName$/,
   /\.volumes\[\d+\]\.projected\.sources\[\d+\]\.secret\.name$/,
+  // cert-manager writes the Secret its Certificate names.
+  /^Certificate\/\S+ \.spec\.secretName$/,
 ];
 
 /**
@@ -412,7 +430,7 @@ describe('Secret names appear only where Kubernetes resolves them', () => {
   test('the marked variant is every example, with every Secret name marked', () => {
     expect(Object.keys(charts)).toEqual(chartIds);
     // The Secrets the examples' doc comments list, among others.
-    expect([...markers.keys()]).toEqual(expect.arrayContaining(['orders-db-superuser', 'airflow-pgbouncer-auth', 'payments-superuser']));
+    expect([...markers.keys()]).toEqual(expect.arrayContaining(['orders-db-superuser', 'airflow-pgbouncer-auth', 'payments-superuser', 'shop-db-tls']));
     for (const chart of chartIds) {
       const objects = charts[chart];
       const referenced = markerOccurrences(objects).filter(({ where }) => RESOLVED_BY_KUBERNETES.some((re) => re.test(where)));

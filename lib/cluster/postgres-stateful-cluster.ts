@@ -93,7 +93,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.certificateDnsNames = [...model.certificateDnsNames];
     if (model.tls) {
       this.certificateAuthority = model.tls.authority;
-      renderCertificate(this, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user);
+      renderCertificate(this, model.name, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user);
     }
 
     // Rendered at synth, after every construct of the app had its chance to add a role.

@@ -69,7 +69,7 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     },
   });
   if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.user, true);
-  if (spec.tls) renderCertificate(scope, spec.tls, spec.certificateDnsNames, spec.labels, spec.user);
+  if (spec.tls) renderCertificate(scope, spec.name, spec.tls, spec.certificateDnsNames, spec.labels, spec.user);
 
   const podSelector = selectorLabels(spec.labels);
   spec.backend.allowClients(componentPeer(scope, podSelector));

@@ -145,10 +145,10 @@ export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildc
   return [...serviceNames.flatMap(forms), ...wildcardServiceNames.flatMap(forms).map((name) => `*.${name}`)];
 }
 
-/** A cert-manager Certificate keeping the component's TLS Secret issued for its Service names. */
-export function renderCertificate(scope: IConstruct, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata): void {
+/** A cert-manager Certificate, named after the component, keeping its TLS Secret issued for its Service names. */
+export function renderCertificate(scope: IConstruct, name: string, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata): void {
   if (!tls.issuer) return;
-  const metadata: k8s.ObjectMeta = objectMeta(scope, tls.secretName, labels, user);
+  const metadata: k8s.ObjectMeta = objectMeta(scope, name, labels, user);
   new ApiObject(scope, 'Certificate', {
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',
