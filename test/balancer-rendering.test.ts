@@ -6,7 +6,7 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   DisableLoadBalanceOnWrite, EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgpoolBalancer, PgpoolBalancerProps,
-  PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster, MemoryCheck } from '../lib';
+  IssuerKind, PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
@@ -46,6 +46,11 @@ interface Options {
   readonly backend?: 'cluster' | 'external' | 'external-primary-only';
   /** Instances of the cluster `Db`. */
   readonly instances?: number;
+  /**
+   * Whether the backend has TLS: the cluster `Db` with `tls: {}` (CA in Secret `db-tls`), an
+   * ExternalPostgres with the certificateAuthority `ext-ca`, key `root-ca.pem`.
+   */
+  readonly backendTls?: boolean;
 }
 
 interface Synthesized {
@@ -60,14 +65,17 @@ interface Synthesized {
  */
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
-  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: options.instances ?? 3 });
+  const cluster = new PostgresStatefulCluster(chart, 'Db', {
+    ...CLUSTER, instances: options.instances ?? 3, ...(options.backendTls && !options.backend?.startsWith('external') ? { tls: {} } : {}),
+  });
+  const certificateAuthority = options.backendTls ? { certificateAuthority: { secretName: 'ext-ca', key: 'root-ca.pem' } } : {};
   let backend: IPostgresEndpoint = cluster;
   if (options.backend === 'external') {
     backend = new ExternalPostgres(chart, 'Ext', {
-      readWriteService: 'ext-rw', readOnlyService: 'ext-ro', replicas: 2, superuserSecret: SECRETS.superuserSecret,
+      readWriteService: 'ext-rw', readOnlyService: 'ext-ro', replicas: 2, superuserSecret: SECRETS.superuserSecret, ...certificateAuthority,
     });
   } else if (options.backend === 'external-primary-only') {
-    backend = new ExternalPostgres(chart, 'Ext', { readWriteService: 'ext-rw', superuserSecret: SECRETS.superuserSecret });
+    backend = new ExternalPostgres(chart, 'Ext', { readWriteService: 'ext-rw', superuserSecret: SECRETS.superuserSecret, ...certificateAuthority });
   }
   const balancer = new PgpoolBalancer(chart, 'Balancer', { backend, users: USERS, srCheckUser: SR_CHECK_USER, ...props });
   return { cluster, balancer, objects: synthObjects(chart) };
@@ -421,7 +429,7 @@ describe('pgpool.conf settings', () => {
     const objects = objectsOf({
       loadBalanceMode: false, connectionCache: false, statementLevelLoadBalance: true, disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.DML_ADAPTIVE,
       numInitChildren: 64, maxPool: 4, childLifeTime: Duration.minutes(10), childMaxConnections: 1000, connectionLifeTime: Duration.hours(1),
-      clientIdleLimit: Duration.seconds(90), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30), ssl: true,
+      clientIdleLimit: Duration.seconds(90), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30), tls: {},
     });
     const names = ['load_balance_mode', 'connection_cache', 'statement_level_load_balance', 'disable_load_balance_on_write', 'num_init_children',
       'max_pool', 'child_life_time', 'child_max_connections', 'connection_life_time', 'client_idle_limit', 'sr_check_period',
@@ -448,7 +456,7 @@ describe('pgpool.conf settings', () => {
   });
 
   test('every line is one Pgpool-II reads, every parameter appears once and is a Pgpool-II 4.3 parameter or a node\'s', () => {
-    const objects = objectsOf({ ssl: true, healthCheckPeriod: Duration.seconds(30), extraParameters: { log_min_messages: 'warning' } });
+    const objects = objectsOf({ tls: {}, healthCheckPeriod: Duration.seconds(30), extraParameters: { log_min_messages: 'warning' } });
     const settings = readPgpoolConf(pgpoolConf(objects));
     settingsMap(settings);
     const perNode = /^backend_(hostname|port|weight|flag)[01]$/;
@@ -504,13 +512,15 @@ describe('pool_hba.conf', () => {
     expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('md5');
   });
 
-  test('requireTls turns the network lines into hostssl', () => {
-    const objects = objectsOf({ ssl: true, requireTls: true, allowedCidrs: ['10.0.0.0/8'] });
+  test('tls (required by default) turns the network lines into hostssl', () => {
+    const objects = objectsOf({ tls: {}, allowedCidrs: ['10.0.0.0/8'] });
     expect(entries(poolHbaConf(objects))).toEqual([['local', 'all', 'all', 'scram-sha-256'], ['hostssl', 'all', 'all', '10.0.0.0/8', 'scram-sha-256']]);
   });
 
-  test('ssl without requireTls keeps host lines', () => {
-    expect(entries(poolHbaConf(objectsOf({ ssl: true }))).map((entry) => entry[0])).toEqual(['local', 'host', 'host']);
+  test('tls with required: false keeps host lines, with ssl on', () => {
+    const objects = objectsOf({ tls: { required: false } });
+    expect(entries(poolHbaConf(objects)).map((entry) => entry[0])).toEqual(['local', 'host', 'host']);
+    expect(confLine(objects, 'ssl')).toBe('ssl = on');
   });
 
   test('allowedCidrs lists the client networks', () => {
@@ -619,7 +629,7 @@ describe('CONFIG_MAP mode pod', () => {
 describe('ENVIRONMENT mode', () => {
   const typedProps: Props = {
     numInitChildren: 16, maxPool: 2, childLifeTime: Duration.minutes(10), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30),
-    disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.ALWAYS, statementLevelLoadBalance: true, ssl: true, tlsSecret: 'pgpool-tls',
+    disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.ALWAYS, statementLevelLoadBalance: true, tls: { secretName: 'pgpool-tls' },
     extraParameters: { log_min_messages: 'warning', log_line_prefix: '%m: %a pid %p: ' },
   };
 
@@ -740,7 +750,7 @@ describe('users, the sr_check user and PCP in the environment', () => {
 });
 
 describe('no password in the YAML', () => {
-  const props: Props = { pcpUser: { secretName: 'pgpool-pcp' }, healthCheckPeriod: Duration.seconds(30), ssl: true, tlsSecret: 'pgpool-tls' };
+  const props: Props = { pcpUser: { secretName: 'pgpool-pcp' }, healthCheckPeriod: Duration.seconds(30), tls: { secretName: 'pgpool-tls' } };
 
   test.each([CONFIG_MAP, ENVIRONMENT])('no Secret object is rendered and every *PASSWORD* variable is a secretKeyRef (%p)', (mode) => {
     const objects = objectsOf({ ...props, ...mode });
@@ -856,26 +866,58 @@ describe('probes and shutdown', () => {
 });
 
 describe('TLS', () => {
-  test.each([CONFIG_MAP, ENVIRONMENT])('the TLS Secret is mounted read-only at /config/tls for the image, and ssl is on (%p)', (mode) => {
-    const objects = objectsOf({ ...mode, ssl: true, tlsSecret: 'pgpool-tls' });
+  const TLS_ITEMS = [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }];
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('the tls Secret is projected read-only at /config/tls for the image, and ssl is on (%p)', (mode) => {
+    const objects = objectsOf({ ...mode, tls: { secretName: 'pgpool-tls' } });
     expect(mountAt(pgpoolContainer(objects), '/config/tls')).toEqual({ name: 'tls', mountPath: '/config/tls', readOnly: true });
-    expect(volume(objects, 'tls').secret).toEqual({
-      secretName: 'pgpool-tls', defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }],
+    expect(volume(objects, 'tls')).toEqual({
+      name: 'tls', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pgpool-tls', items: TLS_ITEMS } }] },
     });
     expect(startedSettings(objects, mode.configMode).get('ssl')).toBe('on');
   });
 
+  test('the tls Secret defaults to <name>-tls', () => {
+    expect(volume(objectsOf({ tls: {} }), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['balancer-tls']);
+  });
+
+  test.each([
+    ['the cluster', 'cluster', { name: 'db-tls', items: [{ key: 'ca.crt', path: 'root.crt' }] }],
+    ['an ExternalPostgres', 'external', { name: 'ext-ca', items: [{ key: 'root-ca.pem', path: 'root.crt' }] }],
+  ] as const)('in front of %s with TLS, the backend\'s CA is projected as root.crt after the certificate', (_what, backend, ca) => {
+    const objects = objectsOf({ tls: {} }, { backend, backendTls: true });
+    expect(volume(objects, 'tls').projected.sources).toEqual([{ secret: { name: 'balancer-tls', items: TLS_ITEMS } }, { secret: ca }]);
+  });
+
   test('no init container mounts the TLS key', () => {
-    const objects = objectsOf({ ssl: true, tlsSecret: 'pgpool-tls' });
+    const objects = objectsOf({ tls: { secretName: 'pgpool-tls' } }, { backendTls: true });
+    expect(podSpec(objects).initContainers.length).toBeGreaterThan(0);
     for (const container of podSpec(objects).initContainers) expect(container.volumeMounts.map((m: any) => m.name)).not.toContain('tls');
   });
 
-  test('without tlsSecret there is no tls volume, with or without ssl', () => {
-    for (const props of [{}, { ssl: true }]) {
-      const objects = objectsOf(props);
-      expect(volume(objects, 'tls')).toBeUndefined();
-      expect(mountAt(pgpoolContainer(objects), '/config/tls')).toBeUndefined();
-    }
+  test('without tls there is no tls volume, ssl is off and pool_hba has host lines', () => {
+    const objects = objectsOf();
+    expect(volume(objects, 'tls')).toBeUndefined();
+    expect(mountAt(pgpoolContainer(objects), '/config/tls')).toBeUndefined();
+    expect(confLine(objects, 'ssl')).toBe('ssl = off');
+    expect(poolHbaConf(objects)).not.toContain('hostssl');
+  });
+
+  test('without an issuer no Certificate is rendered; with one, a Certificate for the Service names', () => {
+    expect(objectsOf({ tls: {} }).filter((o) => o.kind === 'Certificate')).toEqual([]);
+    const { balancer, objects } = synth({ tls: { issuer: { name: 'internal-ca' } } });
+    const certificates = objects.filter((o) => o.kind === 'Certificate');
+    expect(certificates.map((o) => o.metadata.name)).toEqual(['balancer']);
+    const certificate = certificates[0];
+    expect(certificate.spec.secretName).toBe('balancer-tls');
+    expect(certificate.spec.dnsNames).toEqual(balancer.certificateDnsNames);
+    expect(balancer.certificateDnsNames).toEqual(['balancer', 'balancer.apps', 'balancer.apps.svc', 'balancer.apps.svc.cluster.local']);
+    expect(certificate.spec.issuerRef).toEqual({ name: 'internal-ca', kind: 'Issuer', group: 'cert-manager.io' });
+  });
+
+  test('certificateAuthority is the tls Secret\'s ca.crt with tls, and unset without', () => {
+    expect(synth({ tls: { secretName: 'pgpool-tls' } }).balancer.certificateAuthority).toEqual({ secretName: 'pgpool-tls', key: 'ca.crt' });
+    expect(synth().balancer.certificateAuthority).toBeUndefined();
   });
 });
 
@@ -907,11 +949,13 @@ describe('schema validation', () => {
   const variations: Array<[string, Props, Options]> = [
     ['a default balancer', {}, {}],
     ['ENVIRONMENT mode with TLS, PCP, md5 and health checks', {
-      ...ENVIRONMENT, ssl: true, tlsSecret: 'pgpool-tls', requireTls: true, pcpUser: { secretName: 'pgpool-pcp' }, exposePcp: true,
+      ...ENVIRONMENT, tls: { secretName: 'pgpool-tls', required: true }, pcpUser: { secretName: 'pgpool-pcp' }, exposePcp: true,
       passwordEncryption: PgpoolPasswordEncryption.MD5, healthCheckPeriod: Duration.seconds(30),
     }, {}],
     ['a single replica and no namespace', { replicas: 1 }, { namespace: null }],
     ['a primary-only ExternalPostgres backend', {}, { backend: 'external-primary-only' }],
+    ['TLS with an issuer in front of a cluster with TLS', { tls: { issuer: { name: 'internal-ca' } } }, { backendTls: true }],
+    ['TLS in front of an ExternalPostgres with a CA', { ...ENVIRONMENT, tls: { required: false } }, { backend: 'external', backendTls: true }],
     ['a fully configured balancer', {
       name: 'airflow-pgpool',
       replicas: 3,
@@ -934,9 +978,7 @@ describe('schema validation', () => {
       clientIdleLimit: Duration.minutes(30),
       srCheckPeriod: Duration.seconds(5),
       healthCheckPeriod: Duration.seconds(30),
-      ssl: true,
-      tlsSecret: 'pgpool-tls',
-      requireTls: true,
+      tls: { secretName: 'pgpool-tls', required: true, issuer: { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER } },
       allowedCidrs: ['10.0.0.0/8', 'fd00::/8'],
       extraParameters: { log_min_messages: 'warning', health_check_timeout: '10' },
       resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '256Mi', memoryLimit: '512Mi' },

@@ -2,7 +2,7 @@ import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as fc from 'fast-check';
 import {
-  ExternalPostgres, IPostgresEndpoint, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster, MemoryCheck } from '../lib';
+  ExternalPostgres, IPostgresEndpoint, IssuerKind, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
 import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
@@ -40,32 +40,37 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
 /**
  * Synthesizes a balancer `Balancer` (path `test/Balancer`) in front of a 3-instance cluster `Db`
  * (or an ExternalPostgres handle to such a cluster's Services), with one user `APP` and an
- * sr_check user unless the props say otherwise, and returns the chart's objects.
+ * sr_check user unless the props say otherwise, and returns the chart's objects. With
+ * `backendTls`, the cluster has `tls: {}` (CA Secret `db-tls`), the ExternalPostgres the
+ * certificateAuthority `db-ca`.
  */
-function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
+function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3 })
-    : new ExternalPostgres(chart, 'Db', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret });
+    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3, ...(backendTls ? { tls: {} } : {}) })
+    : new ExternalPostgres(chart, 'Db', {
+      readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
+      ...(backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),
+    });
   new PgpoolBalancer(chart, 'Balancer', { backend, users: USERS, srCheckUser: SR_CHECK_USER, ...props });
   return synthObjects(chart);
 }
 
 /** The message of the error synthesizing these props throws; fails the test when none is thrown. */
-function errorMessage(props: Props, backendKind: BackendKind = 'cluster'): string {
-  return thrownMessage(() => synth(props, backendKind), JSON.stringify(props));
+function errorMessage(props: Props, backendKind: BackendKind = 'cluster', backendTls = false): string {
+  return thrownMessage(() => synth(props, backendKind, backendTls), JSON.stringify(props));
 }
 
 /** Asserts the error names the construct path, the prop, the bad value and a fix; returns the message. */
-function expectPropError(props: Props, expected: ExpectedPropError, backendKind: BackendKind = 'cluster'): string {
-  const message = errorMessage(props, backendKind);
+function expectPropError(props: Props, expected: ExpectedPropError, backendKind: BackendKind = 'cluster', backendTls = false): string {
+  const message = errorMessage(props, backendKind, backendTls);
   expectPropErrorMessage(message, 'test/Balancer', expected);
   return message;
 }
 
 /** Asserts the props synthesize into objects the v1.27 API server schema accepts. */
-function expectValid(props: Props, backendKind: BackendKind = 'cluster'): any[] {
-  const objects = synth(props, backendKind);
+function expectValid(props: Props, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
+  const objects = synth(props, backendKind, backendTls);
   expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
   return objects;
 }
@@ -214,25 +219,30 @@ describe('durations', () => {
 });
 
 describe('TLS', () => {
-  test('rejects tlsSecret without ssl', () => {
-    expectPropError({ tlsSecret: 'pgpool-tls' }, { prop: 'tlsSecret', value: '"pgpool-tls"', fix: /set ssl: true/ });
+  test.each([
+    ['the cluster', 'cluster', 'db-tls'],
+    ['an ExternalPostgres', 'external', 'db-ca'],
+  ] as const)('rejects a balancer without tls in front of %s with TLS: Pgpool-II\'s one ssl switch serves both sides', (_what, backendKind, caSecret) => {
+    const message = expectPropError({}, { prop: 'tls', value: '(unset)', fix: /set tls, such as \{ issuer: \.\.\. \}/ }, backendKind, true);
+    expect(message).toContain(`CA Secret "${caSecret}"`);
   });
 
-  test('rejects tlsSecret with ssl off', () => {
-    expectPropError({ ssl: false, tlsSecret: 'pgpool-tls' }, { prop: 'tlsSecret', value: '"pgpool-tls"', fix: /set ssl: true/ });
+  test.each(['Pgpool_TLS', '-tls', 'pgpool tls'])('rejects tls.secretName %p', (secretName) => {
+    expectPropError({ tls: { secretName } }, { prop: 'tls.secretName', value: JSON.stringify(secretName), fix: /name of an existing Secret/ });
   });
 
-  test('rejects requireTls without ssl', () => {
-    expectPropError({ requireTls: true }, { prop: 'requireTls', value: 'true', fix: /set ssl: true/ });
+  test.each(['Internal_CA', 'ca issuer', ''])('rejects tls.issuer.name %p', (name) => {
+    expectPropError({ tls: { issuer: { name } } }, {
+      prop: 'tls.issuer.name', value: JSON.stringify(name), fix: /name of an existing cert-manager issuer/,
+    });
   });
 
-  test.each(['Pgpool_TLS', '-tls', 'pgpool tls'])('rejects tlsSecret %p', (tlsSecret) => {
-    expectPropError({ ssl: true, tlsSecret }, { prop: 'tlsSecret', value: JSON.stringify(tlsSecret), fix: /name of an existing Secret/ });
-  });
-
-  test('accepts ssl alone, and ssl with a Secret and requireTls', () => {
-    expectValid({ ssl: true });
-    expectValid({ ssl: true, tlsSecret: 'pgpool-tls', requireTls: true });
+  test('accepts tls alone, tls with a Secret and required: false, and tls with an issuer, in front of a backend with or without TLS', () => {
+    for (const backendTls of [false, true]) {
+      expectValid({ tls: {} }, 'cluster', backendTls);
+      expectValid({ tls: { secretName: 'pgpool-tls', required: false } }, 'external', backendTls);
+      expectValid({ tls: { issuer: { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER } } }, 'cluster', backendTls);
+    }
   });
 });
 
@@ -266,8 +276,9 @@ describe('extraParameters', () => {
     ['pcp_port', /use exposePcp/],
     ['enable_pool_hba', /use allowedCidrs/],
     ['pool_passwd', /use users/],
-    ['ssl_key', /use tlsSecret/],
-    ['ssl_cert', /use tlsSecret/],
+    ['ssl_key', /use tls$/],
+    ['ssl_cert', /use tls$/],
+    ['ssl_ca_cert', /use the backend's tls \(or an ExternalPostgres' certificateAuthority\)$/],
     ['allow_clear_text_frontend_auth', /clear text/],
     ['pid_file_name', /use nothing/],
     ['logdir', /use nothing/],
@@ -289,7 +300,7 @@ describe('extraParameters', () => {
     ['client_idle_limit', '60', 'clientIdleLimit'],
     ['sr_check_period', '5', 'srCheckPeriod'],
     ['health_check_period', '5', 'healthCheckPeriod'],
-    ['ssl', 'on', 'ssl'],
+    ['ssl', 'on', 'tls'],
   ])('points %s to its typed prop', (name, value, typed) => {
     expectPropError({ extraParameters: { [name]: value } }, {
       prop: `extraParameters.${name}`, value: JSON.stringify(value), fix: new RegExp(`use ${typed}$`),

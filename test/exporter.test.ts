@@ -518,9 +518,14 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
 });
 
 describe('the exporter connects with TLS where the daemon requires it', () => {
-  test('pooler with a client certificate: sslmode=require', () => {
-    const container = exporterContainer('pooler', objectsOf('pooler', {}, { pooler: { clientTlsSecret: 'pooler-tls' } }));
+  test('pooler with tls (required by default): sslmode=require', () => {
+    const container = exporterContainer('pooler', objectsOf('pooler', {}, { pooler: { tls: { secretName: 'pooler-tls' } } }));
     expect(container.args).toEqual(INVOCATIONS.pooler(9127, true).args);
+  });
+
+  test('pooler with tls not required (client_tls_sslmode prefer): sslmode=disable', () => {
+    const container = exporterContainer('pooler', objectsOf('pooler', {}, { pooler: { tls: { required: false } } }));
+    expect(container.args).toEqual(INVOCATIONS.pooler(9127, false).args);
   });
 
   test('pooler on another Service port: still the loopback port 6432', () => {
@@ -528,13 +533,23 @@ describe('the exporter connects with TLS where the daemon requires it', () => {
     expect(container.args).toEqual(INVOCATIONS.pooler(9127, false).args);
   });
 
-  test('balancer with requireTls: sslmode=require', () => {
-    const container = exporterContainer('balancer', objectsOf('balancer', {}, { balancer: { ssl: true, requireTls: true } }));
+  test('balancer with tls (required by default): sslmode=require', () => {
+    const container = exporterContainer('balancer', objectsOf('balancer', {}, { balancer: { tls: {} } }));
     expect(container.env).toEqual(INVOCATIONS.balancer(9719, true).env);
   });
 
-  test('balancer with ssl but without requireTls: sslmode=disable', () => {
-    const container = exporterContainer('balancer', objectsOf('balancer', {}, { balancer: { ssl: true } }));
+  test('cluster with tls: sslmode=disable over loopback, which pg_hba.conf keeps as host lines among hostssl ones', () => {
+    const objects = objectsOf('cluster', {}, { cluster: { tls: {} } });
+    expect(exporterContainer('cluster', objects).env).toEqual(INVOCATIONS.cluster(9187, false).env);
+    const rules = pgHbaRules(objects);
+    expect(rules.filter((rule) => rule.includes('pg_monitor'))).toEqual([
+      'host postgres +pg_monitor 127.0.0.1/32 scram-sha-256', 'host postgres +pg_monitor ::1/128 scram-sha-256',
+    ]);
+    expect(rules.filter((rule) => rule.startsWith('hostssl all all')).length).toBeGreaterThan(0);
+  });
+
+  test('balancer with tls not required: sslmode=disable', () => {
+    const container = exporterContainer('balancer', objectsOf('balancer', {}, { balancer: { tls: { required: false } } }));
     expect(container.env).toEqual(INVOCATIONS.balancer(9719, false).env);
   });
 });

@@ -2,7 +2,7 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerAuthType, PgBouncerPooler, PgBouncerPoolerProps, PodSpread, PoolMode,
-  PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
+  IssuerKind, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
 import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
@@ -25,6 +25,11 @@ interface Options {
   readonly namespace?: string | null;
   /** The pooler's backend: the cluster `Db` itself, or an ExternalPostgres handle to its Services. */
   readonly backend?: 'cluster' | 'external';
+  /**
+   * Whether the backend has TLS: the cluster `Db` with `tls: {}` (CA in Secret `db-tls`), the
+   * ExternalPostgres with the certificateAuthority `db-ca`.
+   */
+  readonly backendTls?: boolean;
 }
 
 interface Synthesized {
@@ -39,9 +44,13 @@ interface Synthesized {
  */
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
-  const cluster = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
-  const backend: IPostgresEndpoint = options.backend === 'external'
-    ? new ExternalPostgres(chart, 'Ext', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret })
+  const external = options.backend === 'external';
+  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(options.backendTls && !external ? { tls: {} } : {}) });
+  const backend: IPostgresEndpoint = external
+    ? new ExternalPostgres(chart, 'Ext', {
+      readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
+      ...(options.backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),
+    })
     : cluster;
   const pooler = new PgBouncerPooler(chart, 'Pooler', { backend, authUser: AUTH_USER, ...props });
   return { cluster, pooler, objects: synthObjects(chart) };
@@ -299,9 +308,10 @@ describe('pgbouncer.ini [pgbouncer]', () => {
 
   test('every setting appears once and is one PgBouncer knows', () => {
     const ini = pgbouncerIni(objectsOf({
-      clientTlsSecret: 'pooler-tls', serverCaSecret: 'db-ca', maxDbConnections: 40, adminUsers: ['admin'],
+      tls: { secretName: 'pooler-tls' }, maxDbConnections: 40, adminUsers: ['admin'],
       extraSettings: { server_check_delay: '10' },
-    }));
+    }, { backendTls: true }));
+    expect(iniValue(ini, 'server_tls_ca_file')).toBeDefined();
     const keys = iniSection(ini, 'pgbouncer').filter((line) => !line.startsWith('%include')).map((line) => line.split(' = ')[0]);
     expect(new Set(keys).size).toBe(keys.length);
     expect(keys.filter((key) => !PGBOUNCER_PARAMETERS.has(key))).toEqual([]);
@@ -395,14 +405,15 @@ describe('userlist and Secrets', () => {
 });
 
 describe('no password in the YAML', () => {
-  const props: Props = { users: [{ secretName: 'app-user', passwordKey: 'pw' }], clientTlsSecret: 'pooler-tls', serverCaSecret: 'db-ca' };
+  const props: Props = { users: [{ secretName: 'app-user', passwordKey: 'pw' }], tls: { secretName: 'pooler-tls' } };
+  const options: Options = { backendTls: true };
 
   test('no Secret object is rendered', () => {
-    expect(objectsOf(props).filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect(objectsOf(props, options).filter((o) => o.kind === 'Secret')).toEqual([]);
   });
 
   test('no container takes a Secret through its environment', () => {
-    const containers = allContainers(objectsOf(props));
+    const containers = allContainers(objectsOf(props, options));
     const env = containers.flatMap((c) => c.env ?? []);
     expect(env.filter((e: any) => e.valueFrom)).toEqual([]);
     expect(env.map((e: any) => e.name).filter((name: string) => /PASS/i.test(name))).toEqual([]);
@@ -410,53 +421,62 @@ describe('no password in the YAML', () => {
   });
 
   test('no password is set anywhere in the YAML', () => {
-    const yaml = stringify(objectsOf(props));
+    const yaml = stringify(objectsOf(props, options));
     expect(yaml).not.toMatch(/PGPASSWORD|POSTGRES_PASSWORD|password\s*=\s*(?!\$)\S|PASSWORD\s+'/i);
   });
 });
 
 describe('TLS', () => {
-  const tlsProps: Props = { clientTlsSecret: 'pooler-tls', serverCaSecret: 'db-ca' };
+  const tlsProps: Props = { tls: { secretName: 'pooler-tls' } };
+  const tlsBackend: Options = { backendTls: true };
+  const sslmodes = (ini: string) => [iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')];
 
   test('sslmodes default to disable towards clients and prefer towards the backend', () => {
-    const ini = pgbouncerIni(objectsOf());
-    expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')]).toEqual(['disable', 'prefer']);
+    expect(sslmodes(pgbouncerIni(objectsOf()))).toEqual(['disable', 'prefer']);
   });
 
-  test('sslmodes default to require and verify-full when the Secrets are given', () => {
-    const ini = pgbouncerIni(objectsOf(tlsProps));
-    expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')]).toEqual(['require', 'verify-full']);
+  test('sslmodes default to require with tls and verify-full in front of a backend with TLS', () => {
+    expect(sslmodes(pgbouncerIni(objectsOf(tlsProps, tlsBackend)))).toEqual(['require', 'verify-full']);
+    expect(sslmodes(pgbouncerIni(objectsOf(tlsProps, { backend: 'external', backendTls: true })))).toEqual(['require', 'verify-full']);
   });
 
-  test('explicit sslmodes win', () => {
-    const ini = pgbouncerIni(objectsOf({ ...tlsProps, clientTlsMode: SslMode.PREFER, serverTlsMode: SslMode.VERIFY_CA }));
-    expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')]).toEqual(['prefer', 'verify-ca']);
+  test('tls with required: false makes client_tls_sslmode prefer', () => {
+    expect(sslmodes(pgbouncerIni(objectsOf({ tls: { required: false } })))).toEqual(['prefer', 'prefer']);
+  });
+
+  test('an explicit serverTlsMode wins', () => {
+    expect(sslmodes(pgbouncerIni(objectsOf({ ...tlsProps, serverTlsMode: SslMode.VERIFY_CA }, tlsBackend)))).toEqual(['require', 'verify-ca']);
     expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.REQUIRE })), 'server_tls_sslmode')).toBe('require');
+    expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.DISABLE }, tlsBackend)), 'server_tls_sslmode')).toBe('disable');
   });
 
-  test('the client certificate and key and the server CA are mounted and referenced in pgbouncer.ini', () => {
-    const objects = objectsOf(tlsProps);
+  test('the client certificate and key and the backend\'s CA are mounted and referenced in pgbouncer.ini', () => {
+    const objects = objectsOf(tlsProps, tlsBackend);
     const ini = pgbouncerIni(objects);
     const mount = pgbouncerContainer(objects).volumeMounts.find((m: any) => m.name === 'tls');
     expect(mount).toEqual({ name: 'tls', mountPath: '/etc/pgbouncer-tls', readOnly: true });
     const tls = volume(objects, 'tls').projected;
     expect(tls.sources.map((s: any) => s.secret)).toEqual([
       { name: 'pooler-tls', items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] },
-      { name: 'db-ca', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] },
+      { name: 'db-tls', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] },
     ]);
     const mounted = tls.sources.flatMap((s: any) => s.secret.items.map((item: any) => `${mount.mountPath}/${item.path}`));
     expect([iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'client_tls_key_file'), iniValue(ini, 'server_tls_ca_file')])
       .toEqual(mounted);
   });
 
-  test('only the server CA is mounted when it is the only Secret', () => {
-    const objects = objectsOf({ serverCaSecret: 'db-ca' });
-    expect(volume(objects, 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['db-ca']);
+  test('the tls Secret defaults to <name>-tls', () => {
+    expect(volume(objectsOf({ tls: {} }), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['pooler-tls']);
+  });
+
+  test('only the backend\'s CA is mounted when the pooler has no tls', () => {
+    const objects = objectsOf({}, { backend: 'external', backendTls: true });
+    expect(volume(objects, 'tls').projected.sources.map((s: any) => s.secret)).toEqual([{ name: 'db-ca', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] }]);
     expect(iniValue(pgbouncerIni(objects), 'client_tls_cert_file')).toBeUndefined();
     expect(iniValue(pgbouncerIni(objects), 'server_tls_ca_file')).toBe('/etc/pgbouncer-tls/server/ca.crt');
   });
 
-  test('without TLS Secrets there is no tls volume and no file setting', () => {
+  test('without TLS on either side there is no tls volume and no file setting', () => {
     const objects = objectsOf();
     expect(volume(objects, 'tls')).toBeUndefined();
     expect(pgbouncerContainer(objects).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
@@ -464,7 +484,23 @@ describe('TLS', () => {
   });
 
   test('the init container does not mount the TLS key', () => {
-    expect(userlistContainer(objectsOf(tlsProps)).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+    expect(userlistContainer(objectsOf(tlsProps, tlsBackend)).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+  });
+
+  test('without an issuer no Certificate is rendered; with one, a Certificate for the Service names', () => {
+    expect(objectsOf(tlsProps).filter((o) => o.kind === 'Certificate')).toEqual([]);
+    const { pooler, objects } = synth({ tls: { issuer: { name: 'internal-ca' } } });
+    const certificates = objects.filter((o) => o.kind === 'Certificate');
+    expect(certificates.map((o) => o.metadata.name)).toEqual(['pooler']);
+    const certificate = certificates[0];
+    expect(certificate.spec.secretName).toBe('pooler-tls');
+    expect(certificate.spec.dnsNames).toEqual(pooler.certificateDnsNames);
+    expect(pooler.certificateDnsNames).toEqual(['pooler', 'pooler.apps', 'pooler.apps.svc', 'pooler.apps.svc.cluster.local']);
+  });
+
+  test('certificateAuthority is the tls Secret\'s ca.crt with tls, and unset without', () => {
+    expect(synth(tlsProps).pooler.certificateAuthority).toEqual({ secretName: 'pooler-tls', key: 'ca.crt' });
+    expect(synth().pooler.certificateAuthority).toBeUndefined();
   });
 });
 
@@ -593,8 +629,9 @@ describe('config checksum', () => {
     expect(checksum(objectsOf({ users: [{ secretName: 'a' }] }))).not.toBe(checksum(objectsOf({ users: [{ secretName: 'a' }, { secretName: 'b' }] })));
   });
 
-  test('changes when a TLS Secret is added', () => {
-    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ serverCaSecret: 'db-ca' })));
+  test('changes when TLS is added, on the pooler or on its backend', () => {
+    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ tls: {} })));
+    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({}, { backendTls: true })));
   });
 });
 
@@ -664,6 +701,7 @@ describe('schema validation', () => {
     ['a default pooler', {}, {}],
     ['a single replica with users only and no namespace', { replicas: 1, authUser: undefined, users: [{ secretName: 'app-user' }] }, { namespace: null }],
     ['an ExternalPostgres backend', { target: EndpointRole.READ_ONLY }, { backend: 'external' }],
+    ['TLS not required in front of an ExternalPostgres with a CA', { tls: { required: false } }, { backend: 'external', backendTls: true }],
     ['a fully configured pooler', {
       name: 'orders-pooler',
       replicas: 3,
@@ -692,14 +730,13 @@ describe('schema validation', () => {
       idleTransactionTimeout: Duration.minutes(1),
       maxPreparedStatements: 100,
       extraSettings: { server_check_delay: '10', auth_dbname: 'postgres' },
-      clientTlsSecret: 'pooler-tls',
-      serverCaSecret: 'db-ca',
+      tls: { secretName: 'pooler-tls', issuer: { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER } },
       resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '128Mi', memoryLimit: '256Mi' },
       spread: PodSpread.REQUIRED,
       drainDelay: Duration.seconds(10),
       terminationGracePeriod: Duration.minutes(2),
       labels: { 'team': 'payments', 'example.com/tier': 'db' },
-    }, { namespace: 'prod' }],
+    }, { namespace: 'prod', backendTls: true }],
   ];
   const versions: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
   const cases = variations.flatMap(([what, props, options]) => versions.map((version) => [what, version, props, options] as const));

@@ -22,32 +22,36 @@ const AUTH_USER = { secretName: 'pooler-auth' };
 
 /**
  * Synthesizes a pooler `Pooler` (path `test/Pooler`) in front of a cluster `Db`, with an auth
- * user unless the props say otherwise, and returns the chart's objects.
+ * user unless the props say otherwise, and returns the chart's objects. With `backendTls`, the
+ * cluster has `tls: {}`, the ExternalPostgres the certificateAuthority `db-ca`.
  */
-function synth(props: Props = {}, backendKind: BackendKind = 'cluster'): any[] {
+function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', CLUSTER)
-    : new ExternalPostgres(chart, 'Db', { readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret });
+    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(backendTls ? { tls: {} } : {}) })
+    : new ExternalPostgres(chart, 'Db', {
+      readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
+      ...(backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),
+    });
   new PgBouncerPooler(chart, 'Pooler', { backend, authUser: AUTH_USER, ...props });
   return synthObjects(chart);
 }
 
 /** The message of the error synthesizing these props throws; fails the test when none is thrown. */
-function errorMessage(props: Props, backendKind: BackendKind = 'cluster'): string {
-  return thrownMessage(() => synth(props, backendKind), JSON.stringify(props));
+function errorMessage(props: Props, backendKind: BackendKind = 'cluster', backendTls = false): string {
+  return thrownMessage(() => synth(props, backendKind, backendTls), JSON.stringify(props));
 }
 
 /** Asserts the error names the construct path, the prop, the bad value and a fix; returns the message. */
-function expectPropError(props: Props, expected: ExpectedPropError, backendKind: BackendKind = 'cluster'): string {
-  const message = errorMessage(props, backendKind);
+function expectPropError(props: Props, expected: ExpectedPropError, backendKind: BackendKind = 'cluster', backendTls = false): string {
+  const message = errorMessage(props, backendKind, backendTls);
   expectPropErrorMessage(message, 'test/Pooler', expected);
   return message;
 }
 
 /** Asserts the props synthesize into objects the v1.27 API server schema accepts. */
-function expectValid(props: Props, backendKind: BackendKind = 'cluster'): any[] {
-  const objects = synth(props, backendKind);
+function expectValid(props: Props, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
+  const objects = synth(props, backendKind, backendTls);
   expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
   return objects;
 }
@@ -308,8 +312,9 @@ describe('extraSettings', () => {
     ['pidfile', /drain script/],
     ['unix_socket_dir', /probes|drain script/],
     ['logfile', /stderr/],
-    ['client_tls_key_file', /use clientTlsSecret/],
-    ['server_tls_ca_file', /use serverCaSecret/],
+    ['client_tls_key_file', /use tls$/],
+    ['client_tls_cert_file', /use tls$/],
+    ['server_tls_ca_file', /use the backend's tls \(or an ExternalPostgres' certificateAuthority\)$/],
   ])('rejects the managed setting %s', (name, fix) => {
     expectPropError({ extraSettings: { [name]: 'x' } }, { prop: `extraSettings.${name}`, value: '"x"', fix });
   });
@@ -319,6 +324,7 @@ describe('extraSettings', () => {
     ['default_pool_size', '50', /use defaultPoolSize/],
     ['auth_query', 'SELECT 1', /use authQuery/],
     ['server_tls_sslmode', 'require', /use serverTlsMode/],
+    ['client_tls_sslmode', 'require', /use tls\.required$/],
     ['ignore_startup_parameters', 'search_path', /use ignoreStartupParameters/],
   ])('points %s to its typed prop', (name, value, fix) => {
     expectPropError({ extraSettings: { [name]: value } }, { prop: `extraSettings.${name}`, value: JSON.stringify(value), fix });
@@ -421,30 +427,35 @@ describe('databases', () => {
 });
 
 describe('TLS', () => {
-  test('rejects clientTlsMode REQUIRE without clientTlsSecret', () => {
-    expectPropError({ clientTlsMode: SslMode.REQUIRE }, { prop: 'clientTlsMode', value: '"require"', fix: /set clientTlsSecret/ });
+  test.each(['cluster', 'external'] as const)('rejects serverTlsMode VERIFY_FULL and VERIFY_CA without a CA on the backend (%s)', (backendKind) => {
+    for (const serverTlsMode of [SslMode.VERIFY_FULL, SslMode.VERIFY_CA]) {
+      expectPropError({ serverTlsMode }, {
+        prop: 'serverTlsMode', value: JSON.stringify(serverTlsMode), fix: /set the backend's tls \(an ExternalPostgres: its certificateAuthority\), or use SslMode\.REQUIRE/,
+      }, backendKind);
+    }
   });
 
-  test.each([SslMode.VERIFY_FULL, SslMode.VERIFY_CA])('rejects clientTlsMode %p, even with a certificate', (clientTlsMode) => {
-    expectPropError({ clientTlsMode, clientTlsSecret: 'pooler-tls' }, {
-      prop: 'clientTlsMode', value: JSON.stringify(clientTlsMode), fix: /use SslMode\.REQUIRE/,
+  test.each(['cluster', 'external'] as const)('accepts serverTlsMode VERIFY_FULL and VERIFY_CA with a CA on the backend (%s)', (backendKind) => {
+    for (const serverTlsMode of [SslMode.VERIFY_FULL, SslMode.VERIFY_CA]) {
+      expect(iniValue(pgbouncerIni(expectValid({ serverTlsMode }, backendKind, true)), 'server_tls_sslmode')).toBe(serverTlsMode);
+    }
+  });
+
+  test.each(['Pooler_TLS', '-tls', 'pooler tls'])('rejects tls.secretName %p', (secretName) => {
+    expectPropError({ tls: { secretName } }, { prop: 'tls.secretName', value: JSON.stringify(secretName), fix: /name of an existing Secret/ });
+  });
+
+  test.each(['Internal_CA', 'ca issuer'])('rejects tls.issuer.name %p', (name) => {
+    expectPropError({ tls: { issuer: { name } } }, {
+      prop: 'tls.issuer.name', value: JSON.stringify(name), fix: /name of an existing cert-manager issuer/,
     });
   });
 
-  test.each([SslMode.VERIFY_FULL, SslMode.VERIFY_CA])('rejects serverTlsMode %p without serverCaSecret', (serverTlsMode) => {
-    expectPropError({ serverTlsMode }, { prop: 'serverTlsMode', value: JSON.stringify(serverTlsMode), fix: /set serverCaSecret/ });
-  });
-
-  test.each([
-    ['clientTlsSecret', 'Pooler_TLS'],
-    ['clientTlsSecret', '-tls'],
-    ['serverCaSecret', 'DB CA'],
-  ] as const)('rejects %s %p', (prop, name) => {
-    expectPropError({ [prop]: name }, { prop, value: JSON.stringify(name), fix: /name of an existing Secret/ });
-  });
-
-  test('accepts both Secrets with the strictest modes', () => {
-    expectValid({ clientTlsSecret: 'pooler-tls', clientTlsMode: SslMode.REQUIRE, serverCaSecret: 'db-ca', serverTlsMode: SslMode.VERIFY_FULL });
+  test('accepts tls with the strictest modes, in front of either backend with TLS', () => {
+    for (const backendKind of ['cluster', 'external'] as const) {
+      const ini = pgbouncerIni(expectValid({ tls: { secretName: 'pooler-tls', required: true }, serverTlsMode: SslMode.VERIFY_FULL }, backendKind, true));
+      expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')]).toEqual(['require', 'verify-full']);
+    }
   });
 });
 

@@ -122,7 +122,7 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
     superuserSecret: { secretName: 'airflow-db-superuser' },
   });
   new PgBouncerPooler(chart, 'TlsPgbouncer', {
-    backend, replicas: 1, users: [{ secretName: 'airflow-app' }], clientTlsSecret: 'pgbouncer-tls',
+    backend, replicas: 1, users: [{ secretName: 'airflow-app' }], tls: { secretName: 'pgbouncer-tls' },
   });
   const objects = chart.toJson();
   let scratch: string;
