@@ -364,6 +364,14 @@ describe('Secrets', () => {
     ]);
   });
 
+  test('replicas mount only the replication role\'s Secret: they provision nothing', () => {
+    const replicaSecrets = podSpec(objectsOf(props), 'replica').volumes.find((v: any) => v.name === 'secrets');
+    expect(replicaSecrets.projected.sources.map((s: any) => s.secret)).toEqual([
+      { name: 'pg-replication', items: [{ key: 'username', path: 'replication/username' }, { key: 'password', path: 'replication/password' }] },
+    ]);
+    expect(bootstrapScript(objectsOf(props)).match(/^clone_replica\(\) \{[\s\S]*?^\}/m)![0]).not.toMatch(/secret (superuser|role-)/);
+  });
+
   test('only the bootstrap init container mounts the Secrets', () => {
     const spec = podSpec(objectsOf(props));
     const mountsSecrets = (c: any) => c.volumeMounts.some((m: any) => m.name === 'secrets');

@@ -20,7 +20,7 @@ import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
-import { PASSWORD_LOOKUP_QUERY, Provisioning } from './provisioning';
+import { PASSWORD_LOOKUP_QUERY, Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
 
 type Role = 'primary' | 'replica';
 
@@ -343,8 +343,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
     const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
     const tlsMounts = model.tls ? [volumeMount('tls', CLUSTER_PATHS.tlsDir, true)] : [];
+    // Only the primary provisions roles; a replica needs just the replication role's Secret.
     const secretSources = Lazy.any({
-      produce: () => this.provisioning.roles.map((role) => secretProjection(role.secretDir, role.credentials)),
+      produce: () => this.provisioning.roles.filter((provisioned) => role === 'primary' || provisioned.secretDir === REPLICATION_SECRET_DIR)
+        .map((provisioned) => secretProjection(provisioned.secretDir, provisioned.credentials)),
     });
 
     return {

@@ -35,6 +35,9 @@ const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * Every role of a cluster and how it is provisioned. Roles are added while the app is built and
  * rendered at synth, so a pooler or exporter added after the cluster still gets its role.
  */
+/** Where the replication role's Secret is mounted: the one Secret replicas need. */
+export const REPLICATION_SECRET_DIR = 'replication';
+
 export class Provisioning {
   private readonly added: RoleModel[] = [];
   /** Secrets that may hold only their one role, such as a metrics exporter's. */
@@ -45,7 +48,7 @@ export class Provisioning {
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
     public readonly databases: DatabaseModel[]) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
-    this.added.push({ secretDir: 'replication', credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
+    this.added.push({ secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
     databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
   }
 
