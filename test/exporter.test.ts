@@ -601,7 +601,10 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
     expect(sql).toContain('GRANT pg_monitor TO :"role_name";');
     expect(sql).not.toMatch(/SUPERUSER|REPLICATION|GRANT replication_clients/);
-    expect(clusterSecretSources(objects, 'db-replica')).toEqual(clusterSecretSources(objects, 'db-primary'));
+    // Only the primary provisions roles: replicas mount the replication Secret alone.
+    const replication = clusterSecretSources(objects, 'db-primary').filter((s: any) => s.secret.items[0].path === 'replication/username');
+    expect(replication).toHaveLength(1);
+    expect(clusterSecretSources(objects, 'db-replica')).toEqual(replication);
   });
 
   test('without an exporter the cluster mounts no exporter Secret and grants pg_monitor to nobody', () => {
