@@ -54,8 +54,6 @@ export interface PoolerModel {
   readonly statsUsers: string[];
   /** ignore_startup_parameters. */
   readonly ignoreStartupParameters: string[];
-  /** Whether clients must use TLS. */
-  readonly clientTlsRequired: boolean;
   /** query_wait_timeout in seconds; 0 waits forever. */
   readonly queryWaitTimeoutSeconds: number;
   /** max_client_conn. */
@@ -212,7 +210,6 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     statsUserSecrets: [],
     statsUsers: props.statsUsers ?? [],
     ignoreStartupParameters: ignored,
-    clientTlsRequired: tls?.required ?? false,
     queryWaitTimeoutSeconds,
     maxClientConn,
     ...(tls ? { tls } : {}),

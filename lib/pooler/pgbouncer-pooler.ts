@@ -117,7 +117,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
     return proxyMonitoringProfile(this, this.model.componentLabels, {
       kind: ExporterKind.PGBOUNCER,
       daemonPort: PGBOUNCER_LISTEN_PORT,
-      tlsRequired: this.model.clientTlsRequired,
+      tlsRequired: this.model.tls?.required ?? false,
       connectionLimit: this.model.maxClientConn,
       clientWaitLimitSeconds: this.model.queryWaitTimeoutSeconds,
     });
