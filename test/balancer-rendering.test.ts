@@ -867,12 +867,14 @@ describe('probes and shutdown', () => {
 
 describe('TLS', () => {
   const TLS_ITEMS = [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }];
+  /** Without a backend CA the image's ssl_ca_cert (root.crt) is the balancer's own CA: a missing file turns its TLS off. */
+  const OWN_CA_AS_ROOT = { key: 'ca.crt', path: 'root.crt' };
 
   test.each([CONFIG_MAP, ENVIRONMENT])('the tls Secret is projected read-only at /config/tls for the image, and ssl is on (%p)', (mode) => {
     const objects = objectsOf({ ...mode, tls: { secretName: 'pgpool-tls' } });
     expect(mountAt(pgpoolContainer(objects), '/config/tls')).toEqual({ name: 'tls', mountPath: '/config/tls', readOnly: true });
     expect(volume(objects, 'tls')).toEqual({
-      name: 'tls', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pgpool-tls', items: TLS_ITEMS } }] },
+      name: 'tls', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pgpool-tls', items: [...TLS_ITEMS, OWN_CA_AS_ROOT] } }] },
     });
     expect(startedSettings(objects, mode.configMode).get('ssl')).toBe('on');
   });

@@ -263,14 +263,16 @@ describe('poolers and balancers in front of backends with and without TLS', () =
       .toEqual([{ name: 'db-tls', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] }]);
   });
 
-  test('the balancer mounts root.crt from the backend cluster\'s CA only when the cluster has TLS', () => {
+  test('the balancer mounts root.crt from the backend cluster\'s CA, or from its own Secret when the cluster has no TLS', () => {
     const withCa = fronted(clusterBackend({ secretName: 'db-cert' }), { balancer: { tls: {} } });
     expect(volumeOf(proxyPodSpec(withCa, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
       { name: 'balancer-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
       { name: 'db-cert', items: [{ key: 'ca.crt', path: 'root.crt' }] },
     ]);
     const withoutCa = fronted(clusterBackend(), { balancer: { tls: {} } });
-    expect(volumeOf(proxyPodSpec(withoutCa, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['balancer-tls']);
+    expect(volumeOf(proxyPodSpec(withoutCa, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
+      { name: 'balancer-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }, { key: 'ca.crt', path: 'root.crt' }] },
+    ]);
   });
 
   test.each([

@@ -180,16 +180,18 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   }
 
   /**
-   * The files the image's entrypoint copies from /config/tls when tls.key and tls.crt are there:
-   * the certificate, and as root.crt (its ssl_ca_cert) the backend's CA. Pgpool-II checks that
-   * the backend's certificate is signed by that CA, but not the host name it names.
+   * The files the image's entrypoint copies from /config/tls when tls.key and tls.crt are there,
+   * and root.crt, which it always makes ssl_ca_cert: the backend's CA, or without one the
+   * balancer's own (a missing root.crt turns Pgpool-II's TLS off altogether, for clients too).
+   * Pgpool-II checks that the backend's certificate is signed by that CA, but not its host name.
    */
   private tlsSources(tls: ResolvedTls): k8s.VolumeProjection[] {
-    const authority = this.model.serverAuthority;
-    return [
-      { secret: { name: tls.secretName, items: [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: file })) } },
-      ...(authority ? [{ secret: { name: authority.secretName, items: [{ key: authority.key, path: BALANCER_FILES.backendAuthority }] } }] : []),
-    ];
+    const backendCa = this.model.serverAuthority;
+    const rootCertificate = { key: (backendCa ?? tls.authority).key, path: BALANCER_FILES.backendAuthority };
+    const certificate = [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: file }));
+    return backendCa
+      ? [{ secret: { name: tls.secretName, items: certificate } }, { secret: { name: backendCa.secretName, items: [rootCertificate] } }]
+      : [{ secret: { name: tls.secretName, items: [...certificate, rootCertificate] } }];
   }
 
   private podSpec(): k8s.PodSpec {

@@ -168,7 +168,7 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     expect(readFileSync(right.logFile, 'utf8')).not.toMatch(/TLS handshake error/);
   }, 60_000);
 
-  test('Pgpool-II refuses a backend certificate from another CA, but does not check host names (verify-ca)', async () => {
+  test('Pgpool-II refuses a backend certificate from another CA, does not check host names (verify-ca), and without the backend\'s CA uses its own', async () => {
     const rogue = new TestCa(scratch, 'rogue-ca');
     SECRETS['rogue-ca'] = { 'ca.crt': rogue.certificate };
     const chart = new Chart(Testing.app(), 'pgpool-ca', { namespace: 'shop' });
@@ -181,10 +181,17 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     });
     balanced('OtherCa', 'shop-db-rw', 'rogue-ca');
     balanced('OtherHost', 'other-db', 'shop-db-tls');
+    // Without the backend's CA, root.crt is the balancer's own CA (here the same test CA).
+    new PgpoolBalancer(chart, 'NoCa', {
+      backend: new ExternalPostgres(chart, 'NoCaDb', { readWriteService: 'shop-db-rw', superuserSecret: { secretName: 'shop-db-superuser' } }),
+      users: [{ credentials: { secretName: 'shop-app' } }], srCheckUser: { secretName: 'shop-pgpool-srcheck' }, replicas: 1,
+      tls: { secretName: 'shop-pgpool-tls' },
+    });
     const chartObjects = chart.toJson();
     const otherCa = await LocalBalancer.create(scratch, chartObjects, 'other-ca', { 'shop-db-rw.shop.svc': instances[0].port }, SECRETS);
     const otherHost = await LocalBalancer.create(scratch, chartObjects, 'other-host', { 'other-db.shop.svc': instances[0].port }, SECRETS);
-    for (const local of [otherCa, otherHost]) {
+    const noCa = await LocalBalancer.create(scratch, chartObjects, 'no-ca', { 'shop-db-rw.shop.svc': instances[0].port }, SECRETS);
+    for (const local of [otherCa, otherHost, noCa]) {
       extra.push(local);
       await local.start();
     }
@@ -192,5 +199,9 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     expect(refused.status).not.toBe(0);
     expect(otherCa.log()).toMatch(/certificate verify failed/);
     expect(connect('shop-pgpool.shop.svc', otherHost.port, 'verify-full', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()').stdout.trim()).toBe('t');
+    // Before root.crt fell back to the balancer's own CA, the image pointed ssl_ca_cert at a
+    // missing file and Pgpool-II turned TLS off for clients too ("server does not support SSL").
+    expect(connect('shop-pgpool.shop.svc', noCa.port, 'verify-full', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()').stdout.trim()).toBe('t');
+    expect(noCa.log()).not.toMatch(/could not load root certificate/);
   }, 60_000);
 });
