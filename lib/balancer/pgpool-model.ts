@@ -107,7 +107,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   const serverAuthority = backendAuthority(scope, props.backend);
   // Pgpool-II's one `ssl` switch serves clients and backends alike.
   if (serverAuthority && !tls) {
-    throw propError(scope, 'tls', undefined, `is unset, and the backend has TLS (CA Secret "${serverAuthority.secretName}"): Pgpool-II speaks TLS to backends only with its own TLS on`,
+    throw propError(scope, 'tls', undefined, `is needed: the backend has TLS (CA Secret "${serverAuthority.secretName}"), and Pgpool-II speaks TLS to backends only with its own ssl on`,
       'set tls, such as { issuer: ... } or { secretName: ... }');
   }
   const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);

@@ -4,7 +4,7 @@ import { IConstruct } from 'constructs';
 import { IPostgresEndpoint } from './endpoint';
 import { propError } from './errors';
 import { ComponentLabels, metadataLabels } from './labels';
-import { validateDnsSubdomain } from './names';
+import { serviceHost, validateDnsSubdomain } from './names';
 import { UserMetadata } from './user-metadata';
 import { objectMeta } from './workload';
 
@@ -137,11 +137,14 @@ export function backendAuthority(scope: IConstruct, backend: IPostgresEndpoint):
   return { secretName: authority.secretName, key: authority.key ?? TLS_FILES.authority };
 }
 
-/** The names a Service answers to inside the cluster, as clients write them. */
+/**
+ * The names a Service answers to inside the cluster, as clients write them; `serviceHost`'s
+ * form, which the library's own clients connect by, is always among them.
+ */
 export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildcardServiceNames: string[] = []): string[] {
   const namespace = Chart.of(scope).namespace;
   const forms = (name: string) => (namespace
-    ? [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`] : [name]);
+    ? [name, `${name}.${namespace}`, serviceHost(name, namespace), `${serviceHost(name, namespace)}.cluster.local`] : [serviceHost(name)]);
   return [...serviceNames.flatMap(forms), ...wildcardServiceNames.flatMap(forms).map((name) => `*.${name}`)];
 }
 
