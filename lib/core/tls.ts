@@ -152,7 +152,8 @@ export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildc
 export function renderCertificate(scope: IConstruct, name: string, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata): void {
   if (!tls.issuer) return;
   const metadata: k8s.ObjectMeta = objectMeta(scope, name, labels, user);
-  const certificate = new ApiObject(scope, 'Certificate', {
+  // The unique-name check (validateUniqueNames) also refuses two Certificates for one Secret.
+  new ApiObject(scope, 'Certificate', {
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',
     metadata,
@@ -166,14 +167,4 @@ export function renderCertificate(scope: IConstruct, name: string, tls: Resolved
       usages: ['server auth', 'digital signature'],
     },
   });
-  scope.node.addValidation({ validate: () => sharedSecretErrors(scope, certificate, tls.secretName) });
-}
-
-/** Two Certificates writing one Secret would have cert-manager reissue it for each one's names in turn. */
-function sharedSecretErrors(scope: IConstruct, mine: ApiObject, secretName: string): string[] {
-  const other = scope.node.root.node.findAll().find((node): node is ApiObject => node instanceof ApiObject && node !== mine
-    && node.kind === 'Certificate' && node.metadata.namespace === mine.metadata.namespace && node.toJson().spec?.secretName === secretName);
-  if (!other) return [];
-  return [`${scope.node.path}: tls.secretName "${secretName}" is also the Secret of the Certificate of ${other.node.scope?.node.path}: `
-    + 'each component needs a certificate for its own names; give each its own tls.secretName, or leave it unset for <name>-tls'];
 }

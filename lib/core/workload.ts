@@ -54,7 +54,33 @@ interface NameCheckPass {
   readonly served: Set<IConstruct>;
 }
 
-const objectKey = (object: ApiObject) => `${object.kind}/${object.metadata.namespace ?? ''}/${object.name}`;
+/**
+ * What an object claims in its namespace, that no other construct's object may claim too: its
+ * kind and name, and for a cert-manager Certificate the Secret it writes (two Certificates for
+ * one Secret would have it reissued for each one's names in turn). Each claim says how to clash.
+ */
+interface Claim {
+  readonly key: string;
+  readonly clash: (owner: IConstruct, mine: ApiObject, other: ApiObject, otherOwner: IConstruct) => string;
+}
+
+function claimsOf(object: ApiObject): Claim[] {
+  const namespace = object.metadata.namespace ?? '';
+  const claims: Claim[] = [{
+    key: `object/${object.kind}/${namespace}/${object.name}`,
+    clash: (owner, mine, other) => `${owner.node.path}: ${mine.kind} "${mine.name}" is also rendered by ${other.node.path}; `
+      + 'set the name prop of one of them to something else',
+  }];
+  const secretName = object.kind === 'Certificate' ? object.toJson().spec?.secretName : undefined;
+  if (typeof secretName === 'string') {
+    claims.push({
+      key: `certificate-secret/${namespace}/${secretName}`,
+      clash: (owner, _mine, _other, otherOwner) => `${owner.node.path}: tls.secretName "${secretName}" is also the Secret of the Certificate of `
+        + `${otherOwner.node.path}: each component needs a certificate for its own names; give each its own tls.secretName, or leave it unset for <name>-tls`,
+    });
+  }
+  return claims;
+}
 
 /**
  * Every checking scope's errors, from one walk of the tree per validation pass. cdk8s runs a
@@ -72,16 +98,17 @@ function nameErrors(scope: IConstruct): string[] {
   return pass.errors.get(scope) ?? [];
 }
 
-/** For each checking scope, its objects whose kind, namespace and name another construct's object has. */
+/** For each checking scope, its objects whose claims (kind and name, a Certificate's Secret) another construct's object has too. */
 function checkNames(root: IConstruct, scopes: Set<IConstruct>): Map<IConstruct, string[]> {
-  const byKey = new Map<string, ApiObject[]>();
+  const byKey = new Map<string, Array<{ object: ApiObject; claim: Claim }>>();
   // An object belongs to its nearest checking ancestor; a user's own objects belong to none.
   const owners = new Map<ApiObject, IConstruct | undefined>();
   for (const object of root.node.findAll()) {
     if (!(object instanceof ApiObject)) continue;
-    const key = objectKey(object);
-    const same = byKey.get(key);
-    if (same) same.push(object); else byKey.set(key, [object]);
+    for (const claim of claimsOf(object)) {
+      const same = byKey.get(claim.key);
+      if (same) same.push({ object, claim }); else byKey.set(claim.key, [{ object, claim }]);
+    }
     let owner = object.node.scope;
     while (owner && !scopes.has(owner)) owner = owner.node.scope;
     owners.set(object, owner);
@@ -89,12 +116,12 @@ function checkNames(root: IConstruct, scopes: Set<IConstruct>): Map<IConstruct, 
   const errors = new Map<IConstruct, string[]>();
   for (const same of byKey.values()) {
     if (same.length < 2) continue;
-    for (const mine of same) {
-      const scope = owners.get(mine);
-      const other = same.find((object) => owners.get(object) !== scope);
-      if (!scope || !other) continue;
-      errors.set(scope, [...(errors.get(scope) ?? []), `${scope.node.path}: ${mine.kind} "${mine.name}" is also rendered by ${other.node.path}; `
-        + 'set the name prop of one of them to something else']);
+    for (const { object: mine, claim } of same) {
+      const owner = owners.get(mine);
+      const other = same.find(({ object }) => owners.get(object) !== owner);
+      if (!owner || !other) continue;
+      const otherOwner = owners.get(other.object) ?? other.object;
+      errors.set(owner, [...(errors.get(owner) ?? []), claim.clash(owner, mine, other.object, otherOwner)]);
     }
   }
   return errors;
