@@ -12,6 +12,7 @@ export {
 } from './cluster/cluster-props';
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
+export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';
 export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions } from './core/tls';

@@ -5,6 +5,8 @@
 export const CLUSTER_PATHS = {
   /** ConfigMap with postgresql.conf and pg_hba.conf. */
   configDir: '/etc/postgresql',
+  /** The HA mode's ConfigMap with patroni.yml. */
+  patroniConfigDir: '/etc/patroni',
   /** ConfigMap with the bootstrap script. */
   scriptsDir: '/opt/cdk8s-postgres',
   /** The data volume; the cluster lives in a subdirectory so lost+found does not bother initdb. */
@@ -29,7 +31,14 @@ export const CLUSTER_FILES = {
   postgresqlConf: 'postgresql.conf',
   pgHbaConf: 'pg_hba.conf',
   bootstrapScript: 'bootstrap.sh',
+  patroniConfig: 'patroni.yml',
+  provisionScript: 'provision.sh',
 } as const;
+
+/** Patroni's label of a pod's scope: the cluster's pods carry it, and the ConfigMaps Patroni makes. */
+export const PATRONI_SCOPE_LABEL = 'cluster-name';
+/** Patroni's role label, which the read-write and read-only Services select on. */
+export const PATRONI_ROLE_LABEL = 'role';
 
 /**
  * The group role whose members may open replication connections over TCP. pg_hba.conf names

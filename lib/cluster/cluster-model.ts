@@ -15,6 +15,7 @@ import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
 import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 
@@ -42,6 +43,8 @@ export interface ClusterModel {
   readonly uid: number;
   readonly port: number;
   readonly objectNames: {
+    /** The one StatefulSet of the HA mode, whose pods Patroni names its members after. */
+    readonly members: string;
     readonly primary: string;
     readonly replica: string;
     readonly headless: string;
@@ -51,12 +54,19 @@ export interface ClusterModel {
     readonly scripts: string;
     readonly serviceAccount: string;
     readonly disruptionBudget: string;
+    /** The HA mode's Role and RoleBinding. */
+    readonly patroniAccess: string;
   };
   readonly readWriteHost: string;
   readonly readOnlyHost: string;
-  /** Stable DNS name of the primary pod, through the headless Service. */
+  /** Stable DNS name of the primary pod, through the headless Service (plain mode). */
   readonly primaryPodHost: string;
+  /** Names of the pods, in ordinal order: the primary's and the replicas', or the HA mode's members. */
+  readonly podNames: string[];
+  /** The application and slot names of the pods that may stream from a primary. */
   readonly replicaApplicationNames: string[];
+  /** Patroni's settings, in the HA mode. */
+  readonly highAvailability?: HighAvailabilityModel;
   readonly superuser: ResolvedCredentials;
   readonly replication: ResolvedCredentials;
   readonly databases: DatabaseModel[];
@@ -83,6 +93,8 @@ export interface ClusterModel {
 
 const REPLICA_SUFFIX = '-replica';
 const DEFAULT_IMAGE = 'postgres:15.14-bookworm';
+/** PostgreSQL 15 with Patroni 4.1 and pgBackRest 2.57, maintained by Percona; runs as uid 26. */
+const DEFAULT_HA_IMAGE = 'percona/percona-distribution-postgresql:15.15-1';
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
 const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
@@ -116,21 +128,30 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const instances = requireInteger(scope, 'instances', props.instances ?? 3, 1, 100);
   const replicas = instances - 1;
   const port = validatePort(scope, 'port', props.port ?? 5432);
-  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 999, 1, 2 ** 31 - 1);
-  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
+  const highAvailability = props.highAvailability ? resolveHighAvailability(scope, props.highAvailability, port) : undefined;
+  const defaultImage = highAvailability ? DEFAULT_HA_IMAGE : DEFAULT_IMAGE;
+  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? (highAvailability && !props.image ? 26 : 999), 1, 2 ** 31 - 1);
+  const image = validateImage(scope, props.image ?? defaultImage, defaultImage);
   const namespace = Chart.of(scope).namespace;
   const objectNames = {
+    members: name,
     primary: `${name}-primary`,
     replica: `${name}${REPLICA_SUFFIX}`,
     headless: `${name}-headless`,
     readWrite: `${name}-rw`,
     readOnly: `${name}-ro`,
-    config: `${name}-config`,
+    // Patroni keeps its own state in `<name>-config`, `-leader`, `-sync` and `-failover`.
+    config: highAvailability ? `${name}-patroni` : `${name}-config`,
     scripts: `${name}-scripts`,
     serviceAccount: name,
     disruptionBudget: name,
+    patroniAccess: `${name}-patroni`,
   };
-  const replicaApplicationNames = Array.from({ length: replicas }, (_, ordinal) => replicaSlotName(`${objectNames.replica}-${ordinal}`));
+  const ordinals = (statefulSet: string, count: number) => Array.from({ length: count }, (_, ordinal) => `${statefulSet}-${ordinal}`);
+  const podNames = highAvailability ? ordinals(objectNames.members, instances)
+    : [...ordinals(objectNames.primary, 1), ...ordinals(objectNames.replica, replicas)];
+  // Patroni names a member's slot and application name after the member, as the plain mode does.
+  const replicaApplicationNames = (highAvailability ? podNames : podNames.slice(1)).map(replicaSlotName);
 
   const resources = resolveResources(scope, props.resources, { cpuRequest: '250m', cpuLimit: '1', memoryLimit: '1Gi' });
   const memoryLimitBytes = resources.memoryLimitBytes;
@@ -183,6 +204,11 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const memoryOverrun = memoryEstimateBytes > memoryLimitBytes && memoryCheck !== MemoryCheck.OFF
     ? { estimateBytes: memoryEstimateBytes, limitBytes: memoryLimitBytes, check: memoryCheck } : undefined;
   const synchronous = props.synchronousReplication;
+  if (synchronous && highAvailability) {
+    throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
+      'is managed by Patroni in the HA mode, which names the synchronous standby itself',
+      'set highAvailability.synchronousMode to true instead');
+  }
   if (synchronous) {
     requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, replicas));
     if (replicas === 0) {
@@ -225,7 +251,9 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     readWriteHost: serviceHost(objectNames.readWrite, namespace),
     readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
     primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
+    podNames,
     replicaApplicationNames,
+    ...(highAvailability ? { highAvailability } : {}),
     superuser,
     replication,
     databases,

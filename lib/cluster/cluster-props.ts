@@ -4,6 +4,7 @@ import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
+import { HighAvailability } from './high-availability';
 import { WorkloadProps } from '../core/user-metadata';
 
 /** What synthesis does when shared_buffers + max_connections x work_mem exceeds the memory limit. */
@@ -86,13 +87,13 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly instances?: number;
   /**
-   * Container image holding PostgreSQL 15 and bash, run as `runAsUser`.
-   * @default 'postgres:15.14-bookworm'
+   * Container image holding PostgreSQL 15 and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
+   * @default - 'postgres:15.14-bookworm'; in the HA mode 'percona/percona-distribution-postgresql:15.15-1'
    */
   readonly image?: string;
   /**
-   * UID and GID the image's PostgreSQL runs as (the official image's `postgres` user).
-   * @default 999
+   * UID and GID the image's PostgreSQL runs as (the default image's `postgres` user).
+   * @default - 999; 26 with the HA mode's default image
    */
   readonly runAsUser?: number;
   /**
@@ -130,6 +131,12 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - asynchronous replication
    */
   readonly synchronousReplication?: SynchronousReplication;
+  /**
+   * Automatic failover: Patroni in every pod elects the primary through the Kubernetes API, in
+   * one StatefulSet `<name>` whose pods are `<name>-0` to `<name>-<instances - 1>`.
+   * @default - no automatic failover: a primary StatefulSet and a replica StatefulSet
+   */
+  readonly highAvailability?: HighAvailability;
   /**
    * Client networks allowed to log in (scram-sha-256) and replicas allowed to stream.
    * @default ['0.0.0.0/0', '::/0']

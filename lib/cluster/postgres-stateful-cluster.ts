@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
-import { PostgresCredentials } from '../core/credentials';
+import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
@@ -15,14 +15,19 @@ import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
-import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
+import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
+import { patroniAccess } from './patroni-access';
+import { renderPatroniConfig } from './patroni-config';
+import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { PASSWORD_LOOKUP_QUERY, Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
 
 type Role = 'primary' | 'replica';
+/** The plain mode's pods are a primary or replicas; the HA mode's are members, any of which may lead. */
+type PodKind = Role | 'member';
 
 /**
  * A primary/replica PostgreSQL cluster on StatefulSets, without an operator.
@@ -32,6 +37,10 @@ type Role = 'primary' | 'replica';
  * pg_basebackup and streams through a slot per pod. Two StatefulSets give primary and replica
  * pods their own labels, so `<name>-rw` reaches only the primary and `<name>-ro` only replicas.
  * Failover is not automatic: if the primary's volume is lost, restore it from a backup.
+ *
+ * With `highAvailability`, one StatefulSet `<name>` runs Patroni in every pod instead: the pods
+ * elect a leader through ConfigMaps, Patroni labels the leader `role: primary` and the others
+ * `role: replica`, and the Services follow those labels through a failover.
  */
 export class PostgresStatefulCluster extends Construct implements IPostgresEndpoint, IMonitorable {
   /** Base name of every object. */
@@ -97,23 +106,28 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     }
 
     // Rendered at synth, after every construct of the app had its chance to add a role.
-    const config = () => ({
+    const ha = model.highAvailability;
+    const config = (): { [file: string]: string } => (ha ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored) } : {
       [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
       [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
     });
-    const scripts = () => ({ [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
+    const scripts = (): { [file: string]: string } => (ha ? { [CLUSTER_FILES.provisionScript]: renderProvisionScript(model, this.provisioning) }
+      : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
     const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
 
-    tokenlessServiceAccount(this, model.objectNames.serviceAccount, model.componentLabels('database'), model.user);
+    const databaseLabels = model.componentLabels('database');
+    tokenlessServiceAccount(this, model.objectNames.serviceAccount, databaseLabels, model.user);
+    if (ha) patroniAccess(this, model.objectNames.patroniAccess, model.objectNames.serviceAccount, databaseLabels, model.user);
     new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: config }) });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: scripts }) });
 
     this.service('Headless', model.objectNames.headless, undefined, true);
     this.service('ReadWrite', model.objectNames.readWrite, 'primary', false);
-    this.statefulSet('Primary', 'primary', 1, checksum);
+    if (ha) this.statefulSet('Members', 'member', model.instances, checksum);
+    else this.statefulSet('Primary', 'primary', 1, checksum);
     if (model.replicas > 0) {
       this.service('ReadOnly', model.objectNames.readOnly, 'replica', false);
-      this.statefulSet('Replica', 'replica', model.replicas, checksum);
+      if (!ha) this.statefulSet('Replica', 'replica', model.replicas, checksum);
     }
     if (model.instances >= 2) {
       // One budget over all instances: a drain never takes the primary and a replica at once.
@@ -130,7 +144,15 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       daemonPorts: [model.port],
       metricsPorts: () => this.sidecars.containerPorts(),
       // Replicas stream from the primary, and clone it at their first start.
-      egress: [{ peer: this.serverPods, port: model.port }],
+      egress: [
+        { peer: this.serverPods, port: model.port },
+        // Patroni members call each other's REST API, and keep their state in the API server.
+        ...(ha ? [
+          { peer: this.serverPods, port: ha.restApiPort },
+          ...ha.apiServerCidrs.flatMap((cidr) => ha.apiServerPorts.map((port) => ({ peer: { cidr }, port }))),
+        ] : []),
+      ],
+      peerIngress: ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : [],
     });
     this.network.allowClients('replication', [this.serverPods]);
   }
@@ -232,7 +254,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       tlsRequired: false,
       podSelector: selectorLabels(model.componentLabels('database'), false),
       serviceSelector: selectorLabels(model.componentLabels('database')),
-      podNamePattern: `(${model.objectNames.primary}|${model.objectNames.replica})-[0-9]+`,
+      podNamePattern: model.highAvailability ? `${model.objectNames.members}-[0-9]+`
+        : `(${model.objectNames.primary}|${model.objectNames.replica})-[0-9]+`,
       connectionLimit: model.maxConnections,
       replicationSlots: model.replicaApplicationNames,
       maxSlotWalKeepBytes: model.maxSlotWalKeepBytes,
@@ -268,22 +291,28 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   /** A Service over the pods of one role, or of all roles when `role` is undefined. */
   private service(id: string, name: string, role: Role | undefined, headless: boolean): void {
     const labels = this.model.componentLabels(role ?? 'database');
+    // Patroni labels the pods with their current role; the plain mode's StatefulSets have fixed ones.
+    const selector = this.model.highAvailability && role
+      ? { ...selectorLabels(this.model.componentLabels('database'), false), [PATRONI_ROLE_LABEL]: role }
+      : selectorLabels(labels, role !== undefined);
     const postgresPort = { name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' };
     new k8s.KubeService(this, id, {
       metadata: this.metadata(name, role ?? 'database'),
       spec: {
         ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
-        selector: selectorLabels(labels, role !== undefined),
+        selector,
         // The headless Service spans every instance, so it also carries the sidecars' ports.
         ports: headless ? this.sidecars.servicePorts([postgresPort]) : [postgresPort],
       },
     });
   }
 
-  private statefulSet(id: string, role: Role, replicas: number, checksum: string): void {
+  private statefulSet(id: string, kind: PodKind, replicas: number, checksum: string): void {
     const model = this.model;
-    const labels = model.componentLabels(role);
-    const name = role === 'primary' ? model.objectNames.primary : model.objectNames.replica;
+    const labels = model.componentLabels(kind === 'member' ? 'database' : kind);
+    const name = { primary: model.objectNames.primary, replica: model.objectNames.replica, member: model.objectNames.members }[kind];
+    // Patroni finds its members by the scope label, besides the selector labels it is given.
+    const podLabels = kind === 'member' ? { ...model.user.labels, [PATRONI_SCOPE_LABEL]: model.name } : model.user.labels;
     const claim = (claimName: string, size: string, storageClassName?: string): k8s.KubePersistentVolumeClaimProps => ({
       // volumeClaimTemplates cannot change on a live StatefulSet: only the fixed selector labels.
       metadata: { name: claimName, labels: selectorLabels(labels) },
@@ -299,7 +328,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     }
 
     new k8s.KubeStatefulSet(this, id, {
-      metadata: this.metadata(name, role),
+      metadata: this.metadata(name, labels.component),
       spec: {
         serviceName: model.objectNames.headless,
         replicas,
@@ -310,91 +339,49 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumeClaimTemplates: claims.map((props) => ({ metadata: props.metadata, spec: props.spec })),
         template: {
           metadata: {
-            labels: metadataLabels(labels, model.user.labels),
+            labels: metadataLabels(labels, podLabels),
             annotations: this.sidecars.podAnnotations({ ...model.user.annotations, 'checksum/config': checksum }),
           },
-          spec: this.sidecars.podSpec({ ...this.podSpec(role), ...model.user.placement }),
+          spec: this.sidecars.podSpec({ ...this.podSpec(kind), ...model.user.placement }),
         },
       },
     });
   }
 
-  private podSpec(role: Role): k8s.PodSpec {
+  private podSpec(kind: PodKind): k8s.PodSpec {
     const model = this.model;
     const resources = resourceRequirements(model.resources);
-    const configFile = `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`;
-    const environment: { [name in typeof BOOTSTRAP_ENVIRONMENT[number]]: string | k8s.EnvVarSource } = {
-      PGDATA: CLUSTER_PATHS.pgdata,
-      PG_WALDIR: model.storage.walSize ? CLUSTER_PATHS.walDir : '',
-      POSTGRES_ROLE: role,
-      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
-      PRIMARY_HOST: model.primaryPodHost,
-      PGPORT: String(model.port),
-      PGPASSFILE: CLUSTER_PATHS.passfile,
-      CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
-      CONFIG_FILE: configFile,
-      TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
-    };
-    const env = BOOTSTRAP_ENVIRONMENT.map((envName) => {
-      const value = environment[envName];
-      return typeof value === 'string' ? { name: envName, value } : { name: envName, valueFrom: value };
-    });
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
-    const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
-    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
     const tlsMounts = model.tls ? [volumeMount('tls', CLUSTER_PATHS.tlsDir, true)] : [];
-    // Only the primary provisions roles; a replica needs just the replication role's Secret.
+    const configDir = kind === 'member' ? CLUSTER_PATHS.patroniConfigDir : CLUSTER_PATHS.configDir;
+    // Replicas of the plain mode need just the replication role's Secret; a primary or any HA
+    // member (a leader to be) provisions every role.
     const secretSources = Lazy.any({
-      produce: () => this.provisioning.roles.filter((provisioned) => role === 'primary' || provisioned.secretDir === REPLICATION_SECRET_DIR)
+      produce: () => this.provisioning.roles.filter((provisioned) => kind !== 'replica' || provisioned.secretDir === REPLICATION_SECRET_DIR)
         .map((provisioned) => secretProjection(provisioned.secretDir, provisioned.credentials)),
     });
+    const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer();
 
     return {
       serviceAccountName: model.objectNames.serviceAccount,
-      automountServiceAccountToken: false,
+      // Only Patroni talks to the API server.
+      automountServiceAccountToken: kind === 'member',
       enableServiceLinks: false,
       securityContext: restrictedPodSecurityContext(model.uid, model.uid),
       terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
       topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels('database'), false), model.spread),
-      initContainers: [{
-        name: 'bootstrap',
-        image: model.image,
-        imagePullPolicy: 'IfNotPresent',
-        command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
-        env,
-        resources,
-        securityContext: restrictedContainerSecurityContext(),
-        volumeMounts: [
-          ...dataMounts,
-          volumeMount('config', CLUSTER_PATHS.configDir, true),
-          volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true),
-          volumeMount('secrets', CLUSTER_PATHS.secretsDir, true),
-          ...tlsMounts,
-          volumeMount('auth', CLUSTER_PATHS.authDir),
-          volumeMount('tmp', '/tmp'),
-        ],
-      }],
+      ...(kind === 'member' ? {} : { initContainers: [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts])] }),
       containers: [{
-        name: 'postgres',
-        image: model.image,
+        ...server,
         imagePullPolicy: 'IfNotPresent',
-        command: ['postgres', '-D', CLUSTER_PATHS.pgdata, '-c', `config_file=${configFile}`],
-        ports: [{ name: 'postgres', containerPort: model.port, protocol: 'TCP' }],
         resources,
         securityContext: restrictedContainerSecurityContext(),
-        // pg_isready over the socket: no login, so a probe never takes a connection slot.
-        startupProbe: probe(10, 360),
-        readinessProbe: probe(10, 3),
-        livenessProbe: probe(10, 6),
-        lifecycle: {
-          // SIGTERM would be a smart shutdown that waits for every client; fast rolls back
-          // open transactions and checkpoints within the grace period.
-          preStop: { exec: { command: ['pg_ctl', 'stop', `--pgdata=${CLUSTER_PATHS.pgdata}`, '--mode=fast', '--wait', `--timeout=${model.terminationGracePeriodSeconds - 5}`] } },
-        },
         volumeMounts: [
           ...dataMounts,
-          volumeMount('config', CLUSTER_PATHS.configDir, true),
-          volumeMount('auth', CLUSTER_PATHS.authDir, true),
+          volumeMount('config', configDir, true),
+          ...(kind === 'member' ? [volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true), volumeMount('secrets', CLUSTER_PATHS.secretsDir, true)] : []),
+          // Patroni rewrites the passfile; the plain mode's bootstrap writes it.
+          volumeMount('auth', CLUSTER_PATHS.authDir, kind !== 'member'),
           ...tlsMounts,
           volumeMount('socket', CLUSTER_PATHS.socketDir),
           volumeMount('shm', '/dev/shm'),
@@ -415,4 +402,113 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ],
     };
   }
+
+  /** The plain mode's init container: initdb on the primary, a clone on a replica, then provisioning. */
+  private bootstrapContainer(role: Role, mounts: k8s.VolumeMount[]): k8s.Container {
+    const model = this.model;
+    const environment: { [name in typeof BOOTSTRAP_ENVIRONMENT[number]]: string | k8s.EnvVarSource } = {
+      PGDATA: CLUSTER_PATHS.pgdata,
+      PG_WALDIR: model.storage.walSize ? CLUSTER_PATHS.walDir : '',
+      POSTGRES_ROLE: role,
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      PRIMARY_HOST: model.primaryPodHost,
+      PGPORT: String(model.port),
+      PGPASSFILE: CLUSTER_PATHS.passfile,
+      CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
+      CONFIG_FILE: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`,
+      TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
+    };
+    return {
+      name: 'bootstrap',
+      image: model.image,
+      imagePullPolicy: 'IfNotPresent',
+      command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
+      env: environmentVariables(environment),
+      resources: resourceRequirements(model.resources),
+      securityContext: restrictedContainerSecurityContext(),
+      volumeMounts: [
+        ...mounts.filter((mount) => mount.name !== 'tls'),
+        volumeMount('config', CLUSTER_PATHS.configDir, true),
+        volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true),
+        volumeMount('secrets', CLUSTER_PATHS.secretsDir, true),
+        ...mounts.filter((mount) => mount.name === 'tls'),
+        volumeMount('auth', CLUSTER_PATHS.authDir),
+        volumeMount('tmp', '/tmp'),
+      ],
+    };
+  }
+
+  /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket. */
+  private postgresContainer(): k8s.Container {
+    const model = this.model;
+    const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
+    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
+    return {
+      name: 'postgres',
+      image: model.image,
+      command: ['postgres', '-D', CLUSTER_PATHS.pgdata, '-c', `config_file=${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`],
+      ports: [{ name: 'postgres', containerPort: model.port, protocol: 'TCP' }],
+      // pg_isready over the socket: no login, so a probe never takes a connection slot.
+      startupProbe: probe(10, 360),
+      readinessProbe: probe(10, 3),
+      livenessProbe: probe(10, 6),
+      lifecycle: {
+        // SIGTERM would be a smart shutdown that waits for every client; fast rolls back
+        // open transactions and checkpoints within the grace period.
+        preStop: { exec: { command: ['pg_ctl', 'stop', `--pgdata=${CLUSTER_PATHS.pgdata}`, '--mode=fast', '--wait', `--timeout=${model.terminationGracePeriodSeconds - 5}`] } },
+      },
+    };
+  }
+
+  /**
+   * The HA mode's server: Patroni, which runs PostgreSQL and stops it in fast mode on SIGTERM,
+   * handing the leader lock over. Names, addresses and passwords come from the environment.
+   */
+  private patroniContainer(): k8s.Container {
+    const model = this.model;
+    const ha = model.highAvailability!;
+    const fromSecret = (credentials: ResolvedCredentials, key: 'usernameKey' | 'passwordKey'): k8s.EnvVarSource => (
+      { secretKeyRef: { name: credentials.secretName, key: credentials[key] } });
+    const memberAddress = (port: number) => `$(PATRONI_NAME).${model.objectNames.headless}:${port}`;
+    const patroni: { [name: string]: string | k8s.EnvVarSource } = {
+      PATRONI_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      PATRONI_KUBERNETES_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      PATRONI_POSTGRESQL_CONNECT_ADDRESS: memberAddress(model.port),
+      PATRONI_RESTAPI_CONNECT_ADDRESS: memberAddress(ha.restApiPort),
+      PATRONI_SUPERUSER_USERNAME: fromSecret(model.superuser, 'usernameKey'),
+      PATRONI_SUPERUSER_PASSWORD: fromSecret(model.superuser, 'passwordKey'),
+      PATRONI_REPLICATION_USERNAME: fromSecret(model.replication, 'usernameKey'),
+      PATRONI_REPLICATION_PASSWORD: fromSecret(model.replication, 'passwordKey'),
+      // pg_rewind needs a superuser's rights on the new leader.
+      PATRONI_REWIND_USERNAME: fromSecret(model.superuser, 'usernameKey'),
+      PATRONI_REWIND_PASSWORD: fromSecret(model.superuser, 'passwordKey'),
+    };
+    const provision: { [name in typeof PROVISION_ENVIRONMENT[number]]: string } = {
+      CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
+      PGHOST: CLUSTER_PATHS.socketDir,
+      PGPORT: String(model.port),
+    };
+    const probe = (path: string, failureThreshold: number): k8s.Probe => ({
+      httpGet: { path, port: k8s.IntOrString.fromString('patroni') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold,
+    });
+    return {
+      name: 'postgres',
+      image: model.image,
+      command: ['patroni', `${CLUSTER_PATHS.patroniConfigDir}/${CLUSTER_FILES.patroniConfig}`],
+      env: environmentVariables({ ...patroni, ...provision }),
+      ports: [
+        { name: 'postgres', containerPort: model.port, protocol: 'TCP' },
+        { name: 'patroni', containerPort: ha.restApiPort, protocol: 'TCP' },
+      ],
+      // 200 while the member runs with its store reachable, or holds the leader lock.
+      readinessProbe: probe('/readiness', 3),
+      // Fails only when Patroni's HA loop has been stuck for longer than ttl.
+      livenessProbe: probe('/liveness', 6),
+    };
+  }
+}
+
+/** Env vars from literal values and sources, in the order given: `$(NAME)` may refer to earlier ones. */
+function environmentVariables(environment: { [name: string]: string | k8s.EnvVarSource }): k8s.EnvVar[] {
+  return Object.entries(environment).map(([name, value]) => (typeof value === 'string' ? { name, value } : { name, valueFrom: value }));
 }

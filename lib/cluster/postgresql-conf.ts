@@ -1,40 +1,57 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
-import { ClusterModel, ParameterValue } from './cluster-model';
+import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
 import { TLS_FILES } from '../core/tls';
+
+/** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`). */
+export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file']);
+
+interface ParameterSection {
+  readonly comment: string;
+  readonly parameters: Parameter[];
+}
+
+/** Every parameter of an instance, in commented sections: the construct's own, then the props'. */
+export function parameterSections(model: ClusterModel): ParameterSection[] {
+  const parameters = (entries: { [name: string]: ParameterValue }) => Object.entries(entries).map(([name, value]) => ({ name, value }));
+  return [
+    {
+      comment: 'Connections and paths (set by the construct)',
+      parameters: parameters({
+        listen_addresses: '*',
+        port: model.port,
+        unix_socket_directories: CLUSTER_PATHS.socketDir,
+        hba_file: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgHbaConf}`,
+        password_encryption: 'scram-sha-256',
+      }),
+    },
+    ...(model.tls ? [{
+      comment: 'TLS, with the certificate of the tls Secret',
+      parameters: parameters({
+        ssl: true,
+        ssl_cert_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.certificate}`,
+        ssl_key_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.key}`,
+        ssl_min_protocol_version: 'TLSv1.2',
+      }),
+    }] : []),
+    {
+      comment: 'Logs go to stderr, where the container runtime collects them.',
+      parameters: parameters({ logging_collector: false, log_destination: 'stderr', log_line_prefix: '%m [%p] %q%u@%d ' }),
+    },
+    { comment: 'Sizes, replication and the settings from props', parameters: model.parameters },
+  ];
+}
 
 /** postgresql.conf for every instance; replica-only settings are ignored by the primary. */
 export function renderPostgresqlConf(model: ClusterModel): string {
   const lines = [
     `# postgresql.conf of cluster "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.`,
-    '',
-    '# Connections and paths (set by the construct)',
-    setting('listen_addresses', '*'),
-    setting('port', model.port),
-    setting('unix_socket_directories', CLUSTER_PATHS.socketDir),
-    setting('hba_file', `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgHbaConf}`),
-    setting('password_encryption', 'scram-sha-256'),
-    ...(model.tls ? [
-      '',
-      '# TLS, with the certificate of the tls Secret',
-      setting('ssl', true),
-      setting('ssl_cert_file', `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.certificate}`),
-      setting('ssl_key_file', `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.key}`),
-      setting('ssl_min_protocol_version', 'TLSv1.2'),
-    ] : []),
-    '',
-    '# Logs go to stderr, where the container runtime collects them.',
-    setting('logging_collector', false),
-    setting('log_destination', 'stderr'),
-    setting('log_line_prefix', '%m [%p] %q%u@%d '),
-    '',
-    '# Sizes, replication and the settings from props',
-    ...model.parameters.map((parameter) => setting(parameter.name, parameter.value)),
+    ...parameterSections(model).flatMap((section) => ['', `# ${section.comment}`, ...section.parameters.map(setting)]),
     '',
   ];
   return lines.join('\n');
 }
 
-function setting(name: string, value: ParameterValue): string {
+function setting({ name, value }: Parameter): string {
   if (typeof value === 'boolean') return `${name} = ${value ? 'on' : 'off'}`;
   if (typeof value === 'number') return `${name} = ${value}`;
   return `${name} = '${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;

@@ -68,6 +68,8 @@ export interface NetworkAccessSpec {
   readonly metricsPorts: () => number[];
   /** The connections the pods open, besides DNS. */
   readonly egress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  /** Ports open to one peer only, not to every client: Patroni's REST API to the other members. */
+  readonly peerIngress?: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
 }
 
 const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
@@ -133,6 +135,7 @@ export class NetworkAccess {
           produce: () => [
             { from: [...this.clients, ...this.components], ports: ports(spec.daemonPorts) },
             ...(spec.metricsPorts().length > 0 ? [{ from: this.metricsClients, ports: ports(spec.metricsPorts()) }] : []),
+            ...(spec.peerIngress ?? []).map(({ peer, port }) => ({ from: [networkPolicyPeer(scope, 'peer', peer)], ports: ports([port]) })),
           ],
         }),
         egress: [

@@ -1,0 +1,136 @@
+import { Duration } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { propError } from '../core/errors';
+import { validateCidr } from '../core/names';
+import { requireInteger, validatePort, wholeSeconds } from '../core/validation';
+
+/** Where Patroni reaches the Kubernetes API server, for the cluster's NetworkPolicy. */
+export interface ApiServerAccess {
+  /**
+   * Addresses of the API server as pods reach it (`kubectl get endpoints kubernetes`): a
+   * NetworkPolicy matches the endpoint addresses, not the `kubernetes` Service's ClusterIP.
+   * @default ['0.0.0.0/0', '::/0']
+   */
+  readonly cidrs?: string[];
+  /**
+   * Ports of those endpoints: 6443 on kubeadm clusters, 443 on most managed ones.
+   * @default [443, 6443]
+   */
+  readonly ports?: number[];
+}
+
+/**
+ * Automatic failover by Patroni in every pod, with Kubernetes as its store (ConfigMaps): one
+ * StatefulSet whose pods elect a leader; the leader's pod is labelled `role: primary` and
+ * replicas `role: replica`, which the read-write and read-only Services select. The image must
+ * hold PostgreSQL 15 and Patroni 3.1 or later.
+ */
+export interface HighAvailability {
+  /**
+   * Lifetime of the leader lock: a replica takes over this long after the leader stopped
+   * renewing it. Patroni needs ttl >= loopWait + 2 x retryTimeout.
+   * @default Duration.seconds(30)
+   */
+  readonly ttl?: Duration;
+  /**
+   * Pause between two runs of Patroni's HA loop.
+   * @default Duration.seconds(10)
+   */
+  readonly loopWait?: Duration;
+  /**
+   * How long Patroni retries the API server and PostgreSQL before it demotes the leader.
+   * @default Duration.seconds(10)
+   */
+  readonly retryTimeout?: Duration;
+  /**
+   * A replica further behind the leader than this many bytes of WAL is never promoted.
+   * @default 1048576
+   */
+  readonly maximumLagOnFailover?: number;
+  /**
+   * How long a leader whose PostgreSQL crashed may take to start again before a replica is
+   * promoted instead.
+   * @default Duration.seconds(300)
+   */
+  readonly primaryStartTimeout?: Duration;
+  /**
+   * Synchronous replication managed by Patroni: commits wait for one replica, and only that
+   * synchronous standby may be promoted, so a failover loses no acknowledged commit.
+   * @default false
+   */
+  readonly synchronousMode?: boolean;
+  /**
+   * With synchronousMode, also block commits while no replica is there to confirm them,
+   * instead of falling back to asynchronous replication.
+   * @default false
+   */
+  readonly synchronousModeStrict?: boolean;
+  /**
+   * Port of Patroni's REST API, which its members and the probes call.
+   * @default 8008
+   */
+  readonly restApiPort?: number;
+  /**
+   * The API server's addresses and ports, allowed as egress by the NetworkPolicy.
+   * @default - any address on ports 443 and 6443
+   */
+  readonly apiServer?: ApiServerAccess;
+}
+
+/** HighAvailability resolved: seconds, bytes and the NetworkPolicy's API server egress. */
+export interface HighAvailabilityModel {
+  readonly ttlSeconds: number;
+  readonly loopWaitSeconds: number;
+  readonly retryTimeoutSeconds: number;
+  readonly maximumLagOnFailover: number;
+  readonly primaryStartTimeoutSeconds: number;
+  readonly synchronousMode: boolean;
+  readonly synchronousModeStrict: boolean;
+  readonly restApiPort: number;
+  readonly apiServerCidrs: string[];
+  readonly apiServerPorts: number[];
+}
+
+/** Validates HighAvailability against the rules Patroni checks at start-up, and resolves its defaults. */
+export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability, port: number): HighAvailabilityModel {
+  const seconds = (prop: keyof HighAvailability, value: Duration | undefined, fallback: number, min: number, max: number) =>
+    requireInteger(scope, `highAvailability.${prop}`, wholeSeconds(scope, `highAvailability.${prop}`, value) ?? fallback, min, max);
+  const ttlSeconds = seconds('ttl', ha.ttl, 30, 20, 3600);
+  const loopWaitSeconds = seconds('loopWait', ha.loopWait, 10, 1, 3600);
+  const retryTimeoutSeconds = seconds('retryTimeout', ha.retryTimeout, 10, 3, 3600);
+  if (loopWaitSeconds + 2 * retryTimeoutSeconds > ttlSeconds) {
+    throw propError(scope, 'highAvailability.ttl', `${ttlSeconds}s`,
+      `is shorter than loopWait + 2 x retryTimeout (${loopWaitSeconds}s + 2 x ${retryTimeoutSeconds}s), so a leader could lose its lock while it still retries`,
+      `set ttl to ${loopWaitSeconds + 2 * retryTimeoutSeconds}s or more, or shorten loopWait or retryTimeout`);
+  }
+  const synchronousMode = ha.synchronousMode ?? false;
+  if (ha.synchronousModeStrict && !synchronousMode) {
+    throw propError(scope, 'highAvailability.synchronousModeStrict', true, 'needs synchronousMode', 'set highAvailability.synchronousMode to true too');
+  }
+  const restApiPort = validatePort(scope, 'highAvailability.restApiPort', ha.restApiPort ?? 8008);
+  if (restApiPort === port) {
+    throw propError(scope, 'highAvailability.restApiPort', restApiPort, 'is PostgreSQL\'s port too', 'choose another port, such as 8008');
+  }
+  const apiServerCidrs = ha.apiServer?.cidrs ?? ['0.0.0.0/0', '::/0'];
+  const apiServerPorts = ha.apiServer?.ports ?? [443, 6443];
+  for (const [what, list] of [['cidrs', apiServerCidrs], ['ports', apiServerPorts]] as const) {
+    if (list.length === 0) {
+      throw propError(scope, `highAvailability.apiServer.${what}`, list, 'leaves Patroni no way to the API server, so no pod could ever lead',
+        `list the API server's ${what}, or leave it unset`);
+    }
+  }
+  apiServerCidrs.forEach((cidr) => validateCidr(scope, 'highAvailability.apiServer.cidrs', cidr));
+  apiServerPorts.forEach((apiPort, index) => validatePort(scope, `highAvailability.apiServer.ports[${index}]`, apiPort));
+  return {
+    ttlSeconds,
+    loopWaitSeconds,
+    retryTimeoutSeconds,
+    maximumLagOnFailover: requireInteger(scope, 'highAvailability.maximumLagOnFailover', ha.maximumLagOnFailover ?? 1048576, 0),
+    primaryStartTimeoutSeconds: seconds('primaryStartTimeout', ha.primaryStartTimeout, 300, 0, 86400),
+    synchronousMode,
+    synchronousModeStrict: ha.synchronousModeStrict ?? false,
+    restApiPort,
+    apiServerCidrs,
+    apiServerPorts,
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Bash functions the cluster's scripts share: reading a mounted Secret and writing libpq
+ * passfiles and connection strings from it, so no password reaches argv or a log line. They
+ * need `CREDENTIALS_DIR` and a `log` function.
+ */
+export const CREDENTIAL_FUNCTIONS = `# secret <dir> <username|password>: a value from a mounted Secret, which must be one line.
+secret() {
+  local value
+  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
+  if [[ -z $value || $value == *$'\\n'* ]]; then
+    log "secret file $1/$2 must hold one non-empty line"
+    return 1
+  fi
+  printf '%s' "$value"
+}
+
+# A libpq passfile field: backslash and colon are escaped.
+passfile_field() {
+  local field=\${1//\\\\/\\\\\\\\}
+  printf '%s' "\${field//:/\\\\:}"
+}
+
+# A libpq connection-string value, single-quoted.
+conninfo_value() {
+  local value=\${1//\\\\/\\\\\\\\}
+  printf "'%s'" "\${value//\\'/\\\\\\'}"
+}
+
+# write_passfile <file> <secret dir>: a passfile that authenticates that Secret's role anywhere.
+write_passfile() {
+  local user password
+  user=$(secret "$2" username)
+  password=$(secret "$2" password)
+  (
+    umask 077
+    printf '*:*:*:%s:%s\\n' "$(passfile_field "$user")" "$(passfile_field "$password")" > "$1.tmp"
+  )
+  mv -f -- "$1.tmp" "$1"
+}`;
