@@ -3,6 +3,7 @@ import { join } from 'path';
 import { App } from 'cdk8s';
 import { PostgresStatefulCluster } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
+import { HaClusterChart } from './ha-cluster';
 import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
@@ -16,6 +17,7 @@ export function buildExamples(app: App): void {
   new AirflowStackChart(app, 'airflow-stack');
   new OperatorManagedChart(app, 'operator-managed');
   new SecureStackChart(app, 'secure-stack');
+  new HaClusterChart(app, 'ha-cluster');
   buildOrdersEnvironments(app);
 }
 

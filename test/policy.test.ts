@@ -242,7 +242,7 @@ const PROD_CHARTS = ['orders-prod', 'orders-analytics'];
 const WARNINGS: Array<{ check: string; count: number; justification: string; applies: (f: Finding) => boolean }> = [
   {
     check: 'pullPolicyNotAlways',
-    count: 75,
+    count: 79,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -252,7 +252,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'missingNetworkPolicy',
-    count: 26,
+    count: 28,
     justification: 'a NetworkPolicy does select every pod, for ingress and egress (checked here with Kubernetes\' label '
       + 'matching); Polaris\' schema takes `oneOf` the pod\'s labels, so a podSelector that matches on more than one '
       + 'label (name and instance, for a stable selector) fails it. A selector on one label would pass but select wider',
@@ -261,14 +261,14 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'readinessProbeMissing',
-    count: 17,
+    count: 18,
     justification: 'only the metrics exporter sidecars have no readiness probe, by design: a failing sidecar readiness '
       + 'probe would take the database or proxy pod out of its Service because its exporter hiccups',
     applies: (f) => /-exporter$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
   },
   {
     check: 'priorityClassNotSet',
-    count: 18,
+    count: 20,
     justification: 'PriorityClasses are cluster objects the library cannot assume exist; placement.priorityClassName sets one, '
       + 'as the prod overlays do (orders-prod, orders-analytics pass)',
     applies: (f) => !PROD_CHARTS.includes(f.chart),
@@ -283,6 +283,13 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
       const instance = obj.metadata.labels['app.kubernetes.io/instance'];
       return obj.kind === 'StatefulSet' && [`${instance}-primary`, `${instance}-replica`].includes(obj.metadata.name);
     },
+  },
+  {
+    check: 'automountServiceAccountToken',
+    count: 1,
+    justification: 'only the HA mode\'s Patroni pods mount a token: Patroni keeps the leader lock in ConfigMaps through the API '
+      + 'server, with a namespaced Role of just the verbs it uses (test/high-availability.test.ts pins them); every other pod mounts none',
+    applies: (f) => objectOf(f).kind === 'StatefulSet' && templateOf(f).spec.containers[0].command[0] === 'patroni',
   },
   {
     check: 'deploymentMissingReplicas',

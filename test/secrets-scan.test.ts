@@ -378,7 +378,7 @@ const RESOLVED_BY_KUBERNETES = [
  * Other places a Secret's name appears, by design, each with the form it must have there. A
  * role's files are mounted at `role-<secret>-<hash>/` in the cluster's projected Secret volume
  * (one directory per Secret and key pair, named after the Secret so two roles never share one),
- * and bootstrap.sh reads them at that path. Neither is the Secret's content.
+ * and bootstrap.sh (provision.sh in the HA mode) reads them at that path. Neither is the Secret's content.
  */
 const ALLOWED_ELSEWHERE: Array<{ where: RegExp; token: RegExp; why: string }> = [
   {
@@ -387,9 +387,9 @@ const ALLOWED_ELSEWHERE: Array<{ where: RegExp; token: RegExp; why: string }> = 
     why: 'the directory a role\'s username and password files are mounted in',
   },
   {
-    where: /^ConfigMap\/\S+-scripts \.data\.bootstrap\.sh$/,
+    where: /^ConfigMap\/\S+-scripts \.data\.(bootstrap|provision)\.sh$/,
     token: /\$\{?[A-Za-z_]+\}?\/role-secret-marker-\d{3}-[0-9a-f]{8}\//g,
-    why: 'bootstrap.sh reading those files (psql \\set from `cat`)',
+    why: 'bootstrap.sh and provision.sh reading those files (psql \\set from `cat`)',
   },
 ];
 
