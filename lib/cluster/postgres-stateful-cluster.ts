@@ -332,7 +332,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       spec: {
         serviceName: model.objectNames.headless,
         replicas,
-        podManagementPolicy: 'OrderedReady',
+        // Patroni members coordinate through the store: none waits for another to be ready.
+        podManagementPolicy: kind === 'member' ? 'Parallel' : 'OrderedReady',
         updateStrategy: { type: 'RollingUpdate' },
         selector: { matchLabels: selectorLabels(labels) },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: model.volumeRetention, whenScaled: model.volumeRetention },
