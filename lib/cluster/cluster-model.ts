@@ -189,7 +189,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     max_wal_senders: walSenders.maxWalSenders,
     max_replication_slots: walSenders.maxReplicationSlots,
     max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? postgresMemory(walVolumeBytes / 2),
-    wal_keep_size: settings.walKeepSize ?? '0MB',
+    // Slots keep what replicas need; Patroni refuses less than 16MB and defaults to 128MB.
+    wal_keep_size: settings.walKeepSize ?? (highAvailability ? '128MB' : '0MB'),
     hot_standby: settings.hotStandby ?? true,
     hot_standby_feedback: settings.hotStandbyFeedback ?? false,
     synchronous_commit: settings.synchronousCommit ?? SynchronousCommit.ON,
@@ -222,6 +223,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     .filter((entry): entry is [string, ParameterValue] => entry[1] !== undefined)
     .map(([parameter, value]) => ({ name: parameter, value }));
   parameters.push(...resolveExtraParameters(scope, props.extraParameters ?? {}));
+  if (highAvailability) parameters.forEach((parameter) => checkPatroniLimit(scope, parameter, props.extraParameters ?? {}));
 
   const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
   const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
@@ -332,6 +334,35 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
     }
     return { name: parameter, value: extra[key] };
   });
+}
+
+/**
+ * Patroni's lower limits on the settings all members share (3.0's ConfigHandler.CMDLINE_OPTIONS):
+ * below them Patroni silently runs its own default, which the library's checks would not see.
+ */
+const PATRONI_MINIMUMS: { [parameter: string]: number } = {
+  max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2,
+};
+/** Parameters Patroni always sets itself. */
+const PATRONI_FORCED = new Set(['cluster_name', 'wal_log_hints']);
+
+function checkPatroniLimit(scope: IConstruct, parameter: Parameter, extra: { [name: string]: string }): void {
+  const extraKey = Object.keys(extra).find((key) => key.toLowerCase() === parameter.name);
+  const prop = extraKey !== undefined ? `extraParameters.${extraKey}` : `settings.${camelCase(parameter.name)}`;
+  const value = parameter.value;
+  if (PATRONI_FORCED.has(parameter.name)) {
+    throw propError(scope, prop, value, 'is set by Patroni in the HA mode', `drop ${prop}`);
+  }
+  if (parameter.name === 'hot_standby' && value !== true) {
+    throw propError(scope, prop, value, 'is forced on by Patroni, whose replicas must accept read-only queries', `drop ${prop}`);
+  }
+  const minimum = parameter.name === 'wal_keep_size' ? 16 : PATRONI_MINIMUMS[parameter.name];
+  const number = parameter.name === 'wal_keep_size' ? parsePostgresMemory(scope, prop, String(value)) / 2 ** 20 : Number(value);
+  if (minimum !== undefined && !(number >= minimum)) {
+    const unit = parameter.name === 'wal_keep_size' ? 'MB' : '';
+    throw propError(scope, prop, value, `is below Patroni's minimum of ${minimum}${unit}, under which Patroni silently runs its own default`,
+      `set it to ${minimum}${unit} or more`);
+  }
 }
 
 /** The typed settings, keyed by prop name, for telling users which prop replaces a parameter. */

@@ -63,7 +63,8 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       listen: `*:${model.port}`,
       use_unix_socket: true,
       authentication: { superuser: {}, replication: verified, rewind: verified },
-      // Also here, so a changed setting reaches a running cluster when its pods restart.
+      // Also here, so a change of the other settings reaches a running cluster when its pods
+      // restart; Patroni takes the shared ones only from its store (patronictl edit-config).
       parameters,
       pg_hba: pgHba,
       callbacks: { on_start: scriptPath, on_role_change: scriptPath },

@@ -1,0 +1,396 @@
+import { k8s } from 'cdk8s-plus-27';
+import { Construct, IConstruct } from 'constructs';
+import { configChecksum } from '../core/checksum';
+import { metadataLabels, selectorLabels } from '../core/labels';
+import { NetworkAccess, NetworkPeer } from '../core/network-policy';
+import { resourceRequirements } from '../core/resources';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { serviceDnsNames, TLS_FILES } from '../core/tls';
+import { objectMeta, tokenlessServiceAccount, volumeMount } from '../core/workload';
+import { BACKUP_FILES, BACKUP_PATHS, repositoryPath, RESTORE_ENVIRONMENT } from './backup-layout';
+import { BackupModel, RepositoryModel } from './backup-model';
+import { BackupType } from './backup-props';
+import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
+import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
+
+/** A postgresql.conf parameter, in the shape of the cluster model's `Parameter`. */
+export interface BackupParameter {
+  readonly name: string;
+  readonly value: string | number | boolean;
+}
+
+/** What the instance pods of a cluster with backups carry besides PostgreSQL. */
+export interface InstancePodAdditions {
+  /** Volumes to add to the pod: the pgBackRest ConfigMap, the lock-path emptyDir, S3 CAs. */
+  readonly volumes: k8s.Volume[];
+  /** Mounts of the postgres container, where archive_command runs. */
+  readonly postgresMounts: k8s.VolumeMount[];
+  /** Environment of the postgres container: the S3 keys and cipher passphrases (secretKeyRefs). */
+  readonly postgresEnv: k8s.EnvVar[];
+  /** The pgBackRest TLS server, which the backup jobs reach the instance through. */
+  readonly sidecars: k8s.Container[];
+  /** A checksum of the instance config (and restore script): a change rolls the pods. */
+  readonly podAnnotations: { [key: string]: string };
+  /**
+   * With `restore`: what the container that bootstraps the primary needs to run restore.sh
+   * instead of initdb (its command, the RESTORE_ENVIRONMENT and S3 secrets, its mounts
+   * besides the data, WAL, config and TLS mounts the bootstrap already has).
+   */
+  readonly restore?: {
+    readonly command: string[];
+    readonly env: k8s.EnvVar[];
+    readonly mounts: k8s.VolumeMount[];
+  };
+}
+
+/** NetworkPolicy rules the cluster's own policy needs for backups. */
+export interface BackupNetworkRules {
+  /** Ingress to the instances: the backup jobs to the server sidecar's port (`peerIngress`). */
+  readonly ingress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  /** Egress from the instances: the repository host's server, S3 endpoints (`egress`). */
+  readonly egress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+}
+
+const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
+const caVolume = (repository: RepositoryModel) => `pgbackrest-repo${repository.index}-ca`;
+const repoVolume = (repository: RepositoryModel) => `repo${repository.index}`;
+const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
+
+/** archive_mode, archive_command and archive_timeout: every WAL segment goes to every repository. */
+export function backupParameters(model: BackupModel): BackupParameter[] {
+  return [
+    { name: 'archive_mode', value: true },
+    { name: 'archive_command', value: `pgbackrest --config=${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf} --stanza=${model.stanza} archive-push %p` },
+    { name: 'archive_timeout', value: model.archiveTimeoutSeconds },
+  ];
+}
+
+/** The instance pods' volumes, mounts, environment and server sidecar. */
+export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
+  const cluster = model.cluster;
+  const instanceConf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf}`;
+  const s3Repositories = model.repositories.filter((repository) => repository.s3);
+  const caMounts = s3Repositories.filter((repository) => repository.s3!.certificateAuthority)
+    .map((repository) => volumeMount(caVolume(repository), `${BACKUP_PATHS.storageCaRoot}/repo${repository.index}`, true));
+  const pgbackrestMounts = [volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true), volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir), ...caMounts];
+  const s3Env = s3Repositories.flatMap(storageEnv);
+  const server = `pgbackrest --config=${instanceConf} server`;
+  const sidecar: k8s.Container = {
+    name: 'pgbackrest',
+    image: model.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: server.split(' '),
+    ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
+    // The remote the server forks for a backup logs in to PostgreSQL over the socket as the
+    // superuser; pgBackRest reads pg1-user from the environment, libpq the password.
+    env: [
+      { name: 'PGBACKREST_PG1_USER', valueFrom: { secretKeyRef: { name: cluster.superuser.secretName, key: cluster.superuser.usernameKey } } },
+      { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: cluster.superuser.secretName, key: cluster.superuser.passwordKey } } },
+    ],
+    resources: resourceRequirements(model.resources),
+    securityContext: restrictedContainerSecurityContext(),
+    readinessProbe: serverProbe(instanceConf, 3),
+    livenessProbe: serverProbe(instanceConf, 6),
+    volumeMounts: [
+      volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
+      volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+      ...cluster.sidecarMounts.map((mount) => volumeMount(mount.name, mount.mountPath, cluster.dataVolumeNames.includes(mount.name) || mount.mountPath === cluster.tlsDir)),
+    ],
+  };
+  const files = { [BACKUP_FILES.instanceConf]: renderInstanceConf(model), ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}) };
+  const restoreEnvironment: { [name in typeof RESTORE_ENVIRONMENT[number]]: string } = {
+    PGDATA: cluster.pgdata,
+    PG_WALDIR: cluster.walDir ?? '',
+    CONFIG_FILE: cluster.configFile,
+    PGBACKREST_CONFIG: instanceConf,
+  };
+  return {
+    volumes: [
+      {
+        name: VOLUMES.config,
+        configMap: {
+          name: model.objectNames.config,
+          defaultMode: 0o444,
+          items: [
+            { key: BACKUP_FILES.instanceConf, path: BACKUP_FILES.instanceConf },
+            ...(model.restore ? [{ key: BACKUP_FILES.restoreScript, path: BACKUP_FILES.restoreScript, mode: 0o555 }] : []),
+          ],
+        },
+      },
+      lockVolume(),
+      ...s3Repositories.filter((repository) => repository.s3!.certificateAuthority).map(caVolumeOf),
+    ],
+    postgresMounts: pgbackrestMounts,
+    postgresEnv: s3Env,
+    sidecars: [sidecar],
+    podAnnotations: { 'checksum/pgbackrest': configChecksum(files) },
+    ...(model.restore ? {
+      restore: {
+        command: [RESTORE_SCRIPT_PATH],
+        env: [...RESTORE_ENVIRONMENT.map((name) => ({ name, value: restoreEnvironment[name] })), ...s3Env],
+        mounts: pgbackrestMounts,
+      },
+    } : {}),
+  };
+}
+
+/** The names the cluster's certificate must add: the repository host pod's, in every form clients write. */
+export function backupCertificateDnsNames(scope: IConstruct, model: BackupModel): string[] {
+  return model.repoHostPodHost ? serviceDnsNames(scope, [], [model.objectNames.repoHost]) : [];
+}
+
+/** The rules the cluster's NetworkPolicy needs for the server sidecar and archive-push. */
+export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
+  const namespace = model.namespace ? { namespace: model.namespace } : {};
+  return {
+    ingress: [{ peer: { ...namespace, podSelector: selectorLabels(model.backupLabels) }, port: model.serverPort }],
+    egress: [
+      ...(model.repoHostPodHost ? [{ peer: { ...namespace, podSelector: selectorLabels(model.repoHostLabels) }, port: model.serverPort }] : []),
+      ...s3Egress(model.repositories),
+    ],
+  };
+}
+
+/**
+ * The objects of the backups, under a child `Backup` of `scope`: the ConfigMap of configs and
+ * scripts, a tokenless ServiceAccount, the repository host (StatefulSet, headless Service,
+ * NetworkPolicy) when there is a volume repository, and a CronJob per repository and
+ * scheduled backup type, with the jobs' NetworkPolicy.
+ */
+export function renderBackupObjects(scope: Construct, model: BackupModel): void {
+  const root = new Construct(scope, 'Backup');
+  const user = model.cluster.user;
+  const files: { [file: string]: string } = {
+    [BACKUP_FILES.instanceConf]: renderInstanceConf(model),
+    ...(model.repoHostPodHost ? { [BACKUP_FILES.repoHostConf]: renderRepoHostConf(model) } : {}),
+    ...Object.fromEntries(model.repositories.map((repository) => [BACKUP_FILES.backupConf(repository.index), renderBackupConf(model, repository)])),
+    [BACKUP_FILES.backupScript]: renderBackupScript(model),
+    ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
+  };
+  new k8s.KubeConfigMap(root, 'Config', { metadata: objectMeta(root, model.objectNames.config, model.backupLabels, user), data: files });
+  tokenlessServiceAccount(root, model.objectNames.serviceAccount, model.backupLabels, user);
+  if (model.repoHostPodHost) renderRepoHost(new Construct(root, 'RepoHost'), model, files[BACKUP_FILES.repoHostConf]);
+  const jobs = new Construct(root, 'Jobs');
+  for (const repository of model.repositories) {
+    for (const schedule of repository.schedules) renderCronJob(jobs, model, repository, schedule.type, schedule.cron, schedule.cronJobName);
+  }
+  if (model.cluster.networkPolicies) renderJobPolicy(jobs, model);
+}
+
+function renderRepoHost(scope: Construct, model: BackupModel, config: string): void {
+  const user = model.cluster.user;
+  const labels = model.repoHostLabels;
+  const name = model.objectNames.repoHost;
+  const conf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.repoHostConf}`;
+  const volumes = model.repositories.filter((repository) => repository.volume);
+  new k8s.KubeService(scope, 'Service', {
+    metadata: objectMeta(scope, name, labels, user),
+    spec: {
+      clusterIp: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(labels),
+      ports: [{ name: 'pgbackrest', port: model.serverPort, targetPort: k8s.IntOrString.fromString('pgbackrest'), protocol: 'TCP' }],
+    },
+  });
+  new k8s.KubeStatefulSet(scope, 'StatefulSet', {
+    metadata: objectMeta(scope, name, labels, user),
+    spec: {
+      serviceName: name,
+      replicas: 1,
+      selector: { matchLabels: selectorLabels(labels) },
+      // Backups outlive the cluster: the claims stay when the StatefulSet goes.
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      volumeClaimTemplates: volumes.map((repository) => ({
+        metadata: { name: repository.volume!.claimTemplate, labels: selectorLabels(labels) },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          ...(repository.volume!.storageClassName ? { storageClassName: repository.volume!.storageClassName } : {}),
+          resources: { requests: { storage: k8s.Quantity.fromString(repository.volume!.size) } },
+        },
+      })),
+      template: {
+        metadata: {
+          labels: metadataLabels(labels, user.labels),
+          annotations: { ...user.annotations, 'checksum/pgbackrest': configChecksum({ [BACKUP_FILES.repoHostConf]: config }) },
+        },
+        spec: {
+          ...podBasics(model),
+          containers: [{
+            name: 'pgbackrest',
+            image: model.image,
+            imagePullPolicy: 'IfNotPresent',
+            command: ['pgbackrest', `--config=${conf}`, 'server'],
+            ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
+            resources: resourceRequirements(model.resources),
+            securityContext: restrictedContainerSecurityContext(),
+            readinessProbe: serverProbe(conf, 3),
+            livenessProbe: serverProbe(conf, 6),
+            volumeMounts: [
+              volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
+              volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
+              volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+              ...volumes.map((repository) => volumeMount(repoVolume(repository), repositoryPath(repository.index))),
+            ],
+          }],
+          volumes: [configVolume(model, [BACKUP_FILES.repoHostConf]), tlsVolume(model), lockVolume()],
+        },
+      },
+    },
+  });
+  if (model.cluster.networkPolicies) {
+    // Only the instances connect (archive-push, archive-get and restore); the host connects nowhere.
+    const namespace = model.namespace ? { namespace: model.namespace } : {};
+    new NetworkAccess(scope, { clients: [{ ...namespace, podSelector: model.cluster.instanceSelector }] }, {
+      name, labels, user, podSelector: selectorLabels(labels), daemonPorts: [model.serverPort], metricsPorts: () => [], egress: [],
+    });
+  }
+}
+
+function renderCronJob(scope: Construct, model: BackupModel, repository: RepositoryModel, type: BackupType, cron: string, name: string): void {
+  const user = model.cluster.user;
+  const labels = model.backupLabels;
+  const volume = repository.volume;
+  const s3 = repository.s3;
+  new k8s.KubeCronJob(scope, `Repo${repository.index}-${type}`, {
+    metadata: objectMeta(scope, name, labels, user),
+    spec: {
+      schedule: cron,
+      concurrencyPolicy: 'Forbid',
+      // A run missed by more than an hour (controller down, node drained) waits for the next one.
+      startingDeadlineSeconds: 3600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: { labels: metadataLabels(labels, user.labels) },
+        spec: {
+          backoffLimit: 2,
+          template: {
+            metadata: { labels: metadataLabels(labels, user.labels), ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}) },
+            spec: {
+              ...podBasics(model),
+              restartPolicy: 'Never',
+              // A volume repository's claim is ReadWriteOnce: the job runs on the repository host's node.
+              ...(volume ? {
+                affinity: {
+                  podAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: [{
+                      labelSelector: { matchLabels: selectorLabels(model.repoHostLabels) },
+                      topologyKey: 'kubernetes.io/hostname',
+                    }],
+                  },
+                },
+              } : {}),
+              containers: [{
+                name: 'backup',
+                image: model.image,
+                imagePullPolicy: 'IfNotPresent',
+                command: [`${BACKUP_PATHS.configDir}/${BACKUP_FILES.backupScript}`, String(repository.index), type],
+                ...(s3 ? { env: storageEnv(repository) } : {}),
+                resources: resourceRequirements(model.resources),
+                securityContext: restrictedContainerSecurityContext(),
+                volumeMounts: [
+                  volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
+                  volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
+                  volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+                  ...(volume ? [volumeMount(repoVolume(repository), repositoryPath(repository.index))] : []),
+                  ...(s3?.certificateAuthority ? [volumeMount(caVolume(repository), `${BACKUP_PATHS.storageCaRoot}/repo${repository.index}`, true)] : []),
+                ],
+              }],
+              volumes: [
+                configVolume(model, [BACKUP_FILES.backupConf(repository.index), BACKUP_FILES.backupScript]),
+                tlsVolume(model),
+                lockVolume(),
+                ...(volume ? [{ name: repoVolume(repository), persistentVolumeClaim: { claimName: volume.claimName } }] : []),
+                ...(s3?.certificateAuthority ? [caVolumeOf(repository)] : []),
+              ],
+            },
+          },
+        },
+      },
+    },
+  });
+}
+
+/** The backup jobs take no connections; they reach the instances' servers, S3 endpoints and DNS. */
+function renderJobPolicy(scope: Construct, model: BackupModel): void {
+  const namespace = model.namespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': model.namespace } } } : {};
+  const port = (number: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(number) });
+  new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
+    metadata: objectMeta(scope, model.objectNames.backupPolicy, model.backupLabels, model.cluster.user),
+    spec: {
+      podSelector: { matchLabels: selectorLabels(model.backupLabels) },
+      policyTypes: ['Ingress', 'Egress'],
+      egress: [
+        { to: [{ ...namespace, podSelector: { matchLabels: { ...model.cluster.instanceSelector } } }], ports: [port(model.serverPort)] },
+        ...s3Egress(model.repositories).map(({ peer, port: number }) => ({ to: [{ ipBlock: { cidr: peer.cidr! } }], ports: [port(number)] })),
+        { ports: DNS_PORTS },
+      ],
+    },
+  });
+}
+
+function s3Egress(repositories: RepositoryModel[]): Array<{ peer: NetworkPeer; port: number }> {
+  const seen = new Set<string>();
+  return repositories.flatMap((repository) => (repository.s3 ? repository.s3.egressCidrs.map((cidr) => ({ peer: { cidr }, port: repository.s3!.port })) : []))
+    .filter(({ peer, port }) => {
+      const key = `${peer.cidr}:${port}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
+/** The S3 keys and cipher passphrase of a repository, from their Secrets, as pgBackRest reads them. */
+function storageEnv(repository: RepositoryModel): k8s.EnvVar[] {
+  const s3 = repository.s3!;
+  const prefix = `PGBACKREST_REPO${repository.index}`;
+  const fromSecret = (name: string, secretName: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secretName, key } } });
+  return [
+    fromSecret(`${prefix}_S3_KEY`, s3.credentials.secretName, s3.credentials.accessKeyIdKey),
+    fromSecret(`${prefix}_S3_KEY_SECRET`, s3.credentials.secretName, s3.credentials.secretAccessKeyKey),
+    ...(s3.cipher ? [fromSecret(`${prefix}_CIPHER_PASS`, s3.cipher.secretName, s3.cipher.key)] : []),
+  ];
+}
+
+function podBasics(model: BackupModel): Omit<k8s.PodSpec, 'containers'> {
+  return {
+    serviceAccountName: model.objectNames.serviceAccount,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurityContext(model.cluster.uid, model.cluster.uid),
+    ...model.cluster.user.placement,
+  };
+}
+
+/** pgBackRest's aliveness check: a TLS handshake with the server, no authentication. */
+function serverProbe(config: string, failureThreshold: number): k8s.Probe {
+  return { exec: { command: ['pgbackrest', `--config=${config}`, 'server-ping', '127.0.0.1'] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold };
+}
+
+function configVolume(model: BackupModel, files: string[]): k8s.Volume {
+  return {
+    name: VOLUMES.config,
+    configMap: {
+      name: model.objectNames.config,
+      defaultMode: 0o444,
+      items: files.map((file) => ({ key: file, path: file, ...(file.endsWith('.sh') ? { mode: 0o555 } : {}) })),
+    },
+  };
+}
+
+/** The cluster's TLS Secret: root-owned, group-readable, as pgBackRest (like PostgreSQL) accepts a key. */
+function tlsVolume(model: BackupModel): k8s.Volume {
+  return {
+    name: VOLUMES.tls,
+    secret: { secretName: model.tls.secretName, defaultMode: 0o640, items: Object.values(TLS_FILES).map((file) => ({ key: file, path: file })) },
+  };
+}
+
+function lockVolume(): k8s.Volume {
+  return { name: VOLUMES.lock, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } };
+}
+
+function caVolumeOf(repository: RepositoryModel): k8s.Volume {
+  const authority = repository.s3!.certificateAuthority!;
+  return { name: caVolume(repository), secret: { secretName: authority.secretName, defaultMode: 0o444, items: [{ key: authority.key, path: 'ca.crt' }] } };
+}

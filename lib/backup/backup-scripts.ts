@@ -1,0 +1,145 @@
+import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
+import { BackupModel } from './backup-model';
+
+/**
+ * backup.sh, the command of every backup CronJob: `backup.sh <repository> <full|diff|incr>`.
+ * It creates the stanza first, so the first run works on an empty repository.
+ */
+export function renderBackupScript(model: BackupModel): string {
+  const indexes = model.repositories.map((repository) => repository.index).join(' | ');
+  return `#!/usr/bin/env bash
+# backup.sh of cluster "${model.stanza}", rendered by cdk8s-postgres: the backup CronJobs' command.
+# backup.sh <repository> <full|diff|incr>, with the repository's own config:
+#  - stanza-create makes the stanza in an empty repository and checks it otherwise (it is
+#    idempotent), so the first scheduled run needs no separate step;
+#  - the backup then runs with the repository local and the instances remote, over TLS;
+#    pgBackRest finds the primary among them, and expires what the retention no longer keeps.
+set -euo pipefail
+
+usage="usage: backup.sh <repository> <full|diff|incr>"
+repository=\${1:?$usage}
+type=\${2:?$usage}
+case $repository in
+  ${indexes}) ;;
+  *)
+    printf 'backup.sh: no repository %s; %s\\n' "$repository" "$usage" >&2
+    exit 2
+    ;;
+esac
+case $type in
+  full | diff | incr) ;;
+  *)
+    printf 'backup.sh: no backup type %s; %s\\n' "$type" "$usage" >&2
+    exit 2
+    ;;
+esac
+config="${BACKUP_PATHS.configDir}/backup-repo$repository.conf"
+
+pgbackrest --config="$config" --stanza=${model.stanza} stanza-create
+exec pgbackrest --config="$config" --stanza=${model.stanza} --repo="$repository" backup --type="$type"
+`;
+}
+
+/**
+ * restore.sh: creates the data directory from a backup instead of initdb. The plain mode runs
+ * it from its bootstrap on the primary, Patroni as its custom bootstrap method (it takes the
+ * `--datadir=` argument Patroni passes). It reads RESTORE_ENVIRONMENT.
+ */
+export function renderRestoreScript(model: BackupModel): string {
+  const restore = model.restore;
+  if (!restore) throw new Error(`cluster "${model.stanza}" has no backup.restore: there is no restore script to render`);
+  const target = restore.targetTime === undefined
+    ? 'the latest point its WAL reaches'
+    : `${restore.targetTime} along timeline ${restore.targetTimeline}`;
+  const targetOptions = restore.targetTime === undefined ? '' : ` \\
+  --type=time '--target=${restore.targetTime}' --target-action=promote --target-timeline=${restore.targetTimeline}`;
+  return `#!/usr/bin/env bash
+# restore.sh of cluster "${model.stanza}", rendered by cdk8s-postgres.
+# Creates the cluster from repository ${restore.repository} of stanza "${model.stanza}", recovered to
+# ${target}, idempotently:
+#  - a data directory that holds a cluster is left as it is, so the option can stay set;
+#  - otherwise the backup is restored into an empty 0700 sibling directory, recovered by a
+#    temporary server with no TCP listener until it is promoted, stopped, cleaned of the
+#    recovery settings (replicas cloned from it must not stop at the target), and only then
+#    renamed to the data directory: a pod killed half-way starts over.
+set -euo pipefail
+
+: "\${PGDATA:?}" "\${CONFIG_FILE:?}" "\${PGBACKREST_CONFIG:?}"
+PG_WALDIR="\${PG_WALDIR:-}"
+# Patroni's custom bootstrap passes --scope and --datadir.
+for argument in "$@"; do
+  case $argument in
+    --datadir=*) PGDATA=\${argument#--datadir=} ;;
+    *) ;;
+  esac
+done
+
+log() {
+  printf '%s restore: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+staging="$PGDATA.restore"
+temporary_server=""
+socket_dir=""
+cleanup() {
+  if [[ -n $temporary_server ]]; then
+    pg_ctl --pgdata="$temporary_server" --mode=immediate --silent stop || true
+  fi
+  if [[ -n $socket_dir ]]; then
+    rm -rf -- "$socket_dir"
+  fi
+}
+trap cleanup EXIT
+
+if [[ -s "$PGDATA/PG_VERSION" ]]; then
+  log "data directory holds a cluster: nothing to restore"
+  exit 0
+fi
+
+log "restoring repository ${restore.repository} of stanza ${model.stanza} to ${target}"
+rm -rf -- "$staging"
+mkdir -p -- "$(dirname -- "$staging")"
+mkdir -m 0700 -- "$staging"
+# archive-get reads the data directory's pg_control: its command names the final directory,
+# not the staging one given to the restore.
+pgbackrest --config="$PGBACKREST_CONFIG" --stanza=${model.stanza} --repo=${restore.repository} --pg1-path="$staging" \\
+  --recovery-option="restore_command=pgbackrest --config=$PGBACKREST_CONFIG --stanza=${model.stanza} archive-get %f \\"%p\\""${targetOptions} \\
+  restore >&2
+
+if [[ -n $PG_WALDIR ]]; then
+  rm -rf -- "$PG_WALDIR"
+  mv -- "$staging/pg_wal" "$PG_WALDIR"
+  ln -s -- "$PG_WALDIR" "$staging/pg_wal"
+fi
+
+log "recovering"
+socket_dir=$(mktemp -d)
+temporary_server=$staging
+pg_ctl --pgdata="$staging" --wait --timeout=86400 --silent \\
+  --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$socket_dir -c synchronous_standby_names='' -c hot_standby=on" \\
+  start >&2
+until [[ $(LC_ALL=C pg_controldata "$staging" | sed -n 's/^Database cluster state: *//p') == "in production" ]]; do
+  if ! pg_ctl --pgdata="$staging" status > /dev/null; then
+    temporary_server=""
+    log "recovery stopped before the cluster was promoted: see the server's log above"
+    exit 1
+  fi
+  sleep 1
+done
+pg_ctl --pgdata="$staging" --wait --timeout=600 --mode=fast --silent stop >&2
+temporary_server=""
+
+auto_conf="$staging/postgresql.auto.conf"
+grep -v -E '^(restore_command|recovery_target[a-z_]*) = |^# Recovery settings generated by pgBackRest' -- "$auto_conf" > "$auto_conf.tmp" || true
+mv -f -- "$auto_conf.tmp" "$auto_conf"
+
+if [[ -e $PGDATA ]]; then
+  rmdir -- "$PGDATA"
+fi
+mv -- "$staging" "$PGDATA"
+log "cluster restored and promoted"
+`;
+}
+
+/** The restore script's path in the instance pods. */
+export const RESTORE_SCRIPT_PATH = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.restoreScript}`;

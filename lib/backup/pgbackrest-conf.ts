@@ -1,0 +1,127 @@
+import { TLS_FILES } from '../core/tls';
+import { BACKUP_FILES, BACKUP_PATHS, repositoryPath, storageCaFile } from './backup-layout';
+import { BackupModel, RepositoryModel } from './backup-model';
+
+/**
+ * pgbackrest.conf of each role, pure functions of the model. Every role gets its own file in
+ * the ConfigMap `<name>-pgbackrest`, and every command names it with `--config`, so neither
+ * the image's /etc/pgbackrest.conf nor a conf.d directory is ever read.
+ */
+
+type Line = [string, string | number];
+
+/** The instances' config: archive-push and archive-get (every repository), restore, and the server sidecar. */
+export function renderInstanceConf(model: BackupModel): string {
+  const cluster = model.cluster;
+  const tls = (file: string) => `${cluster.tlsDir}/${file}`;
+  return render(model, 'instance', 'archive-push (archive_command), archive-get and restore in the instance pods, and their server sidecar', [
+    ...common(model),
+    ...model.repositories.flatMap((repository): Line[] => (repository.volume ? [
+      // A volume repository is reached through the repository host's TLS server.
+      [`repo${repository.index}-host`, model.repoHostPodHost!],
+      [`repo${repository.index}-host-type`, 'tls'],
+      [`repo${repository.index}-host-port`, model.serverPort],
+      [`repo${repository.index}-host-config`, `${BACKUP_PATHS.configDir}/${BACKUP_FILES.repoHostConf}`],
+      [`repo${repository.index}-host-cert-file`, tls(TLS_FILES.certificate)],
+      [`repo${repository.index}-host-key-file`, tls(TLS_FILES.key)],
+      [`repo${repository.index}-host-ca-file`, tls(TLS_FILES.authority)],
+    ] : s3Lines(repository))),
+    ...server(model, cluster.tlsDir),
+  ], [
+    ['pg1-path', cluster.pgdata],
+    ['pg1-port', cluster.port],
+    ['pg1-socket-path', cluster.socketDir],
+  ]);
+}
+
+/** The repository host's config: its TLS server over the volume repositories. */
+export function renderRepoHostConf(model: BackupModel): string {
+  return render(model, 'repo-host', 'the repository host\'s TLS server, which serves the volume repositories to the instances', [
+    ...common(model),
+    ...model.repositories.filter((repository) => repository.volume).map((repository): Line => [`repo${repository.index}-path`, repositoryPath(repository.index)]),
+    ...server(model, BACKUP_PATHS.tlsDir),
+  ], []);
+}
+
+/**
+ * A backup job's config for one repository: the repository local (the repository host's volume,
+ * mounted in the job's pod, or S3 directly) and every instance remote, through its server
+ * sidecar; pgBackRest finds the primary among them.
+ */
+export function renderBackupConf(model: BackupModel, repository: RepositoryModel): string {
+  const cluster = model.cluster;
+  const tls = (file: string) => `${BACKUP_PATHS.tlsDir}/${file}`;
+  return render(model, `backup-repo${repository.index}`, `the backup CronJobs of repository ${repository.index}`, [
+    ...common(model),
+    // A CronJob's backup should not wait for the next scheduled checkpoint.
+    ['start-fast', 'y'],
+    ...(repository.volume ? [[`repo${repository.index}-path`, repositoryPath(repository.index)] as Line] : s3Lines(repository)),
+    [`repo${repository.index}-retention-full`, repository.retentionFull],
+  ], cluster.instancePodHosts.flatMap((host, offset): Line[] => {
+    const pg = `pg${offset + 1}`;
+    return [
+      [`${pg}-host`, host],
+      [`${pg}-host-type`, 'tls'],
+      [`${pg}-host-port`, model.serverPort],
+      [`${pg}-host-config`, `${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf}`],
+      [`${pg}-host-cert-file`, tls(TLS_FILES.certificate)],
+      [`${pg}-host-key-file`, tls(TLS_FILES.key)],
+      [`${pg}-host-ca-file`, tls(TLS_FILES.authority)],
+      [`${pg}-path`, cluster.pgdata],
+      [`${pg}-port`, cluster.port],
+      [`${pg}-socket-path`, cluster.socketDir],
+    ];
+  }));
+}
+
+function common(model: BackupModel): Line[] {
+  return [
+    // The root filesystem is read-only: locks go to an emptyDir, logs to the console only.
+    ['lock-path', BACKUP_PATHS.lockDir],
+    ['log-level-console', 'info'],
+    ['log-level-file', 'off'],
+    ['io-timeout', model.ioTimeoutSeconds],
+  ];
+}
+
+function server(model: BackupModel, tlsDir: string): Line[] {
+  return [
+    ['tls-server-address', '*'],
+    ['tls-server-port', model.serverPort],
+    ['tls-server-cert-file', `${tlsDir}/${TLS_FILES.certificate}`],
+    ['tls-server-key-file', `${tlsDir}/${TLS_FILES.key}`],
+    ['tls-server-ca-file', `${tlsDir}/${TLS_FILES.authority}`],
+    // Only clients with the cluster's certificate, and only for the cluster's stanza.
+    ['tls-server-auth', `${model.cluster.certificateCommonName}=${model.stanza}`],
+  ];
+}
+
+/** An S3 repository; the keys (and cipher passphrase) come from the environment, never the file. */
+function s3Lines(repository: RepositoryModel): Line[] {
+  const s3 = repository.s3!;
+  const repo = `repo${repository.index}`;
+  return [
+    [`${repo}-type`, 's3'],
+    [`${repo}-path`, s3.path],
+    [`${repo}-s3-bucket`, s3.bucket],
+    [`${repo}-s3-endpoint`, s3.endpoint],
+    [`${repo}-s3-region`, s3.region],
+    [`${repo}-s3-uri-style`, s3.uriStyle],
+    [`${repo}-storage-port`, s3.port],
+    [`${repo}-storage-verify-tls`, 'y'],
+    ...(s3.certificateAuthority ? [[`${repo}-storage-ca-file`, storageCaFile(repository.index)] as Line] : []),
+    ...(s3.cipher ? [[`${repo}-cipher-type`, 'aes-256-cbc'] as Line] : []),
+  ];
+}
+
+function render(model: BackupModel, role: string, what: string, global: Line[], stanza: Line[]): string {
+  const line = ([key, value]: Line) => `${key}=${value}`;
+  return [
+    `# pgbackrest.conf (${role}) of cluster "${model.stanza}", rendered by cdk8s-postgres: change the construct's props, not this file.`,
+    `# Read by ${what}.`,
+    '[global]',
+    ...global.map(line),
+    ...(stanza.length > 0 ? ['', `[${model.stanza}]`, ...stanza.map(line)] : []),
+    '',
+  ].join('\n');
+}
