@@ -1,0 +1,493 @@
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
+import { get } from 'http';
+import { join } from 'path';
+import { Document, parse, parseDocument, visit } from 'yaml';
+import { findObject } from '../../support/synth';
+import { SecretStore } from './cluster-harness';
+import { resolveEnv } from './environment';
+import { localizePaths } from './paths';
+import { freePort, giveToDaemonUser, POSTGRES_BIN, run, runOk, startDaemon, waitFor } from './postgres-bin';
+
+/** Debian's Patroni (3.0.2) and etcd (3.4). Patroni runs on /usr/bin/python3, which has its modules, whatever python3 PATH finds. */
+export const PATRONI = '/usr/bin/patroni';
+export const ETCD = '/usr/bin/etcd';
+export const ETCDCTL = '/usr/bin/etcdctl';
+const PYTHON = '/usr/bin/python3';
+
+/** A member as Patroni's `GET /cluster` lists it. */
+export interface MemberStatus {
+  readonly name: string;
+  readonly role: string;
+  readonly state: string;
+  readonly lag?: number | string;
+}
+
+/** Distinct free ports: freePort alone may hand out the same port twice before anything binds it. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/** Polls an async check until it returns a value; on timeout throws with `describe()` (state and logs). */
+async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, describe: () => string): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function httpGet(port: number, path: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const request = get({ host: '127.0.0.1', port, path, timeout: 2000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => resolve(body));
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(undefined));
+  });
+}
+
+/** `roots` and all their descendants that exist now. */
+function descendants(roots: number[]): number[] {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString().trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number));
+  const found = new Set(roots.filter((root) => table.some(([pid]) => pid === root)));
+  for (let size = 0; size !== found.size;) {
+    size = found.size;
+    for (const [pid, ppid] of table) if (found.has(ppid)) found.add(pid);
+  }
+  return [...found];
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Whether a process is gone; a zombie, dead but not yet reaped by its parent, counts. */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+function tail(file: string, lines = 40): string {
+  if (!existsSync(file)) return `(no ${file})`;
+  return `--- ${file}\n${readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')}`;
+}
+
+/** One etcd 3.4 member on loopback: the DCS that stands in for the Kubernetes API in these tests. */
+export class LocalEtcd {
+  private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string) {}
+
+  public static async start(scratch: string): Promise<LocalEtcd> {
+    const [clientPort, peerPort] = await freePorts(2);
+    const dataDir = join(scratch, 'etcd');
+    mkdirSync(dataDir, { mode: 0o700 });
+    giveToDaemonUser(dataDir);
+    const client = `http://127.0.0.1:${clientPort}`;
+    const peer = `http://127.0.0.1:${peerPort}`;
+    const logFile = join(scratch, 'etcd.log');
+    const child = startDaemon(ETCD, ['--name=e2e', `--data-dir=${dataDir}`, `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=e2e=${peer}`], logFile);
+    const etcd = new LocalEtcd(child, `127.0.0.1:${clientPort}`, logFile);
+    await waitFor('etcd to be healthy', () => run(ETCDCTL, [`--endpoints=${client}`, 'endpoint', 'health']).status === 0)
+      .catch((error) => { etcd.stop(); throw new Error(`${error.message}\n${tail(logFile)}`); });
+    return etcd;
+  }
+
+  public stop(): void {
+    this.process.kill('SIGTERM');
+  }
+}
+
+/**
+ * One pod of the HA StatefulSet on loopback: the container's command and environment, its
+ * volumes as directories under the member's root (one per volume, named after it), and the
+ * rendered patroni.yml with only the DCS section, hosts, ports and path roots rewritten.
+ */
+export class PatroniMember {
+  public readonly root: string;
+  public readonly logFile: string;
+  /** The rewritten patroni.yml, as Patroni reads it. */
+  public readonly config: any;
+  private readonly configDocument: Document;
+  private readonly command: string[];
+  private readonly env: { [name: string]: string };
+  private readonly mounts: { [podPath: string]: string };
+  private process?: ChildProcess;
+  private logOffset = 0;
+
+  constructor(scratch: string, public readonly name: string, public readonly pgPort: number, public readonly restPort: number,
+    objects: any[], statefulSet: any, renderedConfig: string, secrets: SecretStore, etcdHost: string) {
+    this.root = join(scratch, name);
+    this.logFile = join(scratch, `${name}.log`);
+    const pod = statefulSet.spec.template.spec;
+    const container = pod.containers.find((c: any) => c.name === 'postgres');
+    if (!container) throw new Error(`StatefulSet ${statefulSet.metadata.name} has no container named postgres`);
+    this.mounts = Object.fromEntries((container.volumeMounts ?? []).map((m: any) => [m.mountPath, join(this.root, m.name)]));
+
+    const pgAddress = `127.0.0.1:${pgPort}`;
+    const restAddress = `127.0.0.1:${restPort}`;
+    this.env = this.containerEnv(container, secrets, objects, statefulSet.metadata.namespace ?? 'default', {
+      PATRONI_POSTGRESQL_LISTEN: pgAddress, PATRONI_POSTGRESQL_CONNECT_ADDRESS: pgAddress,
+      PATRONI_RESTAPI_LISTEN: restAddress, PATRONI_RESTAPI_CONNECT_ADDRESS: restAddress, PGPORT: String(pgPort),
+    });
+    this.configDocument = this.localConfig(renderedConfig, etcdHost, pgAddress, restAddress);
+    this.config = this.configDocument.toJS();
+    for (const [section, variable] of [['postgresql', 'PATRONI_POSTGRESQL_CONNECT_ADDRESS'], ['restapi', 'PATRONI_RESTAPI_CONNECT_ADDRESS']]) {
+      if (!(variable in this.env) && !parse(renderedConfig)[section]?.connect_address) {
+        throw new Error(`neither ${variable} nor ${section}.connect_address is set: Patroni could not tell other members where ${name} is`);
+      }
+    }
+
+    const command = [...(container.command ?? []), ...(container.args ?? [])].map((arg: string) => this.localize(arg));
+    if (!/(^|\/)patroni$/.test(command[0] ?? '')) throw new Error(`the postgres container runs ${JSON.stringify(container.command)}, not patroni`);
+    this.command = [PYTHON, PATRONI, ...command.slice(1)];
+    this.writeVolumes(pod, objects, secrets, statefulSet.metadata.name);
+  }
+
+  /** The superuser's name and password, as Patroni has them. */
+  public get superuser(): { user: string; password: string } {
+    return { user: this.env.PATRONI_SUPERUSER_USERNAME, password: this.env.PATRONI_SUPERUSER_PASSWORD };
+  }
+
+  /** Starts Patroni (again), as the kubelet starts the container; the volumes keep what they hold. */
+  public start(): void {
+    this.logOffset = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
+    appendFileSync(this.logFile, `=== ${new Date().toISOString()} start\n`);
+    this.process = startDaemon(this.command[0], this.command.slice(1), this.logFile, this.env);
+  }
+
+  /** Whether Patroni runs. */
+  public get running(): boolean {
+    return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  /**
+   * Pod loss: every process of the member dies at once, as when its cgroup is killed. Patroni
+   * and the postmaster lead their own sessions and each PostgreSQL child calls setsid, so the
+   * processes are found as descendants of the two; they are all frozen first (nothing forks,
+   * and no orphaned backend goes on committing through a still-living walsender), then killed.
+   * Killing the postmaster alone is no pod loss: Patroni would restart it in place.
+   */
+  public async kill(): Promise<void> {
+    const roots = [this.running ? this.process!.pid! : undefined, this.postmasterPid()].filter((pid): pid is number => pid !== undefined);
+    const frozen = new Set<number>();
+    for (let found = descendants(roots); found.some((pid) => !frozen.has(pid)); found = descendants(roots)) {
+      for (const pid of found.filter((p) => !frozen.has(p))) {
+        signal(pid, 'SIGSTOP');
+        frozen.add(pid);
+      }
+    }
+    for (const pid of frozen) signal(pid, 'SIGKILL');
+    await waitFor(`${this.name}'s processes to die`, () => [...frozen].every(gone));
+    if (frozen.size > 0) appendFileSync(this.logFile, `=== ${new Date().toISOString()} killed ${[...frozen].join(' ')}\n`);
+  }
+
+  /** The running postmaster's pid, checked against its command line: a stale postmaster.pid may name another process. */
+  private postmasterPid(): number | undefined {
+    const dataDir = this.config.postgresql.data_dir;
+    const pidFile = join(dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dataDir) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stops Patroni as the kubelet does (SIGTERM: Patroni stops PostgreSQL), then kills whatever is left after 15 s. */
+  public async stop(): Promise<void> {
+    if (this.running) {
+      this.process!.kill('SIGTERM');
+      await waitFor(`${this.name} to stop`, () => !this.running, 15_000).catch(() => undefined);
+    }
+    await this.kill();
+  }
+
+  /** SQL as the superuser through the member's Unix socket. */
+  public psql(sql: string, database = 'postgres'): string {
+    return runOk('psql', ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', `--host=${this.socketDir}`,
+      `--port=${this.pgPort}`, `--username=${this.superuser.user}`, `--dbname=${database}`, '--command', sql],
+    { PGPASSWORD: this.superuser.password, PGCONNECT_TIMEOUT: '5' }).trim();
+  }
+
+  /** The member's REST API. */
+  public rest(path: string): Promise<string | undefined> {
+    return httpGet(this.restPort, path);
+  }
+
+  public log(lines = 40): string {
+    return tail(this.logFile, lines);
+  }
+
+  /** What Patroni and PostgreSQL logged since the last start(). */
+  public logSinceStart(): string {
+    return readFileSync(this.logFile).subarray(this.logOffset).toString('utf8');
+  }
+
+  private get socketDir(): string {
+    const dirs = this.config.postgresql.parameters?.unix_socket_directories;
+    if (!dirs) throw new Error('patroni.yml sets no postgresql.parameters.unix_socket_directories');
+    return String(dirs).split(',')[0].trim();
+  }
+
+  private localize(value: string): string {
+    return localizePaths(value, this.mounts);
+  }
+
+  /**
+   * The rendered config with the DCS, hosts, ports and path roots made local; everything else as
+   * rendered. Edited as a YAML document, not re-serialized from objects, so anchors and aliases
+   * reach Patroni as rendered: PyYAML makes one dict of an anchored map and its aliases, which
+   * Patroni's environment overrides then write through.
+   */
+  private localConfig(rendered: string, etcdHost: string, pgAddress: string, restAddress: string): Document {
+    const doc = parseDocument(rendered);
+    visit(doc, { Scalar: (_, node) => { if (typeof node.value === 'string') node.value = this.localize(node.value); } });
+    for (const section of ['kubernetes', 'restapi', 'postgresql']) {
+      if (!doc.has(section)) throw new Error(`patroni.yml has no ${section} section`);
+    }
+    doc.delete('kubernetes');
+    doc.set('etcd3', doc.createNode({ hosts: [etcdHost] }));
+    doc.setIn(['restapi', 'listen'], restAddress);
+    doc.setIn(['restapi', 'connect_address'], restAddress);
+    doc.setIn(['postgresql', 'listen'], pgAddress);
+    doc.setIn(['postgresql', 'connect_address'], pgAddress);
+    doc.setIn(['postgresql', 'bin_dir'], POSTGRES_BIN);
+    return doc;
+  }
+
+  /**
+   * The container's environment as the kubelet gives it, paths localized, this member's own
+   * addresses and port (`local`) instead of the pod's, and without PATRONI_KUBERNETES_* (from
+   * which Patroni would build a kubernetes DCS section again).
+   */
+  private containerEnv(container: any, secrets: SecretStore, objects: any[], namespace: string,
+    local: { [name: string]: string }): { [name: string]: string } {
+    const fields: { [path: string]: string } = { 'metadata.name': this.name, 'metadata.namespace': namespace };
+    const env = (container.env ?? []).map((variable: any) => {
+      const path = variable.valueFrom?.fieldRef?.fieldPath;
+      if (path === undefined) return variable;
+      if (!(path in fields)) throw new Error(`env ${variable.name}: fieldRef ${path} is not emulated`);
+      return { name: variable.name, value: fields[path] };
+    });
+    const resolved = resolveEnv({ env }, secrets, objects, (value) => this.localize(value));
+    for (const name of Object.keys(resolved).filter((key) => key.startsWith('PATRONI_KUBERNETES_'))) delete resolved[name];
+    for (const [name, value] of Object.entries(local)) if (name in resolved) resolved[name] = value;
+    const unexpanded = Object.entries(resolved).find(([, value]) => value.includes('$('));
+    if (unexpanded) throw new Error(`env ${unexpanded[0]}=${unexpanded[1]} needs the kubelet's $(VAR) expansion, which the harness does not emulate`);
+    return resolved;
+  }
+
+  /** Every volume the container mounts, as the kubelet lays them out; patroni.yml rewritten. */
+  private writeVolumes(pod: any, objects: any[], secrets: SecretStore, clusterName: string): void {
+    const mounted = new Set(Object.values(this.mounts));
+    for (const dir of mounted) mkdirSync(dir, { recursive: true });
+    for (const volume of pod.volumes ?? []) {
+      const dir = join(this.root, volume.name);
+      if (!mounted.has(dir)) continue;
+      const write = (path: string, text: string, mode: number) => {
+        mkdirSync(join(dir, path, '..'), { recursive: true });
+        writeFileSync(join(dir, path), text, { mode });
+      };
+      if (volume.configMap) {
+        const data = findObject(objects, 'ConfigMap', volume.configMap.name).data ?? {};
+        const items = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+        for (const item of items) {
+          const text = volume.configMap.name === `${clusterName}-patroni` && item.key === 'patroni.yml'
+            ? this.configDocument.toString() : this.localize(data[item.key]);
+          write(item.path, text, item.mode ?? volume.configMap.defaultMode ?? 0o644);
+        }
+      }
+      for (const source of volume.projected?.sources ?? []) {
+        if (!source.secret) throw new Error(`volume ${volume.name}: only Secret projections are emulated, not ${JSON.stringify(source)}`);
+        for (const item of source.secret.items) {
+          const value = secrets[source.secret.name]?.[item.key];
+          if (value === undefined) throw new Error(`no Secret ${source.secret.name} key ${item.key}`);
+          write(item.path, value, item.mode ?? volume.projected.defaultMode ?? 0o644);
+        }
+      }
+    }
+    giveToDaemonUser(this.root);
+  }
+}
+
+/** The members of a synthesized HA cluster and their etcd, on loopback. */
+export class PatroniCluster {
+  private lastStatus: MemberStatus[] = [];
+
+  private constructor(public readonly etcd: LocalEtcd, public readonly members: PatroniMember[], public readonly synchronousMode: boolean) {}
+
+  /** Starts etcd and lays out one member per replica of the StatefulSet `name`; start() starts them. */
+  public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore): Promise<PatroniCluster> {
+    const statefulSet = findObject(objects, 'StatefulSet', name);
+    const patroniConfigMap = findObject(objects, 'ConfigMap', `${name}-patroni`);
+    const rendered = patroniConfigMap.data?.['patroni.yml'];
+    if (!rendered) throw new Error(`ConfigMap ${name}-patroni has no patroni.yml`);
+    const etcd = await LocalEtcd.start(scratch);
+    try {
+      const members: PatroniMember[] = [];
+      for (let ordinal = 0; ordinal < statefulSet.spec.replicas; ordinal++) {
+        const [pgPort, restPort] = await freePorts(2);
+        members.push(new PatroniMember(scratch, `${name}-${ordinal}`, pgPort, restPort, objects, statefulSet, rendered, secrets, etcd.host));
+      }
+      return new PatroniCluster(etcd, members, parse(rendered).bootstrap?.dcs?.synchronous_mode === true);
+    } catch (error) {
+      etcd.stop();
+      throw error;
+    }
+  }
+
+  /** Starts every member at once, as a StatefulSet with Parallel pod management would. */
+  public start(): void {
+    for (const member of this.members) member.start();
+  }
+
+  /** Stops the members, then etcd. */
+  public async stop(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.stop()));
+    this.etcd.stop();
+  }
+
+  public member(name: string): PatroniMember {
+    const member = this.members.find((m) => m.name === name);
+    if (!member) throw new Error(`no member ${name}`);
+    return member;
+  }
+
+  /** `GET /cluster` from the first running member that answers. */
+  public async status(): Promise<MemberStatus[] | undefined> {
+    for (const member of this.members.filter((m) => m.running)) {
+      const body = await member.rest('/cluster');
+      if (body === undefined) continue;
+      try {
+        this.lastStatus = JSON.parse(body).members ?? [];
+        return this.lastStatus;
+      } catch {
+        // A member still starting may answer with something else.
+      }
+    }
+    return undefined;
+  }
+
+  /** The leader's name, once one member holds the leader lock and runs. */
+  public async leader(timeoutMs = 60_000): Promise<string> {
+    return waitUntil('a leader', async () => (await this.status())?.find((m) => m.role === 'leader' && m.state === 'running')?.name,
+      timeoutMs, () => this.describe());
+  }
+
+  /**
+   * Waits until all members are listed: a running leader, the others running replicas at lag 0
+   * and streaming from it, and (in synchronous mode) one of them the sync standby. Returns the
+   * leader's and the sync standby's names.
+   */
+  public async waitHealthy(timeoutMs = 120_000): Promise<{ leader: string; syncStandby?: string }> {
+    return waitUntil('a healthy cluster', async () => {
+      const members = await this.status();
+      if (members?.length !== this.members.length) return undefined;
+      const leader = members.find((m) => m.role === 'leader' && m.state === 'running');
+      const replicas = members.filter((m) => m !== leader);
+      const syncStandby = members.find((m) => m.role === 'sync_standby')?.name;
+      if (!leader || (this.synchronousMode && !syncStandby)) return undefined;
+      if (!replicas.every((m) => ['replica', 'sync_standby'].includes(m.role) && ['running', 'streaming'].includes(m.state) && m.lag === 0)) return undefined;
+      return this.streamingTo(leader.name).length === replicas.length ? { leader: leader.name, syncStandby } : undefined;
+    }, timeoutMs, () => this.describe());
+  }
+
+  /** Members streaming from `leader`, by application_name (Patroni sets it to the member name). */
+  public streamingTo(leader: string): string[] {
+    const result = this.member(leader).psql("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1");
+    return result.split('\n').filter(Boolean);
+  }
+
+  /** What a timeout shows: the last cluster status, then the tail of every log. */
+  public describe(): string {
+    return [`last GET /cluster: ${JSON.stringify(this.lastStatus)}`, ...this.members.map((m) => m.log()), tail(this.etcd.logFile, 15)].join('\n');
+  }
+}
+
+/**
+ * Single-row INSERTs, each its own transaction, through psql on a libpq multi-host connection
+ * with target_session_attrs=read-write: it opens only on a writable primary, as the -rw Service
+ * routes clients. The next INSERT goes out only when psql has echoed the previous one's commit,
+ * so every id is either acknowledged (with the time) or was in flight when its connection died.
+ * A psql that loses its server exits; another one starts at once.
+ */
+export class CommitWriter {
+  /** Acknowledged id -> Date.now() when psql reported its commit. */
+  public readonly acknowledged = new Map<number, number>();
+  /** The last id sent. */
+  public sent = 0;
+  private child?: ChildProcess;
+  private stopping = false;
+
+  constructor(private readonly ports: number[], private readonly login: { user: string; password: string; database: string },
+    private readonly table: string, private readonly logFile: string) {}
+
+  public start(): void {
+    const conninfo = `host=${this.ports.map(() => '127.0.0.1').join(',')} port=${this.ports.join(',')} target_session_attrs=read-write connect_timeout=2`;
+    // stdbuf: psql's stdout is a pipe, which stdio would otherwise buffer past the echo.
+    const child = spawn('stdbuf', ['-oL', 'psql', '--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', conninfo], {
+      env: { PATH: `${POSTGRES_BIN}:/usr/bin:/bin`, PGUSER: this.login.user, PGPASSWORD: this.login.password, PGDATABASE: this.login.database },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        const ack = /^ack (\d+)$/.exec(line);
+        if (!ack) continue;
+        this.acknowledged.set(Number(ack[1]), Date.now());
+        if (!this.stopping) this.send(child);
+      }
+    });
+    child.stderr!.on('data', (chunk) => appendFileSync(this.logFile, `${new Date().toISOString()} ${chunk}`));
+    child.stdin!.on('error', () => undefined); // EPIPE when psql has exited; the exit handler takes over.
+    child.on('exit', () => setTimeout(() => {
+      if (!this.stopping) this.start();
+    }, 100));
+    this.send(child);
+  }
+
+  /** Ends the current psql after its statement in flight, or kills it when that statement hangs for 10 s. */
+  public async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.on('exit', () => resolve(clearTimeout(timer)));
+      child.stdin!.end();
+    });
+  }
+
+  /** Resolves with the time the first id above `id` was acknowledged. */
+  public async firstAckAbove(id: number, timeoutMs: number): Promise<number> {
+    return waitUntil(`a commit acknowledged after id ${id}`, async () => {
+      for (const [acked, at] of this.acknowledged) if (acked > id) return at;
+      return undefined;
+    }, timeoutMs, () => tail(this.logFile));
+  }
+
+  private send(child: ChildProcess): void {
+    const id = ++this.sent;
+    child.stdin!.write(`INSERT INTO ${this.table} (id) VALUES (${id});\n\\echo ack ${id}\n`);
+  }
+}
