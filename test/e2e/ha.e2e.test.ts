@@ -140,4 +140,30 @@ describe('PostgresStatefulCluster in HA mode: Patroni 3.0 on etcd 3.4 with real 
   test('a second pod loss, once a sync standby is named again, fails over just as well', async () => {
     await rejoin(await loseLeaderUnderWrites(2));
   }, 240_000);
+
+  // kill -9 of the leader's postmaster alone: Patroni, still holding the lock, restarts it in
+  // place within primary_start_timeout (300 s) instead of failing over; crash recovery keeps
+  // every commit that was acknowledged.
+  test('kill -9 of the leader\'s postmaster only: Patroni restarts it in place, no acknowledged commit lost', async () => {
+    const { leader } = await cluster.waitHealthy();
+    const table = 'ha_writes_crash';
+    psql(ownerOn(cluster.member(leader)), `CREATE TABLE ${table} (id bigint PRIMARY KEY)`);
+    writer = new CommitWriter(cluster.members.map((m) => m.pgPort), OWNER, table, join(scratch, 'writer-crash.log'));
+    writer.start();
+    await writer.firstAckAbove(0, 10 * MS);
+    await sleep(3 * MS);
+    const sentAtKill = writer.sent;
+    const killedAt = Date.now();
+    const killed = cluster.member(leader).killPostmaster();
+    const writableAt = await writer.firstAckAbove(sentAtKill, 120 * MS);
+    await writer.stop();
+
+    expect(await cluster.leader()).toBe(leader);
+    const present = new Set(cluster.member(leader).psql(`SELECT id FROM ${table}`, OWNER.database).split('\n').map(Number));
+    const acknowledged = [...writer.acknowledged.keys()];
+    console.log(`ha-e2e: postmaster ${killed} killed, writable again on the same leader after ${seconds(writableAt - killedAt)} s, `
+      + `acknowledged ${acknowledged.filter((id) => id <= sentAtKill).length}, present ${[...present].filter((id) => id <= sentAtKill).length}`);
+    expect(acknowledged.filter((id) => !present.has(id))).toEqual([]);
+    await cluster.waitHealthy();
+  }, 240_000);
 });

@@ -197,6 +197,15 @@ export class PatroniMember {
     if (frozen.size > 0) appendFileSync(this.logFile, `=== ${new Date().toISOString()} killed ${[...frozen].join(' ')}\n`);
   }
 
+  /** kill -9 of the postmaster alone (a crash of PostgreSQL, not of the pod); returns its pid. */
+  public killPostmaster(): number {
+    const pid = this.postmasterPid();
+    if (pid === undefined) throw new Error(`${this.name} has no running postmaster to kill`);
+    signal(pid, 'SIGKILL');
+    appendFileSync(this.logFile, `=== ${new Date().toISOString()} killed the postmaster ${pid}\n`);
+    return pid;
+  }
+
   /** The running postmaster's pid, checked against its command line: a stale postmaster.pid may name another process. */
   private postmasterPid(): number | undefined {
     const dataDir = this.config.postgresql.data_dir;
