@@ -8,7 +8,7 @@ import { CREDENTIAL_FUNCTIONS } from './shell-functions';
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE',
+  'TLS_CA_FILE', 'RESTORE_SCRIPT',
 ] as const;
 
 /**
@@ -20,7 +20,7 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
 # bootstrap.sh of cluster "${model.name}", rendered by cdk8s-postgres.
 # Prepares this pod's data directory before PostgreSQL starts, idempotently:
 #  - a data directory that holds a cluster is left as it is: a restart starts as it was;
-#  - an empty one on the primary is created by initdb;
+#  - an empty one on the primary is created by initdb, or from a backup by restore.sh;
 #  - an empty one on a replica is cloned from the primary by pg_basebackup through a
 #    replication slot named after the pod, so a replica whose volume was lost re-clones;
 #  - a replica's primary_conninfo is rewritten at every start, so a new primary address or
@@ -34,6 +34,7 @@ set -euo pipefail
 : "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
 TLS_CA_FILE="\${TLS_CA_FILE:-}"
+RESTORE_SCRIPT="\${RESTORE_SCRIPT:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
 log() {
@@ -66,6 +67,11 @@ reset_staging() {
 
 initialize_primary() {
   local staging="$PGDATA.initdb" superuser
+  if [[ -n $RESTORE_SCRIPT ]]; then
+    log "creating the cluster from a backup"
+    "$RESTORE_SCRIPT"
+    return
+  fi
   superuser=$(secret superuser username)
   reset_staging "$staging"
   log "initializing a new cluster"

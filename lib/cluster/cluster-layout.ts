@@ -3,10 +3,8 @@
  * paths, and the end-to-end tests rewrite exactly these roots to run them on a workstation.
  */
 export const CLUSTER_PATHS = {
-  /** ConfigMap with postgresql.conf and pg_hba.conf. */
+  /** ConfigMap with postgresql.conf and pg_hba.conf, or in the HA mode patroni.yml. */
   configDir: '/etc/postgresql',
-  /** The HA mode's ConfigMap with patroni.yml. */
-  patroniConfigDir: '/etc/patroni',
   /** ConfigMap with the bootstrap script. */
   scriptsDir: '/opt/cdk8s-postgres',
   /** The data volume; the cluster lives in a subdirectory so lost+found does not bother initdb. */

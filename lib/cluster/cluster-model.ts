@@ -3,7 +3,7 @@ import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
-import { ComponentLabels } from '../core/labels';
+import { ComponentLabels, selectorLabels } from '../core/labels';
 import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
@@ -13,9 +13,11 @@ import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
+import { BackupModel, resolveBackup } from '../backup/backup-model';
+import { backupCertificateDnsNames } from '../backup/backup-objects';
+import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 
@@ -67,6 +69,8 @@ export interface ClusterModel {
   readonly replicaApplicationNames: string[];
   /** Patroni's settings, in the HA mode. */
   readonly highAvailability?: HighAvailabilityModel;
+  /** pgBackRest's repositories, schedules and restore. */
+  readonly backup?: BackupModel;
   readonly superuser: ResolvedCredentials;
   readonly replication: ResolvedCredentials;
   readonly databases: DatabaseModel[];
@@ -114,6 +118,10 @@ const MANAGED_PARAMETERS = new Map(Object.entries({
   synchronous_standby_names: 'synchronousReplication',
   primary_conninfo: 'replicationSecret (the bootstrap writes it for each replica)',
   primary_slot_name: 'nothing: each replica streams through a slot named after its pod',
+  archive_mode: 'backup (WAL goes to every repository)',
+  archive_command: 'backup (WAL goes to every repository)',
+  archive_timeout: 'backup.archiveTimeout',
+  restore_command: 'backup.restore',
   ssl: 'tls',
   ssl_cert_file: 'tls.secretName',
   ssl_key_file: 'tls.secretName',
@@ -242,6 +250,34 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const tls = resolveTls(scope, props.tls, name);
   const partOf = props.partOf ?? name;
   validateLabelValue(scope, 'partOf', partOf);
+  const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });
+  const backup = resolveBackup(scope, props.backup, {
+    name,
+    port,
+    image,
+    uid,
+    pgdata: CLUSTER_PATHS.pgdata,
+    socketDir: CLUSTER_PATHS.socketDir,
+    ...(storage.walSize ? { walDir: CLUSTER_PATHS.walDir } : {}),
+    configFile: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`,
+    tlsDir: CLUSTER_PATHS.tlsDir,
+    sidecarMounts: [
+      { name: 'data', mountPath: CLUSTER_PATHS.dataVolume },
+      ...(storage.walSize ? [{ name: 'wal', mountPath: CLUSTER_PATHS.walVolume }] : []),
+      { name: 'socket', mountPath: CLUSTER_PATHS.socketDir },
+      { name: 'tls', mountPath: CLUSTER_PATHS.tlsDir },
+    ],
+    dataVolumeNames: ['data', 'wal'],
+    instancePodHosts: podNames.map((pod) => `${pod}.${objectNames.headless}`),
+    ...(tls ? { tls } : {}),
+    // pgBackRest's servers let in clients by their certificate's CN.
+    certificateCommonName: objectNames.readWrite,
+    superuser,
+    componentLabels,
+    instanceSelector: selectorLabels(componentLabels('database'), false),
+    networkPolicies: props.networkPolicy?.enabled !== false,
+    user,
+  });
   return {
     name,
     instances,
@@ -256,6 +292,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     podNames,
     replicaApplicationNames,
     ...(highAvailability ? { highAvailability } : {}),
+    ...(backup ? { backup } : {}),
     superuser,
     replication,
     databases,
@@ -267,14 +304,17 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     allowedCidrs,
     ...(tls ? { tls } : {}),
     // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
-    certificateDnsNames: serviceDnsNames(scope, [objectNames.readWrite, ...(replicas > 0 ? [objectNames.readOnly] : [])], [objectNames.headless]),
+    certificateDnsNames: [
+      ...serviceDnsNames(scope, [objectNames.readWrite, ...(replicas > 0 ? [objectNames.readOnly] : [])], [objectNames.headless]),
+      ...(backup ? backupCertificateDnsNames(scope, backup) : []),
+    ],
     resources,
     storage,
     volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
     spread: props.spread ?? PodSpread.PREFERRED,
     terminationGracePeriodSeconds: graceSeconds,
     user,
-    componentLabels: (component) => ({ name: 'postgresql', instance: name, component, partOf }),
+    componentLabels,
   };
 }
 

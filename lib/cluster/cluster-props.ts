@@ -5,6 +5,7 @@ import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
 import { HighAvailability } from './high-availability';
+import { BackupOptions } from '../backup/backup-props';
 import { WorkloadProps } from '../core/user-metadata';
 
 /** What synthesis does when shared_buffers + max_connections x work_mem exceeds the memory limit. */
@@ -137,6 +138,13 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - no automatic failover: a primary StatefulSet and a replica StatefulSet
    */
   readonly highAvailability?: HighAvailability;
+  /**
+   * pgBackRest backups: WAL archiving to every repository (a volume of a repository host, S3),
+   * scheduled backups as CronJobs, and optionally creating the cluster from a backup. Needs `tls`:
+   * pgBackRest's servers and clients authenticate each other with the cluster's certificate.
+   * @default - no backups
+   */
+  readonly backup?: BackupOptions;
   /**
    * Client networks allowed to log in (scram-sha-256) and replicas allowed to stream.
    * @default ['0.0.0.0/0', '::/0']

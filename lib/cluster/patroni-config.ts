@@ -5,6 +5,7 @@ import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL }
 import { ClusterModel, ParameterValue } from './cluster-model';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { parameterSections, PATRONI_MANAGED_PARAMETERS } from './postgresql-conf';
+import { RESTORE_SCRIPT_PATH } from '../backup/backup-scripts';
 
 /** Patroni reads YAML 1.1, where an unquoted `on` is a boolean; no anchors, no folded lines. */
 const YAML_OPTIONS = { version: '1.1', aliasDuplicateObjects: false, lineWidth: 0 } as const;
@@ -55,6 +56,11 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
         { 'auth-host': 'scram-sha-256' }, ...walDir],
       // Patroni 3.0's validator requires it; postgresql.pg_hba replaces it at the first start.
       pg_hba: pgHba,
+      // Created from a backup instead: restore.sh recovers and promotes it, then Patroni starts it.
+      ...(model.backup?.restore ? {
+        method: 'restore',
+        restore: { command: RESTORE_SCRIPT_PATH, keep_existing_recovery_conf: true },
+      } : {}),
       post_bootstrap: scriptPath,
     },
     postgresql: {

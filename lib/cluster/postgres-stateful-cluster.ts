@@ -24,6 +24,7 @@ import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { PASSWORD_LOOKUP_QUERY, Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
+import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 
 type Role = 'primary' | 'replica';
 /** The plain mode's pods are a primary or replicas; the HA mode's are members, any of which may lead. */
@@ -102,15 +103,20 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.certificateDnsNames = [...model.certificateDnsNames];
     if (model.tls) {
       this.certificateAuthority = model.tls.authority;
-      renderCertificate(this, model.name, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user);
+      renderCertificate(this, model.name, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user,
+        model.backup?.cluster.certificateCommonName);
     }
 
     // Rendered at synth, after every construct of the app had its chance to add a role.
     const ha = model.highAvailability;
-    const config = (): { [file: string]: string } => (ha ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored) } : {
+    const plainConfig = () => ({
       [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
       [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
     });
+    // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
+    const config = (): { [file: string]: string } => (ha
+      ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored), ...(model.backup?.restore ? plainConfig() : {}) }
+      : plainConfig());
     const scripts = (): { [file: string]: string } => (ha ? { [CLUSTER_FILES.provisionScript]: renderProvisionScript(model, this.provisioning) }
       : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
     const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
@@ -134,6 +140,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       oneAtATimeDisruptionBudget(this, model.objectNames.disruptionBudget, model.componentLabels('database'), model.user, false);
     }
 
+    if (model.backup) renderBackupObjects(this, model.backup);
+    const backupRules = model.backup ? backupNetworkRules(model.backup) : { ingress: [], egress: [] };
     const instances = selectorLabels(model.componentLabels('database'), false);
     this.serverPods = componentPeer(this, instances);
     this.network = new NetworkAccess(this, props.networkPolicy, {
@@ -151,8 +159,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           { peer: this.serverPods, port: ha.restApiPort },
           ...ha.apiServerCidrs.flatMap((cidr) => ha.apiServerPorts.map((port) => ({ peer: { cidr }, port }))),
         ] : []),
+        // archive-push to the repository host and S3; the backup jobs come in to pgBackRest's server.
+        ...backupRules.egress,
       ],
-      peerIngress: ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : [],
+      peerIngress: [...(ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : []), ...backupRules.ingress],
     });
     this.network.allowClients('replication', [this.serverPods]);
   }
@@ -341,7 +351,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         template: {
           metadata: {
             labels: metadataLabels(labels, podLabels),
-            annotations: this.sidecars.podAnnotations({ ...model.user.annotations, 'checksum/config': checksum }),
+            annotations: this.sidecars.podAnnotations({ ...model.user.annotations, ...this.backupAdditions?.podAnnotations, 'checksum/config': checksum }),
           },
           spec: this.sidecars.podSpec({ ...this.podSpec(kind), ...model.user.placement }),
         },
@@ -354,7 +364,6 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const resources = resourceRequirements(model.resources);
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
     const tlsMounts = model.tls ? [volumeMount('tls', CLUSTER_PATHS.tlsDir, true)] : [];
-    const configDir = kind === 'member' ? CLUSTER_PATHS.patroniConfigDir : CLUSTER_PATHS.configDir;
     // Replicas of the plain mode need just the replication role's Secret; a primary or any HA
     // member (a leader to be) provisions every role.
     const secretSources = Lazy.any({
@@ -362,6 +371,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         .map((provisioned) => secretProjection(provisioned.secretDir, provisioned.credentials)),
     });
     const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer();
+    const backup = this.backupAdditions;
+    // The plain mode's primary runs restore.sh in its init container; Patroni runs it itself.
+    const restore = kind === 'primary' ? backup?.restore : undefined;
+    const env = distinctNames([...server.env ?? [], ...backup?.postgresEnv ?? [], ...(kind === 'member' ? backup?.restore?.env ?? [] : [])]);
 
     return {
       serviceAccountName: model.objectNames.serviceAccount,
@@ -371,15 +384,16 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       securityContext: restrictedPodSecurityContext(model.uid, model.uid),
       terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
       topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels('database'), false), model.spread),
-      ...(kind === 'member' ? {} : { initContainers: [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts])] }),
+      ...(kind === 'member' ? {} : { initContainers: [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)] }),
       containers: [{
         ...server,
+        ...(env.length > 0 ? { env } : {}),
         imagePullPolicy: 'IfNotPresent',
         resources,
         securityContext: restrictedContainerSecurityContext(),
         volumeMounts: [
           ...dataMounts,
-          volumeMount('config', configDir, true),
+          volumeMount('config', CLUSTER_PATHS.configDir, true),
           ...(kind === 'member' ? [volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true), volumeMount('secrets', CLUSTER_PATHS.secretsDir, true)] : []),
           // Patroni rewrites the passfile; the plain mode's bootstrap writes it.
           volumeMount('auth', CLUSTER_PATHS.authDir, kind !== 'member'),
@@ -387,8 +401,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           volumeMount('socket', CLUSTER_PATHS.socketDir),
           volumeMount('shm', '/dev/shm'),
           volumeMount('tmp', '/tmp'),
+          ...backup?.postgresMounts ?? [],
         ],
-      }],
+      }, ...backup?.sidecars ?? []],
       volumes: [
         { name: 'config', configMap: { name: model.objectNames.config, defaultMode: 0o444 } },
         { name: 'scripts', configMap: { name: model.objectNames.scripts, defaultMode: 0o555 } },
@@ -400,12 +415,18 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
         { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(`${Math.floor(model.resources.memoryLimitBytes / 4 / 2 ** 20)}Mi`) } },
         { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+        ...backup?.volumes ?? [],
       ],
     };
   }
 
-  /** The plain mode's init container: initdb on the primary, a clone on a replica, then provisioning. */
-  private bootstrapContainer(role: Role, mounts: k8s.VolumeMount[]): k8s.Container {
+  /** The pgBackRest config, server sidecar and restore hook of every instance pod, with `backup`. */
+  private get backupAdditions(): InstancePodAdditions | undefined {
+    return this.model.backup ? instancePodAdditions(this.model.backup) : undefined;
+  }
+
+  /** The plain mode's init container: initdb (or a restore) on the primary, a clone on a replica, then provisioning. */
+  private bootstrapContainer(role: Role, mounts: k8s.VolumeMount[], restore: InstancePodAdditions['restore']): k8s.Container {
     const model = this.model;
     const environment: { [name in typeof BOOTSTRAP_ENVIRONMENT[number]]: string | k8s.EnvVarSource } = {
       PGDATA: CLUSTER_PATHS.pgdata,
@@ -418,13 +439,14 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
       CONFIG_FILE: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`,
       TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
+      RESTORE_SCRIPT: restore?.command[0] ?? '',
     };
     return {
       name: 'bootstrap',
       image: model.image,
       imagePullPolicy: 'IfNotPresent',
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
-      env: environmentVariables(environment),
+      env: distinctNames([...environmentVariables(environment), ...restore?.env ?? []]),
       resources: resourceRequirements(model.resources),
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [
@@ -435,6 +457,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         ...mounts.filter((mount) => mount.name === 'tls'),
         volumeMount('auth', CLUSTER_PATHS.authDir),
         volumeMount('tmp', '/tmp'),
+        ...restore?.mounts ?? [],
       ],
     };
   }
@@ -495,7 +518,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return {
       name: 'postgres',
       image: model.image,
-      command: ['patroni', `${CLUSTER_PATHS.patroniConfigDir}/${CLUSTER_FILES.patroniConfig}`],
+      command: ['patroni', `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.patroniConfig}`],
       env: environmentVariables({ ...patroni, ...provision }),
       ports: [
         { name: 'postgres', containerPort: model.port, protocol: 'TCP' },
@@ -507,6 +530,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       livenessProbe: probe('/liveness', 6),
     };
   }
+}
+
+/** Env vars without repeats: restore.sh reads some variables the bootstrap already sets, to the same values. */
+function distinctNames(env: k8s.EnvVar[]): k8s.EnvVar[] {
+  return env.filter((variable, index) => env.findIndex((other) => other.name === variable.name) === index);
 }
 
 /** Env vars from literal values and sources, in the order given: `$(NAME)` may refer to earlier ones. */

@@ -1,6 +1,7 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
 import { TLS_FILES } from '../core/tls';
+import { backupParameters } from '../backup/backup-objects';
 
 /** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`). */
 export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file']);
@@ -37,6 +38,7 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
       comment: 'Logs go to stderr, where the container runtime collects them.',
       parameters: parameters({ logging_collector: false, log_destination: 'stderr', log_line_prefix: '%m [%p] %q%u@%d ' }),
     },
+    ...(model.backup ? [{ comment: 'WAL archiving to every pgBackRest repository', parameters: backupParameters(model.backup) }] : []),
     { comment: 'Sizes, replication and the settings from props', parameters: model.parameters },
   ];
 }

@@ -148,8 +148,13 @@ export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildc
   return [...serviceNames.flatMap(forms), ...wildcardServiceNames.flatMap(forms).map((name) => `*.${name}`)];
 }
 
-/** A cert-manager Certificate, named after the component, keeping its TLS Secret issued for its Service names. */
-export function renderCertificate(scope: IConstruct, name: string, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata): void {
+/**
+ * A cert-manager Certificate, named after the component, keeping its TLS Secret issued for its
+ * Service names; with `clientCommonName`, also a client certificate of that CN (pgBackRest's
+ * servers and clients present the cluster's one certificate to each other).
+ */
+export function renderCertificate(scope: IConstruct, name: string, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata,
+  clientCommonName?: string): void {
   if (!tls.issuer) return;
   const metadata: k8s.ObjectMeta = objectMeta(scope, name, labels, user);
   // The unique-name check (validateUniqueNames) also refuses two Certificates for one Secret.
@@ -160,11 +165,12 @@ export function renderCertificate(scope: IConstruct, name: string, tls: Resolved
     spec: {
       secretName: tls.secretName,
       secretTemplate: { labels: metadataLabels(labels, user.labels) },
+      ...(clientCommonName ? { commonName: clientCommonName } : {}),
       dnsNames,
       issuerRef: { name: tls.issuer.name, kind: tls.issuer.kind, group: 'cert-manager.io' },
       // A new key at every renewal; ECDSA P-256 is what PostgreSQL, PgBouncer and Pgpool-II all read.
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
-      usages: ['server auth', 'digital signature'],
+      usages: ['server auth', ...(clientCommonName ? ['client auth'] : []), 'digital signature'],
     },
   });
 }
