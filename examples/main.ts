@@ -3,6 +3,7 @@ import { join } from 'path';
 import { App } from 'cdk8s';
 import { PostgresStatefulCluster } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
+import { BackedUpClusterChart } from './backed-up-cluster';
 import { HaClusterChart } from './ha-cluster';
 import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
@@ -18,6 +19,7 @@ export function buildExamples(app: App): void {
   new OperatorManagedChart(app, 'operator-managed');
   new SecureStackChart(app, 'secure-stack');
   new HaClusterChart(app, 'ha-cluster');
+  new BackedUpClusterChart(app, 'backed-up-cluster');
   buildOrdersEnvironments(app);
 }
 

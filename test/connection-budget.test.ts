@@ -92,5 +92,5 @@ test('the report written beside the examples\' manifests lists every cluster\'s 
     '  consumer                 primary  each replica',
     '  secure-stack/ShopPgpool       32            32',
   ].join('\n'));
-  expect(report.match(/per instance/g)).toHaveLength(8);
+  expect(report.match(/per instance/g)).toHaveLength(9);
 });

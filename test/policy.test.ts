@@ -242,7 +242,7 @@ const PROD_CHARTS = ['orders-prod', 'orders-analytics'];
 const WARNINGS: Array<{ check: string; count: number; justification: string; applies: (f: Finding) => boolean }> = [
   {
     check: 'pullPolicyNotAlways',
-    count: 79,
+    count: 86,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -268,25 +268,33 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'priorityClassNotSet',
-    count: 20,
+    count: 26,
     justification: 'PriorityClasses are cluster objects the library cannot assume exist; placement.priorityClassName sets one, '
       + 'as the prod overlays do (orders-prod, orders-analytics pass)',
     applies: (f) => !PROD_CHARTS.includes(f.chart),
   },
   {
     check: 'metadataAndInstanceMismatched',
-    count: 13,
-    justification: 'a cluster is two StatefulSets, <cluster>-primary and <cluster>-replica, of one instance: '
-      + 'app.kubernetes.io/instance names the cluster, which the Services and NetworkPolicies select by',
+    count: 18,
+    justification: 'a cluster is two StatefulSets, <cluster>-primary and <cluster>-replica, of one instance, and its '
+      + 'backups add <cluster>-repo-host and CronJobs <cluster>-backup-repo<N>-<type>: app.kubernetes.io/instance names '
+      + 'the cluster, which the Services and NetworkPolicies select by',
     applies: (f) => {
       const obj = objectOf(f);
       const instance = obj.metadata.labels['app.kubernetes.io/instance'];
-      return obj.kind === 'StatefulSet' && [`${instance}-primary`, `${instance}-replica`].includes(obj.metadata.name);
+      return (obj.kind === 'StatefulSet' && [`${instance}-primary`, `${instance}-replica`, `${instance}-repo-host`].includes(obj.metadata.name))
+        || (obj.kind === 'CronJob' && new RegExp(`^${instance}-backup-repo[1-4]-(full|diff|incr)$`).test(obj.metadata.name));
     },
   },
   {
-    check: 'automountServiceAccountToken',
+    check: 'topologySpreadConstraint',
     count: 1,
+    justification: 'the backup repository host is one pod, which has nothing to spread from',
+    applies: (f) => objectOf(f).kind === 'StatefulSet' && /-repo-host$/.test(objectOf(f).metadata.name) && objectOf(f).spec.replicas === 1,
+  },
+  {
+    check: 'automountServiceAccountToken',
+    count: 2,
     justification: 'only the HA mode\'s Patroni pods mount a token: Patroni keeps the leader lock in ConfigMaps through the API '
       + 'server, with a namespaced Role of just the verbs it uses (test/high-availability.test.ts pins them); every other pod mounts none',
     applies: (f) => objectOf(f).kind === 'StatefulSet' && templateOf(f).spec.containers[0].command[0] === 'patroni',

@@ -356,11 +356,28 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
         },
       };
     });
+    // A backup repository's S3 key and cipher passphrase Secrets.
+    jest.doMock('../lib/backup/backup-model', () => {
+      const actual = jest.requireActual('../lib/backup/backup-model');
+      const markedS3 = (s3: any) => s3 && {
+        ...s3,
+        credentials: { ...s3.credentials, secretName: mark(s3.credentials.secretName) },
+        ...(s3.cipher ? { cipher: { ...s3.cipher, secretName: mark(s3.cipher.secretName) } } : {}),
+      };
+      return {
+        ...actual,
+        resolveBackup: (...args: any[]) => {
+          const backup = actual.resolveBackup(...args);
+          return backup && { ...backup, repositories: backup.repositories.map((r: any) => ({ ...r, s3: markedS3(r.s3) })) };
+        },
+      };
+    });
     const cdk8s: Cdk8s = require('cdk8s');
     charts = synthExamples(cdk8s, require('../examples/main').buildExamples);
   });
   jest.dontMock('../lib/core/credentials');
   jest.dontMock('../lib/core/tls');
+  jest.dontMock('../lib/backup/backup-model');
   return { charts, markers };
 }
 

@@ -197,7 +197,7 @@ export interface RestoreOptions {
   readonly repository?: number;
   /**
    * Recover to this time (point-in-time recovery), ISO 8601 with a time zone:
-   * `2025-03-01T12:00:00Z` or `2025-03-01 13:00:00.5+01:00`. pgBackRest picks the last backup
+   * `<date>T12:00:00Z` or `<date> 13:00:00.5+01:00`, the date as year-month-day. pgBackRest picks the last backup
    * before it, and the cluster is promoted once the time is reached.
    * @default - the latest point the repository's WAL reaches
    */
