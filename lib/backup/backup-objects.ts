@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { metadataLabels, selectorLabels } from '../core/labels';
-import { NetworkAccess, NetworkPeer } from '../core/network-policy';
+import { DNS_PORTS, NetworkAccess, NetworkPeer } from '../core/network-policy';
 import { resourceRequirements } from '../core/resources';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { serviceDnsNames, TLS_FILES } from '../core/tls';
@@ -54,7 +54,6 @@ export interface BackupNetworkRules {
 const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
 const caVolume = (repository: RepositoryModel) => `pgbackrest-repo${repository.index}-ca`;
 const repoVolume = (repository: RepositoryModel) => `repo${repository.index}`;
-const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
 
 /** archive_mode, archive_command and archive_timeout: every WAL segment goes to every repository. */
 export function backupParameters(model: BackupModel): BackupParameter[] {

@@ -72,7 +72,8 @@ export interface NetworkAccessSpec {
   readonly peerIngress?: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
 }
 
-const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
+/** Any resolver on port 53: kube-dns, or a node-local cache outside the pod network. */
+export const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
 
 /** A peer in the NetworkPolicy form, validated. */
 export function networkPolicyPeer(scope: IConstruct, prop: string, peer: NetworkPeer): k8s.NetworkPolicyPeer {
