@@ -532,9 +532,13 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   }
 }
 
-/** Env vars without repeats: restore.sh reads some variables the bootstrap already sets, to the same values. */
+/** Env vars without repeats: restore.sh reads some variables the bootstrap already sets, which must be the same values. */
 function distinctNames(env: k8s.EnvVar[]): k8s.EnvVar[] {
-  return env.filter((variable, index) => env.findIndex((other) => other.name === variable.name) === index);
+  return env.filter((variable, index) => {
+    const first = env.find((other) => other.name === variable.name)!;
+    if (JSON.stringify(first) !== JSON.stringify(variable)) throw new Error(`internal error: env ${variable.name} is set to two different values`);
+    return first === variable;
+  });
 }
 
 /** Env vars from literal values and sources, in the order given: `$(NAME)` may refer to earlier ones. */
