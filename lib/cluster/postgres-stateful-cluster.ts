@@ -534,10 +534,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
 /** Env vars without repeats: restore.sh reads some variables the bootstrap already sets, which must be the same values. */
 function distinctNames(env: k8s.EnvVar[]): k8s.EnvVar[] {
-  return env.filter((variable) => {
-    const first = env.find((other) => other.name === variable.name)!;
-    if (JSON.stringify(first) !== JSON.stringify(variable)) throw new Error(`internal error: env ${variable.name} is set to two different values`);
-    return first === variable;
+  return env.filter((variable, index) => {
+    const first = env.findIndex((other) => other.name === variable.name);
+    if (JSON.stringify(env[first]) !== JSON.stringify(variable)) throw new Error(`internal error: env ${variable.name} is set to two different values`);
+    return first === index;
   });
 }
 
