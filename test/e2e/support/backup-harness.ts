@@ -1,17 +1,18 @@
 import { ChildProcess } from 'child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
-import { BACKUP_FILES, BACKUP_PATHS } from '../../../lib/backup/backup-layout';
+import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
 import { resolveUserMetadata } from '../../../lib/core/user-metadata';
 import { findObject } from '../../support/synth';
-import { SecretStore } from './cluster-harness';
+import { LocalInstance, SecretStore, localCluster } from './cluster-harness';
+import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 
-/** The pod paths of the cluster side that the backup module is given (the cluster's CLUSTER_PATHS today). */
-export const INSTANCE_PATHS = {
+/** The pod paths of the cluster side that the backup module is given (the cluster's CLUSTER_PATHS). */
+const INSTANCE_PATHS = {
   dataVolume: '/var/lib/postgresql/data',
   pgdata: '/var/lib/postgresql/data/pgdata',
   walVolume: '/var/lib/postgresql/wal',
@@ -69,9 +70,9 @@ export function synthBackup(options: BackupOptions, clusterOptions: Parameters<t
 }
 
 /**
- * A test CA, and certificates issued by it as cert-manager's CA issuer would for the cluster's
- * Certificate with backups: ECDSA P-256, the dnsNames as subjectAltNames (wildcards included),
- * the common name, and server and client auth.
+ * A test CA, and certificates issued by it as cert-manager's CA issuer would for a Certificate's
+ * spec: ECDSA P-256, the dnsNames as subjectAltNames (wildcards included), the common name, and
+ * the extended key usages of its usages.
  */
 export class TestCa {
   public readonly certificate: string;
@@ -83,10 +84,11 @@ export class TestCa {
   }
 
   /** A kubernetes.io/tls Secret's data. */
-  public issue(id: string, commonName: string, dnsNames: string[]): { [key: string]: string } {
+  public issue(id: string, spec: { commonName: string; dnsNames: string[]; usages: string[] }): { [key: string]: string } {
+    const usages = spec.usages.filter((usage) => usage.endsWith(' auth')).map((usage) => `${usage.split(' ')[0]}Auth`);
     const extensions = this.file(`${id}.ext`);
-    writeFileSync(extensions, `subjectAltName=${dnsNames.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    runOk('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${commonName}`,
+    writeFileSync(extensions, `subjectAltName=${spec.dnsNames.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=${usages.join(',')}\n`);
+    runOk('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${spec.commonName}`,
       '-keyout', this.file(`${id}.key`), '-out', this.file(`${id}.csr`)]);
     runOk('openssl', ['x509', '-req', '-in', this.file(`${id}.csr`), '-CA', this.file('ca.crt'), '-CAkey', this.file('ca.key'),
       '-CAcreateserial', '-days', '1', '-extfile', extensions, '-out', this.file(`${id}.crt`)]);
@@ -98,26 +100,158 @@ export class TestCa {
   }
 }
 
-/**
- * One pod's view of the backup module on loopback: a root directory standing in for the pod's
- * filesystem, where the ConfigMap `<name>-pgbackrest` and the TLS Secret are written as the
- * kubelet would (the Secret root-owned, of the pod's group, mode 0640). Only the roots of paths
- * and, in the pgbackrest.conf files, these keys are rewritten:
- *  - hosts: `tls-server-address` (to 127.0.0.1);
- *  - ports: `tls-server-port`, `repoN-host-port`, `pgN-host-port` (each server's own port,
- *    found by the host name the key's index points at), `pgN-port` / `pg1-port` (PostgreSQL's).
- * Host names stay: the test resolves them to loopback (resolveHostsWith), so certificates are
- * checked against the real names.
- */
-export class LocalBackupPod {
-  public readonly root: string;
-  private readonly roots: { [podPath: string]: string };
+/** A pod of the pgBackRest topology as its configs see it. */
+interface LoopbackPod {
+  /** A pod path rewritten to the pod's root. */
+  localize(path: string): string;
+  /** The local port of the pod's pgBackRest server. */
+  readonly serverPort?: number;
+  /** The local port of the pod's PostgreSQL. */
+  readonly postgresPort?: number;
+}
 
-  /** `roots` maps the pod's paths to directories under the pod's root directory, which it is given. */
-  constructor(scratch: string, public readonly podName: string, roots: (root: string) => { [podPath: string]: string }) {
+/**
+ * The pgBackRest topology of a synthesized PostgresStatefulCluster on loopback, run from its
+ * objects: the instances (LocalInstance, with their `pgbackrest` sidecar), the repository host
+ * and the backup jobs (LocalPod). Each pgBackRest server gets a local port of its own; host
+ * names stay, for the test to resolve to loopback (resolveHostsWith) so that certificates are
+ * checked against the real names. In the pgbackrest.conf files, only roots of paths and these
+ * keys are rewritten:
+ *  - hosts: `tls-server-address` (to 127.0.0.1);
+ *  - ports: `tls-server-port` (the pod's own server), `repoN-host-port` and `pgN-host-port` (the
+ *    server of the host the index names), `pgN-port` (that host's PostgreSQL, or the pod's own);
+ *  - paths of another pod, in that pod's root: `pgN-path`, `pgN-socket-path`, `pgN-host-config`
+ *    and `repoN-host-config`, which the servers are handed by their clients.
+ */
+export class LocalBackupTopology {
+  /** The running pods by host name: the repository host and the backed-up cluster's instances. */
+  private readonly pods: { [host: string]: LoopbackPod } = {};
+
+  private constructor(private readonly scratch: string, private readonly objects: any[], private readonly clusterName: string,
+    private readonly secrets: SecretStore, private readonly serverPorts: { [host: string]: number }) {}
+
+  /** The topology of the cluster `clusterName` in `objects`, with a local port for every server its configs name. */
+  public static async create(scratch: string, objects: any[], clusterName: string, secrets: SecretStore): Promise<LocalBackupTopology> {
+    const configs = Object.values<string>(findObject(objects, 'ConfigMap', `${clusterName}-pgbackrest`).data).join('\n');
+    const serverPorts: { [host: string]: number } = {};
+    for (const [, host] of configs.matchAll(/^(?:repo|pg)\d+-host=(.+)$/gm)) serverPorts[host] ??= await freePort();
+    return new LocalBackupTopology(scratch, objects, clusterName, secrets, serverPorts);
+  }
+
+  /** The host names of the pgBackRest servers, which must resolve to loopback. */
+  public get hosts(): string[] {
+    return Object.keys(this.serverPorts);
+  }
+
+  /** The repository host's pod, from StatefulSet `<name>-repo-host`. */
+  public repoHost(): LocalPod {
+    const statefulSet = findObject(this.objects, 'StatefulSet', `${this.clusterName}-repo-host`);
+    const podName = `${statefulSet.metadata.name}-0`;
+    const claims = Object.fromEntries(statefulSet.spec.volumeClaimTemplates.map((template: any) => [template.metadata.name, `${template.metadata.name}-${podName}`]));
+    const host = `${podName}.${statefulSet.spec.serviceName}`;
+    const pod = new LocalPod(this.scratch, podName, statefulSet.spec.template.spec, claims, this.objects, this.secrets,
+      this.serverPorts[host], (own, text) => this.rewriteConf(text, own));
+    this.pods[host] = pod;
+    return pod;
+  }
+
+  /** The pod of CronJob `cronJobName`, in `<scratch>/<podName>`, with `secrets` (the topology's by default). */
+  public job(cronJobName: string, podName = cronJobName, secrets = this.secrets): LocalPod {
+    const spec = findObject(this.objects, 'CronJob', cronJobName).spec.jobTemplate.spec.template.spec;
+    return new LocalPod(this.scratch, podName, spec, {}, this.objects, secrets, undefined, (own, text) => this.rewriteConf(text, own));
+  }
+
+  /** The backed-up cluster's instances, not yet bootstrapped, the primary first. */
+  public async instances(): Promise<LocalInstance[]> {
+    const instances = await this.localCluster(this.objects, this.scratch);
+    for (const instance of instances) this.pods[instance.host] = this.instancePod(instance);
+    return instances;
+  }
+
+  /** The primary of the cluster in `objects` (another synthesis, created from a backup), in `<scratch>/<dir>`. */
+  public async primaryOf(objects: any[], dir: string): Promise<LocalInstance> {
+    return (await this.localCluster(objects, join(this.scratch, dir)))[0];
+  }
+
+  private localCluster(objects: any[], scratch: string): Promise<LocalInstance[]> {
+    return localCluster(objects, this.clusterName, scratch, this.secrets, true,
+      (instance, file, text) => (file === BACKUP_FILES.instanceConf ? this.rewriteConf(text, this.instancePod(instance)) : undefined));
+  }
+
+  private instancePod(instance: LocalInstance): LoopbackPod {
+    return { localize: (path) => instance.localize(path), serverPort: this.serverPorts[instance.host], postgresPort: instance.port };
+  }
+
+  /** A pgbackrest.conf for loopback, read by `own` (see the class). */
+  private rewriteConf(text: string, own: LoopbackPod): string {
+    const hosts = new Map([...text.matchAll(/^((?:repo|pg)\d+)-host=(.+)$/gm)].map(([, prefix, host]) => [prefix, host]));
+    const port = (pod: LoopbackPod, kind: 'serverPort' | 'postgresPort', line: string) => {
+      if (pod[kind] === undefined) throw new Error(`no local ${kind} for "${line}"`);
+      return pod[kind];
+    };
+    return text.split('\n').map((line) => {
+      if (line.startsWith('tls-server-address=')) return 'tls-server-address=127.0.0.1';
+      if (line.startsWith('tls-server-port=')) return `tls-server-port=${port(own, 'serverPort', line)}`;
+      const option = /^((?:repo|pg)\d+)-(path|socket-path|host-config|host-port|port)=/.exec(line);
+      if (!option) return own.localize(line);
+      const [, prefix, key] = option;
+      const host = hosts.get(prefix);
+      const pod = host === undefined ? own : this.pods[host];
+      if (!pod) throw new Error(`no running pod ${host} for "${line}"`);
+      if (key === 'host-port') return `${prefix}-host-port=${port(pod, 'serverPort', line)}`;
+      if (key === 'port') return `${prefix}-port=${port(pod, 'postgresPort', line)}`;
+      return pod.localize(line);
+    }).join('\n');
+  }
+}
+
+/**
+ * A pod of the backup objects (the repository host, a backup job) on loopback, from its pod spec:
+ * each volume a directory, written as the kubelet would: ConfigMap items with their modes
+ * (pgbackrest.conf files through `rewriteConf`), Secrets root-owned, of the pod's group, with the
+ * volume's mode, emptyDirs; a PersistentVolumeClaim is `<scratch>/<claim>`, shared by every pod
+ * that mounts it. The pod's container is its first.
+ */
+export class LocalPod implements LoopbackPod {
+  public readonly root: string;
+  private readonly roots: { [podPath: string]: string } = {};
+  private readonly container: any;
+  private daemon?: ChildProcess;
+
+  /** `claims` names the PersistentVolumeClaims of a StatefulSet's volumeClaimTemplates, by volume. */
+  constructor(scratch: string, public readonly podName: string, spec: any, claims: { [volume: string]: string }, objects: any[],
+    private readonly secrets: SecretStore, public readonly serverPort: number | undefined, rewriteConf: (own: LoopbackPod, text: string) => string) {
     this.root = join(scratch, podName);
-    this.roots = roots(this.root);
-    mkdirSync(this.root, { recursive: true });
+    this.container = spec.containers[0];
+    const volumes = new Map<string, any>(spec.volumes.map((volume: any) => [volume.name, volume]));
+    for (const mount of this.container.volumeMounts) {
+      const claim = volumes.get(mount.name)?.persistentVolumeClaim?.claimName ?? claims[mount.name];
+      const dir = claim ? join(scratch, claim) : join(this.root, mount.name);
+      this.roots[mount.mountPath] = dir;
+      // A claim's volume is made once and keeps its files' owners (fsGroupChangePolicy: OnRootMismatch).
+      if (!existsSync(dir)) {
+        mkdirSync(dir, { recursive: true });
+        giveToDaemonUser(dir);
+      }
+    }
+    const mounted = (volume: any) => this.roots[this.container.volumeMounts.find((m: any) => m.name === volume.name).mountPath];
+    for (const volume of spec.volumes.filter((v: any) => v.configMap)) {
+      const data = findObject(objects, 'ConfigMap', volume.configMap.name).data;
+      for (const item of volume.configMap.items) {
+        const text = item.key.endsWith('.conf') ? rewriteConf(this, data[item.key]) : this.localize(data[item.key]);
+        writeFileSync(join(mounted(volume), item.path), text, { mode: item.mode ?? volume.configMap.defaultMode });
+      }
+    }
+    giveToDaemonUser(this.root);
+    for (const volume of spec.volumes.filter((v: any) => v.secret)) {
+      for (const item of volume.secret.items) {
+        const value = secrets[volume.secret.secretName]?.[item.key];
+        if (value === undefined) throw new Error(`no Secret ${volume.secret.secretName} key ${item.key}`);
+        const file = join(mounted(volume), item.path);
+        writeFileSync(file, value, { mode: volume.secret.defaultMode });
+        chownSync(file, process.getuid!(), daemonGroup());
+      }
+    }
   }
 
   /** A pod path rewritten to this pod's root. */
@@ -125,104 +259,38 @@ export class LocalBackupPod {
     return localizePaths(value, this.roots);
   }
 
-  /**
-   * Writes the ConfigMap's files into the pod's config directory, paths localized to this pod
-   * except in the keys that name another pod's paths (`remotes`), then rewritten by `rewrite`.
-   */
-  public writeConfig(files: { [file: string]: string }, rewrite: (file: string, text: string) => string, remotes: RemotePods = {}): void {
-    const dir = this.localize(BACKUP_PATHS.configDir);
-    mkdirSync(dir, { recursive: true });
-    for (const [file, text] of Object.entries(files)) {
-      const local = file.endsWith('.conf') ? localizeConf(text, this, remotes) : this.localize(text);
-      writeFileSync(join(dir, file), rewrite(file, local), { mode: file.endsWith('.sh') ? 0o555 : 0o444 });
-    }
-    mkdirSync(this.localize(BACKUP_PATHS.lockDir), { recursive: true });
-    giveToDaemonUser(this.root);
+  /** Starts the container (a server), logging to `<pod>.log`, and waits until its readiness probe passes. */
+  public async start(): Promise<void> {
+    const [command, ...args] = this.command(this.container.command);
+    this.daemon = startDaemon(command, args, `${this.root}.log`, this.env());
+    const [probe, ...probeArgs] = this.command(this.container.readinessProbe.exec.command);
+    await waitFor(`${this.podName} to pass its readiness probe`, () => run(probe, probeArgs).status === 0);
   }
 
-  /** Writes a TLS Secret volume at `mountPath`, as the kubelet does with an fsGroup. */
-  public writeTls(mountPath: string, secret: { [key: string]: string }): void {
-    const dir = this.localize(mountPath);
-    mkdirSync(dir, { recursive: true });
-    for (const [key, value] of Object.entries(secret)) {
-      const file = join(dir, key);
-      writeFileSync(file, value, { mode: 0o640 });
-      chownSync(file, process.getuid!(), daemonGroup());
-    }
+  /** Runs the container to its end; returns its output, stdout then stderr, and its exit status. */
+  public run(): { status: number | null; output: string } {
+    const [command, ...args] = this.command(this.container.command);
+    const result = run(command, args, this.env());
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
   }
 
-  /** Starts a command of the pod (a server) in the background, logging to `<pod>-<name>.log`. */
-  public startDaemon(name: string, command: string[], env: { [name: string]: string } = {}): ChildProcess {
-    return startDaemon(command[0], command.slice(1).map((arg) => this.localize(arg)), `${this.root}-${name}.log`, env);
+  /** Runs the container to its end; throws with its output when it fails. */
+  public runOk(): string {
+    const { status, output } = this.run();
+    if (status !== 0) throw new Error(`${this.podName} exited ${status}:\n${output}`);
+    return output;
   }
 
-  /** Runs a command of the pod to its end; throws with its output on failure; returns stderr and stdout. */
-  public runOk(command: string[], env: { [name: string]: string } = {}): string {
-    const args = command.slice(1).map((arg) => this.localize(arg));
-    const result = run(this.localize(command[0]), args, env);
-    if (result.status !== 0) throw new Error(`${command.join(' ')} in ${this.podName} exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
-    return `${result.stdout}${result.stderr}`;
+  /** Stops the server at once, if it runs. */
+  public kill(): void {
+    if (this.daemon?.pid !== undefined && this.daemon.exitCode === null) run('kill', ['-KILL', String(this.daemon.pid)]);
   }
 
-  /** Runs a command of the pod until it succeeds (a readiness probe). */
-  public async waitUntil(what: string, command: string[]): Promise<void> {
-    await waitFor(`${this.podName}: ${what}`, () => run(command[0], command.slice(1).map((arg) => this.localize(arg))).status === 0);
+  private command(command: string[]): string[] {
+    return command.map((arg) => this.localize(arg));
+  }
+
+  private env(): { [name: string]: string } {
+    return resolveEnv(this.container, this.secrets, [], (value) => this.localize(value));
   }
 }
-
-/** The pods whose paths a config names: the instances' (`pgN-path`, `pgN-socket-path`, `pgN-host-config`) and the repository host's (`repoN-host-config`). */
-export interface RemotePods {
-  readonly instance?: LocalBackupPod;
-  readonly repoHost?: LocalBackupPod;
-}
-
-/** A pgbackrest.conf with each path localized to the pod that reads it: remote keys to the remote pod, the rest to `own`. */
-function localizeConf(text: string, own: LocalBackupPod, remotes: RemotePods): string {
-  return text.split('\n').map((line) => {
-    const remote = /^pg\d+-(path|socket-path|host-config)=/.test(line) ? remotes.instance
-      : /^repo\d+-host-config=/.test(line) ? remotes.repoHost : own;
-    if (!remote) throw new Error(`${own.podName}: no pod given for the remote path of "${line}"`);
-    return remote.localize(line);
-  }).join('\n');
-}
-
-/**
- * Rewrites the host, port and path keys of a rendered pgbackrest.conf for loopback (see
- * LocalBackupPod): `serverPorts` maps each server's host name to its local port, `ownServerPort`
- * is the port of the server this config starts (if any), `postgresPort` PostgreSQL's.
- */
-export function rewritePgbackrestConf(text: string, serverPorts: { [host: string]: number }, postgresPort: number, ownServerPort?: number): string {
-  const hosts: { [key: string]: string } = {};
-  for (const match of text.matchAll(/^((?:repo|pg)\d+)-host=(.+)$/gm)) hosts[match[1]] = match[2];
-  return text
-    .replace(/^tls-server-address=.*$/m, 'tls-server-address=127.0.0.1')
-    .replace(/^tls-server-port=\d+$/m, () => {
-      if (ownServerPort === undefined) throw new Error('a config with a server needs its local port');
-      return `tls-server-port=${ownServerPort}`;
-    })
-    .replace(/^((?:repo|pg)\d+)-host-port=\d+$/gm, (_, key: string) => {
-      const port = serverPorts[hosts[key]];
-      if (port === undefined) throw new Error(`no local port for ${key}-host ${hosts[key]}`);
-      return `${key}-host-port=${port}`;
-    })
-    .replace(/^(pg\d+)-port=\d+$/gm, (_, key: string) => `${key}-port=${postgresPort}`);
-}
-
-/** The ConfigMap `<name>-pgbackrest` of a synthesized backup. */
-export function backupFiles(objects: any[], clusterName: string): { [file: string]: string } {
-  return findObject(objects, 'ConfigMap', `${clusterName}-pgbackrest`).data;
-}
-
-/** The environment of a container as the kubelet gives it, secretKeyRefs from `secrets`, literals localized. */
-export function containerEnv(container: any, secrets: SecretStore, localize: (value: string) => string): { [name: string]: string } {
-  const env: { [name: string]: string } = {};
-  for (const variable of container.env ?? []) {
-    const ref = variable.valueFrom?.secretKeyRef;
-    const value = ref ? secrets[ref.name]?.[ref.key] : localize(variable.value);
-    if (value === undefined) throw new Error(`no value for ${variable.name}`);
-    env[variable.name] = value;
-  }
-  return env;
-}
-
-export { BACKUP_FILES, BACKUP_PATHS };

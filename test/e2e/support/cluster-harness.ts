@@ -1,12 +1,21 @@
+import { ChildProcess } from 'child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
 import { findObject } from '../../support/synth';
+import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 
 /** Secret name -> key -> value, standing in for the Secrets a cluster references. */
 export type SecretStore = { [secretName: string]: { [key: string]: string } };
+
+/**
+ * Rewrites a ConfigMap file of `instance`, given as rendered, for loopback; undefined leaves it
+ * to LocalInstance, which localizes its paths (and postgresql.conf's port and address).
+ */
+export type FileRewrite = (instance: LocalInstance, file: string, text: string) => string | undefined;
 
 /**
  * One pod of a synthesized PostgresStatefulCluster, run on loopback from the rendered files and
@@ -20,6 +29,7 @@ export class LocalInstance {
   private readonly postgresCommand: string[];
   private readonly probeCommand: string[];
   private readonly preStopCommand: string[];
+  private readonly sidecars: ChildProcess[] = [];
 
   constructor(
     scratch: string,
@@ -28,8 +38,9 @@ export class LocalInstance {
     private readonly statefulSet: any,
     private readonly configMaps: { [name: string]: { [file: string]: string } },
     primaryPort: number,
-    secrets: SecretStore,
+    private readonly secrets: SecretStore,
     keepHostNames = false,
+    private readonly rewriteFile: FileRewrite = () => undefined,
   ) {
     this.root = join(scratch, podName);
     this.logFile = join(scratch, `${podName}.log`);
@@ -37,9 +48,9 @@ export class LocalInstance {
     const init = pod.initContainers.find((c: any) => c.name === 'bootstrap');
     const main = pod.containers.find((c: any) => c.name === 'postgres');
 
-    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp']) mkdirSync(join(this.root, dir), { recursive: true });
+    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock']) mkdirSync(join(this.root, dir), { recursive: true });
     for (const volume of pod.volumes) {
-      if (volume.configMap) this.writeConfigMap(volume.name, volume.configMap.name);
+      if (volume.configMap) this.writeConfigMap(volume);
       if (volume.projected) this.writeSecrets(volume.projected.sources, secrets);
     }
     giveToDaemonUser(this.root);
@@ -60,6 +71,11 @@ export class LocalInstance {
     this.preStopCommand = main.lifecycle.preStop.exec.command.map((arg: string) => this.localize(arg));
   }
 
+  /** The pod's DNS name, through its StatefulSet's headless Service. */
+  public get host(): string {
+    return `${this.podName}.${this.statefulSet.spec.serviceName}`;
+  }
+
   /** The data directory, as PGDATA says. */
   public get pgdata(): string {
     return this.bootstrapEnv.PGDATA;
@@ -78,6 +94,19 @@ export class LocalInstance {
     await waitFor(`${this.podName} to pass its readiness probe`, () => this.ready());
   }
 
+  /**
+   * Starts the sidecar container `name`: its command and environment (Secrets from the store,
+   * paths localized), logging to `<pod>-<name>.log`, and waits until its readiness probe passes.
+   */
+  public async startSidecar(name: string): Promise<void> {
+    const container = this.statefulSet.spec.template.spec.containers.find((c: any) => c.name === name);
+    const localize = (value: string) => this.localize(value);
+    const command = container.command.map(localize);
+    this.sidecars.push(startDaemon(command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize)));
+    const probe = container.readinessProbe.exec.command.map(localize);
+    await waitFor(`${this.podName}: ${name} to pass its readiness probe`, () => run(probe[0], probe.slice(1)).status === 0);
+  }
+
   /** Runs the readiness probe's command. */
   public ready(): boolean {
     return run(this.probeCommand[0], this.probeCommand.slice(1)).status === 0;
@@ -88,9 +117,12 @@ export class LocalInstance {
     runOk(this.preStopCommand[0], this.preStopCommand.slice(1));
   }
 
-  /** Stops PostgreSQL at once, if it runs. */
+  /** Stops PostgreSQL and the sidecars at once, if they run. */
   public kill(): void {
     run('pg_ctl', ['stop', `--pgdata=${this.pgdata}`, '--mode=immediate', '--wait']);
+    for (const sidecar of this.sidecars.splice(0)) {
+      if (sidecar.pid !== undefined && sidecar.exitCode === null) run('kill', ['-KILL', String(sidecar.pid)]);
+    }
   }
 
   /** Loses the pod's volumes, as when a PVC is deleted. */
@@ -108,21 +140,25 @@ export class LocalInstance {
       [CLUSTER_PATHS.configDir, 'etc'], [CLUSTER_PATHS.scriptsDir, 'scripts'], [CLUSTER_PATHS.dataVolume, 'data'],
       [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
       [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'],
+      [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }
 
-  private writeConfigMap(volumeName: string, configMapName: string): void {
+  /** A ConfigMap volume: its items (or every key) with their modes. */
+  private writeConfigMap(volume: any): void {
     const mountPath = this.statefulSet.spec.template.spec.containers.concat(this.statefulSet.spec.template.spec.initContainers)
-      .flatMap((c: any) => c.volumeMounts ?? []).find((m: any) => m.name === volumeName).mountPath;
+      .flatMap((c: any) => c.volumeMounts ?? []).find((m: any) => m.name === volume.name).mountPath;
     const dir = this.localize(mountPath);
     mkdirSync(dir, { recursive: true });
-    for (const [file, text] of Object.entries(this.configMaps[configMapName])) {
-      let local = this.localize(text);
-      if (file === CLUSTER_FILES.postgresqlConf) {
+    const data = this.configMaps[volume.configMap.name];
+    const items: { key: string; path: string; mode?: number }[] = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const { key, path, mode } of items) {
+      let local = this.rewriteFile(this, key, data[key]) ?? this.localize(data[key]);
+      if (key === CLUSTER_FILES.postgresqlConf) {
         local = local.replace(/^port = \d+$/m, `port = ${this.port}`).replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'");
       }
-      writeFileSync(join(dir, file), local, { mode: file.endsWith('.sh') ? 0o555 : 0o444 });
+      writeFileSync(join(dir, path), local, { mode: mode ?? volume.configMap.defaultMode });
     }
   }
 
@@ -166,15 +202,15 @@ export class LocalInstance {
 
 /** The instances of a synthesized cluster, the primary first, each on its own loopback port. */
 export async function localCluster(objects: any[], clusterName: string, scratch: string, secrets: SecretStore,
-  keepHostNames = false): Promise<LocalInstance[]> {
+  keepHostNames = false, rewriteFile?: FileRewrite): Promise<LocalInstance[]> {
   const configMaps: { [name: string]: { [file: string]: string } } = {};
   for (const o of objects.filter((object) => object.kind === 'ConfigMap')) configMaps[o.metadata.name] = o.data;
   const primary = findObject(objects, 'StatefulSet', `${clusterName}-primary`);
   const replica = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === `${clusterName}-replica`);
   const primaryPort = await freePort();
-  const instances = [new LocalInstance(scratch, `${primary.metadata.name}-0`, primaryPort, primary, configMaps, primaryPort, secrets, keepHostNames)];
+  const instances = [new LocalInstance(scratch, `${primary.metadata.name}-0`, primaryPort, primary, configMaps, primaryPort, secrets, keepHostNames, rewriteFile)];
   for (let ordinal = 0; ordinal < (replica?.spec.replicas ?? 0); ordinal++) {
-    instances.push(new LocalInstance(scratch, `${replica.metadata.name}-${ordinal}`, await freePort(), replica, configMaps, primaryPort, secrets, keepHostNames));
+    instances.push(new LocalInstance(scratch, `${replica.metadata.name}-${ordinal}`, await freePort(), replica, configMaps, primaryPort, secrets, keepHostNames, rewriteFile));
   }
   return instances;
 }

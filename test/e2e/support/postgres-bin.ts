@@ -17,12 +17,16 @@ export function requireProgram(path: string, debianPackage: string): void {
   }
 }
 
+/** Looked up once (null until then): giveToDaemonUser asks for every file it visits. */
+let daemonUserIds: { uid: number; gid: number } | undefined | null = null;
+
 /** The daemons refuse to run as root: when the tests run as root, children run as `postgres`. */
 function daemonUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  return { uid, gid };
+  if (daemonUserIds === null) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
+    daemonUserIds = process.getuid?.() === 0 ? { uid: id('-u'), gid: id('-g') } : undefined;
+  }
+  return daemonUserIds;
 }
 
 /** The daemon user's group id (the pods' fsGroup); the tests' own group when not root. */
