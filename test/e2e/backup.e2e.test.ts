@@ -4,7 +4,8 @@ import { Chart, Testing } from 'cdk8s';
 import { BackupOptions, BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps, RestoreOptions } from '../../lib';
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { findObject } from '../support/synth';
-import { LocalBackupTopology, TestCa } from './support/backup-harness';
+import { LocalBackupTopology } from './support/backup-harness';
+import { TestCa } from './support/test-ca';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { psql, requirePostgres, requireProgram, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
 

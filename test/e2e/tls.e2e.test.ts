@@ -6,7 +6,8 @@ import { ExternalPostgres, PgBouncerPooler, PgpoolBalancer } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { LocalPooler } from './support/pooler-harness';
-import { psql, requirePostgres, requireProgram, resolveHostsWith, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { TestCa } from './support/test-ca';
+import { psql, requirePostgres, requireProgram, resolveHostsWith, run, scratchDir, waitFor } from './support/postgres-bin';
 
 const APP_PASSWORD = 'shop-app-secret';
 const SECRETS: SecretStore = {
@@ -15,35 +16,6 @@ const SECRETS: SecretStore = {
   'shop-app': { username: 'shop', password: APP_PASSWORD },
   'shop-pgpool-srcheck': { username: 'srcheck', password: 'check-secret' },
 };
-
-/**
- * A test CA, and certificates issued by it as cert-manager's CA issuer would: ECDSA P-256 keys,
- * the Certificate's dnsNames as subjectAltNames, the CA in ca.crt.
- */
-class TestCa {
-  public readonly certificate: string;
-
-  constructor(private readonly dir: string, private readonly name: string) {
-    runOk('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', `/CN=${name}`, '-keyout', this.file('ca.key'), '-out', this.file('ca.crt')]);
-    this.certificate = readFileSync(this.file('ca.crt'), 'utf8');
-  }
-
-  /** A kubernetes.io/tls Secret's data for these host names. */
-  public issue(id: string, dnsNames: string[]): { [key: string]: string } {
-    const extensions = this.file(`${id}.ext`);
-    writeFileSync(extensions, `subjectAltName=${dnsNames.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
-    runOk('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${dnsNames[0]}`,
-      '-keyout', this.file(`${id}.key`), '-out', this.file(`${id}.csr`)]);
-    runOk('openssl', ['x509', '-req', '-in', this.file(`${id}.csr`), '-CA', this.file('ca.crt'), '-CAkey', this.file('ca.key'),
-      '-CAcreateserial', '-days', '1', '-extfile', extensions, '-out', this.file(`${id}.crt`)]);
-    return { 'tls.crt': readFileSync(this.file(`${id}.crt`), 'utf8'), 'tls.key': readFileSync(this.file(`${id}.key`), 'utf8'), 'ca.crt': this.certificate };
-  }
-
-  private file(name: string): string {
-    return join(this.dir, `${this.name}-${name}`);
-  }
-}
 
 describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary and replicas, certificates from a test CA', () => {
   const objects = new SecureStackChart(Testing.app(), 'e2e').toJson();
@@ -69,7 +41,7 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     const ca = new TestCa(scratch, 'test-ca');
     caFile = join(scratch, 'test-ca-ca.crt');
     for (const certificate of certificates) {
-      SECRETS[certificate.spec.secretName] = ca.issue(certificate.spec.secretName, certificate.spec.dnsNames);
+      SECRETS[certificate.spec.secretName] = ca.issue(certificate.spec.secretName, { dnsNames: certificate.spec.dnsNames });
     }
     // Every Service and pod name the chain connects by resolves to loopback, as cluster DNS would resolve them to pods.
     const names = [...certificates.flatMap((c) => c.spec.dnsNames.filter((name: string) => !name.startsWith('*'))),

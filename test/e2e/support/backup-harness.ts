@@ -1,5 +1,5 @@
 import { ChildProcess } from 'child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
@@ -9,7 +9,7 @@ import { findObject } from '../../support/synth';
 import { LocalInstance, SecretStore, localCluster } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 
 /** The pod paths of the cluster side that the backup module is given (the cluster's CLUSTER_PATHS). */
 const INSTANCE_PATHS = {
@@ -67,37 +67,6 @@ export function synthBackup(options: BackupOptions, clusterOptions: Parameters<t
   const model = resolveBackup(chart, options, backupCluster(chart, name, clusterOptions))!;
   renderBackupObjects(chart, model);
   return { chart, model, objects: chart.toJson() };
-}
-
-/**
- * A test CA, and certificates issued by it as cert-manager's CA issuer would for a Certificate's
- * spec: ECDSA P-256, the dnsNames as subjectAltNames (wildcards included), the common name, and
- * the extended key usages of its usages.
- */
-export class TestCa {
-  public readonly certificate: string;
-
-  constructor(private readonly dir: string, private readonly name: string) {
-    runOk('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', `/CN=${name}`, '-keyout', this.file('ca.key'), '-out', this.file('ca.crt')]);
-    this.certificate = readFileSync(this.file('ca.crt'), 'utf8');
-  }
-
-  /** A kubernetes.io/tls Secret's data. */
-  public issue(id: string, spec: { commonName: string; dnsNames: string[]; usages: string[] }): { [key: string]: string } {
-    const usages = spec.usages.filter((usage) => usage.endsWith(' auth')).map((usage) => `${usage.split(' ')[0]}Auth`);
-    const extensions = this.file(`${id}.ext`);
-    writeFileSync(extensions, `subjectAltName=${spec.dnsNames.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=${usages.join(',')}\n`);
-    runOk('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${spec.commonName}`,
-      '-keyout', this.file(`${id}.key`), '-out', this.file(`${id}.csr`)]);
-    runOk('openssl', ['x509', '-req', '-in', this.file(`${id}.csr`), '-CA', this.file('ca.crt'), '-CAkey', this.file('ca.key'),
-      '-CAcreateserial', '-days', '1', '-extfile', extensions, '-out', this.file(`${id}.crt`)]);
-    return { 'tls.crt': readFileSync(this.file(`${id}.crt`), 'utf8'), 'tls.key': readFileSync(this.file(`${id}.key`), 'utf8'), 'ca.crt': this.certificate };
-  }
-
-  private file(name: string): string {
-    return join(this.dir, `${this.name}-${name}`);
-  }
 }
 
 /** A pod of the pgBackRest topology as its configs see it. */

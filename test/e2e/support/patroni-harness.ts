@@ -207,7 +207,7 @@ export class PatroniMember {
   }
 
   /** The running postmaster's pid, checked against its command line: a stale postmaster.pid may name another process. */
-  private postmasterPid(): number | undefined {
+  public postmasterPid(): number | undefined {
     const dataDir = this.config.postgresql.data_dir;
     const pidFile = join(dataDir, 'postmaster.pid');
     if (!existsSync(pidFile)) return undefined;
