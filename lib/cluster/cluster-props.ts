@@ -78,7 +78,7 @@ export enum VolumeRetention {
 /** Props of {@link PostgresStatefulCluster}. */
 export interface PostgresStatefulClusterProps extends WorkloadProps {
   /**
-   * Base name of every object; pods are `<name>-primary-0` and `<name>-replica-<n>`.
+   * Base name of every object; pods are `<name>-primary-0` and `<name>-replica-<n>` (`<name>-<n>` with highAvailability).
    * @default - the construct id in kebab-case
    */
   readonly name?: string;
