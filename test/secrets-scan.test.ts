@@ -337,11 +337,13 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
       return {
         ...actual,
         resolveCredentials: (scope: any, prop: string, c: any) => actual.resolveCredentials(scope, prop, marked(c)),
+        // Every other Secret reference (a backend's CA, S3 keys, a cipher passphrase) resolves here.
+        resolveSecretKeys: (scope: any, prop: string, secretName: string, keys: any) => actual.resolveSecretKeys(scope, prop, mark(secretName), keys),
         requireOwnSecret: (scope: any, prop: string, c: any, others: any[], component: string) =>
           actual.requireOwnSecret(scope, prop, marked(c), others.map(marked), component),
       };
     });
-    // TLS Secrets: a component's own (named by default after it) and a backend's CA.
+    // A component's own TLS Secret, named by default after it.
     jest.doMock('../lib/core/tls', () => {
       const actual = jest.requireActual('../lib/core/tls');
       return {
@@ -350,26 +352,6 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
           const tls = actual.resolveTls(...args);
           return tls && { ...tls, secretName: mark(tls.secretName), authority: { ...tls.authority, secretName: mark(tls.authority.secretName) } };
         },
-        resolveAuthority: (...args: any[]) => {
-          const authority = actual.resolveAuthority(...args);
-          return authority && { ...authority, secretName: mark(authority.secretName) };
-        },
-      };
-    });
-    // A backup repository's S3 key and cipher passphrase Secrets.
-    jest.doMock('../lib/backup/backup-model', () => {
-      const actual = jest.requireActual('../lib/backup/backup-model');
-      const markedS3 = (s3: any) => s3 && {
-        ...s3,
-        credentials: { ...s3.credentials, secretName: mark(s3.credentials.secretName) },
-        ...(s3.cipher ? { cipher: { ...s3.cipher, secretName: mark(s3.cipher.secretName) } } : {}),
-      };
-      return {
-        ...actual,
-        resolveBackup: (...args: any[]) => {
-          const backup = actual.resolveBackup(...args);
-          return backup && { ...backup, repositories: backup.repositories.map((r: any) => ({ ...r, s3: markedS3(r.s3) })) };
-        },
       };
     });
     const cdk8s: Cdk8s = require('cdk8s');
@@ -377,7 +359,6 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
   });
   jest.dontMock('../lib/core/credentials');
   jest.dontMock('../lib/core/tls');
-  jest.dontMock('../lib/backup/backup-model');
   return { charts, markers };
 }
 

@@ -1,6 +1,6 @@
 import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
-import { ResolvedCredentials } from '../core/credentials';
+import { ResolvedCredentials, resolveSecretKeys } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
 import { validateCidr, validateDnsSubdomain } from '../core/names';
@@ -154,7 +154,6 @@ const CRON_JOB_SUFFIX_LENGTH = '-backup-repo1-full'.length;
 const MAX_CRON_JOB_NAME_LENGTH = 52;
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const HOST_NAME = /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/;
-const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(?::?\d{2})?)$/;
 
 /**
@@ -246,21 +245,12 @@ function resolveRepository(scope: IConstruct, repository: BackupRepository, inde
   if (!/^(\/[-._a-zA-Z0-9]+)+$|^\/$/.test(path)) {
     throw propError(scope, `${prop}.path`, path, 'is not an absolute path of plain names', 'write it as "/backups/my-cluster": letters, digits, "-", "_" and "."');
   }
-  const credentials = {
-    secretName: props.credentials?.secretName,
+  const credentials = resolveSecretKeys(scope, `${prop}.credentials`, props.credentials?.secretName, {
     accessKeyIdKey: props.credentials?.accessKeyIdKey ?? 'access-key-id',
     secretAccessKeyKey: props.credentials?.secretAccessKeyKey ?? 'secret-access-key',
-  };
-  validateDnsSubdomain(scope, `${prop}.credentials.secretName`, credentials.secretName, 'Secret');
-  validateSecretKey(scope, `${prop}.credentials.accessKeyIdKey`, credentials.accessKeyIdKey);
-  validateSecretKey(scope, `${prop}.credentials.secretAccessKeyKey`, credentials.secretAccessKeyKey);
+  });
   const certificateAuthority = resolveAuthority(scope, `${prop}.certificateAuthority`, props.certificateAuthority);
-  let cipher: { secretName: string; key: string } | undefined;
-  if (props.cipher !== undefined) {
-    validateDnsSubdomain(scope, `${prop}.cipher.secretName`, props.cipher.secretName, 'Secret');
-    cipher = { secretName: props.cipher.secretName, key: props.cipher.key ?? 'cipher-pass' };
-    validateSecretKey(scope, `${prop}.cipher.key`, cipher.key);
-  }
+  const cipher = props.cipher && resolveSecretKeys(scope, `${prop}.cipher`, props.cipher.secretName, { key: props.cipher.key ?? 'cipher-pass' });
   const egressCidrs = props.egressCidrs ?? ['0.0.0.0/0', '::/0'];
   if (egressCidrs.length === 0) {
     throw propError(scope, `${prop}.egressCidrs`, egressCidrs, 'lets nothing reach the endpoint', 'list the networks of the endpoint, or leave it unset for any address');
@@ -277,12 +267,6 @@ function resolveRepository(scope: IConstruct, repository: BackupRepository, inde
       ...(certificateAuthority ? { certificateAuthority } : {}), ...(cipher ? { cipher } : {}), egressCidrs: [...egressCidrs],
     },
   };
-}
-
-function validateSecretKey(scope: IConstruct, prop: string, key: string): void {
-  if (typeof key !== 'string' || !SECRET_KEY.test(key)) {
-    throw propError(scope, prop, key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
-  }
 }
 
 function resolveSchedules(scope: IConstruct, prop: string, schedule: BackupSchedule, index: number, clusterName: string): ScheduleModel[] {

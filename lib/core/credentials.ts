@@ -29,23 +29,28 @@ export interface ResolvedCredentials {
   readonly passwordKey: string;
 }
 
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/**
+ * Every reference to an existing Secret goes through here: its name and the keys pods read,
+ * defaults applied by the caller, checked as the API server would check them.
+ * @param keys the keys by prop name (`passwordKey`, `key`, ...)
+ */
+export function resolveSecretKeys<K extends string>(scope: IConstruct, prop: string, secretName: string,
+  keys: { [name in K]: string }): { readonly secretName: string } & { readonly [name in K]: string } {
+  validateDnsSubdomain(scope, `${prop}.secretName`, secretName, 'Secret');
+  for (const [name, key] of Object.entries<string>(keys)) {
+    if (typeof key !== 'string' || !SECRET_KEY.test(key)) {
+      throw propError(scope, `${prop}.${name}`, key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
+    }
+  }
+  return { secretName, ...keys };
+}
 
 /** Applies the defaults and checks the names are ones the API server accepts. */
 export function resolveCredentials(scope: IConstruct, prop: string, credentials: PostgresCredentials): ResolvedCredentials {
-  const resolved = {
-    secretName: credentials.secretName,
-    usernameKey: credentials.usernameKey ?? 'username',
-    passwordKey: credentials.passwordKey ?? 'password',
-  };
-  validateDnsSubdomain(scope, `${prop}.secretName`, resolved.secretName, 'Secret');
-  for (const key of ['usernameKey', 'passwordKey'] as const) {
-    if (!SECRET_KEY.test(resolved[key]) || resolved[key].length > 253) {
-      throw propError(scope, `${prop}.${key}`, resolved[key], 'is not a valid Secret key',
-        'use letters, digits, "-", "_" and "."');
-    }
-  }
-  return resolved;
+  return resolveSecretKeys(scope, prop, credentials.secretName,
+    { usernameKey: credentials.usernameKey ?? 'username', passwordKey: credentials.passwordKey ?? 'password' });
 }
 
 /**

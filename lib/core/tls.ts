@@ -1,6 +1,7 @@
 import { ApiObject, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
+import { resolveSecretKeys } from './credentials';
 import { IPostgresEndpoint } from './endpoint';
 import { propError } from './errors';
 import { ComponentLabels, metadataLabels } from './labels';
@@ -111,12 +112,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions | undefined, c
 /** Validates a CertificateAuthority and fills in its key. */
 export function resolveAuthority(scope: IConstruct, prop: string, authority: CertificateAuthority | undefined): Required<CertificateAuthority> | undefined {
   if (authority === undefined) return undefined;
-  validateDnsSubdomain(scope, `${prop}.secretName`, authority.secretName, 'Secret');
-  const key = authority.key ?? TLS_FILES.authority;
-  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key)) {
-    throw propError(scope, `${prop}.key`, key, 'is not a Secret key', 'use letters, digits, "-", "_" and "."');
-  }
-  return { secretName: authority.secretName, key };
+  return resolveSecretKeys(scope, prop, authority.secretName, { key: authority.key ?? TLS_FILES.authority });
 }
 
 /**
