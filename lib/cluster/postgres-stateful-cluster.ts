@@ -72,6 +72,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   public readonly certificateDnsNames: string[];
 
   private readonly sidecars = new SidecarSet(this);
+  /** With `backup`: the pgBackRest config, server sidecar and restore hook of every instance pod. */
+  private readonly backupAdditions?: InstancePodAdditions;
   private readonly network: NetworkAccess;
   /** Whether an exporter reads the instances over loopback, which pg_hba.conf then admits. */
   private monitored = false;
@@ -86,6 +88,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     super(scope, id);
     const model = resolveClusterModel(this, id, props);
     this.model = model;
+    this.backupAdditions = model.backup && instancePodAdditions(model.backup);
     validateUniqueNames(this);
     this.node.addValidation({ validate: () => this.validateConnectionBudget() });
     this.node.addValidation({ validate: () => this.validateMemory() });
@@ -420,10 +423,6 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     };
   }
 
-  /** The pgBackRest config, server sidecar and restore hook of every instance pod, with `backup`. */
-  private get backupAdditions(): InstancePodAdditions | undefined {
-    return this.model.backup ? instancePodAdditions(this.model.backup) : undefined;
-  }
 
   /** The plain mode's init container: initdb (or a restore) on the primary, a clone on a replica, then provisioning. */
   private bootstrapContainer(role: Role, mounts: k8s.VolumeMount[], restore: InstancePodAdditions['restore']): k8s.Container {
