@@ -1,3 +1,4 @@
+import { TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel } from './backup-model';
 
@@ -79,17 +80,7 @@ log() {
 }
 
 staging="$PGDATA.restore"
-temporary_server=""
-socket_dir=""
-cleanup() {
-  if [[ -n $temporary_server ]]; then
-    pg_ctl --pgdata="$temporary_server" --mode=immediate --silent stop || true
-  fi
-  if [[ -n $socket_dir ]]; then
-    rm -rf -- "$socket_dir"
-  fi
-}
-trap cleanup EXIT
+${TEMPORARY_SERVER_CLEANUP}
 
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
   log "data directory holds a cluster: nothing to restore"
@@ -114,10 +105,10 @@ if [[ -n $PG_WALDIR ]]; then
 fi
 
 log "recovering"
-socket_dir=$(mktemp -d)
+workdir=$(mktemp -d)
 temporary_server=$staging
 pg_ctl --pgdata="$staging" --wait --timeout=86400 --silent \\
-  --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$socket_dir -c synchronous_standby_names='' -c hot_standby=on" \\
+  --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' -c hot_standby=on" \\
   start >&2
 until [[ $(LC_ALL=C pg_controldata "$staging" | sed -n 's/^Database cluster state: *//p') == "in production" ]]; do
   if ! pg_ctl --pgdata="$staging" status > /dev/null; then

@@ -1,6 +1,6 @@
 import { ClusterModel } from './cluster-model';
 import { Provisioning, renderProvisioningSql } from './provisioning';
-import { CREDENTIAL_FUNCTIONS } from './shell-functions';
+import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * The environment the bootstrap script reads. The StatefulSets set it from the pod layout;
@@ -43,18 +43,7 @@ log() {
 
 ${CREDENTIAL_FUNCTIONS}
 
-# A failed bootstrap stops the temporary server and removes the private socket directory.
-temporary_server=""
-workdir=""
-cleanup() {
-  if [[ -n $temporary_server ]]; then
-    pg_ctl --pgdata="$temporary_server" --mode=immediate --silent stop || true
-  fi
-  if [[ -n $workdir ]]; then
-    rm -rf -- "$workdir"
-  fi
-}
-trap cleanup EXIT
+${TEMPORARY_SERVER_CLEANUP}
 
 wal_dir_args=()
 reset_staging() {

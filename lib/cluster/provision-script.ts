@@ -1,6 +1,6 @@
 import { ClusterModel } from './cluster-model';
 import { Provisioning, renderProvisioningSql } from './provisioning';
-import { CREDENTIAL_FUNCTIONS } from './shell-functions';
+import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
 
 /** The environment provision.sh reads; the pods set it, and Patroni passes its own to the script. */
 export const PROVISION_ENVIRONMENT = ['CREDENTIALS_DIR', 'PGHOST', 'PGPORT'] as const;

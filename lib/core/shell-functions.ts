@@ -37,3 +37,20 @@ write_passfile() {
   )
   mv -f -- "$1.tmp" "$1"
 }`;
+
+/**
+ * The EXIT trap of a script that runs a temporary server: when it fails half-way, the server
+ * `temporary_server` names is stopped and the private directory `workdir` (its socket) removed.
+ */
+export const TEMPORARY_SERVER_CLEANUP = `# A failed run stops the temporary server and removes its private directory.
+temporary_server=""
+workdir=""
+cleanup() {
+  if [[ -n $temporary_server ]]; then
+    pg_ctl --pgdata="$temporary_server" --mode=immediate --silent stop || true
+  fi
+  if [[ -n $workdir ]]; then
+    rm -rf -- "$workdir"
+  fi
+}
+trap cleanup EXIT`;
