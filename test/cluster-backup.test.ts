@@ -33,6 +33,8 @@ const repositories = () => [BackupRepository.volume(), BackupRepository.s3(S3)];
 const BACKUP: BackupOptions = { repositories: repositories() };
 const RESTORE: BackupOptions = { repositories: repositories(), restore: {} };
 const MODES: Mode[] = ['plain', 'ha'];
+/** The plain mode's default image has no pgBackRest; the HA mode's has. */
+const PGBACKREST_IMAGE = 'percona/percona-distribution-postgresql:15.15-1';
 /** The instance StatefulSets of each mode. */
 const INSTANCE_SETS: { [mode in Mode]: string[] } = { plain: ['db-primary', 'db-replica'], ha: ['db'] };
 
@@ -40,7 +42,7 @@ const INSTANCE_SETS: { [mode in Mode]: string[] } = { plain: ['db-primary', 'db-
 function synth(mode: Mode, props: Props = {}, exporter = false): any[] {
   const chart = testChart(NS);
   const cluster = new PostgresStatefulCluster(chart, 'Db', {
-    ...SECRETS, instances: 2, tls: TLS, backup: BACKUP, ...(mode === 'ha' ? { highAvailability: {} } : {}), ...props,
+    ...SECRETS, instances: 2, tls: TLS, backup: BACKUP, ...(mode === 'ha' ? { highAvailability: {} } : { image: PGBACKREST_IMAGE }), ...props,
   });
   if (exporter) new ExporterSidecar(chart, 'Metrics', { target: cluster, credentials: { secretName: 'metrics-exporter' } });
   return synthObjects(chart);
@@ -489,6 +491,14 @@ describe('errors', () => {
   test.each(MODES)('%s: backup without tls is refused, naming the CN the certificate needs', (mode) => {
     const message = thrownMessage(() => synth(mode, { tls: undefined }), 'backup without tls');
     expectPropErrorMessage(message, 'test/Db', { prop: 'tls', value: '(unset)', fix: /CN "db-rw"/ });
+  });
+
+  test('plain mode: backup with the default image, which has no pgBackRest, is refused; the HA default image has it', () => {
+    const message = thrownMessage(() => synth('plain', { image: undefined }), 'backup with the default image');
+    expectPropErrorMessage(message, 'test/Db', { prop: 'image', value: '(unset)', fix: new RegExp(`such as "${PGBACKREST_IMAGE}" with runAsUser 26`) });
+    expect(message).toContain('has no pgBackRest');
+    expect(findObject(synth('ha', { image: undefined }), 'StatefulSet', 'db').spec.template.spec.containers[0].image).toBe(PGBACKREST_IMAGE);
+    expect(findObject(synth('plain', { image: undefined, backup: undefined }), 'StatefulSet', 'db-primary')).toBeDefined();
   });
 
   test.each(MODES)('%s: a name too long for the backup CronJobs is refused; one character less is accepted', (mode) => {

@@ -138,6 +138,11 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const port = validatePort(scope, 'port', props.port ?? 5432);
   const highAvailability = props.highAvailability ? resolveHighAvailability(scope, props.highAvailability, port) : undefined;
   const defaultImage = highAvailability ? DEFAULT_HA_IMAGE : DEFAULT_IMAGE;
+  if (props.backup && props.image === undefined && !highAvailability) {
+    // archive_command would fail on every segment, and WAL pile up until the volume is full.
+    throw propError(scope, 'image', props.image, `defaults to "${DEFAULT_IMAGE}", which has no pgBackRest, and backup runs it in every instance pod`,
+      `set image to one with PostgreSQL 15, bash and pgBackRest 2.45 or later, such as "${DEFAULT_HA_IMAGE}" with runAsUser 26`);
+  }
   const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? (highAvailability && !props.image ? 26 : 999), 1, 2 ** 31 - 1);
   const image = validateImage(scope, props.image ?? defaultImage, defaultImage);
   const namespace = Chart.of(scope).namespace;

@@ -22,6 +22,8 @@ function synthCluster(backup: BackupOptions, props: Partial<PostgresStatefulClus
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   new PostgresStatefulCluster(chart, 'ShopDb', {
     instances: 2,
+    // Only the image name: the e2e runs Debian's binaries.
+    image: 'percona/percona-distribution-postgresql:15.15-1',
     superuserSecret: { secretName: 'shop-db-superuser' },
     replicationSecret: { secretName: 'shop-db-replication' },
     tls: { issuer: { name: 'test-ca' } },
