@@ -18,39 +18,39 @@ import { StackOverlay } from './stack-overlay';
 export class Overlays {
   /**
    * A cluster's props with the overlays applied.
-   * @param base the base stack's props
+   * @param baseProps the base stack's props
    * @param overlays the environment's overlays, applied in order
    */
-  public static cluster(base: PostgresStatefulClusterProps, overlays: StackOverlay[]): PostgresStatefulClusterProps {
-    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.cluster]);
+  public static cluster(baseProps: PostgresStatefulClusterProps, overlays: StackOverlay[]): PostgresStatefulClusterProps {
+    return applyOverlays(baseProps, overlays, (overlay) => [stackWide(overlay), overlay.cluster]);
   }
 
   /**
    * A pooler's props with the overlays applied.
-   * @param base the base stack's props
+   * @param baseProps the base stack's props
    * @param overlays the environment's overlays, applied in order
    */
-  public static pooler(base: PgBouncerPoolerProps, overlays: StackOverlay[]): PgBouncerPoolerProps {
-    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.pooler]);
+  public static pooler(baseProps: PgBouncerPoolerProps, overlays: StackOverlay[]): PgBouncerPoolerProps {
+    return applyOverlays(baseProps, overlays, (overlay) => [stackWide(overlay), overlay.pooler]);
   }
 
   /**
    * A balancer's props with the overlays applied.
-   * @param base the base stack's props
+   * @param baseProps the base stack's props
    * @param overlays the environment's overlays, applied in order
    */
-  public static balancer(base: PgpoolBalancerProps, overlays: StackOverlay[]): PgpoolBalancerProps {
-    return applyOverlays(base, overlays, (overlay) => [stackWide(overlay), overlay.balancer]);
+  public static balancer(baseProps: PgpoolBalancerProps, overlays: StackOverlay[]): PgpoolBalancerProps {
+    return applyOverlays(baseProps, overlays, (overlay) => [stackWide(overlay), overlay.balancer]);
   }
 
   /**
    * An exporter's props with the overlays applied (exporters run in their target's pods, so
    * the stack-wide placement is the target's already).
-   * @param base the base stack's props
+   * @param baseProps the base stack's props
    * @param overlays the environment's overlays, applied in order
    */
-  public static exporter(base: ExporterSidecarProps, overlays: StackOverlay[]): ExporterSidecarProps {
-    return applyOverlays(base, overlays, (overlay) => [overlay.exporter]);
+  public static exporter(baseProps: ExporterSidecarProps, overlays: StackOverlay[]): ExporterSidecarProps {
+    return applyOverlays(baseProps, overlays, (overlay) => [overlay.exporter]);
   }
 
   private constructor() {}
