@@ -283,6 +283,22 @@ describe('NetworkPolicy', () => {
     expect(mayConnect(without, job, instance, 8432)).toBe(false);
   });
 
+  test.each(MODES)('%s: an S3 endpoint on 443, where the API server also is, gives one egress rule per network, none twice', (mode) => {
+    const objects = synth(mode, { backup: { repositories: [BackupRepository.volume(), BackupRepository.s3({ ...S3, port: 443 }), BackupRepository.s3({ ...S3, bucket: 'shop-copies', port: 443 })] } });
+    for (const policy of ofKind(objects, 'NetworkPolicy')) {
+      const destinations = policy.spec.egress.map((rule: any) => JSON.stringify(rule.to ?? 'dns'));
+      expect({ [policy.metadata.name]: destinations }).toEqual({ [policy.metadata.name]: [...new Set(destinations)] });
+      for (const rule of policy.spec.egress) {
+        const ports = rule.ports.map((p: any) => `${p.protocol}/${p.port}`);
+        expect(ports).toEqual([...new Set(ports)]);
+      }
+    }
+    const instance = pod(labelsOf(findObject(objects, 'StatefulSet', INSTANCE_SETS[mode][0])));
+    expect(egressNetworks(objects, instance, 443)).toEqual(['0.0.0.0/0', '::/0']);
+    const job = pod(labelsOf(ofKind(objects, 'CronJob')[0]));
+    expect(egressNetworks(objects, job, 443)).toEqual(['0.0.0.0/0', '::/0']);
+  });
+
   test.each(MODES)('%s: a moved serverPort moves the rules', (mode) => {
     const objects = synth(mode, { backup: { ...BACKUP, serverPort: 9432 } });
     const instance = pod(labelsOf(findObject(objects, 'StatefulSet', INSTANCE_SETS[mode][0])));

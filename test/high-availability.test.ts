@@ -399,7 +399,7 @@ describe('NetworkPolicy', () => {
   });
 
   const apiServerEgress = (all: any[]) => ofKind(all, 'NetworkPolicy')[0].spec.egress.filter((rule: any) => rule.to?.some((peer: any) => peer.ipBlock))
-    .flatMap((rule: any) => rule.to.map((peer: any) => `${JSON.stringify(peer.ipBlock)} ${rule.ports.map((p: any) => `${p.protocol}/${p.port}`).join(',')}`)).sort();
+    .flatMap((rule: any) => rule.to.flatMap((peer: any) => rule.ports.map((p: any) => `${JSON.stringify(peer.ipBlock)} ${p.protocol}/${p.port}`))).sort();
   const egress = (cidr: string, port: number) => `{"cidr":"${cidr}"} TCP/${port}`;
 
   test.each([

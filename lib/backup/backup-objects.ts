@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { metadataLabels, selectorLabels } from '../core/labels';
-import { DNS_PORTS, NetworkAccess, NetworkPeer } from '../core/network-policy';
+import { Connection, egressRules, NetworkAccess } from '../core/network-policy';
 import { resourceRequirements } from '../core/resources';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { serviceDnsNames, TLS_FILES } from '../core/tls';
@@ -46,9 +46,9 @@ export interface InstancePodAdditions {
 /** NetworkPolicy rules the cluster's own policy needs for backups. */
 export interface BackupNetworkRules {
   /** Ingress to the instances: the backup jobs to the server sidecar's port (`peerIngress`). */
-  readonly ingress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  readonly ingress: Connection[];
   /** Egress from the instances: the repository host's server, S3 endpoints (`egress`). */
-  readonly egress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  readonly egress: Connection[];
 }
 
 const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
@@ -312,31 +312,22 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
 
 /** The backup jobs take no connections; they reach the instances' servers, S3 endpoints and DNS. */
 function renderJobPolicy(scope: Construct, model: BackupModel): void {
-  const namespace = model.namespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': model.namespace } } } : {};
-  const port = (number: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(number) });
+  const namespace = model.namespace ? { namespace: model.namespace } : {};
   new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
     metadata: objectMeta(scope, model.objectNames.backupPolicy, model.backupLabels, model.cluster.user),
     spec: {
       podSelector: { matchLabels: selectorLabels(model.backupLabels) },
       policyTypes: ['Ingress', 'Egress'],
-      egress: [
-        { to: [{ ...namespace, podSelector: { matchLabels: { ...model.cluster.instanceSelector } } }], ports: [port(model.serverPort)] },
-        ...s3Egress(model.repositories).map(({ peer, port: number }) => ({ to: [{ ipBlock: { cidr: peer.cidr! } }], ports: [port(number)] })),
-        { ports: DNS_PORTS },
-      ],
+      egress: egressRules(scope, 'backup', [
+        { peer: { ...namespace, podSelector: model.cluster.instanceSelector }, port: model.serverPort },
+        ...s3Egress(model.repositories),
+      ]),
     },
   });
 }
 
-function s3Egress(repositories: RepositoryModel[]): Array<{ peer: NetworkPeer; port: number }> {
-  const seen = new Set<string>();
-  return repositories.flatMap((repository) => (repository.s3 ? repository.s3.egressCidrs.map((cidr) => ({ peer: { cidr }, port: repository.s3!.port })) : []))
-    .filter(({ peer, port }) => {
-      const key = `${peer.cidr}:${port}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+function s3Egress(repositories: RepositoryModel[]): Connection[] {
+  return repositories.flatMap((repository) => (repository.s3 ? repository.s3.egressCidrs.map((cidr) => ({ peer: { cidr }, port: repository.s3!.port })) : []));
 }
 
 /** The S3 keys and cipher passphrase of a repository, from their Secrets, as pgBackRest reads them. */

@@ -67,13 +67,38 @@ export interface NetworkAccessSpec {
   /** The sidecars' ports, which metrics clients scrape. */
   readonly metricsPorts: () => number[];
   /** The connections the pods open, besides DNS. */
-  readonly egress: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  readonly egress: Connection[];
   /** Ports open to one peer only, not to every client: Patroni's REST API to the other members. */
-  readonly peerIngress?: Array<{ readonly peer: NetworkPeer; readonly port: number }>;
+  readonly peerIngress?: Connection[];
 }
 
 /** Any resolver on port 53: kube-dns, or a node-local cache outside the pod network. */
-export const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
+const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
+
+/** A connection a component's pods open: to these pods or this network, on this TCP port. */
+export interface Connection {
+  readonly peer: NetworkPeer;
+  readonly port: number;
+}
+
+const tcpPorts = (numbers: number[]): k8s.NetworkPolicyPort[] => numbers.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }));
+
+/**
+ * The egress rules of a NetworkPolicy: one rule per peer with every port the pods open to it
+ * (an S3 endpoint and the API server both on 0.0.0.0/0:443 are one rule, not two), then DNS.
+ * @param prop the prop that names the peers, for errors
+ */
+export function egressRules(scope: IConstruct, prop: string, connections: Connection[]): k8s.NetworkPolicyEgressRule[] {
+  const portsByPeer = new Map<string, { to: k8s.NetworkPolicyPeer; ports: number[] }>();
+  for (const { peer, port } of connections) {
+    const to = networkPolicyPeer(scope, prop, peer);
+    const key = JSON.stringify(to);
+    const rule = portsByPeer.get(key) ?? { to, ports: [] };
+    if (!rule.ports.includes(port)) rule.ports.push(port);
+    portsByPeer.set(key, rule);
+  }
+  return [...[...portsByPeer.values()].map(({ to, ports }) => ({ to: [to], ports: tcpPorts(ports) })), { ports: DNS_PORTS }];
+}
 
 /** A peer in the NetworkPolicy form, validated. */
 export function networkPolicyPeer(scope: IConstruct, prop: string, peer: NetworkPeer): k8s.NetworkPolicyPeer {
@@ -126,7 +151,6 @@ export class NetworkAccess {
     this.metricsClients = peers('metricsClients', options?.metricsClients, { namespace: 'monitoring' });
     if (options?.enabled === false) return;
 
-    const ports = (numbers: number[]): k8s.NetworkPolicyPort[] => numbers.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }));
     new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
       metadata: objectMeta(scope, spec.name, spec.labels, spec.user),
       spec: {
@@ -134,16 +158,12 @@ export class NetworkAccess {
         policyTypes: ['Ingress', 'Egress'],
         ingress: Lazy.any({
           produce: () => [
-            { from: [...this.clients, ...this.components], ports: ports(spec.daemonPorts) },
-            ...(spec.metricsPorts().length > 0 ? [{ from: this.metricsClients, ports: ports(spec.metricsPorts()) }] : []),
-            ...(spec.peerIngress ?? []).map(({ peer, port }) => ({ from: [networkPolicyPeer(scope, 'peer', peer)], ports: ports([port]) })),
+            { from: [...this.clients, ...this.components], ports: tcpPorts(spec.daemonPorts) },
+            ...(spec.metricsPorts().length > 0 ? [{ from: this.metricsClients, ports: tcpPorts(spec.metricsPorts()) }] : []),
+            ...(spec.peerIngress ?? []).map(({ peer, port }) => ({ from: [networkPolicyPeer(scope, 'peer', peer)], ports: tcpPorts([port]) })),
           ],
         }),
-        egress: [
-          ...spec.egress.map(({ peer, port }) => ({ to: [networkPolicyPeer(scope, 'backend', peer)], ports: ports([port]) })),
-          // Any resolver on port 53: kube-dns, or a node-local cache outside the pod network.
-          { ports: DNS_PORTS },
-        ],
+        egress: egressRules(scope, 'backend', spec.egress),
       },
     });
   }
