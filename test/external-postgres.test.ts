@@ -1,4 +1,4 @@
-import { ExternalPostgres, ExternalPostgresProps } from '../lib';
+import { ExporterSidecar, ExternalPostgres, ExternalPostgresProps, PgBouncerPooler, PgpoolBalancer } from '../lib';
 import { synthObjects, testChart } from './support/synth';
 
 type Props = Partial<ExternalPostgresProps>;
@@ -127,6 +127,20 @@ describe('names', () => {
 describe('credentials', () => {
   test('default to the username and password keys', () => {
     expect(external().superuserCredentials).toEqual({ secretName: 'pg-superuser', usernameKey: 'username', passwordKey: 'password' });
+  });
+
+  test('are optional: a pooler, a balancer and their exporters front a cluster whose superuser Secret the app does not name', () => {
+    const chart = testChart('data');
+    const pg = new ExternalPostgres(chart, 'Pg', { readWriteService: 'pg-rw', readOnlyService: 'pg-ro' });
+    expect(pg.superuserCredentials).toBeUndefined();
+    const balancer = new PgpoolBalancer(chart, 'Balancer', { backend: pg, users: [{ credentials: { secretName: 'app' } }], srCheckUser: { secretName: 'srcheck' } });
+    const pooler = new PgBouncerPooler(chart, 'Pooler', { backend: balancer, users: [{ secretName: 'app' }] });
+    new ExporterSidecar(chart, 'BalancerMetrics', { target: balancer, credentials: { secretName: 'balancer-exporter' } });
+    new ExporterSidecar(chart, 'PoolerMetrics', { target: pooler, credentials: { secretName: 'pooler-exporter' } });
+    const kinds = synthObjects(chart).map((o) => o.kind);
+    expect(kinds.filter((kind) => kind === 'Deployment')).toHaveLength(2);
+    // Nothing references a superuser Secret.
+    expect(JSON.stringify(synthObjects(chart))).not.toMatch(/superuser/);
   });
 
   test('keep the configured keys', () => {

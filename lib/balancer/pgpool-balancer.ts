@@ -37,7 +37,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   public readonly port: number = PGPOOL_PORT;
   /** 0: behind the one Service, Pgpool-II does the read balancing itself. */
   public readonly replicas: number = 0;
-  public readonly superuserCredentials: PostgresCredentials;
+  public readonly superuserCredentials?: PostgresCredentials;
   /** The cluster Pgpool-II balances over. */
   public readonly backend: IPostgresEndpoint;
   /** Connections all pods may open to each backend Service: replicas x numInitChildren x maxPool. */
@@ -150,7 +150,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     const model = this.model;
     const logins = [...model.users, model.srCheckUser, ...model.exporterUsers].map((user) => user.credentials);
     const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
-      [...logins, ...(model.pcpUser ? [model.pcpUser] : []), this.backend.superuserCredentials], 'balancer');
+      [...logins, model.pcpUser, this.backend.superuserCredentials], 'balancer');
     const index = model.exporterUsers.length;
     model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
     if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved, ownSecret: true });

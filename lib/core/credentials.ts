@@ -59,9 +59,9 @@ export function resolveCredentials(scope: IConstruct, prop: string, credentials:
  * role's rights or lend it its own.
  */
 export function requireOwnSecret(scope: IConstruct, prop: string, credentials: PostgresCredentials,
-  others: Array<Pick<PostgresCredentials, 'secretName'>>, component: string): ResolvedCredentials {
+  others: Array<Pick<PostgresCredentials, 'secretName'> | undefined>, component: string): ResolvedCredentials {
   const resolved = resolveCredentials(scope, prop, credentials);
-  if (others.some((other) => other.secretName === resolved.secretName)) {
+  if (others.some((other) => other?.secretName === resolved.secretName)) {
     throw propError(scope, `${prop}.secretName`, resolved.secretName, `already holds another login of the ${component} or its backend's superuser`,
       'give the exporter a Secret of its own');
   }

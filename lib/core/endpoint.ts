@@ -25,8 +25,11 @@ export interface IPostgresEndpoint extends IConstruct {
   readonly port: number;
   /** Number of replicas behind `readOnlyHost`; 0 when it is the primary. */
   readonly replicas: number;
-  /** The superuser's Secret, for tasks that need it (auth_query functions, monitoring roles). */
-  readonly superuserCredentials: PostgresCredentials;
+  /**
+   * The superuser's Secret, which the constructs in front refuse for their own logins; undefined
+   * when it is not known (an operator-managed cluster whose Secret the app does not name).
+   */
+  readonly superuserCredentials?: PostgresCredentials;
   /** The pods behind both Services, which clients' NetworkPolicies let them reach on `port`. */
   readonly serverPods: NetworkPeer;
   /**

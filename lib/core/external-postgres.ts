@@ -32,8 +32,13 @@ export interface ExternalPostgresProps {
    * @default - 1 when `readOnlyService` is given, else 0
    */
   readonly replicas?: number;
-  /** The Secret holding the superuser's name and password. */
-  readonly superuserSecret: PostgresCredentials;
+  /**
+   * The Secret holding the superuser's name and password. Nothing mounts or reads it: given, the
+   * poolers, balancers and exporters in front refuse it for their own logins, so no client logs
+   * in as the superuser through them.
+   * @default - unknown here: only the library's own checks are missing
+   */
+  readonly superuserSecret?: PostgresCredentials;
   /**
    * The CA that signs the cluster's server certificates, in a Secret of the clients' namespace
    * (CloudNativePG: `<cluster>-ca`, key `ca.crt`); poolers and balancers in front then verify
@@ -53,7 +58,7 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
   public readonly readOnlyHost: string;
   public readonly port: number;
   public readonly replicas: number;
-  public readonly superuserCredentials: PostgresCredentials;
+  public readonly superuserCredentials?: PostgresCredentials;
   /** Every pod of the Services' namespace: the operator's pod labels are its own. */
   public readonly serverPods: NetworkPeer;
   public readonly certificateAuthority?: CertificateAuthority;
@@ -78,7 +83,7 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
     }
     this.readWriteHost = serviceHost(props.readWriteService, namespace);
     this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
-    this.superuserCredentials = resolveCredentials(this, 'superuserSecret', props.superuserSecret);
+    this.superuserCredentials = props.superuserSecret && resolveCredentials(this, 'superuserSecret', props.superuserSecret);
     this.certificateAuthority = resolveAuthority(this, 'certificateAuthority', props.certificateAuthority);
     this.serverPods = namespace !== undefined ? { namespace } : { podSelector: {} };
   }

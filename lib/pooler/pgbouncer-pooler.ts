@@ -140,7 +140,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   public grantMetricsAccess(credentials: PostgresCredentials): void {
     const model = this.model;
     const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
-      [...(model.authUser ? [model.authUser] : []), ...model.users, ...model.statsUserSecrets, this.backend.superuserCredentials], 'pooler');
+      [model.authUser, ...model.users, ...model.statsUserSecrets, this.backend.superuserCredentials], 'pooler');
     if (!model.ignoreStartupParameters.includes(EXPORTER_STARTUP_PARAMETER)) {
       throw propError(this, 'ignoreStartupParameters', model.ignoreStartupParameters,
         `lacks ${EXPORTER_STARTUP_PARAMETER}, which exporters send at login, so PgBouncer would refuse them`,
