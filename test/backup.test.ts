@@ -11,7 +11,7 @@ import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './supp
 import { shellcheck } from './support/shellcheck';
 import { findObject } from './support/synth';
 
-const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.36.0'];
 const S3 = {
   bucket: 'shop-backups', endpoint: 's3.eu-west-1.amazonaws.com', region: 'eu-west-1', credentials: { secretName: 'shop-s3' },
 };

@@ -988,7 +988,7 @@ describe('schema validation', () => {
       labels: { 'team': 'data', 'example.com/tier': 'db' },
     }, { namespace: 'prod' }],
   ];
-  const versions: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+  const versions: KubeVersion[] = ['v1.27.0', 'v1.36.0'];
   const cases = variations.flatMap(([what, props, options]) => versions.map((version) => [what, version, props, options] as const));
 
   test.each(cases)('%s validates strictly against Kubernetes %s', (_what, version, props, options) => {

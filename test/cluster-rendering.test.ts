@@ -552,7 +552,7 @@ describe('schema validation', () => {
       settings: { sharedPreloadLibraries: ['pg_stat_statements'], hotStandbyFeedback: true },
     }, 'prod'],
   ];
-  const versions: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+  const versions: KubeVersion[] = ['v1.27.0', 'v1.36.0'];
   const cases = variations.flatMap(([what, props, namespace]) => versions.map((version) => [what, version, props, namespace] as const));
 
   test.each(cases)('%s validates strictly against Kubernetes %s', (_what, version, props, namespace) => {

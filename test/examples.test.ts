@@ -24,7 +24,7 @@ describe.each(Object.keys(examples))('example %s', (chart) => {
     expect(yaml).toMatchSnapshot();
   });
 
-  test.each(['v1.27.0', 'v1.33.0'] as const)('validates strictly against Kubernetes %s', (version) => {
+  test.each(['v1.27.0', 'v1.36.0'] as const)('validates strictly against Kubernetes %s', (version) => {
     expect(validateManifests(objects, version)).toEqual([]);
   });
 

@@ -959,9 +959,9 @@ describe('scrape object selectors, in a chart with all three targets', () => {
   describe.each([['apps'], [null]] as Array<[string | null]>)('strict schema validation, namespace %p', (namespace) => {
     test.each([
       [ScrapeObject.POD_MONITOR, 'v1.27.0'],
-      [ScrapeObject.POD_MONITOR, 'v1.33.0'],
+      [ScrapeObject.POD_MONITOR, 'v1.36.0'],
       [ScrapeObject.SERVICE_MONITOR, 'v1.27.0'],
-      [ScrapeObject.SERVICE_MONITOR, 'v1.33.0'],
+      [ScrapeObject.SERVICE_MONITOR, 'v1.36.0'],
     ] as Array<[ScrapeObject, KubeVersion]>)('with a %s, every object is valid in Kubernetes %s with the prometheus-operator CRDs', (scrapeObject, version) => {
       const objects = fullStack(scrapeObject, namespace);
       expect(objects.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind).sort())
@@ -974,6 +974,6 @@ describe('scrape object selectors, in a chart with all three targets', () => {
     const objects = objectsOf(kind, { scrapeObject: ScrapeObject.SERVICE_MONITOR, alerts: true });
     const monitor = exporterObjects(kind, objects).find((o) => o.kind === 'ServiceMonitor');
     monitor.spec.endpoints[0].intervall = '30s';
-    expect(validateManifests(objects, 'v1.33.0')).toEqual([`ServiceMonitor/${TARGETS[kind].name}-metrics: /spec/endpoints/0/intervall: unknown field`]);
+    expect(validateManifests(objects, 'v1.36.0')).toEqual([`ServiceMonitor/${TARGETS[kind].name}-metrics: /spec/endpoints/0/intervall: unknown field`]);
   });
 });

@@ -1,6 +1,6 @@
 import { KubeVersion, validateManifest, validateManifests } from './support/kube-schema';
 
-const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.36.0'];
 const labels = { app: 'db' };
 
 const podTemplate = () => ({
@@ -178,7 +178,7 @@ describe('validateManifests', () => {
     const bad: any = pdb();
     bad.spec.minAvailable = '50%';
     bad.spec.maxUnavail = 1;
-    expect(validateManifests([deployment(), bad, 'nope'], 'v1.33.0')).toEqual([
+    expect(validateManifests([deployment(), bad, 'nope'], 'v1.36.0')).toEqual([
       'PodDisruptionBudget/db: /spec/maxUnavail: unknown field',
       '<no kind>/<no name>: /: manifest must be an object',
     ]);

@@ -188,7 +188,7 @@ describe('Pod Security Standards, restricted profile (v1.27)', () => {
 const polaris = loadPolaris();
 
 /**
- * Checks not evaluated, each with its reason. Every other check in ../shared/policies/polaris
+ * Checks not evaluated, each with its reason. Every other check in test/fixtures/polaris
  * runs, Go-templated ones included (test/support/polaris.ts executes their templates).
  */
 const SKIPPED: { [check: string]: string } = {
@@ -314,7 +314,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
 ];
 
-describe('Polaris checks (../shared/policies/polaris)', () => {
+describe('Polaris checks (test/fixtures/polaris)', () => {
   test('every check is evaluated, or skipped with its reason', () => {
     const unevaluable = polaris.checks.filter((c) => !c.schemaTemplate).map((c) => c.id);
     expect(unevaluable.sort()).toEqual(Object.keys(SKIPPED).sort());

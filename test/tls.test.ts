@@ -22,7 +22,7 @@ const APP_USER = { secretName: 'app-user' };
 const BALANCER = { users: [{ credentials: APP_USER, envPrefix: 'APP' }], srCheckUser: { secretName: 'pgpool-srcheck' } };
 const POOLER = { users: [APP_USER] };
 const ISSUER = { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER };
-const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.33.0'];
+const VERSIONS: KubeVersion[] = ['v1.27.0', 'v1.36.0'];
 
 interface ChainOptions {
   /** Namespace of the chart; `null` for none. Default `shop`. */
@@ -661,7 +661,7 @@ describe('Overlays: stack-wide tls', () => {
       expect(certificate.spec.issuerRef).toEqual({ name: 'internal-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
     }
     expect(iniValue(pgbouncerIni(objects), 'server_tls_sslmode')).toBe('verify-full');
-    expect(validateManifests(objects, 'v1.33.0')).toEqual([]);
+    expect(validateManifests(objects, 'v1.36.0')).toEqual([]);
   });
 
   test('a component section merges into the stack-wide tls key by key', () => {

@@ -1,5 +1,5 @@
 /**
- * Fairwinds Polaris' checks (../shared/policies/polaris/: checks/*.yaml and default.yaml), run
+ * Fairwinds Polaris' checks (test/fixtures/polaris/: checks/*.yaml and default.yaml, see its PROVENANCE.md), run
  * offline over rendered objects the way `polaris audit --audit-path` runs them:
  *
  * - A check's `target` says what it validates: `Controller` (the whole workload object),
@@ -33,7 +33,7 @@ import type { ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { POD_TEMPLATE_PATHS } from './pod-security';
 
-export const POLARIS_ROOT = path.resolve(__dirname, '../../../shared/policies/polaris');
+export const POLARIS_ROOT = path.resolve(__dirname, '../fixtures/polaris');
 
 export type Severity = 'danger' | 'warning' | 'ignore';
 
