@@ -1,7 +1,7 @@
 import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { App } from 'cdk8s';
-import { PostgresStatefulCluster } from '../lib';
+import { PostgresStatefulCluster, RequiredSecrets } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
 import { BackedUpClusterChart } from './backed-up-cluster';
 import { HaClusterChart } from './ha-cluster';
@@ -34,4 +34,5 @@ if (require.main === module) {
   buildExamples(app);
   app.synth();
   writeFileSync(join(app.outdir, 'connection-budget.txt'), connectionBudgetReport(app));
+  writeFileSync(join(app.outdir, 'required-secrets.md'), RequiredSecrets.report(app));
 }

@@ -35,3 +35,5 @@ export { BalancerOverlay, ClusterOverlay, ExporterOverlay, PoolerOverlay, StackO
 export { Overlays } from './overlay/overlays';
 export { SchemaSources, SchemaValidator } from './testing/schema-validator';
 export { PostgresTesting } from './testing/testing';
+export { SecretCreator } from './core/secret-sources';
+export { RequiredSecret, RequiredSecrets } from './testing/required-secrets';

@@ -5,6 +5,7 @@ import { IPostgresEndpoint } from './endpoint';
 import { NetworkPeer } from './network-policy';
 import { propError } from './errors';
 import { serviceHost, validateDnsLabel, validateServiceName } from './names';
+import { declareSecretSource, SecretCreator } from './secret-sources';
 import { CertificateAuthority, resolveAuthority } from './tls';
 import { requireInteger, validatePort } from './validation';
 
@@ -85,6 +86,9 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
     this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
     this.superuserCredentials = props.superuserSecret && resolveCredentials(this, 'superuserSecret', props.superuserSecret);
     this.certificateAuthority = resolveAuthority(this, 'certificateAuthority', props.certificateAuthority);
+    if (this.certificateAuthority) {
+      declareSecretSource(this, { namespace, secretName: this.certificateAuthority.secretName, createdBy: SecretCreator.OPERATOR });
+    }
     this.serverPods = namespace !== undefined ? { namespace } : { podSelector: {} };
   }
 
