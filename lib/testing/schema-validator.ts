@@ -1,6 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+// Types only: ajv is required when the first SchemaValidator is built, so a plain
+// `require('cdk8s-postgres')` never loads it.
+import type Ajv from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 
 /** Where the schemas are: the layout of the cdk8s project's kubernetes-schemas folder. */
@@ -43,21 +46,93 @@ function closeObjects(schema: any): void {
   }
 }
 
+/**
+ * A schema file or directory that cannot be used: `option` is the SchemaSources field
+ * (`definitionsFile`, or `crdDirectories` with its index), `problem` says what is wrong with `file`.
+ * The message is one line; the validation plugin rethrows it under its own property names.
+ */
+export class SchemaSourceError extends Error {
+  constructor(
+    public readonly option: 'definitionsFile' | 'crdDirectories',
+    public readonly index: number | undefined,
+    public readonly file: string,
+    public readonly problem: string,
+  ) {
+    super(`SchemaValidator: ${option}${index === undefined ? '' : `[${index}]`}: ${problem}; ${option === 'definitionsFile'
+      ? 'give the path of a Kubernetes release\'s _definitions.json'
+      : 'give a directory of CustomResourceDefinition YAML files'}`);
+    this.name = 'SchemaSourceError';
+  }
+}
+
+/** The first line of an error's message, with its code (ENOENT) when it is a system error. */
+const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0].trim();
+const cannotRead = (file: string, error: unknown) => {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return `cannot read ${file} (${code ?? firstLine(error)})`;
+};
+
+function loadAjv(): typeof Ajv {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('ajv').default;
+  } catch (error) {
+    throw new Error(`SchemaValidator: cannot load the ajv package (${firstLine(error)}); install ajv 8 beside cdk8s-postgres`);
+  }
+}
+
+function loadDefinitions(file: string): { [name: string]: any } {
+  const source = 'definitionsFile';
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new SchemaSourceError(source, undefined, file, cannotRead(file, error));
+  }
+  let parsed: any;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new SchemaSourceError(source, undefined, file, `${file} is not JSON (${firstLine(error)})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || parsed.definitions === null || typeof parsed.definitions !== 'object') {
+    throw new SchemaSourceError(source, undefined, file, `${file} has no "definitions" object, so it is not a Kubernetes _definitions.json`);
+  }
+  return parsed.definitions;
+}
+
 function loadCrds(directories: string[]): Array<{ gvk: Gvk; schema: any }> {
   const crds: Array<{ gvk: Gvk; schema: any }> = [];
-  for (const directory of directories) {
-    const files = (fs.readdirSync(directory, { recursive: true }) as string[]).filter((f) => /\.ya?ml$/.test(f)).sort();
-    for (const file of files) {
-      for (const doc of parseAllDocuments(fs.readFileSync(path.join(directory, file), 'utf8'))) {
+  directories.forEach((directory, index) => {
+    const fail = (file: string, problem: string) => new SchemaSourceError('crdDirectories', index, file, problem);
+    let files: string[];
+    try {
+      files = (fs.readdirSync(directory, { recursive: true }) as string[]).filter((f) => /\.ya?ml$/.test(f)).sort();
+    } catch (error) {
+      throw fail(directory, cannotRead(directory, error));
+    }
+    for (const name of files) {
+      const file = path.join(directory, name);
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (error) {
+        throw fail(file, cannotRead(file, error));
+      }
+      for (const doc of parseAllDocuments(text)) {
+        if (doc.errors.length > 0) throw fail(file, `${file} is not YAML (${firstLine(doc.errors[0])})`);
         const crd = doc.toJS();
         if (crd?.kind !== 'CustomResourceDefinition') continue;
+        if (!Array.isArray(crd.spec?.versions) || typeof crd.spec.group !== 'string' || typeof crd.spec.names?.kind !== 'string') {
+          throw fail(file, `${file}: CustomResourceDefinition ${crd.metadata?.name} has no spec.group, spec.names.kind or spec.versions`);
+        }
         for (const v of crd.spec.versions) {
           const schema = v.schema?.openAPIV3Schema;
           if (v.served && schema) crds.push({ gvk: { group: crd.spec.group, version: v.name, kind: crd.spec.names.kind }, schema });
         }
       }
     }
-  }
+  });
   return crds;
 }
 
@@ -92,8 +167,16 @@ export class SchemaValidator {
   private readonly validators = new Map<string, ValidateFunction>();
 
   constructor(private readonly sources: SchemaSources) {
+    if (typeof sources?.definitionsFile !== 'string') {
+      throw new SchemaSourceError('definitionsFile', undefined, String(sources?.definitionsFile), 'is unset');
+    }
+    if (sources.crdDirectories !== undefined && !Array.isArray(sources.crdDirectories)) {
+      throw new SchemaSourceError('crdDirectories', undefined, String(sources.crdDirectories), 'is not a list of directories');
+    }
+    // Loaded here, not at the top: a plain require of the library must not load ajv.
+    const AjvClass = loadAjv();
     // validateSchema is off: the upstream schemas are trusted and meta-validating them costs startup time.
-    const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, code: { regExp: goRegExp } });
+    const ajv = new AjvClass({ strict: false, allErrors: true, validateSchema: false, code: { regExp: goRegExp } });
     ajv.addFormat('int32', { type: 'number', validate: int32 });
     ajv.addFormat('int64', { type: 'number', validate: int64 });
     ajv.addFormat('double', { type: 'number', validate: () => true });
@@ -104,7 +187,7 @@ export class SchemaValidator {
 
     // Absolute ids, so refs from CRD schemas resolve to the definitions document.
     const defsId = 'https://schemas.invalid/kubernetes/definitions.json';
-    const { definitions } = JSON.parse(fs.readFileSync(sources.definitionsFile, 'utf8'));
+    const definitions = loadDefinitions(sources.definitionsFile);
     for (const [name, schema] of Object.entries<any>(definitions)) {
       closeObjects(schema);
       for (const gvk of schema['x-kubernetes-group-version-kind'] ?? []) {
