@@ -1,11 +1,12 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { PostgresStatefulCluster, SynchronousReplication } from '../lib';
+import { ChartNamespace, PostgresStatefulCluster, SynchronousReplication } from '../lib';
 
 /**
  * A three-instance PostgreSQL: one primary, two streaming replicas, one of which confirms every
  * commit. The Secrets `orders-db-superuser`, `orders-db-replication` and `orders-app` (keys
  * `username` and `password`) must exist in the namespace, created by you or by a secrets tool.
+ * The chart also renders its Namespace, enforcing the Pod Security Standards' restricted profile.
  */
 export class ReplicatedClusterChart extends Chart {
   public readonly cluster: PostgresStatefulCluster;
@@ -23,5 +24,6 @@ export class ReplicatedClusterChart extends Chart {
       settings: { maxConnections: 200 },
       extraParameters: { log_min_duration_statement: '500ms' },
     });
+    new ChartNamespace(this, 'Namespace');
   }
 }

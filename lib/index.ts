@@ -37,3 +37,4 @@ export { SchemaSources, SchemaValidator } from './testing/schema-validator';
 export { PostgresTesting } from './testing/testing';
 export { SecretCreator } from './core/secret-sources';
 export { RequiredSecret, RequiredSecrets } from './testing/required-secrets';
+export { ChartNamespace, ChartNamespaceProps, PodSecurityLevel } from './core/chart-namespace';

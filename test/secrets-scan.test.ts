@@ -340,7 +340,7 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
         // Every other Secret reference (a backend's CA, S3 keys, a cipher passphrase) resolves here.
         resolveSecretKeys: (scope: any, prop: string, secretName: string, keys: any) => actual.resolveSecretKeys(scope, prop, mark(secretName), keys),
         requireOwnSecret: (scope: any, prop: string, c: any, others: any[], component: string) =>
-          actual.requireOwnSecret(scope, prop, marked(c), others.map(marked), component),
+          actual.requireOwnSecret(scope, prop, marked(c), others.map((other) => other && marked(other)), component),
       };
     });
     // A component's own TLS Secret, named by default after it.
