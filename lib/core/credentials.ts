@@ -3,8 +3,9 @@ import { propError } from './errors';
 import { validateDnsSubdomain } from './names';
 
 /**
- * A reference to an existing Secret that holds a PostgreSQL role's name and password, with the
- * key names operators use (CloudNativePG, Zalando and Crunchy all write `username`/`password`).
+ * A reference to an existing Secret that holds a PostgreSQL role's name and password. The key
+ * defaults are CloudNativePG's and Zalando's (`username`/`password`); Crunchy PGO v5's user
+ * Secrets (`<cluster>-pguser-<user>`) keep the name under `user`, so give `usernameKey: 'user'`.
  * The library never reads or renders the password: pods read it from the Secret at run time.
  */
 export interface PostgresCredentials {
