@@ -52,7 +52,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   public readonly readOnlyHost: string;
   public readonly port: number;
   public readonly replicas: number;
-  public readonly superuserCredentials: PostgresCredentials;
+  public readonly superuserCredentials?: PostgresCredentials;
   /** `max_connections`. */
   public readonly maxConnections: number;
   /** `superuser_reserved_connections`. */
