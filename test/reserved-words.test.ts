@@ -30,6 +30,7 @@ const ALLOWED: { [name: string]: { languages: string[]; reason: string } } = {
   'MonitoringProfile.namespace': { languages: ['C#'], reason: 'the Kubernetes namespace of the monitoring objects; C# property Namespace' },
   'NetworkPeer.namespace': { languages: ['C#'], reason: 'a NetworkPolicy peer namespace (namespaceSelector); C# property Namespace' },
   'PodToleration.operator': { languages: ['C#'], reason: "the Kubernetes toleration's operator field (Exists, Equal); C# property Operator" },
+  'RequiredSecret.namespace': { languages: ['C#'], reason: 'the Kubernetes namespace of a Secret the app reads; C# property Namespace' },
 };
 
 function reservedNames(): { [name: string]: string[] } {
