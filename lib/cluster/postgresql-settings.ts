@@ -80,7 +80,8 @@ export interface PostgresqlSettings {
   readonly maxSlotWalKeepSize?: string;
   /**
    * `wal_keep_size`: WAL kept for replicas regardless of slots.
-   * @default '0MB'
+   * @default - '0MB' (replication slots keep what replicas need); '128MB' in the HA mode
+   * (`highAvailability`), Patroni's default, which refuses less than 16MB
    */
   readonly walKeepSize?: string;
   /**

@@ -180,7 +180,8 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
   readonly ignoreStartupParameters?: string[];
   /**
    * `max_prepared_statements` (PgBouncer 1.21 or later): protocol-level prepared statements in transaction mode.
-   * @default - off
+   * @default - not written, so PgBouncer's own: 200 from PgBouncer 1.24 on (the default image runs
+   * 1.25.1), 0 (off) in 1.21 to 1.23
    */
   readonly maxPreparedStatements?: number;
   /**
