@@ -178,7 +178,7 @@ validations:
 function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(npm_(package|lifecycle)_|npm_command$|npm_config_local_prefix$|INIT_CWD$|JEST_|TS_NODE_|NODE_ENV$)/.test(key)) continue;
+    if (/^(npm_(package|lifecycle)_|npm_command$|npm_config_(local_prefix|call)$|INIT_CWD$|JEST_|TS_NODE_|NODE_ENV$)/.test(key)) continue;
     env[key] = value;
   }
   return { ...env, npm_config_update_notifier: 'false', ...extra };
