@@ -72,13 +72,10 @@ const cannotRead = (file: string, error: unknown) => {
   return `cannot read ${file} (${code ?? firstLine(error)})`;
 };
 
+/** ajv (bundled with the package) loads on first use, so importing the library does not pay for it. */
 function loadAjv(): typeof Ajv {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('ajv').default;
-  } catch (error) {
-    throw new Error(`SchemaValidator: cannot load the ajv package (${firstLine(error)}); install ajv 8 beside cdk8s-postgres`);
-  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ajv').default;
 }
 
 function loadDefinitions(file: string): { [name: string]: any } {
