@@ -1,6 +1,8 @@
 // The public API. Everything else under lib/ is internal and may change without notice.
 export { PostgresCredentials } from './core/credentials';
 export { IPostgresEndpoint } from './core/endpoint';
+export { EndpointBindOptions, EndpointBinding, PostgresRole } from './core/endpoint-binding';
+export { PasswordLookup } from './core/password-lookup';
 export { ContainerResources } from './core/resources';
 export { PodSpread } from './core/scheduling';
 export { PodPlacement, PodToleration, TaintEffect, TolerationOperator } from './core/placement';
@@ -8,7 +10,7 @@ export { WorkloadProps } from './core/user-metadata';
 export { NetworkPeer, NetworkPolicyOptions } from './core/network-policy';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
 export {
-  MemoryCheck, PostgresDatabase, PostgresRole, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
+  MemoryCheck, PostgresDatabase, PostgresStatefulClusterProps, PostgresStorage, VolumeRetention,
 } from './cluster/cluster-props';
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';

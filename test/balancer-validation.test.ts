@@ -2,7 +2,8 @@ import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as fc from 'fast-check';
 import {
-  ExternalPostgres, IPostgresEndpoint, IssuerKind, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials, PostgresStatefulCluster, MemoryCheck } from '../lib';
+  EndpointBinding, ExternalPostgres, IPostgresEndpoint, IssuerKind, PasswordLookup, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials,
+  PostgresStatefulCluster, MemoryCheck } from '../lib';
 import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { validateManifests } from './support/kube-schema';
 import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
@@ -35,6 +36,10 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
   }
 
   public allowClients(): void {}
+
+  public bind(): EndpointBinding {
+    return { rolesCreated: false, passwordLookup: PasswordLookup.INSTALLED_BY_OPERATOR, connectionDemandChecked: false };
+  }
 }
 
 /**

@@ -592,7 +592,7 @@ describe('roles added by other constructs', () => {
 
   test('a password lookup installs the function in template1, postgres and every database', () => {
     let query = '';
-    const objects = synthExtended((cluster) => { query = cluster.addPasswordLookup({ secretName: 'pooler-auth' }); },
+    const objects = synthExtended((cluster) => { query = cluster._addPasswordLookup({ secretName: 'pooler-auth' }); },
       { databases: [{ name: 'orders', owner: { secretName: 'orders-owner' } }] });
     expect(query).toBe('SELECT usename, passwd FROM pgbouncer.get_auth($1)');
     const script = bootstrapScript(objects);

@@ -66,7 +66,7 @@ describe('a pooler in front of a balancer', () => {
 
   test('refuses the default auth_query, whose function nothing would install', () => {
     expect(() => stack({ authUser: { secretName: 'auth' } }))
-      .toThrow(/^test\/Pooler: authUser "auth" looks passwords up with a function that only a PostgresStatefulCluster backend installs, not a PgpoolBalancer; list the clients' Secrets in users/);
+      .toThrow(/^test\/Pooler: authUser "auth" looks passwords up with a function that its backend test\/Balancer cannot install; list the clients' Secrets in users instead, or set authQuery with an auth user the balancer lists in its users$/);
   });
 
   test('takes users, or an authUser with an explicit authQuery', () => {

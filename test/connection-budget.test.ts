@@ -11,12 +11,12 @@ const AUTH = { secretName: 'auth' };
 describe('connection budget', () => {
   test('the examples fit, and their demands are readable from code', () => {
     const pooled = new PooledClusterChart(Testing.app(), 'pooled');
-    expect(pooled.cluster.connectionDemands).toEqual([{ consumer: 'pooled/AirflowPgbouncer', primary: 80, replica: 0 }]);
+    expect(pooled.cluster._connectionDemands).toEqual([{ consumer: 'pooled/AirflowPgbouncer', primary: 80, replica: 0 }]);
     expect(() => synthObjects(pooled)).not.toThrow();
     const stack = new AirflowStackChart(Testing.app(), 'stack');
     // The pooler fronts the balancer, so only the balancer's children reach the cluster, besides
     // the cluster's own exporter (the balancer's exporter logs in through a balancer child).
-    expect(stack.cluster.connectionDemands).toEqual([
+    expect(stack.cluster._connectionDemands).toEqual([
       { consumer: 'stack/AirflowPgpool', primary: 64, replica: 64 },
       { consumer: 'stack/AirflowDb metrics exporter', primary: 1, replica: 1 },
     ]);
@@ -50,7 +50,7 @@ describe('connection budget', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY, defaultPoolSize: 49 });
-    expect(cluster.connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 0, replica: 98 }]);
+    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 0, replica: 98 }]);
     expect(() => synthObjects(chart)).toThrow(/each replica\n  test\/Pooler +0 +98\n/);
   });
 
@@ -58,7 +58,7 @@ describe('connection budget', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 1 });
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY });
-    expect(cluster.connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 40, replica: 0 }]);
+    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Pooler', primary: 40, replica: 0 }]);
   });
 
   test('raising maxConnections as the message says makes it fit', () => {

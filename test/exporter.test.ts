@@ -618,7 +618,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     [1, 0],
   ])('with %p instances the exporter asks for 1 connection on the primary and %p on each replica', (instances, replica) => {
     const { cluster } = synth('cluster', {}, { cluster: { instances } });
-    expect(cluster.connectionDemands).toEqual([{ consumer: 'test/Db metrics exporter', primary: 1, replica }]);
+    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Db metrics exporter', primary: 1, replica }]);
   });
 
   test('the exporter\'s connection counts in the budget: one connection too many fails synthesis, naming it', () => {
@@ -636,7 +636,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     addExporter(s);
     const objects = synthObjects(s.chart);
     expect(exporterContainers('cluster', objects).every((c) => c !== undefined)).toBe(true);
-    expect(s.cluster.connectionDemands.map((d) => d.consumer)).toEqual(['test/Pooler', 'test/Db metrics exporter']);
+    expect(s.cluster._connectionDemands.map((d) => d.consumer)).toEqual(['test/Pooler', 'test/Db metrics exporter']);
   });
 });
 

@@ -231,7 +231,7 @@ describe('pgbouncer.ini [pgbouncer]', () => {
 
   test('the default auth_query is the one the cluster\'s addPasswordLookup returns', () => {
     const other = new PostgresStatefulCluster(testChart(), 'Other', CLUSTER);
-    const query = other.addPasswordLookup({ secretName: 'other-auth' });
+    const query = other._addPasswordLookup({ secretName: 'other-auth' });
     expect(iniValue(pgbouncerIni(objectsOf()), 'auth_query')).toBe(query);
     expect(query).toContain('$1');
   });

@@ -1,8 +1,10 @@
 import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { PostgresCredentials, ResolvedCredentials, requireOwnSecret } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
+import { EndpointBindOptions, EndpointBinding } from '../core/endpoint-binding';
+import { PasswordLookup } from '../core/password-lookup';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { selectorLabels } from '../core/labels';
@@ -14,7 +16,6 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { validateUniqueNames, volumeMount } from '../core/workload';
 import { CertificateAuthority, ResolvedTls, TLS_FILES } from '../core/tls';
-import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { pgpoolParamsEnvironment, renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
 import { BalancerModel, EXPORTER_PREFIX, resolveBalancerModel } from './pgpool-model';
@@ -63,16 +64,16 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     super(scope, id);
     const model = resolveBalancerModel(this, id, props);
     this.model = model;
-    // sr_check logs in to both Services; pg_monitor lets it read replication progress.
-    if (props.backend instanceof PostgresStatefulCluster) {
-      props.backend.addRole({ credentials: props.srCheckUser, memberOf: ['pg_monitor'] });
+    props.backend.bind(this, {
+      // sr_check logs in to both Services; pg_monitor lets it read replication progress.
+      roles: [{ credentials: props.srCheckUser, memberOf: ['pg_monitor'] }],
       // Each child may cache maxPool connections to each backend Service (node 1 only with replicas).
-      props.backend.addConnectionDemand({
+      connectionDemand: {
         consumer: this.node.path,
         primary: model.connectionsPerBackend,
         replica: props.backend.replicas > 0 ? model.connectionsPerBackend : 0,
-      });
-    }
+      },
+    });
     validateUniqueNames(this);
     this.name = model.name;
     this.readWriteHost = serviceHost(model.name, Chart.of(this).namespace);
@@ -126,6 +127,22 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.network.allowClients('allowClients(peers)', peers);
   }
 
+  /**
+   * Records nothing of what a pooler in front asks: the balancer creates no roles (its logins
+   * are its own `users`, in pool_passwd), checks no connection budget, and installs no password
+   * lookup function (it has no databases of its own, and does not ask its backend for one).
+   * @param _client the construct in front
+   * @param _options what it asks for
+   */
+  public bind(_client: IConstruct, _options: EndpointBindOptions): EndpointBinding {
+    return {
+      rolesCreated: false,
+      passwordLookup: PasswordLookup.UNAVAILABLE,
+      passwordLookupAlternative: 'set authQuery with an auth user the balancer lists in its users',
+      connectionDemandChecked: false,
+    };
+  }
+
   public get monitoringProfile(): MonitoringProfile {
     return proxyMonitoringProfile(this, this.model.componentLabels, {
       kind: ExporterKind.PGPOOL, daemonPort: PGPOOL_PORT, tlsRequired: this.model.tls?.required ?? false, connectionLimit: this.model.numInitChildren,
@@ -142,8 +159,9 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
 
   /**
    * Adds the role of these credentials to pool_passwd, so it may log in and run Pgpool-II's SHOW
-   * commands. Pgpool-II logs it in to the backends too: with a PostgresStatefulCluster backend
-   * the role is created there, with no privilege beyond LOGIN.
+   * commands. Pgpool-II logs it in to the backends too: the balancer binds it to its backend,
+   * which creates it there if it creates roles (a PostgresStatefulCluster does), with no
+   * privilege beyond LOGIN.
    * @param credentials the exporter's own Secret, used for nothing else in the balancer
    */
   public grantMetricsAccess(credentials: PostgresCredentials): void {
@@ -153,7 +171,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       [...logins, model.pcpUser, this.backend.superuserCredentials], 'balancer');
     const index = model.exporterUsers.length;
     model.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
-    if (this.backend instanceof PostgresStatefulCluster) this.backend.addRole({ credentials: resolved, ownSecret: true });
+    this.backend.bind(this, { roles: [{ credentials: resolved, ownSecret: true }] });
   }
 
   /** The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters. */

@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import { PostgresCredentials } from '../core/credentials';
+import { PostgresRole } from '../core/endpoint-binding';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { PostgresqlSettings } from './postgresql-settings';
@@ -24,23 +25,6 @@ export interface PostgresDatabase {
   readonly name: string;
   /** Secret of the owning role, a login role kept in step with it like those of `roles`. */
   readonly owner: PostgresCredentials;
-}
-
-/** A login role kept in step with its Secret: created if missing, its password set at every primary start. */
-export interface PostgresRole {
-  /** The role's Secret: the username is the role name, the password its login password. */
-  readonly credentials: PostgresCredentials;
-  /**
-   * Roles it is granted, such as `pg_monitor` or `pg_read_all_data`.
-   * @default - none
-   */
-  readonly memberOf?: string[];
-  /**
-   * Whether the role keeps its Secret to itself: synthesis fails if another role of the cluster
-   * uses the same Secret, before or after (a metrics exporter's role must not be anyone else's).
-   * @default false
-   */
-  readonly ownSecret?: boolean;
 }
 
 /** Persistent volumes of each instance. */

@@ -1,10 +1,12 @@
 import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { configChecksum } from '../core/checksum';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
 import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
+import { EndpointBindOptions, EndpointBinding, PostgresRole } from '../core/endpoint-binding';
+import { PASSWORD_LOOKUP_QUERY, PasswordLookup } from '../core/password-lookup';
 import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
@@ -17,13 +19,13 @@ import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls'
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
-import { MemoryCheck, PostgresRole, PostgresStatefulClusterProps } from './cluster-props';
+import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
-import { PASSWORD_LOOKUP_QUERY, Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
+import { Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 
 type Role = 'primary' | 'replica';
@@ -189,8 +191,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.demands.push({ ...demand });
   }
 
-  /** The connection demands recorded so far, for tests and reports. */
-  public get connectionDemands(): ConnectionDemand[] {
+  /**
+   * The connection demands recorded so far, for tests.
+   * @internal
+   */
+  public get _connectionDemands(): ConnectionDemand[] {
     return this.demands.map((demand) => ({ ...demand }));
   }
 
@@ -250,10 +255,25 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    * through a SECURITY DEFINER function installed in every database; returns the query
    * (PgBouncer's `auth_query`) that calls it.
    * @param authUser the Secret of the role the pooler logs in as to run the query
+   * @internal
    */
-  public addPasswordLookup(authUser: PostgresCredentials): string {
+  public _addPasswordLookup(authUser: PostgresCredentials): string {
     this.provisioning.addPasswordLookup(authUser, 'addPasswordLookup(authUser)');
     return PASSWORD_LOOKUP_QUERY;
+  }
+
+  /**
+   * Binds a pooler or a balancer in front: creates its roles (kept in step with their Secrets,
+   * as `addRole()` does), installs the password lookup function for its auth user in every
+   * database, and counts its connections in the budget checked at synth.
+   * @param _client the construct in front
+   * @param options the roles, the password lookup and the connections it asks for
+   */
+  public bind(_client: IConstruct, options: EndpointBindOptions): EndpointBinding {
+    (options.roles ?? []).forEach((role) => this.addRole(role));
+    if (options.passwordLookupUser) this._addPasswordLookup(options.passwordLookupUser);
+    if (options.connectionDemand) this.addConnectionDemand(options.connectionDemand);
+    return { rolesCreated: true, passwordLookup: PasswordLookup.INSTALLED_BY_BACKEND, connectionDemandChecked: true };
   }
 
   public get monitoringProfile(): MonitoringProfile {

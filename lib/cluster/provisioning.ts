@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
+import { PASSWORD_LOOKUP_FUNCTION } from '../core/password-lookup';
 import { REPLICATION_GROUP } from './cluster-layout';
 import { DatabaseModel } from './cluster-model';
 
@@ -22,12 +23,6 @@ export interface RoleSource {
   /** The prop of the memberships, when there are any. */
   readonly memberOf?: string;
 }
-
-/** Schema and function through which a pooler looks up passwords (PgBouncer's auth_query). */
-export const PASSWORD_LOOKUP_FUNCTION = 'pgbouncer.get_auth';
-
-/** The auth_query that calls the lookup function. */
-export const PASSWORD_LOOKUP_QUERY = `SELECT usename, passwd FROM ${PASSWORD_LOOKUP_FUNCTION}($1)`;
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

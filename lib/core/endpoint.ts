@@ -1,5 +1,6 @@
 import { IConstruct } from 'constructs';
 import { PostgresCredentials } from './credentials';
+import { EndpointBindOptions, EndpointBinding } from './endpoint-binding';
 import { NetworkPeer } from './network-policy';
 import { CertificateAuthority } from './tls';
 
@@ -12,9 +13,11 @@ export enum EndpointRole {
 }
 
 /**
- * Where a PostgreSQL cluster takes connections: what a pooler or a balancer needs to front it.
- * Implemented by `PostgresStatefulCluster` and by `ExternalPostgres` (an operator-managed or any
- * other cluster known by its Service and Secret names).
+ * Where a PostgreSQL cluster takes connections and what it does for the clients in front of it:
+ * what a pooler or a balancer needs to front it. Implemented by `PostgresStatefulCluster`,
+ * `PgpoolBalancer` and `ExternalPostgres` (an operator-managed or any other cluster known by its
+ * Service and Secret names), and by any class of your own: the constructs in front know it
+ * through this interface only.
  */
 export interface IPostgresEndpoint extends IConstruct {
   /** DNS name of the Service that reaches the primary. */
@@ -44,4 +47,14 @@ export interface IPostgresEndpoint extends IConstruct {
    * @param peers the clients' pods or networks
    */
   allowClients(...peers: NetworkPeer[]): void;
+
+  /**
+   * Binds a client in front (a pooler, a balancer) to this endpoint: the endpoint creates the
+   * roles, installs the password lookup and counts the connections the client asks for, as far
+   * as it can, and answers what it did. A client may bind more than once (a role added later
+   * for an exporter); each call adds to the last.
+   * @param client the construct in front, whose path names it in the endpoint's errors
+   * @param options the roles, the password lookup and the connections the client asks for
+   */
+  bind(client: IConstruct, options: EndpointBindOptions): EndpointBinding;
 }

@@ -1,9 +1,11 @@
 import { Chart } from 'cdk8s';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { PostgresCredentials, resolveCredentials } from './credentials';
 import { IPostgresEndpoint } from './endpoint';
+import { EndpointBindOptions, EndpointBinding } from './endpoint-binding';
 import { NetworkPeer } from './network-policy';
 import { propError } from './errors';
+import { PasswordLookup } from './password-lookup';
 import { serviceHost, validateDnsLabel, validateServiceName } from './names';
 import { declareSecretSource, SecretCreator } from './secret-sources';
 import { CertificateAuthority, resolveAuthority } from './tls';
@@ -97,4 +99,15 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
    * @param _peers the clients' pods or networks
    */
   public allowClients(..._peers: NetworkPeer[]): void {}
+
+  /**
+   * Records nothing: the roles and the password lookup function are the operator's or the
+   * administrator's to create (the README lists what each construct needs), and the cluster's
+   * connection limits are not known here, so no demand is checked.
+   * @param _client the construct in front
+   * @param _options what it asks for
+   */
+  public bind(_client: IConstruct, _options: EndpointBindOptions): EndpointBinding {
+    return { rolesCreated: false, passwordLookup: PasswordLookup.INSTALLED_BY_OPERATOR, connectionDemandChecked: false };
+  }
 }

@@ -10,7 +10,7 @@ import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { PASSWORD_LOOKUP_QUERY } from '../cluster/provisioning';
+import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
 import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';

@@ -3,6 +3,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { PostgresCredentials, requireOwnSecret } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
+import { PasswordLookup } from '../core/password-lookup';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { propError } from '../core/errors';
@@ -14,8 +15,6 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
 import { secretProjection, validateUniqueNames, volumeMount } from '../core/workload';
 import { CertificateAuthority, TLS_FILES } from '../core/tls';
-import { PgpoolBalancer } from '../balancer/pgpool-balancer';
-import { PostgresStatefulCluster } from '../cluster/postgres-stateful-cluster';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
@@ -30,8 +29,8 @@ const EXPORTER_STARTUP_PARAMETER = 'extra_float_digits';
  * hundreds of clients share a few server connections.
  *
  * Clients log in with SCRAM: their passwords are looked up in the backend through `authUser`
- * (with a PostgresStatefulCluster backend, the cluster installs the lookup function), or come
- * from the Secrets of `users`. The userlist is built at pod start in an in-memory volume.
+ * (a backend that can, such as a PostgresStatefulCluster, installs the lookup function when the
+ * pooler binds to it), or come from the Secrets of `users`. The userlist is built at pod start in an in-memory volume.
  */
 export class PgBouncerPooler extends Construct implements IMonitorable {
   /** Name of the Deployment, the Service and the rest. */
@@ -64,20 +63,21 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
     super(scope, id);
     const model = resolvePoolerModel(this, id, props);
-    if (props.backend instanceof PgpoolBalancer && model.authUser && props.authQuery === undefined) {
-      throw propError(this, 'authUser', props.authUser?.secretName,
-        'looks passwords up with a function that only a PostgresStatefulCluster backend installs, not a PgpoolBalancer',
-        'list the clients\' Secrets in users instead, or set authQuery with an auth user the balancer lists in its users');
-    }
-    if (props.backend instanceof PostgresStatefulCluster) {
-      if (model.authUser && props.authQuery === undefined) props.backend.addPasswordLookup(model.authUser);
-      const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
-      props.backend.addConnectionDemand({
+    const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
+    const binding = props.backend.bind(this, {
+      // The default auth_query calls the backend's lookup function; an explicit one is the user's.
+      passwordLookupUser: props.authQuery === undefined ? model.authUser : undefined,
+      connectionDemand: {
         consumer: this.node.path,
         // Without replicas the read-only Service is the primary's.
         primary: model.demandByRole[EndpointRole.READ_WRITE] + (props.backend.replicas > 0 ? 0 : model.demandByRole[EndpointRole.READ_ONLY]),
         replica: onReplicas,
-      });
+      },
+    });
+    if (binding.passwordLookup === PasswordLookup.UNAVAILABLE && model.authUser && props.authQuery === undefined) {
+      throw propError(this, 'authUser', props.authUser?.secretName,
+        `looks passwords up with a function that its backend ${props.backend.node.path} cannot install`,
+        `list the clients' Secrets in users instead, or ${binding.passwordLookupAlternative ?? 'set authQuery to a lookup the backend answers'}`);
     }
     this.model = model;
     validateUniqueNames(this);

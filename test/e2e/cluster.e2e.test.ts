@@ -30,7 +30,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   const chart = new ReplicatedClusterChart(Testing.app(), 'e2e');
   // Added after the cluster was built, as a pooler or an exporter does.
   chart.cluster.addRole({ credentials: { secretName: 'orders-monitoring' }, memberOf: ['pg_monitor'] });
-  const authQuery = chart.cluster.addPasswordLookup({ secretName: 'orders-pooler-auth' });
+  const authQuery = chart.cluster._addPasswordLookup({ secretName: 'orders-pooler-auth' });
   const objects = chart.toJson();
   let scratch: string;
   let primary: LocalInstance;
