@@ -15,10 +15,10 @@ export {
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
 export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
-export {
-  BackupOptions, BackupRepository, BackupRepositoryOptions, BackupSchedule, BackupType, RepositoryCipher, RepositoryType,
-  RestoreOptions, S3Credentials, S3RepositoryProps, S3UriStyle, VolumeRepositoryProps,
-} from './backup/backup-props';
+export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup/backup-props';
+export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
+export { VolumeRepositoryProps } from './backup/volume-repository';
+export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';
 export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions } from './core/tls';

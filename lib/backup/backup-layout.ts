@@ -7,11 +7,11 @@ export const BACKUP_PATHS = {
   configDir: '/etc/pgbackrest',
   /** pgBackRest's lock-path: an emptyDir, as the root filesystem is read-only. */
   lockDir: '/run/pgbackrest',
-  /** Volume repositories, one subdirectory per repository: `/var/lib/pgbackrest/repo1`. */
+  /** Volume repositories, one subdirectory per repository: `/var/lib/pgbackrest/repo1` (volume-repository.ts). */
   repositoryRoot: '/var/lib/pgbackrest',
   /** The cluster's TLS Secret in the repository host and backup job pods (the instances use the cluster's own mount). */
   tlsDir: '/etc/pgbackrest-tls',
-  /** CAs of S3 endpoints, one subdirectory per repository: `/etc/pgbackrest-ca/repo2/ca.crt`. */
+  /** CAs of S3 endpoints, one subdirectory per repository: `/etc/pgbackrest-ca/repo2/ca.crt` (s3-repository.ts). */
   storageCaRoot: '/etc/pgbackrest-ca',
 } as const;
 
@@ -28,16 +28,6 @@ export const BACKUP_FILES = {
   /** The restore script, run instead of initdb by a cluster created from a backup. */
   restoreScript: 'restore.sh',
 } as const;
-
-/** A volume repository's directory in the repository host and backup job pods. */
-export function repositoryPath(repository: number): string {
-  return `${BACKUP_PATHS.repositoryRoot}/repo${repository}`;
-}
-
-/** An S3 repository's CA file. */
-export function storageCaFile(repository: number): string {
-  return `${BACKUP_PATHS.storageCaRoot}/repo${repository}/ca.crt`;
-}
 
 /**
  * The environment restore.sh reads. The cluster sets it on the container that bootstraps the

@@ -1,15 +1,14 @@
 import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
-import { ResolvedCredentials, resolveSecretKeys } from '../core/credentials';
+import { BackupOptions, BackupSchedule, BackupType } from './backup-props';
+import { BackupRepository, RepositoryBinding } from './backup-repository';
+import { ResolvedCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
-import { validateCidr, validateDnsSubdomain } from '../core/names';
-import { parseQuantity } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
-import { ResolvedTls, resolveAuthority } from '../core/tls';
+import { ResolvedTls } from '../core/tls';
 import { UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { BackupOptions, BackupRepository, BackupSchedule, BackupType, RepositoryType, S3UriStyle } from './backup-props';
 
 /**
  * What the backup module needs from the cluster it backs up. The cluster builds it from its
@@ -73,32 +72,14 @@ export interface ScheduleModel {
   readonly cronJobName: string;
 }
 
-/** A repository, validated, with its 1-based index (pgBackRest's `repoN`). */
-export interface RepositoryModel {
+/**
+ * A repository, bound: its 1-based index (pgBackRest's `repoN`), retention and schedules, which
+ * every type has, and what its type contributes, which the renderers use without knowing it.
+ */
+export interface RepositoryModel extends RepositoryBinding {
   readonly index: number;
-  readonly type: RepositoryType;
   readonly retentionFull: number;
   readonly schedules: ScheduleModel[];
-  readonly volume?: {
-    readonly size: string;
-    readonly storageClassName?: string;
-    /** The repository host's volumeClaimTemplate: `repo<N>`. */
-    readonly claimTemplate: string;
-    /** The claim the StatefulSet makes from it, which the backup jobs mount. */
-    readonly claimName: string;
-  };
-  readonly s3?: {
-    readonly bucket: string;
-    readonly endpoint: string;
-    readonly region: string;
-    readonly port: number;
-    readonly uriStyle: S3UriStyle;
-    readonly path: string;
-    readonly credentials: { readonly secretName: string; readonly accessKeyIdKey: string; readonly secretAccessKeyKey: string };
-    readonly certificateAuthority?: { readonly secretName: string; readonly key: string };
-    readonly cipher?: { readonly secretName: string; readonly key: string };
-    readonly egressCidrs: string[];
-  };
 }
 
 /** A validated restore: where from and to which point. */
@@ -129,7 +110,7 @@ export interface BackupModel {
     readonly serviceAccount: string;
     readonly backupPolicy: string;
   };
-  /** The repository host pod's DNS name through its headless Service, when there is a volume repository. */
+  /** The repository host pod's DNS name through its headless Service, when a repository lives on the host. */
   readonly repoHostPodHost?: string;
   readonly repoHostLabels: ComponentLabels;
   readonly backupLabels: ComponentLabels;
@@ -152,8 +133,6 @@ const TYPE_PROPS: Array<{ readonly prop: keyof BackupSchedule; readonly type: Ba
 const CRON_JOB_SUFFIX_LENGTH = '-backup-repo1-full'.length;
 /** A CronJob's Jobs get an 11-character suffix, and a Job's name is a pod label value (63 at most). */
 const MAX_CRON_JOB_NAME_LENGTH = 52;
-const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const HOST_NAME = /^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/;
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(?::?\d{2})?)$/;
 
 /**
@@ -177,7 +156,8 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     throw propError(scope, 'backup.repositories', `${Array.isArray(repositories) ? repositories.length : 0} repositories`,
       'must list one to four repositories', 'give BackupRepository.volume() and/or BackupRepository.s3() repositories, at most four');
   }
-  const resolved = repositories.map((repository, offset) => resolveRepository(scope, repository, offset + 1, name));
+  const repoHost = `${name}-repo-host`;
+  const resolved = repositories.map((repository, offset) => resolveRepository(scope, repository, offset + 1, name, `${repoHost}-0`));
   const serverPort = validatePort(scope, 'backup.serverPort', options.serverPort ?? 8432);
   if (serverPort === cluster.port) {
     throw propError(scope, 'backup.serverPort', serverPort, 'is PostgreSQL\'s port', 'choose another port, such as 8432');
@@ -189,8 +169,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
   const resources = resolveResources(scope, options.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' });
   const restore = resolveRestore(scope, options, resolved.length);
   const partOf = cluster.componentLabels('database').partOf;
-  const repoHost = `${name}-repo-host`;
-  const hasVolume = resolved.some((repository) => repository.volume);
+  const hasRepoHost = resolved.some((repository) => repository.repoHost);
   return {
     cluster,
     stanza: name,
@@ -204,69 +183,26 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     image,
     resources,
     objectNames: { config: `${name}-pgbackrest`, repoHost, serviceAccount: `${name}-pgbackrest`, backupPolicy: `${name}-backup` },
-    ...(hasVolume ? { repoHostPodHost: `${repoHost}-0.${repoHost}` } : {}),
+    ...(hasRepoHost ? { repoHostPodHost: `${repoHost}-0.${repoHost}` } : {}),
     repoHostLabels: { name: 'pgbackrest', instance: name, component: 'repo-host', partOf },
     backupLabels: { name: 'pgbackrest', instance: name, component: 'backup', partOf },
   };
 }
 
-function resolveRepository(scope: IConstruct, repository: BackupRepository, index: number, clusterName: string): RepositoryModel {
+function resolveRepository(scope: IConstruct, repository: BackupRepository, index: number, clusterName: string,
+  repoHostPod: string): RepositoryModel {
   const prop = `backup.repositories[${index - 1}]`;
   if (!(repository instanceof BackupRepository)) {
     throw propError(scope, prop, repository, 'is not a BackupRepository', 'make it with BackupRepository.volume() or BackupRepository.s3()');
   }
-  const common = repository.volumeProps ?? repository.s3Props ?? {};
+  if (typeof repository._bind !== 'function') {
+    throw propError(scope, prop, repository.type, 'is a BackupRepository without the internal _bind() of the library\'s types (a subclass of another language)',
+      'make it with BackupRepository.volume() or BackupRepository.s3()');
+  }
+  const common = repository._options ?? {};
   const retentionFull = requireInteger(scope, `${prop}.retentionFull`, common.retentionFull ?? 2, 1, 9999999);
   const schedules = resolveSchedules(scope, `${prop}.schedule`, common.schedule ?? DEFAULT_SCHEDULE, index, clusterName);
-  if (repository.type === RepositoryType.VOLUME) {
-    const props = repository.volumeProps ?? {};
-    const size = props.size ?? '20Gi';
-    parseQuantity(scope, `${prop}.size`, size);
-    if (props.storageClassName !== undefined) validateDnsSubdomain(scope, `${prop}.storageClassName`, props.storageClassName, 'StorageClass');
-    const claimTemplate = `repo${index}`;
-    return {
-      index, type: repository.type, retentionFull, schedules,
-      volume: { size, ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}), claimTemplate, claimName: `${claimTemplate}-${clusterName}-repo-host-0` },
-    };
-  }
-  const props = repository.s3Props!;
-  if (typeof props.bucket !== 'string' || !S3_BUCKET.test(props.bucket) || props.bucket.includes('..')) {
-    throw propError(scope, `${prop}.bucket`, props.bucket, 'is not an S3 bucket name', 'use 3 to 63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit');
-  }
-  if (typeof props.endpoint !== 'string' || !HOST_NAME.test(props.endpoint)) {
-    throw propError(scope, `${prop}.endpoint`, props.endpoint, 'is not a host name',
-      'give the host only, such as "s3.eu-west-1.amazonaws.com": pgBackRest always uses HTTPS, and the port is the port prop');
-  }
-  if (typeof props.region !== 'string' || !/^[a-z0-9][-a-z0-9_.]*$/i.test(props.region)) {
-    throw propError(scope, `${prop}.region`, props.region, 'is not a region name', 'give the store\'s region, such as "eu-west-1" ("us-east-1" for MinIO)');
-  }
-  const port = validatePort(scope, `${prop}.port`, props.port ?? 443);
-  const path = props.path ?? `/${clusterName}`;
-  if (!/^(\/[-._a-zA-Z0-9]+)+$|^\/$/.test(path)) {
-    throw propError(scope, `${prop}.path`, path, 'is not an absolute path of plain names', 'write it as "/backups/my-cluster": letters, digits, "-", "_" and "."');
-  }
-  const credentials = resolveSecretKeys(scope, `${prop}.credentials`, props.credentials?.secretName, {
-    accessKeyIdKey: props.credentials?.accessKeyIdKey ?? 'access-key-id',
-    secretAccessKeyKey: props.credentials?.secretAccessKeyKey ?? 'secret-access-key',
-  });
-  const certificateAuthority = resolveAuthority(scope, `${prop}.certificateAuthority`, props.certificateAuthority);
-  const cipher = props.cipher && resolveSecretKeys(scope, `${prop}.cipher`, props.cipher.secretName, { key: props.cipher.key ?? 'cipher-pass' });
-  const egressCidrs = props.egressCidrs ?? ['0.0.0.0/0', '::/0'];
-  if (egressCidrs.length === 0) {
-    throw propError(scope, `${prop}.egressCidrs`, egressCidrs, 'lets nothing reach the endpoint', 'list the networks of the endpoint, or leave it unset for any address');
-  }
-  egressCidrs.forEach((cidr) => validateCidr(scope, `${prop}.egressCidrs`, cidr));
-  const uriStyle = props.uriStyle ?? S3UriStyle.HOST;
-  if (!Object.values(S3UriStyle).includes(uriStyle)) {
-    throw propError(scope, `${prop}.uriStyle`, uriStyle, 'is not a URI style', 'use S3UriStyle.HOST or S3UriStyle.PATH');
-  }
-  return {
-    index, type: repository.type, retentionFull, schedules,
-    s3: {
-      bucket: props.bucket, endpoint: props.endpoint, region: props.region, port, uriStyle, path, credentials,
-      ...(certificateAuthority ? { certificateAuthority } : {}), ...(cipher ? { cipher } : {}), egressCidrs: [...egressCidrs],
-    },
-  };
+  return { index, retentionFull, schedules, ...repository._bind(scope, { prop, index, clusterName, repoHostPod }) };
 }
 
 function resolveSchedules(scope: IConstruct, prop: string, schedule: BackupSchedule, index: number, clusterName: string): ScheduleModel[] {

@@ -1,5 +1,10 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
+import { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
+import { BackupModel, RepositoryModel } from './backup-model';
+import { BackupType } from './backup-props';
+import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
+import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 import { configChecksum } from '../core/checksum';
 import { metadataLabels, selectorLabels } from '../core/labels';
 import { Connection, egressRules, NetworkAccess } from '../core/network-policy';
@@ -7,11 +12,6 @@ import { resourceRequirements } from '../core/resources';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { serviceDnsNames, TLS_FILES } from '../core/tls';
 import { objectMeta, tokenlessServiceAccount, volumeMount } from '../core/workload';
-import { BACKUP_FILES, BACKUP_PATHS, repositoryPath, RESTORE_ENVIRONMENT } from './backup-layout';
-import { BackupModel, RepositoryModel } from './backup-model';
-import { BackupType } from './backup-props';
-import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
-import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 
 /** A postgresql.conf parameter, in the shape of the cluster model's `Parameter`. */
 export interface BackupParameter {
@@ -21,11 +21,11 @@ export interface BackupParameter {
 
 /** What the instance pods of a cluster with backups carry besides PostgreSQL. */
 export interface InstancePodAdditions {
-  /** Volumes to add to the pod: the pgBackRest ConfigMap, the lock-path emptyDir, S3 CAs. */
+  /** Volumes to add to the pod: the pgBackRest ConfigMap, the lock-path emptyDir, what the repositories local to it add (S3 CAs). */
   readonly volumes: k8s.Volume[];
   /** Mounts of the postgres container, where archive_command runs. */
   readonly postgresMounts: k8s.VolumeMount[];
-  /** Environment of the postgres container: the S3 keys and cipher passphrases (secretKeyRefs). */
+  /** Environment of the postgres container: the local repositories' secrets, such as S3 keys and cipher passphrases (secretKeyRefs). */
   readonly postgresEnv: k8s.EnvVar[];
   /** The pgBackRest TLS server, which the backup jobs reach the instance through. */
   readonly sidecars: k8s.Container[];
@@ -52,8 +52,8 @@ export interface BackupNetworkRules {
 }
 
 const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
-const caVolume = (repository: RepositoryModel) => `pgbackrest-repo${repository.index}-ca`;
-const repoVolume = (repository: RepositoryModel) => `repo${repository.index}`;
+/** The repositories the instances reach locally: every one that does not live on the repository host. */
+const instanceLocal = (model: BackupModel) => model.repositories.filter((repository) => !repository.repoHost);
 
 /** archive_mode, archive_command and archive_timeout: every WAL segment goes to every repository. */
 export function backupParameters(model: BackupModel): BackupParameter[] {
@@ -68,11 +68,13 @@ export function backupParameters(model: BackupModel): BackupParameter[] {
 export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
   const cluster = model.cluster;
   const instanceConf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf}`;
-  const s3Repositories = model.repositories.filter((repository) => repository.s3);
-  const caMounts = s3Repositories.filter((repository) => repository.s3!.certificateAuthority)
-    .map((repository) => volumeMount(caVolume(repository), `${BACKUP_PATHS.storageCaRoot}/repo${repository.index}`, true));
-  const pgbackrestMounts = [volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true), volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir), ...caMounts];
-  const s3Env = s3Repositories.flatMap(storageEnv);
+  const local = instanceLocal(model);
+  const pgbackrestMounts = [
+    volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
+    volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+    ...local.flatMap((repository) => repository.access.mounts),
+  ];
+  const repositoryEnv = local.flatMap((repository) => repository.access.env);
   const server = `pgbackrest --config=${instanceConf} server`;
   const sidecar: k8s.Container = {
     name: 'pgbackrest',
@@ -93,10 +95,14 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
     volumeMounts: [
       volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
       volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
-      ...cluster.sidecarMounts.map((mount) => volumeMount(mount.name, mount.mountPath, cluster.dataVolumeNames.includes(mount.name) || mount.mountPath === cluster.tlsDir)),
+      ...cluster.sidecarMounts.map((mount) => volumeMount(mount.name, mount.mountPath,
+        cluster.dataVolumeNames.includes(mount.name) || mount.mountPath === cluster.tlsDir)),
     ],
   };
-  const files = { [BACKUP_FILES.instanceConf]: renderInstanceConf(model), ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}) };
+  const files = {
+    [BACKUP_FILES.instanceConf]: renderInstanceConf(model),
+    ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
+  };
   const restoreEnvironment: { [name in typeof RESTORE_ENVIRONMENT[number]]: string } = {
     PGDATA: cluster.pgdata,
     PG_WALDIR: cluster.walDir ?? '',
@@ -117,16 +123,16 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
         },
       },
       lockVolume(),
-      ...s3Repositories.filter((repository) => repository.s3!.certificateAuthority).map(caVolumeOf),
+      ...local.flatMap((repository) => repository.access.volumes),
     ],
     postgresMounts: pgbackrestMounts,
-    postgresEnv: s3Env,
+    postgresEnv: repositoryEnv,
     sidecars: [sidecar],
     podAnnotations: { 'checksum/pgbackrest': configChecksum(files) },
     ...(model.restore ? {
       restore: {
         command: [RESTORE_SCRIPT_PATH],
-        env: [...RESTORE_ENVIRONMENT.map((name) => ({ name, value: restoreEnvironment[name] })), ...s3Env],
+        env: [...RESTORE_ENVIRONMENT.map((name) => ({ name, value: restoreEnvironment[name] })), ...repositoryEnv],
         mounts: pgbackrestMounts,
       },
     } : {}),
@@ -138,14 +144,14 @@ export function backupCertificateDnsNames(scope: IConstruct, model: BackupModel)
   return model.repoHostPodHost ? serviceDnsNames(scope, [], [model.objectNames.repoHost]) : [];
 }
 
-/** The rules the cluster's NetworkPolicy needs for the server sidecar and archive-push. */
+/** The rules the cluster's NetworkPolicy needs for the server sidecar and archive-push (the repository host, the local repositories' endpoints). */
 export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
   const namespace = model.namespace ? { namespace: model.namespace } : {};
   return {
     ingress: [{ peer: { ...namespace, podSelector: selectorLabels(model.backupLabels) }, port: model.serverPort }],
     egress: [
       ...(model.repoHostPodHost ? [{ peer: { ...namespace, podSelector: selectorLabels(model.repoHostLabels) }, port: model.serverPort }] : []),
-      ...s3Egress(model.repositories),
+      ...instanceLocal(model).flatMap((repository) => repository.egress),
     ],
   };
 }
@@ -153,7 +159,7 @@ export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
 /**
  * The objects of the backups, under a child `Backup` of `scope`: the ConfigMap of configs and
  * scripts, a tokenless ServiceAccount, the repository host (StatefulSet, headless Service,
- * NetworkPolicy) when there is a volume repository, and a CronJob per repository and
+ * NetworkPolicy) when a repository lives on it (a volume repository), and a CronJob per repository and
  * scheduled backup type, with the jobs' NetworkPolicy.
  */
 export function renderBackupObjects(scope: Construct, model: BackupModel): void {
@@ -181,7 +187,8 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
   const labels = model.repoHostLabels;
   const name = model.objectNames.repoHost;
   const conf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.repoHostConf}`;
-  const volumes = model.repositories.filter((repository) => repository.volume);
+  const hosted = model.repositories.filter((repository) => repository.repoHost);
+  const env = hosted.flatMap((repository) => repository.access.env);
   new k8s.KubeService(scope, 'Service', {
     metadata: objectMeta(scope, name, labels, user),
     spec: {
@@ -199,14 +206,10 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
       selector: { matchLabels: selectorLabels(labels) },
       // Backups outlive the cluster: the claims stay when the StatefulSet goes.
       persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
-      volumeClaimTemplates: volumes.map((repository) => ({
-        metadata: { name: repository.volume!.claimTemplate, labels: selectorLabels(labels) },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          ...(repository.volume!.storageClassName ? { storageClassName: repository.volume!.storageClassName } : {}),
-          resources: { requests: { storage: k8s.Quantity.fromString(repository.volume!.size) } },
-        },
-      })),
+      volumeClaimTemplates: hosted.flatMap((repository) => repository.repoHost!.claims.map((claim) => ({
+        metadata: { name: claim.name, labels: selectorLabels(labels) },
+        spec: claim.spec,
+      }))),
       template: {
         metadata: {
           labels: metadataLabels(labels, user.labels),
@@ -220,6 +223,7 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
             imagePullPolicy: 'IfNotPresent',
             command: ['pgbackrest', `--config=${conf}`, 'server'],
             ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
+            ...(env.length > 0 ? { env } : {}),
             resources: resourceRequirements(model.resources),
             securityContext: restrictedContainerSecurityContext(),
             readinessProbe: serverProbe(conf, 3),
@@ -228,19 +232,27 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
               volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
               volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
               volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
-              ...volumes.map((repository) => volumeMount(repoVolume(repository), repositoryPath(repository.index))),
+              ...hosted.flatMap((repository) => repository.access.mounts),
             ],
           }],
+          // The hosted repositories' own volumes are their claims.
           volumes: [configVolume(model, [BACKUP_FILES.repoHostConf]), tlsVolume(model), lockVolume()],
         },
       },
     },
   });
   if (model.cluster.networkPolicies) {
-    // Only the instances connect (archive-push, archive-get and restore); the host connects nowhere.
+    // Only the instances connect (archive-push, archive-get and restore); the host connects only
+    // where its repositories need to (nowhere, for volume repositories).
     const namespace = model.namespace ? { namespace: model.namespace } : {};
     new NetworkAccess(scope, { clients: [{ ...namespace, podSelector: model.cluster.instanceSelector }] }, {
-      name, labels, user, podSelector: selectorLabels(labels), daemonPorts: [model.serverPort], metricsPorts: () => [], egress: [],
+      name,
+      labels,
+      user,
+      podSelector: selectorLabels(labels),
+      daemonPorts: [model.serverPort],
+      metricsPorts: () => [],
+      egress: hosted.flatMap((repository) => repository.egress),
     });
   }
 }
@@ -248,8 +260,7 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
 function renderCronJob(scope: Construct, model: BackupModel, repository: RepositoryModel, type: BackupType, cron: string, name: string): void {
   const user = model.cluster.user;
   const labels = model.backupLabels;
-  const volume = repository.volume;
-  const s3 = repository.s3;
+  const access = repository.access;
   new k8s.KubeCronJob(scope, `Repo${repository.index}-${type}`, {
     metadata: objectMeta(scope, name, labels, user),
     spec: {
@@ -264,12 +275,15 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
         spec: {
           backoffLimit: 2,
           template: {
-            metadata: { labels: metadataLabels(labels, user.labels), ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}) },
+            metadata: {
+              labels: metadataLabels(labels, user.labels),
+              ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}),
+            },
             spec: {
               ...podBasics(model),
               restartPolicy: 'Never',
-              // A volume repository's claim is ReadWriteOnce: the job runs on the repository host's node.
-              ...(volume ? {
+              // A repository on the repository host is on its claim, ReadWriteOnce: the job runs on the host's node.
+              ...(repository.repoHost ? {
                 affinity: {
                   podAffinity: {
                     requiredDuringSchedulingIgnoredDuringExecution: [{
@@ -284,23 +298,21 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
                 image: model.image,
                 imagePullPolicy: 'IfNotPresent',
                 command: [`${BACKUP_PATHS.configDir}/${BACKUP_FILES.backupScript}`, String(repository.index), type],
-                ...(s3 ? { env: storageEnv(repository) } : {}),
+                ...(access.env.length > 0 ? { env: access.env } : {}),
                 resources: resourceRequirements(model.resources),
                 securityContext: restrictedContainerSecurityContext(),
                 volumeMounts: [
                   volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
                   volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
                   volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
-                  ...(volume ? [volumeMount(repoVolume(repository), repositoryPath(repository.index))] : []),
-                  ...(s3?.certificateAuthority ? [volumeMount(caVolume(repository), `${BACKUP_PATHS.storageCaRoot}/repo${repository.index}`, true)] : []),
+                  ...access.mounts,
                 ],
               }],
               volumes: [
                 configVolume(model, [BACKUP_FILES.backupConf(repository.index), BACKUP_FILES.backupScript]),
                 tlsVolume(model),
                 lockVolume(),
-                ...(volume ? [{ name: repoVolume(repository), persistentVolumeClaim: { claimName: volume.claimName } }] : []),
-                ...(s3?.certificateAuthority ? [caVolumeOf(repository)] : []),
+                ...access.volumes,
               ],
             },
           },
@@ -310,7 +322,7 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
   });
 }
 
-/** The backup jobs take no connections; they reach the instances' servers, S3 endpoints and DNS. */
+/** The backup jobs take no connections; they reach the instances' servers, their repositories' endpoints (S3) and DNS. */
 function renderJobPolicy(scope: Construct, model: BackupModel): void {
   const namespace = model.namespace ? { namespace: model.namespace } : {};
   new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
@@ -320,26 +332,10 @@ function renderJobPolicy(scope: Construct, model: BackupModel): void {
       policyTypes: ['Ingress', 'Egress'],
       egress: egressRules(scope, 'backup', [
         { peer: { ...namespace, podSelector: model.cluster.instanceSelector }, port: model.serverPort },
-        ...s3Egress(model.repositories),
+        ...model.repositories.flatMap((repository) => repository.egress),
       ]),
     },
   });
-}
-
-function s3Egress(repositories: RepositoryModel[]): Connection[] {
-  return repositories.flatMap((repository) => (repository.s3 ? repository.s3.egressCidrs.map((cidr) => ({ peer: { cidr }, port: repository.s3!.port })) : []));
-}
-
-/** The S3 keys and cipher passphrase of a repository, from their Secrets, as pgBackRest reads them. */
-function storageEnv(repository: RepositoryModel): k8s.EnvVar[] {
-  const s3 = repository.s3!;
-  const prefix = `PGBACKREST_REPO${repository.index}`;
-  const fromSecret = (name: string, secretName: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secretName, key } } });
-  return [
-    fromSecret(`${prefix}_S3_KEY`, s3.credentials.secretName, s3.credentials.accessKeyIdKey),
-    fromSecret(`${prefix}_S3_KEY_SECRET`, s3.credentials.secretName, s3.credentials.secretAccessKeyKey),
-    ...(s3.cipher ? [fromSecret(`${prefix}_CIPHER_PASS`, s3.cipher.secretName, s3.cipher.key)] : []),
-  ];
 }
 
 function podBasics(model: BackupModel): Omit<k8s.PodSpec, 'containers'> {
@@ -378,9 +374,4 @@ function tlsVolume(model: BackupModel): k8s.Volume {
 
 function lockVolume(): k8s.Volume {
   return { name: VOLUMES.lock, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } };
-}
-
-function caVolumeOf(repository: RepositoryModel): k8s.Volume {
-  const authority = repository.s3!.certificateAuthority!;
-  return { name: caVolume(repository), secret: { secretName: authority.secretName, defaultMode: 0o444, items: [{ key: authority.key, path: 'ca.crt' }] } };
 }

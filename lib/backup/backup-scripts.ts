@@ -1,6 +1,6 @@
-import { TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel } from './backup-model';
+import { TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * backup.sh, the command of every backup CronJob: `backup.sh <repository> <full|diff|incr>`.

@@ -1,9 +1,9 @@
 // The backup module: pgBackRest repositories, WAL archiving, scheduled backups and restore.
 // The public API is the props; the functions below are what PostgresStatefulCluster wires in.
-export {
-  BackupOptions, BackupRepository, BackupRepositoryOptions, BackupSchedule, BackupType, RepositoryCipher, RepositoryType,
-  RestoreOptions, S3Credentials, S3RepositoryProps, S3UriStyle, VolumeRepositoryProps,
-} from './backup-props';
+export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup-props';
+export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup-repository';
+export { VolumeRepositoryProps } from './volume-repository';
+export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './s3-repository';
 export { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
 export { BackupCluster, BackupModel, RepositoryModel, RestoreModel, ScheduleModel, resolveBackup } from './backup-model';
 export {

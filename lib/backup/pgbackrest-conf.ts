@@ -1,6 +1,7 @@
-import { TLS_FILES } from '../core/tls';
-import { BACKUP_FILES, BACKUP_PATHS, repositoryPath, storageCaFile } from './backup-layout';
+import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel, RepositoryModel } from './backup-model';
+import { RepositoryOption } from './backup-repository';
+import { TLS_FILES } from '../core/tls';
 
 /**
  * pgbackrest.conf of each role, pure functions of the model. Every role gets its own file in
@@ -8,16 +9,19 @@ import { BackupModel, RepositoryModel } from './backup-model';
  * the image's /etc/pgbackrest.conf nor a conf.d directory is ever read.
  */
 
-type Line = [string, string | number];
+type Line = RepositoryOption;
 
-/** The instances' config: archive-push and archive-get (every repository), restore, and the server sidecar. */
+/**
+ * The instances' config: archive-push and archive-get (every repository), restore, and the server
+ * sidecar. A repository on the repository host is reached through the host's TLS server; any
+ * other is local, with its own options.
+ */
 export function renderInstanceConf(model: BackupModel): string {
   const cluster = model.cluster;
   const tls = (file: string) => `${cluster.tlsDir}/${file}`;
   return render(model, 'instance', 'archive-push (archive_command), archive-get and restore in the instance pods, and their server sidecar', [
     ...common(model),
-    ...model.repositories.flatMap((repository): Line[] => (repository.volume ? [
-      // A volume repository is reached through the repository host's TLS server.
+    ...model.repositories.flatMap((repository): Line[] => (repository.repoHost ? [
       [`repo${repository.index}-host`, model.repoHostPodHost!],
       [`repo${repository.index}-host-type`, 'tls'],
       [`repo${repository.index}-host-port`, model.serverPort],
@@ -25,7 +29,7 @@ export function renderInstanceConf(model: BackupModel): string {
       [`repo${repository.index}-host-cert-file`, tls(TLS_FILES.certificate)],
       [`repo${repository.index}-host-key-file`, tls(TLS_FILES.key)],
       [`repo${repository.index}-host-ca-file`, tls(TLS_FILES.authority)],
-    ] : s3Lines(repository))),
+    ] : repository.options)),
     ...server(model, cluster.tlsDir),
   ], [
     ['pg1-path', cluster.pgdata],
@@ -34,11 +38,11 @@ export function renderInstanceConf(model: BackupModel): string {
   ]);
 }
 
-/** The repository host's config: its TLS server over the volume repositories. */
+/** The repository host's config: its TLS server over the repositories that live on it (the volume repositories). */
 export function renderRepoHostConf(model: BackupModel): string {
   return render(model, 'repo-host', 'the repository host\'s TLS server, which serves the volume repositories to the instances', [
     ...common(model),
-    ...model.repositories.filter((repository) => repository.volume).map((repository): Line => [`repo${repository.index}-path`, repositoryPath(repository.index)]),
+    ...model.repositories.filter((repository) => repository.repoHost).flatMap((repository) => repository.options),
     ...server(model, BACKUP_PATHS.tlsDir),
   ], []);
 }
@@ -55,7 +59,7 @@ export function renderBackupConf(model: BackupModel, repository: RepositoryModel
     ...common(model),
     // A CronJob's backup should not wait for the next scheduled checkpoint.
     ['start-fast', 'y'],
-    ...(repository.volume ? [[`repo${repository.index}-path`, repositoryPath(repository.index)] as Line] : s3Lines(repository)),
+    ...repository.options,
     [`repo${repository.index}-retention-full`, repository.retentionFull],
   ], cluster.instancePodHosts.flatMap((host, offset): Line[] => {
     const pg = `pg${offset + 1}`;
@@ -93,24 +97,6 @@ function server(model: BackupModel, tlsDir: string): Line[] {
     ['tls-server-ca-file', `${tlsDir}/${TLS_FILES.authority}`],
     // Only clients with the cluster's certificate, and only for the cluster's stanza.
     ['tls-server-auth', `${model.cluster.certificateCommonName}=${model.stanza}`],
-  ];
-}
-
-/** An S3 repository; the keys (and cipher passphrase) come from the environment, never the file. */
-function s3Lines(repository: RepositoryModel): Line[] {
-  const s3 = repository.s3!;
-  const repo = `repo${repository.index}`;
-  return [
-    [`${repo}-type`, 's3'],
-    [`${repo}-path`, s3.path],
-    [`${repo}-s3-bucket`, s3.bucket],
-    [`${repo}-s3-endpoint`, s3.endpoint],
-    [`${repo}-s3-region`, s3.region],
-    [`${repo}-s3-uri-style`, s3.uriStyle],
-    [`${repo}-storage-port`, s3.port],
-    [`${repo}-storage-verify-tls`, 'y'],
-    ...(s3.certificateAuthority ? [[`${repo}-storage-ca-file`, storageCaFile(repository.index)] as Line] : []),
-    ...(s3.cipher ? [[`${repo}-cipher-type`, 'aes-256-cbc'] as Line] : []),
   ];
 }
 
