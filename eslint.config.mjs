@@ -27,7 +27,6 @@ export default tseslint.config(
       '@stylistic/array-bracket-newline': ['error', 'consistent'],
       '@stylistic/object-curly-spacing': ['error', 'always'],
       '@stylistic/object-curly-newline': ['error', { multiline: true, consistent: true }],
-      '@stylistic/object-property-newline': ['error', { allowAllPropertiesOnSameLine: true }],
       '@stylistic/keyword-spacing': ['error'],
       '@stylistic/brace-style': ['error', '1tbs', { allowSingleLine: true }],
       '@stylistic/space-before-blocks': ['error'],

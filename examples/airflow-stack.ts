@@ -18,35 +18,50 @@ export class AirflowStackChart extends Chart {
 
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
     super(scope, id, { namespace: 'airflow-ha', ...props });
-    const app = { secretName: 'airflow-app' };
-    this.cluster = new PostgresStatefulCluster(this, 'AirflowDb', {
-      instances: 3,
-      superuserSecret: { secretName: 'airflow-db-superuser' },
-      replicationSecret: { secretName: 'airflow-db-replication' },
-      databases: [{ name: 'airflow', owner: app }],
-    });
-    this.balancer = new PgpoolBalancer(this, 'AirflowPgpool', {
-      backend: this.cluster,
-      users: [{ credentials: app, envPrefix: 'AIRFLOW' }],
-      srCheckUser: { secretName: 'airflow-pgpool-srcheck' },
-      numInitChildren: 32,
-      maxPool: 1,
-    });
-    this.pooler = new PgBouncerPooler(this, 'AirflowPgbouncer', {
-      backend: this.balancer,
-      users: [app],
-      defaultPoolSize: 16,
-    });
-    const monitor = (id: string, target: IMonitorable, secretName: string) => new ExporterSidecar(this, id, {
-      target,
-      credentials: { secretName },
-      scrapeObject: ScrapeObject.SERVICE_MONITOR,
-      alerts: true,
-      dashboard: true,
-      monitoringLabels: { release: 'monitoring' },
-    });
-    monitor('AirflowDbMetrics', this.cluster, 'airflow-db-exporter');
-    monitor('AirflowPgpoolMetrics', this.balancer, 'airflow-pgpool-exporter');
-    monitor('AirflowPgbouncerMetrics', this.pooler, 'airflow-pgbouncer-exporter');
+    const stack = addAirflowStack(this, 'airflow');
+    this.cluster = stack.cluster;
+    this.balancer = stack.balancer;
+    this.pooler = stack.pooler;
   }
+}
+
+/**
+ * The stack's constructs in a scope, their objects and Secrets named `<prefix>-...`: many stacks
+ * can share one chart (and namespace) under different prefixes.
+ */
+export function addAirflowStack(scope: Construct, prefix: string) {
+  const app = { secretName: `${prefix}-app` };
+  const cluster = new PostgresStatefulCluster(scope, 'AirflowDb', {
+    name: `${prefix}-db`,
+    instances: 3,
+    superuserSecret: { secretName: `${prefix}-db-superuser` },
+    replicationSecret: { secretName: `${prefix}-db-replication` },
+    databases: [{ name: 'airflow', owner: app }],
+  });
+  const balancer = new PgpoolBalancer(scope, 'AirflowPgpool', {
+    name: `${prefix}-pgpool`,
+    backend: cluster,
+    users: [{ credentials: app, envPrefix: 'AIRFLOW' }],
+    srCheckUser: { secretName: `${prefix}-pgpool-srcheck` },
+    numInitChildren: 32,
+    maxPool: 1,
+  });
+  const pooler = new PgBouncerPooler(scope, 'AirflowPgbouncer', {
+    name: `${prefix}-pgbouncer`,
+    backend: balancer,
+    users: [app],
+    defaultPoolSize: 16,
+  });
+  const monitor = (id: string, target: IMonitorable, secretName: string) => new ExporterSidecar(scope, id, {
+    target,
+    credentials: { secretName },
+    scrapeObject: ScrapeObject.SERVICE_MONITOR,
+    alerts: true,
+    dashboard: true,
+    monitoringLabels: { release: 'monitoring' },
+  });
+  monitor('AirflowDbMetrics', cluster, `${prefix}-db-exporter`);
+  monitor('AirflowPgpoolMetrics', balancer, `${prefix}-pgpool-exporter`);
+  monitor('AirflowPgbouncerMetrics', pooler, `${prefix}-pgbouncer-exporter`);
+  return { cluster, balancer, pooler };
 }

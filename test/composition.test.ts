@@ -1,4 +1,5 @@
 import { ApiObject, App, Chart } from 'cdk8s';
+import { Construct } from 'constructs';
 import { PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../lib';
 import { synthObjects, testChart } from './support/synth';
 
@@ -33,6 +34,23 @@ describe('object names across constructs', () => {
     expect(() => app.synthYaml()).not.toThrow();
     new ApiObject(chart, 'Hand', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db-rw' } });
     expect(() => app.synthYaml()).toThrow(/test\/Db: Service "db-rw" is also rendered by test\/Hand/);
+  });
+
+  test('objects added after a first synthesis deep in a user construct, or into a library construct, are checked in the next one', () => {
+    const app = new App({ outdir: '/tmp/cdk8s-postgres-composition-test' });
+    const chart = new Chart(app, 'test');
+    const db = new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    const team = new Construct(new Construct(chart, 'Team'), 'Services');
+    expect(() => app.synthYaml()).not.toThrow();
+    new ApiObject(team, 'Hand', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db-ro' } });
+    expect(() => app.synthYaml()).toThrow(/test\/Db: Service "db-ro" is also rendered by test\/Team\/Services\/Hand/);
+    team.node.tryRemoveChild('Hand');
+    expect(() => app.synthYaml()).not.toThrow();
+    // An escape hatch: an object added to a cluster itself, after its objects were indexed.
+    new PostgresStatefulCluster(chart, 'Other', { ...SECRETS, name: 'other' });
+    expect(() => app.synthYaml()).not.toThrow();
+    new ApiObject(db, 'Extra', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'other-rw' } });
+    expect(() => app.synthYaml()).toThrow(/test\/Db: Service "other-rw" is also rendered by test\/Other\/ReadWrite/);
   });
 
   test('a construct added after a first synthesis is checked in the next one', () => {

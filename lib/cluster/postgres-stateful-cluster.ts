@@ -11,7 +11,9 @@ import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-polic
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { metadataLabels, selectorLabels } from '../core/labels';
-import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, validateUniqueNames, volumeMount } from '../core/workload';
+import { validateUniqueNames } from '../core/unique-names';
+import { addLibraryValidation } from '../core/validation-clock';
+import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
 import { resourceRequirements } from '../core/resources';
 import { spreadOverNodes } from '../core/scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -92,8 +94,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.model = model;
     this.backupAdditions = model.backup && instancePodAdditions(model.backup);
     validateUniqueNames(this);
-    this.node.addValidation({ validate: () => this.validateConnectionBudget() });
-    this.node.addValidation({ validate: () => this.validateMemory() });
+    addLibraryValidation(this, () => this.validateConnectionBudget());
+    addLibraryValidation(this, () => this.validateMemory());
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
     (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
     this.name = model.name;

@@ -10,7 +10,7 @@ import { validateLabels } from '../core/names';
 import { resolveResources, resourceRequirements } from '../core/resources';
 import { restrictedContainerSecurityContext } from '../core/security';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { validateUniqueNames } from '../core/workload';
+import { validateUniqueNames } from '../core/unique-names';
 import { renderAlertRules } from './alert-rules';
 import { renderDashboard } from './dashboards';
 import { EXPORTERS } from './exporter-kinds';
