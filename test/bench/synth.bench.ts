@@ -72,7 +72,8 @@ function synthBaseline(stacks: number[], inOneChart: boolean, stackTemplate: str
   const shared = inOneChart ? new Chart(app, 'Stacks', { namespace: ONE_CHART_NAMESPACE }) : undefined;
   for (const i of stacks) {
     const chart = shared ?? new Chart(app, `Stack${i}`, { namespace: namespace(i) });
-    const text = inOneChart ? stackTemplate.replaceAll(`${prefix(0)}-`, `${prefix(i)}-`) : stackTemplate.replaceAll(namespace(0), namespace(i));
+    // The prefix appears as `airflow-0-` in names and as `airflow_0_` in role and slot names.
+    const text = inOneChart ? stackTemplate.replace(/airflow([-_])0\1/g, `airflow$1${i}$1`) : stackTemplate.replaceAll(namespace(0), namespace(i));
     const objects: any[] = JSON.parse(text);
     objects.forEach((object, k) => new ApiObject(chart, `s${i}o${k}`, object));
   }
