@@ -463,10 +463,10 @@ describe('pgpool.conf settings', () => {
     expect(settings.map(([name]) => name).filter((name) => !PGPOOL_43_PARAMETERS.has(name) && !perNode.test(name))).toEqual([]);
   });
 
-  // lib/balancer/pgpool-model.ts:117 writes log_destination, yet it is neither managed nor typed
-  // (MANAGED_PARAMETERS/TYPED_PARAMETERS in pgpool-model.ts), so extraParameters writes it a second
-  // time: twice in pgpool.conf, and in ENVIRONMENT mode two PGPOOL_PARAMS_LOG_DESTINATION
-  // variables in one container, which server-side apply refuses ("duplicate entries for key").
+  // The balancer writes log_destination itself, so extraParameters may not write it a second
+  // time: it would be twice in pgpool.conf, and in ENVIRONMENT mode two
+  // PGPOOL_PARAMS_LOG_DESTINATION variables in one container, which server-side apply refuses
+  // ("duplicate entries for key").
   test.each([
     ['CONFIG_MAP', CONFIG_MAP],
     ['ENVIRONMENT', ENVIRONMENT],

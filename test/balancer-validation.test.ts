@@ -334,10 +334,10 @@ describe('extraParameters', () => {
   });
 
   // Pgpool-II 4.3's lexer (src/config/pool_config.l) reads a string as '([^'\n]|\\.)*' and only
-  // strips the outer quotes: there is no way to put a quote in a value. The doubled quote
-  // lib/balancer/pgpool-conf.ts:16 writes ('it''s') ends the string early, and Pgpool-II 4.3.5
-  // stops with "syntax error in configuration file" (checked with Debian's pgpool2 4.3.5 and
-  // pg_md5 -m -f). lib/balancer/pgpool-model.ts only refuses quotes in ENVIRONMENT mode.
+  // strips the outer quotes: there is no way to put a quote in a value. A doubled quote
+  // ('it''s') ends the string early, and Pgpool-II 4.3.5 stops with "syntax error in
+  // configuration file" (checked with Debian's pgpool2 4.3.5 and pg_md5 -m -f), so a quote is
+  // refused in both config modes, not only in ENVIRONMENT mode.
   test.each([PgpoolConfigMode.CONFIG_MAP, PgpoolConfigMode.ENVIRONMENT])('rejects a single quote in %s mode: Pgpool-II cannot read one', (configMode) => {
     for (const value of ["it's %p ", "a='b'"]) {
       expectPropError({ configMode, extraParameters: { log_line_prefix: value } }, {
@@ -366,8 +366,8 @@ describe('environment mode', () => {
     expect(message.slice(message.indexOf(';') + 1)).toMatch(CONFIG_MAP_FIX);
   });
 
-  // lib/balancer/pgpool-model.ts:152 reports the pgpool.conf name ("log_line_prefix"), not the
-  // prop the user set, unlike every other error of the construct (lib/core/errors.ts).
+  // The error names the prop the user set, as every other error of the construct does
+  // (lib/core/errors.ts), not the pgpool.conf name ("log_line_prefix") alone.
   test('names the prop the user set, extraParameters.log_line_prefix', () => {
     expectPropError({ ...env, extraParameters: { log_line_prefix: 'pid=%p ' } }, {
       prop: 'extraParameters.log_line_prefix', value: '"pid=%p "', fix: CONFIG_MAP_FIX,

@@ -55,7 +55,7 @@ describe('instances', () => {
     expectValid({ instances });
   });
 
-  // lib/core/errors.ts:13 describes NaN with JSON.stringify, which prints "null".
+  // Errors describe the bad value; JSON.stringify would print NaN as "null".
   test('names NaN as NaN, not as null', () => {
     expectPropError({ instances: NaN }, { prop: 'instances', value: 'NaN', fix: /whole number from 1 to 100/ });
   });
@@ -86,9 +86,9 @@ describe('name', () => {
     expect(errorMessage({ name })).toMatch(/-replica.*52/);
   });
 
-  // lib/cluster/cluster-model.ts:97 checks the name as a DNS-1123 label (lib/core/names.ts:4),
-  // but Service names (`<name>-rw`) must be DNS-1035 labels, which start with a letter: the
-  // API server rejects Service "1db-rw".
+  // The name is checked as a Service name: Service names (`<name>-rw`) must be DNS-1035
+  // labels, which start with a letter, not only DNS-1123 labels: the API server rejects
+  // Service "1db-rw".
   test('rejects a name starting with a digit, which Service names may not', () => {
     expectPropError({ name: '1db' }, { prop: 'name', value: '"1db"', fix: /letter/ });
   });
@@ -115,9 +115,8 @@ describe('resource and storage quantities', () => {
     });
   });
 
-  // lib/cluster/cluster-model.ts:226 defaults memoryRequest to the limit and line 230 parses it
-  // first, so a malformed memoryLimit is reported as resources.memoryRequest, a prop the
-  // user did not set.
+  // memoryRequest defaults to the limit; a malformed memoryLimit is reported as
+  // resources.memoryLimit, not as resources.memoryRequest, a prop the user did not set.
   test('names resources.memoryLimit when only a malformed memoryLimit is set', () => {
     expectPropError({ resources: { memoryLimit: 'lots' } }, { prop: 'resources.memoryLimit', value: '"lots"', fix: /"512Mi"/ });
   });
@@ -156,8 +155,8 @@ describe('resource and storage quantities', () => {
     });
   });
 
-  // lib/cluster/cluster-model.ts:253 checks StorageClass names as DNS-1123 labels, but they are
-  // DNS-1123 subdomains: "fast.ssd" is a valid StorageClass name.
+  // StorageClass names are checked as DNS-1123 subdomains, not labels: "fast.ssd" is a valid
+  // StorageClass name.
   test('accepts a StorageClass name with a dot', () => {
     expectValid({ storage: { storageClassName: 'fast.ssd' } });
   });
@@ -258,16 +257,16 @@ describe('extraParameters', () => {
     expectValid({ extraParameters: { 'pg_stat_statements.max': '10000' } });
   });
 
-  // lib/cluster/cluster-model.ts:281 indexes a plain object (MANAGED_PARAMETERS[...]) and
-  // line 285 uses `in`, so Object.prototype members count as typed or managed parameters.
+  // The managed and typed parameters are looked up without Object.prototype's members, so
+  // "constructor" or "to_string" is an unknown parameter, not a typed or managed one.
   test.each(['constructor', 'to_string'])('reports %s as unknown, not as typed or managed', (name) => {
     const message = errorMessage({ extraParameters: { [name]: '1' } });
     expect(message).toMatch(/is not a PostgreSQL 15 parameter; check the spelling/);
     expect(message).toContain(JSON.stringify(name));
   });
 
-  // lib/cluster/cluster-model.ts:288 lets any name with a dot through, so a name with a line
-  // break writes a broken line into postgresql.conf and PostgreSQL refuses to start.
+  // A name with a dot is an extension's parameter, but one with a line break would write a
+  // broken line into postgresql.conf and PostgreSQL would refuse to start: it is refused.
   test('rejects an extension parameter name with a line break', () => {
     const name = 'pg_stat_statements.max\nport';
     expectPropError({ extraParameters: { [name]: '1' } }, { prop: 'extraParameters', value: JSON.stringify(name), fix: /./ });
@@ -363,8 +362,8 @@ describe('allowedCidrs', () => {
     expectValid({ allowedCidrs: ['10.0.0.0/8', '192.168.1.0/24', 'fd00::/8', '::1/128'] });
   });
 
-  // lib/cluster/cluster-model.ts:76 (CIDR) lets anything of hex digits, colons and dots pass as IPv6;
-  // PostgreSQL cannot load a pg_hba.conf with such an address and refuses to start.
+  // An IPv6 network must be a well-formed address, not just hex digits, colons and dots:
+  // PostgreSQL cannot load a pg_hba.conf with a malformed one and refuses to start.
   test.each(['fd00::1::2/64', ':/0'])('rejects the malformed IPv6 network %p', (cidr) => {
     expectPropError({ allowedCidrs: [cidr] }, { prop: 'allowedCidrs', value: JSON.stringify(cidr), fix: /"fd00::\/8"/ });
   });

@@ -110,17 +110,16 @@ describe('authUser, users and authQuery', () => {
   });
 
   test.each(['external', 'cluster'] as const)('rejects a bad authUser Secret name at the pooler, with a %s backend', (backendKind) => {
-    // With a PostgresStatefulCluster backend, lib/pooler/pgbouncer-pooler.ts:53 calls
-    // backend.addPasswordLookup(authUser) before resolvePoolerModel validates authUser, so the
-    // cluster's error wins: "test/Db: addPasswordLookup(authUser).credentials.secretName ...",
-    // naming neither the pooler nor its prop.
+    // The pooler validates authUser before it binds to its backend, so a bad Secret name is
+    // reported at the pooler and its prop, not by a PostgresStatefulCluster backend as
+    // "test/Db: addPasswordLookup(authUser).credentials.secretName ...".
     expectPropError({ authUser: { secretName: 'Pooler_Auth' } }, {
       prop: 'authUser.secretName', value: '"Pooler_Auth"', fix: /name of an existing Secret/,
     }, backendKind);
   });
 
   test('rejects a bad authUser key at the pooler', () => {
-    // Same ordering as above (lib/pooler/pgbouncer-pooler.ts:53).
+    // Same ordering as above: authUser is validated before the backend sees it.
     expectPropError({ authUser: { secretName: 'pooler-auth', passwordKey: 'pass/word' } }, {
       prop: 'authUser.passwordKey', value: '"pass/word"', fix: /letters, digits/,
     });
@@ -154,9 +153,9 @@ describe('authUser, users and authQuery', () => {
     expectValid({ authQuery: 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1' });
   });
 
-  // lib/pooler/pgbouncer-model.ts:112 only looks for $1; an authQuery written over two lines
-  // (natural in a template literal) is rendered as is (pgbouncer-model.ts:151, pgbouncer-ini.ts:41), and PgBouncer
-  // stops at the second line of pgbouncer.ini ("syntax error in configuration").
+  // An authQuery written over two lines (natural in a template literal) would be rendered as
+  // is into pgbouncer.ini, and PgBouncer stops at its second line ("syntax error in
+  // configuration"): a line break is refused, besides the check for $1.
   test('rejects an authQuery with a line break', () => {
     const authQuery = 'SELECT usename, passwd\nFROM pgbouncer.get_auth($1)';
     expectPropError({ authQuery }, { prop: 'authQuery', value: JSON.stringify(authQuery), fix: /line/ });
@@ -216,8 +215,8 @@ describe('pool sizes and connection caps', () => {
   });
 
   // PgBouncer keeps these settings in a C int (libusual's cf_set_int, strtol): 2^31 overflows,
-  // so larger whole numbers wrap or fail, yet requireInteger lets them through up to
-  // Number.MAX_SAFE_INTEGER (lib/pooler/pgbouncer-model.ts:122-123, lib/core/validation.ts:5).
+  // so larger whole numbers would wrap or fail. The pooler refuses anything above 2^31 - 1,
+  // where a plain integer check would let numbers up to Number.MAX_SAFE_INTEGER through.
   test.each([
     ['maxClientConn', 2 ** 31, '2147483648'],
     ['defaultPoolSize', 2 ** 40, '1099511627776'],
@@ -353,9 +352,9 @@ describe('extraSettings', () => {
     expect(iniValue(pgbouncerIni(objects), 'server_check_delay')).toBe('10');
   });
 
-  // lib/pooler/pgbouncer-parameters.ts:5-28 stops at PgBouncer 1.21, but the default version is
-  // 1.25.1: max_db_client_connections and max_user_client_connections (1.24.0) and
-  // transaction_timeout (1.25.0) are refused as "not a PgBouncer setting".
+  // The known PgBouncer settings follow the default version, 1.25.1:
+  // max_db_client_connections and max_user_client_connections (1.24.0) and
+  // transaction_timeout (1.25.0) are accepted, not refused as "not a PgBouncer setting".
   test.each(['max_db_client_connections', 'max_user_client_connections', 'transaction_timeout'])(
     'accepts %s, a setting of the default PgBouncer 1.25.1', (name) => {
       const objects = expectValid({ extraSettings: { [name]: '100' } });
