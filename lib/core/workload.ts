@@ -1,7 +1,6 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
-import { ResolvedCredentials } from './credentials';
 import { ComponentLabels, metadataLabels, selectorLabels } from './labels';
 import { annotationsField, UserMetadata } from './user-metadata';
 
@@ -9,16 +8,6 @@ import { annotationsField, UserMetadata } from './user-metadata';
 export function objectMeta(scope: IConstruct, name: string, labels: ComponentLabels, user: UserMetadata): k8s.ObjectMeta {
   const namespace = Chart.of(scope).namespace;
   return { name, ...(namespace ? { namespace } : {}), labels: metadataLabels(labels, user.labels), ...annotationsField(user.annotations) };
-}
-
-/** A Secret's username and password keys as files `<dir>/username` and `<dir>/password` of a projected volume. */
-export function secretProjection(dir: string, credentials: ResolvedCredentials): k8s.VolumeProjection {
-  return {
-    secret: {
-      name: credentials.secretName,
-      items: [{ key: credentials.usernameKey, path: `${dir}/username` }, { key: credentials.passwordKey, path: `${dir}/password` }],
-    },
-  };
 }
 
 /** A ServiceAccount that mounts no API token: none of the library's pods talks to the API server. */
@@ -38,7 +27,6 @@ export function oneAtATimeDisruptionBudget(scope: IConstruct, name: string, labe
   });
 }
 
-/** A volume mount, read-only when asked. */
-export function volumeMount(name: string, mountPath: string, readOnly = false): k8s.VolumeMount {
-  return { name, mountPath, ...(readOnly ? { readOnly } : {}) };
-}
+// The pod kit's, where they now live; still exported here for the rooms that import them from this file.
+export { volumeMount } from './pod-volumes';
+export { secretProjection } from './secret-files';

@@ -1,0 +1,67 @@
+import { k8s } from 'cdk8s-plus-27';
+import { PodSpread, spreadOverNodes } from './scheduling';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+
+/** Who a pod runs as, and what it may reach beyond its own volumes. */
+export interface PodIdentity {
+  /** The workload's ServiceAccount. */
+  readonly serviceAccountName: string;
+  /** The uid every container runs as; its group owns the mounted volumes. */
+  readonly uid: number;
+  /**
+   * The gid.
+   * @default - the uid
+   */
+  readonly gid?: number;
+  /**
+   * Mount the ServiceAccount's API token: only a pod that talks to the API server (Patroni) does.
+   * @default false
+   */
+  readonly apiServerAccess?: boolean;
+}
+
+/** Where the pod may run: the user's placement, and how its replicas spread over nodes. */
+export interface PodScheduling {
+  /** The user's node selector, tolerations and priority class. */
+  readonly placement?: Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'>;
+  /**
+   * Spread the pods these labels select over nodes.
+   * @default - no spread constraint (a single pod, a job)
+   */
+  readonly spread?: { readonly selector: { [key: string]: string }; readonly spread: PodSpread };
+  /**
+   * terminationGracePeriodSeconds.
+   * @default - Kubernetes' 30 s, unset
+   */
+  readonly terminationGracePeriodSeconds?: number;
+}
+
+/** Everything of a pod spec but its containers and volumes. */
+export type PodBase = Omit<k8s.PodSpec, 'containers'>;
+
+/**
+ * The one place a pod of the library starts from: the restricted Pod Security Standard (a fixed
+ * non-root identity, RuntimeDefault seccomp), no API token unless the pod talks to the API
+ * server, no Service environment variables, then where it may run. Every workload spreads this
+ * into its pod spec and adds its containers and volumes.
+ */
+export function restrictedPod(identity: PodIdentity, scheduling: PodScheduling = {}): PodBase {
+  return {
+    serviceAccountName: identity.serviceAccountName,
+    automountServiceAccountToken: identity.apiServerAccess ?? false,
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurityContext(identity.uid, identity.gid ?? identity.uid),
+    ...(scheduling.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: scheduling.terminationGracePeriodSeconds } : {}),
+    ...(scheduling.spread ? { topologySpreadConstraints: spreadOverNodes(scheduling.spread.selector, scheduling.spread.spread) } : {}),
+    ...scheduling.placement,
+  };
+}
+
+/**
+ * A container on the restricted baseline: no privilege, no capabilities, a read-only root
+ * filesystem, and the image pulled only when the node lacks it. The baseline wins over what
+ * the container gives: no container of the library opts out of it.
+ */
+export function restrictedContainer(container: k8s.Container): k8s.Container {
+  return { ...container, imagePullPolicy: 'IfNotPresent', securityContext: restrictedContainerSecurityContext() };
+}
