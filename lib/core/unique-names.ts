@@ -44,8 +44,8 @@ interface ClaimEntry {
  * the user's own constructs (down to the library's) and what is new since the last pass.
  */
 class NameIndex {
-  /** The library constructs that check their objects' names. */
-  private readonly scopes = new Set<IConstruct>();
+  /** The library constructs that check their objects' names, each with its rank of registration. */
+  private readonly scopes = new Map<IConstruct, number>();
   private readonly indexed = new WeakSet<ApiObject>();
   private readonly byKey = new Map<string, ClaimEntry[]>();
   /** Claim keys in the order first seen, so errors come in tree order. */
@@ -58,17 +58,17 @@ class NameIndex {
    * directly (an escape hatch), which changes this number.
    */
   private readonly indexedChildren = new WeakMap<IConstruct, number>();
-  private pass?: { readonly errors: Map<IConstruct, string[]>; readonly known: Set<IConstruct>; readonly served: Set<IConstruct> };
+  private pass?: { readonly errors: Map<IConstruct, string[]>; readonly scopesKnown: number; readonly served: Set<IConstruct> };
 
   public register(scope: IConstruct): void {
-    this.scopes.add(scope);
+    this.scopes.set(scope, this.scopes.size);
   }
 
   /** A scope's errors; a scope asking twice, or one added since, starts a new pass. */
   public errorsOf(scope: IConstruct): string[] {
-    if (!this.pass || this.pass.served.has(scope) || !this.pass.known.has(scope)) {
+    if (!this.pass || this.pass.served.has(scope) || this.scopes.get(scope)! >= this.pass.scopesKnown) {
       this.indexTree(scope.node.root);
-      this.pass = { errors: this.errors(), known: new Set(this.scopes), served: new Set() };
+      this.pass = { errors: this.errors(), scopesKnown: this.scopes.size, served: new Set() };
     }
     this.pass.served.add(scope);
     return this.pass.errors.get(scope) ?? [];
