@@ -1,6 +1,12 @@
-import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
+import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
+import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
+import { synchronousStandbyNames } from './synchronous-replication';
+import { BackupModel, resolveBackup } from '../backup/backup-model';
+import { backupCertificateDnsNames } from '../backup/backup-objects';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels, selectorLabels } from '../core/labels';
@@ -8,18 +14,13 @@ import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
 } from '../core/names';
+import { DEFAULT_POSTGRES_MAJOR, PostgresVersion, postgresVersion } from '../core/postgres-versions';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
-import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
-import { BackupModel, resolveBackup } from '../backup/backup-model';
-import { backupCertificateDnsNames } from '../backup/backup-objects';
-import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
-import { POSTGRES_15_PARAMETERS } from './postgres-parameters';
-import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 
 /** A postgresql.conf value: numbers and booleans are written bare, strings quoted. */
 export type ParameterValue = string | number | boolean;
@@ -39,6 +40,8 @@ export interface DatabaseModel {
 /** Everything the renderers and the construct need, resolved and validated once. */
 export interface ClusterModel {
   readonly name: string;
+  /** What varies by PostgreSQL major version, for the major the cluster runs. */
+  readonly version: PostgresVersion;
   readonly instances: number;
   readonly replicas: number;
   readonly image: string;
@@ -96,9 +99,8 @@ export interface ClusterModel {
 }
 
 const REPLICA_SUFFIX = '-replica';
-const DEFAULT_IMAGE = 'postgres:15.14-bookworm';
-/** PostgreSQL 15 with Patroni 4.1 and pgBackRest 2.57, maintained by Percona; runs as uid 26. */
-const DEFAULT_HA_IMAGE = 'percona/percona-distribution-postgresql:15.15-1';
+/** The uid of the postgres user in the Docker official and Debian images, for an image of the user's. */
+const CUSTOM_IMAGE_UID = 999;
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
 const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
@@ -128,8 +130,69 @@ const MANAGED_PARAMETERS = new Map(Object.entries({
   ssl_ca_file: 'nothing: clients log in with passwords, not certificates',
 }));
 
+/** Names, sizes and images: who the cluster's pods are. */
+type Topology = Pick<ClusterModel, 'name' | 'instances' | 'replicas' | 'port' | 'highAvailability' | 'image' | 'uid' | 'objectNames'
+| 'podNames' | 'replicaApplicationNames'>;
+
+/** The postgresql.conf parameters and what the cluster derives from them. */
+type Settings = Pick<ClusterModel, 'parameters' | 'maxConnections' | 'superuserReservedConnections' | 'maxSlotWalKeepBytes' | 'memoryOverrun'>;
+
 /** Validates the props of a cluster and resolves every default. */
 export function resolveClusterModel(scope: IConstruct, id: string, props: PostgresStatefulClusterProps): ClusterModel {
+  // The one place the cluster's major is chosen; everything that varies by major comes from its entry.
+  const version = postgresVersion(DEFAULT_POSTGRES_MAJOR);
+  const topology = resolveTopology(scope, id, props, version);
+  const { name, replicas, objectNames } = topology;
+  const namespace = Chart.of(scope).namespace;
+  const resources = resolveResources(scope, props.resources, { cpuRequest: '250m', cpuLimit: '1', memoryLimit: '1Gi' });
+  if (resources.memoryLimitBytes < 256 * 2 ** 20) {
+    throw propError(scope, 'resources.memoryLimit', resources.memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
+      'give at least "256Mi"');
+  }
+  const storage = resolveStorage(scope, props);
+  const settings = resolveSettings(scope, props, topology, resources, storage, version);
+  const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
+  const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
+  const databases = resolveDatabases(scope, props);
+  const allowedCidrs = resolveAllowedCidrs(scope, props);
+  const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
+    wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
+  const user = resolveUserMetadata(scope, props);
+  const tls = resolveTls(scope, props.tls, name);
+  const partOf = props.partOf ?? name;
+  validateLabelValue(scope, 'partOf', partOf);
+  const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });
+  const backup = resolveClusterBackup(scope, props, { topology, storage, tls, superuser, componentLabels, user });
+  return {
+    ...topology,
+    version,
+    readWriteHost: serviceHost(objectNames.readWrite, namespace),
+    readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
+    primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
+    ...(backup ? { backup } : {}),
+    superuser,
+    replication,
+    databases,
+    ...settings,
+    allowedCidrs,
+    ...(tls ? { tls } : {}),
+    // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
+    certificateDnsNames: [
+      ...serviceDnsNames(scope, [objectNames.readWrite, ...(replicas > 0 ? [objectNames.readOnly] : [])], [objectNames.headless]),
+      ...(backup ? backupCertificateDnsNames(scope, backup) : []),
+    ],
+    resources,
+    storage,
+    volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
+    spread: props.spread ?? PodSpread.PREFERRED,
+    terminationGracePeriodSeconds: graceSeconds,
+    user,
+    componentLabels,
+  };
+}
+
+/** The cluster's name and size, its mode, image and uid, and the names of its objects and pods. */
+function resolveTopology(scope: IConstruct, id: string, props: PostgresStatefulClusterProps, version: PostgresVersion): Topology {
   const name = props.name ?? defaultResourceName(id);
   const why = `, because the replica StatefulSet "<name>${REPLICA_SUFFIX}" may have at most ${MAX_STATEFUL_SET_NAME_LENGTH}`;
   validateServiceName(scope, 'name', name, MAX_STATEFUL_SET_NAME_LENGTH - REPLICA_SUFFIX.length, why);
@@ -137,15 +200,15 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const replicas = instances - 1;
   const port = validatePort(scope, 'port', props.port ?? 5432);
   const highAvailability = props.highAvailability ? resolveHighAvailability(scope, props.highAvailability, port) : undefined;
-  const defaultImage = highAvailability ? DEFAULT_HA_IMAGE : DEFAULT_IMAGE;
+  const defaults = highAvailability ? version.highAvailabilityImage : version.image;
   if (props.backup && props.image === undefined && !highAvailability) {
     // archive_command would fail on every segment, and WAL pile up until the volume is full.
-    throw propError(scope, 'image', props.image, `defaults to "${DEFAULT_IMAGE}", which has no pgBackRest, and backup runs it in every instance pod`,
-      `set image to one with PostgreSQL 15, bash and pgBackRest 2.45 or later, such as "${DEFAULT_HA_IMAGE}" with runAsUser 26`);
+    const withBackup = version.highAvailabilityImage;
+    throw propError(scope, 'image', props.image, `defaults to "${version.image.image}", which has no pgBackRest, and backup runs it in every instance pod`,
+      `set image to one with PostgreSQL ${version.major}, bash and pgBackRest 2.45 or later, such as "${withBackup.image}" with runAsUser ${withBackup.uid}`);
   }
-  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? (highAvailability && !props.image ? 26 : 999), 1, 2 ** 31 - 1);
-  const image = validateImage(scope, props.image ?? defaultImage, defaultImage);
-  const namespace = Chart.of(scope).namespace;
+  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? (props.image ? CUSTOM_IMAGE_UID : defaults.uid), 1, 2 ** 31 - 1);
+  const image = validateImage(scope, props.image ?? defaults.image, defaults.image);
   const objectNames = {
     members: name,
     primary: `${name}-primary`,
@@ -165,16 +228,16 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     : [...ordinals(objectNames.primary, 1), ...ordinals(objectNames.replica, replicas)];
   // Patroni names a member's slot and application name after the member, as the plain mode does.
   const replicaApplicationNames = (highAvailability ? podNames : podNames.slice(1)).map(replicaSlotName);
+  return {
+    name, instances, replicas, port, ...(highAvailability ? { highAvailability } : {}), image, uid, objectNames, podNames, replicaApplicationNames,
+  };
+}
 
-  const resources = resolveResources(scope, props.resources, { cpuRequest: '250m', cpuLimit: '1', memoryLimit: '1Gi' });
+/** postgresql.conf's parameters from the typed settings, the synchronous standbys and the extra parameters, checked. */
+function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps, topology: Topology, resources: ResolvedResources,
+  storage: ClusterModel['storage'], version: PostgresVersion): Settings {
   const memoryLimitBytes = resources.memoryLimitBytes;
-  if (memoryLimitBytes < 256 * 2 ** 20) {
-    throw propError(scope, 'resources.memoryLimit', resources.memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
-      'give at least "256Mi"');
-  }
-  const storage = resolveStorage(scope, props);
   const walVolumeBytes = parseQuantity(scope, storage.walSize ? 'storage.walSize' : 'storage.size', storage.walSize ?? storage.size);
-
   const settings = props.settings ?? {};
   const maxConnections = requireInteger(scope, 'settings.maxConnections', settings.maxConnections ?? 100, 1, 262143);
   const superuserReservedConnections = requireInteger(scope, 'settings.superuserReservedConnections', settings.superuserReservedConnections ?? 3, 0);
@@ -183,7 +246,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
       `leaves no connection for other roles out of maxConnections ${maxConnections}`,
       'make it smaller than settings.maxConnections');
   }
-  const walSenders = resolveWalSenders(scope, settings, instances);
+  const walSenders = resolveWalSenders(scope, settings, topology.instances);
   const sharedBuffers = settings.sharedBuffers ?? postgresMemory(memoryLimitBytes / 4);
   const sharedBuffersBytes = parsePostgresMemory(scope, 'settings.sharedBuffers', sharedBuffers);
   if (sharedBuffersBytes >= memoryLimitBytes) {
@@ -202,8 +265,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     max_wal_senders: walSenders.maxWalSenders,
     max_replication_slots: walSenders.maxReplicationSlots,
     max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? postgresMemory(walVolumeBytes / 2),
-    // Slots keep what replicas need; Patroni refuses less than 16MB and defaults to 128MB.
-    wal_keep_size: settings.walKeepSize ?? (highAvailability ? '128MB' : '0MB'),
+    // Slots keep what replicas need; Patroni refuses less than its minimum and has a default of its own.
+    wal_keep_size: settings.walKeepSize ?? (topology.highAvailability ? version.patroni.walKeepSize : '0MB'),
     hot_standby: settings.hotStandby ?? true,
     hot_standby_feedback: settings.hotStandbyFeedback ?? false,
     synchronous_commit: settings.synchronousCommit ?? SynchronousCommit.ON,
@@ -217,30 +280,34 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const memoryCheck = props.memoryCheck ?? MemoryCheck.WARN;
   const memoryOverrun = memoryEstimateBytes > memoryLimitBytes && memoryCheck !== MemoryCheck.OFF
     ? { estimateBytes: memoryEstimateBytes, limitBytes: memoryLimitBytes, check: memoryCheck } : undefined;
-  const synchronous = props.synchronousReplication;
-  if (synchronous && highAvailability) {
-    throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
-      'is managed by Patroni in the HA mode, which names the synchronous standby itself',
-      'set highAvailability.synchronousMode to true instead');
-  }
-  if (synchronous) {
-    requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, replicas));
-    if (replicas === 0) {
-      throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
-        'needs replicas, and instances is 1', 'set instances to 2 or more, or drop synchronousReplication');
-    }
-    typed.synchronous_standby_names = synchronous.standbyNames(replicaApplicationNames);
-  }
+  typed.synchronous_standby_names = resolveSynchronousStandbyNames(scope, props, topology);
 
   const parameters: Parameter[] = Object.entries(typed)
     .filter((entry): entry is [string, ParameterValue] => entry[1] !== undefined)
     .map(([parameter, value]) => ({ name: parameter, value }));
-  parameters.push(...resolveExtraParameters(scope, props.extraParameters ?? {}));
-  if (highAvailability) parameters.forEach((parameter) => checkPatroniLimit(scope, parameter, props.extraParameters ?? {}));
+  parameters.push(...resolveExtraParameters(scope, props.extraParameters ?? {}, version));
+  if (topology.highAvailability) parameters.forEach((parameter) => checkPatroniLimit(scope, parameter, props.extraParameters ?? {}, version));
+  return { parameters, maxConnections, superuserReservedConnections, maxSlotWalKeepBytes, memoryOverrun };
+}
 
-  const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
-  const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
-  const databases = resolveDatabases(scope, props);
+/** synchronous_standby_names, from synchronousReplication: the plain mode's replicas in ordinal order. */
+function resolveSynchronousStandbyNames(scope: IConstruct, props: PostgresStatefulClusterProps, topology: Topology): string | undefined {
+  const synchronous = props.synchronousReplication;
+  if (synchronous && topology.highAvailability) {
+    throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
+      'is managed by Patroni in the HA mode, which names the synchronous standby itself',
+      'set highAvailability.synchronousMode to true instead');
+  }
+  if (!synchronous) return undefined;
+  requireInteger(scope, 'synchronousReplication.count', synchronous.count, 1, Math.max(1, topology.replicas));
+  if (topology.replicas === 0) {
+    throw propError(scope, 'synchronousReplication', `${synchronous.method} ${synchronous.count}`,
+      'needs replicas, and instances is 1', 'set instances to 2 or more, or drop synchronousReplication');
+  }
+  return synchronousStandbyNames(synchronous, topology.replicaApplicationNames);
+}
+
+function resolveAllowedCidrs(scope: IConstruct, props: PostgresStatefulClusterProps): string[] {
   const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
   if (allowedCidrs.length === 0) {
     throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits nobody, not even the replicas', 'list at least the pod network');
@@ -248,19 +315,26 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   for (const cidr of allowedCidrs) {
     validateCidr(scope, 'allowedCidrs', cidr);
   }
+  return allowedCidrs;
+}
 
-  const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
-    wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
-  const user = resolveUserMetadata(scope, props);
-  const tls = resolveTls(scope, props.tls, name);
-  const partOf = props.partOf ?? name;
-  validateLabelValue(scope, 'partOf', partOf);
-  const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });
-  const backup = resolveBackup(scope, props.backup, {
-    name,
-    port,
-    image,
-    uid,
+/** What of the cluster pgBackRest sees: its paths, pods, volumes and superuser. */
+interface BackupContext {
+  readonly topology: Topology;
+  readonly storage: ClusterModel['storage'];
+  readonly tls?: ResolvedTls;
+  readonly superuser: ResolvedCredentials;
+  readonly componentLabels: ClusterModel['componentLabels'];
+  readonly user: UserMetadata;
+}
+
+function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterProps, context: BackupContext): BackupModel | undefined {
+  const { topology, storage, tls, componentLabels } = context;
+  return resolveBackup(scope, props.backup, {
+    name: topology.name,
+    port: topology.port,
+    image: topology.image,
+    uid: topology.uid,
     pgdata: CLUSTER_PATHS.pgdata,
     socketDir: CLUSTER_PATHS.socketDir,
     ...(storage.walSize ? { walDir: CLUSTER_PATHS.walDir } : {}),
@@ -273,54 +347,16 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
       { name: 'tls', mountPath: CLUSTER_PATHS.tlsDir },
     ],
     dataVolumeNames: ['data', 'wal'],
-    instancePodHosts: podNames.map((pod) => `${pod}.${objectNames.headless}`),
+    instancePodHosts: topology.podNames.map((pod) => `${pod}.${topology.objectNames.headless}`),
     ...(tls ? { tls } : {}),
     // pgBackRest's servers let in clients by their certificate's CN.
-    certificateCommonName: objectNames.readWrite,
-    superuser,
+    certificateCommonName: topology.objectNames.readWrite,
+    superuser: context.superuser,
     componentLabels,
     instanceSelector: selectorLabels(componentLabels('database'), false),
     networkPolicies: props.networkPolicy?.enabled !== false,
-    user,
+    user: context.user,
   });
-  return {
-    name,
-    instances,
-    replicas,
-    image,
-    uid,
-    port,
-    objectNames,
-    readWriteHost: serviceHost(objectNames.readWrite, namespace),
-    readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
-    primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
-    podNames,
-    replicaApplicationNames,
-    ...(highAvailability ? { highAvailability } : {}),
-    ...(backup ? { backup } : {}),
-    superuser,
-    replication,
-    databases,
-    parameters,
-    maxConnections,
-    maxSlotWalKeepBytes,
-    memoryOverrun,
-    superuserReservedConnections,
-    allowedCidrs,
-    ...(tls ? { tls } : {}),
-    // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
-    certificateDnsNames: [
-      ...serviceDnsNames(scope, [objectNames.readWrite, ...(replicas > 0 ? [objectNames.readOnly] : [])], [objectNames.headless]),
-      ...(backup ? backupCertificateDnsNames(scope, backup) : []),
-    ],
-    resources,
-    storage,
-    volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
-    spread: props.spread ?? PodSpread.PREFERRED,
-    terminationGracePeriodSeconds: graceSeconds,
-    user,
-    componentLabels,
-  };
 }
 
 function resolveStorage(scope: IConstruct, props: PostgresStatefulClusterProps): ClusterModel['storage'] {
@@ -357,7 +393,7 @@ function resolveWalSenders(scope: IConstruct, settings: PostgresqlSettings, inst
   return { maxWalSenders, maxReplicationSlots };
 }
 
-function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }): Parameter[] {
+function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }, version: PostgresVersion): Parameter[] {
   return Object.keys(extra).sort().map((key) => {
     const parameter = key.toLowerCase();
     const prop = `extraParameters.${key}`;
@@ -369,10 +405,10 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
       throw propError(scope, prop, extra[key], 'has a typed prop', `use settings.${camelCase(parameter)}`);
     }
     // Extensions define their own parameters, always with a dot: `pg_stat_statements.max`.
-    const known = EXTENSION_PARAMETER.test(parameter) || POSTGRES_15_PARAMETERS.has(parameter);
+    const known = EXTENSION_PARAMETER.test(parameter) || version.parameters.has(parameter);
     if (!known) {
-      throw propError(scope, 'extraParameters', key, 'is not a PostgreSQL 15 parameter',
-        'check the spelling against https://www.postgresql.org/docs/15/runtime-config.html');
+      throw propError(scope, 'extraParameters', key, `is not a PostgreSQL ${version.major} parameter`,
+        `check the spelling against ${version.configurationDocs}`);
     }
     if (/[\n\r\0]/.test(extra[key])) {
       throw propError(scope, prop, extra[key], 'contains a line break or NUL', 'give a single-line value');
@@ -381,30 +417,24 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
   });
 }
 
-/**
- * Patroni's lower limits on the settings all members share (3.0's ConfigHandler.CMDLINE_OPTIONS):
- * below them Patroni silently runs its own default, which the library's checks would not see.
- */
-const PATRONI_MINIMUMS: { [parameter: string]: number } = {
-  max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2,
-};
-/** Parameters Patroni always sets itself. */
-const PATRONI_FORCED = new Set(['cluster_name', 'wal_log_hints']);
-
-function checkPatroniLimit(scope: IConstruct, parameter: Parameter, extra: { [name: string]: string }): void {
+/** Checks a parameter against Patroni's limits for the cluster's major (version.patroni). */
+function checkPatroniLimit(scope: IConstruct, parameter: Parameter, extra: { [name: string]: string }, version: PostgresVersion): void {
   const extraKey = Object.keys(extra).find((key) => key.toLowerCase() === parameter.name);
   const prop = extraKey !== undefined ? `extraParameters.${extraKey}` : `settings.${camelCase(parameter.name)}`;
   const value = parameter.value;
-  if (PATRONI_FORCED.has(parameter.name)) {
+  const limits = version.patroni;
+  if (limits.forced.has(parameter.name)) {
     throw propError(scope, prop, value, 'is set by Patroni in the HA mode', `drop ${prop}`);
   }
   if (parameter.name === 'hot_standby' && value !== true) {
     throw propError(scope, prop, value, 'is forced on by Patroni, whose replicas must accept read-only queries', `drop ${prop}`);
   }
-  const minimum = parameter.name === 'wal_keep_size' ? 16 : PATRONI_MINIMUMS[parameter.name];
-  const number = parameter.name === 'wal_keep_size' ? parsePostgresMemory(scope, prop, String(value)) / 2 ** 20 : Number(value);
+  const memory = Object.prototype.hasOwnProperty.call(limits.memoryMinimumsMB, parameter.name);
+  const minimum = memory ? limits.memoryMinimumsMB[parameter.name]
+    : Object.prototype.hasOwnProperty.call(limits.minimums, parameter.name) ? limits.minimums[parameter.name] : undefined;
+  const number = memory ? parsePostgresMemory(scope, prop, String(value)) / 2 ** 20 : Number(value);
   if (minimum !== undefined && !(number >= minimum)) {
-    const unit = parameter.name === 'wal_keep_size' ? 'MB' : '';
+    const unit = memory ? 'MB' : '';
     throw propError(scope, prop, value, `is below Patroni's minimum of ${minimum}${unit}, under which Patroni silently runs its own default`,
       `set it to ${minimum}${unit} or more`);
   }

@@ -33,12 +33,12 @@ export class SynchronousReplication {
     /** How many replicas must confirm each commit. */
     public readonly count: number,
   ) {}
+}
 
-  /**
-   * The `synchronous_standby_names` value for replicas with these application names.
-   * @param applicationNames the replicas' application names, in priority order
-   */
-  public standbyNames(applicationNames: string[]): string {
-    return `${this.method} ${this.count} (${applicationNames.map((name) => `"${name}"`).join(', ')})`;
-  }
+/**
+ * The `synchronous_standby_names` value for replicas with these application names.
+ * @param applicationNames the replicas' application names, in priority order
+ */
+export function synchronousStandbyNames(replication: SynchronousReplication, applicationNames: string[]): string {
+  return `${replication.method} ${replication.count} (${applicationNames.map((name) => `"${name}"`).join(', ')})`;
 }
