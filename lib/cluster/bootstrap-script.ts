@@ -16,8 +16,23 @@ export const BOOTSTRAP_ENVIRONMENT = [
  * leaves one that already holds a cluster alone, so running it again is always safe.
  */
 export function renderBootstrapScript(model: ClusterModel, provisioning: Provisioning): string {
+  return [
+    header(model.name),
+    ENVIRONMENT,
+    CREDENTIAL_FUNCTIONS,
+    TEMPORARY_SERVER_CLEANUP,
+    INITIALIZE_PRIMARY,
+    provisionPrimary(renderProvisioningSql(provisioning)),
+    STANDBY_SETTINGS,
+    CLONE_REPLICA,
+    MAIN,
+  ].join('\n\n');
+}
+
+/** What the script does and why it is safe to run again. */
+function header(name: string): string {
   return `#!/usr/bin/env bash
-# bootstrap.sh of cluster "${model.name}", rendered by cdk8s-postgres.
+# bootstrap.sh of cluster "${name}", rendered by cdk8s-postgres.
 # Prepares this pod's data directory before PostgreSQL starts, idempotently:
 #  - a data directory that holds a cluster is left as it is: a restart starts as it was;
 #  - an empty one on the primary is created by initdb, or from a backup by restore.sh;
@@ -28,9 +43,11 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
 # Then, on the primary, roles and databases are brought in step with the Secrets and props.
 # Work happens in a sibling directory renamed at the end: a pod killed half-way starts over
 # instead of keeping a half-made cluster. Passwords are read from files, never put in argv.
-set -euo pipefail
+set -euo pipefail`;
+}
 
-: "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
+/** The environment it reads, and its log lines on stderr. */
+const ENVIRONMENT = `: "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
 : "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
 TLS_CA_FILE="\${TLS_CA_FILE:-}"
@@ -39,13 +56,10 @@ SLOT_NAME="\${POD_NAME//-/_}"
 
 log() {
   printf '%s bootstrap %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
-}
+}`;
 
-${CREDENTIAL_FUNCTIONS}
-
-${TEMPORARY_SERVER_CLEANUP}
-
-wal_dir_args=()
+/** A new primary: initdb into a staging directory, or restore.sh from a backup. */
+const INITIALIZE_PRIMARY = `wal_dir_args=()
 reset_staging() {
   rm -rf -- "$1"
   if [[ -n $PG_WALDIR ]]; then
@@ -69,9 +83,11 @@ initialize_primary() {
     --encoding=UTF8 --locale=C.UTF-8 --data-checksums >&2
   mv -- "$staging" "$PGDATA"
   log "cluster initialized"
-}
+}`;
 
-# Roles, passwords and databases, on a server with a private socket and no TCP listener:
+/** Roles and databases in step with the Secrets and props, on a server no client can reach yet. */
+function provisionPrimary(provisioningSql: string): string {
+  return `# Roles, passwords and databases, on a server with a private socket and no TCP listener:
 # no client can connect before they are in place. Synchronous replication is off meanwhile,
 # as replicas are not streaming yet to confirm commits.
 provision_primary() {
@@ -85,14 +101,16 @@ provision_primary() {
     start >&2
   PGPASSFILE="$workdir/pgpass" psql --host="$workdir" --username="$superuser" \\
     --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
-${renderProvisioningSql(provisioning)}
+${provisioningSql}
 SQL
   pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
   temporary_server=""
   log "roles and databases provisioned"
+}`;
 }
 
-# The replication connection: with TLS, the primary's certificate is verified against the CA
+/** A replica's primary_conninfo and slot, rewritten at every start. */
+const STANDBY_SETTINGS = `# The replication connection: with TLS, the primary's certificate is verified against the CA
 # for the primary pod's host name.
 primary_conninfo() {
   local user conninfo
@@ -116,9 +134,10 @@ write_standby_settings() {
     printf "primary_slot_name = '%s'\\n" "$SLOT_NAME"
   } > "$auto_conf.tmp"
   mv -f -- "$auto_conf.tmp" "$auto_conf"
-}
+}`;
 
-clone_replica() {
+/** A new replica: pg_basebackup from the primary through its slot. */
+const CLONE_REPLICA = `clone_replica() {
   local staging="$PGDATA.basebackup" conninfo
   reset_staging "$staging"
   conninfo=$(primary_conninfo)
@@ -134,9 +153,10 @@ clone_replica() {
   touch -- "$staging/standby.signal"
   mv -- "$staging" "$PGDATA"
   log "replica cloned"
-}
+}`;
 
-# The replication passfile serves pg_basebackup now and the WAL receiver later.
+/** What runs: the passfile, then a new data directory made or an old one kept, then provisioning or standby settings. */
+const MAIN = `# The replication passfile serves pg_basebackup now and the WAL receiver later.
 write_passfile "$PGPASSFILE" replication
 
 case $POSTGRES_ROLE in
@@ -159,4 +179,3 @@ else
   write_standby_settings "$PGDATA"
 fi
 `;
-}
