@@ -1,6 +1,7 @@
 import { k8s } from 'cdk8s-plus-27';
 import { ResolvedCredentials } from '../core/credentials';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
+import { credentialsEnv } from '../core/secret-env';
 
 /** How one exporter is run: its image, port and the way it is told where and as whom to connect. */
 export interface ExporterSpec {
@@ -16,12 +17,8 @@ export interface ExporterSpec {
   };
 }
 
-const fromSecret = (name: string, credentials: ResolvedCredentials, key: 'usernameKey' | 'passwordKey'): k8s.EnvVar =>
-  ({ name, valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials[key] } } });
-
 /** Credentials reach the exporters as environment variables from the Secret, never in arguments. */
-const userAndPassword = (userVariable: string, passwordVariable: string, credentials: ResolvedCredentials) =>
-  [fromSecret(userVariable, credentials, 'usernameKey'), fromSecret(passwordVariable, credentials, 'passwordKey')];
+const userAndPassword = credentialsEnv;
 
 const sslMode = (profile: MonitoringProfile) => (profile.tlsRequired ? 'require' : 'disable');
 

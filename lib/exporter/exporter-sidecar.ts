@@ -2,19 +2,19 @@ import { createHash } from 'crypto';
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { renderAlertRules } from './alert-rules';
+import { renderDashboard } from './dashboards';
+import { EXPORTERS } from './exporter-kinds';
+import { ExporterSidecarProps, ScrapeObject } from './exporter-props';
 import { resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels, metadataLabels } from '../core/labels';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { validateLabels } from '../core/names';
+import { restrictedContainer } from '../core/pod-baseline';
 import { resolveResources, resourceRequirements } from '../core/resources';
-import { restrictedContainerSecurityContext } from '../core/security';
-import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 import { validateUniqueNames } from '../core/unique-names';
-import { renderAlertRules } from './alert-rules';
-import { renderDashboard } from './dashboards';
-import { EXPORTERS } from './exporter-kinds';
-import { ExporterSidecarProps, ScrapeObject } from './exporter-props';
+import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 
 const METRICS_PORT_NAME = 'metrics';
 const METRICS_PATH = '/metrics';
@@ -70,20 +70,18 @@ export class ExporterSidecar extends Construct {
     props.target.grantMetricsAccess(credentials);
     const invocation = exporter.invocation(profile, this.port, credentials);
     props.target.addSidecar({
-      container: {
+      container: restrictedContainer({
         name: exporter.exporterName,
         image: this.image,
-        imagePullPolicy: 'IfNotPresent',
         ...(invocation.command ? { command: invocation.command } : {}),
         args: invocation.args,
         env: invocation.env,
         ports: [{ name: METRICS_PORT_NAME, containerPort: this.port, protocol: 'TCP' }],
         resources: resourceRequirements(resources),
-        securityContext: restrictedContainerSecurityContext(),
         // The landing page answers without touching the database. No readiness probe: an
         // exporter that is not ready must not take the daemon out of its Services.
         livenessProbe: { httpGet: { path: '/', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
-      },
+      }),
       servicePort: { name: METRICS_PORT_NAME, port: this.port, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' },
       podAnnotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(this.port), 'prometheus.io/path': METRICS_PATH },
     });
