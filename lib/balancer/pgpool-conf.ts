@@ -1,4 +1,4 @@
-import { BalancerModel, PgpoolParameter } from './pgpool-model';
+import { BalancerModel, PgpoolParameter, PgpoolUserModel } from './pgpool-model';
 
 /** pgpool.conf: every parameter quoted the way Pgpool-II reads it. */
 export function renderPgpoolConf(model: BalancerModel): string {
@@ -25,20 +25,22 @@ export function pgpoolParamsEnvironment(model: BalancerModel): { name: string; v
   }));
 }
 
+/** The pod's loopback, where a metrics exporter beside Pgpool-II connects from. */
+const LOOPBACK = ['127.0.0.1/32', '::1/128'];
+
 /**
  * pool_hba.conf: the pool_passwd method for every client, over TLS only when required; the
  * local socket too, so nobody inside the pod logs in without a password.
+ * @param exporterUsers the exporters' users, granted after the balancer was built: they log in over loopback
  */
-const LOOPBACK = ['127.0.0.1/32', '::1/128'];
-
-export function renderPoolHbaConf(model: BalancerModel): string {
+export function renderPoolHbaConf(model: BalancerModel, exporterUsers: readonly PgpoolUserModel[] = []): string {
   const method = model.passwordEncryption;
   const type = model.tls?.required ? 'hostssl' : 'host';
   return [
     `# pool_hba.conf of balancer "${model.name}", rendered by cdk8s-postgres.`,
     `local    all  all  ${method}`,
     // A metrics exporter beside Pgpool-II logs in over the pod's loopback.
-    ...(model.exporterUsers.length > 0 ? LOOPBACK.filter((cidr) => !model.allowedCidrs.includes(cidr)) : [])
+    ...(exporterUsers.length > 0 ? LOOPBACK.filter((cidr) => !model.allowedCidrs.includes(cidr)) : [])
       .map((cidr) => `${type.padEnd(8)} all  all  ${cidr.padEnd(20)} ${method}`),
     ...model.allowedCidrs.map((cidr) => `${type.padEnd(8)} all  all  ${cidr.padEnd(20)} ${method}`),
     '',

@@ -1,6 +1,9 @@
-import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
+import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
+import { PgpoolBalancerProps } from './pgpool-props';
+import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
@@ -8,11 +11,8 @@ import { defaultResourceName, validateCidr, validateServiceName } from '../core/
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
-import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
-import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
-import { PgpoolBalancerProps } from './pgpool-props';
-import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 
 /** A pgpool.conf parameter, and the prop it comes from (for error messages). */
 export interface PgpoolParameter {
@@ -39,8 +39,6 @@ export interface BalancerModel {
   readonly parameters: PgpoolParameter[];
   readonly users: PgpoolUserModel[];
   readonly srCheckUser: PgpoolUserModel;
-  /** Metrics exporters' users, added after the props (prefixes `EXPORTER`, `EXPORTER1`, ...). */
-  readonly exporterUsers: PgpoolUserModel[];
   /** num_init_children: how many clients each pod serves at once. */
   readonly numInitChildren: number;
   readonly healthChecks: boolean;
@@ -87,32 +85,79 @@ const TYPED_PARAMETERS = new Map(Object.entries({
   client_idle_limit: 'clientIdleLimit', sr_check_period: 'srCheckPeriod', health_check_period: 'healthCheckPeriod', ssl: 'tls',
 }));
 
-/** Validates the props of a balancer and resolves every default. */
+/** Validates the props of a balancer and resolves every default, one step at a time. */
 export function resolveBalancerModel(scope: IConstruct, id: string, props: PgpoolBalancerProps): BalancerModel {
+  const workload = resolveWorkload(scope, id, props);
+  const name = workload.name;
+  const logins = resolveLogins(scope, props);
+  const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
+  const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
+  const { tls, serverAuthority } = resolveBalancerTls(scope, props, name);
+  const { parameters, healthCheckPeriod } = resolveParameters(scope, props, { numInitChildren, maxPool, tls });
+  checkParameterValues(scope, parameters, workload.configMode);
+  const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
+  if (allowedCidrs.length === 0) throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits no client', 'list the client networks');
+  allowedCidrs.forEach((cidr) => validateCidr(scope, 'allowedCidrs', cidr));
+  const user = resolveUserMetadata(scope, props);
+  return {
+    ...workload,
+    passwordEncryption: props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256,
+    parameters,
+    ...logins,
+    healthChecks: healthCheckPeriod > 0,
+    exposePcp: props.exposePcp ?? false,
+    ...(tls ? { tls } : {}),
+    ...(serverAuthority ? { serverAuthority } : {}),
+    certificateDnsNames: serviceDnsNames(scope, [name]),
+    allowedCidrs,
+    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
+    spread: props.spread ?? PodSpread.PREFERRED,
+    user,
+    componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
+    connectionsPerBackend: workload.replicas * numInitChildren * maxPool,
+    numInitChildren,
+  };
+}
+
+/** The Deployment's name, replicas, uid and image, and how Pgpool-II gets its config. */
+function resolveWorkload(scope: IConstruct, id: string, props: PgpoolBalancerProps) {
   const name = props.name ?? defaultResourceName(id);
   validateServiceName(scope, 'name', name);
-  const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
-  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
-  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
-  const configMode = props.configMode ?? PgpoolConfigMode.CONFIG_MAP;
+  return {
+    name,
+    replicas: requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100),
+    uid: requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1),
+    image: validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE),
+    configMode: props.configMode ?? PgpoolConfigMode.CONFIG_MAP,
+  };
+}
+
+/** Who logs in: the clients' users (pool_passwd), the sr_check user and the PCP user. */
+function resolveLogins(scope: IConstruct, props: PgpoolBalancerProps) {
   const users = resolveUsers(scope, props);
   const srCheckUser = { envPrefix: 'SRCHECK', credentials: resolveCredentials(scope, 'srCheckUser', props.srCheckUser) };
   const pcpUser = props.pcpUser ? resolveCredentials(scope, 'pcpUser', props.pcpUser) : undefined;
+  return { users, srCheckUser, pcpUser };
+}
 
-  const seconds = (prop: string, duration: Duration | undefined, fallback: number) =>
-    requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
-  const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
-  const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
+/** The clients' TLS, and the backend's CA, which needs it: Pgpool-II's one `ssl` switch serves clients and backends alike. */
+function resolveBalancerTls(scope: IConstruct, props: PgpoolBalancerProps, name: string) {
   const tls = resolveTls(scope, props.tls, name);
   const serverAuthority = backendAuthority(scope, props.backend);
-  // Pgpool-II's one `ssl` switch serves clients and backends alike.
   if (serverAuthority && !tls) {
     throw propError(scope, 'tls', undefined, `is needed: the backend has TLS (CA Secret "${serverAuthority.secretName}"), and Pgpool-II speaks TLS to backends only with its own ssl on`,
       'set tls, such as { issuer: ... } or { secretName: ... }');
   }
+  return { tls, serverAuthority };
+}
+
+/** pgpool.conf's parameters: the construct's own, the backends, the typed props, then the extra ones. */
+function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps, sizes: { numInitChildren: number; maxPool: number; tls?: ResolvedTls }) {
+  const seconds = (prop: string, duration: Duration | undefined, fallback: number) =>
+    requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
+  const { numInitChildren, maxPool, tls } = sizes;
   const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);
   const backend = props.backend;
-
   const parameters: PgpoolParameter[] = [
     { name: 'backend_clustering_mode', value: 'streaming_replication' },
     { name: 'listen_addresses', value: '*' },
@@ -152,6 +197,11 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     { name: 'ssl', value: tls !== undefined },
     ...resolveExtraParameters(scope, props.extraParameters ?? {}),
   ];
+  return { parameters, healthCheckPeriod };
+}
+
+/** Values pgpool.conf, and in environment mode the image's variables, can carry. */
+function checkParameterValues(scope: IConstruct, parameters: PgpoolParameter[], configMode: PgpoolConfigMode): void {
   for (const parameter of parameters) {
     const value = String(parameter.value);
     const prop = parameter.prop ?? TYPED_PARAMETERS.get(parameter.name) ?? 'backend';
@@ -165,35 +215,6 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
         'use configMode PgpoolConfigMode.CONFIG_MAP');
     }
   }
-  const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
-  if (allowedCidrs.length === 0) throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits no client', 'list the client networks');
-  allowedCidrs.forEach((cidr) => validateCidr(scope, 'allowedCidrs', cidr));
-  const user = resolveUserMetadata(scope, props);
-  return {
-    name,
-    replicas,
-    image,
-    uid,
-    configMode,
-    passwordEncryption: props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256,
-    parameters,
-    users,
-    srCheckUser,
-    healthChecks: healthCheckPeriod > 0,
-    pcpUser,
-    exposePcp: props.exposePcp ?? false,
-    ...(tls ? { tls } : {}),
-    ...(serverAuthority ? { serverAuthority } : {}),
-    certificateDnsNames: serviceDnsNames(scope, [name]),
-    allowedCidrs,
-    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
-    spread: props.spread ?? PodSpread.PREFERRED,
-    user,
-    componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
-    connectionsPerBackend: replicas * numInitChildren * maxPool,
-    exporterUsers: [],
-    numInitChildren,
-  };
 }
 
 function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUserModel[] {

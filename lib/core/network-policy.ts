@@ -144,27 +144,17 @@ export class NetworkAccess {
   private readonly metricsClients: k8s.NetworkPolicyPeer[];
   private readonly components: k8s.NetworkPolicyPeer[] = [];
 
-  constructor(private readonly scope: IConstruct, options: NetworkPolicyOptions | undefined, spec: NetworkAccessSpec) {
+  constructor(private readonly scope: IConstruct, options: NetworkPolicyOptions | undefined, private readonly spec: NetworkAccessSpec) {
     const peers = (prop: string, given: NetworkPeer[] | undefined, fallback: NetworkPeer) =>
       (given ?? [fallback]).map((peer, index) => networkPolicyPeer(scope, `networkPolicy.${prop}[${index}]`, peer));
     this.clients = peers('clients', options?.clients, { podSelector: {} });
     this.metricsClients = peers('metricsClients', options?.metricsClients, { namespace: 'monitoring' });
     if (options?.enabled === false) return;
 
+    const egress = egressRules(scope, 'backend', spec.egress);
     new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
       metadata: objectMeta(scope, spec.name, spec.labels, spec.user),
-      spec: {
-        podSelector: labelSelector(spec.podSelector),
-        policyTypes: ['Ingress', 'Egress'],
-        ingress: Lazy.any({
-          produce: () => [
-            { from: [...this.clients, ...this.components], ports: tcpPorts(spec.daemonPorts) },
-            ...(spec.metricsPorts().length > 0 ? [{ from: this.metricsClients, ports: tcpPorts(spec.metricsPorts()) }] : []),
-            ...(spec.peerIngress ?? []).map(({ peer, port }) => ({ from: [networkPolicyPeer(scope, 'peer', peer)], ports: tcpPorts([port]) })),
-          ],
-        }),
-        egress: egressRules(scope, 'backend', spec.egress),
-      },
+      spec: Lazy.any({ produce: () => this.policySpec(egress) }),
     });
   }
 
@@ -174,5 +164,21 @@ export class NetworkAccess {
    */
   public allowClients(prop: string, peers: NetworkPeer[]): void {
     peers.forEach((peer, index) => this.components.push(networkPolicyPeer(this.scope, `${prop}[${index}]`, peer)));
+  }
+
+  /** The policy at synth, when every component in front has added its pods. */
+  private policySpec(egress: k8s.NetworkPolicyEgressRule[]): k8s.NetworkPolicySpec {
+    const spec = this.spec;
+    const metricsPorts = spec.metricsPorts();
+    return {
+      podSelector: labelSelector(spec.podSelector),
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { from: [...this.clients, ...this.components], ports: tcpPorts(spec.daemonPorts) },
+        ...(metricsPorts.length > 0 ? [{ from: this.metricsClients, ports: tcpPorts(metricsPorts) }] : []),
+        ...(spec.peerIngress ?? []).map(({ peer, port }) => ({ from: [networkPolicyPeer(this.scope, 'peer', peer)], ports: tcpPorts([port]) })),
+      ],
+      egress,
+    };
   }
 }

@@ -23,7 +23,12 @@ export interface ProxyDeploymentSpec {
   /** More inputs of the pods' checksum annotation besides the files, such as their environment. */
   readonly checksumInputs?: () => { [name: string]: string };
   readonly servicePorts: k8s.ServicePort[];
-  readonly podSpec: k8s.PodSpec;
+  /**
+   * The proxy's pod, without the sidecars: built once when the proxy
+   * is, to reserve its containers' names and ports, and again at synth, when what constructs
+   * added later (an exporter's user) is known.
+   */
+  readonly podSpec: () => k8s.PodSpec;
   readonly sidecars: SidecarSet;
   /** The ports clients connect to, in the pods. */
   readonly daemonPorts: number[];
@@ -41,33 +46,18 @@ export interface ProxyDeploymentSpec {
  * replicas on, a cert-manager Certificate when TLS asks for one, and a NetworkPolicy whose
  * clients the returned access can extend. Rollouts surge
  * one pod and keep every old one until it is ready, so capacity never drops.
+ *
+ * The ConfigMap's data, the Service's spec and the Deployment's spec are each produced whole at
+ * synth by one typed function, so sidecars and users added later reach them.
  */
 export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSpec): NetworkAccess {
   const metadata = (name: string) => objectMeta(scope, name, spec.labels, spec.user);
   tokenlessServiceAccount(scope, spec.name, spec.labels, spec.user);
+  spec.sidecars.reservePod(spec.podSpec());
+  spec.sidecars.reserveServicePorts(spec.servicePorts);
   new k8s.KubeConfigMap(scope, 'Config', { metadata: metadata(`${spec.name}-config`), data: Lazy.any({ produce: spec.files }) });
-  new k8s.KubeService(scope, 'Service', {
-    metadata: metadata(spec.name),
-    spec: { type: 'ClusterIP', selector: selectorLabels(spec.labels), ports: spec.sidecars.servicePorts(spec.servicePorts) },
-  });
-  new k8s.KubeDeployment(scope, 'Deployment', {
-    metadata: metadata(spec.name),
-    spec: {
-      replicas: spec.replicas,
-      selector: { matchLabels: selectorLabels(spec.labels) },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
-      template: {
-        metadata: {
-          labels: metadata(spec.name).labels,
-          annotations: spec.sidecars.podAnnotations({
-            ...spec.user.annotations,
-            'checksum/config': Lazy.any({ produce: () => configChecksum({ ...spec.files(), ...spec.checksumInputs?.() }) }),
-          }),
-        },
-        spec: spec.sidecars.podSpec({ ...spec.podSpec, ...spec.user.placement }),
-      },
-    },
-  });
+  new k8s.KubeService(scope, 'Service', { metadata: metadata(spec.name), spec: Lazy.any({ produce: () => proxyServiceSpec(spec) }) });
+  new k8s.KubeDeployment(scope, 'Deployment', { metadata: metadata(spec.name), spec: Lazy.any({ produce: () => proxyDeploymentSpec(scope, spec) }) });
   if (spec.replicas >= 2) oneAtATimeDisruptionBudget(scope, spec.name, spec.labels, spec.user, true);
   if (spec.tls) renderCertificate(scope, spec.name, spec.tls, spec.certificateDnsNames, spec.labels, spec.user);
 
@@ -82,6 +72,30 @@ export function renderProxyDeployment(scope: IConstruct, spec: ProxyDeploymentSp
     metricsPorts: () => spec.sidecars.containerPorts(),
     egress: [{ peer: spec.backend.serverPods, port: spec.backend.port }],
   });
+}
+
+/** The proxy's Service at synth: its own ports, then the sidecars'. */
+function proxyServiceSpec(spec: ProxyDeploymentSpec): k8s.ServiceSpec {
+  return { type: 'ClusterIP', selector: selectorLabels(spec.labels), ports: spec.sidecars.withServicePorts(spec.servicePorts) };
+}
+
+/** The proxy's Deployment at synth: the pod with its sidecars, and a checksum of the files it reads then. */
+function proxyDeploymentSpec(scope: IConstruct, spec: ProxyDeploymentSpec): k8s.DeploymentSpec {
+  return {
+    replicas: spec.replicas,
+    selector: { matchLabels: selectorLabels(spec.labels) },
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
+    template: {
+      metadata: {
+        labels: objectMeta(scope, spec.name, spec.labels, spec.user).labels,
+        annotations: spec.sidecars.withAnnotations({
+          ...spec.user.annotations,
+          'checksum/config': configChecksum({ ...spec.files(), ...spec.checksumInputs?.() }),
+        }),
+      },
+      spec: spec.sidecars.withContainers(spec.podSpec()),
+    },
+  };
 }
 
 /**

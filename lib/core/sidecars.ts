@@ -23,6 +23,10 @@ export interface Sidecar {
  * A component's sidecars. Added while the app is built and rendered at synth, so a sidecar
  * declared after the component still lands in its pods; a name or port already taken in the pod
  * or on the Service is refused when the sidecar is added.
+ *
+ * A component reserves its pods' containers and its Service's ports when it is built, and at
+ * synth its typed spec functions take the sidecars' parts with `withContainers`,
+ * `withServicePorts` and `withAnnotations`.
  */
 export class SidecarSet {
   private readonly sidecars: Sidecar[] = [];
@@ -31,21 +35,46 @@ export class SidecarSet {
 
   constructor(private readonly scope: IConstruct) {}
 
-  /** The pod spec with the sidecars' containers after the component's own. */
-  public podSpec(spec: k8s.PodSpec): k8s.PodSpec {
+  /** The pod's containers and init containers, whose names and ports no sidecar may take. */
+  public reservePod(spec: k8s.PodSpec): void {
     this.pods.push(spec);
-    return { ...spec, containers: Lazy.any({ produce: () => [...spec.containers, ...this.sidecars.map((s) => s.container)] }) };
   }
 
-  /** The Service's ports with the sidecars' after the component's own. */
-  public servicePorts(ports: k8s.ServicePort[]): k8s.ServicePort[] {
+  /** The Service's ports, whose numbers and names no sidecar's Service port may take. */
+  public reserveServicePorts(ports: k8s.ServicePort[]): void {
     this.services.push(ports);
-    return Lazy.any({ produce: () => [...ports, ...this.sidecars.flatMap((s) => (s.servicePort ? [s.servicePort] : []))] });
   }
 
-  /** The pod template's annotations with the sidecars'. */
+  /** The pod spec with the sidecars' containers after the component's own, at synth. */
+  public withContainers(spec: k8s.PodSpec): k8s.PodSpec {
+    return { ...spec, containers: [...spec.containers, ...this.sidecars.map((s) => s.container)] };
+  }
+
+  /** The Service's ports with the sidecars' after the component's own, at synth. */
+  public withServicePorts(ports: k8s.ServicePort[]): k8s.ServicePort[] {
+    return [...ports, ...this.sidecars.flatMap((s) => (s.servicePort ? [s.servicePort] : []))];
+  }
+
+  /** The pod template's annotations with the sidecars', at synth. */
+  public withAnnotations(own: { [key: string]: string }): { [key: string]: string } {
+    return Object.assign({}, ...this.sidecars.map((s) => s.podAnnotations ?? {}), own);
+  }
+
+  /** Reserves the pod and returns it with the sidecars' containers added at synth (for a spec built at construction). */
+  public podSpec(spec: k8s.PodSpec): k8s.PodSpec {
+    this.reservePod(spec);
+    return { ...spec, containers: Lazy.any({ produce: () => this.withContainers(spec).containers }) };
+  }
+
+  /** Reserves the ports and returns them with the sidecars' added at synth (for a spec built at construction). */
+  public servicePorts(ports: k8s.ServicePort[]): k8s.ServicePort[] {
+    this.reserveServicePorts(ports);
+    return Lazy.any({ produce: () => this.withServicePorts(ports) });
+  }
+
+  /** The pod template's annotations with the sidecars' added at synth (for a spec built at construction). */
   public podAnnotations(own: { [key: string]: string }): { [key: string]: string } {
-    return Lazy.any({ produce: () => Object.assign({}, ...this.sidecars.map((s) => s.podAnnotations ?? {}), own) });
+    return Lazy.any({ produce: () => this.withAnnotations(own) });
   }
 
   /** The ports the sidecars' containers listen on. */

@@ -1,9 +1,13 @@
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, POOLER_PATHS, STATS_USERS_INCLUDE } from './pooler-layout';
+import { ResolvedCredentials } from '../core/credentials';
 import { TLS_FILES } from '../core/tls';
 
-/** pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props. */
-export function renderPgBouncerIni(model: PoolerModel): string {
+/**
+ * pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props.
+ * @param statsUserSecrets stats users whose names live in Secrets, granted after the props (exporters')
+ */
+export function renderPgBouncerIni(model: PoolerModel, statsUserSecrets: readonly ResolvedCredentials[] = []): string {
   const databases = model.databases.map((database) => {
     const options = [
       `host=${database.host}`,
@@ -37,11 +41,11 @@ export function renderPgBouncerIni(model: PoolerModel): string {
     // The auth user's name lives in its Secret: the init container writes it to an included file.
     ...(model.authUser ? [`%include ${POOLER_PATHS.authDir}/${AUTH_USER_INCLUDE}`] : []),
     // So are the stats users' when one of them is in a Secret: that file lists the props' ones too.
-    ...(model.statsUserSecrets.length > 0 ? [`%include ${POOLER_PATHS.authDir}/${STATS_USERS_INCLUDE}`] : []),
+    ...(statsUserSecrets.length > 0 ? [`%include ${POOLER_PATHS.authDir}/${STATS_USERS_INCLUDE}`] : []),
     ...tls,
     '',
     '; From props',
-    ...(model.statsUserSecrets.length === 0 && model.statsUsers.length > 0 ? [`stats_users = ${model.statsUsers.join(',')}`] : []),
+    ...(statsUserSecrets.length === 0 && model.statsUsers.length > 0 ? [`stats_users = ${model.statsUsers.join(',')}`] : []),
     ...model.settings.map((setting) => `${setting.name} = ${setting.value}`),
     '',
   ].join('\n');

@@ -1,19 +1,19 @@
-import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
+import { PgBouncerPoolerProps } from './pgbouncer-props';
+import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole } from '../core/endpoint';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateServiceName } from '../core/names';
+import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
+import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
-import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
-import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
-import { PgBouncerPoolerProps } from './pgbouncer-props';
-import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 
 /** PgBouncer's own port inside the pod. */
 export const PGBOUNCER_LISTEN_PORT = 6432;
@@ -48,8 +48,6 @@ export interface PoolerModel {
   readonly settings: SettingModel[];
   readonly authUser?: ResolvedCredentials;
   readonly users: ResolvedCredentials[];
-  /** Roles whose names live in Secrets and join stats_users, such as a metrics exporter's; added after the props. */
-  readonly statsUserSecrets: ResolvedCredentials[];
   /** stats_users named in the props; the ini renderer writes them, with those in Secrets. */
   readonly statsUsers: string[];
   /** ignore_startup_parameters. */
@@ -104,19 +102,67 @@ const TYPED_SETTINGS = new Map(Object.entries({
   max_prepared_statements: 'maxPreparedStatements', client_tls_sslmode: 'tls.required', server_tls_sslmode: 'serverTlsMode',
 }));
 
-/** Validates the props of a pooler and resolves every default. */
+/** Validates the props of a pooler and resolves every default, one step at a time. */
 export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBouncerPoolerProps): PoolerModel {
+  const workload = resolveWorkload(scope, id, props);
+  const name = workload.name;
+  const logins = resolveLogins(scope, props);
+  const pools = resolvePools(scope, props, workload.version);
+  const tls = resolveTls(scope, props.tls, name);
+  const serverAuthority = backendAuthority(scope, props.backend);
+  const serverTlsMode = resolveServerTlsMode(scope, props, serverAuthority);
+  const roleOf = (target: EndpointRole | undefined) => target ?? props.target ?? EndpointRole.READ_WRITE;
+  const databases = resolveDatabases(scope, props, roleOf);
+  const settings = resolveSettings(scope, props, { version: workload.version, logins, pools, tls, serverTlsMode });
+  const drain = resolveDrain(scope, props);
+  const user = resolveUserMetadata(scope, props);
+  return {
+    name,
+    replicas: workload.replicas,
+    image: workload.image,
+    uid: workload.uid,
+    servicePort: workload.servicePort,
+    databases,
+    settings: settings.settings,
+    authUser: logins.authUser,
+    users: logins.users,
+    statsUsers: props.statsUsers ?? [],
+    ignoreStartupParameters: settings.ignoreStartupParameters,
+    queryWaitTimeoutSeconds: settings.queryWaitTimeoutSeconds,
+    maxClientConn: settings.maxClientConn,
+    ...(tls ? { tls } : {}),
+    ...(serverAuthority ? { serverAuthority } : {}),
+    certificateDnsNames: serviceDnsNames(scope, [name]),
+    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),
+    spread: props.spread ?? PodSpread.PREFERRED,
+    drainDelaySeconds: drain.drainDelaySeconds,
+    terminationGracePeriodSeconds: drain.terminationGracePeriodSeconds,
+    user,
+    componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
+    ...serverDemand(workload.replicas, databases, pools),
+  };
+}
+
+/** The Deployment's name, PgBouncer's version, replicas, uid, Service port and image. */
+function resolveWorkload(scope: IConstruct, id: string, props: PgBouncerPoolerProps) {
   const name = props.name ?? defaultResourceName(id);
   validateServiceName(scope, 'name', name);
   const version = props.pgbouncerVersion ?? '1.25.1';
   if (!VERSION.test(version)) {
     throw propError(scope, 'pgbouncerVersion', version, 'is not a version number', 'write the image\'s PgBouncer version, such as "1.25.1"');
   }
-  const replicas = requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100);
-  const uid = requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1);
-  const servicePort = validatePort(scope, 'port', props.port ?? 5432);
-  const image = validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE);
+  return {
+    name,
+    version,
+    replicas: requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100),
+    uid: requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1),
+    servicePort: validatePort(scope, 'port', props.port ?? 5432),
+    image: validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE),
+  };
+}
 
+/** Who logs in: the auth user and its query, the userlist's users, and the admin and stats users' names. */
+function resolveLogins(scope: IConstruct, props: PgBouncerPoolerProps) {
   const authUser = props.authUser ? resolveCredentials(scope, 'authUser', props.authUser) : undefined;
   const users = (props.users ?? []).map((user, index) => resolveCredentials(scope, `users[${index}]`, user));
   if (!authUser && users.length === 0) {
@@ -136,43 +182,57 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
       if (!PLAIN_NAME.test(user)) throw propError(scope, prop, user, 'is not a plain role name', 'use letters, digits and "_"');
     }
   }
+  return { authUser, users, authQuery };
+}
 
-  // PgBouncer keeps these in a C int.
-  const count = (prop: string, value: number | undefined, min = 0) =>
-    value === undefined ? undefined : requireInteger(scope, prop, value, min, C_INT_MAX);
-  const defaultPoolSize = count('defaultPoolSize', props.defaultPoolSize ?? 20, 1)!;
-  const reservePoolSize = count('reservePoolSize', props.reservePoolSize ?? 0)!;
-  const maxDbConnections = count('maxDbConnections', props.maxDbConnections, 1);
-  const minPoolSize = count('minPoolSize', props.minPoolSize ?? 0)!;
+/** PgBouncer keeps these in a C int. */
+function count(scope: IConstruct, prop: string, value: number | undefined, min = 0): number | undefined {
+  return value === undefined ? undefined : requireInteger(scope, prop, value, min, C_INT_MAX);
+}
+
+/** Pool sizes and the caps on server connections. */
+function resolvePools(scope: IConstruct, props: PgBouncerPoolerProps, version: string) {
+  const defaultPoolSize = count(scope, 'defaultPoolSize', props.defaultPoolSize ?? 20, 1)!;
+  const reservePoolSize = count(scope, 'reservePoolSize', props.reservePoolSize ?? 0)!;
+  const maxDbConnections = count(scope, 'maxDbConnections', props.maxDbConnections, 1);
+  const minPoolSize = count(scope, 'minPoolSize', props.minPoolSize ?? 0)!;
   if (minPoolSize > defaultPoolSize) {
     throw propError(scope, 'minPoolSize', minPoolSize, `is more than defaultPoolSize ${defaultPoolSize}`, 'lower minPoolSize or raise defaultPoolSize');
   }
-  const maxPreparedStatements = count('maxPreparedStatements', props.maxPreparedStatements);
+  const maxPreparedStatements = count(scope, 'maxPreparedStatements', props.maxPreparedStatements);
   if (maxPreparedStatements !== undefined) requireVersion(scope, 'maxPreparedStatements', maxPreparedStatements, version, '1.21.0');
+  return { defaultPoolSize, reservePoolSize, maxDbConnections, minPoolSize, maxPreparedStatements };
+}
 
-  const tls = resolveTls(scope, props.tls, name);
-  const serverAuthority = backendAuthority(scope, props.backend);
-  const serverTlsMode = resolveServerTlsMode(scope, props, serverAuthority);
-  const roleOf = (target: EndpointRole | undefined) => target ?? props.target ?? EndpointRole.READ_WRITE;
-  const databases = resolveDatabases(scope, props, roleOf);
+/** What the `[pgbouncer]` settings are made of besides the props. */
+interface SettingInputs {
+  readonly version: string;
+  readonly logins: ReturnType<typeof resolveLogins>;
+  readonly pools: ReturnType<typeof resolvePools>;
+  readonly tls?: ResolvedTls;
+  readonly serverTlsMode: SslMode;
+}
 
+/** The `[pgbouncer]` settings from props, in the order pgbouncer.ini lists them, then the extra ones. */
+function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs: SettingInputs) {
+  const { logins, pools, tls } = inputs;
   const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => wholeSeconds(scope, prop, duration) ?? fallback;
   const settings: SettingModel[] = [];
   const set = (setting: string, value: string | number | undefined) => {
     if (value !== undefined) settings.push({ name: setting, value: String(value) });
   };
   set('auth_type', props.authType ?? PgBouncerAuthType.SCRAM_SHA_256);
-  if (authUser) set('auth_query', authQuery);
+  if (logins.authUser) set('auth_query', logins.authQuery);
   set('admin_users', props.adminUsers?.join(','));
   set('pool_mode', props.poolMode ?? PoolMode.TRANSACTION);
-  const maxClientConn = count('maxClientConn', props.maxClientConn ?? 2000, 1)!;
+  const maxClientConn = count(scope, 'maxClientConn', props.maxClientConn ?? 2000, 1)!;
   set('max_client_conn', maxClientConn);
-  set('default_pool_size', defaultPoolSize);
-  set('min_pool_size', minPoolSize);
-  set('reserve_pool_size', reservePoolSize);
+  set('default_pool_size', pools.defaultPoolSize);
+  set('min_pool_size', pools.minPoolSize);
+  set('reserve_pool_size', pools.reservePoolSize);
   set('reserve_pool_timeout', seconds('reservePoolTimeout', props.reservePoolTimeout, 5));
-  set('max_db_connections', maxDbConnections);
-  set('max_user_connections', count('maxUserConnections', props.maxUserConnections, 1));
+  set('max_db_connections', pools.maxDbConnections);
+  set('max_user_connections', count(scope, 'maxUserConnections', props.maxUserConnections, 1));
   set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
   set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 3600));
   const queryWaitTimeoutSeconds = seconds('queryWaitTimeout', props.queryWaitTimeout, 120)!;
@@ -183,48 +243,35 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     if (!PLAIN_NAME.test(parameter)) throw propError(scope, 'ignoreStartupParameters', parameter, 'is not a parameter name', 'use letters, digits and "_"');
   }
   set('ignore_startup_parameters', ignored.length > 0 ? ignored.join(',') : undefined);
-  set('max_prepared_statements', maxPreparedStatements);
+  set('max_prepared_statements', pools.maxPreparedStatements);
   set('client_tls_sslmode', tls ? (tls.required ? SslMode.REQUIRE : SslMode.PREFER) : SslMode.DISABLE);
-  set('server_tls_sslmode', serverTlsMode);
-  settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, version));
+  set('server_tls_sslmode', inputs.serverTlsMode);
+  settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, inputs.version));
+  return { settings, maxClientConn, queryWaitTimeoutSeconds, ignoreStartupParameters: ignored };
+}
 
-  const graceSeconds = requireInteger(scope, 'terminationGracePeriod', seconds('terminationGracePeriod', props.terminationGracePeriod, 60)!, 10, 3600);
-  const drainDelaySeconds = seconds('drainDelay', props.drainDelay, 5)!;
+/** How long a stopping pod drains, within its termination grace period. */
+function resolveDrain(scope: IConstruct, props: PgBouncerPoolerProps) {
+  const seconds = (prop: string, duration: Duration | undefined, fallback: number) => wholeSeconds(scope, prop, duration) ?? fallback;
+  const graceSeconds = requireInteger(scope, 'terminationGracePeriod', seconds('terminationGracePeriod', props.terminationGracePeriod, 60), 10, 3600);
+  const drainDelaySeconds = seconds('drainDelay', props.drainDelay, 5);
   if (drainDelaySeconds < 0 || drainDelaySeconds > graceSeconds - 5) {
     throw propError(scope, 'drainDelay', `${drainDelaySeconds}s`, `leaves open transactions less than 5 s of the ${graceSeconds} s terminationGracePeriod`,
       `use at most ${graceSeconds - 5} s, or raise terminationGracePeriod`);
   }
-  const user = resolveUserMetadata(scope, props);
+  return { drainDelaySeconds, terminationGracePeriodSeconds: graceSeconds };
+}
+
+/** Server connections all pods may open: each database's cap (maxDbConnections, else pool size + reserve), in total and by Service. */
+function serverDemand(replicas: number, databases: DatabaseEntryModel[], pools: ReturnType<typeof resolvePools>) {
   const perDatabase = (database: DatabaseEntryModel) =>
-    database.maxDbConnections ?? maxDbConnections ?? (database.poolSize ?? defaultPoolSize) + reservePoolSize;
+    database.maxDbConnections ?? pools.maxDbConnections ?? (database.poolSize ?? pools.defaultPoolSize) + pools.reservePoolSize;
+  const demandOf = (selected: DatabaseEntryModel[]) => replicas * selected.reduce((sum, database) => sum + perDatabase(database), 0);
   return {
-    name,
-    replicas,
-    image,
-    uid,
-    servicePort,
-    databases,
-    settings,
-    authUser,
-    users,
-    statsUserSecrets: [],
-    statsUsers: props.statsUsers ?? [],
-    ignoreStartupParameters: ignored,
-    queryWaitTimeoutSeconds,
-    maxClientConn,
-    ...(tls ? { tls } : {}),
-    ...(serverAuthority ? { serverAuthority } : {}),
-    certificateDnsNames: serviceDnsNames(scope, [name]),
-    resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),
-    spread: props.spread ?? PodSpread.PREFERRED,
-    drainDelaySeconds,
-    terminationGracePeriodSeconds: graceSeconds,
-    user,
-    componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
-    serverConnectionDemand: replicas * databases.reduce((sum, database) => sum + perDatabase(database), 0),
+    serverConnectionDemand: demandOf(databases),
     demandByRole: {
-      [EndpointRole.READ_WRITE]: replicas * databases.filter((d) => d.role === EndpointRole.READ_WRITE).reduce((sum, d) => sum + perDatabase(d), 0),
-      [EndpointRole.READ_ONLY]: replicas * databases.filter((d) => d.role === EndpointRole.READ_ONLY).reduce((sum, d) => sum + perDatabase(d), 0),
+      [EndpointRole.READ_WRITE]: demandOf(databases.filter((d) => d.role === EndpointRole.READ_WRITE)),
+      [EndpointRole.READ_ONLY]: demandOf(databases.filter((d) => d.role === EndpointRole.READ_ONLY)),
     },
   };
 }

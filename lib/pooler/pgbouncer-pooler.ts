@@ -1,26 +1,22 @@
-import { Chart, Lazy } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { PostgresCredentials, requireOwnSecret } from '../core/credentials';
-import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
-import { PasswordLookup } from '../core/password-lookup';
-import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
-import { Sidecar, SidecarSet } from '../core/sidecars';
-import { propError } from '../core/errors';
-import { selectorLabels } from '../core/labels';
-import { serviceHost } from '../core/names';
-import { resourceRequirements } from '../core/resources';
-import { spreadOverNodes } from '../core/scheduling';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
-import { validateUniqueNames } from '../core/unique-names';
-import { secretProjection, volumeMount } from '../core/workload';
-import { CertificateAuthority, TLS_FILES } from '../core/tls';
-import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { renderPgBouncerIni } from './pgbouncer-ini';
+import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
-import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, statsUserSecretDir, userSecretDir } from './pooler-layout';
-import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT, renderDrainScript, renderStartScript, renderUserlistScript } from './pooler-scripts';
+import { POOLER_FILES } from './pooler-layout';
+import { poolerPodSpec } from './pooler-pod';
+import { renderDrainScript, renderStartScript, renderUserlistScript } from './pooler-scripts';
+import { PostgresCredentials, requireOwnSecret, ResolvedCredentials } from '../core/credentials';
+import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
+import { propError } from '../core/errors';
+import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
+import { serviceHost } from '../core/names';
+import { PasswordLookup } from '../core/password-lookup';
+import { proxyMonitoringProfile, renderProxyDeployment } from '../core/proxy-deployment';
+import { Sidecar, SidecarSet } from '../core/sidecars';
+import { CertificateAuthority } from '../core/tls';
+import { validateUniqueNames } from '../core/unique-names';
 
 /** The startup parameter Go's lib/pq, which the exporters use, sends at every login. */
 const EXPORTER_STARTUP_PARAMETER = 'extra_float_digits';
@@ -55,6 +51,8 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
 
   private readonly model: PoolerModel;
   private readonly sidecars = new SidecarSet(this);
+  /** Roles granted stats access after the pooler was built (exporters'), which reach the renderers at synth. */
+  private readonly statsUserSecrets: ResolvedCredentials[] = [];
 
   /**
    * @param scope the chart or construct to add the pooler to
@@ -91,9 +89,9 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
     this.certificateAuthority = model.tls?.authority;
 
     // Rendered at synth: an exporter added later joins stats_users and the userlist.
-    const files = () => ({
-      [POOLER_FILES.pgbouncerIni]: renderPgBouncerIni(model),
-      [POOLER_FILES.userlistScript]: renderUserlistScript(model),
+    const files = (): { [file: string]: string } => ({
+      [POOLER_FILES.pgbouncerIni]: renderPgBouncerIni(model, this.statsUserSecrets),
+      [POOLER_FILES.userlistScript]: renderUserlistScript(model, this.statsUserSecrets),
       [POOLER_FILES.drainScript]: renderDrainScript(model),
       [POOLER_FILES.startScript]: renderStartScript(model),
     });
@@ -104,7 +102,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
       user: model.user,
       files,
       servicePorts: [{ name: 'postgres', port: model.servicePort, targetPort: k8s.IntOrString.fromString('pgbouncer'), protocol: 'TCP' }],
-      podSpec: this.podSpec(),
+      podSpec: () => poolerPodSpec(model, this.statsUserSecrets),
       sidecars: this.sidecars,
       daemonPorts: [PGBOUNCER_LISTEN_PORT],
       backend: props.backend,
@@ -141,80 +139,12 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   public grantMetricsAccess(credentials: PostgresCredentials): void {
     const model = this.model;
     const resolved = requireOwnSecret(this, 'grantMetricsAccess(credentials)', credentials,
-      [model.authUser, ...model.users, ...model.statsUserSecrets, this.backend.superuserCredentials], 'pooler');
+      [model.authUser, ...model.users, ...this.statsUserSecrets, this.backend.superuserCredentials], 'pooler');
     if (!model.ignoreStartupParameters.includes(EXPORTER_STARTUP_PARAMETER)) {
       throw propError(this, 'ignoreStartupParameters', model.ignoreStartupParameters,
         `lacks ${EXPORTER_STARTUP_PARAMETER}, which exporters send at login, so PgBouncer would refuse them`,
         `add "${EXPORTER_STARTUP_PARAMETER}"`);
     }
-    model.statsUserSecrets.push(resolved);
-  }
-
-  private podSpec(): k8s.PodSpec {
-    const model = this.model;
-    const resources = resourceRequirements(model.resources);
-    const env = (names: readonly string[], values: { [name: string]: string }) => names.map((name) => ({ name, value: values[name] }));
-    const secretSources = Lazy.any({ produce: () => [
-      ...(model.authUser ? [secretProjection(AUTH_USER_SECRET_DIR, model.authUser)] : []),
-      ...model.users.map((user, index) => secretProjection(userSecretDir(index), user)),
-      ...model.statsUserSecrets.map((user, index) => secretProjection(statsUserSecretDir(index), user)),
-    ] });
-    const tlsSources: k8s.VolumeProjection[] = [
-      ...(model.tls ? [{ secret: { name: model.tls.secretName, items: [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: `client/${file}` })) } }] : []),
-      ...(model.serverAuthority ? [{ secret: { name: model.serverAuthority.secretName, items: [{ key: model.serverAuthority.key, path: `server/${TLS_FILES.authority}` }] } }] : []),
-    ];
-    const tcp = { tcpSocket: { port: k8s.IntOrString.fromString('pgbouncer') } };
-    const memory = (sizeLimit: string) => ({ medium: 'Memory', sizeLimit: k8s.Quantity.fromString(sizeLimit) });
-    return {
-      serviceAccountName: model.name,
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: restrictedPodSecurityContext(model.uid, model.uid),
-      terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
-      topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels), model.spread),
-      initContainers: [{
-        name: 'userlist',
-        image: model.image,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.userlistScript}`],
-        env: env(USERLIST_ENVIRONMENT, { CREDENTIALS_DIR: POOLER_PATHS.secretsDir, AUTH_DIR: POOLER_PATHS.authDir }),
-        resources,
-        securityContext: restrictedContainerSecurityContext(),
-        volumeMounts: [
-          volumeMount('config', POOLER_PATHS.configDir, true),
-          volumeMount('secrets', POOLER_PATHS.secretsDir, true),
-          volumeMount('auth', POOLER_PATHS.authDir),
-        ],
-      }],
-      containers: [{
-        name: 'pgbouncer',
-        image: model.image,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.startScript}`, `${POOLER_PATHS.configDir}/${POOLER_FILES.pgbouncerIni}`],
-        env: env(DRAIN_ENVIRONMENT, { PGBOUNCER_RUN_DIR: POOLER_PATHS.runDir, DRAIN_DELAY_SECONDS: String(model.drainDelaySeconds) }),
-        ports: [{ name: 'pgbouncer', containerPort: PGBOUNCER_LISTEN_PORT, protocol: 'TCP' }],
-        resources,
-        securityContext: restrictedContainerSecurityContext(),
-        // TCP checks never log in, so they take no client slot; readiness only asks whether the
-        // pod is draining, and fails from the first moment of the preStop hook.
-        startupProbe: { ...tcp, periodSeconds: 2, failureThreshold: 30 },
-        livenessProbe: { ...tcp, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
-        readinessProbe: { exec: { command: ['test', '!', '-e', POOLER_PATHS.drainMarker] }, periodSeconds: 2, failureThreshold: 1 },
-        lifecycle: { preStop: { exec: { command: ['/bin/sh', `${POOLER_PATHS.configDir}/${POOLER_FILES.drainScript}`] } } },
-        volumeMounts: [
-          volumeMount('config', POOLER_PATHS.configDir, true),
-          volumeMount('auth', POOLER_PATHS.authDir, true),
-          volumeMount('run', POOLER_PATHS.runDir),
-          ...(tlsSources.length > 0 ? [volumeMount('tls', POOLER_PATHS.tlsDir, true)] : []),
-        ],
-      }],
-      volumes: [
-        { name: 'config', configMap: { name: `${model.name}-config`, defaultMode: 0o444 } },
-        { name: 'secrets', projected: { defaultMode: 0o440, sources: secretSources } },
-        { name: 'auth', emptyDir: memory('1Mi') },
-        { name: 'run', emptyDir: memory('1Mi') },
-        ...(tlsSources.length > 0 ? [{ name: 'tls', projected: { defaultMode: 0o440, sources: tlsSources } }] : []),
-      ],
-    };
+    this.statsUserSecrets.push(resolved);
   }
 }

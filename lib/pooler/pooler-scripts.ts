@@ -1,5 +1,6 @@
 import { PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, STATS_USERS_INCLUDE, statsUserSecretDir, userSecretDir } from './pooler-layout';
+import { ResolvedCredentials } from '../core/credentials';
 
 /** The environment the pooler's scripts read; the Deployment sets it, the e2e tests rewrite it. */
 export const USERLIST_ENVIRONMENT = ['CREDENTIALS_DIR', 'AUTH_DIR'] as const;
@@ -9,9 +10,10 @@ export const DRAIN_ENVIRONMENT = ['PGBOUNCER_RUN_DIR', 'DRAIN_DELAY_SECONDS'] as
  * userlist.sh, the init container: PgBouncer's userlist from the mounted Secrets, written to an
  * in-memory volume, so no password is in the ConfigMap, the YAML or a command line. POSIX sh,
  * as the default image is Alpine's busybox.
+ * @param statsUserSecrets stats users whose names live in Secrets, granted after the props (exporters')
  */
-export function renderUserlistScript(model: PoolerModel): string {
-  const statsDirs = model.statsUserSecrets.map((_, index) => statsUserSecretDir(index));
+export function renderUserlistScript(model: PoolerModel, statsUserSecrets: readonly ResolvedCredentials[] = []): string {
+  const statsDirs = statsUserSecrets.map((_, index) => statsUserSecretDir(index));
   const dirs = [...(model.authUser ? [AUTH_USER_SECRET_DIR] : []), ...model.users.map((_, index) => userSecretDir(index)), ...statsDirs];
   // Names are read into variables first: a failing command substitution inside an argument
   // would not stop the script under set -e.
