@@ -6,12 +6,15 @@ import { BackupType } from './backup-props';
 import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
 import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 import { configChecksum } from '../core/checksum';
+import { ClaimTemplate } from '../core/claim-template';
 import { metadataLabels, selectorLabels } from '../core/labels';
 import { Connection, egressRules, NetworkAccess } from '../core/network-policy';
+import { PodBase, restrictedContainer, restrictedPod } from '../core/pod-baseline';
+import { PodVolume, volumeMount } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { envFromCredentials } from '../core/secret-env';
 import { serviceDnsNames, TLS_FILES } from '../core/tls';
-import { objectMeta, tokenlessServiceAccount, volumeMount } from '../core/workload';
+import { objectMeta, tokenlessServiceAccount } from '../core/workload';
 
 /** A postgresql.conf parameter, in the shape of the cluster model's `Parameter`. */
 export interface BackupParameter {
@@ -52,6 +55,8 @@ export interface BackupNetworkRules {
 }
 
 const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
+/** pgBackRest's lock path: a small in-memory emptyDir in every pod that runs it. */
+const LOCK_VOLUME = PodVolume.memory(VOLUMES.lock, '1Mi');
 /** The repositories the instances reach locally: every one that does not live on the repository host. */
 const instanceLocal = (model: BackupModel) => model.repositories.filter((repository) => !repository.repoHost);
 
@@ -69,36 +74,35 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
   const cluster = model.cluster;
   const instanceConf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf}`;
   const local = instanceLocal(model);
+  const config = PodVolume.configMap(VOLUMES.config, model.objectNames.config, {
+    files: [
+      { key: BACKUP_FILES.instanceConf, path: BACKUP_FILES.instanceConf },
+      ...(model.restore ? [{ key: BACKUP_FILES.restoreScript, path: BACKUP_FILES.restoreScript, mode: 0o555 }] : []),
+    ],
+  });
   const pgbackrestMounts = [
-    volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
-    volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
-    ...local.flatMap((repository) => repository.access.mounts),
+    config.readOnlyMount(BACKUP_PATHS.configDir), LOCK_VOLUME.mount(BACKUP_PATHS.lockDir), ...local.flatMap((repository) => repository.access.mounts),
   ];
   const repositoryEnv = local.flatMap((repository) => repository.access.env);
   const server = `pgbackrest --config=${instanceConf} server`;
-  const sidecar: k8s.Container = {
+  const sidecar = restrictedContainer({
     name: 'pgbackrest',
     image: model.image,
-    imagePullPolicy: 'IfNotPresent',
     command: server.split(' '),
     ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
     // The remote the server forks for a backup logs in to PostgreSQL over the socket as the
     // superuser; pgBackRest reads pg1-user from the environment, libpq the password.
-    env: [
-      { name: 'PGBACKREST_PG1_USER', valueFrom: { secretKeyRef: { name: cluster.superuser.secretName, key: cluster.superuser.usernameKey } } },
-      { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: cluster.superuser.secretName, key: cluster.superuser.passwordKey } } },
-    ],
+    env: [envFromCredentials('PGBACKREST_PG1_USER', cluster.superuser, 'username'), envFromCredentials('PGPASSWORD', cluster.superuser, 'password')],
     resources: resourceRequirements(model.resources),
-    securityContext: restrictedContainerSecurityContext(),
     readinessProbe: serverProbe(instanceConf, 3),
     livenessProbe: serverProbe(instanceConf, 6),
     volumeMounts: [
-      volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
-      volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+      config.readOnlyMount(BACKUP_PATHS.configDir),
+      LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
       ...cluster.sidecarMounts.map((mount) => volumeMount(mount.name, mount.mountPath,
         cluster.dataVolumeNames.includes(mount.name) || mount.mountPath === cluster.tlsDir)),
     ],
-  };
+  });
   const files = {
     [BACKUP_FILES.instanceConf]: renderInstanceConf(model),
     ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
@@ -110,21 +114,7 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
     PGBACKREST_CONFIG: instanceConf,
   };
   return {
-    volumes: [
-      {
-        name: VOLUMES.config,
-        configMap: {
-          name: model.objectNames.config,
-          defaultMode: 0o444,
-          items: [
-            { key: BACKUP_FILES.instanceConf, path: BACKUP_FILES.instanceConf },
-            ...(model.restore ? [{ key: BACKUP_FILES.restoreScript, path: BACKUP_FILES.restoreScript, mode: 0o555 }] : []),
-          ],
-        },
-      },
-      lockVolume(),
-      ...local.flatMap((repository) => repository.access.volumes),
-    ],
+    volumes: [config.volume, LOCK_VOLUME.volume, ...local.flatMap((repository) => repository.access.volumes)],
     postgresMounts: pgbackrestMounts,
     postgresEnv: repositoryEnv,
     sidecars: [sidecar],
@@ -182,13 +172,15 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
   if (model.cluster.networkPolicies) renderJobPolicy(jobs, model);
 }
 
-function renderRepoHost(scope: Construct, model: BackupModel, config: string): void {
+function renderRepoHost(scope: Construct, model: BackupModel, repoHostConf: string): void {
   const user = model.cluster.user;
   const labels = model.repoHostLabels;
   const name = model.objectNames.repoHost;
   const conf = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.repoHostConf}`;
   const hosted = model.repositories.filter((repository) => repository.repoHost);
   const env = hosted.flatMap((repository) => repository.access.env);
+  const config = configVolume(model, [BACKUP_FILES.repoHostConf]);
+  const tls = tlsVolume(model);
   new k8s.KubeService(scope, 'Service', {
     metadata: objectMeta(scope, name, labels, user),
     spec: {
@@ -206,37 +198,35 @@ function renderRepoHost(scope: Construct, model: BackupModel, config: string): v
       selector: { matchLabels: selectorLabels(labels) },
       // Backups outlive the cluster: the claims stay when the StatefulSet goes.
       persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
-      volumeClaimTemplates: hosted.flatMap((repository) => repository.repoHost!.claims.map((claim) => ({
-        metadata: { name: claim.name, labels: selectorLabels(labels) },
-        spec: claim.spec,
-      }))),
+      volumeClaimTemplates: hosted.flatMap((repository) => repository.repoHost!.claims.map((claim) => {
+        const template = new ClaimTemplate(claim.name, selectorLabels(labels), claim.spec).template;
+        return { metadata: template.metadata, spec: template.spec };
+      })),
       template: {
         metadata: {
           labels: metadataLabels(labels, user.labels),
-          annotations: { ...user.annotations, 'checksum/pgbackrest': configChecksum({ [BACKUP_FILES.repoHostConf]: config }) },
+          annotations: { ...user.annotations, 'checksum/pgbackrest': configChecksum({ [BACKUP_FILES.repoHostConf]: repoHostConf }) },
         },
         spec: {
           ...podBasics(model),
-          containers: [{
+          containers: [restrictedContainer({
             name: 'pgbackrest',
             image: model.image,
-            imagePullPolicy: 'IfNotPresent',
             command: ['pgbackrest', `--config=${conf}`, 'server'],
             ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
             ...(env.length > 0 ? { env } : {}),
             resources: resourceRequirements(model.resources),
-            securityContext: restrictedContainerSecurityContext(),
             readinessProbe: serverProbe(conf, 3),
             livenessProbe: serverProbe(conf, 6),
             volumeMounts: [
-              volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
-              volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
-              volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+              config.readOnlyMount(BACKUP_PATHS.configDir),
+              tls.readOnlyMount(BACKUP_PATHS.tlsDir),
+              LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
               ...hosted.flatMap((repository) => repository.access.mounts),
             ],
-          }],
+          })],
           // The hosted repositories' own volumes are their claims.
-          volumes: [configVolume(model, [BACKUP_FILES.repoHostConf]), tlsVolume(model), lockVolume()],
+          volumes: [config.volume, tls.volume, LOCK_VOLUME.volume],
         },
       },
     },
@@ -261,6 +251,8 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
   const user = model.cluster.user;
   const labels = model.backupLabels;
   const access = repository.access;
+  const config = configVolume(model, [BACKUP_FILES.backupConf(repository.index), BACKUP_FILES.backupScript]);
+  const tls = tlsVolume(model);
   new k8s.KubeCronJob(scope, `Repo${repository.index}-${type}`, {
     metadata: objectMeta(scope, name, labels, user),
     spec: {
@@ -293,27 +285,20 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
                   },
                 },
               } : {}),
-              containers: [{
+              containers: [restrictedContainer({
                 name: 'backup',
                 image: model.image,
-                imagePullPolicy: 'IfNotPresent',
                 command: [`${BACKUP_PATHS.configDir}/${BACKUP_FILES.backupScript}`, String(repository.index), type],
                 ...(access.env.length > 0 ? { env: access.env } : {}),
                 resources: resourceRequirements(model.resources),
-                securityContext: restrictedContainerSecurityContext(),
                 volumeMounts: [
-                  volumeMount(VOLUMES.config, BACKUP_PATHS.configDir, true),
-                  volumeMount(VOLUMES.tls, BACKUP_PATHS.tlsDir, true),
-                  volumeMount(VOLUMES.lock, BACKUP_PATHS.lockDir),
+                  config.readOnlyMount(BACKUP_PATHS.configDir),
+                  tls.readOnlyMount(BACKUP_PATHS.tlsDir),
+                  LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
                   ...access.mounts,
                 ],
-              }],
-              volumes: [
-                configVolume(model, [BACKUP_FILES.backupConf(repository.index), BACKUP_FILES.backupScript]),
-                tlsVolume(model),
-                lockVolume(),
-                ...access.volumes,
-              ],
+              })],
+              volumes: [config.volume, tls.volume, LOCK_VOLUME.volume, ...access.volumes],
             },
           },
         },
@@ -338,14 +323,9 @@ function renderJobPolicy(scope: Construct, model: BackupModel): void {
   });
 }
 
-function podBasics(model: BackupModel): Omit<k8s.PodSpec, 'containers'> {
-  return {
-    serviceAccountName: model.objectNames.serviceAccount,
-    automountServiceAccountToken: false,
-    enableServiceLinks: false,
-    securityContext: restrictedPodSecurityContext(model.cluster.uid, model.cluster.uid),
-    ...model.cluster.user.placement,
-  };
+/** The backup pods' start: the pod kit's restricted baseline, as the cluster's uid, where the user places the cluster. */
+function podBasics(model: BackupModel): PodBase {
+  return restrictedPod({ serviceAccountName: model.objectNames.serviceAccount, uid: model.cluster.uid }, { placement: model.cluster.user.placement });
 }
 
 /** pgBackRest's aliveness check: a TLS handshake with the server, no authentication. */
@@ -353,25 +333,14 @@ function serverProbe(config: string, failureThreshold: number): k8s.Probe {
   return { exec: { command: ['pgbackrest', `--config=${config}`, 'server-ping', '127.0.0.1'] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold };
 }
 
-function configVolume(model: BackupModel, files: string[]): k8s.Volume {
-  return {
-    name: VOLUMES.config,
-    configMap: {
-      name: model.objectNames.config,
-      defaultMode: 0o444,
-      items: files.map((file) => ({ key: file, path: file, ...(file.endsWith('.sh') ? { mode: 0o555 } : {}) })),
-    },
-  };
+/** Some files of the backup ConfigMap; scripts executable. */
+function configVolume(model: BackupModel, files: string[]): PodVolume {
+  return PodVolume.configMap(VOLUMES.config, model.objectNames.config, {
+    files: files.map((file) => ({ key: file, path: file, ...(file.endsWith('.sh') ? { mode: 0o555 } : {}) })),
+  });
 }
 
 /** The cluster's TLS Secret: root-owned, group-readable, as pgBackRest (like PostgreSQL) accepts a key. */
-function tlsVolume(model: BackupModel): k8s.Volume {
-  return {
-    name: VOLUMES.tls,
-    secret: { secretName: model.tls.secretName, defaultMode: 0o640, items: Object.values(TLS_FILES).map((file) => ({ key: file, path: file })) },
-  };
-}
-
-function lockVolume(): k8s.Volume {
-  return { name: VOLUMES.lock, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } };
+function tlsVolume(model: BackupModel): PodVolume {
+  return PodVolume.secret(VOLUMES.tls, model.tls.secretName, Object.values(TLS_FILES), 0o640);
 }

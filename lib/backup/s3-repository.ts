@@ -1,4 +1,3 @@
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { BACKUP_PATHS } from './backup-layout';
 import {
@@ -7,9 +6,10 @@ import {
 import { resolveSecretKeys } from '../core/credentials';
 import { propError } from '../core/errors';
 import { validateCidr } from '../core/names';
+import { volumeMount } from '../core/pod-volumes';
+import { envFromSecret } from '../core/secret-env';
 import { CertificateAuthority, resolveAuthority } from '../core/tls';
 import { validatePort } from '../core/validation';
-import { volumeMount } from '../core/workload';
 
 /** How S3 requests name the bucket. */
 export enum S3UriStyle {
@@ -196,19 +196,15 @@ export class S3Repository extends BackupRepository {
 /** The S3 keys and cipher passphrase from their Secrets, as pgBackRest reads them, and the endpoint's CA. */
 function access(s3: ResolvedS3, index: number): RepositoryAccess {
   const prefix = `PGBACKREST_REPO${index}`;
-  const fromSecret = (name: string, secretName: string, key: string): k8s.EnvVar => ({
-    name,
-    valueFrom: { secretKeyRef: { name: secretName, key } },
-  });
   const authority = s3.certificateAuthority;
   const caVolume = `pgbackrest-repo${index}-ca`;
   return {
     volumes: authority ? [{ name: caVolume, secret: { secretName: authority.secretName, defaultMode: 0o444, items: [{ key: authority.key, path: 'ca.crt' }] } }] : [],
     mounts: authority ? [volumeMount(caVolume, `${BACKUP_PATHS.storageCaRoot}/repo${index}`, true)] : [],
     env: [
-      fromSecret(`${prefix}_S3_KEY`, s3.credentials.secretName, s3.credentials.accessKeyIdKey),
-      fromSecret(`${prefix}_S3_KEY_SECRET`, s3.credentials.secretName, s3.credentials.secretAccessKeyKey),
-      ...(s3.cipher ? [fromSecret(`${prefix}_CIPHER_PASS`, s3.cipher.secretName, s3.cipher.key)] : []),
+      envFromSecret(`${prefix}_S3_KEY`, s3.credentials.secretName, s3.credentials.accessKeyIdKey),
+      envFromSecret(`${prefix}_S3_KEY_SECRET`, s3.credentials.secretName, s3.credentials.secretAccessKeyKey),
+      ...(s3.cipher ? [envFromSecret(`${prefix}_CIPHER_PASS`, s3.cipher.secretName, s3.cipher.key)] : []),
     ],
   };
 }

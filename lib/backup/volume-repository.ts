@@ -1,10 +1,10 @@
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { BACKUP_PATHS } from './backup-layout';
 import { BackupRepository, BackupRepositoryOptions, RepositoryBindContext, RepositoryBinding, RepositoryType } from './backup-repository';
+import { readWriteOnceClaimSpec } from '../core/claim-template';
 import { validateDnsSubdomain } from '../core/names';
+import { volumeMount } from '../core/pod-volumes';
 import { parseQuantity } from '../core/quantity';
-import { volumeMount } from '../core/workload';
 
 /** A repository on a PersistentVolumeClaim of the repository host. */
 export interface VolumeRepositoryProps extends BackupRepositoryOptions {
@@ -59,11 +59,6 @@ export class VolumeRepository extends BackupRepository {
     // The volume is named after its claim template, as a StatefulSet names the volumes it makes.
     const claimTemplate = `repo${index}`;
     const claimName = `${claimTemplate}-${context.repoHostPod}`;
-    const spec: k8s.PersistentVolumeClaimSpec = {
-      accessModes: ['ReadWriteOnce'],
-      ...(storageClassName ? { storageClassName } : {}),
-      resources: { requests: { storage: k8s.Quantity.fromString(size) } },
-    };
     return {
       options: [[`repo${index}-path`, repositoryPath(index)]],
       access: {
@@ -72,7 +67,7 @@ export class VolumeRepository extends BackupRepository {
         env: [],
       },
       egress: [],
-      repoHost: { claims: [{ name: claimTemplate, spec }] },
+      repoHost: { claims: [{ name: claimTemplate, spec: readWriteOnceClaimSpec(size, storageClassName) }] },
       volume: { size, ...(storageClassName ? { storageClassName } : {}), claimTemplate, claimName },
     };
   }
