@@ -1,9 +1,9 @@
 import { Duration } from 'cdk8s';
+import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 import { WorkloadProps } from '../core/user-metadata';
 
 /** A role Pgpool-II authenticates clients as, from its Secret. */

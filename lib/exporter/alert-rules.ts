@@ -1,5 +1,5 @@
-import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { componentSelector, slotMatcher } from './promql';
+import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 
 /** A Prometheus alerting rule, as PrometheusRule and promtool read it. */
 export interface AlertRule {
@@ -24,7 +24,7 @@ export function renderAlertRules(profile: MonitoringProfile, connectionPercent: 
   const selector = componentSelector(profile);
   const where = `${profile.kind} "${profile.name}"${profile.namespace ? ` in ${profile.namespace}` : ''}`;
   const exporterDown = (prefix: string, exporter: string) => rule(`${prefix}ExporterDown`, `up${selector} == 0`, '5m', 'warning',
-    `${exporter} of ${where} cannot be scraped`, `Prometheus has failed to scrape {{ $labels.pod }} for 5 minutes: no metrics and no other alerts for it.`);
+    `${exporter} of ${where} cannot be scraped`, 'Prometheus has failed to scrape {{ $labels.pod }} for 5 minutes: no metrics and no other alerts for it.');
   switch (profile.kind) {
     case ExporterKind.POSTGRES: {
       const connections = share(profile.connectionLimit, connectionPercent);
@@ -41,7 +41,7 @@ export function renderAlertRules(profile: MonitoringProfile, connectionPercent: 
         ...(slots.length === 0 ? [] : [
           rule('PostgresReplicationLagHigh', `max by (namespace, pod, slot_name) (pg_replication_slots_pg_wal_lsn_diff${slotSelector}) > ${lagBytes}`,
             '5m', 'warning', `A replica of ${where} lags far behind`,
-            `Slot {{ $labels.slot_name }} holds {{ $value | humanize1024 }}B of WAL, half of max_slot_wal_keep_size; `
+            'Slot {{ $labels.slot_name }} holds {{ $value | humanize1024 }}B of WAL, half of max_slot_wal_keep_size; '
             + 'beyond it PostgreSQL drops the slot and the replica must be cloned again.'),
           rule('PostgresReplicaNotStreaming', `max by (namespace, pod, slot_name) (pg_replication_slots_active${slotSelector}) == 0`,
             '2m', 'critical', `A replica of ${where} is not streaming`,
@@ -59,7 +59,7 @@ export function renderAlertRules(profile: MonitoringProfile, connectionPercent: 
           `PgBouncer of ${where} does not answer`, 'pgbouncer_exporter on {{ $labels.pod }} cannot read the admin console.'),
         rule('PgBouncerClientsWaiting', `max by (namespace, pod, database, user) (pgbouncer_pools_client_maxwait_seconds${selector}) > ${waitSeconds}`,
           '2m', 'warning', `Clients wait for a server connection in ${where}`,
-          `A client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.pod }} has waited {{ $value }} s for a server connection`
+          'A client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.pod }} has waited {{ $value }} s for a server connection'
           + (waitLimit > 0 ? `; at query_wait_timeout ${waitLimit} s PgBouncer drops it.` : '.') + ' The pool is too small for the load.'),
         rule('PgBouncerClientConnectionsHigh', `max by (namespace, pod) (pgbouncer_used_clients${selector}) > ${clients}`, '5m', 'warning',
           `PgBouncer of ${where} is near max_client_conn`,

@@ -1,5 +1,5 @@
-import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { componentSelector } from './promql';
+import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 
 interface Panel {
   readonly title: string;
@@ -7,65 +7,66 @@ interface Panel {
   readonly targets: ReadonlyArray<{ readonly expr: string; readonly legend: string }>;
 }
 
+const timeSeries = (title: string, unit: string, targets: Panel['targets']): Panel => ({ title, unit, targets });
+const query = (expr: string, legend: string) => ({ expr, legend });
+
+/** PostgreSQL: connections against max_connections, transactions, replication. */
+function postgresPanels(s: string): Panel[] {
+  return [
+    timeSeries('Connections and max_connections', 'short', [
+      query(`sum by (pod) (pg_stat_activity_count${s})`, '{{pod}}'),
+      query(`max(pg_settings_max_connections${s})`, 'max_connections'),
+    ]),
+    timeSeries('Transactions per second', 'ops', [
+      query(`sum by (pod) (rate(pg_stat_database_xact_commit${s}[5m]))`, '{{pod}} commits'),
+      query(`sum by (pod) (rate(pg_stat_database_xact_rollback${s}[5m]))`, '{{pod}} rollbacks'),
+    ]),
+    timeSeries('Replication lag: WAL held per replica slot', 'bytes', [query(`max by (slot_name) (pg_replication_slots_pg_wal_lsn_diff${s})`, '{{slot_name}}')]),
+    timeSeries('Replicas streaming (1) or not (0)', 'short', [query(`max by (slot_name) (pg_replication_slots_active${s})`, '{{slot_name}}')]),
+    timeSeries('PostgreSQL up', 'short', [query(`pg_up${s}`, '{{pod}}')]),
+  ];
+}
+
+/** PgBouncer: clients active and waiting, pool usage, waits, transactions, max_client_conn. */
+function pgbouncerPanels(s: string): Panel[] {
+  return [
+    timeSeries('Client connections: active and waiting', 'short', [
+      query(`sum by (pod) (pgbouncer_pools_client_active_connections${s})`, '{{pod}} active'),
+      query(`sum by (pod) (pgbouncer_pools_client_waiting_connections${s})`, '{{pod}} waiting'),
+    ]),
+    timeSeries('Server connections: active and idle (pool usage)', 'short', [
+      query(`sum by (pod) (pgbouncer_pools_server_active_connections${s})`, '{{pod}} active'),
+      query(`sum by (pod) (pgbouncer_pools_server_idle_connections${s})`, '{{pod}} idle'),
+    ]),
+    timeSeries('Longest client wait', 's', [query(`max by (pod, database) (pgbouncer_pools_client_maxwait_seconds${s})`, '{{pod}} {{database}}')]),
+    timeSeries('Transactions per second', 'ops', [query(`sum by (pod) (rate(pgbouncer_stats_sql_transactions_pooled_total${s}[5m]))`, '{{pod}}')]),
+    timeSeries('Client connections and max_client_conn', 'short', [
+      query(`max by (pod) (pgbouncer_used_clients${s})`, '{{pod}}'),
+      query(`max(pgbouncer_config_max_client_connections${s})`, 'max_client_conn'),
+    ]),
+  ];
+}
+
+/** Pgpool-II: frontends against num_init_children, reads by backend, backend status and delay. */
+function pgpoolPanels(s: string): Panel[] {
+  return [
+    timeSeries('Frontends in use and num_init_children', 'short', [
+      query(`sum by (pod) (pgpool2_frontend_used${s})`, '{{pod}} used'),
+      query(`max by (pod) (pgpool2_frontend_total${s})`, '{{pod}} total'),
+    ]),
+    timeSeries('SELECTs per second by backend', 'ops', [query(`sum by (hostname) (rate(pgpool2_pool_nodes_select_cnt${s}[5m]))`, '{{hostname}}')]),
+    timeSeries('Backend status (1 up, 0 down)', 'short', [query(`min by (hostname) (pgpool2_pool_nodes_status${s})`, '{{hostname}}')]),
+    timeSeries('Replication delay seen by Pgpool-II', 'bytes', [query(`max by (hostname) (pgpool2_pool_nodes_replication_delay${s})`, '{{hostname}}')]),
+  ];
+}
+
 /** The panels of each component's dashboard: what an operator looks at first. */
 function panels(profile: MonitoringProfile): Panel[] {
   const s = componentSelector(profile);
   switch (profile.kind) {
-    case ExporterKind.POSTGRES:
-      return [
-        { title: 'Connections and max_connections', unit: 'short', targets: [
-          { expr: `sum by (pod) (pg_stat_activity_count${s})`, legend: '{{pod}}' },
-          { expr: `max(pg_settings_max_connections${s})`, legend: 'max_connections' },
-        ] },
-        { title: 'Transactions per second', unit: 'ops', targets: [
-          { expr: `sum by (pod) (rate(pg_stat_database_xact_commit${s}[5m]))`, legend: '{{pod}} commits' },
-          { expr: `sum by (pod) (rate(pg_stat_database_xact_rollback${s}[5m]))`, legend: '{{pod}} rollbacks' },
-        ] },
-        { title: 'Replication lag: WAL held per replica slot', unit: 'bytes', targets: [
-          { expr: `max by (slot_name) (pg_replication_slots_pg_wal_lsn_diff${s})`, legend: '{{slot_name}}' },
-        ] },
-        { title: 'Replicas streaming (1) or not (0)', unit: 'short', targets: [
-          { expr: `max by (slot_name) (pg_replication_slots_active${s})`, legend: '{{slot_name}}' },
-        ] },
-        { title: 'PostgreSQL up', unit: 'short', targets: [{ expr: `pg_up${s}`, legend: '{{pod}}' }] },
-      ];
-    case ExporterKind.PGBOUNCER:
-      return [
-        { title: 'Client connections: active and waiting', unit: 'short', targets: [
-          { expr: `sum by (pod) (pgbouncer_pools_client_active_connections${s})`, legend: '{{pod}} active' },
-          { expr: `sum by (pod) (pgbouncer_pools_client_waiting_connections${s})`, legend: '{{pod}} waiting' },
-        ] },
-        { title: 'Server connections: active and idle (pool usage)', unit: 'short', targets: [
-          { expr: `sum by (pod) (pgbouncer_pools_server_active_connections${s})`, legend: '{{pod}} active' },
-          { expr: `sum by (pod) (pgbouncer_pools_server_idle_connections${s})`, legend: '{{pod}} idle' },
-        ] },
-        { title: 'Longest client wait', unit: 's', targets: [
-          { expr: `max by (pod, database) (pgbouncer_pools_client_maxwait_seconds${s})`, legend: '{{pod}} {{database}}' },
-        ] },
-        { title: 'Transactions per second', unit: 'ops', targets: [
-          { expr: `sum by (pod) (rate(pgbouncer_stats_sql_transactions_pooled_total${s}[5m]))`, legend: '{{pod}}' },
-        ] },
-        { title: 'Client connections and max_client_conn', unit: 'short', targets: [
-          { expr: `max by (pod) (pgbouncer_used_clients${s})`, legend: '{{pod}}' },
-          { expr: `max(pgbouncer_config_max_client_connections${s})`, legend: 'max_client_conn' },
-        ] },
-      ];
-    case ExporterKind.PGPOOL:
-      return [
-        { title: 'Frontends in use and num_init_children', unit: 'short', targets: [
-          { expr: `sum by (pod) (pgpool2_frontend_used${s})`, legend: '{{pod}} used' },
-          { expr: `max by (pod) (pgpool2_frontend_total${s})`, legend: '{{pod}} total' },
-        ] },
-        { title: 'SELECTs per second by backend', unit: 'ops', targets: [
-          { expr: `sum by (hostname) (rate(pgpool2_pool_nodes_select_cnt${s}[5m]))`, legend: '{{hostname}}' },
-        ] },
-        { title: 'Backend status (1 up, 0 down)', unit: 'short', targets: [
-          { expr: `min by (hostname) (pgpool2_pool_nodes_status${s})`, legend: '{{hostname}}' },
-        ] },
-        { title: 'Replication delay seen by Pgpool-II', unit: 'bytes', targets: [
-          { expr: `max by (hostname) (pgpool2_pool_nodes_replication_delay${s})`, legend: '{{hostname}}' },
-        ] },
-      ];
+    case ExporterKind.POSTGRES: return postgresPanels(s);
+    case ExporterKind.PGBOUNCER: return pgbouncerPanels(s);
+    case ExporterKind.PGPOOL: return pgpoolPanels(s);
   }
 }
 

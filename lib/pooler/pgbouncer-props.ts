@@ -1,10 +1,10 @@
 import { Duration } from 'cdk8s';
+import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { PostgresCredentials } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { SslMode } from '../core/tls';
-import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { WorkloadProps } from '../core/user-metadata';
 
 /** A `[databases]` entry: a database name clients use, routed to a backend database. */
