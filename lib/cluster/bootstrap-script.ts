@@ -1,5 +1,5 @@
 import { ClusterModel } from './cluster-model';
-import { Provisioning, renderProvisioningSql } from './provisioning';
+import { ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
@@ -15,7 +15,7 @@ export const BOOTSTRAP_ENVIRONMENT = [
  * bootstrap.sh, the init container of every instance. It makes the data directory ready and
  * leaves one that already holds a cluster alone, so running it again is always safe.
  */
-export function renderBootstrapScript(model: ClusterModel, provisioning: Provisioning): string {
+export function renderBootstrapScript(model: ClusterModel, provisioning: ProvisioningModel): string {
   return [
     header(model.name),
     ENVIRONMENT,

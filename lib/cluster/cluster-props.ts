@@ -1,12 +1,12 @@
 import { Duration } from 'cdk8s';
+import { HighAvailability } from './high-availability';
+import { PostgresqlSettings } from './postgresql-settings';
+import { SynchronousReplication } from './synchronous-replication';
+import { BackupOptions } from '../backup/backup-props';
 import { PostgresCredentials } from '../core/credentials';
 import { PostgresRole } from '../core/endpoint-binding';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { PostgresqlSettings } from './postgresql-settings';
-import { SynchronousReplication } from './synchronous-replication';
-import { HighAvailability } from './high-availability';
-import { BackupOptions } from '../backup/backup-props';
 import { WorkloadProps } from '../core/user-metadata';
 
 /** What synthesis does when shared_buffers + max_connections x work_mem exceeds the memory limit. */

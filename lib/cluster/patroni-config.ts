@@ -1,11 +1,11 @@
 import { stringify } from 'yaml';
-import { selectorLabels } from '../core/labels';
-import { TLS_FILES } from '../core/tls';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, ParameterValue } from './cluster-model';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { parameterSections, PATRONI_MANAGED_PARAMETERS } from './postgresql-conf';
 import { RESTORE_SCRIPT_PATH } from '../backup/backup-scripts';
+import { selectorLabels } from '../core/labels';
+import { TLS_FILES } from '../core/tls';
 
 /** Patroni reads YAML 1.1, where an unquoted `on` is a boolean; no anchors, no folded lines. */
 const YAML_OPTIONS = { version: '1.1', aliasDuplicateObjects: false, lineWidth: 0 } as const;

@@ -1,34 +1,37 @@
 import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
-import { configChecksum } from '../core/checksum';
-import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
-import { PostgresCredentials, ResolvedCredentials } from '../core/credentials';
-import { IPostgresEndpoint } from '../core/endpoint';
-import { EndpointBindOptions, EndpointBinding, PostgresRole } from '../core/endpoint-binding';
-import { PASSWORD_LOOKUP_QUERY, PasswordLookup } from '../core/password-lookup';
-import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
-import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
-import { Sidecar, SidecarSet } from '../core/sidecars';
-import { metadataLabels, selectorLabels } from '../core/labels';
-import { validateUniqueNames } from '../core/unique-names';
-import { addLibraryValidation } from '../core/validation-clock';
-import { objectMeta, oneAtATimeDisruptionBudget, secretProjection, tokenlessServiceAccount, volumeMount } from '../core/workload';
-import { resourceRequirements } from '../core/resources';
-import { spreadOverNodes } from '../core/scheduling';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
-import { renderPgHbaConf } from './pg-hba-conf';
-import { renderPostgresqlConf } from './postgresql-conf';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
+import { renderPgHbaConf } from './pg-hba-conf';
+import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
-import { Provisioning, REPLICATION_SECRET_DIR } from './provisioning';
+import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
+import { configChecksum } from '../core/checksum';
+import { ClaimTemplate, readWriteOnceClaimSpec } from '../core/claim-template';
+import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
+import { PostgresCredentials } from '../core/credentials';
+import { IPostgresEndpoint } from '../core/endpoint';
+import { EndpointBindOptions, EndpointBinding, PostgresRole } from '../core/endpoint-binding';
+import { ComponentLabels, metadataLabels, selectorLabels } from '../core/labels';
+import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
+import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';
+import { PASSWORD_LOOKUP_QUERY, PasswordLookup } from '../core/password-lookup';
+import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
+import { PodVolume, volumeMount } from '../core/pod-volumes';
+import { resourceRequirements } from '../core/resources';
+import { credentialSource } from '../core/secret-env';
+import { secretProjection } from '../core/secret-files';
+import { Sidecar, SidecarSet } from '../core/sidecars';
+import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
+import { validateUniqueNames } from '../core/unique-names';
+import { addLibraryValidation } from '../core/validation-clock';
+import { objectMeta, oneAtATimeDisruptionBudget, tokenlessServiceAccount } from '../core/workload';
 
 type Role = 'primary' | 'replica';
 /** The plain mode's pods are a primary or replicas; the HA mode's are members, any of which may lead. */
@@ -79,6 +82,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   /** With `backup`: the pgBackRest config, server sidecar and restore hook of every instance pod. */
   private readonly backupAdditions?: InstancePodAdditions;
   private readonly network: NetworkAccess;
+  /** The instance pods' volumes but the claims, declared once and mounted through the same objects. */
+  private readonly volumes: ClusterVolumes;
   /** Whether an exporter reads the instances over loopback, which pg_hba.conf then admits. */
   private monitored = false;
   private memoryWarned = false;
@@ -93,6 +98,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const model = resolveClusterModel(this, id, props);
     this.model = model;
     this.backupAdditions = model.backup && instancePodAdditions(model.backup);
+    this.volumes = clusterVolumes(model);
     validateUniqueNames(this);
     addLibraryValidation(this, () => this.validateConnectionBudget());
     addLibraryValidation(this, () => this.validateMemory());
@@ -114,33 +120,25 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         model.backup?.cluster.certificateCommonName);
     }
 
-    // Rendered at synth, after every construct of the app had its chance to add a role.
     const ha = model.highAvailability;
-    const plainConfig = () => ({
-      [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
-      [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
-    });
-    // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
-    const config = (): { [file: string]: string } => (ha
-      ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored), ...(model.backup?.restore ? plainConfig() : {}) }
-      : plainConfig());
-    const scripts = (): { [file: string]: string } => (ha ? { [CLUSTER_FILES.provisionScript]: renderProvisionScript(model, this.provisioning) }
-      : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(model, this.provisioning) });
-    const checksum = Lazy.any({ produce: () => configChecksum({ ...config(), ...scripts() }) });
-
     const databaseLabels = model.componentLabels('database');
     tokenlessServiceAccount(this, model.objectNames.serviceAccount, databaseLabels, model.user);
     if (ha) patroniAccess(this, model.objectNames.patroniAccess, model.objectNames.serviceAccount, databaseLabels, model.user);
-    new k8s.KubeConfigMap(this, 'Config', { metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: config }) });
-    new k8s.KubeConfigMap(this, 'Scripts', { metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: scripts }) });
+    // Rendered at synth, after every construct of the app had its chance to add a role or a sidecar.
+    new k8s.KubeConfigMap(this, 'Config', {
+      metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: () => this.configFiles() }),
+    });
+    new k8s.KubeConfigMap(this, 'Scripts', {
+      metadata: this.metadata(model.objectNames.scripts, 'database'), data: Lazy.any({ produce: () => this.scriptFiles(this.provisioning.model()) }),
+    });
 
     this.service('Headless', model.objectNames.headless, undefined, true);
     this.service('ReadWrite', model.objectNames.readWrite, 'primary', false);
-    if (ha) this.statefulSet('Members', 'member', model.instances, checksum);
-    else this.statefulSet('Primary', 'primary', 1, checksum);
+    if (ha) this.statefulSet('Members', 'member', model.instances);
+    else this.statefulSet('Primary', 'primary', 1);
     if (model.replicas > 0) {
       this.service('ReadOnly', model.objectNames.readOnly, 'replica', false);
-      if (!ha) this.statefulSet('Replica', 'replica', model.replicas, checksum);
+      if (!ha) this.statefulSet('Replica', 'replica', model.replicas);
     }
     if (model.instances >= 2) {
       // One budget over all instances: a drain never takes the primary and a replica at once.
@@ -331,120 +329,141 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ? { ...selectorLabels(this.model.componentLabels('database'), false), [PATRONI_ROLE_LABEL]: role }
       : selectorLabels(labels, role !== undefined);
     const postgresPort = { name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' };
-    new k8s.KubeService(this, id, {
-      metadata: this.metadata(name, role ?? 'database'),
-      spec: {
-        ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
-        selector,
-        // The headless Service spans every instance, so it also carries the sidecars' ports.
-        ports: headless ? this.sidecars.servicePorts([postgresPort]) : [postgresPort],
-      },
+    // The headless Service spans every instance, so it also carries the sidecars' ports, added at synth.
+    if (headless) this.sidecars.reserveServicePorts([postgresPort]);
+    const spec = (): k8s.ServiceSpec => ({
+      ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
+      selector,
+      ports: headless ? this.sidecars.withServicePorts([postgresPort]) : [postgresPort],
     });
+    new k8s.KubeService(this, id, { metadata: this.metadata(name, role ?? 'database'), spec: headless ? Lazy.any({ produce: spec }) : spec() });
   }
 
-  private statefulSet(id: string, kind: PodKind, replicas: number, checksum: string): void {
+  /** The Config ConfigMap's files at synth: whether an exporter reads over loopback is known by then. */
+  private configFiles(): { [file: string]: string } {
+    const model = this.model;
+    const plain = () => ({
+      [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
+      [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
+    });
+    // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
+    return model.highAvailability
+      ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored), ...(model.backup?.restore ? plain() : {}) }
+      : plain();
+  }
+
+  /** The Scripts ConfigMap's files at synth, which provision every role added by then. */
+  private scriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
+    return this.model.highAvailability ? { [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning) }
+      : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning) };
+  }
+
+  /** A StatefulSet whose spec is rendered at synth; its containers are reserved now, so a sidecar cannot take their names or ports. */
+  private statefulSet(id: string, kind: PodKind, replicas: number): void {
     const model = this.model;
     const labels = model.componentLabels(kind === 'member' ? 'database' : kind);
     const name = { primary: model.objectNames.primary, replica: model.objectNames.replica, member: model.objectNames.members }[kind];
-    // Patroni finds its members by the scope label, besides the selector labels it is given.
-    const podLabels = kind === 'member' ? { ...model.user.labels, [PATRONI_SCOPE_LABEL]: model.name } : model.user.labels;
-    const claim = (claimName: string, size: string, storageClassName?: string): k8s.KubePersistentVolumeClaimProps => ({
-      // volumeClaimTemplates cannot change on a live StatefulSet: only the fixed selector labels.
-      metadata: { name: claimName, labels: selectorLabels(labels) },
-      spec: {
-        accessModes: ['ReadWriteOnce'],
-        ...(storageClassName ? { storageClassName } : {}),
-        resources: { requests: { storage: k8s.Quantity.fromString(size) } },
-      },
-    });
-    const claims = [claim('data', model.storage.size, model.storage.storageClassName)];
-    if (model.storage.walSize) {
-      claims.push(claim('wal', model.storage.walSize, model.storage.walStorageClassName ?? model.storage.storageClassName));
-    }
-
+    this.sidecars.reservePod(this.podSpec(kind, this.provisioning.model()));
     new k8s.KubeStatefulSet(this, id, {
       metadata: this.metadata(name, labels.component),
-      spec: {
-        serviceName: model.objectNames.headless,
-        replicas,
-        // Patroni members coordinate through the store: none waits for another to be ready.
-        podManagementPolicy: kind === 'member' ? 'Parallel' : 'OrderedReady',
-        updateStrategy: { type: 'RollingUpdate' },
-        selector: { matchLabels: selectorLabels(labels) },
-        persistentVolumeClaimRetentionPolicy: { whenDeleted: model.volumeRetention, whenScaled: model.volumeRetention },
-        volumeClaimTemplates: claims.map((props) => ({ metadata: props.metadata, spec: props.spec })),
-        template: {
-          metadata: {
-            labels: metadataLabels(labels, podLabels),
-            annotations: this.sidecars.podAnnotations({ ...model.user.annotations, ...this.backupAdditions?.podAnnotations, 'checksum/config': checksum }),
-          },
-          spec: this.sidecars.podSpec({ ...this.podSpec(kind), ...model.user.placement }),
-        },
-      },
+      spec: Lazy.any({ produce: () => this.statefulSetSpec(kind, replicas, this.provisioning.model()) }),
     });
   }
 
-  private podSpec(kind: PodKind): k8s.PodSpec {
+  /** A StatefulSet's whole spec at synth, with the roles and sidecars added by then and the checksum of the files they render to. */
+  private statefulSetSpec(kind: PodKind, replicas: number, provisioning: ProvisioningModel): k8s.StatefulSetSpec {
     const model = this.model;
-    const resources = resourceRequirements(model.resources);
+    const labels = model.componentLabels(kind === 'member' ? 'database' : kind);
+    // Patroni finds its members by the scope label, besides the selector labels it is given.
+    const podLabels = kind === 'member' ? { ...model.user.labels, [PATRONI_SCOPE_LABEL]: model.name } : model.user.labels;
+    const checksum = configChecksum({ ...this.configFiles(), ...this.scriptFiles(provisioning) });
+    return {
+      serviceName: model.objectNames.headless,
+      replicas,
+      // Patroni members coordinate through the store: none waits for another to be ready.
+      podManagementPolicy: kind === 'member' ? 'Parallel' : 'OrderedReady',
+      updateStrategy: { type: 'RollingUpdate' },
+      selector: { matchLabels: selectorLabels(labels) },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: model.volumeRetention, whenScaled: model.volumeRetention },
+      volumeClaimTemplates: this.claims(labels).map((claim) => ({ metadata: claim.template.metadata, spec: claim.template.spec })),
+      template: {
+        metadata: {
+          labels: metadataLabels(labels, podLabels),
+          annotations: this.sidecars.withAnnotations({ ...model.user.annotations, ...this.backupAdditions?.podAnnotations, 'checksum/config': checksum }),
+        },
+        spec: this.sidecars.withContainers(this.podSpec(kind, provisioning)),
+      },
+    };
+  }
+
+  /** The data volume's claim, and the WAL volume's with storage.walSize; volumeClaimTemplates carry only the fixed selector labels. */
+  private claims(labels: ComponentLabels): ClaimTemplate[] {
+    const storage = this.model.storage;
+    return [
+      new ClaimTemplate('data', selectorLabels(labels), readWriteOnceClaimSpec(storage.size, storage.storageClassName)),
+      ...(storage.walSize
+        ? [new ClaimTemplate('wal', selectorLabels(labels), readWriteOnceClaimSpec(storage.walSize, storage.walStorageClassName ?? storage.storageClassName))]
+        : []),
+    ];
+  }
+
+  private podSpec(kind: PodKind, provisioning: ProvisioningModel): k8s.PodSpec {
+    const model = this.model;
+    const volumes = this.volumes;
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
-    const tlsMounts = model.tls ? [volumeMount('tls', CLUSTER_PATHS.tlsDir, true)] : [];
-    // Replicas of the plain mode need just the replication role's Secret; a primary or any HA
-    // member (a leader to be) provisions every role.
-    const secretSources = Lazy.any({
-      produce: () => this.provisioning.roles.filter((provisioned) => kind !== 'replica' || provisioned.secretDir === REPLICATION_SECRET_DIR)
-        .map((provisioned) => secretProjection(provisioned.secretDir, provisioned.credentials)),
-    });
+    const tlsMounts = volumes.tls ? [volumes.tls.readOnlyMount(CLUSTER_PATHS.tlsDir)] : [];
     const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer();
     const backup = this.backupAdditions;
     // The plain mode's primary runs restore.sh in its init container; Patroni runs it itself.
     const restore = kind === 'primary' ? backup?.restore : undefined;
     const env = distinctNames([...server.env ?? [], ...backup?.postgresEnv ?? [], ...(kind === 'member' ? backup?.restore?.env ?? [] : [])]);
-
     return {
-      serviceAccountName: model.objectNames.serviceAccount,
       // Only Patroni talks to the API server.
-      automountServiceAccountToken: kind === 'member',
-      enableServiceLinks: false,
-      securityContext: restrictedPodSecurityContext(model.uid, model.uid),
-      terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
-      topologySpreadConstraints: spreadOverNodes(selectorLabels(model.componentLabels('database'), false), model.spread),
+      ...restrictedPod({ serviceAccountName: model.objectNames.serviceAccount, uid: model.uid, apiServerAccess: kind === 'member' }, {
+        terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
+        spread: { selector: selectorLabels(model.componentLabels('database'), false), spread: model.spread },
+        placement: model.user.placement,
+      }),
       ...(kind === 'member' ? {} : { initContainers: [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)] }),
-      containers: [{
+      containers: [restrictedContainer({
         ...server,
         ...(env.length > 0 ? { env } : {}),
-        imagePullPolicy: 'IfNotPresent',
-        resources,
-        securityContext: restrictedContainerSecurityContext(),
+        resources: resourceRequirements(model.resources),
         volumeMounts: [
           ...dataMounts,
-          volumeMount('config', CLUSTER_PATHS.configDir, true),
-          ...(kind === 'member' ? [volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true), volumeMount('secrets', CLUSTER_PATHS.secretsDir, true)] : []),
+          volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
+          ...(kind === 'member' ? [volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir), volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir)] : []),
           // Patroni rewrites the passfile; the plain mode's bootstrap writes it.
-          volumeMount('auth', CLUSTER_PATHS.authDir, kind !== 'member'),
+          volumes.auth.mount(CLUSTER_PATHS.authDir, kind !== 'member'),
           ...tlsMounts,
-          volumeMount('socket', CLUSTER_PATHS.socketDir),
-          volumeMount('shm', '/dev/shm'),
-          volumeMount('tmp', '/tmp'),
+          volumes.socket.mount(CLUSTER_PATHS.socketDir),
+          volumes.shm.mount('/dev/shm'),
+          volumes.tmp.mount('/tmp'),
           ...backup?.postgresMounts ?? [],
         ],
-      }, ...backup?.sidecars ?? []],
+      }), ...backup?.sidecars ?? []],
       volumes: [
-        { name: 'config', configMap: { name: model.objectNames.config, defaultMode: 0o444 } },
-        { name: 'scripts', configMap: { name: model.objectNames.scripts, defaultMode: 0o555 } },
-        { name: 'secrets', projected: { defaultMode: 0o440, sources: secretSources } },
-        // PostgreSQL takes a key file owned by root only if no more than its group may read it.
-        ...(model.tls ? [{ name: 'tls', secret: { secretName: model.tls.secretName, defaultMode: 0o640, items: Object.values(TLS_FILES).map((file) => ({ key: file, path: file })) } }] : []),
-        { name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
-        { name: 'socket', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
-        // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
-        { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString(`${Math.floor(model.resources.memoryLimitBytes / 4 / 2 ** 20)}Mi`) } },
-        { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+        volumes.config.volume,
+        volumes.scripts.volume,
+        this.secretsVolume(kind, provisioning).volume,
+        ...(volumes.tls ? [volumes.tls.volume] : []),
+        volumes.auth.volume,
+        volumes.socket.volume,
+        volumes.shm.volume,
+        volumes.tmp.volume,
         ...backup?.volumes ?? [],
       ],
     };
   }
 
+  /**
+   * The roles' Secrets as files: replicas of the plain mode need just the replication role's; a
+   * primary or any HA member (a leader to be) provisions every role.
+   */
+  private secretsVolume(kind: PodKind, provisioning: ProvisioningModel): PodVolume {
+    return PodVolume.projected('secrets', provisioning.roles.filter((role) => kind !== 'replica' || role.secretDir === REPLICATION_SECRET_DIR)
+      .map((role) => secretProjection(role.secretDir, role.credentials)));
+  }
 
   /** The plain mode's init container: initdb (or a restore) on the primary, a clone on a replica, then provisioning. */
   private bootstrapContainer(role: Role, mounts: k8s.VolumeMount[], restore: InstancePodAdditions['restore']): k8s.Container {
@@ -462,32 +481,33 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
       RESTORE_SCRIPT: restore?.command[0] ?? '',
     };
-    return {
+    const volumes = this.volumes;
+    return restrictedContainer({
       name: 'bootstrap',
       image: model.image,
-      imagePullPolicy: 'IfNotPresent',
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
       env: distinctNames([...environmentVariables(environment), ...restore?.env ?? []]),
       resources: resourceRequirements(model.resources),
-      securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [
         ...mounts.filter((mount) => mount.name !== 'tls'),
-        volumeMount('config', CLUSTER_PATHS.configDir, true),
-        volumeMount('scripts', CLUSTER_PATHS.scriptsDir, true),
-        volumeMount('secrets', CLUSTER_PATHS.secretsDir, true),
+        volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
+        volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
+        volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir),
         ...mounts.filter((mount) => mount.name === 'tls'),
-        volumeMount('auth', CLUSTER_PATHS.authDir),
-        volumeMount('tmp', '/tmp'),
+        volumes.auth.mount(CLUSTER_PATHS.authDir),
+        volumes.tmp.mount('/tmp'),
         ...restore?.mounts ?? [],
       ],
-    };
+    });
   }
 
   /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket. */
   private postgresContainer(): k8s.Container {
     const model = this.model;
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
-    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({ ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold });
+    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({
+      ...pgIsReady, periodSeconds, timeoutSeconds: 5, failureThreshold,
+    });
     return {
       name: 'postgres',
       image: model.image,
@@ -512,21 +532,19 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private patroniContainer(): k8s.Container {
     const model = this.model;
     const ha = model.highAvailability!;
-    const fromSecret = (credentials: ResolvedCredentials, key: 'usernameKey' | 'passwordKey'): k8s.EnvVarSource => (
-      { secretKeyRef: { name: credentials.secretName, key: credentials[key] } });
     const memberAddress = (port: number) => `$(PATRONI_NAME).${model.objectNames.headless}:${port}`;
     const patroni: { [name: string]: string | k8s.EnvVarSource } = {
       PATRONI_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
       PATRONI_KUBERNETES_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       PATRONI_POSTGRESQL_CONNECT_ADDRESS: memberAddress(model.port),
       PATRONI_RESTAPI_CONNECT_ADDRESS: memberAddress(ha.restApiPort),
-      PATRONI_SUPERUSER_USERNAME: fromSecret(model.superuser, 'usernameKey'),
-      PATRONI_SUPERUSER_PASSWORD: fromSecret(model.superuser, 'passwordKey'),
-      PATRONI_REPLICATION_USERNAME: fromSecret(model.replication, 'usernameKey'),
-      PATRONI_REPLICATION_PASSWORD: fromSecret(model.replication, 'passwordKey'),
+      PATRONI_SUPERUSER_USERNAME: credentialSource(model.superuser, 'username'),
+      PATRONI_SUPERUSER_PASSWORD: credentialSource(model.superuser, 'password'),
+      PATRONI_REPLICATION_USERNAME: credentialSource(model.replication, 'username'),
+      PATRONI_REPLICATION_PASSWORD: credentialSource(model.replication, 'password'),
       // pg_rewind needs a superuser's rights on the new leader.
-      PATRONI_REWIND_USERNAME: fromSecret(model.superuser, 'usernameKey'),
-      PATRONI_REWIND_PASSWORD: fromSecret(model.superuser, 'passwordKey'),
+      PATRONI_REWIND_USERNAME: credentialSource(model.superuser, 'username'),
+      PATRONI_REWIND_PASSWORD: credentialSource(model.superuser, 'password'),
     };
     const provision: { [name in typeof PROVISION_ENVIRONMENT[number]]: string } = {
       CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
@@ -551,6 +569,34 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       livenessProbe: probe('/liveness', 6),
     };
   }
+}
+
+/** The instance pods' volumes by name; the roles' Secrets volume is made at synth (secretsVolume). */
+interface ClusterVolumes {
+  readonly config: PodVolume;
+  readonly scripts: PodVolume;
+  /** Only its mounts are used: its sources are the roles known at synth. */
+  readonly secrets: PodVolume;
+  readonly tls?: PodVolume;
+  readonly auth: PodVolume;
+  readonly socket: PodVolume;
+  readonly shm: PodVolume;
+  readonly tmp: PodVolume;
+}
+
+function clusterVolumes(model: ClusterModel): ClusterVolumes {
+  return {
+    config: PodVolume.configMap('config', model.objectNames.config),
+    scripts: PodVolume.configMap('scripts', model.objectNames.scripts, { defaultMode: 0o555 }),
+    secrets: PodVolume.projected('secrets', []),
+    // PostgreSQL takes a key file owned by root only if no more than its group may read it.
+    ...(model.tls ? { tls: PodVolume.secret('tls', model.tls.secretName, Object.values(TLS_FILES), 0o640) } : {}),
+    auth: PodVolume.memory('auth', '1Mi'),
+    socket: PodVolume.memory('socket', '1Mi'),
+    // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
+    shm: PodVolume.memory('shm', `${Math.floor(model.resources.memoryLimitBytes / 4 / 2 ** 20)}Mi`),
+    tmp: PodVolume.scratch('tmp', '256Mi'),
+  };
 }
 
 /** Env vars without repeats: restore.sh reads some variables the bootstrap already sets, which must be the same values. */

@@ -1,7 +1,7 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
-import { TLS_FILES } from '../core/tls';
 import { backupParameters } from '../backup/backup-objects';
+import { TLS_FILES } from '../core/tls';
 
 /** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`). */
 export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file']);

@@ -1,5 +1,5 @@
 import { ClusterModel } from './cluster-model';
-import { Provisioning, renderProvisioningSql } from './provisioning';
+import { ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
 
 /** The environment provision.sh reads; the pods set it, and Patroni passes its own to the script. */
@@ -11,7 +11,7 @@ export const PROVISION_ENVIRONMENT = ['CREDENTIALS_DIR', 'PGHOST', 'PGPORT'] as 
  * (arguments: action, role, scope). On the leader it brings roles and databases in step with
  * the Secrets and props, as the plain mode's bootstrap does at every start of the primary.
  */
-export function renderProvisionScript(model: ClusterModel, provisioning: Provisioning): string {
+export function renderProvisionScript(model: ClusterModel, provisioning: ProvisioningModel): string {
   return `#!/usr/bin/env bash
 # provision.sh of cluster "${model.name}", rendered by cdk8s-postgres.
 # Patroni calls it after the first initdb and whenever PostgreSQL starts or changes role. On

@@ -1,10 +1,10 @@
 import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
+import { REPLICATION_GROUP } from './cluster-layout';
+import { DatabaseModel } from './cluster-model';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { PASSWORD_LOOKUP_FUNCTION } from '../core/password-lookup';
-import { REPLICATION_GROUP } from './cluster-layout';
-import { DatabaseModel } from './cluster-model';
 
 /** A role the primary's bootstrap keeps in step with a mounted Secret. */
 export interface RoleModel {
@@ -13,7 +13,16 @@ export interface RoleModel {
   readonly credentials: ResolvedCredentials;
   /** CREATE/ALTER ROLE options besides the password. */
   readonly options: string;
-  readonly memberOf: string[];
+  readonly memberOf: readonly string[];
+}
+
+/** Every role and database the primary provisions, as the renderers take them at synth. */
+export interface ProvisioningModel {
+  /** The superuser and the replication role first, then the others by their Secret. */
+  readonly roles: readonly RoleModel[];
+  readonly databases: readonly DatabaseModel[];
+  /** Roles allowed to call the password lookup function. */
+  readonly passwordLookupRoles: readonly RoleModel[];
 }
 
 /** Where a role's Secret and memberships come from in the props or a method call, for error messages. */
@@ -26,34 +35,41 @@ export interface RoleSource {
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-/**
- * Every role of a cluster and how it is provisioned. Roles are added while the app is built and
- * rendered at synth, so a pooler or exporter added after the cluster still gets its role.
- */
 /** Where the replication role's Secret is mounted: the one Secret replicas need. */
 export const REPLICATION_SECRET_DIR = 'replication';
 
+/**
+ * The roles of a cluster as constructs add them. Roles are added while the app is built and
+ * rendered at synth, so a pooler or exporter added after the cluster still gets its role: the
+ * construct keeps this registry and hands the renderers its value, `model()`, at synth.
+ */
 export class Provisioning {
+  /** The roles in the order added; a role given more memberships is replaced, never changed. */
   private readonly added: RoleModel[] = [];
   /** Secrets that may hold only their one role, such as a metrics exporter's. */
   private readonly exclusiveSecrets = new Set<string>();
-  /** Roles allowed to call the password lookup function. */
-  public readonly passwordLookupRoles: RoleModel[] = [];
+  /** The secret directories of the roles allowed to call the password lookup function. */
+  private readonly passwordLookupDirs: string[] = [];
 
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
-    public readonly databases: DatabaseModel[]) {
+    private readonly databases: readonly DatabaseModel[]) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
     this.added.push({ secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
     databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
   }
 
   /**
-   * Every role: the superuser and the replication role first, then the others by their Secret,
-   * so the order constructs were declared in never changes the rendered files.
+   * What is provisioned now, as a value: the superuser and the replication role first, then the
+   * others by their Secret, so the order constructs were declared in never changes the rendered files.
    */
-  public get roles(): RoleModel[] {
+  public model(): ProvisioningModel {
     const [superuser, replication, ...others] = this.added;
-    return [superuser, replication, ...[...others].sort((a, b) => a.secretDir.localeCompare(b.secretDir))];
+    const roles = [superuser, replication, ...[...others].sort((a, b) => a.secretDir.localeCompare(b.secretDir))];
+    return {
+      roles,
+      databases: this.databases,
+      passwordLookupRoles: this.passwordLookupDirs.map((dir) => this.added.find((role) => role.secretDir === dir)!),
+    };
   }
 
   /**
@@ -76,11 +92,12 @@ export class Provisioning {
           'use lower-case letters, digits and "_", such as "pg_monitor"');
       }
     }
-    const existing = this.added.find((role) => sameSecret(role.credentials, resolved));
-    if (existing) {
-      existing.memberOf.push(...memberOf.filter((role) => !existing.memberOf.includes(role)));
-      existing.memberOf.sort();
-      return existing;
+    const existingIndex = this.added.findIndex((role) => sameSecret(role.credentials, resolved));
+    if (existingIndex >= 0) {
+      const existing = this.added[existingIndex];
+      const merged = { ...existing, memberOf: [...existing.memberOf, ...memberOf.filter((role) => !existing.memberOf.includes(role))].sort() };
+      this.added[existingIndex] = merged;
+      return merged;
     }
     const added = { secretDir: roleSecretDir(resolved), credentials: resolved, options: 'LOGIN', memberOf: [...memberOf].sort() };
     this.added.push(added);
@@ -90,13 +107,13 @@ export class Provisioning {
   /** Lets the role of these credentials call the password lookup function in every database. */
   public addPasswordLookup(credentials: PostgresCredentials, prop: string): void {
     const role = this.addRole(credentials, [], { credentials: prop });
-    if (!this.passwordLookupRoles.includes(role)) this.passwordLookupRoles.push(role);
+    if (!this.passwordLookupDirs.includes(role.secretDir)) this.passwordLookupDirs.push(role.secretDir);
   }
+}
 
-  /** The role provisioned for a database's owner. */
-  public ownerOf(database: DatabaseModel): RoleModel {
-    return this.added.find((role) => sameSecret(role.credentials, database.owner))!;
-  }
+/** The role provisioned for a database's owner. */
+function ownerOf(provisioning: ProvisioningModel, database: DatabaseModel): RoleModel {
+  return provisioning.roles.find((role) => sameSecret(role.credentials, database.owner))!;
 }
 
 /** A role's directory in the secrets volume, named after its Secret: stable whatever the order roles are added in. */
@@ -115,7 +132,7 @@ function sameSecret(a: ResolvedCredentials, b: ResolvedCredentials): boolean {
  * (:'var' and :"var"), so no password is in the script, argv or a log line. Every statement
  * is idempotent: a restart after a Secret changed sets the new password.
  */
-export function renderProvisioningSql(provisioning: Provisioning): string {
+export function renderProvisioningSql(provisioning: ProvisioningModel): string {
   const readRole = (role: RoleModel) => [
     `\\set role_name \`cat "$CREDENTIALS_DIR/${role.secretDir}/username"\``,
     `\\set role_password \`cat "$CREDENTIALS_DIR/${role.secretDir}/password"\``,
@@ -133,7 +150,7 @@ export function renderProvisioningSql(provisioning: Provisioning): string {
   }
   for (const database of provisioning.databases) {
     lines.push(
-      `\\set owner \`cat "$CREDENTIALS_DIR/${provisioning.ownerOf(database).secretDir}/username"\``,
+      `\\set owner \`cat "$CREDENTIALS_DIR/${ownerOf(provisioning, database).secretDir}/username"\``,
       `SELECT format('CREATE DATABASE %I OWNER %I', '${database.name}', :'owner')`,
       `  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database.name}') \\gexec`,
     );
@@ -148,7 +165,7 @@ export function renderProvisioningSql(provisioning: Provisioning): string {
   return lines.join('\n');
 }
 
-function renderPasswordLookup(roles: RoleModel[], readRole: (role: RoleModel) => string[]): string[] {
+function renderPasswordLookup(roles: readonly RoleModel[], readRole: (role: RoleModel) => string[]): string[] {
   const [schema] = PASSWORD_LOOKUP_FUNCTION.split('.');
   return [
     `CREATE SCHEMA IF NOT EXISTS ${schema};`,
