@@ -68,6 +68,8 @@ export default tseslint.config(
     rules: {
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
       'import/no-extraneous-dependencies': ['error', { devDependencies: false, optionalDependencies: false, peerDependencies: true }],
+      'no-restricted-imports': ['error', { paths: [{ name: 'cdk8s-plus-27', message: 'import { k8s } from lib/core/kube.ts, the one place that names the Kubernetes API release' }] }],
     },
   },
+  { files: ['lib/core/kube.ts'], rules: { 'no-restricted-imports': 'off' } },
 );

@@ -1,4 +1,3 @@
-import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
 import { BackupModel, RepositoryModel } from './backup-model';
@@ -7,6 +6,7 @@ import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './
 import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 import { configChecksum } from '../core/checksum';
 import { ClaimTemplate } from '../core/claim-template';
+import { k8s } from '../core/kube';
 import { metadataLabels, selectorLabels } from '../core/labels';
 import { Connection, egressRules, NetworkAccess } from '../core/network-policy';
 import { PodBase, restrictedContainer, restrictedPod } from '../core/pod-baseline';

@@ -1,5 +1,5 @@
 /* eslint-disable import/order -- the repository types are imported at the end of the file, after the class they extend */
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from '../core/kube';
 import { IConstruct } from 'constructs';
 import { Connection } from '../core/network-policy';
 import type { BackupSchedule } from './backup-props';

@@ -1,8 +1,8 @@
-import { k8s } from 'cdk8s-plus-27';
 import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { pgpoolParamsEnvironment } from './pgpool-conf';
 import { BalancerModel, PgpoolUserModel } from './pgpool-model';
 import { PgpoolConfigMode } from './pgpool-settings';
+import { k8s } from '../core/kube';
 import { selectorLabels } from '../core/labels';
 import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
 import { PodVolume } from '../core/pod-volumes';

@@ -1,5 +1,4 @@
 import { Chart } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { BALANCER_FILES, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { balancerEnvironment, balancerPodSpec } from './balancer-pod';
@@ -10,6 +9,7 @@ import { PgpoolConfigMode } from './pgpool-settings';
 import { PostgresCredentials, requireOwnSecret } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { EndpointBindOptions, EndpointBinding } from '../core/endpoint-binding';
+import { k8s } from '../core/kube';
 import { selectorLabels } from '../core/labels';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { serviceHost } from '../core/names';

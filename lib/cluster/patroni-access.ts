@@ -1,5 +1,5 @@
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
+import { k8s } from '../core/kube';
 import { ComponentLabels } from '../core/labels';
 import { UserMetadata } from '../core/user-metadata';
 import { objectMeta } from '../core/workload';

@@ -1,5 +1,4 @@
 import { Chart, Lazy } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { Construct, IConstruct } from 'constructs';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
@@ -18,6 +17,7 @@ import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../c
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { EndpointBindOptions, EndpointBinding, PostgresRole } from '../core/endpoint-binding';
+import { k8s } from '../core/kube';
 import { ComponentLabels, metadataLabels, selectorLabels } from '../core/labels';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { componentPeer, NetworkAccess, NetworkPeer } from '../core/network-policy';

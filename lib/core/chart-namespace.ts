@@ -1,7 +1,7 @@
 import { Chart, JsonPatch } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { propError } from './errors';
+import { k8s } from './kube';
 import { validateDnsLabel } from './names';
 import { resolveUserMetadata } from './user-metadata';
 

@@ -1,4 +1,4 @@
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from './kube';
 import { volumeMount } from './pod-volumes';
 
 /** What a claim asks for: a ReadWriteOnce volume of a size, of a storage class or the cluster's default. */

@@ -1,7 +1,7 @@
 import { Chart, Lazy } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
+import { k8s } from './kube';
 import { ComponentLabels } from './labels';
 import { validateCidr, validateDnsLabel, validateLabels } from './names';
 import { UserMetadata } from './user-metadata';

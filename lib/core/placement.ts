@@ -1,7 +1,7 @@
 import { Duration } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
+import { k8s } from './kube';
 import { validateDnsSubdomain, validateLabels, validateLabelValue, validateQualifiedName } from './names';
 import { wholeSeconds } from './validation';
 

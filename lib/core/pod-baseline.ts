@@ -1,4 +1,4 @@
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from './kube';
 import { PodSpread, spreadOverNodes } from './scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 

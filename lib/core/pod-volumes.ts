@@ -1,4 +1,4 @@
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from './kube';
 
 /** A file of a ConfigMap volume, with its own mode where it differs from the volume's. */
 export interface ConfigMapFile {

@@ -1,8 +1,8 @@
 import { Chart, Lazy } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { configChecksum } from './checksum';
 import { IPostgresEndpoint } from './endpoint';
+import { k8s } from './kube';
 import { ComponentLabels, selectorLabels } from './labels';
 import { MonitoringProfile } from './monitoring';
 import { deploymentPodPattern } from './names';

@@ -1,6 +1,6 @@
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
+import { k8s } from './kube';
 import { parseQuantity } from './quantity';
 
 /** CPU and memory of a container, as Kubernetes quantities (`'250m'`, `'1Gi'`). */

@@ -1,4 +1,4 @@
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from './kube';
 
 /** Whether the scheduler must or should put the pods of one workload on different nodes. */
 export enum PodSpread {

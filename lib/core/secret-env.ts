@@ -1,5 +1,5 @@
-import { k8s } from 'cdk8s-plus-27';
 import { ResolvedCredentials } from './credentials';
+import { k8s } from './kube';
 
 /** Which of a credentials Secret's two keys. */
 export type CredentialKey = 'username' | 'password';

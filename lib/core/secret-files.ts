@@ -1,5 +1,5 @@
-import { k8s } from 'cdk8s-plus-27';
 import { ResolvedCredentials } from './credentials';
+import { k8s } from './kube';
 
 /** A file of a projected volume from a Secret's key. */
 export interface SecretFile {

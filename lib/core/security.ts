@@ -1,4 +1,4 @@
-import { k8s } from 'cdk8s-plus-27';
+import { k8s } from './kube';
 
 /**
  * The pod-level half of the "restricted" Pod Security Standard: a fixed non-root identity whose

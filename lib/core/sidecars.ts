@@ -1,7 +1,6 @@
-import { Lazy } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { propError } from './errors';
+import { k8s } from './kube';
 
 /** A container that runs beside a component's daemon in each of its pods, such as a metrics exporter. */
 export interface Sidecar {
@@ -58,23 +57,6 @@ export class SidecarSet {
   /** The pod template's annotations with the sidecars', at synth. */
   public withAnnotations(own: { [key: string]: string }): { [key: string]: string } {
     return Object.assign({}, ...this.sidecars.map((s) => s.podAnnotations ?? {}), own);
-  }
-
-  /** Reserves the pod and returns it with the sidecars' containers added at synth (for a spec built at construction). */
-  public podSpec(spec: k8s.PodSpec): k8s.PodSpec {
-    this.reservePod(spec);
-    return { ...spec, containers: Lazy.any({ produce: () => this.withContainers(spec).containers }) };
-  }
-
-  /** Reserves the ports and returns them with the sidecars' added at synth (for a spec built at construction). */
-  public servicePorts(ports: k8s.ServicePort[]): k8s.ServicePort[] {
-    this.reserveServicePorts(ports);
-    return Lazy.any({ produce: () => this.withServicePorts(ports) });
-  }
-
-  /** The pod template's annotations with the sidecars' added at synth (for a spec built at construction). */
-  public podAnnotations(own: { [key: string]: string }): { [key: string]: string } {
-    return Lazy.any({ produce: () => this.withAnnotations(own) });
   }
 
   /** The ports the sidecars' containers listen on. */

@@ -1,9 +1,9 @@
 import { ApiObject, Chart } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
 import { resolveSecretKeys } from './credentials';
 import { IPostgresEndpoint } from './endpoint';
 import { propError } from './errors';
+import { k8s } from './kube';
 import { ComponentLabels, metadataLabels } from './labels';
 import { serviceHost, validateDnsSubdomain } from './names';
 import { UserMetadata } from './user-metadata';
@@ -110,7 +110,8 @@ export function resolveTls(scope: IConstruct, options: TlsOptions | undefined, c
 }
 
 /** Validates a CertificateAuthority and fills in its key. */
-export function resolveAuthority(scope: IConstruct, prop: string, authority: CertificateAuthority | undefined): Required<CertificateAuthority> | undefined {
+export function resolveAuthority(scope: IConstruct, prop: string,
+  authority: CertificateAuthority | undefined): Required<CertificateAuthority> | undefined {
   if (authority === undefined) return undefined;
   return resolveSecretKeys(scope, prop, authority.secretName, { key: authority.key ?? TLS_FILES.authority });
 }

@@ -1,6 +1,6 @@
 import { Chart } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { IConstruct } from 'constructs';
+import { k8s } from './kube';
 import { ComponentLabels, metadataLabels, selectorLabels } from './labels';
 import { annotationsField, UserMetadata } from './user-metadata';
 
@@ -26,7 +26,3 @@ export function oneAtATimeDisruptionBudget(scope: IConstruct, name: string, labe
     spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selectorLabels(labels, withComponent) } },
   });
 }
-
-// The pod kit's, where they now live; still exported here for the rooms that import them from this file.
-export { volumeMount } from './pod-volumes';
-export { secretProjection } from './secret-files';

@@ -1,5 +1,5 @@
-import { k8s } from 'cdk8s-plus-27';
 import { ResolvedCredentials } from '../core/credentials';
+import { k8s } from '../core/kube';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { credentialsEnv } from '../core/secret-env';
 

@@ -1,6 +1,5 @@
 import { createHash } from 'crypto';
 import { ApiObject } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { renderAlertRules } from './alert-rules';
 import { renderDashboard } from './dashboards';
@@ -8,6 +7,7 @@ import { EXPORTERS } from './exporter-kinds';
 import { ExporterSidecarProps, ScrapeObject } from './exporter-props';
 import { resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
+import { k8s } from '../core/kube';
 import { ComponentLabels, metadataLabels } from '../core/labels';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { validateLabels } from '../core/names';

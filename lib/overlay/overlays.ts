@@ -1,9 +1,9 @@
-import { PostgresStatefulClusterProps } from '../cluster/cluster-props';
+import { StackOverlay } from './stack-overlay';
 import { PgpoolBalancerProps } from '../balancer/pgpool-props';
+import { PostgresStatefulClusterProps } from '../cluster/cluster-props';
+import { WorkloadProps } from '../core/user-metadata';
 import { ExporterSidecarProps } from '../exporter/exporter-props';
 import { PgBouncerPoolerProps } from '../pooler/pgbouncer-props';
-import { WorkloadProps } from '../core/user-metadata';
-import { StackOverlay } from './stack-overlay';
 
 /**
  * Applies environment and team overlays to a base stack's props: write the stack once with its

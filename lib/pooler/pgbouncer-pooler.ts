@@ -1,5 +1,4 @@
 import { Chart } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { renderPgBouncerIni } from './pgbouncer-ini';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel, resolvePoolerModel } from './pgbouncer-model';
@@ -10,6 +9,7 @@ import { renderDrainScript, renderStartScript, renderUserlistScript } from './po
 import { PostgresCredentials, requireOwnSecret, ResolvedCredentials } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { propError } from '../core/errors';
+import { k8s } from '../core/kube';
 import { ExporterKind, IMonitorable, MonitoringProfile } from '../core/monitoring';
 import { serviceHost } from '../core/names';
 import { PasswordLookup } from '../core/password-lookup';

@@ -1,8 +1,8 @@
-import { k8s } from 'cdk8s-plus-27';
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, statsUserSecretDir, userSecretDir } from './pooler-layout';
 import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT } from './pooler-scripts';
 import { ResolvedCredentials } from '../core/credentials';
+import { k8s } from '../core/kube';
 import { selectorLabels } from '../core/labels';
 import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
 import { PodVolume } from '../core/pod-volumes';

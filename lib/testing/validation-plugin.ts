@@ -303,7 +303,7 @@ class Attribution {
       return {
         object, resourceName, construct: `made by construct ${creator}`,
         note: `(cdk8s records one construct path per object name; ${recorded} is the path of ${describe(owner)}, `
-          + `a sibling made by the same construct, which gives its objects one name)`,
+          + 'a sibling made by the same construct, which gives its objects one name)',
       };
     }
     return {
