@@ -179,7 +179,8 @@ pg1-socket-path=/var/run/postgresql
       { name: 'archive_command', value: 'pgbackrest --config=/etc/pgbackrest/instance.conf --stanza=shop-db archive-push %p' },
       { name: 'archive_timeout', value: 60 },
     ]);
-    expect(backupParameters(synthBackup({ repositories: [BackupRepository.volume()], archiveTimeout: Duration.minutes(5) }).model)[2].value).toBe(300);
+    const fiveMinutes = synthBackup({ repositories: [BackupRepository.volume()], archiveTimeout: Duration.minutes(5) }).model;
+    expect(backupParameters(fiveMinutes)[2].value).toBe(300);
   });
 });
 
@@ -227,7 +228,8 @@ describe('Kubernetes objects', () => {
     const templates = podTemplatesOf(objects);
     expect(templates.map((t) => `${t.kind}/${t.name}`).sort()).toEqual([
       'CronJob/shop-db-backup-repo1-full', 'CronJob/shop-db-backup-repo1-incr', 'CronJob/shop-db-backup-repo2-diff', 'CronJob/shop-db-backup-repo2-full',
-      'StatefulSet/shop-db-repo-host']);
+      'StatefulSet/shop-db-repo-host',
+    ]);
     for (const { template } of templates) expect(checkPodSecurity(template)).toEqual([]);
   });
 
@@ -235,7 +237,8 @@ describe('Kubernetes objects', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ConfigMap/shop-db-pgbackrest', 'CronJob/shop-db-backup-repo1-full', 'CronJob/shop-db-backup-repo1-incr', 'CronJob/shop-db-backup-repo2-diff',
       'CronJob/shop-db-backup-repo2-full', 'NetworkPolicy/shop-db-backup', 'NetworkPolicy/shop-db-repo-host', 'Service/shop-db-repo-host',
-      'ServiceAccount/shop-db-pgbackrest', 'StatefulSet/shop-db-repo-host']);
+      'ServiceAccount/shop-db-pgbackrest', 'StatefulSet/shop-db-repo-host',
+    ]);
     expect(Object.keys(findObject(objects, 'ConfigMap', 'shop-db-pgbackrest').data).sort())
       .toEqual(['backup-repo1.conf', 'backup-repo2.conf', 'backup.sh', 'instance.conf', 'repo-host.conf', 'restore.sh']);
     expect(findObject(objects, 'ServiceAccount', 'shop-db-pgbackrest').automountServiceAccountToken).toBe(false);
@@ -255,8 +258,10 @@ describe('Kubernetes objects', () => {
     const pod = host.spec.template.spec;
     expect(pod.containers[0].command).toEqual(['pgbackrest', '--config=/etc/pgbackrest/repo-host.conf', 'server']);
     expect(pod.containers[0].readinessProbe.exec.command).toEqual(['pgbackrest', '--config=/etc/pgbackrest/repo-host.conf', 'server-ping', '127.0.0.1']);
-    expect(pod.volumes.find((v: any) => v.name === 'pgbackrest-tls').secret).toEqual({ secretName: 'shop-db-tls', defaultMode: 0o640,
-      items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }, { key: 'ca.crt', path: 'ca.crt' }] });
+    expect(pod.volumes.find((v: any) => v.name === 'pgbackrest-tls').secret).toEqual({
+      secretName: 'shop-db-tls', defaultMode: 0o640,
+      items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }, { key: 'ca.crt', path: 'ca.crt' }],
+    });
     expect(host.spec.template.metadata.annotations['checksum/pgbackrest']).toMatch(/^[0-9a-f]{64}$/);
     const service = findObject(objects, 'Service', 'shop-db-repo-host');
     expect(service.spec).toMatchObject({ clusterIP: 'None', ports: [{ port: 8432, name: 'pgbackrest' }] });
@@ -290,13 +295,18 @@ describe('Kubernetes objects', () => {
     ]);
     expect(s3.volumes).toEqual(expect.arrayContaining([{ name: 'pgbackrest-repo2-ca', secret: { secretName: 'minio-ca', defaultMode: 0o444, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]));
     expect(s3.volumes.find((v: any) => v.name === 'pgbackrest-config').configMap.items).toEqual([
-      { key: 'backup-repo2.conf', path: 'backup-repo2.conf' }, { key: 'backup.sh', path: 'backup.sh', mode: 0o555 }]);
+      { key: 'backup-repo2.conf', path: 'backup-repo2.conf' }, { key: 'backup.sh', path: 'backup.sh', mode: 0o555 },
+    ]);
   });
 
   test('NetworkPolicies: the repository host admits the instances only; the jobs take nothing and reach the instances\' servers, S3 and DNS', () => {
     const host = findObject(objects, 'NetworkPolicy', 'shop-db-repo-host');
-    expect(host.spec.ingress).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
-      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'shop-db' } } }], ports: [{ protocol: 'TCP', port: 8432 }] }]);
+    expect(host.spec.ingress).toEqual([{
+      from: [{
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'shop-db' } },
+      }], ports: [{ protocol: 'TCP', port: 8432 }],
+    }]);
     const jobs = findObject(objects, 'NetworkPolicy', 'shop-db-backup');
     expect(jobs.spec.ingress).toBeUndefined();
     expect(jobs.spec.policyTypes).toEqual(['Ingress', 'Egress']);
@@ -374,5 +384,6 @@ test('a chart without a namespace renders objects without namespaces, and Networ
   const { objects } = synthBackup({ repositories: [BackupRepository.volume()] }, {}, 'db', null);
   expect(objects.every((o) => o.metadata.namespace === undefined)).toBe(true);
   expect(findObject(objects, 'NetworkPolicy', 'db-repo-host').spec.ingress[0].from).toEqual([
-    { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'db' } } }]);
+    { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'db' } } },
+  ]);
 });

@@ -6,12 +6,13 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   DisableLoadBalanceOnWrite, EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgpoolBalancer, PgpoolBalancerProps,
-  IssuerKind, PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster, MemoryCheck } from '../lib';
+  IssuerKind, PgpoolConfigMode, PgpoolPasswordEncryption, PodSpread, PostgresStatefulCluster, MemoryCheck,
+} from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
-import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 
 type Props = Partial<PgpoolBalancerProps>;
 
@@ -427,7 +428,8 @@ describe('pgpool.conf settings', () => {
 
   test('typed props are rendered with Pgpool-II quoting: numbers and booleans bare, strings quoted, durations in seconds', () => {
     const objects = objectsOf({
-      loadBalanceMode: false, connectionCache: false, statementLevelLoadBalance: true, disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.DML_ADAPTIVE,
+      loadBalanceMode: false, connectionCache: false, statementLevelLoadBalance: true,
+      disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite.DML_ADAPTIVE,
       numInitChildren: 64, maxPool: 4, childLifeTime: Duration.minutes(10), childMaxConnections: 1000, connectionLifeTime: Duration.hours(1),
       clientIdleLimit: Duration.seconds(90), srCheckPeriod: Duration.seconds(5), healthCheckPeriod: Duration.seconds(30), tls: {},
     });

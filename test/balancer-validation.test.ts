@@ -2,13 +2,14 @@ import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as fc from 'fast-check';
 import {
-  EndpointBinding, ExternalPostgres, IPostgresEndpoint, IssuerKind, PasswordLookup, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode, PostgresCredentials,
-  PostgresStatefulCluster, MemoryCheck } from '../lib';
-import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
-import { validateManifests } from './support/kube-schema';
+  EndpointBinding, ExternalPostgres, IPostgresEndpoint, IssuerKind, PasswordLookup, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode,
+  PostgresCredentials, PostgresStatefulCluster, MemoryCheck,
+} from '../lib';
 import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
+import { validateManifests } from './support/kube-schema';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { PGPOOL_43_PARAMETERS } from '../lib/balancer/pgpool-parameters';
 
 type Props = Partial<PgpoolBalancerProps>;
 type BackendKind = 'cluster' | 'external';
@@ -438,8 +439,10 @@ describe('any props (property test)', () => {
   const parameterName = fc.oneof(
     { arbitrary: fc.constantFrom(...HARMLESS), weight: 12 },
     { arbitrary: fc.constantFrom(...PGPOOL_43_PARAMETERS), weight: 3 },
-    { arbitrary: fc.constantFrom('backend_hostname0', 'backend_weight1', 'health_check_period1', 'num_children', 'constructor', '__proto__'),
-      weight: 1 },
+    {
+      arbitrary: fc.constantFrom('backend_hostname0', 'backend_weight1', 'health_check_period1', 'num_children', 'constructor', '__proto__'),
+      weight: 1,
+    },
     { arbitrary: fc.stringMatching(/^[a-z_]{1,30}$/), weight: 1 },
     { arbitrary: fc.string({ maxLength: 20 }), weight: 1 },
   );

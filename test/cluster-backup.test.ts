@@ -255,7 +255,9 @@ describe('NetworkPolicy', () => {
     expect(findObject(objects, 'NetworkPolicy', 'db')).toBeDefined();
     for (const set of INSTANCE_SETS[mode]) {
       const instance = pod(labelsOf(findObject(objects, 'StatefulSet', set)));
-      for (const job of jobs) expect({ [job.metadata.name]: mayConnect(objects, pod(labelsOf(job)), instance, 8432) }).toEqual({ [job.metadata.name]: true });
+      for (const job of jobs) {
+        expect({ [job.metadata.name]: mayConnect(objects, pod(labelsOf(job)), instance, 8432) }).toEqual({ [job.metadata.name]: true });
+      }
       // Ordinary clients reach PostgreSQL, not pgBackRest.
       expect(mayConnect(objects, client, instance, 5432)).toBe(true);
       expect([mayConnect(objects, client, instance, 8432), mayConnect(objects, otherNamespace, instance, 8432)]).toEqual([false, false]);

@@ -3,8 +3,8 @@ import * as fc from 'fast-check';
 import {
   PodPlacement, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication, TaintEffect, TolerationOperator,
 } from '../lib';
-import { validateManifests } from './support/kube-schema';
 import { describeWorkloadProps } from './support/common-props';
+import { validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { synthObjects, testChart } from './support/synth';
 
@@ -425,10 +425,14 @@ describe('any props (property test)', () => {
   const memoryLimit = fc.oneof(
     { arbitrary: fc.constantFrom('1Gi', '2Gi', '4Gi', '8Gi', '16Gi', '1.5Gi'), weight: 4 },
     { arbitrary: fc.string(), weight: 1 },
-    { arbitrary: fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom('', 'm', 'k', 'Ki', 'M', 'Mi', 'G', 'Gi', 'GB', 'mb', ' Mi'))
-      .map(([amount, unit]) => `${amount}${unit}`), weight: 1 },
+    {
+      arbitrary: fc.tuple(fc.integer({ min: 0, max: 4096 }), fc.constantFrom('', 'm', 'k', 'Ki', 'M', 'Mi', 'G', 'Gi', 'GB', 'mb', ' Mi'))
+        .map(([amount, unit]) => `${amount}${unit}`), weight: 1,
+    },
   );
-  const maxConnections = fc.oneof(fc.integer({ min: -10, max: 300000 }), fc.double({ min: -10, max: 1000, noNaN: true }), fc.integer({ min: 20, max: 300 }));
+  const maxConnections = fc.oneof(
+    fc.integer({ min: -10, max: 300000 }), fc.double({ min: -10, max: 1000, noNaN: true }), fc.integer({ min: 20, max: 300 }),
+  );
   const size = mostly(fc.constantFrom('1Gi', '20Gi', '500Gi', '1Ti', '1.5Gi'), fc.constantFrom('0', '-1Gi', '20GB', 'big', ''));
   const storage = fc.record({
     size,
@@ -436,11 +440,15 @@ describe('any props (property test)', () => {
     walSize: size,
   }, { requiredKeys: [] });
   const toleration = fc.oneof(
-    { arbitrary: fc.constantFrom({ key: 'dedicated', value: 'db', effect: TaintEffect.NO_SCHEDULE },
-      { key: 'node.kubernetes.io/unreachable', operator: TolerationOperator.EXISTS, effect: TaintEffect.NO_EXECUTE, tolerationSeconds: Duration.seconds(30) },
-      { operator: TolerationOperator.EXISTS }), weight: 12 },
-    { arbitrary: fc.constantFrom({ key: 'constructor', operator: TolerationOperator.EQUAL, value: 'a b' }, { value: 'db' },
-      { key: 'k', operator: TolerationOperator.EXISTS, value: 'v' }, { key: 'k', tolerationSeconds: Duration.millis(1500) }), weight: 1 },
+    {
+      arbitrary: fc.constantFrom({ key: 'dedicated', value: 'db', effect: TaintEffect.NO_SCHEDULE },
+        { key: 'node.kubernetes.io/unreachable', operator: TolerationOperator.EXISTS, effect: TaintEffect.NO_EXECUTE, tolerationSeconds: Duration.seconds(30) },
+        { operator: TolerationOperator.EXISTS }), weight: 12,
+    },
+    {
+      arbitrary: fc.constantFrom({ key: 'constructor', operator: TolerationOperator.EQUAL, value: 'a b' }, { value: 'db' },
+        { key: 'k', operator: TolerationOperator.EXISTS, value: 'v' }, { key: 'k', tolerationSeconds: Duration.millis(1500) }), weight: 1,
+    },
   );
   const placement = fc.record({
     nodeSelector: mostly(fc.constantFrom({ pool: 'db' }, { 'example.com/zone': 'a', 'pool': '' }), fc.constantFrom({ 'bad key': 'db' }, { pool: 'a b' })),

@@ -14,9 +14,9 @@ import {
   ExporterKind, ExporterSidecar, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps, PostgresStatefulCluster,
   PostgresStatefulClusterProps,
 } from '../lib';
+import { synthObjects, testChart } from './support/synth';
 import { dashboardExpressions } from '../lib/exporter/dashboards';
 import { EXPORTER_METRICS } from '../lib/exporter/exporter-metrics';
-import { synthObjects, testChart } from './support/synth';
 
 interface PromtoolResult {
   readonly status: number | null;
@@ -514,7 +514,9 @@ function metricNames(expression: string): string[] {
   return names;
 }
 
-const KIND_OF: { [kind in TargetKind]: ExporterKind } = { cluster: ExporterKind.POSTGRES, pooler: ExporterKind.PGBOUNCER, balancer: ExporterKind.PGPOOL };
+const KIND_OF: { [kind in TargetKind]: ExporterKind } = {
+  cluster: ExporterKind.POSTGRES, pooler: ExporterKind.PGBOUNCER, balancer: ExporterKind.PGPOOL,
+};
 
 describe('metric names', () => {
   test('the parser finds the metrics and skips functions, groupings, matchers and ranges', () => {

@@ -153,15 +153,19 @@ const mostly = <T, U>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<U>) =>
 /** A Secret name: a fresh one, one of another login of the target (by index), or no Secret name. */
 type SecretChoice = { fresh: string } | { taken: number } | { invalid: string };
 const secretChoice: fc.Arbitrary<SecretChoice> = fc.oneof(
-  { arbitrary: fc.oneof(
-    fc.constantFrom('metrics-exporter', 'exporter', 'db.metrics', 'x', `${'e'.repeat(62)}.${'f'.repeat(62)}`),
-    fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?){0,2}$/),
-  ).map((fresh) => ({ fresh })), weight: 18 },
+  {
+    arbitrary: fc.oneof(
+      fc.constantFrom('metrics-exporter', 'exporter', 'db.metrics', 'x', `${'e'.repeat(62)}.${'f'.repeat(62)}`),
+      fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?){0,2}$/),
+    ).map((fresh) => ({ fresh })), weight: 18,
+  },
   { arbitrary: fc.nat(5).map((taken) => ({ taken })), weight: 1 },
-  { arbitrary: fc.oneof(
-    fc.constantFrom('Metrics_Exporter', '', '-exporter', 'exporter-', 'my exporter', 'exporter..x', '.exporter', 'e'.repeat(254)),
-    fc.string({ maxLength: 12 }),
-  ).map((invalid) => ({ invalid })), weight: 1 },
+  {
+    arbitrary: fc.oneof(
+      fc.constantFrom('Metrics_Exporter', '', '-exporter', 'exporter-', 'my exporter', 'exporter..x', '.exporter', 'e'.repeat(254)),
+      fc.string({ maxLength: 12 }),
+    ).map((invalid) => ({ invalid })), weight: 1,
+  },
 );
 /** A username key: mostly the default, sometimes another one. */
 const secretKey = fc.option(fc.oneof(
@@ -190,10 +194,14 @@ const port: fc.Arbitrary<PortChoice | undefined> = mostly(
 
 /** A request and a limit, mostly in order; otherwise each one unset, of the list or not a quantity. */
 const requestAndLimit = (list: Array<[string, number]>) => {
-  const quantity = fc.oneof({ arbitrary: fc.constantFrom(...list.map(([q]) => q)), weight: 9 }, { arbitrary: fc.constantFrom(...NOT_QUANTITIES), weight: 1 });
+  const quantity = fc.oneof(
+    { arbitrary: fc.constantFrom(...list.map(([q]) => q)), weight: 9 }, { arbitrary: fc.constantFrom(...NOT_QUANTITIES), weight: 1 },
+  );
   return fc.oneof(
-    { arbitrary: fc.tuple(fc.nat(list.length - 1), fc.nat(list.length - 1))
-      .map(([a, b]) => ({ request: list[Math.min(a, b)][0], limit: list[Math.max(a, b)][0] })), weight: 7 },
+    {
+      arbitrary: fc.tuple(fc.nat(list.length - 1), fc.nat(list.length - 1))
+        .map(([a, b]) => ({ request: list[Math.min(a, b)][0], limit: list[Math.max(a, b)][0] })), weight: 7,
+    },
     { arbitrary: fc.record({ request: fc.option(quantity, { nil: undefined }), limit: fc.option(quantity, { nil: undefined }) }), weight: 1 },
     { arbitrary: fc.constant({ request: undefined, limit: undefined }), weight: 2 },
   );
@@ -357,7 +365,9 @@ describe('ExporterSidecar with any props on any target (property test)', () => {
       const target = TARGETS[c.kind];
       const faults = expectedFaults(c);
       const metricsPort = resolvePort(c) ?? target.defaultPort;
-      const credentials: PostgresCredentials = { secretName: resolveSecret(c), ...(c.usernameKey === undefined ? {} : { usernameKey: c.usernameKey }) };
+      const credentials: PostgresCredentials = {
+        secretName: resolveSecret(c), ...(c.usernameKey === undefined ? {} : { usernameKey: c.usernameKey }),
+      };
       const s = stack(c.kind, c.namespace);
 
       let objects: any[];

@@ -1,14 +1,14 @@
 import { Chart, Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
-  ExporterKind, ExporterSidecar, ExporterSidecarProps, ExternalPostgres, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps,
-  PostgresStatefulCluster, PostgresStatefulClusterProps, ScrapeObject,
+  ExporterKind, ExporterSidecar, ExporterSidecarProps, ExternalPostgres, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer,
+  PgpoolBalancerProps, PostgresStatefulCluster, PostgresStatefulClusterProps, ScrapeObject,
 } from '../lib';
-import { dashboardExpressions } from '../lib/exporter/dashboards';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { dashboardExpressions } from '../lib/exporter/dashboards';
 
 type TargetKind = 'cluster' | 'pooler' | 'balancer';
 const TARGET_KINDS: TargetKind[] = ['cluster', 'pooler', 'balancer'];
@@ -332,10 +332,10 @@ describe('validation: the exporter\'s Secret must be its own', () => {
   test('the cluster\'s exporter Secret is refused when a pooler created after the exporter uses it as auth user', () => {
     // The same clash as above in the other order: the auth user would become a member of pg_monitor.
     const chart = testChart('apps');
-    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: CLUSTER_SETTINGS });
-    new ExporterSidecar(chart, 'DbMetrics', { target: cluster, credentials: AUTH_USER });
+    const db = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: CLUSTER_SETTINGS });
+    new ExporterSidecar(chart, 'DbMetrics', { target: db, credentials: AUTH_USER });
     expect(() => {
-      new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH_USER });
+      new PgBouncerPooler(chart, 'Pooler', { backend: db, authUser: AUTH_USER });
       synthObjects(chart);
     }).toThrow(/pooler-auth/);
   });
@@ -753,7 +753,9 @@ describe('the order in which the exporter and other users of its target are decl
     made.Balancer = new PgpoolBalancer(chart, 'Balancer', { backend: made.Db, users: [{ credentials: APP_USER, envPrefix: 'APP' }], srCheckUser: SR_CHECK_USER });
   };
   const exporter = (id: string, target: string, secretName: string): Step => (chart, made) => {
-    new ExporterSidecar(chart, id, { target: made[target], credentials: { secretName }, alerts: true, dashboard: true, scrapeObject: ScrapeObject.SERVICE_MONITOR });
+    new ExporterSidecar(chart, id, {
+      target: made[target], credentials: { secretName }, alerts: true, dashboard: true, scrapeObject: ScrapeObject.SERVICE_MONITOR,
+    });
   };
   const dbExporter = exporter('DbMetrics', 'Db', 'db-exporter');
   const balancerExporter = exporter('BalancerMetrics', 'Balancer', 'balancer-exporter');

@@ -251,7 +251,8 @@ describe('patroni --validate-config (Patroni 3.0.2)', () => {
 
   const effectiveParameters = (objects: any[]) => JSON.parse(withPatroniYml(objects, ['-c', [
     'import json, sys', 'from patroni.config import Config', 'c = Config(sys.argv[1], validator=None)',
-    "c.set_dynamic_configuration(c['bootstrap']['dcs'])", "print(json.dumps(dict(c['postgresql']['parameters'])))"].join('\n')]).output);
+    "c.set_dynamic_configuration(c['bootstrap']['dcs'])", "print(json.dumps(dict(c['postgresql']['parameters'])))",
+  ].join('\n')]).output);
 
   test('Patroni keeps a rendered wal_keep_size of 16MB or more', () => {
     expect(effectiveParameters(ha({}, { settings: { walKeepSize: '64MB' } }))).toMatchObject({ wal_keep_size: '64MB', max_connections: 100 });
@@ -288,7 +289,8 @@ describe('provision.sh', () => {
         '#!/bin/sh',
         'printf \'%s\\n\' "PGOPTIONS=${PGOPTIONS:-} $*" >> "$OUT/calls"',
         'cat "$PGPASSFILE" > "$OUT/passfile"',
-        'case "$*" in *pg_is_in_recovery*) echo f ;; *) cat > "$OUT/sql" ;; esac', ''].join('\n'), 0o755);
+        'case "$*" in *pg_is_in_recovery*) echo f ;; *) cat > "$OUT/sql" ;; esac', '',
+      ].join('\n'), 0o755);
       file('credentials/superuser/username', 'postgres');
       file('credentials/superuser/password', 'pass:word');
       const result = spawnSync('bash', [join(dir, 'provision.sh'), ...args], {
@@ -369,7 +371,8 @@ describe('errors', () => {
   });
 
   test('accepts ttl equal to loopWait + 2 x retryTimeout', () => {
-    expect(patroni(ha({ ttl: seconds(20), loopWait: seconds(4), retryTimeout: seconds(8) })).bootstrap.dcs).toMatchObject({ ttl: 20, loop_wait: 4, retry_timeout: 8 });
+    expect(patroni(ha({ ttl: seconds(20), loopWait: seconds(4), retryTimeout: seconds(8) })).bootstrap.dcs)
+      .toMatchObject({ ttl: 20, loop_wait: 4, retry_timeout: 8 });
   });
 });
 

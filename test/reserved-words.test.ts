@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 // jsii's package exports do not include its reserved-word module, so load it by path.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a computed path into jsii, outside its package exports
 const { isReservedName } = require(path.join(path.dirname(require.resolve('jsii/package.json')), 'lib', 'reserved-words.js')) as {
   isReservedName(name: string): string[] | undefined;
 };

@@ -269,7 +269,7 @@ describe('the scan finds deliberately bad objects', () => {
     ['pgpool.conf health_check_password unquoted', { 'pgpool.conf': 'health_check_password = hunter2\n' }, 'literal password-like assignment'],
     ['pgbouncer.ini conninfo password', { 'pgbouncer.ini': '[databases]\n* = host=db port=5432 password=hunter2\n' }, 'literal password-like assignment'],
     ['a PgBouncer userlist', { 'users.txt': '"app" "hunter2"\n' }, 'PgBouncer userlist entry'],
-    ['a passfile', { 'clients': '*:*:*:app:hunter2\n' }, 'libpq passfile entry'],
+    ['a passfile', { clients: '*:*:*:app:hunter2\n' }, 'libpq passfile entry'],
     ['a pool_passwd plain-text entry', { 'users.conf': 'app:TEXThunter2\n' }, 'pool_passwd plain-text entry'],
     ['a pool_passwd AES entry', { 'users.conf': 'app:AESq9bLz2cZ1hW0aQ5vR8t3Yg==\n' }, 'pgpool AES password'],
     ['a SCRAM verifier', { 'users.conf': 'app:SCRAM-SHA-256$4096:c2FsdA==$a:b\n' }, 'SCRAM verifier'],
@@ -286,7 +286,7 @@ describe('the scan finds deliberately bad objects', () => {
   });
 
   test('(d) binaryData cannot be scanned, so it is refused', () => {
-    expect(configMapFindings([configMap({}, { binaryData: { 'blob': 'AAAA' } })])).toHaveLength(1);
+    expect(configMapFindings([configMap({}, { binaryData: { blob: 'AAAA' } })])).toHaveLength(1);
   });
 
   test('(d) what the library renders instead passes: reads from files, empty passwords, the hash method', () => {
@@ -354,7 +354,9 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
         },
       };
     });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded inside the isolated registry, after the mocks above
     const cdk8s: Cdk8s = require('cdk8s');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the examples must see the mocked modules of this registry
     charts = synthExamples(cdk8s, require('../examples/main').buildExamples);
   });
   jest.dontMock('../lib/core/credentials');

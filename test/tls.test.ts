@@ -54,7 +54,9 @@ function chain(options: ChainOptions = {}): Chain {
 }
 
 /** The same TLS options on the three constructs of the chain. */
-const everywhere = (tls: TlsOptions, namespace?: string | null): ChainOptions => ({ namespace, cluster: { tls }, balancer: { tls }, pooler: { tls } });
+const everywhere = (tls: TlsOptions, namespace?: string | null): ChainOptions => ({
+  namespace, cluster: { tls }, balancer: { tls }, pooler: { tls },
+});
 
 const certificates = (objects: any[]) => objects.filter((o) => o.kind === 'Certificate');
 /** The one Certificate that keeps this Secret issued; fails when there is none or more than one. */
@@ -200,7 +202,8 @@ describe('a chain cluster -> PgpoolBalancer -> PgBouncerPooler, each with tls { 
   test('the proxies\' certificateDnsNames are there without TLS too, and no CA is exposed', () => {
     const plain = chain();
     expect(plain.pooler.certificateDnsNames).toEqual(forms('pooler', 'shop'));
-    expect([plain.cluster.certificateAuthority, plain.balancer.certificateAuthority, plain.pooler.certificateAuthority]).toEqual([undefined, undefined, undefined]);
+    expect([plain.cluster.certificateAuthority, plain.balancer.certificateAuthority, plain.pooler.certificateAuthority])
+      .toEqual([undefined, undefined, undefined]);
     expect(certificates(plain.objects)).toEqual([]);
   });
 });
@@ -236,7 +239,9 @@ describe('tls without an issuer, and tls.secretName', () => {
 
 describe('poolers and balancers in front of backends with and without TLS', () => {
   /** A pooler `Pooler` and a balancer `Balancer`, both in front of `backend`, and their objects. */
-  function fronted(backendOf: (chart: Chart) => IPostgresEndpoint, proxies: { balancer?: Partial<PgpoolBalancerProps>; pooler?: Partial<PgBouncerPoolerProps> } = {}) {
+  function fronted(
+    backendOf: (chart: Chart) => IPostgresEndpoint, proxies: { balancer?: Partial<PgpoolBalancerProps>; pooler?: Partial<PgBouncerPoolerProps> } = {},
+  ) {
     const chart = testChart('apps');
     const backend = backendOf(chart);
     new PgBouncerPooler(chart, 'Pooler', { backend, ...POOLER, ...proxies.pooler });

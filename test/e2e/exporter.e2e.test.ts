@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
+import { resolveEnv } from './support/environment';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { PgpoolBalancer } from '../../lib/balancer/pgpool-balancer';
 import { CLUSTER_FILES, CLUSTER_PATHS, REPLICATION_GROUP } from '../../lib/cluster/cluster-layout';
@@ -16,7 +17,6 @@ import { LocalInstance, SecretStore, bootCluster, localCluster } from './support
 import {
   LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
-import { resolveEnv } from './support/environment';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
@@ -223,7 +223,8 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
     expect(missing).toEqual([]);
     // The limits the alerts are computed from are the ones PgBouncer runs with.
     const settings = Object.fromEntries((await simpleQuery(login, 'SHOW CONFIG')).rows.map((row) => [row.key, row.value]));
-    expect([settings.max_client_conn, settings.query_wait_timeout]).toEqual([String(profile.connectionLimit), String(profile.clientWaitLimitSeconds)]);
+    expect([settings.max_client_conn, settings.query_wait_timeout])
+      .toEqual([String(profile.connectionLimit), String(profile.clientWaitLimitSeconds)]);
   });
 
   test('the exporter may read but not administer: PAUSE, RELOAD and KILL are refused', async () => {

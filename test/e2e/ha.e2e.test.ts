@@ -36,7 +36,9 @@ describe('PostgresStatefulCluster in HA mode: Patroni 3.0 on etcd 3.4 with real 
     superuserSecret: { secretName: 'db-superuser' },
     replicationSecret: { secretName: 'db-replication' },
     databases: [{ name: 'shop', owner: { secretName: 'shop-owner' } }],
-    highAvailability: { ttl: Duration.seconds(TTL_S), loopWait: Duration.seconds(LOOP_WAIT_S), retryTimeout: Duration.seconds(10), synchronousMode: true },
+    highAvailability: {
+      ttl: Duration.seconds(TTL_S), loopWait: Duration.seconds(LOOP_WAIT_S), retryTimeout: Duration.seconds(10), synchronousMode: true,
+    },
   });
   const objects = chart.toJson();
   let scratch: string;

@@ -223,7 +223,9 @@ describe('the packed package, used from outside the repository', () => {
   const started = Date.now();
   let work: string;
   let tarball: string;
-  let pack: { filename: string; size: number; unpackedSize: number; entryCount: number; bundled: string[]; files: Array<{ path: string; size: number }> };
+  let pack: {
+    filename: string; size: number; unpackedSize: number; entryCount: number; bundled: string[]; files: Array<{ path: string; size: number }>;
+  };
 
   beforeAll(() => {
     work = mkdtempSync(path.join(tmpdir(), 'cdk8s-postgres-consumer-'));

@@ -2,14 +2,14 @@ import { ChildProcess } from 'child_process';
 import { chownSync, existsSync, mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
-import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
-import { resolveUserMetadata } from '../../../lib/core/user-metadata';
-import { findObject } from '../../support/synth';
 import { LocalInstance, SecretStore, localCluster } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { daemonGroup, freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
+import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
+import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
+import { resolveUserMetadata } from '../../../lib/core/user-metadata';
+import { findObject } from '../../support/synth';
 
 /** The pod paths of the cluster side that the backup module is given (the cluster's CLUSTER_PATHS). */
 const INSTANCE_PATHS = {
@@ -26,7 +26,9 @@ const INSTANCE_PATHS = {
  * `<name>-primary-0` and `<name>-replica-<n>` through `<name>-headless`, TLS from `<name>-tls`
  * whose certificate's CN is `<name>-rw`.
  */
-export function backupCluster(chart: Chart, name: string, options: { instances?: number; tls?: boolean; networkPolicies?: boolean; walVolume?: boolean } = {}): BackupCluster {
+export function backupCluster(
+  chart: Chart, name: string, options: { instances?: number; tls?: boolean; networkPolicies?: boolean; walVolume?: boolean } = {},
+): BackupCluster {
   const instances = options.instances ?? 2;
   const partOf = name;
   return {
@@ -71,12 +73,12 @@ export function synthBackup(options: BackupOptions, clusterOptions: Parameters<t
 
 /** A pod of the pgBackRest topology as its configs see it. */
 interface LoopbackPod {
-  /** A pod path rewritten to the pod's root. */
-  localize(path: string): string;
   /** The local port of the pod's pgBackRest server. */
   readonly serverPort?: number;
   /** The local port of the pod's PostgreSQL. */
   readonly postgresPort?: number;
+  /** A pod path rewritten to the pod's root. */
+  localize(path: string): string;
 }
 
 /**
@@ -93,12 +95,6 @@ interface LoopbackPod {
  *    and `repoN-host-config`, which the servers are handed by their clients.
  */
 export class LocalBackupTopology {
-  /** The running pods by host name: the repository host and the backed-up cluster's instances. */
-  private readonly pods: { [host: string]: LoopbackPod } = {};
-
-  private constructor(private readonly scratch: string, private readonly objects: any[], private readonly clusterName: string,
-    private readonly secrets: SecretStore, private readonly serverPorts: { [host: string]: number }) {}
-
   /** The topology of the cluster `clusterName` in `objects`, with a local port for every server its configs name. */
   public static async create(scratch: string, objects: any[], clusterName: string, secrets: SecretStore): Promise<LocalBackupTopology> {
     const configs = Object.values<string>(findObject(objects, 'ConfigMap', `${clusterName}-pgbackrest`).data).join('\n');
@@ -106,6 +102,12 @@ export class LocalBackupTopology {
     for (const [, host] of configs.matchAll(/^(?:repo|pg)\d+-host=(.+)$/gm)) serverPorts[host] ??= await freePort();
     return new LocalBackupTopology(scratch, objects, clusterName, secrets, serverPorts);
   }
+
+  /** The running pods by host name: the repository host and the backed-up cluster's instances. */
+  private readonly pods: { [host: string]: LoopbackPod } = {};
+
+  private constructor(private readonly scratch: string, private readonly objects: any[], private readonly clusterName: string,
+    private readonly secrets: SecretStore, private readonly serverPorts: { [host: string]: number }) {}
 
   /** The host names of the pgBackRest servers, which must resolve to loopback. */
   public get hosts(): string[] {

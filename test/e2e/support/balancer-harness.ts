@@ -1,11 +1,11 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { BALANCER_PATHS } from '../../../lib/balancer/balancer-layout';
-import { findObject } from '../../support/synth';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { BALANCER_PATHS } from '../../../lib/balancer/balancer-layout';
+import { findObject } from '../../support/synth';
 
 /** Debian's Pgpool-II sample configuration: what the image's environment mode starts from. */
 const SAMPLE_PGPOOL_CONF = '/etc/pgpool2/pgpool.conf';
@@ -18,6 +18,13 @@ const SAMPLE_PGPOOL_CONF = '/etc/pgpool2/pgpool.conf';
  * `<PREFIX>_USERNAME`/`_PASSWORD` pair. Only hosts, ports and path roots are rewritten.
  */
 export class LocalBalancer {
+  /** Lays out the balancer `name` of `objects`; `backendPorts` maps backend Service hosts to local ports. */
+  public static async create(
+    scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore,
+  ): Promise<LocalBalancer> {
+    return new LocalBalancer(scratch, objects, name, await freePort(), await freePort(), backendPorts, secrets);
+  }
+
   public readonly root: string;
   public readonly logFile: string;
   private readonly pod: any;
@@ -28,11 +35,6 @@ export class LocalBalancer {
     this.logFile = join(scratch, `${name}.log`);
     this.pod = findObject(objects, 'Deployment', name).spec.template.spec;
     for (const dir of ['template', 'config', 'secrets', 'etc', 'run']) mkdirSync(join(this.root, dir), { recursive: true });
-  }
-
-  /** Lays out the balancer `name` of `objects`; `backendPorts` maps backend Service hosts to local ports. */
-  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore): Promise<LocalBalancer> {
-    return new LocalBalancer(scratch, objects, name, await freePort(), await freePort(), backendPorts, secrets);
   }
 
   /** Runs the init steps and what the image's entrypoint does, then starts Pgpool-II and waits for it. */

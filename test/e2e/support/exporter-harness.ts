@@ -80,14 +80,6 @@ export function parseMetrics(text: string): Sample[] {
  * DATA_SOURCE_URI (the pod's loopback and PostgreSQL's port) and the listen address are rewritten.
  */
 export class LocalPostgresExporter {
-  public readonly logFile: string;
-  private child?: ChildProcess;
-
-  private constructor(scratch: string, public readonly name: string, public readonly port: number,
-    private readonly args: string[], private readonly env: { [name: string]: string }) {
-    this.logFile = join(scratch, `${name}.log`);
-  }
-
   /**
    * Lays out the exporter of `container` for the PostgreSQL listening on 127.0.0.1:`postgresPort`.
    * @param podPort the port PostgreSQL listens on in the pod, which DATA_SOURCE_URI must name
@@ -104,6 +96,14 @@ export class LocalPostgresExporter {
     if (!container.args.includes(listen)) throw new Error(`the args ${container.args} lack ${listen}`);
     const args = container.args.map((arg: string) => (arg === listen ? `--web.listen-address=127.0.0.1:${port}` : arg));
     return new LocalPostgresExporter(scratch, name, port, args, env);
+  }
+
+  public readonly logFile: string;
+  private child?: ChildProcess;
+
+  private constructor(scratch: string, public readonly name: string, public readonly port: number,
+    private readonly args: string[], private readonly env: { [name: string]: string }) {
+    this.logFile = join(scratch, `${name}.log`);
   }
 
   public start(): void {

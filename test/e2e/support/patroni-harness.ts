@@ -3,11 +3,11 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFil
 import { get } from 'http';
 import { join } from 'path';
 import { Document, parse, parseDocument, visit } from 'yaml';
-import { findObject } from '../../support/synth';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { freePort, giveToDaemonUser, POSTGRES_BIN, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { findObject } from '../../support/synth';
 
 /** Debian's Patroni (3.0.2) and etcd (3.4). Patroni runs on /usr/bin/python3, which has its modules, whatever python3 PATH finds. */
 export const PATRONI = '/usr/bin/patroni';
@@ -90,8 +90,6 @@ function tail(file: string, lines = 40): string {
 
 /** One etcd 3.4 member on loopback: the DCS that stands in for the Kubernetes API in these tests. */
 export class LocalEtcd {
-  private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string) {}
-
   public static async start(scratch: string): Promise<LocalEtcd> {
     const [clientPort, peerPort] = await freePorts(2);
     const dataDir = join(scratch, 'etcd');
@@ -107,6 +105,8 @@ export class LocalEtcd {
       .catch((error) => { etcd.stop(); throw new Error(`${error.message}\n${tail(logFile)}`); });
     return etcd;
   }
+
+  private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string) {}
 
   public stop(): void {
     this.process.kill('SIGTERM');
@@ -338,10 +338,6 @@ export class PatroniMember {
 
 /** The members of a synthesized HA cluster and their etcd, on loopback. */
 export class PatroniCluster {
-  private lastStatus: MemberStatus[] = [];
-
-  private constructor(public readonly etcd: LocalEtcd, public readonly members: PatroniMember[], public readonly synchronousMode: boolean) {}
-
   /** Starts etcd and lays out one member per replica of the StatefulSet `name`; start() starts them. */
   public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore): Promise<PatroniCluster> {
     const statefulSet = findObject(objects, 'StatefulSet', name);
@@ -361,6 +357,10 @@ export class PatroniCluster {
       throw error;
     }
   }
+
+  private lastStatus: MemberStatus[] = [];
+
+  private constructor(public readonly etcd: LocalEtcd, public readonly members: PatroniMember[], public readonly synchronousMode: boolean) {}
 
   /** Starts every member at once, as a StatefulSet with Parallel pod management would. */
   public start(): void {

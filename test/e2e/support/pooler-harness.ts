@@ -1,16 +1,25 @@
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { LocalInstance, SecretStore, bootCluster, localCluster } from './cluster-harness';
+import { localizePaths } from './paths';
+import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 import { POOLER_FILES, POOLER_PATHS } from '../../../lib/pooler/pooler-layout';
 import { findObject } from '../../support/synth';
-import { localizePaths } from './paths';
-import { LocalInstance, SecretStore, bootCluster, localCluster } from './cluster-harness';
-import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 
 /**
  * One pod of a synthesized PgBouncerPooler, run on loopback from the rendered files and the
  * containers' own commands. Only roots of paths, backend hosts and ports are rewritten.
  */
 export class LocalPooler {
+  /**
+   * Builds the pooler's files; `backendPorts` maps the backend Service host names to local ports.
+   * Host names become 127.0.0.1 unless `keepHostNames` (the test resolves them: resolveHostsWith).
+   */
+  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore,
+    keepHostNames = false): Promise<LocalPooler> {
+    return new LocalPooler(scratch, objects, name, await freePort(), backendPorts, secrets, keepHostNames);
+  }
+
   public readonly root: string;
   public readonly logFile: string;
   public readonly port: number;
@@ -50,15 +59,6 @@ export class LocalPooler {
       }
     }
     giveToDaemonUser(this.root);
-  }
-
-  /**
-   * Builds the pooler's files; `backendPorts` maps the backend Service host names to local ports.
-   * Host names become 127.0.0.1 unless `keepHostNames` (the test resolves them: resolveHostsWith).
-   */
-  public static async create(scratch: string, objects: any[], name: string, backendPorts: { [host: string]: number }, secrets: SecretStore,
-    keepHostNames = false): Promise<LocalPooler> {
-    return new LocalPooler(scratch, objects, name, await freePort(), backendPorts, secrets, keepHostNames);
   }
 
   /** Runs the init container's command; returns what it logged. */

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, SpawnSyncReturns, ChildProcess } from 'child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, statSync } from 'fs';
+import { chownSync, existsSync, mkdtempSync, openSync, readdirSync, statSync } from 'fs';
 import { createServer } from 'net';
 import { join } from 'path';
 
@@ -99,7 +99,7 @@ export function runOk(command: string, args: string[], env: NodeJS.ProcessEnv = 
 
 /** Starts a long-running daemon as the daemon user; its output goes to `log`. */
 export function startDaemon(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const out = require('fs').openSync(logFile, 'a');
+  const out = openSync(logFile, 'a');
   const target = spawnTarget(command, args);
   const child = spawn(target.command, target.args, { env: spawnEnv(env), stdio: ['ignore', out, out], detached: true, ...target.user });
   child.unref();
