@@ -1,9 +1,9 @@
 import { Testing } from 'cdk8s';
+import { AirflowStackChart } from '../examples/airflow-stack';
+import { OperatorManagedChart } from '../examples/operator-managed';
 import {
   ExporterSidecar, ExternalPostgres, MemoryCheck, NetworkPeer, NetworkPolicyOptions, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster,
 } from '../lib';
-import { AirflowStackChart } from '../examples/airflow-stack';
-import { OperatorManagedChart } from '../examples/operator-managed';
 import { validateManifests } from './support/kube-schema';
 import { mayConnect, mayReachOutside, Pod } from './support/network-policy-eval';
 import { expectPropErrorMessage, thrownMessage } from './support/prop-errors';

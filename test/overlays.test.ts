@@ -1,10 +1,10 @@
 import { ApiObject, App, Duration, JsonPatch, Testing } from 'cdk8s';
 import * as fc from 'fast-check';
+import { ANALYTICS_TEAM, buildOrdersEnvironments, DEV, OrdersStackChart, PROD } from '../examples/team-overlays';
 import {
   ExporterSidecarProps, Overlays, PgBouncerPoolerProps, PodSpread, PostgresStatefulCluster, PostgresStatefulClusterProps, StackOverlay,
   TaintEffect, TolerationOperator,
 } from '../lib';
-import { ANALYTICS_TEAM, buildOrdersEnvironments, DEV, OrdersStackChart, PROD } from '../examples/team-overlays';
 import { validateManifests } from './support/kube-schema';
 import { findObject, synthObjects } from './support/synth';
 

@@ -111,10 +111,12 @@ describe('Pod Security Standards, restricted profile (v1.27)', () => {
       [{ control: 'Privileged Containers', level: 'baseline', path: 'spec.ephemeralContainers[0].securityContext.privileged' }]],
     ['SYS_ADMIN added', (p) => { p.spec.containers[0].securityContext.capabilities.add = ['SYS_ADMIN']; }, [
       { control: 'Capabilities', level: 'baseline', path: 'spec.containers[0].securityContext.capabilities.add' },
-      { control: 'Capabilities', level: 'restricted', path: 'spec.containers[0].securityContext.capabilities.add' }]],
+      { control: 'Capabilities', level: 'restricted', path: 'spec.containers[0].securityContext.capabilities.add' },
+    ]],
     ['hostPath volume', (p) => { p.spec.volumes.push({ name: 'host', hostPath: { path: '/' } }); }, [
       { control: 'HostPath Volumes', level: 'baseline', path: 'spec.volumes[4].hostPath' },
-      { control: 'Volume Types', level: 'restricted', path: 'spec.volumes[4].hostPath' }]],
+      { control: 'Volume Types', level: 'restricted', path: 'spec.volumes[4].hostPath' },
+    ]],
     ['hostPort', (p) => { p.spec.containers[0].ports[0].hostPort = 8080; },
       [{ control: 'Host Ports', level: 'baseline', path: 'spec.containers[0].ports[0].hostPort' }]],
     ['AppArmor unconfined', (p) => { p.metadata.annotations['container.apparmor.security.beta.kubernetes.io/app'] = 'unconfined'; },
@@ -123,12 +125,14 @@ describe('Pod Security Standards, restricted profile (v1.27)', () => {
       [{ control: 'SELinux', level: 'baseline', path: 'spec.securityContext.seLinuxOptions.type' }]],
     ['SELinux user and role', (p) => { p.spec.containers[0].securityContext.seLinuxOptions = { user: 'system_u', role: 'system_r' }; }, [
       { control: 'SELinux', level: 'baseline', path: 'spec.containers[0].securityContext.seLinuxOptions.user' },
-      { control: 'SELinux', level: 'baseline', path: 'spec.containers[0].securityContext.seLinuxOptions.role' }]],
+      { control: 'SELinux', level: 'baseline', path: 'spec.containers[0].securityContext.seLinuxOptions.role' },
+    ]],
     ['procMount Unmasked', (p) => { p.spec.containers[0].securityContext.procMount = 'Unmasked'; },
       [{ control: '/proc Mount Type', level: 'baseline', path: 'spec.containers[0].securityContext.procMount' }]],
     ['container seccomp Unconfined', (p) => { p.spec.containers[0].securityContext.seccompProfile = { type: 'Unconfined' }; }, [
       { control: 'Seccomp', level: 'baseline', path: 'spec.containers[0].securityContext.seccompProfile.type' },
-      { control: 'Seccomp', level: 'restricted', path: 'spec.containers[0].securityContext.seccompProfile.type' }]],
+      { control: 'Seccomp', level: 'restricted', path: 'spec.containers[0].securityContext.seccompProfile.type' },
+    ]],
     ['legacy seccomp annotation unconfined', (p) => { p.metadata.annotations['seccomp.security.alpha.kubernetes.io/pod'] = 'unconfined'; },
       [{ control: 'Seccomp', level: 'baseline', path: 'metadata.annotations["seccomp.security.alpha.kubernetes.io/pod"]' }]],
     ['unsafe sysctl', (p) => { p.spec.securityContext.sysctls.push({ name: 'kernel.msgmax', value: '65536' }); },

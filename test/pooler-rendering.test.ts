@@ -2,12 +2,13 @@ import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
   EndpointRole, ExternalPostgres, IPostgresEndpoint, PgBouncerAuthType, PgBouncerPooler, PgBouncerPoolerProps, PodSpread, PoolMode,
-  IssuerKind, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
+  IssuerKind, PostgresStatefulCluster, SslMode, MemoryCheck,
+} from '../lib';
 import { describeProxyScaffolding } from './support/common-props';
-import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 
 type Props = Partial<PgBouncerPoolerProps>;
 

@@ -1,12 +1,11 @@
 import { Duration } from 'cdk8s';
 import * as fc from 'fast-check';
-import {
-  ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
-import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
-import { validateManifests } from './support/kube-schema';
+import { ExternalPostgres, IPostgresEndpoint, PgBouncerPooler, PgBouncerPoolerProps, PoolMode, PostgresStatefulCluster, SslMode, MemoryCheck } from '../lib';
 import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
+import { validateManifests } from './support/kube-schema';
 import { ExpectedPropError, escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { PGBOUNCER_PARAMETERS } from '../lib/pooler/pgbouncer-parameters';
 
 type Props = Partial<PgBouncerPoolerProps>;
 type BackendKind = 'cluster' | 'external';

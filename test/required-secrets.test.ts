@@ -4,11 +4,11 @@
  */
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
+import { AirflowStackChart } from '../examples/airflow-stack';
+import { SecureStackChart } from '../examples/secure-stack';
 import {
   ExternalPostgres, IssuerKind, PgBouncerPooler, PostgresStatefulCluster, RequiredSecrets, SecretCreator,
 } from '../lib';
-import { AirflowStackChart } from '../examples/airflow-stack';
-import { SecureStackChart } from '../examples/secure-stack';
 
 const SECRETS = { superuserSecret: { secretName: 'db-superuser' }, replicationSecret: { secretName: 'db-replication', usernameKey: 'user' } };
 

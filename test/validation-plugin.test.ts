@@ -2,9 +2,9 @@ import { spawnSync } from 'child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { SCHEMA_ROOT, definitionsFile } from './support/kube-schema';
 import { SchemaValidator } from '../lib/testing/schema-validator';
 import { KubernetesSchemaValidation, packageSchemas, shippedKubernetesVersions } from '../lib/testing/validation-plugin';
-import { SCHEMA_ROOT, definitionsFile } from './support/kube-schema';
 
 // The CLI exports its plugin API as 'cdk8s-cli/plugins' only; the types live under lib/.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -69,7 +69,7 @@ describe('KubernetesSchemaValidation, the cdk8s validation plugin', () => {
     test('passes objects that validate in both, and says so for each manifest', async () => {
       const report = await run([SERVICE('db-rw'), SERVICE('db-ro')]);
       expect(report.success).toBe(true);
-      expect(report.toJson().summary.metadata).toEqual({ kubernetes: BOTH, objects: '2', invalid: '0', 'chart.k8s.yaml': '2 objects valid' });
+      expect(report.toJson().summary.metadata).toEqual({ 'kubernetes': BOTH, 'objects': '2', 'invalid': '0', 'chart.k8s.yaml': '2 objects valid' });
     });
 
     test('fails an unknown field, naming the object, the releases, the field and the construct path', async () => {
@@ -134,12 +134,14 @@ describe('KubernetesSchemaValidation, the cdk8s validation plugin', () => {
         apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
         spec: {
           group: 'example.com', names: { kind: 'Widget', plural: 'widgets' }, scope: 'Namespaced',
-          versions: [{ name: 'v1', served: true, storage: true, schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+          versions: [{
+            name: 'v1', served: true, storage: true, schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
             },
-          } }],
+          }],
         },
       }));
       const widget = (spec: object) => ({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' }, spec });
@@ -227,7 +229,7 @@ describe('KubernetesSchemaValidation, the cdk8s validation plugin', () => {
 
     test('an object of one chart is not given the path of its namesake in another chart', async () => {
       // Overlays repeat names in every chart: cdk8s records the last chart's (files are listed alphabetically).
-      const metadata = { 'db-rw': { path: 'prod/Db/ReadWrite' }, db: { path: 'MyChart/Db/NetworkPolicy' } };
+      const metadata = { 'db-rw': { path: 'prod/Db/ReadWrite' }, 'db': { path: 'MyChart/Db/NetworkPolicy' } };
       const report = await runManifests({
         'dev.k8s.yaml': [SERVICE('db-rw', { targetPortt: 1 })],
         'prod.k8s.yaml': [SERVICE('db-rw')],

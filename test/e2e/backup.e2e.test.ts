@@ -5,9 +5,9 @@ import { BackupOptions, BackupRepository, PostgresStatefulCluster, PostgresState
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { findObject } from '../support/synth';
 import { LocalBackupTopology } from './support/backup-harness';
-import { TestCa } from './support/test-ca';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { psql, requirePostgres, requireProgram, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { TestCa } from './support/test-ca';
 
 const NAME = 'shop-db';
 const SUPERUSER = { username: 'dbadmin', password: 'super-secret' };

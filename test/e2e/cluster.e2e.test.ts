@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
-import { POSTGRES_15_PARAMETERS } from '../../lib/core/postgres-parameters';
 import { LocalInstance, SecretStore, localCluster } from './support/cluster-harness';
 import { Login, POSTGRES_BIN, psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
+import { POSTGRES_15_PARAMETERS } from '../../lib/core/postgres-parameters';
 
 // Passwords with the characters that break naive quoting: colon and backslash (passfile),
 // quotes (conninfo, SQL), and a trailing newline as `kubectl create secret --from-file` keeps it.

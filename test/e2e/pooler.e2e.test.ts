@@ -148,7 +148,8 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
 
   const connect = (sslmode: string) => runOk('psql', [
     `host=127.0.0.1 port=${pooler.port} user=airflow dbname=airflow sslmode=${sslmode}`,
-    '--no-psqlrc', '--command', '\\conninfo'], { PGPASSWORD: 'app"pass:word' });
+    '--no-psqlrc', '--command', '\\conninfo',
+  ], { PGPASSWORD: 'app"pass:word' });
 
   test('a userlist role logs in over TLS', () => {
     expect(connect('require')).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);

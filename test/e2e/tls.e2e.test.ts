@@ -6,8 +6,8 @@ import { ExternalPostgres, PgBouncerPooler, PgpoolBalancer } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { LocalPooler } from './support/pooler-harness';
-import { TestCa } from './support/test-ca';
 import { psql, requirePostgres, requireProgram, resolveHostsWith, run, scratchDir, waitFor } from './support/postgres-bin';
+import { TestCa } from './support/test-ca';
 
 const APP_PASSWORD = 'shop-app-secret';
 const SECRETS: SecretStore = {

@@ -1,7 +1,7 @@
 import { Duration } from 'cdk8s';
-import { ContainerResources, PodPlacement, TaintEffect, TolerationOperator } from '../../lib';
 import { ExpectedPropError } from './prop-errors';
 import { findObject } from './synth';
+import { ContainerResources, PodPlacement, TaintEffect, TolerationOperator } from '../../lib';
 
 /** The props every pod-running construct shares, and how a suite checks one of its constructs. */
 interface CommonProps {

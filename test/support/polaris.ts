@@ -28,8 +28,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import Ajv2019 from 'ajv/dist/2019';
 import type { ValidateFunction } from 'ajv';
+import Ajv2019 from 'ajv/dist/2019';
 import { parse as parseYaml } from 'yaml';
 import { POD_TEMPLATE_PATHS } from './pod-security';
 
@@ -245,8 +245,7 @@ function parsePipeline(tokens: string[], pos = { i: 0 }, closing?: string): Pipe
     let k = pos.i;
     while (tokens[k]?.startsWith('$') && !tokens[k].includes('.')) {
       names.push(tokens[k]);
-      if (tokens[k + 1] === ',') k += 2;
-      else {
+      if (tokens[k + 1] === ',') {k += 2;} else {
         k += 1;
         break;
       }

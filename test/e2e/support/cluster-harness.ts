@@ -1,12 +1,12 @@
 import { ChildProcess } from 'child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
-import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
-import { findObject } from '../../support/synth';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
+import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
+import { findObject } from '../../support/synth';
 
 /** Secret name -> key -> value, standing in for the Secrets a cluster references. */
 export type SecretStore = { [secretName: string]: { [key: string]: string } };

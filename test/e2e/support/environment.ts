@@ -1,5 +1,5 @@
-import { findObject } from '../../support/synth';
 import { SecretStore } from './cluster-harness';
+import { findObject } from '../../support/synth';
 
 /**
  * A container's environment as the kubelet gives it: literal values as they are (or through
