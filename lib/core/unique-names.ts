@@ -44,8 +44,8 @@ interface ClaimEntry {
  * the user's own constructs (down to the library's) and what is new since the last pass.
  */
 class NameIndex {
-  /** The library constructs that check their objects' names, each with its rank of registration. */
-  private readonly scopes = new Map<IConstruct, number>();
+  /** The library constructs that check their objects' names, with what each was last told. */
+  private readonly scopes = new Map<IConstruct, ScopeState>();
   private readonly indexed = new WeakSet<ApiObject>();
   private readonly byKey = new Map<string, ClaimEntry[]>();
   /** Claim keys in the order first seen, so errors come in tree order. */
@@ -58,20 +58,31 @@ class NameIndex {
    * directly (an escape hatch), which changes this number.
    */
   private readonly indexedChildren = new WeakMap<IConstruct, number>();
-  private pass?: { readonly errors: Map<IConstruct, string[]>; readonly scopesKnown: number; readonly served: Set<IConstruct> };
+  private pass = 0;
+  /** How many scopes the current pass knew when it began. */
+  private scopesKnown = 0;
+  /** The scopes told of errors in the current pass. */
+  private erring: ScopeState[] = [];
 
-  public register(scope: IConstruct): void {
-    this.scopes.set(scope, this.scopes.size);
+  public register(scope: IConstruct): ScopeState {
+    const state: ScopeState = { rank: this.scopes.size, servedPass: -1, errors: [] };
+    this.scopes.set(scope, state);
+    return state;
   }
 
   /** A scope's errors; a scope asking twice, or one added since, starts a new pass. */
-  public errorsOf(scope: IConstruct): string[] {
-    if (!this.pass || this.pass.served.has(scope) || this.scopes.get(scope)! >= this.pass.scopesKnown) {
-      this.indexTree(scope.node.root);
-      this.pass = { errors: this.errors(), scopesKnown: this.scopes.size, served: new Set() };
-    }
-    this.pass.served.add(scope);
-    return this.pass.errors.get(scope) ?? [];
+  public errorsOf(scope: IConstruct, state: ScopeState): string[] {
+    if (state.servedPass === this.pass || state.rank >= this.scopesKnown) this.newPass(scope.node.root);
+    state.servedPass = this.pass;
+    return state.errors;
+  }
+
+  private newPass(root: IConstruct): void {
+    this.pass += 1;
+    this.scopesKnown = this.scopes.size;
+    this.indexTree(root);
+    for (const state of this.erring) state.errors = [];
+    this.erring = [...this.errors()].map(([scope, errors]) => Object.assign(this.scopes.get(scope)!, { errors }));
   }
 
   /** Indexes new objects: the user's constructs are walked, a checking construct's subtree once. */
@@ -133,6 +144,13 @@ function inTree(construct: IConstruct): boolean {
   return true;
 }
 
+/** What a checking construct was last told, so asking costs no lookup. */
+interface ScopeState {
+  readonly rank: number;
+  servedPass: number;
+  errors: string[];
+}
+
 const indexes = new WeakMap<IConstruct, NameIndex>();
 
 /**
@@ -143,6 +161,6 @@ export function validateUniqueNames(scope: IConstruct): void {
   const root = scope.node.root;
   const index = indexes.get(root) ?? new NameIndex();
   indexes.set(root, index);
-  index.register(scope);
-  addLibraryValidation(scope, () => index.errorsOf(scope));
+  const state = index.register(scope);
+  addLibraryValidation(scope, () => index.errorsOf(scope, state));
 }
