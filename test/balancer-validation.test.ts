@@ -50,6 +50,16 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
  * `backendTls`, the cluster has `tls: {}` (CA Secret `db-tls`), the ExternalPostgres the
  * certificateAuthority `db-ca`.
  */
+describe('the backend\'s superuser Secret', () => {
+  test.each([
+    ['a user', { users: [...USERS, { credentials: SECRETS.superuserSecret, envPrefix: 'ADMIN' }] }, 'users[1].credentials.secretName'],
+    ['the sr_check user', { srCheckUser: SECRETS.superuserSecret }, 'srCheckUser.secretName'],
+    ['the PCP user', { pcpUser: SECRETS.superuserSecret }, 'pcpUser.secretName'],
+  ] as const)('is refused as %s', (_what, props, prop) => {
+    expectPropError(props as Props, { prop, value: '"pg-superuser"', fix: /Secret of an ordinary role/ });
+  });
+});
+
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'

@@ -347,11 +347,21 @@ describe('databases', () => {
   });
 });
 
+test('refuses the superuser\'s Secret as the replication role\'s', () => {
+  expectPropError({ replicationSecret: { secretName: SECRETS.superuserSecret.secretName, usernameKey: 'user' } }, {
+    prop: 'replicationSecret.secretName', value: JSON.stringify(SECRETS.superuserSecret.secretName), fix: /a Secret of its own/,
+  });
+});
+
 describe('allowedCidrs', () => {
   test.each(['10.0.0.0', '10.0.0.0/33', '256.0.0.0/8', 'fd00::/129', 'everyone', ''])('rejects %p', (cidr) => {
     expectPropError({ allowedCidrs: ['10.0.0.0/8', cidr] }, {
       prop: 'allowedCidrs', value: JSON.stringify(cidr), fix: /"10\.0\.0\.0\/8"/,
     });
+  });
+
+  test('rejects an IPv6 network with a zone id, which would stop PostgreSQL at start', () => {
+    expectPropError({ allowedCidrs: ['fe80::%eth0/10'] }, { prop: 'allowedCidrs', value: '"fe80::%eth0/10"', fix: /drop the "%\.\.\." part/ });
   });
 
   test('rejects an empty list', () => {

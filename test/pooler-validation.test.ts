@@ -24,6 +24,17 @@ const AUTH_USER = { secretName: 'pooler-auth' };
  * user unless the props say otherwise, and returns the chart's objects. With `backendTls`, the
  * cluster has `tls: {}`, the ExternalPostgres the certificateAuthority `db-ca`.
  */
+describe('the backend\'s superuser Secret', () => {
+  test.each([
+    ['authUser', { authUser: SECRETS.superuserSecret }, 'authUser.secretName'],
+    ['a user', { authUser: undefined, users: [{ secretName: 'app' }, SECRETS.superuserSecret] }, 'users[1].secretName'],
+  ] as const)('is refused as %s, in front of a cluster or an ExternalPostgres', (_what, props, prop) => {
+    for (const backendKind of ['cluster', 'external'] as const) {
+      expectPropError(props as Props, { prop, value: '"pg-superuser"', fix: /Secret of an ordinary role/ }, backendKind);
+    }
+  });
+});
+
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'

@@ -6,7 +6,7 @@ import { renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpoo
 import { BalancerModel, EXPORTER_PREFIX, PgpoolUserModel, resolveBalancerModel } from './pgpool-model';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { PgpoolConfigMode } from './pgpool-settings';
-import { PostgresCredentials, requireOwnSecret } from '../core/credentials';
+import { PostgresCredentials, refuseSuperuserLogins, requireOwnSecret } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { EndpointBindOptions, EndpointBinding } from '../core/endpoint-binding';
 import { k8s } from '../core/kube';
@@ -63,6 +63,10 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   constructor(scope: Construct, id: string, props: PgpoolBalancerProps) {
     super(scope, id);
     const model = resolveBalancerModel(this, id, props);
+    refuseSuperuserLogins(this, props.backend.superuserCredentials, [
+      ...props.users.map((user, i) => ({ prop: `users[${i}].credentials`, credentials: user.credentials })),
+      { prop: 'srCheckUser', credentials: props.srCheckUser }, { prop: 'pcpUser', credentials: props.pcpUser },
+    ], 'balancer');
     this.model = model;
     props.backend.bind(this, {
       // sr_check logs in to both Services; pg_monitor lets it read replication progress.

@@ -153,6 +153,11 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const settings = resolveSettings(scope, props, topology, resources, storage, version);
   const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
   const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
+  if (replication.secretName === superuser.secretName) {
+    throw propError(scope, 'replicationSecret.secretName', replication.secretName,
+      'is also superuserSecret: the superuser would replicate through the lines that admit only the replication role',
+      'give the replication role a Secret of its own');
+  }
   const databases = resolveDatabases(scope, props);
   const allowedCidrs = resolveAllowedCidrs(scope, props);
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',

@@ -55,6 +55,21 @@ export function resolveCredentials(scope: IConstruct, prop: string, credentials:
 }
 
 /**
+ * Refuses a login of a construct in front of a backend that uses the backend's superuser Secret:
+ * clients would log in as the superuser through it.
+ * @param logins each login's prop and credentials (undefined when the prop is unset)
+ */
+export function refuseSuperuserLogins(scope: IConstruct, superuser: PostgresCredentials | undefined,
+  logins: Array<{ readonly prop: string; readonly credentials?: PostgresCredentials }>, component: string): void {
+  const taken = superuser && logins.find(({ credentials }) => credentials?.secretName === superuser.secretName);
+  if (taken) {
+    throw propError(scope, `${taken.prop}.secretName`, superuser!.secretName,
+      `is the backend's superuser Secret: clients would log in as the superuser through the ${component}`,
+      'give it the Secret of an ordinary role');
+  }
+}
+
+/**
  * The credentials of a role that must keep its Secret to itself, such as a metrics exporter's:
  * refused when another login of the component already uses the Secret, which would gain the
  * role's rights or lend it its own.

@@ -101,6 +101,10 @@ export function validateLabelValue(scope: IConstruct, prop: string, value: strin
 /** Throws unless `cidr` is an IPv4 or IPv6 network in CIDR notation. */
 export function validateCidr(scope: IConstruct, prop: string, cidr: string): void {
   const [address, prefix, extra] = cidr.split('/');
+  if (address.includes('%')) {
+    throw propError(scope, prop, cidr, 'has a zone id, which pg_hba.conf and NetworkPolicies do not accept (PostgreSQL would not start)',
+      'drop the "%..." part: write networks such as "fe80::/10"');
+  }
   const bits = isIPv4(address) ? 32 : isIPv6(address) ? 128 : 0;
   if (extra !== undefined || bits === 0 || !/^[0-9]{1,3}$/.test(prefix ?? '') || Number(prefix) > bits) {
     throw propError(scope, prop, cidr, 'is not a CIDR', 'write networks such as "10.0.0.0/8" or "fd00::/8"');

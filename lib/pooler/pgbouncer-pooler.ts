@@ -6,7 +6,7 @@ import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { POOLER_FILES } from './pooler-layout';
 import { poolerPodSpec } from './pooler-pod';
 import { renderDrainScript, renderStartScript, renderUserlistScript } from './pooler-scripts';
-import { PostgresCredentials, requireOwnSecret, ResolvedCredentials } from '../core/credentials';
+import { PostgresCredentials, refuseSuperuserLogins, requireOwnSecret, ResolvedCredentials } from '../core/credentials';
 import { EndpointRole, IPostgresEndpoint } from '../core/endpoint';
 import { propError } from '../core/errors';
 import { k8s } from '../core/kube';
@@ -62,6 +62,8 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   constructor(scope: Construct, id: string, props: PgBouncerPoolerProps) {
     super(scope, id);
     const model = resolvePoolerModel(this, id, props);
+    refuseSuperuserLogins(this, props.backend.superuserCredentials,
+      [{ prop: 'authUser', credentials: props.authUser }, ...(props.users ?? []).map((credentials, i) => ({ prop: `users[${i}]`, credentials }))], 'pooler');
     const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
     const binding = props.backend.bind(this, {
       // The default auth_query calls the backend's lookup function; an explicit one is the user's.
