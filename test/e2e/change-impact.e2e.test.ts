@@ -1,13 +1,13 @@
 /**
- * The change impact report's restart/reload verdicts against the real PostgreSQL 15: the
- * parameter contexts it reads are the server's own, and after a reload the server marks
- * `pending_restart` exactly on the parameters the report says need a restart.
+ * The change impact report's restart/reload verdicts (classifySettingChange) against the real
+ * PostgreSQL 15: the parameter contexts it reads are the server's own, and after a reload the
+ * server marks `pending_restart` exactly on the parameters the report says need a restart.
  */
 import { appendFileSync } from 'fs';
 import { join } from 'path';
 import { freePort, POSTGRES_BIN, requirePostgres, runOk, scratchDir } from './support/postgres-bin';
-import { ParameterContext } from '../../lib/core/parameter-context';
 import { postgresVersion } from '../../lib/core/postgres-versions';
+import { classifySettingChange, ClusterMode, RestartOrder, SettingAction } from '../../lib/testing/change-impact/classify-setting';
 
 /** Changes of each context, from values the test server starts with to new ones. */
 const CHANGES: Array<{ name: string; from: string; to: string }> = [
@@ -59,9 +59,13 @@ describe('parameter contexts and pending_restart on real PostgreSQL 15', () => {
     appendFileSync(join(dataDir, 'postgresql.conf'), ['', ...CHANGES.map(({ name, to }) => `${name} = ${to}`), ''].join('\n'));
     runOk(join(POSTGRES_BIN, 'pg_ctl'), ['-D', dataDir, 'reload']);
     const pending = (): string[] => psql('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name').trim().split('\n').filter(Boolean);
-    // The postmaster reads the file at once; its children see the new values by the next query.
-    const expected = CHANGES.filter(({ name }) => postgresVersion(15).contexts[name] === ParameterContext.POSTMASTER).map(({ name }) => name).sort();
+    // The report's own verdict for each change (plain mode: postgresql.conf).
+    const verdicts = CHANGES.map(({ name, from, to }) => classifySettingChange(name, from, to, ClusterMode.PLAIN));
+    expect(verdicts.filter((v) => ![SettingAction.RESTART, SettingAction.RELOAD].includes(v.action))).toEqual([]);
+    const expected = verdicts.filter((v) => v.action === SettingAction.RESTART).map((v) => v.parameter).sort();
     expect(expected).toEqual(['max_connections', 'max_wal_senders', 'shared_buffers', 'wal_level']);
+    // Raised standby minimums restart the primary last.
+    expect(verdicts.filter((v) => v.order === RestartOrder.PRIMARY_LAST).map((v) => v.parameter).sort()).toEqual(['max_connections', 'max_wal_senders']);
     expect(pending()).toEqual(expected);
     // And the reloadable ones are in effect already.
     expect(psql("SELECT current_setting('checkpoint_timeout'), current_setting('work_mem')").trim()).toBe('10min|8MB');
