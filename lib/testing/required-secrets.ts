@@ -25,14 +25,14 @@ export interface RequiredSecret {
 }
 
 /** Pod specs of a workload object, wherever its kind keeps them. */
-function podSpecs(object: any): any[] {
+export function podSpecs(object: any): any[] {
   if (object.kind === 'Pod') return [object.spec];
   if (object.kind === 'CronJob') return [object.spec?.jobTemplate?.spec?.template?.spec];
   return [object.spec?.template?.spec];
 }
 
 /** Every (Secret, keys) a pod spec reads: env, envFrom, Secret and projected volumes, image pull Secrets. */
-function secretReads(spec: any): Array<{ secretName: string; keys: string[] }> {
+export function secretReads(spec: any): Array<{ secretName: string; keys: string[] }> {
   if (!spec) return [];
   const containers = [...spec.initContainers ?? [], ...spec.containers ?? []];
   const whole = (secretName: string) => ({ secretName, keys: [] });
