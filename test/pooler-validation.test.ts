@@ -264,6 +264,12 @@ describe('durations', () => {
     expectPropError({ [prop]: Duration.millis(15500) }, { prop, value: '"15500ms"', fix: /Duration\.seconds/ });
   });
 
+  test.each(['reservePoolTimeout', 'serverIdleTimeout', 'serverLifetime', 'queryWaitTimeout', 'idleTransactionTimeout'] as const)(
+    'rejects %s past 2^31 - 1 seconds, which PgBouncer would read as 0', (prop) => {
+      expectPropError({ [prop]: Duration.seconds(1e15) }, { prop, value: '"1000000000000000s"', fix: /a shorter duration/ });
+      expectValid({ [prop]: Duration.seconds(2 ** 31 - 1) });
+    });
+
   test.each(durationProps)('accepts %s of whole seconds in other units', (prop) => {
     expectValid({ [prop]: prop === 'drainDelay' ? Duration.seconds(10) : Duration.minutes(1) });
   });
