@@ -40,3 +40,12 @@ export { PostgresTesting } from './testing/testing';
 export { SecretCreator } from './core/secret-sources';
 export { RequiredSecret, RequiredSecrets } from './testing/required-secrets';
 export { ChartNamespace, ChartNamespaceProps, PodSecurityLevel } from './core/chart-namespace';
+export {
+  ClusterMode, RestartOrder, SettingAction, SettingChange,
+} from './testing/change-impact/classify-setting';
+export {
+  Acknowledgement, ChangeImpactFinding, ChangeImpactOptions, ChangeImpactReport, ComponentImpact, FindingCategory, ObjectChange, PodRestart,
+  StorageChange,
+} from './testing/change-impact/report-types';
+export { ChangeImpact } from './testing/change-impact/change-impact';
+export { ParameterContext } from './core/parameter-context';
