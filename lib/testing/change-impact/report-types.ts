@@ -12,13 +12,21 @@ export enum Acknowledgement {
 
 /** What a finding is about. */
 export enum FindingCategory {
+  /** An immutable field changed. */
   REFUSED_APPLY = 'refused-apply',
+  /** The primary, or possibly the HA leader, restarts. */
   PRIMARY_RESTART = 'primary-restart',
+  /** Pods come, go or roll. */
   POD_ROLL = 'pod-roll',
+  /** A PostgreSQL settings change needing more than a reload, or a note on one. */
   SETTING = 'setting',
+  /** A volume claim template's storage request. */
   STORAGE = 'storage',
+  /** The connection budget (max_connections). */
   CONNECTIONS = 'connections',
+  /** A Secret to create before applying. */
   NEW_SECRET = 'new-secret',
+  /** A cert-manager Certificate added or changed (issuer, DNS names). */
   CERTIFICATE = 'certificate',
 }
 
@@ -26,6 +34,7 @@ export enum FindingCategory {
 export interface ChangeImpactFinding {
   /** The component, as the report's section names it. */
   readonly component: string;
+  /** What the finding is about. */
   readonly category: FindingCategory;
   /**
    * The acknowledgement that lets the pipeline pass despite it.
@@ -101,9 +110,13 @@ export interface ComponentImpact {
   readonly added: string[];
   /** Objects removed, as `Kind/name`. */
   readonly removed: string[];
+  /** Objects present before and after whose content differs. */
   readonly changed: ObjectChange[];
+  /** Workloads whose pods roll, with the pods in restart order. */
   readonly restarts: PodRestart[];
+  /** PostgreSQL parameters changed, classified. */
   readonly settings: SettingChange[];
+  /** Volume claim templates whose storage request changed. */
   readonly storage: StorageChange[];
   /**
    * max_connections before.
@@ -115,6 +128,7 @@ export interface ComponentImpact {
    * @default - not a cluster, or no cluster after
    */
   readonly maxConnectionsAfter?: number;
+  /** What the reviewer should know about this component. */
   readonly findings: ChangeImpactFinding[];
 }
 
