@@ -266,7 +266,7 @@ describe('durations', () => {
 
   test.each(['reservePoolTimeout', 'serverIdleTimeout', 'serverLifetime', 'queryWaitTimeout', 'idleTransactionTimeout'] as const)(
     'rejects %s past 2^31 - 1 seconds, which PgBouncer would read as 0', (prop) => {
-      expectPropError({ [prop]: Duration.seconds(1e15) }, { prop, value: '"1000000000000000s"', fix: /a shorter duration/ });
+      expectPropError({ [prop]: Duration.seconds(1e15) }, { prop, value: '1000000000000000', fix: /whole number from 0 to 2147483647/ });
       expectValid({ [prop]: Duration.seconds(2 ** 31 - 1) });
     });
 

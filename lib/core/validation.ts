@@ -27,14 +27,8 @@ export function wholeSeconds(scope: IConstruct, prop: string, duration: Duration
   if (millis % 1000 !== 0) {
     throw propError(scope, prop, `${millis}ms`, 'is not a whole number of seconds', 'use a whole number of seconds, such as Duration.seconds(15)');
   }
-  // Past 2^31 - 1 seconds PgBouncer's microseconds overflow (1e15 s reads as 0), and 32-bit fields wrap.
-  if (millis / 1000 > MAX_SECONDS) {
-    throw propError(scope, prop, `${millis / 1000}s`, `is longer than the ${MAX_SECONDS} seconds (68 years) the daemons can hold`, 'give a shorter duration');
-  }
   return millis / 1000;
 }
-
-const MAX_SECONDS = 2 ** 31 - 1;
 
 /** Throws unless `image` looks like an image reference; `example` is the component's default. */
 export function validateImage(scope: IConstruct, image: string, example: string): string {

@@ -216,7 +216,9 @@ interface SettingInputs {
 /** The `[pgbouncer]` settings from props, in the order pgbouncer.ini lists them, then the extra ones. */
 function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs: SettingInputs) {
   const { logins, pools, tls } = inputs;
-  const seconds = (prop: string, duration: Duration | undefined, fallback?: number) => wholeSeconds(scope, prop, duration) ?? fallback;
+  // Bounded as counts are: past C's INT_MAX seconds PgBouncer's microseconds overflow (1e15 s reads as 0).
+  const seconds = (prop: string, duration: Duration | undefined, fallback?: number) =>
+    count(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback);
   const settings: SettingModel[] = [];
   const set = (setting: string, value: string | number | undefined) => {
     if (value !== undefined) settings.push({ name: setting, value: String(value) });
