@@ -364,6 +364,10 @@ describe('the packed package, used from outside the repository', () => {
         .toEqual(['cdk8s.yaml', 'jest.config.js', 'main.ts', 'package.json', 'stack.test.ts', 'stack.ts', 'tsconfig.json']);
     }, 300_000);
 
+    test('the change impact bin runs from the package: the app synthesized twice (ts-node, cdk8s synth) changes nothing', () => {
+      expect(run(project, bin(project, 'cdk8s-postgres-impact'), ['--before', 'out-ts', '--after', 'dist']).trim()).toBe('## Change impact\n\nNo object changes.');
+    }, 60_000);
+
     test('a jest snapshot test with PostgresTesting and SchemaValidator writes its snapshots, then passes with --ci', () => {
       const jest = (ci: boolean, output: string) => {
         run(project, bin(project, 'jest'), [`--ci=${ci}`, '--json', `--outputFile=${output}`]);
