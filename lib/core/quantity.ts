@@ -14,23 +14,29 @@ const BINARY_MULTIPLIERS: { [suffix: string]: number } = {
  * Throws a prop error for anything the API server would reject (or that we cannot size from).
  */
 export function parseQuantity(scope: IConstruct, prop: string, value: string): number {
-  const match = QUANTITY.exec(value);
-  if (!match) {
+  const amount = quantityValue(value);
+  if (amount === undefined) {
     throw propError(scope, prop, value, 'is not a Kubernetes quantity',
       'write a number with an optional suffix, such as "512Mi", "2Gi" or "500m"');
   }
+  if (amount <= 0) {
+    throw propError(scope, prop, value, 'must be greater than zero', 'give a positive quantity');
+  }
+  return amount;
+}
+
+/** The value of a quantity in base units, or undefined when it is not one (for reading manifests). */
+export function quantityValue(value: string): number | undefined {
+  const match = QUANTITY.exec(value);
+  if (!match) return undefined;
   // The digits as a whole number and one rounding at the end, so that equal quantities written
   // differently ("700m", "0.7") give the same number: 700 * 1e-3 would not.
   const [whole, fraction = ''] = match[1].split('.');
   const digits = Number(whole + fraction);
   const suffix = match[2] ?? '';
-  const amount = suffix in BINARY_MULTIPLIERS
+  return suffix in BINARY_MULTIPLIERS
     ? (digits * BINARY_MULTIPLIERS[suffix]) / 10 ** fraction.length
     : scaleByPowerOfTen(digits, DECIMAL_EXPONENTS[suffix] - fraction.length);
-  if (amount <= 0) {
-    throw propError(scope, prop, value, 'must be greater than zero', 'give a positive quantity');
-  }
-  return amount;
 }
 
 function scaleByPowerOfTen(value: number, exponent: number): number {

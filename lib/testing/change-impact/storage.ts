@@ -1,16 +1,7 @@
 import { ObjectPair } from './components';
 import { objectRef } from './manifests';
 import { StorageChange } from './report-types';
-
-const UNITS: { [suffix: string]: number } = {
-  '': 1, 'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50,
-};
-
-/** Bytes of a storage quantity, or undefined when it is not one. */
-export function storageBytes(quantity: string | undefined): number | undefined {
-  const match = /^([0-9.]+)(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(String(quantity ?? ''));
-  return match ? Number(match[1]) * UNITS[match[2] ?? ''] : undefined;
-}
+import { quantityValue } from '../../core/quantity';
 
 function claims(object: any): { [claim: string]: string | undefined } {
   return Object.fromEntries((object?.spec?.volumeClaimTemplates ?? [])
@@ -20,8 +11,8 @@ function claims(object: any): { [claim: string]: string | undefined } {
 function note(before: string | undefined, after: string | undefined): string {
   if (before === undefined) return 'new volume claim template: refused on an existing StatefulSet (immutable); recreate it with --cascade=orphan';
   if (after === undefined) return 'volume claim template removed: refused on an existing StatefulSet; the PVCs and their data stay';
-  const from = storageBytes(before);
-  const to = storageBytes(after);
+  const from = quantityValue(before);
+  const to = quantityValue(after);
   if (from !== undefined && to !== undefined && to < from) {
     return 'shrink: refused (volumeClaimTemplates are immutable) and a PVC cannot shrink: keep the size, or migrate the data to a new cluster';
   }
