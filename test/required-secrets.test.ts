@@ -106,3 +106,10 @@ test('the report is a Markdown table with one row per Secret', () => {
     '',
   ].join('\n'));
 });
+
+test('a Secret the app renders itself is not one to create', () => {
+  const chart = new Chart(new App(), 'c', { namespace: 'ops' });
+  new PostgresStatefulCluster(chart, 'Db', SECRETS);
+  new k8s.KubeSecret(chart, 'Replication', { metadata: { name: 'db-replication' }, stringData: { username: 'replicator' } });
+  expect(RequiredSecrets.of(chart).map((s) => s.secretName)).toEqual(['db-superuser']);
+});

@@ -50,6 +50,22 @@ export function secretReads(spec: any): Array<{ secretName: string; keys: string
 }
 
 /**
+ * The Secrets that objects create themselves, by `namespace/name`, with what creates each:
+ * `Secret/<name>` for a Secret object, `Certificate/<name>` for a cert-manager Certificate's.
+ */
+export function secretsCreated(objects: any[]): Map<string, string> {
+  const created = new Map<string, string>();
+  for (const object of objects) {
+    const namespace = object.metadata?.namespace ?? '';
+    if (object.kind === 'Secret' && object.apiVersion === 'v1') created.set(`${namespace}/${object.metadata?.name}`, `Secret/${object.metadata?.name}`);
+    if (object.kind === 'Certificate' && String(object.apiVersion).startsWith('cert-manager.io/') && object.spec?.secretName) {
+      created.set(`${namespace}/${object.spec.secretName}`, `Certificate/${object.metadata?.name}`);
+    }
+  }
+  return created;
+}
+
+/**
  * The Secrets an app needs before `kubectl apply`: every Secret its pods read, with the keys,
  * the readers and who creates it (you, cert-manager from the app's Certificates, or the
  * operator of an `ExternalPostgres`). The library never renders a Secret, so this is the list
@@ -70,15 +86,16 @@ export class RequiredSecrets {
         sources.set(key(declared.namespace, declared.secretName), { createdBy: declared.createdBy, source: construct.node.path });
       }
     }
-    for (const certificate of objects.filter((o) => o.kind === 'Certificate' && o.apiVersion?.startsWith('cert-manager.io/'))) {
-      sources.set(key(certificate.metadata?.namespace, certificate.spec.secretName),
-        { createdBy: SecretCreator.CERT_MANAGER, source: `Certificate/${certificate.metadata.name}` });
+    const created = secretsCreated(objects);
+    for (const [id, creator] of created) {
+      if (creator.startsWith('Certificate/')) sources.set(id, { createdBy: SecretCreator.CERT_MANAGER, source: creator });
     }
 
     const needed = new Map<string, { namespace?: string; secretName: string; keys: Set<string>; readers: Set<string> }>();
     for (const object of objects) {
       const namespace: string | undefined = object.metadata?.namespace;
-      for (const read of podSpecs(object).flatMap(secretReads)) {
+      // A Secret the app renders itself is not one to create.
+      for (const read of podSpecs(object).flatMap(secretReads).filter((r) => created.get(key(namespace, r.secretName))?.startsWith('Secret/') !== true)) {
         const entry = needed.get(key(namespace, read.secretName))
           ?? { ...(namespace !== undefined ? { namespace } : {}), secretName: read.secretName, keys: new Set<string>(), readers: new Set<string>() };
         read.keys.forEach((k) => entry.keys.add(k));

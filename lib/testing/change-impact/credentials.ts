@@ -1,15 +1,10 @@
-import { podSpecs, secretReads } from '../required-secrets';
+import { podSpecs, secretReads, secretsCreated } from '../required-secrets';
 import { KubeObject, objectRef } from './manifests';
 import { sameValue } from './object-diff';
 
 /** The Secrets the pods of a set of objects read, as `namespace/name`, that the objects do not create (cert-manager's count as created). */
 export function readSecrets(objects: KubeObject[]): Map<string, string[]> {
-  const created = new Set(objects.flatMap((o) => {
-    const namespace = o.metadata?.namespace ?? '';
-    if (o.kind === 'Secret') return [`${namespace}/${o.metadata?.name}`];
-    if (o.kind === 'Certificate' && o.spec?.secretName) return [`${namespace}/${o.spec.secretName}`];
-    return [];
-  }));
+  const created = secretsCreated(objects);
   const reads = new Map<string, string[]>();
   for (const object of objects) {
     const namespace = object.metadata?.namespace ?? '';
