@@ -313,7 +313,10 @@ describe('Kubernetes objects', () => {
     expect(jobs.spec.egress).toEqual([
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'shop-db' } } }], ports: [{ protocol: 'TCP', port: 8432 }] },
       { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 9000 }] },
-      { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+      },
     ]);
     expect(backupNetworkRules(model)).toEqual({
       ingress: [{ peer: { namespace: 'shop', podSelector: { 'app.kubernetes.io/name': 'pgbackrest', 'app.kubernetes.io/instance': 'shop-db', 'app.kubernetes.io/component': 'backup' } }, port: 8432 }],

@@ -285,6 +285,16 @@ describe('NetworkPolicy', () => {
     expect(mayConnect(without, job, instance, 8432)).toBe(false);
   });
 
+  test.each(MODES)('%s: the cluster\'s networkPolicy.dnsResolvers reach the backup\'s policies too', (mode) => {
+    const objects = synth(mode, { networkPolicy: { dnsResolvers: [{ cidr: '169.254.20.10/32' }] } });
+    const policies = ofKind(objects, 'NetworkPolicy');
+    expect(policies.map((policy) => policy.metadata.name)).toEqual(expect.arrayContaining(['db-backup', 'db-repo-host']));
+    for (const policy of policies) {
+      expect(policy.spec.egress.filter((rule: any) => rule.ports.some((port: any) => port.port === 53)).map((rule: any) => rule.to))
+        .toEqual([[{ ipBlock: { cidr: '169.254.20.10/32' } }]]);
+    }
+  });
+
   test.each(MODES)('%s: an S3 endpoint on 443, where the API server also is, gives one egress rule per network, none twice', (mode) => {
     const objects = synth(mode, { backup: { repositories: [BackupRepository.volume(), BackupRepository.s3({ ...S3, port: 443 }), BackupRepository.s3({ ...S3, bucket: 'shop-copies', port: 443 })] } });
     for (const policy of ofKind(objects, 'NetworkPolicy')) {

@@ -49,9 +49,14 @@ describe('the Airflow stack\'s policies, evaluated', () => {
     expect(mayConnect(objects, from, to, port)).toBe(allowed);
   });
 
-  test.each([primary, replica, pgpool, pgbouncer])('pods resolve names but reach nothing else outside', (from) => {
-    expect(mayReachOutside(objects, from, 53, 'UDP')).toBe(true);
-    expect(mayReachOutside(objects, from, 53, 'TCP')).toBe(true);
+  const clusterDns = pod('kube-system', { 'k8s-app': 'kube-dns' });
+  test.each([primary, replica, pgpool, pgbouncer])('pods resolve names at the cluster DNS only, and reach nothing else outside', (from) => {
+    expect(mayConnect(objects, from, clusterDns, 53, 'UDP')).toBe(true);
+    expect(mayConnect(objects, from, clusterDns, 53, 'TCP')).toBe(true);
+    // Port 53 of any other pod or address is closed: DNS egress is no tunnel out.
+    expect(mayConnect(objects, from, pod('kube-system', { app: 'other' }), 53, 'UDP')).toBe(false);
+    expect(mayConnect(objects, from, pod(NS, { 'k8s-app': 'kube-dns' }), 53, 'UDP')).toBe(false);
+    expect(mayReachOutside(objects, from, 53, 'UDP')).toBe(false);
     expect(mayReachOutside(objects, from, 443)).toBe(false);
     expect(mayReachOutside(objects, from, 5432)).toBe(false);
   });
@@ -146,6 +151,43 @@ describe('choosing clients', () => {
     new PgBouncerPooler(chart, 'Pooler', { backend: external, users: [{ secretName: 'app' }] });
     const policy = synthObjects(chart).find((o) => o.kind === 'NetworkPolicy');
     expect(policy.spec.egress[0]).toEqual({ to: [{ podSelector: { matchLabels: {} } }], ports: [{ protocol: 'TCP', port: 6543 }] });
+  });
+});
+
+describe('DNS resolvers', () => {
+  const SECRETS = { superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' }, memoryCheck: MemoryCheck.OFF };
+  const dnsRules = (objects: any[]) => objects.filter((o) => o.kind === 'NetworkPolicy')
+    .map((policy) => policy.spec.egress.filter((rule: any) => rule.ports.some((port: any) => port.port === 53)));
+
+  test('dnsResolvers replaces the cluster DNS in every policy: NodeLocal DNSCache by its address', () => {
+    const chart = testChart('shop');
+    const networkPolicy = { dnsResolvers: [{ cidr: '169.254.20.10/32' }] };
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, networkPolicy });
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, users: [{ secretName: 'app' }], networkPolicy });
+    const objects = synthObjects(chart);
+    expect(dnsRules(objects)).toEqual([1, 2].map(() => [{
+      to: [{ ipBlock: { cidr: '169.254.20.10/32' } }],
+      ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+    }]));
+    expect(mayConnect(objects, component('shop', 'postgresql', 'db', 'primary'), pod('kube-system', { 'k8s-app': 'kube-dns' }), 53, 'UDP')).toBe(false);
+    expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
+  });
+
+  test('by default the one DNS rule selects kube-dns pods of kube-system', () => {
+    const chart = testChart('shop');
+    new PostgresStatefulCluster(chart, 'Db', SECRETS);
+    expect(dnsRules(synthObjects(chart))).toEqual([[{
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+    }]]);
+  });
+
+  test.each([
+    ['no resolver', [], 'networkPolicy.dnsResolvers', '[]', /list the resolvers, or leave it unset for the cluster DNS/],
+    ['a peer that selects nothing', [{}], 'networkPolicy.dnsResolvers[0]', '{}', /set namespace, namespaceSelector, podSelector or cidr/],
+  ] as const)('refuses %s', (_what, dnsResolvers, prop, value, fix) => {
+    const message = thrownMessage(() => new PostgresStatefulCluster(testChart('x'), 'Db', { ...SECRETS, networkPolicy: { dnsResolvers: [...dnsResolvers] } }), 'dnsResolvers');
+    expectPropErrorMessage(message, 'test/Db', { prop, value, fix });
   });
 });
 

@@ -5,6 +5,7 @@ import { BackupRepository, RepositoryBinding } from './backup-repository';
 import { ResolvedCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
+import { NetworkPeer } from '../core/network-policy';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { ResolvedTls } from '../core/tls';
 import { UserMetadata } from '../core/user-metadata';
@@ -60,6 +61,8 @@ export interface BackupCluster {
   readonly instanceSelector: { [key: string]: string };
   /** Whether the cluster renders NetworkPolicies (the backup pods then get their own). */
   readonly networkPolicies: boolean;
+  /** The cluster's `networkPolicy.dnsResolvers`, which the backup pods query too. */
+  readonly dnsResolvers?: NetworkPeer[];
   /** The user's labels, annotations and placement. */
   readonly user: UserMetadata;
 }

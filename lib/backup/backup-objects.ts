@@ -8,7 +8,7 @@ import { configChecksum } from '../core/checksum';
 import { ClaimTemplate } from '../core/claim-template';
 import { k8s } from '../core/kube';
 import { metadataLabels, selectorLabels } from '../core/labels';
-import { Connection, egressRules, NetworkAccess } from '../core/network-policy';
+import { Connection, dnsResolvers, egressRules, NetworkAccess } from '../core/network-policy';
 import { PodBase, restrictedContainer, restrictedPod } from '../core/pod-baseline';
 import { PodVolume, volumeMount } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
@@ -235,7 +235,8 @@ function renderRepoHost(scope: Construct, model: BackupModel, repoHostConf: stri
     // Only the instances connect (archive-push, archive-get and restore); the host connects only
     // where its repositories need to (nowhere, for volume repositories).
     const namespace = model.namespace ? { namespace: model.namespace } : {};
-    new NetworkAccess(scope, { clients: [{ ...namespace, podSelector: model.cluster.instanceSelector }] }, {
+    const clients = [{ ...namespace, podSelector: model.cluster.instanceSelector }];
+    new NetworkAccess(scope, { clients, ...(model.cluster.dnsResolvers ? { dnsResolvers: model.cluster.dnsResolvers } : {}) }, {
       name,
       labels,
       user,
@@ -318,7 +319,7 @@ function renderJobPolicy(scope: Construct, model: BackupModel): void {
       egress: egressRules(scope, 'backup', [
         { peer: { ...namespace, podSelector: model.cluster.instanceSelector }, port: model.serverPort },
         ...model.repositories.flatMap((repository) => repository.egress),
-      ]),
+      ], dnsResolvers(scope, model.cluster.dnsResolvers)),
     },
   });
 }

@@ -360,6 +360,7 @@ function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterP
     componentLabels,
     instanceSelector: selectorLabels(componentLabels('database'), false),
     networkPolicies: props.networkPolicy?.enabled !== false,
+    ...(props.networkPolicy?.dnsResolvers ? { dnsResolvers: props.networkPolicy.dnsResolvers } : {}),
     user: context.user,
   });
 }

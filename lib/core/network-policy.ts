@@ -53,6 +53,12 @@ export interface NetworkPolicyOptions {
    * @default - every pod in the namespace `monitoring`
    */
   readonly metricsClients?: NetworkPeer[];
+  /**
+   * The DNS resolvers the pods may query on port 53: with NodeLocal DNSCache, its address
+   * (`{ cidr: '169.254.20.10/32' }`) beside or instead of the cluster DNS.
+   * @default - the cluster DNS: pods labelled `k8s-app: kube-dns` in `kube-system` (CoreDNS in kubeadm, EKS, GKE, AKS)
+   */
+  readonly dnsResolvers?: NetworkPeer[];
 }
 
 /** What a component's NetworkPolicy is made of. */
@@ -72,7 +78,9 @@ export interface NetworkAccessSpec {
   readonly peerIngress?: Connection[];
 }
 
-/** Any resolver on port 53: kube-dns, or a node-local cache outside the pod network. */
+/** The cluster DNS, where pods resolve Service names unless dnsResolvers says otherwise. */
+const CLUSTER_DNS: NetworkPeer = { namespace: 'kube-system', podSelector: { 'k8s-app': 'kube-dns' } };
+
 const DNS_PORTS: k8s.NetworkPolicyPort[] = [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }];
 
 /** A connection a component's pods open: to these pods or this network, on this TCP port. */
@@ -83,12 +91,23 @@ export interface Connection {
 
 const tcpPorts = (numbers: number[]): k8s.NetworkPolicyPort[] => numbers.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }));
 
+/** The resolvers the pods may query, validated: the cluster DNS unless `networkPolicy.dnsResolvers` names others. */
+export function dnsResolvers(scope: IConstruct, given: NetworkPeer[] | undefined): k8s.NetworkPolicyPeer[] {
+  const prop = 'networkPolicy.dnsResolvers';
+  if (given?.length === 0) {
+    throw propError(scope, prop, given, 'leaves the pods no DNS, and they reach every peer by name', 'list the resolvers, or leave it unset for the cluster DNS');
+  }
+  return (given ?? [CLUSTER_DNS]).map((peer, index) => networkPolicyPeer(scope, `${prop}[${index}]`, peer));
+}
+
 /**
  * The egress rules of a NetworkPolicy: one rule per peer with every port the pods open to it
  * (an S3 endpoint and the API server both on 0.0.0.0/0:443 are one rule, not two), then DNS.
  * @param prop the prop that names the peers, for errors
+ * @param resolvers the DNS resolvers (`dnsResolvers`)
  */
-export function egressRules(scope: IConstruct, prop: string, connections: Connection[]): k8s.NetworkPolicyEgressRule[] {
+export function egressRules(scope: IConstruct, prop: string, connections: Connection[],
+  resolvers: k8s.NetworkPolicyPeer[]): k8s.NetworkPolicyEgressRule[] {
   const portsByPeer = new Map<string, { to: k8s.NetworkPolicyPeer; ports: number[] }>();
   for (const { peer, port } of connections) {
     const to = networkPolicyPeer(scope, prop, peer);
@@ -97,7 +116,7 @@ export function egressRules(scope: IConstruct, prop: string, connections: Connec
     if (!rule.ports.includes(port)) rule.ports.push(port);
     portsByPeer.set(key, rule);
   }
-  return [...[...portsByPeer.values()].map(({ to, ports }) => ({ to: [to], ports: tcpPorts(ports) })), { ports: DNS_PORTS }];
+  return [...[...portsByPeer.values()].map(({ to, ports }) => ({ to: [to], ports: tcpPorts(ports) })), { to: resolvers, ports: DNS_PORTS }];
 }
 
 /** A peer in the NetworkPolicy form, validated. */
@@ -136,7 +155,7 @@ const labelSelector = (labels: { [key: string]: string }): k8s.LabelSelector => 
 
 /**
  * A component's NetworkPolicy: clients in on the daemon's ports, metrics clients in on the
- * sidecars' ports, and out only to what the component connects to and DNS. Components add their
+ * sidecars' ports, and out only to what the component connects to and the DNS resolvers. Components add their
  * own clients (a pooler in front of a balancer) while the app is built; the rules render at synth.
  */
 export class NetworkAccess {
@@ -149,9 +168,10 @@ export class NetworkAccess {
       (given ?? [fallback]).map((peer, index) => networkPolicyPeer(scope, `networkPolicy.${prop}[${index}]`, peer));
     this.clients = peers('clients', options?.clients, { podSelector: {} });
     this.metricsClients = peers('metricsClients', options?.metricsClients, { namespace: 'monitoring' });
+    const resolvers = dnsResolvers(scope, options?.dnsResolvers);
     if (options?.enabled === false) return;
 
-    const egress = egressRules(scope, 'backend', spec.egress);
+    const egress = egressRules(scope, 'backend', spec.egress, resolvers);
     new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
       metadata: objectMeta(scope, spec.name, spec.labels, spec.user),
       spec: Lazy.any({ produce: () => this.policySpec(egress) }),
