@@ -101,7 +101,8 @@ export interface BackupModel {
   readonly namespace?: string;
   readonly repositories: RepositoryModel[];
   readonly restore?: RestoreModel;
-  readonly tls: ResolvedTls;
+  /** The cluster's TLS Secret, which pgBackRest's servers and clients present to each other. */
+  readonly tls: ResolvedTls & { readonly secretName: string };
   readonly serverPort: number;
   readonly archiveTimeoutSeconds: number;
   readonly ioTimeoutSeconds: number;
@@ -145,8 +146,9 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})
 export function resolveBackup(scope: IConstruct, options: BackupOptions | undefined, cluster: BackupCluster): BackupModel | undefined {
   if (options === undefined) return undefined;
   const tls = cluster.tls;
-  if (!tls) {
-    throw propError(scope, 'tls', undefined, 'must be set when backup is: pgBackRest\'s servers and clients authenticate each other with the cluster\'s certificate',
+  if (tls?.secretName === undefined) {
+    throw propError(scope, 'tls', tls ? 'a self-signed certificate' : 'disabled',
+      'must name a Secret when backup is: pgBackRest\'s servers and clients authenticate each other with the cluster\'s certificate, signed by a CA they share',
       `set tls (a Secret with tls.crt, tls.key and ca.crt, whose certificate has CN "${cluster.certificateCommonName}" and allows server and client auth), or drop backup`);
   }
   const name = cluster.name;
@@ -179,7 +181,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     namespace: Chart.of(scope).namespace,
     repositories: resolved,
     ...(restore ? { restore } : {}),
-    tls,
+    tls: { ...tls, secretName: tls.secretName },
     serverPort,
     archiveTimeoutSeconds,
     ioTimeoutSeconds,

@@ -1,14 +1,18 @@
 /** Where files live inside a Pgpool-II pod of the project's image. */
 export const BALANCER_PATHS = {
-  /** Where the image's entrypoint looks for pgpool.conf, pool_hba.conf and tls/. */
+  /** Where the image's entrypoint looks for pgpool.conf and pool_hba.conf. */
   configDir: '/config',
-  tlsDir: '/config/tls',
+  /**
+   * The balancer's certificate: tls.crt and tls.key. Not the entrypoint's /config/tls, which
+   * makes it copy the files and append settings of its own.
+   */
+  certificateDir: '/etc/pgpool-tls',
+  /** The CA of the backend's certificate: ca.crt. */
+  backendAuthorityDir: '/etc/pgpool-backend-ca',
   /** The ConfigMap, which the init step completes into configDir. */
   templateDir: '/etc/pgpool-template',
   /** The image's own config directory, where its entrypoint writes pool_passwd and pcp.conf. */
   imageEtcDir: '/opt/pgpool-II/etc',
-  /** Where the entrypoint copies or makes the TLS certificate. */
-  imageTlsDir: '/opt/pgpool-II/tls',
   /** pidfile and pgpool_status. */
   runDir: '/var/run/pgpool',
   /** The sr_check user's Secret (init step only). */
@@ -23,8 +27,6 @@ export const BALANCER_FILES = {
   /** Image settings the pgpool container reads through configMapKeyRef: a literal env value, or a ConfigMap key, named *password* reads as a leaked secret to policy scanners. */
   passwordEncryptionMethod: 'pgpool-encryption-method',
   skipPasswordEncryption: 'pgpool-skip-encryption',
-  /** In /config/tls: the image's entrypoint points ssl_cert_ca at it, to verify backends. */
-  backendAuthority: 'root.crt',
 } as const;
 
 /** The Service and container port of Pgpool-II, and of PCP. */

@@ -2,6 +2,7 @@ import { BALANCER_FILES, BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balance
 import { pgpoolParamsEnvironment } from './pgpool-conf';
 import { BalancerModel, PgpoolUserModel } from './pgpool-model';
 import { PgpoolConfigMode } from './pgpool-settings';
+import { certificateVolume } from '../core/certificate-volume';
 import { k8s } from '../core/kube';
 import { selectorLabels } from '../core/labels';
 import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
@@ -9,7 +10,7 @@ import { PodVolume } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
 import { credentialsEnv, envFromConfigMap, envFromCredentials } from '../core/secret-env';
 import { secretFiles } from '../core/secret-files';
-import { ResolvedTls, TLS_FILES } from '../core/tls';
+import { TLS_FILES } from '../core/tls';
 
 /**
  * The image's environment: pool_passwd and pcp.conf inputs, and in environment mode the parameters.
@@ -32,21 +33,6 @@ export function balancerEnvironment(model: BalancerModel, exporterUsers: readonl
   ];
 }
 
-/**
- * The files the image's entrypoint copies from /config/tls when tls.key and tls.crt are there,
- * and root.crt, which it always makes ssl_ca_cert: the backend's CA, or without one the
- * balancer's own (a missing root.crt turns Pgpool-II's TLS off altogether, for clients too).
- * Pgpool-II checks that the backend's certificate is signed by that CA, but not its host name.
- */
-function tlsSources(model: BalancerModel, tls: ResolvedTls): k8s.VolumeProjection[] {
-  const backendCa = model.serverAuthority;
-  const rootCertificate = { key: (backendCa ?? tls.authority).key, path: BALANCER_FILES.backendAuthority };
-  const certificate = [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: file }));
-  return backendCa
-    ? [secretFiles(tls.secretName, certificate), secretFiles(backendCa.secretName, [rootCertificate])]
-    : [secretFiles(tls.secretName, [...certificate, rootCertificate])];
-}
-
 /** A balancer pod's volumes, each declared once and mounted through its object. */
 function balancerVolumes(model: BalancerModel) {
   const configMapMode = model.configMode === PgpoolConfigMode.CONFIG_MAP;
@@ -54,6 +40,7 @@ function balancerVolumes(model: BalancerModel) {
   const configFiles = (name: string, files: string[]) =>
     PodVolume.configMap(name, `${model.name}-config`, { files: files.map((file) => ({ key: file, path: file })) });
   const srCheck = model.srCheckUser.credentials;
+  const authority = model.serverAuthority;
   return {
     /** Where the image reads pgpool.conf and pool_hba.conf: written by the init step, or the ConfigMap's pool_hba.conf. */
     config: configMapMode ? PodVolume.memory('config', '1Mi') : configFiles('config', [BALANCER_FILES.poolHbaConf]),
@@ -61,10 +48,14 @@ function balancerVolumes(model: BalancerModel) {
     template: configMapMode ? configFiles('template', [BALANCER_FILES.pgpoolConf, BALANCER_FILES.poolHbaConf, BALANCER_FILES.configScript]) : undefined,
     /** The sr_check user's name (ConfigMap mode, init step only). */
     secrets: configMapMode ? PodVolume.projected('secrets', [secretFiles(srCheck.secretName, [{ key: srCheck.usernameKey, path: 'srcheck/username' }])]) : undefined,
-    tls: model.tls ? PodVolume.projected('tls', tlsSources(model, model.tls)) : undefined,
+    tls: model.tls ? certificateVolume(model.tls, {
+      volumeName: 'tls', secretKeys: [TLS_FILES.certificate, TLS_FILES.key], secretMode: 0o440,
+      commonName: model.name, dnsNames: model.certificateDnsNames, resources: resourceRequirements(model.resources),
+    }) : undefined,
+    backendAuthority: authority
+      ? PodVolume.projected('backend-ca', [secretFiles(authority.secretName, [{ key: authority.key, path: TLS_FILES.authority }])]) : undefined,
     /** The image's config directory, seeded with its own files: its entrypoint writes pool_passwd and pcp.conf there. */
     etc: PodVolume.memory('etc', '16Mi'),
-    imageTls: PodVolume.memory('image-tls', '1Mi'),
     run: PodVolume.memory('run', '1Mi'),
     tmp: PodVolume.memory('tmp', '64Mi'),
   };
@@ -88,6 +79,7 @@ export function balancerPodSpec(model: BalancerModel, exporterUsers: readonly Pg
       terminationGracePeriodSeconds: 30,
     }),
     initContainers: [
+      ...volumes.tls?.initContainers ?? [],
       // The image writes pool_passwd and pcp.conf next to its sample config: with a read-only
       // root filesystem that directory is an emptyDir, seeded with the image's own files.
       initContainer('seed-etc', ['cp', '-R', `${BALANCER_PATHS.imageEtcDir}/.`, '/seed/'], [volumes.etc.mount('/seed')]),
@@ -107,7 +99,7 @@ export function balancerPodSpec(model: BalancerModel, exporterUsers: readonly Pg
       env: balancerEnvironment(model, exporterUsers),
       ports: [
         { name: 'pgpool', containerPort: PGPOOL_PORT, protocol: 'TCP' },
-        { name: 'pcp', containerPort: PCP_PORT, protocol: 'TCP' },
+        ...(model.exposePcp ? [{ name: 'pcp', containerPort: PCP_PORT, protocol: 'TCP' }] : []),
       ],
       resources,
       // TCP checks log in to nothing; Pgpool-II's children take a connection only on login.
@@ -118,14 +110,14 @@ export function balancerPodSpec(model: BalancerModel, exporterUsers: readonly Pg
       lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
       volumeMounts: [
         volumes.config.mount(BALANCER_PATHS.configDir, model.configMode !== PgpoolConfigMode.CONFIG_MAP),
-        ...(volumes.tls ? [volumes.tls.readOnlyMount(BALANCER_PATHS.tlsDir)] : []),
+        ...(volumes.tls ? [volumes.tls.volume.readOnlyMount(BALANCER_PATHS.certificateDir)] : []),
+        ...(volumes.backendAuthority ? [volumes.backendAuthority.readOnlyMount(BALANCER_PATHS.backendAuthorityDir)] : []),
         volumes.etc.mount(BALANCER_PATHS.imageEtcDir),
-        volumes.imageTls.mount(BALANCER_PATHS.imageTlsDir),
         volumes.run.mount(BALANCER_PATHS.runDir),
         volumes.tmp.mount('/tmp'),
       ],
     })],
-    volumes: [volumes.config, volumes.template, volumes.secrets, volumes.tls, volumes.etc, volumes.imageTls, volumes.run, volumes.tmp]
+    volumes: [volumes.config, volumes.template, volumes.secrets, volumes.tls?.volume, volumes.backendAuthority, volumes.etc, volumes.run, volumes.tmp]
       .flatMap((volume) => (volume ? [volume.volume] : [])),
   };
 }

@@ -45,7 +45,9 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
   private readonly model: BalancerModel;
   /** The balancer's pods, for the NetworkPolicies of the clients in front. */
   public readonly serverPods: NetworkPeer;
-  /** With `tls`, the CA in the tls Secret: a pooler in front verifies the balancer with it. */
+  /** Whether the balancer takes TLS connections: unless `tls.disabled`. */
+  public readonly encrypted: boolean;
+  /** With a tls Secret, its CA: a pooler in front verifies the balancer with it; none for a self-signed certificate. */
   public readonly certificateAuthority?: CertificateAuthority;
   /** The host names the balancer's certificate must name: its Service in short and qualified forms. */
   public readonly certificateDnsNames: string[];
@@ -86,6 +88,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.backend = props.backend;
     this.connectionsPerBackend = model.connectionsPerBackend;
     this.certificateDnsNames = [...model.certificateDnsNames];
+    this.encrypted = model.tls !== undefined;
     this.certificateAuthority = model.tls?.authority;
 
     const imageSettings = {

@@ -1,5 +1,5 @@
 import { ClusterModel } from './cluster-model';
-import { ProvisioningModel, renderProvisioningSql } from './provisioning';
+import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
@@ -8,7 +8,7 @@ import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-fu
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE', 'RESTORE_SCRIPT',
+  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT',
 ] as const;
 
 /**
@@ -51,6 +51,7 @@ const ENVIRONMENT = `: "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\$
 : "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
 TLS_CA_FILE="\${TLS_CA_FILE:-}"
+TLS_ENABLED="\${TLS_ENABLED:-}"
 RESTORE_SCRIPT="\${RESTORE_SCRIPT:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
@@ -89,7 +90,8 @@ initialize_primary() {
 function provisionPrimary(provisioningSql: string): string {
   return `# Roles, passwords and databases, on a server with a private socket and no TCP listener:
 # no client can connect before they are in place. Synchronous replication is off meanwhile,
-# as replicas are not streaming yet to confirm commits.
+# as replicas are not streaming yet to confirm commits. PGOPTIONS keeps the statements, which
+# carry passwords, out of every log.
 provision_primary() {
   local superuser
   superuser=$(secret superuser username)
@@ -99,7 +101,7 @@ provision_primary() {
   pg_ctl --pgdata="$PGDATA" --wait --silent \\
     --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
     start >&2
-  PGPASSFILE="$workdir/pgpass" psql --host="$workdir" --username="$superuser" \\
+  PGPASSFILE="$workdir/pgpass" PGOPTIONS='${PROVISIONING_PGOPTIONS}' psql --host="$workdir" --username="$superuser" \\
     --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
 ${provisioningSql}
 SQL
@@ -110,14 +112,16 @@ SQL
 }
 
 /** A replica's primary_conninfo and slot, rewritten at every start. */
-const STANDBY_SETTINGS = `# The replication connection: with TLS, the primary's certificate is verified against the CA
-# for the primary pod's host name.
+const STANDBY_SETTINGS = `# The replication connection: with a CA, the primary's certificate is verified against it for
+# the primary pod's host name; a self-signed one is taken unverified, but always over TLS.
 primary_conninfo() {
   local user conninfo
   user=$(secret replication username)
   conninfo="host=$(conninfo_value "$PRIMARY_HOST") port=$PGPORT user=$(conninfo_value "$user")"
   if [[ -n $TLS_CA_FILE ]]; then
     conninfo+=" sslmode=verify-full sslrootcert=$(conninfo_value "$TLS_CA_FILE")"
+  elif [[ -n $TLS_ENABLED ]]; then
+    conninfo+=" sslmode=require"
   fi
   printf '%s' "$conninfo"
 }

@@ -20,8 +20,12 @@ export const CLUSTER_PATHS = {
   passfile: '/run/postgresql-auth/pgpass',
   /** The TLS Secret: tls.crt, tls.key and ca.crt, root-owned and group-readable as PostgreSQL requires. */
   tlsDir: '/etc/postgresql-tls',
+  /** The superuser's name alone, which pg_hba.conf reads to reject the superuser over TCP. */
+  superuserNameFile: '/etc/postgresql-superuser/username',
   /** Secrets, one subdirectory each, files `username` and `password`. */
   secretsDir: '/etc/postgresql-secrets',
+  /** HA mode: in-memory emptyDir where patroni-start.sh puts Patroni's credentials beside patroni.yml. */
+  patroniDir: '/run/patroni',
 } as const;
 
 /** File names inside the ConfigMaps. */
@@ -31,6 +35,7 @@ export const CLUSTER_FILES = {
   bootstrapScript: 'bootstrap.sh',
   patroniConfig: 'patroni.yml',
   provisionScript: 'provision.sh',
+  patroniStartScript: 'patroni-start.sh',
 } as const;
 
 /** Patroni's label of a pod's scope: the cluster's pods carry it, and the ConfigMaps Patroni makes. */

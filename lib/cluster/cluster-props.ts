@@ -135,6 +135,13 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly allowedCidrs?: string[];
   /**
+   * Let the superuser log in over the network (from `allowedCidrs`, with TLS). Without it the
+   * superuser logs in only through the pod's Unix socket (`kubectl exec`), and pg_hba rejects
+   * the superuser's name on every TCP line, the pod's loopback included.
+   * @default false
+   */
+  readonly superuserNetworkAccess?: boolean;
+  /**
    * CPU and memory of each instance.
    * @default - 250m/1 CPU, 1Gi memory
    */

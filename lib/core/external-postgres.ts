@@ -46,9 +46,15 @@ export interface ExternalPostgresProps {
    * The CA that signs the cluster's server certificates, in a Secret of the clients' namespace
    * (CloudNativePG: `<cluster>-ca`, key `ca.crt`); poolers and balancers in front then verify
    * the certificates.
-   * @default - no CA: clients use TLS when the server offers it, without verifying it
+   * @default - no CA: clients insist on TLS without verifying the certificate (sslmode require)
    */
   readonly certificateAuthority?: CertificateAuthority;
+  /**
+   * The cluster takes no TLS connections: poolers and balancers in front connect in plaintext.
+   * Every operator named above turns TLS on by default.
+   * @default false
+   */
+  readonly tlsDisabled?: boolean;
 }
 
 /**
@@ -64,6 +70,7 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
   public readonly superuserCredentials?: PostgresCredentials;
   /** Every pod of the Services' namespace: the operator's pod labels are its own. */
   public readonly serverPods: NetworkPeer;
+  public readonly encrypted: boolean;
   public readonly certificateAuthority?: CertificateAuthority;
 
   /**
@@ -88,6 +95,11 @@ export class ExternalPostgres extends Construct implements IPostgresEndpoint {
     this.readOnlyHost = serviceHost(props.readOnlyService ?? props.readWriteService, namespace);
     this.superuserCredentials = props.superuserSecret && resolveCredentials(this, 'superuserSecret', props.superuserSecret);
     this.certificateAuthority = resolveAuthority(this, 'certificateAuthority', props.certificateAuthority);
+    this.encrypted = !props.tlsDisabled;
+    if (props.tlsDisabled && this.certificateAuthority) {
+      throw propError(this, 'tlsDisabled', true, 'contradicts certificateAuthority, which clients would verify the TLS certificate with',
+        'drop tlsDisabled, or drop certificateAuthority');
+    }
     if (this.certificateAuthority) {
       declareSecretSource(this, { namespace, secretName: this.certificateAuthority.secretName, createdBy: SecretCreator.OPERATOR });
     }

@@ -6,7 +6,9 @@ import { propError } from './errors';
 import { k8s } from './kube';
 import { ComponentLabels, metadataLabels } from './labels';
 import { serviceHost, validateDnsSubdomain } from './names';
+import { postgresVersion } from './postgres-versions';
 import { UserMetadata } from './user-metadata';
+import { validateImage } from './validation';
 import { objectMeta } from './workload';
 
 /** libpq's sslmode, which PgBouncer uses for its own TLS too. */
@@ -23,6 +25,14 @@ export enum SslMode {
   VERIFY_CA = 'verify-ca',
   /** TLS always, with a certificate signed by the given CA for the host name connected to. */
   VERIFY_FULL = 'verify-full',
+}
+
+/** The oldest TLS version a component accepts; older ones have known weaknesses (RFC 8996). */
+export enum TlsProtocolVersion {
+  /** TLS 1.2 and 1.3: what every supported client library speaks. */
+  TLS_1_2 = 'TLSv1.2',
+  /** TLS 1.3 only. */
+  TLS_1_3 = 'TLSv1.3',
 }
 
 /** The kind of a cert-manager issuer. */
@@ -45,16 +55,18 @@ export interface CertificateIssuer {
 }
 
 /**
- * TLS for a component's clients. The certificate comes from a kubernetes.io/tls Secret in
- * cert-manager's layout: `tls.crt`, `tls.key` and `ca.crt`, the CA that the components in front
- * verify the certificate against (sslmode verify-full). Set it on every construct of a chain
- * (or once in a stack overlay) and each hop uses TLS with full verification.
+ * TLS for a component's clients, on by default. Without `secretName` or `issuer`, each pod makes
+ * a self-signed certificate when it starts: every hop is encrypted, but the components in front
+ * cannot verify it (sslmode require). With a kubernetes.io/tls Secret in cert-manager's layout
+ * (`tls.crt`, `tls.key` and `ca.crt`, the CA that the components in front verify the certificate
+ * against), each hop uses TLS with full verification (sslmode verify-full): set it on every
+ * construct of a chain, or once in a stack overlay.
  */
 export interface TlsOptions {
   /**
    * The kubernetes.io/tls Secret with `tls.crt`, `tls.key` and `ca.crt`. Its certificate must
    * name the component's Services (the construct's `certificateDnsNames`).
-   * @default - `<name>-tls`
+   * @default - `<name>-tls` with `issuer`; without it, a self-signed certificate made at pod start
    */
   readonly secretName?: string;
   /**
@@ -69,6 +81,24 @@ export interface TlsOptions {
    * @default - no Certificate object: the Secret is made elsewhere
    */
   readonly issuer?: CertificateIssuer;
+  /**
+   * The oldest TLS version the component accepts from its clients. Pgpool-II 4.3 has no such
+   * setting: it takes only TLS_1_2, and its OpenSSL sets the floor (TLS 1.2 in OpenSSL 3).
+   * @default TlsProtocolVersion.TLS_1_2
+   */
+  readonly minimumProtocolVersion?: TlsProtocolVersion;
+  /**
+   * The image of the init container that makes the self-signed certificate: it needs `sh` and
+   * `openssl` (the official PostgreSQL image has both). Only without `secretName` and `issuer`.
+   * @default - the official PostgreSQL image of the default major
+   */
+  readonly selfSignedImage?: string;
+  /**
+   * Turn TLS off: clients connect in plaintext and pg_hba/pool_hba lines are `host`. Only for
+   * networks encrypted below PostgreSQL (a service mesh with mutual TLS, WireGuard between nodes).
+   * @default false
+   */
+  readonly disabled?: boolean;
 }
 
 /** Where clients find the CA that signs a server's certificate. */
@@ -84,26 +114,56 @@ export interface CertificateAuthority {
 
 /** TlsOptions resolved for one component. */
 export interface ResolvedTls {
-  readonly secretName: string;
+  /** The Secret with the certificate; undefined when each pod makes a self-signed one (selfSigned). */
+  readonly secretName?: string;
   readonly required: boolean;
   readonly issuer?: Required<CertificateIssuer>;
-  /** What clients verify the certificate with: the Secret's own ca.crt. */
-  readonly authority: Required<CertificateAuthority>;
+  readonly minimumProtocolVersion: TlsProtocolVersion;
+  /** What clients verify the certificate with, the Secret's own ca.crt; none for a self-signed certificate. */
+  readonly authority?: Required<CertificateAuthority>;
+  /** Without a Secret: the image of the init container that makes the pod's certificate. */
+  readonly selfSigned?: { readonly image: string };
 }
+
+/** Has openssl and sh: ssl-cert, a dependency of Debian's PostgreSQL packages, brings openssl. */
+const DEFAULT_SELF_SIGNED_IMAGE = postgresVersion().image.image;
 
 /** The files of a component's certificate Secret, as the daemons read them. */
 export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', authority: 'ca.crt' } as const;
 
-/** Validates a component's TlsOptions; undefined means no TLS. */
-export function resolveTls(scope: IConstruct, options: TlsOptions | undefined, componentName: string): ResolvedTls | undefined {
-  if (options === undefined) return undefined;
+/**
+ * Validates a component's TlsOptions: a certificate from a Secret, or a self-signed one made at
+ * pod start when no Secret is named; undefined only when TLS is explicitly disabled.
+ */
+export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componentName: string): ResolvedTls | undefined {
+  if (options.disabled) {
+    const conflicting = (['secretName', 'issuer', 'required', 'minimumProtocolVersion', 'selfSignedImage'] as const)
+      .find((key) => options[key] !== undefined);
+    if (conflicting) {
+      throw propError(scope, `tls.${conflicting}`, JSON.stringify(options[conflicting]), 'is set while tls.disabled turns TLS off',
+        `drop tls.disabled to keep TLS, or drop tls.${conflicting}`);
+    }
+    return undefined;
+  }
+  const common = {
+    required: options.required ?? true,
+    minimumProtocolVersion: options.minimumProtocolVersion ?? TlsProtocolVersion.TLS_1_2,
+  };
+  const issuer = options.issuer;
+  if (options.secretName === undefined && issuer === undefined) {
+    const image = validateImage(scope, options.selfSignedImage ?? DEFAULT_SELF_SIGNED_IMAGE, DEFAULT_SELF_SIGNED_IMAGE, 'tls.selfSignedImage');
+    return { ...common, selfSigned: { image } };
+  }
+  if (options.selfSignedImage !== undefined) {
+    throw propError(scope, 'tls.selfSignedImage', options.selfSignedImage, 'is only used for a self-signed certificate, and tls names a Secret',
+      'drop tls.selfSignedImage, or drop tls.secretName and tls.issuer');
+  }
   const secretName = options.secretName ?? `${componentName}-tls`;
   validateDnsSubdomain(scope, 'tls.secretName', secretName, 'Secret');
-  const issuer = options.issuer;
   if (issuer !== undefined) validateDnsSubdomain(scope, 'tls.issuer.name', issuer.name, 'cert-manager issuer');
   return {
+    ...common,
     secretName,
-    required: options.required ?? true,
     ...(issuer ? { issuer: { name: issuer.name, kind: issuer.kind ?? IssuerKind.ISSUER } } : {}),
     authority: { secretName, key: TLS_FILES.authority },
   };
@@ -134,6 +194,11 @@ export function backendAuthority(scope: IConstruct, backend: IPostgresEndpoint):
   return { secretName: authority.secretName, key: authority.key ?? TLS_FILES.authority };
 }
 
+/** Whether a backend takes TLS: what it says, or, from an endpoint that does not say, whether it has a CA. */
+export function backendEncrypted(backend: IPostgresEndpoint): boolean {
+  return backend.encrypted ?? backend.certificateAuthority !== undefined;
+}
+
 /**
  * The names a Service answers to inside the cluster, as clients write them; `serviceHost`'s
  * form, which the library's own clients connect by, is always among them.
@@ -152,7 +217,7 @@ export function serviceDnsNames(scope: IConstruct, serviceNames: string[], wildc
  */
 export function renderCertificate(scope: IConstruct, name: string, tls: ResolvedTls, dnsNames: string[], labels: ComponentLabels, user: UserMetadata,
   clientCommonName?: string): void {
-  if (!tls.issuer) return;
+  if (!tls.issuer || !tls.secretName) return;
   const metadata: k8s.ObjectMeta = objectMeta(scope, name, labels, user);
   // The unique-name check (validateUniqueNames) also refuses two Certificates for one Secret.
   new ApiObject(scope, 'Certificate', {

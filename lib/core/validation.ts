@@ -31,9 +31,9 @@ export function wholeSeconds(scope: IConstruct, prop: string, duration: Duration
 }
 
 /** Throws unless `image` looks like an image reference; `example` is the component's default. */
-export function validateImage(scope: IConstruct, image: string, example: string): string {
+export function validateImage(scope: IConstruct, image: string, example: string, prop = 'image'): string {
   if (image.trim() === '' || /\s/.test(image)) {
-    throw propError(scope, 'image', image, 'is not an image reference', `use a reference such as "${example}"`);
+    throw propError(scope, prop, image, 'is not an image reference', `use a reference such as "${example}"`);
   }
   return image;
 }

@@ -1,7 +1,7 @@
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, POOLER_PATHS, STATS_USERS_INCLUDE } from './pooler-layout';
 import { ResolvedCredentials } from '../core/credentials';
-import { TLS_FILES } from '../core/tls';
+import { TLS_FILES, TlsProtocolVersion } from '../core/tls';
 
 /**
  * pgbouncer.ini: the backend routes, then the paths the pod gives it, then the settings from props.
@@ -21,10 +21,11 @@ export function renderPgBouncerIni(model: PoolerModel, statsUserSecrets: readonl
   });
   const tls = [
     ...(model.tls ? [
-      `client_tls_cert_file = ${POOLER_PATHS.tlsDir}/client/${TLS_FILES.certificate}`,
-      `client_tls_key_file = ${POOLER_PATHS.tlsDir}/client/${TLS_FILES.key}`,
+      `client_tls_cert_file = ${POOLER_PATHS.clientTlsDir}/${TLS_FILES.certificate}`,
+      `client_tls_key_file = ${POOLER_PATHS.clientTlsDir}/${TLS_FILES.key}`,
+      `client_tls_protocols = ${model.tls.minimumProtocolVersion === TlsProtocolVersion.TLS_1_3 ? 'tlsv1.3' : 'tlsv1.2,tlsv1.3'}`,
     ] : []),
-    ...(model.serverAuthority ? [`server_tls_ca_file = ${POOLER_PATHS.tlsDir}/server/${TLS_FILES.authority}`] : []),
+    ...(model.serverAuthority ? [`server_tls_ca_file = ${POOLER_PATHS.serverTlsDir}/${TLS_FILES.authority}`] : []),
   ];
   return [
     `; pgbouncer.ini of pooler "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.`,

@@ -6,12 +6,13 @@ import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { EndpointRole } from '../core/endpoint';
 import { propError } from '../core/errors';
+import { requireSingleLine, ReservedSettings, setByConstruct } from '../core/escape-hatch';
 import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateServiceName } from '../core/names';
 import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
+import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 
@@ -77,19 +78,29 @@ const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const C_INT_MAX = 2 ** 31 - 1;
 const VERSION = /^[0-9]+\.[0-9]+(\.[0-9]+)?$/;
 
-/** Settings the construct writes itself, and the prop to use instead. */
-const MANAGED_SETTINGS = new Map(Object.entries({
-  listen_addr: 'nothing: PgBouncer listens on every pod address',
-  listen_port: 'port (the Service port)',
-  unix_socket_dir: 'nothing: the probes and the drain script rely on it',
-  pidfile: 'nothing: the drain script relies on it',
-  logfile: 'nothing: logs go to stderr',
-  auth_file: 'users',
-  auth_user: 'authUser',
-  client_tls_key_file: 'tls',
-  client_tls_cert_file: 'tls',
-  server_tls_ca_file: 'the backend\'s tls (or an ExternalPostgres\' certificateAuthority)',
-}));
+/** Settings extraSettings refuses: the construct's own, and what carries security. */
+const RESERVED_SETTINGS = new ReservedSettings(new Map(Object.entries({
+  listen_addr: setByConstruct('nothing: PgBouncer listens on every pod address'),
+  listen_port: setByConstruct('port (the Service port)'),
+  pidfile: setByConstruct('nothing: the drain script relies on it'),
+  logfile: setByConstruct('nothing: logs go to stderr'),
+  user: { problem: 'would have PgBouncer switch users, which the non-root pod cannot', use: 'runAsUser' },
+  auth_file: setByConstruct('users'),
+  auth_user: setByConstruct('authUser'),
+  auth_hba_file: { problem: 'would decide who logs in, and how, past the construct\'s auth_type', use: 'authType and the NetworkPolicy (networkPolicy.clients)' },
+  auth_ident_file: { problem: 'would map system users to roles past the construct\'s auth_type', use: 'authType' },
+  client_tls_key_file: setByConstruct('tls'),
+  client_tls_cert_file: setByConstruct('tls'),
+  client_tls_protocols: setByConstruct('tls.minimumProtocolVersion'),
+  server_tls_ca_file: setByConstruct('the backend\'s tls (or an ExternalPostgres\' certificateAuthority)'),
+  // PgBouncer's default, "secure", is TLS 1.2 and 1.3.
+  server_tls_protocols: { problem: 'would let PgBouncer speak an older TLS to the backend than its default, TLS 1.2', use: 'nothing: TLS 1.2 and 1.3 are used' },
+})), [
+  [/^unix_socket_/, setByConstruct('nothing: the probes and the drain script rely on the socket')],
+  // Ciphers, curves, DH parameters: PgBouncer's defaults ("fast", "auto") admit only strong suites.
+  [/^client_tls_/, { problem: 'carries the TLS the construct secures', use: 'tls (tls.minimumProtocolVersion TLS_1_3 leaves only TLS 1.3\'s AEAD ciphers)' }],
+  [/^server_tls_/, { problem: 'carries the TLS the construct secures', use: 'serverTlsMode and the backend\'s tls' }],
+]);
 
 /** Typed props by the setting they render, so an extra setting can name its prop. */
 const TYPED_SETTINGS = new Map(Object.entries({
@@ -285,8 +296,10 @@ function requireVersion(scope: IConstruct, prop: string, value: unknown, version
   }
 }
 
+/** Verified with the backend's CA; else encrypted, unverified, when the backend takes TLS. */
 function resolveServerTlsMode(scope: IConstruct, props: PgBouncerPoolerProps, authority: CertificateAuthority | undefined): SslMode {
-  const mode = props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : SslMode.PREFER);
+  const unverified = backendEncrypted(props.backend) ? SslMode.REQUIRE : SslMode.PREFER;
+  const mode = props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : unverified);
   if ((mode === SslMode.VERIFY_CA || mode === SslMode.VERIFY_FULL) && !authority) {
     throw propError(scope, 'serverTlsMode', mode, 'needs the CA that signs the backend\'s certificate, and the backend has none',
       'set the backend\'s tls (an ExternalPostgres: its certificateAuthority), or use SslMode.REQUIRE');
@@ -331,17 +344,20 @@ function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, roleOf
 function resolveExtraSettings(scope: IConstruct, extra: { [name: string]: string }, version: string): SettingModel[] {
   return Object.keys(extra).sort().map((setting) => {
     const prop = `extraSettings.${setting}`;
-    const managedBy = MANAGED_SETTINGS.get(setting);
-    if (managedBy) throw propError(scope, prop, extra[setting], 'is set by the construct', `use ${managedBy}`);
     const typed = TYPED_SETTINGS.get(setting);
     if (typed) throw propError(scope, prop, extra[setting], 'has a typed prop', `use ${typed}`);
+    RESERVED_SETTINGS.check(scope, prop, setting, extra[setting]);
     const since = PGBOUNCER_PARAMETERS.get(setting);
     if (!since) {
       throw propError(scope, 'extraSettings', setting, 'is not a PgBouncer setting',
         'check the spelling against https://www.pgbouncer.org/config.html');
     }
     requireVersion(scope, prop, extra[setting], version, since);
-    if (/[\n\r\0]/.test(extra[setting])) throw propError(scope, prop, extra[setting], 'contains a line break or NUL', 'give a single-line value');
+    requireSingleLine(scope, prop, extra[setting]);
+    // PgBouncer reads the rest of the line, trimmed: `;` and `#` later in it are the value's own.
+    if (extra[setting] !== extra[setting].trim()) {
+      throw propError(scope, prop, extra[setting], 'starts or ends with white space, which PgBouncer trims away', 'remove it');
+    }
     return { name: setting, value: extra[setting] };
   });
 }

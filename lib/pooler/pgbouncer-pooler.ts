@@ -34,7 +34,9 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   public readonly name: string;
   /** DNS name of the pooler's Service. */
   public readonly host: string;
-  /** With `tls`, the CA in the tls Secret, which clients verify the pooler's certificate with. */
+  /** Whether the pooler takes TLS connections: unless `tls.disabled`. */
+  public readonly encrypted: boolean;
+  /** With a tls Secret, its CA, which clients verify the pooler's certificate with; none for a self-signed certificate. */
   public readonly certificateAuthority?: CertificateAuthority;
   /** The host names the pooler's certificate must name: its Service in short and qualified forms. */
   public readonly certificateDnsNames: string[];
@@ -88,6 +90,7 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
     this.serverConnectionDemand = model.serverConnectionDemand;
     this.host = serviceHost(model.name, Chart.of(this).namespace);
     this.certificateDnsNames = [...model.certificateDnsNames];
+    this.encrypted = model.tls !== undefined;
     this.certificateAuthority = model.tls?.authority;
 
     // Rendered at synth: an exporter added later joins stats_users and the userlist.

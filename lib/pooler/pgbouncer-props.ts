@@ -191,7 +191,8 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
   readonly extraSettings?: { [name: string]: string };
   /**
    * `server_tls_sslmode` towards the backend.
-   * @default - SslMode.VERIFY_FULL when the backend has a certificateAuthority (its `tls`), else SslMode.PREFER
+   * @default - SslMode.VERIFY_FULL when the backend has a certificateAuthority (a tls Secret);
+   * SslMode.REQUIRE when it takes TLS without one (a self-signed certificate); else SslMode.PREFER
    */
   readonly serverTlsMode?: SslMode;
   /**

@@ -14,8 +14,10 @@ export const POOLER_PATHS = {
   drainMarker: '/var/run/pgbouncer/draining',
   /** Secrets of the userlist's roles, one subdirectory each with `username` and `password` (init container only). */
   secretsDir: '/etc/pgbouncer-secrets',
-  /** TLS Secrets: `client/` (tls.crt, tls.key) and `server/` (ca.crt). */
-  tlsDir: '/etc/pgbouncer-tls',
+  /** The certificate PgBouncer shows its clients: tls.crt and tls.key. */
+  clientTlsDir: '/etc/pgbouncer-tls/client',
+  /** The CA of the backend's certificate: ca.crt. */
+  serverTlsDir: '/etc/pgbouncer-tls/server',
 } as const;
 
 /** File names inside the ConfigMap. */

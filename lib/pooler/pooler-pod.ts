@@ -1,6 +1,7 @@
 import { PGBOUNCER_LISTEN_PORT, PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_SECRET_DIR, POOLER_FILES, POOLER_PATHS, statsUserSecretDir, userSecretDir } from './pooler-layout';
 import { DRAIN_ENVIRONMENT, USERLIST_ENVIRONMENT } from './pooler-scripts';
+import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
 import { ResolvedCredentials } from '../core/credentials';
 import { k8s } from '../core/kube';
 import { selectorLabels } from '../core/labels';
@@ -21,15 +22,14 @@ interface PoolerVolumes {
   readonly auth: PodVolume;
   /** The pidfile, the Unix socket and the drain marker. */
   readonly run: PodVolume;
-  /** The client certificate and the backend's CA, with TLS. */
-  readonly tls?: PodVolume;
+  /** The certificate PgBouncer shows its clients, unless TLS is disabled. */
+  readonly tls?: CertificateVolume;
+  /** The CA that signs the backend's certificate, when it has one. */
+  readonly serverAuthority?: PodVolume;
 }
 
 function poolerVolumes(model: PoolerModel, statsUserSecrets: readonly ResolvedCredentials[]): PoolerVolumes {
-  const tlsSources: k8s.VolumeProjection[] = [
-    ...(model.tls ? [secretFiles(model.tls.secretName, [TLS_FILES.certificate, TLS_FILES.key].map((file) => ({ key: file, path: `client/${file}` })))] : []),
-    ...(model.serverAuthority ? [secretFiles(model.serverAuthority.secretName, [{ key: model.serverAuthority.key, path: `server/${TLS_FILES.authority}` }])] : []),
-  ];
+  const authority = model.serverAuthority;
   return {
     config: PodVolume.configMap('config', `${model.name}-config`),
     secrets: PodVolume.projected('secrets', [
@@ -39,7 +39,15 @@ function poolerVolumes(model: PoolerModel, statsUserSecrets: readonly ResolvedCr
     ]),
     auth: PodVolume.memory('auth', '1Mi'),
     run: PodVolume.memory('run', '1Mi'),
-    ...(tlsSources.length > 0 ? { tls: PodVolume.projected('tls', tlsSources) } : {}),
+    ...(model.tls ? {
+      tls: certificateVolume(model.tls, {
+        volumeName: 'tls', secretKeys: [TLS_FILES.certificate, TLS_FILES.key], secretMode: 0o440,
+        commonName: model.name, dnsNames: model.certificateDnsNames, resources: resourceRequirements(model.resources),
+      }),
+    } : {}),
+    ...(authority ? {
+      serverAuthority: PodVolume.projected('server-ca', [secretFiles(authority.secretName, [{ key: authority.key, path: TLS_FILES.authority }])]),
+    } : {}),
   };
 }
 
@@ -60,7 +68,7 @@ export function poolerPodSpec(model: PoolerModel, statsUserSecrets: readonly Res
       spread: { selector: selectorLabels(model.componentLabels), spread: model.spread },
       terminationGracePeriodSeconds: model.terminationGracePeriodSeconds,
     }),
-    initContainers: [restrictedContainer({
+    initContainers: [...volumes.tls?.initContainers ?? [], restrictedContainer({
       name: 'userlist',
       image: model.image,
       command: ['/bin/sh', config(POOLER_FILES.userlistScript)],
@@ -89,9 +97,11 @@ export function poolerPodSpec(model: PoolerModel, statsUserSecrets: readonly Res
         volumes.config.readOnlyMount(POOLER_PATHS.configDir),
         volumes.auth.readOnlyMount(POOLER_PATHS.authDir),
         volumes.run.mount(POOLER_PATHS.runDir),
-        ...(volumes.tls ? [volumes.tls.readOnlyMount(POOLER_PATHS.tlsDir)] : []),
+        ...(volumes.tls ? [volumes.tls.volume.readOnlyMount(POOLER_PATHS.clientTlsDir)] : []),
+        ...(volumes.serverAuthority ? [volumes.serverAuthority.readOnlyMount(POOLER_PATHS.serverTlsDir)] : []),
       ],
     })],
-    volumes: [volumes.config, volumes.secrets, volumes.auth, volumes.run, ...(volumes.tls ? [volumes.tls] : [])].map((volume) => volume.volume),
+    volumes: [volumes.config, volumes.secrets, volumes.auth, volumes.run, volumes.tls?.volume, volumes.serverAuthority]
+      .flatMap((volume) => (volume ? [volume.volume] : [])),
   };
 }

@@ -1,5 +1,6 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { makePodCertificate } from './certificate-maker';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
@@ -58,7 +59,8 @@ export class LocalBalancer {
         .map(([name, value]) => `${name.slice('PGPOOL_PARAMS_'.length).toLowerCase()} = '${value}'\n`).join('');
       writeFileSync(join(this.root, 'config', 'pool_hba.conf'), configMap['pool_hba.conf']);
     }
-    writeFileSync(join(this.root, 'etc', 'pgpool.conf'), this.rewrite(conf) + this.installCertificates());
+    this.installCertificates(conf);
+    writeFileSync(join(this.root, 'etc', 'pgpool.conf'), this.rewrite(conf));
     copyFileSync(join(this.root, 'config', 'pool_hba.conf'), join(this.root, 'etc', 'pool_hba.conf'));
     writeFileSync(join(this.root, 'etc', '.pgpoolkey'), 'cdk8s-postgres-e2e-key\n', { mode: 0o600 });
     writeFileSync(join(this.root, 'etc', 'pool_passwd'), '', { mode: 0o600 });
@@ -75,27 +77,31 @@ export class LocalBalancer {
   }
 
   /**
-   * The image's TLS step: with tls.key and tls.crt in /config/tls it copies that directory to
-   * its own tls directory and appends ssl on, ssl_key, ssl_cert and ssl_ca_cert (root.crt there)
-   * to pgpool.conf. Returns the appended lines.
+   * The certificate volumes at their mount paths (Secrets as the kubelet writes them, or the
+   * certificate init container's output), and the image's TLS step, which must not run: with
+   * tls.key and tls.crt in /config/tls, or with a last `ssl = on` line, its entrypoint puts a
+   * certificate of its own in place of the construct's.
    */
-  private installCertificates(): string {
-    const volume = this.pod.volumes.find((v: any) => v.name === 'tls');
-    if (!volume) return '';
-    const source = join(this.root, 'config', 'tls');
-    const target = join(this.root, 'image-tls');
-    mkdirSync(source, { recursive: true });
-    mkdirSync(target, { recursive: true });
-    for (const projection of volume.projected.sources) {
-      for (const item of projection.secret.items) {
-        const value = this.secrets[projection.secret.name]?.[item.key];
-        if (value === undefined) throw new Error(`no Secret ${projection.secret.name} key ${item.key}`);
-        writeFileSync(join(source, item.path), value, { mode: volume.projected.defaultMode });
-        copyFileSync(join(source, item.path), join(target, item.path));
+  private installCertificates(conf: string): void {
+    const mounts = this.pod.containers.flatMap((c: any) => c.volumeMounts ?? []);
+    for (const volume of this.pod.volumes.filter((v: any) => ['tls', 'backend-ca'].includes(v.name) && (v.secret || v.projected))) {
+      const dir = this.localize(mounts.find((m: any) => m.name === volume.name).mountPath);
+      mkdirSync(dir, { recursive: true });
+      const sources = volume.projected?.sources ?? [{ secret: { name: volume.secret.secretName, items: volume.secret.items } }];
+      for (const { secret } of sources) {
+        for (const item of secret.items) {
+          const value = this.secrets[secret.name]?.[item.key];
+          if (value === undefined) throw new Error(`no Secret ${secret.name} key ${item.key}`);
+          writeFileSync(join(dir, item.path), value, { mode: 0o440 });
+        }
       }
     }
     giveToDaemonUser(this.root);
-    return ["\nssl = 'on'", `ssl_key = '${target}/tls.key'`, `ssl_cert = '${target}/tls.crt'`, `ssl_ca_cert = '${target}/root.crt'`, ''].join('\n');
+    makePodCertificate(this.pod, (path) => this.localize(path));
+    const lastSsl = conf.split('\n').filter((line) => /^ssl\s*=/.test(line)).pop();
+    if (existsSync(join(this.root, 'config', 'tls')) || /^ssl\s*=\s*'?on'?/.test(lastSsl ?? '')) {
+      throw new Error(`the image's entrypoint would replace the balancer's certificate (${lastSsl})`);
+    }
   }
 
   /** Stops Pgpool-II and its children at once, if it runs. */
@@ -126,6 +132,7 @@ export class LocalBalancer {
     return localizePaths(value, {
       [BALANCER_PATHS.templateDir]: join(this.root, 'template'), [BALANCER_PATHS.secretsDir]: join(this.root, 'secrets'),
       [BALANCER_PATHS.runDir]: join(this.root, 'run'), [BALANCER_PATHS.configDir]: join(this.root, 'config'),
+      [BALANCER_PATHS.certificateDir]: join(this.root, 'tls'), [BALANCER_PATHS.backendAuthorityDir]: join(this.root, 'backend-ca'),
     });
   }
 

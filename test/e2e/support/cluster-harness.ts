@@ -1,6 +1,7 @@
 import { ChildProcess } from 'child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { makePodCertificate } from './certificate-maker';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
 import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
@@ -55,6 +56,7 @@ export class LocalInstance {
     }
     giveToDaemonUser(this.root);
     for (const volume of pod.volumes.filter((v: any) => v.secret)) this.writeSecretVolume(volume, secrets);
+    makePodCertificate(pod, (path) => this.localize(path));
 
     this.bootstrapEnv = {};
     for (const variable of init.env) {

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { makePodCertificate } from './certificate-maker';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './cluster-harness';
 import { localizePaths } from './paths';
 import { freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
@@ -47,11 +48,12 @@ export class LocalPooler {
       }
       writeFileSync(join(this.root, 'etc', file), local, { mode: 0o444 });
     }
-    // Every projected Secret volume (credentials, TLS) at its mount path, as the kubelet would.
+    // Every Secret volume (credentials, TLS) at its mount path, as the kubelet would.
     const mounts = [...this.pod.initContainers, ...this.pod.containers].flatMap((c: any) => c.volumeMounts ?? []);
-    for (const volume of this.pod.volumes.filter((v: any) => v.projected)) {
+    for (const volume of this.pod.volumes.filter((v: any) => v.projected || v.secret)) {
       const dir = this.localize(mounts.find((m: any) => m.name === volume.name).mountPath);
-      for (const source of volume.projected.sources) {
+      const sources = volume.projected?.sources ?? [{ secret: { name: volume.secret.secretName, items: volume.secret.items } }];
+      for (const source of sources) {
         for (const item of source.secret.items) {
           mkdirSync(join(dir, item.path, '..'), { recursive: true });
           writeFileSync(join(dir, item.path), secrets[source.secret.name][item.key], { mode: 0o440 });
@@ -59,6 +61,7 @@ export class LocalPooler {
       }
     }
     giveToDaemonUser(this.root);
+    makePodCertificate(this.pod, (path) => this.localize(path));
   }
 
   /** Runs the init container's command; returns what it logged. */
@@ -106,7 +109,7 @@ export class LocalPooler {
     return localizePaths(value, {
       [POOLER_PATHS.configDir]: join(this.root, 'etc'), [POOLER_PATHS.authDir]: join(this.root, 'auth'),
       [POOLER_PATHS.runDir]: join(this.root, 'run'), [POOLER_PATHS.secretsDir]: join(this.root, 'secrets'),
-      [POOLER_PATHS.tlsDir]: join(this.root, 'tls'),
+      [POOLER_PATHS.clientTlsDir]: join(this.root, 'tls', 'client'), [POOLER_PATHS.serverTlsDir]: join(this.root, 'tls', 'server'),
     });
   }
 
