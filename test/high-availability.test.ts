@@ -320,7 +320,7 @@ describe('provision.sh', () => {
     expect(result.status).toBe(0);
     expect(result.calls).toHaveLength(2);
     expect(result.calls[0]).toMatch(/^PGOPTIONS= --username=postgres --dbname=postgres .*SELECT pg_is_in_recovery\(\)$/);
-    expect(result.calls[1]).toMatch(/^PGOPTIONS=-c synchronous_commit=local --username=postgres .*--set=ON_ERROR_STOP=1$/);
+    expect(result.calls[1]).toMatch(/^PGOPTIONS=-c synchronous_commit=local -c log_statement=none .* --username=postgres .*--set=ON_ERROR_STOP=1$/);
     expect(result.passfile).toBe('*:*:*:postgres:pass\\:word\n');
     expect(result.calls.join('\n')).not.toContain('pass:word');
     expect(result.sql).toContain('ALTER ROLE :"role_name" WITH SUPERUSER LOGIN PASSWORD :\'role_password\';');

@@ -1,5 +1,5 @@
 import { ClusterModel } from './cluster-model';
-import { ProvisioningModel, renderProvisioningSql } from './provisioning';
+import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
 
 /** The environment provision.sh reads; the pods set it, and Patroni passes its own to the script. */
@@ -53,7 +53,8 @@ for attempt in $(seq 60); do
 done
 
 # Commits are local: with synchronous_mode_strict and no standby yet they would wait forever.
-PGOPTIONS='-c synchronous_commit=local' psql --username="$superuser" --dbname=postgres \\
+# The other options keep the statements, which carry passwords, out of every log.
+PGOPTIONS='-c synchronous_commit=local ${PROVISIONING_PGOPTIONS}' psql --username="$superuser" --dbname=postgres \\
   --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
 ${renderProvisioningSql(provisioning)}
 SQL

@@ -127,10 +127,40 @@ function sameSecret(a: ResolvedCredentials, b: ResolvedCredentials): boolean {
 }
 
 /**
+ * Session settings of the psql that runs the provisioning SQL, for its PGOPTIONS (every
+ * connection, \connect's too, starts with them). ALTER ROLE ... PASSWORD reaches the server as
+ * text, and the server settings could log it: a client's settings override postgresql.conf,
+ * ALTER SYSTEM and ALTER ROLE/DATABASE ... SET, and the superuser may set each of these.
+ */
+const PROVISIONING_SESSION_SETTINGS: { readonly [parameter: string]: string } = {
+  // The statement logs: every statement, by duration, by sample, by sampled transaction.
+  'log_statement': 'none',
+  'log_min_duration_statement': '-1',
+  'log_min_duration_sample': '-1',
+  'log_transaction_sample_rate': '0',
+  // The STATEMENT line under any message, a failing ALTER ROLE's error included.
+  'log_min_error_statement': 'panic',
+  // Parse trees and plans, which hold the literals.
+  'debug_print_parse': 'off',
+  'debug_print_rewritten': 'off',
+  'debug_print_plan': 'off',
+  // pg_stat_activity.query, which also reaches the log in a deadlock report and in the
+  // postmaster's "failed process was running" after a crash.
+  'track_activities': 'off',
+  // pg_stat_statements keeps utility statements' text (track_utility); none keeps nothing.
+  // Harmless when the module is not loaded: the setting is then a placeholder.
+  'pg_stat_statements.track': 'none',
+};
+
+/** PGOPTIONS for the provisioning psql: the session settings, as `-c name=value` options. */
+export const PROVISIONING_PGOPTIONS = Object.entries(PROVISIONING_SESSION_SETTINGS).map(([name, value]) => `-c ${name}=${value}`).join(' ');
+
+/**
  * The SQL the primary runs at every start, through psql over a private socket. psql reads role
  * names and passwords from the mounted Secrets with backquoted `cat` and quotes them itself
- * (:'var' and :"var"), so no password is in the script, argv or a log line. Every statement
- * is idempotent: a restart after a Secret changed sets the new password.
+ * (:'var' and :"var"), so no password is in the script or argv; run with PROVISIONING_PGOPTIONS,
+ * no statement reaches a log. Every statement is idempotent: a restart after a Secret changed
+ * sets the new password.
  */
 export function renderProvisioningSql(provisioning: ProvisioningModel): string {
   const readRole = (role: RoleModel) => [
