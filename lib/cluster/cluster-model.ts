@@ -204,7 +204,8 @@ function resolveTopology(scope: IConstruct, id: string, props: PostgresStatefulC
   const instances = requireInteger(scope, 'instances', props.instances ?? 3, 1, 100);
   const replicas = instances - 1;
   const port = validatePort(scope, 'port', props.port ?? 5432);
-  const highAvailability = props.highAvailability ? resolveHighAvailability(scope, props.highAvailability, port) : undefined;
+  const roleSecrets = { superuserSecret: props.superuserSecret.secretName, replicationSecret: props.replicationSecret.secretName };
+  const highAvailability = props.highAvailability ? resolveHighAvailability(scope, props.highAvailability, { name, port, roleSecrets }) : undefined;
   const defaults = highAvailability ? version.highAvailabilityImage : version.image;
   if (props.backup && props.image === undefined && !highAvailability) {
     // archive_command would fail on every segment, and WAL pile up until the volume is full.

@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { validateCidr } from '../core/names';
 import { requireInteger, validatePort, wholeSeconds } from '../core/validation';
@@ -71,6 +72,14 @@ export interface HighAvailability {
    */
   readonly restApiPort?: number;
   /**
+   * The Secret whose username and password Patroni's REST API demands (HTTP basic auth) for its
+   * unsafe endpoints: restart, reinitialize, failover, switchover, reload, config changes. The
+   * health checks (`GET /readiness`, `/liveness`, `/health`, ...) need none. The members and
+   * patronictl in the pods use it too; create it before the pods start.
+   * @default - `<name>-patroni-api`, keys `username` and `password`
+   */
+  readonly restApiSecret?: PostgresCredentials;
+  /**
    * The API server's addresses and ports, allowed as egress by the NetworkPolicy.
    * @default - any address on ports 443 and 6443
    */
@@ -87,12 +96,22 @@ export interface HighAvailabilityModel {
   readonly synchronousMode: boolean;
   readonly synchronousModeStrict: boolean;
   readonly restApiPort: number;
+  readonly restApiCredentials: ResolvedCredentials;
   readonly apiServerCidrs: string[];
   readonly apiServerPorts: number[];
 }
 
+/** What of the cluster HighAvailability is checked against. */
+export interface HighAvailabilityContext {
+  readonly name: string;
+  readonly port: number;
+  /** The Secrets of the superuser and replication roles, by prop. */
+  readonly roleSecrets: { readonly [prop: string]: string };
+}
+
 /** Validates HighAvailability against the rules Patroni checks at start-up, and resolves its defaults. */
-export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability, port: number): HighAvailabilityModel {
+export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
+  { name, port, roleSecrets }: HighAvailabilityContext): HighAvailabilityModel {
   const seconds = (prop: keyof HighAvailability, value: Duration | undefined, fallback: number, min: number, max: number) =>
     requireInteger(scope, `highAvailability.${prop}`, wholeSeconds(scope, `highAvailability.${prop}`, value) ?? fallback, min, max);
   const ttlSeconds = seconds('ttl', ha.ttl, 30, 20, 3600);
@@ -110,6 +129,14 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
   const restApiPort = validatePort(scope, 'highAvailability.restApiPort', ha.restApiPort ?? 8008);
   if (restApiPort === port) {
     throw propError(scope, 'highAvailability.restApiPort', restApiPort, 'is PostgreSQL\'s port too', 'choose another port, such as 8008');
+  }
+  const restApiCredentials = resolveCredentials(scope, 'highAvailability.restApiSecret', ha.restApiSecret ?? { secretName: `${name}-patroni-api` });
+  // Basic auth sends the password with every unsafe call: a role's password would travel with it.
+  const shared = Object.entries(roleSecrets).find(([, secretName]) => secretName === restApiCredentials.secretName);
+  if (shared) {
+    throw propError(scope, 'highAvailability.restApiSecret.secretName', restApiCredentials.secretName,
+      `is also ${shared[0]}: the role's password would be the REST API's, sent with every unsafe call`,
+      'give the REST API a Secret of its own');
   }
   const apiServerCidrs = ha.apiServer?.cidrs ?? ['0.0.0.0/0', '::/0'];
   const apiServerPorts = ha.apiServer?.ports ?? [443, 6443];
@@ -130,6 +157,7 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
     synchronousMode,
     synchronousModeStrict: ha.synchronousModeStrict ?? false,
     restApiPort,
+    restApiCredentials,
     apiServerCidrs,
     apiServerPorts,
   };

@@ -12,8 +12,8 @@ const YAML_OPTIONS = { version: '1.1', aliasDuplicateObjects: false, lineWidth: 
 
 /**
  * patroni.yml of the HA mode. The instance's parameters and pg_hba.conf lines come from the
- * plain mode's renderers; names, addresses and passwords come from the pod's environment
- * (PATRONI_NAME, PATRONI_*_CONNECT_ADDRESS, PATRONI_*_USERNAME and _PASSWORD).
+ * plain mode's renderers; names and addresses come from the pod's environment (PATRONI_NAME,
+ * PATRONI_*_CONNECT_ADDRESS), credentials from secrets.yml, which patroni-start.sh writes beside it.
  */
 export function renderPatroniConfig(model: ClusterModel, monitored: boolean): string {
   const ha = model.highAvailability!;
@@ -24,11 +24,13 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
   const pgHba = renderPgHbaConf(model, monitored).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
   const scriptPath = `${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.provisionScript}`;
   const walDir = model.storage.walSize ? [{ waldir: CLUSTER_PATHS.walDir }] : [];
-  // Connections between members verify the certificate against the member's pod name.
-  const verified = model.tls ? { sslmode: 'verify-full', sslrootcert: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` } : {};
+  // Connections between members verify the certificate against the member's pod name when a CA
+  // signs it; a pod's self-signed certificate can only encrypt.
+  const verified = model.tls?.authority ? { sslmode: 'verify-full', sslrootcert: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` }
+    : model.tls ? { sslmode: 'require' } : {};
   const config = {
     scope: model.name,
-    restapi: { listen: `0.0.0.0:${ha.restApiPort}` },
+    ...restApiSections(model),
     kubernetes: {
       labels: selectorLabels(model.componentLabels('database'), false),
       scope_label: PATRONI_SCOPE_LABEL,
@@ -78,4 +80,23 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
     },
   };
   return `# patroni.yml of cluster "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.\n${stringify(config, YAML_OPTIONS)}`;
+}
+
+/**
+ * restapi, and ctl for patronictl in the pods. With the cluster's TLS the REST API serves HTTPS
+ * with the pods' certificate: the kubelet's probes do not verify it, nor do the members calling
+ * each other (Patroni's own requests skip verification); patronictl verifies it against the CA
+ * when the cluster has one (the certificate names `*.<headless>`, the members' api_url), and
+ * cannot otherwise. Authentication comes from secrets.yml.
+ */
+function restApiSections(model: ClusterModel) {
+  const listen = `0.0.0.0:${model.highAvailability!.restApiPort}`;
+  const tls = model.tls;
+  if (!tls) return { restapi: { listen } };
+  const file = (name: string) => `${CLUSTER_PATHS.tlsDir}/${name}`;
+  const authority = tls.authority ? file(TLS_FILES.authority) : undefined;
+  return {
+    restapi: { listen, certfile: file(TLS_FILES.certificate), keyfile: file(TLS_FILES.key), ...(authority ? { cafile: authority } : {}) },
+    ctl: authority ? { cacert: authority } : { insecure: true },
+  };
 }

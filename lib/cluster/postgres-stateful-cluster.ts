@@ -6,6 +6,7 @@ import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
+import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
@@ -25,7 +26,6 @@ import { PASSWORD_LOOKUP_QUERY, PasswordLookup } from '../core/password-lookup';
 import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
 import { PodVolume, volumeMount } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
-import { credentialSource } from '../core/secret-env';
 import { secretProjection } from '../core/secret-files';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
@@ -123,7 +123,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const ha = model.highAvailability;
     const databaseLabels = model.componentLabels('database');
     tokenlessServiceAccount(this, model.objectNames.serviceAccount, databaseLabels, model.user);
-    if (ha) patroniAccess(this, model.objectNames.patroniAccess, model.objectNames.serviceAccount, databaseLabels, model.user);
+    if (ha) {
+      patroniAccess(this, model.objectNames.patroniAccess, model.objectNames.serviceAccount, databaseLabels, model.user,
+        { scope: model.name, podNames: model.podNames });
+    }
     // Rendered at synth, after every construct of the app had its chance to add a role or a sidecar.
     new k8s.KubeConfigMap(this, 'Config', {
       metadata: this.metadata(model.objectNames.config, 'database'), data: Lazy.any({ produce: () => this.configFiles() }),
@@ -354,7 +357,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /** The Scripts ConfigMap's files at synth, which provision every role added by then. */
   private scriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
-    return this.model.highAvailability ? { [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning) }
+    return this.model.highAvailability ? {
+      [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
+      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
+    }
       : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning) };
   }
 
@@ -432,7 +438,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumeMounts: [
           ...dataMounts,
           volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
-          ...(kind === 'member' ? [volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir), volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir)] : []),
+          ...(kind === 'member' ? [volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir), volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir),
+            volumes.patroni.mount(CLUSTER_PATHS.patroniDir)] : []),
           // Patroni rewrites the passfile; the plain mode's bootstrap writes it.
           volumes.auth.mount(CLUSTER_PATHS.authDir, kind !== 'member'),
           ...tlsMounts,
@@ -451,6 +458,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumes.socket.volume,
         volumes.shm.volume,
         volumes.tmp.volume,
+        ...(kind === 'member' ? [volumes.patroni.volume] : []),
         ...backup?.volumes ?? [],
       ],
     };
@@ -458,11 +466,13 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /**
    * The roles' Secrets as files: replicas of the plain mode need just the replication role's; a
-   * primary or any HA member (a leader to be) provisions every role.
+   * primary or any HA member (a leader to be) provisions every role. HA members also get the
+   * REST API's, for patroni-start.sh.
    */
   private secretsVolume(kind: PodKind, provisioning: ProvisioningModel): PodVolume {
-    return PodVolume.projected('secrets', provisioning.roles.filter((role) => kind !== 'replica' || role.secretDir === REPLICATION_SECRET_DIR)
-      .map((role) => secretProjection(role.secretDir, role.credentials)));
+    const restApi = kind === 'member' ? [secretProjection(PATRONI_API_SECRET_DIR, this.model.highAvailability!.restApiCredentials)] : [];
+    return PodVolume.projected('secrets', [...provisioning.roles.filter((role) => kind !== 'replica' || role.secretDir === REPLICATION_SECRET_DIR)
+      .map((role) => secretProjection(role.secretDir, role.credentials)), ...restApi]);
   }
 
   /** The plain mode's init container: initdb (or a restore) on the primary, a clone on a replica, then provisioning. */
@@ -527,7 +537,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /**
    * The HA mode's server: Patroni, which runs PostgreSQL and stops it in fast mode on SIGTERM,
-   * handing the leader lock over. Names, addresses and passwords come from the environment.
+   * handing the leader lock over. Names and addresses come from the environment; patroni-start.sh
+   * hands Patroni the credentials from the mounted Secrets.
    */
   private patroniContainer(): k8s.Container {
     const model = this.model;
@@ -538,26 +549,22 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       PATRONI_KUBERNETES_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       PATRONI_POSTGRESQL_CONNECT_ADDRESS: memberAddress(model.port),
       PATRONI_RESTAPI_CONNECT_ADDRESS: memberAddress(ha.restApiPort),
-      PATRONI_SUPERUSER_USERNAME: credentialSource(model.superuser, 'username'),
-      PATRONI_SUPERUSER_PASSWORD: credentialSource(model.superuser, 'password'),
-      PATRONI_REPLICATION_USERNAME: credentialSource(model.replication, 'username'),
-      PATRONI_REPLICATION_PASSWORD: credentialSource(model.replication, 'password'),
-      // pg_rewind needs a superuser's rights on the new leader.
-      PATRONI_REWIND_USERNAME: credentialSource(model.superuser, 'username'),
-      PATRONI_REWIND_PASSWORD: credentialSource(model.superuser, 'password'),
     };
-    const provision: { [name in typeof PROVISION_ENVIRONMENT[number]]: string } = {
+    const provision: { [name in typeof PROVISION_ENVIRONMENT[number] | typeof PATRONI_START_ENVIRONMENT[number]]: string } = {
       CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
       PGHOST: CLUSTER_PATHS.socketDir,
       PGPORT: String(model.port),
+      PATRONICTL_CONFIG_FILE: CLUSTER_PATHS.patroniDir,
     };
+    // With TLS the REST API serves only HTTPS; the kubelet does not verify the certificate.
     const probe = (path: string, failureThreshold: number): k8s.Probe => ({
-      httpGet: { path, port: k8s.IntOrString.fromString('patroni') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold,
+      httpGet: { path, port: k8s.IntOrString.fromString('patroni'), ...(model.tls ? { scheme: 'HTTPS' } : {}) },
+      periodSeconds: 10, timeoutSeconds: 5, failureThreshold,
     });
     return {
       name: 'postgres',
       image: model.image,
-      command: ['patroni', `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.patroniConfig}`],
+      command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.patroniStartScript}`, `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.patroniConfig}`],
       env: environmentVariables({ ...patroni, ...provision }),
       ports: [
         { name: 'postgres', containerPort: model.port, protocol: 'TCP' },
@@ -582,6 +589,8 @@ interface ClusterVolumes {
   readonly socket: PodVolume;
   readonly shm: PodVolume;
   readonly tmp: PodVolume;
+  /** HA mode only: Patroni's configuration directory, credentials included. */
+  readonly patroni: PodVolume;
 }
 
 function clusterVolumes(model: ClusterModel): ClusterVolumes {
@@ -596,6 +605,7 @@ function clusterVolumes(model: ClusterModel): ClusterVolumes {
     // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
     shm: PodVolume.memory('shm', `${Math.floor(model.resources.memoryLimitBytes / 4 / 2 ** 20)}Mi`),
     tmp: PodVolume.scratch('tmp', '256Mi'),
+    patroni: PodVolume.memory('patroni', '1Mi'),
   };
 }
 

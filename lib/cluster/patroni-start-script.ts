@@ -1,0 +1,75 @@
+import { REPLICATION_SECRET_DIR } from './provisioning';
+import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
+
+/**
+ * The environment patroni-start.sh reads: the mounted Secrets, and the in-memory directory it
+ * writes Patroni's configuration to, which patronictl in the pod finds through the same variable.
+ */
+export const PATRONI_START_ENVIRONMENT = ['CREDENTIALS_DIR', 'PATRONICTL_CONFIG_FILE'] as const;
+
+/** The REST API's Secret, under CREDENTIALS_DIR beside the roles' (whose directories are `superuser`, `replication` and `role-*`). */
+export const PATRONI_API_SECRET_DIR = 'patroni-api';
+
+/**
+ * patroni-start.sh, the HA mode's container command (argument: the rendered patroni.yml).
+ * Patroni reads no password from a file, and its PATRONI_*_PASSWORD variables would stay readable
+ * in Patroni's `/proc/<pid>/environ` (Patroni unsets them, which does not wipe the copy the kernel
+ * shows) for the pod's lifetime; so the script writes the REST API's and the
+ * roles' credentials from the mounted Secrets into secrets.yml, mode 0600, in an in-memory
+ * directory beside a link to patroni.yml, and runs Patroni on the directory: Patroni merges a
+ * directory's YAML files in name order (Patroni's Config._load_config_path, 2.1 and later).
+ */
+export function renderPatroniStartScript(clusterName: string): string {
+  return `#!/usr/bin/env bash
+# patroni-start.sh of cluster "${clusterName}", rendered by cdk8s-postgres.
+# Writes the credentials Patroni needs from the mounted Secrets into a file only this user may
+# read, then runs Patroni on the directory holding it and patroni.yml. Passwords never reach
+# the environment, argv or a log.
+set -euo pipefail
+
+: "\${CREDENTIALS_DIR:?}" "\${PATRONICTL_CONFIG_FILE:?}" "\${1:?usage: patroni-start.sh <patroni.yml>}"
+
+log() {
+  printf '%s patroni-start: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+${CREDENTIAL_FUNCTIONS}
+
+# A YAML single-quoted scalar, where only the quote needs escaping (doubled); secret() refuses line breaks.
+yaml_value() {
+  local value=\${1//\\'/\\'\\'}
+  printf "'%s'" "$value"
+}
+
+# yaml_credentials <indent> <secret dir>: the Secret's username and password as YAML keys.
+yaml_credentials() {
+  local user password
+  user=$(secret "$2" username)
+  password=$(secret "$2" password)
+  printf '%susername: %s\\n%spassword: %s\\n' "$1" "$(yaml_value "$user")" "$1" "$(yaml_value "$password")"
+}
+
+config_dir=$PATRONICTL_CONFIG_FILE
+# A failed read leaves no partial file behind.
+trap 'rm -f -- "$config_dir/secrets.yml.tmp"' EXIT
+(
+  umask 077
+  {
+    printf 'restapi:\\n  authentication:\\n'
+    yaml_credentials '    ' ${PATRONI_API_SECRET_DIR}
+    printf 'postgresql:\\n  authentication:\\n    superuser:\\n'
+    yaml_credentials '      ' superuser
+    printf '    replication:\\n'
+    yaml_credentials '      ' ${REPLICATION_SECRET_DIR}
+    # pg_rewind needs a superuser's rights on the new leader.
+    printf '    rewind:\\n'
+    yaml_credentials '      ' superuser
+  } > "$config_dir/secrets.yml.tmp"
+)
+mv -f -- "$config_dir/secrets.yml.tmp" "$config_dir/secrets.yml"
+# A link, not a copy: Patroni rereads the mounted ConfigMap's current patroni.yml on a reload.
+ln -sfn -- "$1" "$config_dir/patroni.yml"
+log "credentials written; starting Patroni"
+exec patroni "$config_dir"
+`;
+}
