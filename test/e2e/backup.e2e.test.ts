@@ -43,7 +43,9 @@ function commandSeconds(log: string, command: string): string {
 describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: instances with their server sidecars, repository host and backup jobs over TLS, restore and PITR through bootstrap.sh', () => {
   const objects = synthCluster(BACKUP);
   const certificate = findObject(objects, 'Certificate', NAME).spec;
-  const superuser = (port: number) => ({ port, user: SUPERUSER.username, password: SUPERUSER.password });
+  const superuser = (instance: LocalInstance) => ({
+    port: instance.port, user: SUPERUSER.username, password: SUPERUSER.password, host: instance.socketDir,
+  });
   const times: { [step: string]: string } = {};
   const pods: { kill(): void }[] = [];
   let scratch: string;
@@ -54,9 +56,9 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
 
   /** Switches WAL and waits until the segment is archived, so the repository holds every commit so far. */
   async function archiveEverything(): Promise<void> {
-    const segment = psql(superuser(primary.port), 'SELECT pg_walfile_name(pg_switch_wal())');
+    const segment = psql(superuser(primary), 'SELECT pg_walfile_name(pg_switch_wal())');
     await waitFor(`segment ${segment} to be archived`,
-      () => psql(superuser(primary.port), 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment);
+      () => psql(superuser(primary), 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment);
   }
 
   /**
@@ -75,7 +77,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
       instance,
       log,
       seconds,
-      markers: psql(superuser(instance.port), 'SELECT string_agg(note, \',\' ORDER BY id) FROM marker'),
+      markers: psql(superuser(instance), 'SELECT string_agg(note, \',\' ORDER BY id) FROM marker'),
       autoConf: readFileSync(join(instance.pgdata, 'postgresql.auto.conf'), 'utf8'),
     };
   }
@@ -110,8 +112,8 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
   });
 
   test('the first run of the full CronJob on an empty repository creates the stanza and backs up the primary, found among both instances over TLS', () => {
-    expect(psql(superuser(replica.port), 'SELECT pg_is_in_recovery()')).toBe('t');
-    psql(superuser(primary.port), "CREATE TABLE marker (id serial PRIMARY KEY, note text NOT NULL); INSERT INTO marker (note) VALUES ('before-full')");
+    expect(psql(superuser(replica), 'SELECT pg_is_in_recovery()')).toBe('t');
+    psql(superuser(primary), "CREATE TABLE marker (id serial PRIMARY KEY, note text NOT NULL); INSERT INTO marker (note) VALUES ('before-full')");
     const log = topology.job(`${NAME}-backup-repo1-full`).runOk();
     times.stanzaCreate = commandSeconds(log, 'stanza-create');
     times.full = commandSeconds(log, 'backup');
@@ -125,7 +127,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
   });
 
   test('after more writes, the incremental CronJob backs up what changed', () => {
-    psql(superuser(primary.port), "INSERT INTO marker (note) VALUES ('before-incr'); CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 200000) g");
+    psql(superuser(primary), "INSERT INTO marker (note) VALUES ('before-incr'); CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 200000) g");
     const log = topology.job(`${NAME}-backup-repo1-incr`).runOk();
     times.incr = commandSeconds(log, 'backup');
     expect(log).toMatch(/new backup label = \d{8}-\d{6}F_\d{8}-\d{6}I/);
@@ -144,7 +146,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
   });
 
   test('a cluster created from the backup at the latest point, with a separate WAL volume, has every marker and is promoted', async () => {
-    psql(superuser(primary.port), "INSERT INTO marker (note) VALUES ('before-latest')");
+    psql(superuser(primary), "INSERT INTO marker (note) VALUES ('before-latest')");
     await archiveEverything();
     const restored = await restore('restore-latest', {}, { storage: { walSize: '1Gi' } });
     times.latest = restored.seconds;
@@ -160,7 +162,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
   }, 120_000);
 
   test('a cluster created from the backup at a time between two marker writes (PITR) has the first marker and not the second', async () => {
-    const login = superuser(primary.port);
+    const login = superuser(primary);
     psql(login, "INSERT INTO marker (note) VALUES ('pitr-first')");
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const target = psql(login, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");

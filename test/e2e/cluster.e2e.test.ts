@@ -15,7 +15,7 @@ const SECRETS: SecretStore = {
   'orders-monitoring': { username: 'monitoring', password: 'mon-pass' },
   'orders-pooler-auth': { username: 'pooler_auth', password: 'lookup-pass' },
 };
-const superuser = (port: number): Login => ({ port, user: 'dbadmin', password: "su:per\\pass'word" });
+const superuser = (instance: LocalInstance): Login => ({ port: instance.port, user: 'dbadmin', password: "su:per\\pass'word", host: instance.socketDir });
 const replicator = (port: number): Login => ({ port, user: 'replicator', password: 'rep:li\\ca"tion' });
 
 const timings: { [step: string]: number } = {};
@@ -37,11 +37,11 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   let replicas: LocalInstance[];
   let all: LocalInstance[];
 
-  const inRecovery = (instance: LocalInstance) => psql(superuser(instance.port), 'SELECT pg_is_in_recovery()');
-  const streamingReplicas = () => psql(superuser(primary.port),
+  const inRecovery = (instance: LocalInstance) => psql(superuser(instance), 'SELECT pg_is_in_recovery()');
+  const streamingReplicas = () => psql(superuser(primary),
     "SELECT application_name || ':' || sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1").split('\n').filter(Boolean);
   const replayed = (instance: LocalInstance, marker: string) =>
-    psql(superuser(instance.port), `SELECT count(*) FROM markers WHERE note = '${marker}'`) === '1';
+    psql(superuser(instance), `SELECT count(*) FROM markers WHERE note = '${marker}'`) === '1';
 
   beforeAll(async () => {
     requirePostgres();
@@ -69,15 +69,15 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     await waitFor('both replicas streaming in the quorum', () => JSON.stringify(streamingReplicas()) === JSON.stringify(expected), 15_000)
       .catch(() => undefined);
     expect(streamingReplicas()).toEqual(expected);
-    expect(psql(superuser(primary.port), 'SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1'))
+    expect(psql(superuser(primary), 'SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1'))
       .toBe('orders_db_replica_0\norders_db_replica_1');
   });
 
   test('the primary accepts writes, the replicas replay them and refuse their own', async () => {
-    psql(superuser(primary.port), "CREATE TABLE markers (note text); INSERT INTO markers VALUES ('first')");
+    psql(superuser(primary), "CREATE TABLE markers (note text); INSERT INTO markers VALUES ('first')");
     for (const replica of replicas) {
       await waitFor(`${replica.podName} to replay`, () => replayed(replica, 'first'));
-      const refused = psqlResult(superuser(replica.port), "INSERT INTO markers VALUES ('nope')");
+      const refused = psqlResult(superuser(replica), "INSERT INTO markers VALUES ('nope')");
       expect(refused.status).not.toBe(0);
       expect(refused.stderr).toContain('cannot execute INSERT in a read-only transaction');
     }
@@ -97,7 +97,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   });
 
   test('logins need the right password, and only the replication role may stream WAL over TCP', () => {
-    const wrong = psqlResult({ ...superuser(primary.port), password: 'guess' }, 'SELECT 1');
+    const wrong = psqlResult({ ...superuser(primary), password: 'guess' }, 'SELECT 1');
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toContain('password authentication failed for user "dbadmin"');
 
@@ -108,7 +108,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     const replication = (login: Login) => runOk('psql', [`dbname=postgres replication=true host=127.0.0.1 port=${login.port} user=${login.user}`,
       '--no-psqlrc', '--tuples-only', '--no-align', '--command', 'IDENTIFY_SYSTEM'], { PGPASSWORD: login.password });
     expect(replication(replicator(primary.port))).toMatch(/^\d+\|1\|/);
-    expect(() => replication(superuser(primary.port))).toThrow(/no pg_hba.conf entry for replication connection/);
+    expect(() => replication(superuser(primary))).toThrow(/no pg_hba.conf entry for replication connection/);
   });
 
   test('no password reaches postgresql.auto.conf; the WAL receiver uses the passfile', () => {
@@ -133,7 +133,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     writeFileSync(marker, '');
     replica.stop();
     expect(replica.ready()).toBe(false);
-    psql(superuser(primary.port), "INSERT INTO markers VALUES ('while-stopped')");
+    psql(superuser(primary), "INSERT INTO markers VALUES ('while-stopped')");
 
     const log = await timed('replica restart: bootstrap', () => replica.bootstrap());
     expect(log).toContain('data directory holds a cluster: starting it as it is');
@@ -148,7 +148,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     const replica = replicas[0];
     replica.kill();
     replica.wipeVolumes();
-    psql(superuser(primary.port), "INSERT INTO markers VALUES ('while-wiped')");
+    psql(superuser(primary), "INSERT INTO markers VALUES ('while-wiped')");
 
     const log = await timed('wiped replica: re-clone', () => replica.bootstrap());
     expect(log).toContain('cloning from 127.0.0.1 through slot orders_db_replica_0');
@@ -156,7 +156,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     await waitFor('the re-cloned replica to catch up', () => replayed(replica, 'while-wiped'));
     expect(inRecovery(replica)).toBe('t');
     await waitFor('two streaming replicas', () => streamingReplicas().length === 2);
-    expect(psql(superuser(primary.port), 'SELECT count(*) FROM pg_replication_slots')).toBe('2');
+    expect(psql(superuser(primary), 'SELECT count(*) FROM pg_replication_slots')).toBe('2');
   });
 
   test('roles added after the cluster exist with their memberships', () => {
@@ -181,7 +181,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     expect(log).toContain('starting it as it is');
     expect(log).toContain('roles and databases provisioned');
     await primary.start();
-    expect(psql(superuser(primary.port), "SELECT count(*) FROM markers WHERE note = 'first'")).toBe('1');
+    expect(psql(superuser(primary), "SELECT count(*) FROM markers WHERE note = 'first'")).toBe('1');
     const app = { port: primary.port, user: 'orders_app', database: 'orders' };
     expect(psql({ ...app, password: 'rotated-pass' }, 'SELECT 1')).toBe('1');
     expect(psqlResult({ ...app, password: "app'pass" }, 'SELECT 1').stderr).toContain('password authentication failed');

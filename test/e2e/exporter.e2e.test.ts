@@ -334,7 +334,7 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
   test('on the backend the exporter\'s role exists, created by the bootstrap, with no pg_monitor and no superuser', () => {
     // On the primary, where the bootstrap provisions roles, and on the replica it streams to.
     for (const instance of instances) {
-      const superuser = { port: instance.port, user: 'postgres', password: 'super-secret' };
+      const superuser = { port: instance.port, user: 'postgres', password: 'super-secret', host: instance.socketDir };
       expect(psql(superuser, "SELECT rolsuper, rolcanlogin, pg_has_role(oid, 'pg_monitor', 'member') FROM pg_roles WHERE rolname = 'pgpool_exporter'"))
         .toBe('f|t|f');
     }

@@ -21,7 +21,7 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
   let instances: LocalInstance[];
   let pooler: LocalPooler;
   const app = (port: number): Target => ({ port, user: 'airflow', password: 'app"pass:word', database: 'airflow' });
-  const superuser = () => ({ port: instances[0].port, user: 'postgres', password: 'super-secret', database: 'airflow' });
+  const superuser = () => ({ port: instances[0].port, user: 'postgres', password: 'super-secret', database: 'airflow', host: instances[0].socketDir });
   const serverConnections = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'airflow' AND backend_type = 'client backend'";
 
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { ChildProcess } from 'child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
-import { join } from 'path';
+import { join, posix } from 'path';
 import { makePodCertificate } from './certificate-maker';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
@@ -52,7 +52,7 @@ export class LocalInstance {
     for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock']) mkdirSync(join(this.root, dir), { recursive: true });
     for (const volume of pod.volumes) {
       if (volume.configMap) this.writeConfigMap(volume);
-      if (volume.projected) this.writeSecrets(volume.projected.sources, secrets);
+      if (volume.projected) this.writeSecrets(volume, secrets);
     }
     giveToDaemonUser(this.root);
     for (const volume of pod.volumes.filter((v: any) => v.secret)) this.writeSecretVolume(volume, secrets);
@@ -71,6 +71,11 @@ export class LocalInstance {
     const podPort = `--port=${main.ports[0].containerPort}`;
     this.probeCommand = main.readinessProbe.exec.command.map((arg: string) => (arg === podPort ? `--port=${port}` : this.localize(arg)));
     this.preStopCommand = main.lifecycle.preStop.exec.command.map((arg: string) => this.localize(arg));
+  }
+
+  /** The instance's Unix socket directory, where the superuser logs in (pg_hba rejects it over TCP). */
+  public get socketDir(): string {
+    return join(this.root, 'socket');
   }
 
   /** The pod's DNS name, through its StatefulSet's headless Service. */
@@ -141,7 +146,7 @@ export class LocalInstance {
     const dirs: [string, string][] = [
       [CLUSTER_PATHS.configDir, 'etc'], [CLUSTER_PATHS.scriptsDir, 'scripts'], [CLUSTER_PATHS.dataVolume, 'data'],
       [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
-      [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'],
+      [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'], [posix.dirname(CLUSTER_PATHS.superuserNameFile), 'superuser'],
       [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
@@ -184,16 +189,20 @@ export class LocalInstance {
 
   /** Changes a Secret's value as the kubelet would in the projected volume. */
   public updateSecret(secretName: string, key: string, value: string): void {
-    const sources = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.projected).projected.sources;
-    this.writeSecrets(sources, { [secretName]: { [key]: value } });
+    for (const volume of this.statefulSet.spec.template.spec.volumes.filter((v: any) => v.projected)) {
+      this.writeSecrets(volume, { [secretName]: { [key]: value } });
+    }
   }
 
-  private writeSecrets(sources: any[], secrets: SecretStore): void {
-    for (const source of sources) {
+  private writeSecrets(volume: any, secrets: SecretStore): void {
+    const spec = this.statefulSet.spec.template.spec;
+    const mount = spec.containers.concat(spec.initContainers).flatMap((c: any) => c.volumeMounts ?? []).find((m: any) => m.name === volume.name);
+    const dir = this.localize(mount.mountPath);
+    for (const source of volume.projected.sources) {
       for (const item of source.secret.items) {
         const value = secrets[source.secret.name]?.[item.key];
         if (value === undefined) continue;
-        const file = join(this.root, 'secrets', item.path);
+        const file = join(dir, item.path);
         mkdirSync(join(file, '..'), { recursive: true });
         writeFileSync(file, value, { mode: 0o440 });
         giveToDaemonUser(file);

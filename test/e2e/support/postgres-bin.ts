@@ -128,25 +128,27 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 30
   return Date.now() - start;
 }
 
-/** Connection parameters for psql over TCP on loopback. */
+/** Connection parameters for psql: over TCP on loopback, or through the socket directory `host`. */
 export interface Login {
   readonly port: number;
   readonly user: string;
   readonly password: string;
   readonly database?: string;
+  /** A Unix socket directory, as the superuser logs in (pg_hba rejects it over TCP by default). */
+  readonly host?: string;
 }
 
-/** Runs SQL through psql over TCP; returns the result, or throws with psql's error. */
+/** Runs SQL through psql; returns the result, or throws with psql's error. */
 export function psql(login: Login, sql: string): string {
   return runOk('psql', psqlArgs(login, sql), { PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '5' }).trim();
 }
 
-/** Runs SQL through psql over TCP and returns psql's whole result, failing or not. */
+/** Runs SQL through psql and returns psql's whole result, failing or not. */
 export function psqlResult(login: Login, sql: string): SpawnSyncReturns<string> {
   return run('psql', psqlArgs(login, sql), { PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '5' });
 }
 
 function psqlArgs(login: Login, sql: string): string[] {
-  return ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', '--host=127.0.0.1',
+  return ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', `--host=${login.host ?? '127.0.0.1'}`,
     `--port=${login.port}`, `--username=${login.user}`, `--dbname=${login.database ?? 'postgres'}`, '--command', sql];
 }
