@@ -1,3 +1,4 @@
+import { posix } from 'path';
 import { Chart, Lazy } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
@@ -12,6 +13,7 @@ import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
+import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
 import { configChecksum } from '../core/checksum';
 import { ClaimTemplate, readWriteOnceClaimSpec } from '../core/claim-template';
 import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
@@ -26,7 +28,7 @@ import { PASSWORD_LOOKUP_QUERY, PasswordLookup } from '../core/password-lookup';
 import { restrictedContainer, restrictedPod } from '../core/pod-baseline';
 import { PodVolume, volumeMount } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
-import { secretProjection } from '../core/secret-files';
+import { secretFiles, secretProjection } from '../core/secret-files';
 import { Sidecar, SidecarSet } from '../core/sidecars';
 import { CertificateAuthority, renderCertificate, TLS_FILES } from '../core/tls';
 import { validateUniqueNames } from '../core/unique-names';
@@ -70,7 +72,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly demands: ConnectionDemand[] = [];
   /** Every instance's pods, for the NetworkPolicies of clients. */
   public readonly serverPods: NetworkPeer;
-  /** With `tls`, the CA in the tls Secret: poolers and balancers in front verify with it. */
+  /** Whether the cluster takes TLS connections: unless `tls.disabled`. */
+  public readonly encrypted: boolean;
+  /** With a tls Secret, its CA: poolers and balancers in front verify with it; none for a self-signed certificate. */
   public readonly certificateAuthority?: CertificateAuthority;
   /**
    * The host names the server certificate must name: the Services in their short and qualified
@@ -114,6 +118,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.maxConnections = model.maxConnections;
     this.superuserReservedConnections = model.superuserReservedConnections;
     this.certificateDnsNames = [...model.certificateDnsNames];
+    this.encrypted = model.tls !== undefined;
     if (model.tls) {
       this.certificateAuthority = model.tls.authority;
       renderCertificate(this, model.name, model.tls, model.certificateDnsNames, model.componentLabels('database'), model.user,
@@ -417,7 +422,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const model = this.model;
     const volumes = this.volumes;
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
-    const tlsMounts = volumes.tls ? [volumes.tls.readOnlyMount(CLUSTER_PATHS.tlsDir)] : [];
+    const tlsMounts = volumes.tls ? [volumes.tls.volume.readOnlyMount(CLUSTER_PATHS.tlsDir)] : [];
+    const certificateMaker = volumes.tls?.initContainers ?? [];
     const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer();
     const backup = this.backupAdditions;
     // The plain mode's primary runs restore.sh in its init container; Patroni runs it itself.
@@ -430,7 +436,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         spread: { selector: selectorLabels(model.componentLabels('database'), false), spread: model.spread },
         placement: model.user.placement,
       }),
-      ...(kind === 'member' ? {} : { initContainers: [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)] }),
+      initContainers: [...certificateMaker, ...(kind === 'member' ? [] : [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)])],
       containers: [restrictedContainer({
         ...server,
         ...(env.length > 0 ? { env } : {}),
@@ -443,6 +449,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           // Patroni rewrites the passfile; the plain mode's bootstrap writes it.
           volumes.auth.mount(CLUSTER_PATHS.authDir, kind !== 'member'),
           ...tlsMounts,
+          ...(volumes.superuserName ? [volumes.superuserName.readOnlyMount(posix.dirname(CLUSTER_PATHS.superuserNameFile))] : []),
           volumes.socket.mount(CLUSTER_PATHS.socketDir),
           volumes.shm.mount('/dev/shm'),
           volumes.tmp.mount('/tmp'),
@@ -453,7 +460,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumes.config.volume,
         volumes.scripts.volume,
         this.secretsVolume(kind, provisioning).volume,
-        ...(volumes.tls ? [volumes.tls.volume] : []),
+        ...(volumes.tls ? [volumes.tls.volume.volume] : []),
+        ...(volumes.superuserName ? [volumes.superuserName.volume] : []),
         volumes.auth.volume,
         volumes.socket.volume,
         volumes.shm.volume,
@@ -488,7 +496,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       PGPASSFILE: CLUSTER_PATHS.passfile,
       CREDENTIALS_DIR: CLUSTER_PATHS.secretsDir,
       CONFIG_FILE: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf}`,
-      TLS_CA_FILE: model.tls ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
+      TLS_CA_FILE: model.tls?.authority ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
+      TLS_ENABLED: model.tls ? 'true' : '',
       RESTORE_SCRIPT: restore?.command[0] ?? '',
     };
     const volumes = this.volumes;
@@ -584,7 +593,9 @@ interface ClusterVolumes {
   readonly scripts: PodVolume;
   /** Only its mounts are used: its sources are the roles known at synth. */
   readonly secrets: PodVolume;
-  readonly tls?: PodVolume;
+  readonly tls?: CertificateVolume;
+  /** The superuser's name, which pg_hba.conf rejects over TCP, unless superuserNetworkAccess. */
+  readonly superuserName?: PodVolume;
   readonly auth: PodVolume;
   readonly socket: PodVolume;
   readonly shm: PodVolume;
@@ -599,7 +610,17 @@ function clusterVolumes(model: ClusterModel): ClusterVolumes {
     scripts: PodVolume.configMap('scripts', model.objectNames.scripts, { defaultMode: 0o555 }),
     secrets: PodVolume.projected('secrets', []),
     // PostgreSQL takes a key file owned by root only if no more than its group may read it.
-    ...(model.tls ? { tls: PodVolume.secret('tls', model.tls.secretName, Object.values(TLS_FILES), 0o640) } : {}),
+    ...(model.tls ? {
+      tls: certificateVolume(model.tls, {
+        volumeName: 'tls', secretKeys: Object.values(TLS_FILES), secretMode: 0o640,
+        commonName: model.objectNames.readWrite, dnsNames: model.certificateDnsNames, resources: resourceRequirements(model.resources),
+      }),
+    } : {}),
+    ...(model.superuserNetworkAccess ? {} : {
+      superuserName: PodVolume.projected('superuser-name', [
+        secretFiles(model.superuser.secretName, [{ key: model.superuser.usernameKey, path: posix.basename(CLUSTER_PATHS.superuserNameFile) }]),
+      ]),
+    }),
     auth: PodVolume.memory('auth', '1Mi'),
     socket: PodVolume.memory('socket', '1Mi'),
     // Parallel queries share memory through /dev/shm, which a container caps at 64Mi.
