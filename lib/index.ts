@@ -21,7 +21,7 @@ export { VolumeRepositoryProps } from './backup/volume-repository';
 export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';
-export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions } from './core/tls';
+export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions, TlsProtocolVersion } from './core/tls';
 export { PgBouncerDatabase, PgBouncerPoolerProps } from './pooler/pgbouncer-props';
 export { PgBouncerAuthType, PoolMode } from './pooler/pgbouncer-settings';
 export { PgBouncerPooler } from './pooler/pgbouncer-pooler';

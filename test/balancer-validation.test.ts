@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as fc from 'fast-check';
 import {
   EndpointBinding, ExternalPostgres, IPostgresEndpoint, IssuerKind, PasswordLookup, PgpoolBalancer, PgpoolBalancerProps, PgpoolConfigMode,
-  PostgresCredentials, PostgresStatefulCluster, MemoryCheck,
+  PostgresCredentials, PostgresStatefulCluster, MemoryCheck, TlsProtocolVersion,
 } from '../lib';
 import { describeDeploymentNameAndReplicas, describeWorkloadProps } from './support/common-props';
 import { validateManifests } from './support/kube-schema';
@@ -253,6 +253,14 @@ describe('TLS', () => {
     });
   });
 
+  // Pgpool-II 4.3 has no ssl_min_protocol_version: TLS 1.3 only cannot be promised.
+  test('refuses tls.minimumProtocolVersion TLS_1_3, which Pgpool-II cannot enforce, and accepts TLS_1_2', () => {
+    expectPropError({ tls: { minimumProtocolVersion: TlsProtocolVersion.TLS_1_3 } }, {
+      prop: 'tls.minimumProtocolVersion', value: '"TLSv1.3"', fix: /leave it unset: the image's OpenSSL sets the floor/,
+    });
+    expectValid({ tls: { minimumProtocolVersion: TlsProtocolVersion.TLS_1_2 } });
+  });
+
   test('accepts tls alone, tls with a Secret and required: false, and tls with an issuer, in front of a backend with or without TLS', () => {
     for (const backendTls of [false, true]) {
       expectValid({ tls: {} }, 'cluster', backendTls);
@@ -301,6 +309,24 @@ describe('extraParameters', () => {
   ])('rejects the managed parameter %s', (name, fix) => {
     const message = expectPropError({ extraParameters: { [name]: 'x' } }, { prop: `extraParameters.${name}`, value: '"x"', fix });
     expect(message).toMatch(/is set by the construct/);
+  });
+
+  test.each([
+    ['ssl_ciphers', 'ALL:eNULL', /carries the TLS the construct secures/, /use tls$/],
+    ['ssl_passphrase_command', 'cat /tmp/pw', /carries the TLS/, /use tls$/],
+    ['ssl_prefer_server_ciphers', 'off', /carries the TLS/, /use tls$/],
+    ['ssl_ecdh_curve', 'prime192v1', /carries the TLS/, /use tls$/],
+    ['pcp_listen_addresses', '*', /set by the construct/, /use exposePcp$/],
+    ['pcp_socket_dir', '/tmp', /set by the construct/, /use exposePcp$/],
+    ['socket_dir', '/tmp', /set by the construct/, /in the pod$/],
+    ['logging_collector', 'on', /away from stderr/, /kubectl logs/],
+    ['log_directory', '/tmp', /away from stderr/, /kubectl logs/],
+    ['log_filename', 'x.log', /away from stderr/, /kubectl logs/],
+    ['log_file_mode', '0644', /away from stderr/, /kubectl logs/],
+    ['log_destination', 'syslog', /away from stderr/, /kubectl logs/],
+  ])('refuses %s = %s, naming the prop to use', (name, value, problem, fix) => {
+    const message = expectPropError({ extraParameters: { [name]: value } }, { prop: `extraParameters.${name}`, value: JSON.stringify(value), fix });
+    expect(message.slice(0, message.indexOf(';'))).toMatch(problem);
   });
 
   test.each([

@@ -241,6 +241,43 @@ describe('extraParameters', () => {
     expectPropError({ extraParameters: { [name]: 'x' } }, { prop: `extraParameters.${name}`, value: '"x"', fix });
   });
 
+  // Rendered after the construct's lines, they would win: what carries security or durability is a typed prop or nothing.
+  test.each([
+    ['ssl_min_protocol_version', 'TLSv1', /carries|set by/, /use tls\.minimumProtocolVersion$/],
+    ['ssl_max_protocol_version', 'TLSv1.2', /older|newer/, /use tls\.minimumProtocolVersion$/],
+    ['ssl_ciphers', 'ALL:eNULL', /carries the TLS the construct secures/, /use tls \(tls\.minimumProtocolVersion TLS_1_3/],
+    ['ssl_passphrase_command', 'cat /tmp/pw', /carries the TLS/, /use tls/],
+    ['ssl_prefer_server_ciphers', 'off', /carries the TLS/, /use tls/],
+    ['ssl', 'off', /set by the construct/, /use tls$/],
+    ['archive_library', 'basic_archive', /silently replace the archive_command of backup/, /use backup/],
+    ['archive_mode', 'off', /set by the construct/, /use backup/],
+    ['archive_command', '/bin/true', /set by the construct/, /use backup/],
+    ['restore_command', 'cp /x %p', /set by the construct/, /use backup\.restore$/],
+    ['archive_cleanup_command', 'rm -rf /', /set by the construct/, /expires archived WAL/],
+    ['password_encryption', 'md5', /set by the construct/, /scram-sha-256/],
+    ['krb_server_keyfile', '/tmp/k', /Kerberos/, /scram-sha-256 passwords/],
+    ['ident_file', '/tmp/i', /set by the construct/, /use allowedCidrs$/],
+    ['data_directory', '/tmp', /set by the construct/, /use storage$/],
+    ['config_file', '/tmp/c', /set by the construct/, /extraParameters/],
+    ['logging_collector', 'on', /away from stderr/, /kubectl logs/],
+    ['log_destination', 'csvlog', /away from stderr/, /kubectl logs/],
+    ['log_directory', '/tmp', /away from stderr/, /kubectl logs/],
+    ['log_filename', 'x.log', /away from stderr/, /kubectl logs/],
+    ['log_file_mode', '0644', /away from stderr/, /kubectl logs/],
+    ['unix_socket_permissions', '0777', /set by the construct/, /socket path/],
+    ['unix_socket_group', 'x', /set by the construct/, /socket path/],
+    ['fsync', 'off', /crash/, /use settings\.synchronousCommit SynchronousCommit\.OFF/],
+    ['full_page_writes', 'off', /crash/, /use settings\.synchronousCommit SynchronousCommit\.OFF/],
+  ])('refuses %s = %s, naming the prop to use', (name, value, problem, fix) => {
+    const message = errorMessage({ extraParameters: { [name]: value } });
+    expectPropErrorMessage(message, 'test/Db', { prop: `extraParameters.${name}`, value: JSON.stringify(value), fix });
+    expect(message.slice(0, message.indexOf(';'))).toMatch(problem);
+  });
+
+  test('refuses upper-case spellings of a reserved parameter too (PostgreSQL folds names)', () => {
+    expectPropError({ extraParameters: { SSL_Ciphers: 'ALL' } }, { prop: 'extraParameters.SSL_Ciphers', value: '"ALL"', fix: /use tls/ });
+  });
+
   test('points a parameter with a typed prop to that prop', () => {
     expectPropError({ extraParameters: { max_connections: '200' } }, {
       prop: 'extraParameters.max_connections', value: '"200"', fix: /use settings\.maxConnections/,

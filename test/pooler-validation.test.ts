@@ -335,6 +335,44 @@ describe('extraSettings', () => {
   });
 
   test.each([
+    ['client_tls_protocols', 'tlsv1.0', /set by the construct/, /use tls\.minimumProtocolVersion$/],
+    ['client_tls_ciphers', 'ALL:eNULL', /carries the TLS the construct secures/, /use tls \(tls\.minimumProtocolVersion TLS_1_3/],
+    ['client_tls_ca_file', '/tmp/ca', /carries the TLS/, /use tls/],
+    ['client_tls_dheparams', 'legacy', /carries the TLS/, /use tls/],
+    ['server_tls_protocols', 'tlsv1.0', /older TLS to the backend/, /use nothing: TLS 1\.2 and 1\.3/],
+    ['server_tls_ciphers', 'ALL:eNULL', /carries the TLS/, /use serverTlsMode and the backend's tls$/],
+    ['server_tls_cert_file', '/tmp/c', /carries the TLS/, /use serverTlsMode/],
+    ['auth_hba_file', '/tmp/hba', /who logs in/, /use authType/],
+    ['auth_ident_file', '/tmp/ident', /map system users/, /use authType$/],
+    ['unix_socket_mode', '0777', /set by the construct/, /socket/],
+    ['user', 'root', /switch users/, /use runAsUser$/],
+  ])('refuses %s = %s, naming the prop to use', (name, value, problem, fix) => {
+    const message = expectPropError({ extraSettings: { [name]: value } }, { prop: `extraSettings.${name}`, value: JSON.stringify(value), fix });
+    expect(message.slice(0, message.indexOf(';'))).toMatch(problem);
+  });
+
+  test.each([
+    ['auth_type', 'trust', /use authType$/],
+    ['admin_users', 'app', /use adminUsers$/],
+    ['stats_users', 'app', /use statsUsers$/],
+  ])('points the authentication setting %s to its typed prop', (name, value, fix) => {
+    expectPropError({ extraSettings: { [name]: value } }, { prop: `extraSettings.${name}`, value: JSON.stringify(value), fix });
+  });
+
+  // PgBouncer reads a value to the end of its line and trims it; `;` and `#` in it are not
+  // comments (checked with PgBouncer 1.18: `server_reset_query = DISCARD ALL ; # x` keeps both).
+  test.each([' DISCARD ALL', 'DISCARD ALL ', '\tDISCARD ALL'])('refuses a value with white space at an end, which PgBouncer trims: %j', (value) => {
+    expectPropError({ extraSettings: { server_reset_query: value } }, {
+      prop: 'extraSettings.server_reset_query', value: JSON.stringify(value), fix: /remove it/,
+    });
+  });
+
+  test('keeps ; and # inside a value, which PgBouncer reads as the value\'s own', () => {
+    const ini = pgbouncerIni(expectValid({ extraSettings: { server_reset_query: 'DISCARD ALL; SELECT 1 # done' } }));
+    expect(ini).toContain('server_reset_query = DISCARD ALL; SELECT 1 # done\n');
+  });
+
+  test.each([
     ['pool_mode', 'session', /use poolMode/],
     ['default_pool_size', '50', /use defaultPoolSize/],
     ['auth_query', 'SELECT 1', /use authQuery/],

@@ -5,7 +5,7 @@ import { join } from 'path';
 import { App, Chart, Testing } from 'cdk8s';
 import {
   ExporterSidecar, ExternalPostgres, IPostgresEndpoint, IssuerKind, MemoryCheck, Overlays, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer,
-  PgpoolBalancerProps, PostgresStatefulCluster, PostgresStatefulClusterProps, StackOverlay, TlsOptions,
+  PgpoolBalancerProps, PostgresStatefulCluster, PostgresStatefulClusterProps, StackOverlay, TlsOptions, TlsProtocolVersion,
 } from '../lib';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
@@ -538,6 +538,37 @@ describe('bootstrap.sh', () => {
   });
 });
 
+describe('tls.minimumProtocolVersion', () => {
+  test.each([
+    [undefined, "ssl_min_protocol_version = 'TLSv1.2'", 'client_tls_protocols = tlsv1.2,tlsv1.3'],
+    [TlsProtocolVersion.TLS_1_2, "ssl_min_protocol_version = 'TLSv1.2'", 'client_tls_protocols = tlsv1.2,tlsv1.3'],
+    [TlsProtocolVersion.TLS_1_3, "ssl_min_protocol_version = 'TLSv1.3'", 'client_tls_protocols = tlsv1.3'],
+  ])('%s: PostgreSQL and PgBouncer accept no older TLS', (minimumProtocolVersion, postgresLine, pgbouncerLine) => {
+    const tls = { issuer: ISSUER, ...(minimumProtocolVersion ? { minimumProtocolVersion } : {}) };
+    const chart = testChart('shop');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, tls });
+    new PgBouncerPooler(chart, 'Pooler', { backend: cluster, ...POOLER, tls });
+    const objects = synthObjects(chart);
+    expect(clusterFile(objects, 'postgresql.conf').split('\n')).toContain(postgresLine);
+    expect(pgbouncerIni(objects).split('\n')).toContain(pgbouncerLine);
+  });
+
+  test.each([
+    ['ssl_min_protocol_version', 'TLSv1'],
+    ['ssl_max_protocol_version', 'TLSv1.2'],
+  ])('the cluster refuses extraParameters.%s, naming tls.minimumProtocolVersion', (name, value) => {
+    const message = thrownMessage(() => new PostgresStatefulCluster(testChart(), 'Db', { ...CLUSTER, tls: {}, extraParameters: { [name]: value } }), name);
+    expectPropErrorMessage(message, 'test/Db', { prop: `extraParameters.${name}`, value: JSON.stringify(value), fix: /use tls\.minimumProtocolVersion$/ });
+  });
+
+  test('the pooler refuses extraSettings.client_tls_protocols, naming tls.minimumProtocolVersion', () => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', CLUSTER);
+    const message = thrownMessage(() => new PgBouncerPooler(chart, 'Pooler', { backend: cluster, ...POOLER, extraSettings: { client_tls_protocols: 'tlsv1.0' } }), 'tlsv1.0');
+    expectPropErrorMessage(message, 'test/Pooler', { prop: 'extraSettings.client_tls_protocols', value: '"tlsv1.0"', fix: /use tls\.minimumProtocolVersion$/ });
+  });
+});
+
 describe('errors', () => {
   /** A cluster `Db` with tls in a chart of namespace `db`, and a chart of namespace `apps` for what fronts it. */
   function twoNamespaces(clusterTls: TlsOptions | undefined) {
@@ -623,10 +654,10 @@ describe('errors', () => {
     }
   });
 
-  test('the cluster still takes other ssl parameters as extraParameters', () => {
-    const chart = testChart();
-    new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, tls: {}, extraParameters: { ssl_ciphers: 'HIGH:!aNULL' } });
-    expect(clusterFile(synthObjects(chart), 'postgresql.conf')).toContain("ssl_ciphers = 'HIGH:!aNULL'");
+  // Rendered after the construct's lines they would win: ssl_ciphers = 'ALL:eNULL' would admit no encryption at all.
+  test('the cluster refuses every other ssl_* parameter too, naming tls', () => {
+    const message = thrownMessage(() => new PostgresStatefulCluster(testChart(), 'Db', { ...CLUSTER, tls: {}, extraParameters: { ssl_ciphers: 'ALL:eNULL' } }), 'ssl_ciphers');
+    expectPropErrorMessage(message, 'test/Db', { prop: 'extraParameters.ssl_ciphers', value: '"ALL:eNULL"', fix: /use tls \(tls\.minimumProtocolVersion TLS_1_3/ });
   });
 
   test('a balancer without tls in front of a TLS cluster is refused, naming the CA Secret', () => {

@@ -6,11 +6,12 @@ import { PgpoolBalancerProps } from './pgpool-props';
 import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
+import { requireSingleLine, ReservedSettings, setByConstruct } from '../core/escape-hatch';
 import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateCidr, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
+import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
 
@@ -64,19 +65,28 @@ const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
 /** The prefix of exporters' users, reserved with any digits after it. */
 export const EXPORTER_PREFIX = 'EXPORTER';
 
-/** Parameters the construct writes itself, and the prop to use instead. */
-const MANAGED_PARAMETERS = new Map(Object.entries({
-  backend_clustering_mode: 'nothing: Pgpool-II fronts a streaming-replication cluster',
-  listen_addresses: 'nothing: Pgpool-II listens on every pod address',
-  port: 'nothing: the Service port is 9999',
-  pcp_listen_addresses: 'exposePcp', pcp_port: 'exposePcp',
-  pid_file_name: 'nothing', logdir: 'nothing', log_destination: 'nothing: logs go to stderr',
-  enable_pool_hba: 'allowedCidrs', pool_passwd: 'users',
-  failover_on_backend_error: 'nothing: failover is left to Kubernetes',
-  sr_check_user: 'srCheckUser', sr_check_password: 'srCheckUser', health_check_user: 'srCheckUser',
-  health_check_password: 'srCheckUser', ssl_key: 'tls', ssl_cert: 'tls', ssl_ca_cert: 'the backend\'s tls (or an ExternalPostgres\' certificateAuthority)',
-  allow_clear_text_frontend_auth: 'nothing: passwords never cross the wire in clear text',
-}));
+const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'nothing: kubectl logs reads stderr' };
+
+/** Parameters extraParameters refuses: the construct's own, and what carries security. */
+const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
+  backend_clustering_mode: setByConstruct('nothing: Pgpool-II fronts a streaming-replication cluster'),
+  listen_addresses: setByConstruct('nothing: Pgpool-II listens on every pod address'),
+  port: setByConstruct('nothing: the Service port is 9999'),
+  socket_dir: setByConstruct('nothing: Pgpool-II keeps its sockets in the pod'),
+  pid_file_name: setByConstruct('nothing'), logdir: setByConstruct('nothing'),
+  log_destination: STDERR_LOGS, logging_collector: STDERR_LOGS, log_directory: STDERR_LOGS, log_filename: STDERR_LOGS, log_file_mode: STDERR_LOGS,
+  enable_pool_hba: setByConstruct('allowedCidrs'), pool_passwd: setByConstruct('users'),
+  failover_on_backend_error: setByConstruct('nothing: failover is left to Kubernetes'),
+  sr_check_user: setByConstruct('srCheckUser'), sr_check_password: setByConstruct('srCheckUser'), health_check_user: setByConstruct('srCheckUser'),
+  health_check_password: setByConstruct('srCheckUser'), ssl_key: setByConstruct('tls'), ssl_cert: setByConstruct('tls'),
+  ssl_ca_cert: setByConstruct('the backend\'s tls (or an ExternalPostgres\' certificateAuthority)'),
+  allow_clear_text_frontend_auth: setByConstruct('nothing: passwords never cross the wire in clear text'),
+})), [
+  [/^backend_|^health_check_.*[0-9]$/, setByConstruct('backend')],
+  [/^pcp_/, setByConstruct('exposePcp')],
+  // Ciphers, curves, passphrase commands: Pgpool-II's defaults admit only strong suites.
+  [/^ssl_/, { problem: 'carries the TLS the construct secures', use: 'tls' }],
+]);
 
 const TYPED_PARAMETERS = new Map(Object.entries({
   load_balance_mode: 'loadBalanceMode', connection_cache: 'connectionCache', statement_level_load_balance: 'statementLevelLoadBalance',
@@ -143,6 +153,10 @@ function resolveLogins(scope: IConstruct, props: PgpoolBalancerProps) {
 /** The clients' TLS, and the backend's CA, which needs it: Pgpool-II's one `ssl` switch serves clients and backends alike. */
 function resolveBalancerTls(scope: IConstruct, props: PgpoolBalancerProps, name: string) {
   const tls = resolveTls(scope, props.tls, name);
+  if (tls && tls.minimumProtocolVersion !== TlsProtocolVersion.TLS_1_2) {
+    throw propError(scope, 'tls.minimumProtocolVersion', tls.minimumProtocolVersion, 'cannot be enforced: Pgpool-II 4.3 has no setting for it',
+      'leave it unset: the image\'s OpenSSL sets the floor (OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level)');
+  }
   const serverAuthority = backendAuthority(scope, props.backend);
   if (serverAuthority && !tls) {
     throw propError(scope, 'tls', undefined, `is needed: the backend has TLS (CA Secret "${serverAuthority.secretName}"), and Pgpool-II speaks TLS to backends only with its own ssl on`,
@@ -238,15 +252,14 @@ function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUser
 function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }): PgpoolParameter[] {
   return Object.keys(extra).sort().map((parameter) => {
     const prop = `extraParameters.${parameter}`;
-    const managedBy = MANAGED_PARAMETERS.get(parameter) ?? (/^backend_|^health_check_.*[0-9]$/.test(parameter) ? 'backend' : undefined);
-    if (managedBy) throw propError(scope, prop, extra[parameter], 'is set by the construct', `use ${managedBy}`);
+    RESERVED_PARAMETERS.check(scope, prop, parameter, extra[parameter]);
     const typed = TYPED_PARAMETERS.get(parameter);
     if (typed) throw propError(scope, prop, extra[parameter], 'has a typed prop', `use ${typed}`);
     if (!PGPOOL_43_PARAMETERS.has(parameter)) {
       throw propError(scope, 'extraParameters', parameter, 'is not a Pgpool-II 4.3 parameter',
         'check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html');
     }
-    if (/[\n\r\0]/.test(extra[parameter])) throw propError(scope, prop, extra[parameter], 'contains a line break or NUL', 'give a single-line value');
+    requireSingleLine(scope, prop, extra[parameter]);
     return { name: parameter, value: extra[parameter], prop };
   });
 }

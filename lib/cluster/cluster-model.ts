@@ -9,6 +9,7 @@ import { BackupModel, resolveBackup } from '../backup/backup-model';
 import { backupCertificateDnsNames } from '../backup/backup-objects';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
+import { requireSingleLine, ReservedSettings, setByConstruct } from '../core/escape-hatch';
 import { ComponentLabels, selectorLabels } from '../core/labels';
 import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
@@ -107,28 +108,54 @@ const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 *
 
 const EXTENSION_PARAMETER = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/;
 
-/** Parameters the construct sets itself, and the prop to use instead. */
-const MANAGED_PARAMETERS = new Map(Object.entries({
-  listen_addresses: 'allowedCidrs (PostgreSQL listens on every pod address)',
-  port: 'port',
-  hba_file: 'allowedCidrs',
-  ident_file: 'allowedCidrs',
-  config_file: 'settings or extraParameters',
-  data_directory: 'storage',
-  unix_socket_directories: 'nothing: the probes and bootstrap rely on the socket path',
-  password_encryption: 'nothing: scram-sha-256 is the only method the library allows',
-  synchronous_standby_names: 'synchronousReplication',
-  primary_conninfo: 'replicationSecret (the bootstrap writes it for each replica)',
-  primary_slot_name: 'nothing: each replica streams through a slot named after its pod',
-  archive_mode: 'backup (WAL goes to every repository)',
-  archive_command: 'backup (WAL goes to every repository)',
-  archive_timeout: 'backup.archiveTimeout',
-  restore_command: 'backup.restore',
-  ssl: 'tls',
-  ssl_cert_file: 'tls.secretName',
-  ssl_key_file: 'tls.secretName',
-  ssl_ca_file: 'nothing: clients log in with passwords, not certificates',
-}));
+const SOCKET = setByConstruct('nothing: the probes and bootstrap rely on the socket path');
+const ARCHIVING = setByConstruct('backup (WAL goes to every repository)');
+const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'nothing: kubectl logs reads stderr' };
+/** Off, writes may never reach the disk, or reach it torn: a crash of the node corrupts the data. */
+const CRASH_SAFETY = {
+  problem: 'may turn off crash safety: a crash of the node could corrupt the data and the replicas cloned from it',
+  use: 'settings.synchronousCommit SynchronousCommit.OFF for faster commits, which loses at most the last commits, never consistency',
+};
+
+/** Parameters extraParameters refuses: the construct's own, and what carries security or durability. */
+const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
+  listen_addresses: setByConstruct('allowedCidrs (PostgreSQL listens on every pod address)'),
+  port: setByConstruct('port'),
+  hba_file: setByConstruct('allowedCidrs'),
+  ident_file: setByConstruct('allowedCidrs'),
+  config_file: setByConstruct('settings or extraParameters'),
+  data_directory: setByConstruct('storage'),
+  password_encryption: setByConstruct('nothing: scram-sha-256 is the only method the library allows'),
+  krb_server_keyfile: { problem: 'would admit Kerberos logins', use: 'nothing: clients log in with scram-sha-256 passwords' },
+  synchronous_standby_names: setByConstruct('synchronousReplication'),
+  primary_conninfo: setByConstruct('replicationSecret (the bootstrap writes it for each replica)'),
+  primary_slot_name: setByConstruct('nothing: each replica streams through a slot named after its pod'),
+  // Always the construct's: its restore and replica bootstrap rely on knowing where WAL goes.
+  archive_mode: ARCHIVING,
+  archive_command: ARCHIVING,
+  // PostgreSQL 15 ignores archive_command when a library is set.
+  archive_library: { problem: 'would silently replace the archive_command of backup', use: 'backup (WAL goes to every repository)' },
+  archive_timeout: setByConstruct('backup.archiveTimeout'),
+  restore_command: setByConstruct('backup.restore'),
+  archive_cleanup_command: setByConstruct('nothing: pgBackRest expires archived WAL by its retention'),
+  ssl: setByConstruct('tls'),
+  ssl_cert_file: setByConstruct('tls.secretName'),
+  ssl_key_file: setByConstruct('tls.secretName'),
+  ssl_ca_file: setByConstruct('nothing: clients log in with passwords, not certificates'),
+  ssl_min_protocol_version: setByConstruct('tls.minimumProtocolVersion'),
+  ssl_max_protocol_version: { problem: 'would hold clients back from newer TLS versions', use: 'tls.minimumProtocolVersion' },
+  logging_collector: STDERR_LOGS,
+  log_destination: STDERR_LOGS,
+  log_directory: STDERR_LOGS,
+  log_filename: STDERR_LOGS,
+  log_file_mode: STDERR_LOGS,
+  fsync: CRASH_SAFETY,
+  full_page_writes: CRASH_SAFETY,
+})), [
+  [/^unix_socket_/, SOCKET],
+  // Ciphers, curves, passphrase commands: PostgreSQL's defaults admit only strong suites.
+  [/^ssl_/, { problem: 'carries the TLS the construct secures', use: 'tls (tls.minimumProtocolVersion TLS_1_3 leaves only TLS 1.3\'s AEAD ciphers)' }],
+]);
 
 /** Names, sizes and images: who the cluster's pods are. */
 type Topology = Pick<ClusterModel, 'name' | 'instances' | 'replicas' | 'port' | 'highAvailability' | 'image' | 'uid' | 'objectNames'
@@ -404,10 +431,7 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
   return Object.keys(extra).sort().map((key) => {
     const parameter = key.toLowerCase();
     const prop = `extraParameters.${key}`;
-    const managedBy = MANAGED_PARAMETERS.get(parameter);
-    if (managedBy) {
-      throw propError(scope, prop, extra[key], 'is set by the construct', `use ${managedBy}`);
-    }
+    RESERVED_PARAMETERS.check(scope, prop, parameter, extra[key]);
     if (TYPED_SETTINGS.has(camelCase(parameter))) {
       throw propError(scope, prop, extra[key], 'has a typed prop', `use settings.${camelCase(parameter)}`);
     }
@@ -417,9 +441,7 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
       throw propError(scope, 'extraParameters', key, `is not a PostgreSQL ${version.major} parameter`,
         `check the spelling against ${version.configurationDocs}`);
     }
-    if (/[\n\r\0]/.test(extra[key])) {
-      throw propError(scope, prop, extra[key], 'contains a line break or NUL', 'give a single-line value');
-    }
+    requireSingleLine(scope, prop, extra[key]);
     return { name: parameter, value: extra[key] };
   });
 }

@@ -31,7 +31,7 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
         ssl: true,
         ssl_cert_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.certificate}`,
         ssl_key_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.key}`,
-        ssl_min_protocol_version: 'TLSv1.2',
+        ssl_min_protocol_version: model.tls.minimumProtocolVersion,
       }),
     }] : []),
     {

@@ -8,6 +8,7 @@ import { localizePaths } from './paths';
 import { daemonGroup, freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
 import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
 import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
+import { TlsProtocolVersion } from '../../../lib/core/tls';
 import { resolveUserMetadata } from '../../../lib/core/user-metadata';
 import { findObject } from '../../support/synth';
 
@@ -51,7 +52,7 @@ export function backupCluster(
     instancePodHosts: [`${name}-primary-0.${name}-headless`,
       ...Array.from({ length: instances - 1 }, (_, ordinal) => `${name}-replica-${ordinal}.${name}-headless`)],
     ...(options.tls === false ? {} : {
-      tls: { secretName: `${name}-tls`, required: true, authority: { secretName: `${name}-tls`, key: 'ca.crt' } },
+      tls: { secretName: `${name}-tls`, required: true, minimumProtocolVersion: TlsProtocolVersion.TLS_1_2, authority: { secretName: `${name}-tls`, key: 'ca.crt' } },
     }),
     certificateCommonName: `${name}-rw`,
     superuser: { secretName: `${name}-superuser`, usernameKey: 'username', passwordKey: 'password' },
