@@ -190,6 +190,30 @@ describe('PostgreSQL memory settings', () => {
   ])('rejects a malformed %s', (setting, prop) => {
     expectPropError({ settings: { [setting]: '64mb' } }, { prop, value: '"64mb"', fix: /kB, MB, GB or TB/ });
   });
+
+  // PostgreSQL keeps each in a C int of its unit and refuses to start past it (checked with postgres -C).
+  const conf = (objects: any[]) => objects.find((o) => o.kind === 'ConfigMap' && o.data?.['postgresql.conf']).data['postgresql.conf'];
+  test('derives no default past PostgreSQL\'s maximum from a 32Ti memory limit: shared_buffers stops at INT_MAX / 2 buffers', () => {
+    const text = conf(expectValid({ resources: { memoryLimit: '32Ti' } }));
+    expect(text).toContain("shared_buffers = '8589934584kB'");
+    expect(text).toContain("effective_cache_size = '17179869176kB'");
+    expect(text).toContain("maintenance_work_mem = '2147483647kB'");
+  });
+
+  test.each([
+    ['sharedBuffers', '9TB', /from 128kB to 8589934584kB/],
+    ['sharedBuffers', '64kB', /from 128kB/],
+    ['effectiveCacheSize', '16TB', /to 17179869176kB/],
+    ['workMem', '32kB', /from 64kB to 2147483647kB/],
+    ['workMem', '2TB', /to 2147483647kB/],
+    ['maintenanceWorkMem', '512kB', /from 1MB/],
+    ['maxSlotWalKeepSize', '2048TB', /to 2147483647MB/],
+    ['walKeepSize', '2048TB', /to 2147483647MB/],
+  ])('refuses %s %s, outside what PostgreSQL accepts', (setting, value, fix) => {
+    const message = errorMessage({ resources: { memoryLimit: '64Ti' }, settings: { [setting]: value } });
+    expectPropErrorMessage(message, 'test/Db', { prop: `settings.${setting}`, value: JSON.stringify(value), fix });
+    expect(message).toMatch(/outside the range PostgreSQL accepts/);
+  });
 });
 
 describe('connections and WAL senders', () => {
