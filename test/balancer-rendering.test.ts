@@ -343,14 +343,18 @@ describe('Service', () => {
     expect(setting(objects, 'port')).toBe('9999');
   });
 
-  test('PCP\'s port 9898 is on the Service only with exposePcp', () => {
-    const service = findObject(objectsOf({ exposePcp: true, pcpUser: { secretName: 'pgpool-pcp' } }), 'Service', 'balancer');
-    expect(service.spec.ports).toEqual([
+  test('PCP\'s port 9898 is on the Service, the container and every pod address only with exposePcp; otherwise on localhost', () => {
+    const exposed = objectsOf({ exposePcp: true, pcpUser: { secretName: 'pgpool-pcp' } });
+    expect(findObject(exposed, 'Service', 'balancer').spec.ports).toEqual([
       { name: 'postgres', port: 9999, targetPort: 'pgpool', protocol: 'TCP' },
       { name: 'pcp', port: 9898, targetPort: 'pcp', protocol: 'TCP' },
     ]);
-    expect(pgpoolContainer(objectsOf()).ports).toContainEqual({ name: 'pcp', containerPort: 9898, protocol: 'TCP' });
-    expect(setting(objectsOf(), 'pcp_port')).toBe('9898');
+    expect(pgpoolContainer(exposed).ports).toContainEqual({ name: 'pcp', containerPort: 9898, protocol: 'TCP' });
+    expect(setting(exposed, 'pcp_listen_addresses')).toBe('*');
+    const unexposed = objectsOf({ pcpUser: { secretName: 'pgpool-pcp' } });
+    expect(pgpoolContainer(unexposed).ports).toEqual([{ name: 'pgpool', containerPort: 9999, protocol: 'TCP' }]);
+    expect(setting(unexposed, 'pcp_listen_addresses')).toBe('localhost');
+    expect(setting(unexposed, 'pcp_port')).toBe('9898');
   });
 
   test('selects the Deployment\'s pods', () => {
@@ -446,7 +450,7 @@ describe('pgpool.conf settings', () => {
   test('listening, the pidfile and logs are the construct\'s', () => {
     const objects = objectsOf();
     expect(['listen_addresses', 'pcp_listen_addresses', 'pid_file_name', 'logdir', 'log_destination'].map((name) => setting(objects, name)))
-      .toEqual(['*', '*', '/var/run/pgpool/pgpool.pid', '/var/run/pgpool', 'stderr']);
+      .toEqual(['*', 'localhost', '/var/run/pgpool/pgpool.pid', '/var/run/pgpool', 'stderr']);
     expect(mountAt(pgpoolContainer(objects), '/var/run/pgpool').name).toBe('run');
   });
 

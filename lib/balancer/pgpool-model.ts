@@ -176,7 +176,8 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps, sizes:
     { name: 'backend_clustering_mode', value: 'streaming_replication' },
     { name: 'listen_addresses', value: '*' },
     { name: 'port', value: PGPOOL_PORT },
-    { name: 'pcp_listen_addresses', value: '*' },
+    // Unexposed, PCP answers only inside the pod (kubectl exec), not to the pod network.
+    { name: 'pcp_listen_addresses', value: props.exposePcp ? '*' : 'localhost' },
     { name: 'pcp_port', value: PCP_PORT },
     { name: 'pid_file_name', value: `${BALANCER_PATHS.runDir}/pgpool.pid` },
     { name: 'logdir', value: BALANCER_PATHS.runDir },
