@@ -72,6 +72,7 @@ describe('adversarial props: refused with the prop named, or booted by the real 
       `adversarial suite: ${propCount()} props, ${results.length} cases in ${Math.round((Date.now() - started) / 1000)} s:`,
       `${count('refused')} refused at synth with the prop named, ${count('booted')} rendered and booted, ${count('failed')} failed`,
       `daemon checks run (distinct files): ${JSON.stringify(daemons?.boots ?? {})}`,
+      ...results.filter((r) => r.outcome === 'failed').map((r) => `FAILED ${r.testCase.component} ${r.testCase.prop} = ${r.testCase.shown}: ${r.detail}`),
     ].join('\n'));
   });
 

@@ -131,7 +131,10 @@ export class AdversarialDaemons {
     this.waiting.shift()?.();
   }
 
-  /** PostgreSQL 15 started on the rendered postgresql.conf and pg_hba.conf, until it accepts connections. */
+  /**
+   * PostgreSQL 15 started on the rendered postgresql.conf and pg_hba.conf, until it accepts
+   * connections; with archiving on, stopped at once (SIGQUIT): a fast shutdown waits for archive_command.
+   */
   private async postgres(conf: string, hba: string): Promise<string | undefined> {
     const dir = this.caseDir('postgres');
     const port = await freePort();
@@ -153,7 +156,8 @@ export class AdversarialDaemons {
     const data = await this.dataDir();
     try {
       return await this.boot(join(POSTGRES_BIN, 'postgres'), ['-D', data, '-c', `config_file=${join(dir, 'postgresql.conf')}`],
-        join(dir, 'postgres.log'), (log) => log.includes('database system is ready to accept connections'), 'SIGINT');
+        join(dir, 'postgres.log'), (log) => log.includes('database system is ready to accept connections'),
+        /^archive_mode = on$/m.test(local) ? 'SIGQUIT' : 'SIGINT');
     } finally {
       this.releaseDataDir(data);
     }
@@ -195,10 +199,14 @@ export class AdversarialDaemons {
     writeFileSync(join(dir, name), local);
     giveToDaemonUser(dir);
     const stanza = /^\[([^\]]+)\]$/m.exec(local.replace(/^\[global[^\]]*\]$/gm, ''))?.[1] ?? 'db';
-    // The pod's S3 keys, and S3 reached on a closed loopback port: no DNS, no network.
+    // The pod's S3 keys, and S3 and repository hosts reached on a closed loopback port: no DNS, no network.
     const s3 = [...local.matchAll(/^repo(\d)-type=s3$/gm)].map((match) => match[1]);
-    const keys = Object.fromEntries(s3.flatMap((n) => [[`PGBACKREST_REPO${n}_S3_KEY`, 'key'], [`PGBACKREST_REPO${n}_S3_KEY_SECRET`, 'secret'],
-      [`PGBACKREST_REPO${n}_STORAGE_HOST`, '127.0.0.1'], [`PGBACKREST_REPO${n}_STORAGE_PORT`, '1']]));
+    const hosts = [...local.matchAll(/^repo(\d)-host=/gm)].map((match) => match[1]);
+    const keys = Object.fromEntries([
+      ...s3.flatMap((n) => [[`PGBACKREST_REPO${n}_S3_KEY`, 'key'], [`PGBACKREST_REPO${n}_S3_KEY_SECRET`, 'secret'],
+        [`PGBACKREST_REPO${n}_STORAGE_HOST`, '127.0.0.1'], [`PGBACKREST_REPO${n}_STORAGE_PORT`, '1']]),
+      ...hosts.flatMap((n) => [[`PGBACKREST_REPO${n}_HOST`, '127.0.0.1'], [`PGBACKREST_REPO${n}_HOST_PORT`, '1']]),
+    ]);
     const result = run('pgbackrest', [`--config=${join(dir, name)}`, `--stanza=${stanza}`, '--io-timeout=1', '--log-level-console=error', 'info'], keys);
     const said = `${result.stdout}${result.stderr}`.trim();
     return /ERROR: \[0(29|3\d)\]/.test(said) ? `${name}: ${said.slice(0, 500)}` : undefined;
