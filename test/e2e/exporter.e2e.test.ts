@@ -20,6 +20,9 @@ import {
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
+/** sslmode=require as libpq means it: TLS, the daemon's self-signed certificate taken unverified. */
+const UNVERIFIED_TLS = { rejectUnauthorized: false };
+
 /** The names an exporter must export: all but `up`, which Prometheus itself records per scrape. */
 const exportedNames = (kind: ExporterKind) => EXPORTER_METRICS[kind].map((metric) => metric.name).filter((name) => name !== 'up');
 
@@ -51,7 +54,7 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
   // The one rewrite beyond hosts and ports: in Kubernetes the replica pod streams from its pod
   // address in 10.0.0.0/8; on this machine it can only come from 127.0.0.1, so the replication
   // line (and no other) names loopback instead.
-  const replicationLine = new RegExp(`^(host\\s+replication\\s+\\+${REPLICATION_GROUP}\\s+)10\\.0\\.0\\.0/8`, 'm');
+  const replicationLine = new RegExp(`^(host(?:ssl)?\\s+replication\\s+\\+${REPLICATION_GROUP}\\s+)10\\.0\\.0\\.0/8`, 'm');
   config.data[CLUSTER_FILES.pgHbaConf] = renderedHba.replace(replicationLine, '$1127.0.0.1/32');
 
   const exporterName = EXPORTERS[ExporterKind.POSTGRES].exporterName;
@@ -140,7 +143,9 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
     for (const [user, password] of [['shop_app', 'app-secret'], ['dbadmin', 'su-secret']]) {
       const refused = psqlResult({ port: primary.port, user, password }, 'SELECT 1');
       expect(refused.status).not.toBe(0);
-      expect(refused.stderr).toContain(`no pg_hba.conf entry for host "127.0.0.1", user "${user}", database "postgres"`);
+      // The superuser meets its reject line first; any other role finds no line for it.
+      expect(refused.stderr).toContain(user === 'dbadmin' ? 'pg_hba.conf rejects connection for host "127.0.0.1", user "dbadmin", database "postgres"'
+        : `no pg_hba.conf entry for host "127.0.0.1", user "${user}", database "postgres"`);
       expect(overSocket(primary, user, password, 'SELECT current_user')).toBe(user);
     }
     // The exporter's line names the postgres database only.
@@ -171,8 +176,8 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
   const exporterLogin = () => {
     const env = resolveEnv(container, SECRETS);
     const url = new URL(container.args.find((arg: string) => arg.startsWith('--pgBouncer.connectionString=')).split('=').slice(1).join('='));
-    expect([url.protocol, url.hostname, Number(url.port), url.searchParams.get('sslmode')]).toEqual(['postgres:', '127.0.0.1', profile.daemonPort, 'disable']);
-    return { host: '127.0.0.1', port: pooler.port, database: url.pathname.slice(1), user: env.PGUSER, password: env.PGPASSWORD };
+    expect([url.protocol, url.hostname, Number(url.port), url.searchParams.get('sslmode')]).toEqual(['postgres:', '127.0.0.1', profile.daemonPort, 'require']);
+    return { host: '127.0.0.1', port: pooler.port, database: url.pathname.slice(1), user: env.PGUSER, password: env.PGPASSWORD, ssl: UNVERIFIED_TLS };
   };
 
   beforeAll(async () => {
@@ -196,7 +201,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
   });
 
   test('the lib/pq stand-in really sends extra_float_digits=2 at login', async () => {
-    const login = { host: '127.0.0.1', port: instances[0].port, user: 'airflow', password: 'app-secret', database: 'airflow' };
+    const login = { host: '127.0.0.1', port: instances[0].port, user: 'airflow', password: 'app-secret', database: 'airflow', ssl: UNVERIFIED_TLS };
     expect((await simpleQuery(login, 'SHOW extra_float_digits')).rows).toEqual([{ extra_float_digits: '2' }]);
     const plain = new Client(login);
     await plain.connect();
@@ -239,7 +244,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
     // pgbouncer_auth is in the userlist, as the exporter is, but not in stats_users. (Clients
     // looked up through auth_query cannot even authenticate to the admin console: PgBouncer 1.18
     // waits for a server to run auth_query on, which the console has not.)
-    const adminConsole = { host: '127.0.0.1', port: pooler.port, database: 'pgbouncer' };
+    const adminConsole = { host: '127.0.0.1', port: pooler.port, database: 'pgbouncer', ssl: UNVERIFIED_TLS };
     expect(await failureOf({ ...adminConsole, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW POOLS')).toBe('not allowed');
     expect(await failureOf({ ...adminConsole, user: 'pgbouncer_auth', password: 'auth-secret' }, 'SHOW STATS')).toBe('not allowed');
   });
@@ -281,8 +286,8 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
   const exporterLogin = () => {
     const env = resolveEnv(container, SECRETS);
     const uri = /^127\.0\.0\.1:(\d+)\/(\w+)\?sslmode=(\w+)$/.exec(env.DATA_SOURCE_URI)!;
-    expect([Number(uri[1]), uri[3]]).toEqual([balancer.monitoringProfile.daemonPort, 'disable']);
-    return { host: '127.0.0.1', port: local.port, database: uri[2], user: env.DATA_SOURCE_USER, password: env.DATA_SOURCE_PASS };
+    expect([Number(uri[1]), uri[3]]).toEqual([balancer.monitoringProfile.daemonPort, 'require']);
+    return { host: '127.0.0.1', port: local.port, database: uri[2], user: env.DATA_SOURCE_USER, password: env.DATA_SOURCE_PASS, ssl: UNVERIFIED_TLS };
   };
 
   beforeAll(async () => {
