@@ -1,11 +1,12 @@
 import { spawnSync } from 'child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Duration } from 'cdk8s';
 import { isAlias, parse, parseDocument, visit } from 'yaml';
 import {
-  ExporterSidecar, HighAvailability, IssuerKind, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication,
+  ExporterSidecar, HighAvailability, IssuerKind, PostgresStatefulCluster, PostgresStatefulClusterProps, RequiredSecrets, SecretCreator,
+  SynchronousReplication,
 } from '../lib';
 import { validateManifests } from './support/kube-schema';
 import { mayConnect, Pod } from './support/network-policy-eval';
@@ -34,6 +35,7 @@ const patroniYml = (objects: any[]): string => findObject(objects, 'ConfigMap', 
 /** patroni.yml as Patroni's PyYAML reads it: YAML 1.1. */
 const patroni = (objects: any[]) => parse(patroniYml(objects), { version: '1.1' });
 const provisionScript = (objects: any[]): string => findObject(objects, 'ConfigMap', 'db-scripts').data['provision.sh'];
+const startScript = (objects: any[]): string => findObject(objects, 'ConfigMap', 'db-scripts').data['patroni-start.sh'];
 const podSpec = (objects: any[], name = 'db') => findObject(objects, 'StatefulSet', name).spec.template.spec;
 const server = (objects: any[]) => podSpec(objects).containers.find((c: any) => c.name === 'postgres');
 const mountPath = (objects: any[], volume: string) => server(objects).volumeMounts.find((m: any) => m.name === volume).mountPath;
@@ -85,7 +87,57 @@ function withPatroniYml(objects: any[], args: string[], env = podEnvironment(obj
     rmSync(dir, { recursive: true, force: true });
   }
 }
-const validateConfig = (objects: any[], env?: { [name: string]: string }) => withPatroniYml(objects, ['/usr/bin/patroni', '--validate-config'], env);
+
+/** Made-up Secret values with what breaks naive YAML quoting: quotes, backslash, `: `, `#`, a leading `-` or `*`. */
+const SECRET_VALUES: { [secretName: string]: { [key: string]: string } } = {
+  'pg-superuser': { username: 'postgres', password: "it's: a #\\secret" },
+  'pg-replication': { username: '-replicator', password: '"rep" \'li\' *ca' },
+  'db-patroni-api': { username: 'patroni', password: 'api:pass word' },
+};
+
+/**
+ * Runs the rendered patroni-start.sh as the pod would: the secrets volume's files from
+ * SECRET_VALUES (or `files`), patroni.yml, and a `patroni` on PATH that runs python3 with `args`
+ * and the directory the script hands it. Returns the run and the directory's files.
+ */
+function startPatroni(objects: any[], args: string[], files?: { [path: string]: string }) {
+  requirePatroni();
+  const dir = mkdtempSync(join(tmpdir(), 'patroni-start-'));
+  try {
+    const write = (path: string, text: string, mode = 0o644) => {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), text, { mode });
+    };
+    const sources = podSpec(objects).volumes.find((v: any) => v.name === 'secrets').projected.sources;
+    const secretFiles = files ?? Object.fromEntries(sources.flatMap(({ secret }: any) => secret.items
+      .map(({ key, path }: any) => [path, SECRET_VALUES[secret.name]?.[key] ?? `${secret.name}-${key}`])));
+    for (const [path, text] of Object.entries(secretFiles)) write(`secrets/${path}`, text, 0o440);
+    write('config/patroni.yml', patroniYml(objects));
+    write('patroni-start.sh', startScript(objects), 0o755);
+    write('bin/patroni', `#!/bin/sh\nexec /usr/bin/python3 ${args.map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')} "$@"\n`, 0o755);
+    mkdirSync(join(dir, 'run'), { mode: 0o700 });
+    const env = { ...podEnvironment(objects), PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, CREDENTIALS_DIR: join(dir, 'secrets'), PATRONICTL_CONFIG_FILE: join(dir, 'run') };
+    const result = spawnSync('bash', [join(dir, 'patroni-start.sh'), join(dir, 'config/patroni.yml')], { env, encoding: 'utf8' });
+    const modes = Object.fromEntries(readdirSync(join(dir, 'run')).map((name) => [name, lstatSync(join(dir, 'run', name))])
+      .map(([name, stat]: any) => [name, stat.isSymbolicLink() ? 'link' : (stat.mode % 0o1000).toString(8)]));
+    return { status: result.status, stdout: result.stdout, output: `${result.stdout}${result.stderr}`, modes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const validateConfig = (objects: any[]) => {
+  const { status, output } = startPatroni(objects, ['/usr/bin/patroni', '--validate-config']);
+  return { status, output: output.replace(/^\S+ patroni-start: credentials written; starting Patroni\n/, '') };
+};
+/** Patroni's configuration as its Config class merges the directory, as JSON. */
+const effectiveConfig = (objects: any[], expression: string) => {
+  const result = startPatroni(objects, ['-c', [
+    'import json, sys', 'from patroni.config import Config', 'c = Config(sys.argv[1], validator=None)',
+    "c.set_dynamic_configuration(c['bootstrap']['dcs'])", `print(json.dumps(${expression}))`,
+  ].join('\n')]);
+  if (result.status !== 0) throw new Error(result.output);
+  return JSON.parse(result.stdout);
+};
 
 describe('objects of instances: 3, highAvailability: {}', () => {
   const objects = ha();
@@ -93,8 +145,10 @@ describe('objects of instances: 3, highAvailability: {}', () => {
   test('a ServiceAccount, and a Role with exactly Patroni\'s ConfigMap and pod verbs bound to it in the chart namespace', () => {
     expect(findObject(objects, 'ServiceAccount', 'db')).toBeDefined();
     expect(findObject(objects, 'Role', 'db-patroni').rules).toEqual([
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: ['db-config', 'db-leader', 'db-failover', 'db-sync'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch', 'create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: ['db-0', 'db-1', 'db-2'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
     ]);
     const binding = findObject(objects, 'RoleBinding', 'db-patroni');
     expect(binding.metadata.namespace).toBe(NS);
@@ -105,8 +159,9 @@ describe('objects of instances: 3, highAvailability: {}', () => {
 
   test('one StatefulSet `db` of 3 Patroni pods, no init container, the token mounted (plain pods mount none)', () => {
     expect(ofKind(objects, 'StatefulSet').map((o) => [o.metadata.name, o.spec.replicas])).toEqual([['db', 3]]);
-    expect(podSpec(objects).initContainers).toBeUndefined();
-    expect(server(objects).command).toEqual(['patroni', `${mountPath(objects, 'config')}/patroni.yml`]);
+    // The only init container is the default self-signed certificate's: Patroni bootstraps itself.
+    expect((podSpec(objects).initContainers ?? []).map((c: any) => c.name)).not.toContain('bootstrap');
+    expect(server(objects).command).toEqual([`${mountPath(objects, 'scripts')}/patroni-start.sh`, `${mountPath(objects, 'config')}/patroni.yml`]);
     expect(podSpec(objects).automountServiceAccountToken).toBe(true);
     expect(podSpec(synth(), 'db-primary').automountServiceAccountToken).toBe(false);
   });
@@ -203,7 +258,7 @@ describe('patroni.yml', () => {
     // The host replicas connect to is named by the certificate.
     const host = podEnvironment(objects).PATRONI_POSTGRESQL_CONNECT_ADDRESS.split(':')[0];
     expect(findObject(objects, 'Certificate', 'db').spec.dnsNames).toContain(host.replace(/^[^.]+/, '*'));
-    expect(patroni(ha()).postgresql.authentication).toEqual({ superuser: {}, replication: {}, rewind: {} });
+    expect(patroni(ha({}, { tls: { disabled: true } })).postgresql.authentication).toEqual({ superuser: {}, replication: {}, rewind: {} });
   });
 
   test('a WAL volume gives initdb and pg_basebackup a waldir on it', () => {
@@ -241,10 +296,8 @@ describe('patroni --validate-config (Patroni 3.0.2)', () => {
     expect(validateConfig(ha(highAvailability, props, exporter))).toEqual({ status: 0, output: '' });
   });
 
-  test('the check can fail: without the rewind user\'s env it is refused', () => {
-    const objects = ha();
-    const { PATRONI_REWIND_USERNAME: _, ...env } = podEnvironment(objects);
-    const result = validateConfig(objects, env);
+  test('the check can fail: patroni.yml alone, without the credentials patroni-start.sh adds, is refused', () => {
+    const result = withPatroniYml(ha(), ['/usr/bin/patroni', '--validate-config'], { PATH: '/usr/bin:/bin' });
     expect(result.status).not.toBe(0);
     expect(result.output).toContain('postgresql.authentication.rewind.username');
   });
@@ -265,6 +318,88 @@ describe('patroni --validate-config (Patroni 3.0.2)', () => {
   ] as Array<[string, Props]>)('Patroni runs with every rendered parameter: %s', (_what, props) => {
     const objects = ha({}, props);
     expect(asConf(effectiveParameters(objects))).toMatchObject(asConf(patroni(objects).bootstrap.dcs.postgresql.parameters));
+  });
+});
+
+describe('REST API: authentication, TLS, credentials from files', () => {
+  const TLS_PROPS: Props = { tls: { issuer: ISSUER } };
+
+  test('patroni-start.sh is shellcheck-clean', () => {
+    expect(shellcheck(startScript(ha()))).toBe('');
+  });
+
+  test('Patroni reads the REST API\'s and the roles\' credentials, exactly, from secrets.yml (0600) beside a link to patroni.yml', () => {
+    const objects = ha();
+    const run = startPatroni(objects, ['-c', 'import sys; print(sys.argv[1])']);
+    expect(run.status).toBe(0);
+    expect(run.modes).toEqual({ 'patroni.yml': 'link', 'secrets.yml': '600' });
+    const login = (secret: string) => ({ username: SECRET_VALUES[secret].username, password: SECRET_VALUES[secret].password });
+    const [restapi, authentication] = effectiveConfig(objects, "[c['restapi'], c['postgresql']['authentication']]");
+    expect(restapi).toMatchObject({ listen: '0.0.0.0:8008', authentication: login('db-patroni-api') });
+    expect(authentication).toMatchObject({ superuser: login('pg-superuser'), replication: login('pg-replication'), rewind: login('pg-superuser') });
+  });
+
+  test('no password in the environment: no env var comes from a Secret, patronictl finds the in-memory directory', () => {
+    const objects = ha();
+    expect(server(objects).env.filter((variable: any) => variable.valueFrom?.secretKeyRef)).toEqual([]);
+    expect(podEnvironment(objects).PATRONICTL_CONFIG_FILE).toBe(mountPath(objects, 'patroni'));
+    expect(podSpec(objects).volumes.find((v: any) => v.name === 'patroni').emptyDir.medium).toBe('Memory');
+    expect(podSpec(synth(), 'db-primary').volumes.map((v: any) => v.name)).not.toContain('patroni');
+  });
+
+  test('a Secret value with a line break stops the start before Patroni runs, naming the file but not the value', () => {
+    const objects = ha();
+    const sources = podSpec(objects).volumes.find((v: any) => v.name === 'secrets').projected.sources;
+    const files = Object.fromEntries(sources.flatMap(({ secret }: any) => secret.items.map(({ path }: any) => [path, 'x'])));
+    const run = startPatroni(objects, ['-c', 'print("patroni ran")'], { ...files, 'patroni-api/password': 'two\nlines' });
+    expect(run.status).not.toBe(0);
+    expect(run.output).toContain('secret file patroni-api/password must hold one non-empty line');
+    expect(run.output).not.toMatch(/patroni ran|two/);
+    expect(run.modes).toEqual({});
+  });
+
+  test('the Secret defaults to <name>-patroni-api; restApiSecret names another, with its keys', () => {
+    const items = (objects: any[]) => podSpec(objects).volumes.find((v: any) => v.name === 'secrets').projected.sources
+      .filter(({ secret }: any) => secret.items.some(({ path }: any) => path.startsWith('patroni-api/'))).map(({ secret }: any) => secret);
+    expect(items(ha())).toEqual([{ name: 'db-patroni-api', items: [{ key: 'username', path: 'patroni-api/username' }, { key: 'password', path: 'patroni-api/password' }] }]);
+    expect(items(ha({ restApiSecret: { secretName: 'ops-api', usernameKey: 'user', passwordKey: 'pass' } })))
+      .toEqual([{ name: 'ops-api', items: [{ key: 'user', path: 'patroni-api/username' }, { key: 'pass', path: 'patroni-api/password' }] }]);
+  });
+
+  test('RequiredSecrets lists the REST API\'s Secret for the StatefulSet, for you to create', () => {
+    const chart = testChart(NS);
+    new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, highAvailability: {} });
+    expect(RequiredSecrets.of(chart).find((secret) => secret.secretName === 'db-patroni-api'))
+      .toEqual({ namespace: NS, secretName: 'db-patroni-api', keys: ['password', 'username'], readers: ['StatefulSet/db'], createdBy: SecretCreator.USER });
+  });
+
+  test('with tls disabled: plain HTTP, probes without a scheme, no ctl section', () => {
+    const objects = ha({}, { tls: { disabled: true } });
+    expect(patroni(objects).restapi).toEqual({ listen: '0.0.0.0:8008' });
+    expect(patroni(objects)).not.toHaveProperty('ctl');
+    for (const probe of ['readinessProbe', 'livenessProbe']) expect(server(objects)[probe].httpGet).toEqual({ path: expect.any(String), port: 'patroni' });
+  });
+
+  test('with tls: HTTPS with the pods\' certificate, CA in cafile, patronictl verifies with it, probes use HTTPS', () => {
+    const objects = ha({}, TLS_PROPS);
+    const tls = mountPath(objects, 'tls');
+    expect(patroni(objects).restapi).toEqual({ listen: '0.0.0.0:8008', certfile: `${tls}/tls.crt`, keyfile: `${tls}/tls.key`, cafile: `${tls}/ca.crt` });
+    expect(patroni(objects).ctl).toEqual({ cacert: `${tls}/ca.crt` });
+    expect([server(objects).readinessProbe.httpGet, server(objects).livenessProbe.httpGet]).toEqual([
+      { path: '/readiness', port: 'patroni', scheme: 'HTTPS' }, { path: '/liveness', port: 'patroni', scheme: 'HTTPS' },
+    ]);
+    // patronictl calls a member at its api_url, `<pod>.<headless>`, which the certificate names.
+    const host = podEnvironment(objects).PATRONI_RESTAPI_CONNECT_ADDRESS.split(':')[0];
+    expect(findObject(objects, 'Certificate', 'db').spec.dnsNames).toContain(host.replace(/^[^.]+/, '*'));
+  });
+
+  test('with the default self-signed certificate: HTTPS without cafile, patronictl cannot verify, members only encrypt', () => {
+    const objects = ha();
+    const tls = mountPath(objects, 'tls');
+    expect(patroni(objects).restapi).toEqual({ listen: '0.0.0.0:8008', certfile: `${tls}/tls.crt`, keyfile: `${tls}/tls.key` });
+    expect(patroni(objects).ctl).toEqual({ insecure: true });
+    expect(server(objects).readinessProbe.httpGet.scheme).toBe('HTTPS');
+    expect(patroni(objects).postgresql.authentication).toEqual({ superuser: {}, replication: { sslmode: 'require' }, rewind: { sslmode: 'require' } });
   });
 });
 
@@ -345,6 +480,14 @@ describe('errors', () => {
     ['restApiPort equal to port', { restApiPort: 5432 }, { prop: 'highAvailability.restApiPort', value: '5432', fix: /choose another port, such as 8008/ }],
     ['no API server cidrs', { apiServer: { cidrs: [] } }, { prop: 'highAvailability.apiServer.cidrs', value: '[]', fix: /list the API server's cidrs/ }],
     ['no API server ports', { apiServer: { ports: [] } }, { prop: 'highAvailability.apiServer.ports', value: '[]', fix: /list the API server's ports/ }],
+    ['the superuser\'s Secret for the REST API', { restApiSecret: { secretName: 'pg-superuser' } },
+      { prop: 'highAvailability.restApiSecret.secretName', value: '"pg-superuser"', fix: /give the REST API a Secret of its own/ }],
+    ['the replication role\'s Secret for the REST API', { restApiSecret: { secretName: 'pg-replication' } },
+      { prop: 'highAvailability.restApiSecret.secretName', value: '"pg-replication"', fix: /give the REST API a Secret of its own/ }],
+    ['a bad REST API Secret name', { restApiSecret: { secretName: 'Ops_API' } },
+      { prop: 'highAvailability.restApiSecret.secretName', value: '"Ops_API"', fix: /./ }],
+    ['a bad REST API Secret key', { restApiSecret: { secretName: 'ops-api', passwordKey: 'pass/word' } },
+      { prop: 'highAvailability.restApiSecret.passwordKey', value: '"pass/word"', fix: /use letters, digits/ }],
     ['a bad API server cidr', { apiServer: { cidrs: ['10.0.0.0/33'] } },
       { prop: 'highAvailability.apiServer.cidrs', value: '"10.0.0.0/33"', fix: /"10\.0\.0\.0\/8"/ }],
     ['a bad API server port', { apiServer: { ports: [443, 70000] } },
