@@ -61,9 +61,10 @@ trap 'rm -f -- "$config_dir/secrets.yml.tmp"' EXIT
     yaml_credentials '      ' superuser
     printf '    replication:\\n'
     yaml_credentials '      ' ${REPLICATION_SECRET_DIR}
-    # pg_rewind needs a superuser's rights on the new leader.
+    # pg_rewind runs as the replication role, granted the functions it reads the new leader
+    # with: pg_hba.conf rejects the superuser over the network.
     printf '    rewind:\\n'
-    yaml_credentials '      ' superuser
+    yaml_credentials '      ' ${REPLICATION_SECRET_DIR}
   } > "$config_dir/secrets.yml.tmp"
 )
 mv -f -- "$config_dir/secrets.yml.tmp" "$config_dir/secrets.yml"

@@ -106,7 +106,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     validateUniqueNames(this);
     addLibraryValidation(this, () => this.validateConnectionBudget());
     addLibraryValidation(this, () => this.validateMemory());
-    this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases);
+    this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.highAvailability !== undefined);
     (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
     this.name = model.name;
     this.instances = model.instances;

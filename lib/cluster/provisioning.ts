@@ -14,6 +14,8 @@ export interface RoleModel {
   /** CREATE/ALTER ROLE options besides the password. */
   readonly options: string;
   readonly memberOf: readonly string[];
+  /** Functions the role may execute besides PUBLIC's. */
+  readonly functions?: readonly string[];
 }
 
 /** Every role and database the primary provisions, as the renderers take them at synth. */
@@ -35,6 +37,17 @@ export interface RoleSource {
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/**
+ * What pg_rewind needs of a role that is not a superuser (PostgreSQL 11 and later): the HA mode
+ * rewinds with the replication role, since pg_hba.conf rejects the superuser over the network.
+ */
+const REWIND_FUNCTIONS = [
+  'pg_catalog.pg_ls_dir(text, boolean, boolean)',
+  'pg_catalog.pg_stat_file(text, boolean)',
+  'pg_catalog.pg_read_binary_file(text)',
+  'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+];
+
 /** Where the replication role's Secret is mounted: the one Secret replicas need. */
 export const REPLICATION_SECRET_DIR = 'replication';
 
@@ -51,10 +64,14 @@ export class Provisioning {
   /** The secret directories of the roles allowed to call the password lookup function. */
   private readonly passwordLookupDirs: string[] = [];
 
+  /** @param rewind whether the replication role runs pg_rewind too (the HA mode) */
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
-    private readonly databases: readonly DatabaseModel[]) {
+    private readonly databases: readonly DatabaseModel[], rewind: boolean) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
-    this.added.push({ secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP] });
+    this.added.push({
+      secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP],
+      ...(rewind ? { functions: REWIND_FUNCTIONS } : {}),
+    });
     databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
   }
 
@@ -176,6 +193,7 @@ export function renderProvisioningSql(provisioning: ProvisioningModel): string {
       "SELECT format('CREATE ROLE %I', :'role_name') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role_name') \\gexec",
       `ALTER ROLE :"role_name" WITH ${role.options} PASSWORD :'role_password';`,
       ...role.memberOf.map((group) => `GRANT ${group} TO :"role_name";`),
+      ...(role.functions ?? []).map((fn) => `GRANT EXECUTE ON FUNCTION ${fn} TO :"role_name";`),
     );
   }
   for (const database of provisioning.databases) {
