@@ -1,4 +1,5 @@
 import { readFileSync, rmSync } from 'fs';
+import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { AirflowStackChart } from '../../examples/airflow-stack';
@@ -6,7 +7,7 @@ import { ExternalPostgres, PgpoolBalancer, PgpoolConfigMode } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { LocalPooler } from './support/pooler-harness';
-import { psql, psqlResult, requirePostgres, requireProgram, scratchDir } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, requireProgram, run, scratchDir } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
@@ -56,6 +57,21 @@ describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and repli
     const wrong = psqlResult({ ...app(balancer.port), password: 'guess' }, 'SELECT 1');
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/authentication failed/);
+  });
+
+  // Rendered as is: not exposed, PCP is bound to the loopback only, never to the pod's address.
+  test('PCP, not exposed, listens on localhost only, as rendered', () => {
+    expect(readFileSync(join(balancer.root, 'etc', 'pgpool.conf'), 'utf8')).toMatch(/^pcp_listen_addresses = 'localhost'$/m);
+    const listening = run('ss', ['-ltnH', `sport = :${balancer.pcpPort}`]).stdout.trim().split('\n').map((line) => line.trim().split(/\s+/)[3]);
+    expect(listening.length).toBeGreaterThan(0);
+    for (const address of listening) expect(address).toMatch(/^(127\.0\.0\.1|\[::1\]):/);
+  });
+
+  // Pgpool-II 4.3 has no minimum protocol setting: its OpenSSL's default security level is the floor.
+  test('Pgpool-II refuses a TLS 1.1 handshake and takes TLS 1.2', () => {
+    const handshake = (version: string) => run('openssl', ['s_client', '-starttls', 'postgres', '-connect', `127.0.0.1:${balancer.port}`, version], {}, '');
+    expect(handshake('-tls1_1').stdout).toMatch(/Cipher is \(NONE\)/);
+    expect(handshake('-tls1_2').stdout).toMatch(/New, TLSv1\.2, Cipher is /);
   });
 
   test('writes land on the primary', () => {

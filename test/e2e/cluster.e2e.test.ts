@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { Testing } from 'cdk8s';
+import { Chart, Testing } from 'cdk8s';
 import { LocalInstance, SecretStore, localCluster } from './support/cluster-harness';
-import { Login, POSTGRES_BIN, psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { Login, POSTGRES_BIN, psql, psqlResult, requirePostgres, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
 import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
+import { MemoryCheck, PostgresStatefulCluster } from '../../lib';
 import { POSTGRES_15_PARAMETERS } from '../../lib/core/postgres-parameters';
 
 // Passwords with the characters that break naive quoting: colon and backslash (passfile),
@@ -195,5 +196,20 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     // and a name missing here is only a spurious error, while an unknown one would stop PostgreSQL.
     expect([...POSTGRES_15_PARAMETERS].filter((name) => !real.includes(name))).toEqual([]);
     expect(POSTGRES_15_PARAMETERS.size).toBeGreaterThan(300);
+  });
+
+  // settings.* memory sizes are bounded by PostgreSQL's own ranges: the defaults of a huge limit stop at them.
+  test('the memory defaults of a 32Ti limit are values PostgreSQL 15 takes, and one unit past each bound is refused', () => {
+    const big = new Chart(Testing.app(), 'big');
+    new PostgresStatefulCluster(big, 'Db', {
+      superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' }, resources: { memoryLimit: '32Ti' }, memoryCheck: MemoryCheck.OFF,
+    });
+    const conf = big.toJson().find((o: any) => o.kind === 'ConfigMap' && o.data?.['postgresql.conf']).data['postgresql.conf'];
+    const rendered = (name: string) => new RegExp(`^${name} = '([^']+)'$`, 'm').exec(conf)![1];
+    const takes = (name: string, value: string) => run(join(POSTGRES_BIN, 'postgres'), ['-D', primary.pgdata, '-c', `${name}=${value}`, '-C', name]).status === 0;
+    for (const name of ['shared_buffers', 'effective_cache_size', 'maintenance_work_mem']) expect([name, takes(name, rendered(name))]).toEqual([name, true]);
+    expect(rendered('shared_buffers')).toBe('8589934584kB');
+    expect([takes('shared_buffers', '8589934592kB'), takes('effective_cache_size', '17179869184kB'), takes('work_mem', '2147483648kB'),
+      takes('work_mem', '63kB'), takes('maintenance_work_mem', '1023kB'), takes('wal_keep_size', '2147483648MB')]).toEqual([false, false, false, false, false, false]);
   });
 });

@@ -2,7 +2,7 @@ import { rmSync } from 'fs';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
-import { ExternalPostgres, PgBouncerPooler } from '../../lib';
+import { ExternalPostgres, PgBouncerPooler, TlsProtocolVersion } from '../../lib';
 import { LocalInstance, SecretStore } from './support/cluster-harness';
 import { concurrentSessions, sampleMax, Target } from './support/load';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
@@ -122,7 +122,7 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
     superuserSecret: { secretName: 'airflow-db-superuser' },
   });
   new PgBouncerPooler(chart, 'TlsPgbouncer', {
-    backend, replicas: 1, users: [{ secretName: 'airflow-app' }], tls: { secretName: 'pgbouncer-tls' },
+    backend, replicas: 1, users: [{ secretName: 'airflow-app' }], tls: { secretName: 'pgbouncer-tls', minimumProtocolVersion: TlsProtocolVersion.TLS_1_3 },
   });
   const objects = chart.toJson();
   let scratch: string;
@@ -146,13 +146,17 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
     if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
   });
 
-  const connect = (sslmode: string) => runOk('psql', [
-    `host=127.0.0.1 port=${pooler.port} user=airflow dbname=airflow sslmode=${sslmode}`,
+  const connect = (sslmode: string, options = '') => runOk('psql', [
+    `host=127.0.0.1 port=${pooler.port} user=airflow dbname=airflow sslmode=${sslmode} ${options}`,
     '--no-psqlrc', '--command', '\\conninfo',
   ], { PGPASSWORD: 'app"pass:word' });
 
-  test('a userlist role logs in over TLS', () => {
-    expect(connect('require')).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+  test('a userlist role logs in over TLS 1.3, the tls.minimumProtocolVersion', () => {
+    expect(connect('require')).toMatch(/SSL connection \(protocol: TLSv1\.3/);
+  });
+
+  test('a client that offers at most TLS 1.2 is refused (client_tls_protocols = tlsv1.3)', () => {
+    expect(() => connect('require', 'ssl_max_protocol_version=TLSv1.2')).toThrow(/protocol version/);
   });
 
   test('a plain-text connection is refused', () => {

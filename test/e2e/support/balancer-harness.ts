@@ -31,7 +31,7 @@ export class LocalBalancer {
   private readonly pod: any;
 
   private constructor(scratch: string, private readonly objects: any[], name: string, public readonly port: number,
-    private readonly pcpPort: number, private readonly backendPorts: { [host: string]: number }, private readonly secrets: SecretStore) {
+    public readonly pcpPort: number, private readonly backendPorts: { [host: string]: number }, private readonly secrets: SecretStore) {
     this.root = join(scratch, name);
     this.logFile = join(scratch, `${name}.log`);
     this.pod = findObject(objects, 'Deployment', name).spec.template.spec;
@@ -119,7 +119,7 @@ export class LocalBalancer {
     return this.localize(conf)
       .replace(/^backend_port\d = '?\d+'?$/gm, '')
       .replace(/^listen_addresses = .*$/gm, "listen_addresses = '127.0.0.1'")
-      .replace(/^pcp_listen_addresses = .*$/gm, "pcp_listen_addresses = '127.0.0.1'")
+      .replace(/^pcp_listen_addresses = '\*'$/gm, "pcp_listen_addresses = '127.0.0.1'")
       .replace(/^port = .*$/gm, `port = ${this.port}`)
       .replace(/^pcp_port = .*$/gm, `pcp_port = ${this.pcpPort}`)
       .replace(/^(backend_hostname\d) = '?([^'\n]+)'?$/gm, (_, key: string, host: string) => {
