@@ -336,7 +336,7 @@ describe('REST API: authentication, TLS, credentials from files', () => {
     const login = (secret: string) => ({ username: SECRET_VALUES[secret].username, password: SECRET_VALUES[secret].password });
     const [restapi, authentication] = effectiveConfig(objects, "[c['restapi'], c['postgresql']['authentication']]");
     expect(restapi).toMatchObject({ listen: '0.0.0.0:8008', authentication: login('db-patroni-api') });
-    expect(authentication).toMatchObject({ superuser: login('pg-superuser'), replication: login('pg-replication'), rewind: login('pg-superuser') });
+    expect(authentication).toMatchObject({ superuser: login('pg-superuser'), replication: login('pg-replication'), rewind: login('pg-replication') });
   });
 
   test('no password in the environment: no env var comes from a Secret, patronictl finds the in-memory directory', () => {
