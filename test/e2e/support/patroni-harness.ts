@@ -1,12 +1,14 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
-import { get } from 'http';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
+import { request as httpRequest, RequestOptions } from 'http';
+import { request as httpsRequest } from 'https';
 import { join } from 'path';
 import { Document, parse, parseDocument, visit } from 'yaml';
+import { makePodCertificate } from './certificate-maker';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { freePort, giveToDaemonUser, POSTGRES_BIN, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, POSTGRES_BIN, run, runOk, startDaemon, waitFor } from './postgres-bin';
 import { findObject } from '../../support/synth';
 
 /** Debian's Patroni (3.0.2) and etcd (3.4). Patroni runs on /usr/bin/python3, which has its modules, whatever python3 PATH finds. */
@@ -41,16 +43,40 @@ async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, t
   }
 }
 
-function httpGet(port: number, path: string): Promise<string | undefined> {
+/** A REST API call's answer; status 0 when nothing answered. */
+export interface RestResponse {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** How to call a member's REST API: the method, a JSON body, basic auth. */
+export interface RestOptions {
+  readonly method?: string;
+  readonly body?: object;
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+/** One HTTP(S) request to 127.0.0.1; HTTPS skips verification, as Patroni's members and the kubelet do. */
+function restCall(https: boolean, port: number, path: string, options: RestOptions = {}): Promise<RestResponse> {
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  const request: RequestOptions & { rejectUnauthorized?: boolean } = {
+    host: '127.0.0.1', port, path, method: options.method ?? 'GET', timeout: 5000,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+      ...(options.auth ? { authorization: `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}` } : {}),
+    },
+    ...(https ? { rejectUnauthorized: false } : {}),
+  };
   return new Promise((resolve) => {
-    const request = get({ host: '127.0.0.1', port, path, timeout: 2000 }, (response) => {
-      let body = '';
+    const call = (https ? httpsRequest : httpRequest)(request, (response) => {
+      let text = '';
       response.setEncoding('utf8');
-      response.on('data', (chunk) => (body += chunk));
-      response.on('end', () => resolve(body));
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
     });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(undefined));
+    call.on('timeout', () => call.destroy());
+    call.on('error', () => resolve({ status: 0, body: '' }));
+    call.end(body);
   });
 }
 
@@ -154,14 +180,19 @@ export class PatroniMember {
     }
 
     const command = [...(container.command ?? []), ...(container.args ?? [])].map((arg: string) => this.localize(arg));
-    if (!/(^|\/)patroni$/.test(command[0] ?? '')) throw new Error(`the postgres container runs ${JSON.stringify(container.command)}, not patroni`);
-    this.command = [PYTHON, PATRONI, ...command.slice(1)];
+    // patroni-start.sh execs `patroni` from PATH: Debian's, whose shebang is /usr/bin/python3.
+    if (!/(^|\/)patroni-start\.sh$/.test(command[0] ?? '')) throw new Error(`the postgres container runs ${JSON.stringify(container.command)}, not patroni-start.sh`);
+    if (!existsSync(PATRONI) || !readFileSync(PATRONI, 'utf8').startsWith(`#!${PYTHON}`)) throw new Error(`${PATRONI} does not run on ${PYTHON}`);
+    this.command = ['bash', ...command];
     this.writeVolumes(pod, objects, secrets, statefulSet.metadata.name);
+    // The default self-signed certificate, made as the pod's init container would.
+    makePodCertificate(pod, (podPath) => this.localize(podPath));
   }
 
-  /** The superuser's name and password, as Patroni has them. */
+  /** The superuser's name and password, as the pod's secrets volume holds them. */
   public get superuser(): { user: string; password: string } {
-    return { user: this.env.PATRONI_SUPERUSER_USERNAME, password: this.env.PATRONI_SUPERUSER_PASSWORD };
+    const file = (key: string) => readFileSync(join(this.env.CREDENTIALS_DIR, 'superuser', key), 'utf8');
+    return { user: file('username'), password: file('password') };
   }
 
   /** Starts Patroni (again), as the kubelet starts the container; the volumes keep what they hold. */
@@ -235,9 +266,20 @@ export class PatroniMember {
     { PGPASSWORD: this.superuser.password, PGCONNECT_TIMEOUT: '5' }).trim();
   }
 
-  /** The member's REST API. */
-  public rest(path: string): Promise<string | undefined> {
-    return httpGet(this.restPort, path);
+  /** Whether the REST API serves HTTPS (patroni.yml's restapi.certfile). */
+  public get restHttps(): boolean {
+    return this.config.restapi.certfile !== undefined;
+  }
+
+  /** A GET of the member's REST API: the body, or undefined when it does not answer. */
+  public async rest(path: string): Promise<string | undefined> {
+    const response = await restCall(this.restHttps, this.restPort, path);
+    return response.status === 0 ? undefined : response.body;
+  }
+
+  /** Any call of the member's REST API. */
+  public restCall(path: string, options: RestOptions = {}): Promise<RestResponse> {
+    return restCall(this.restHttps, this.restPort, path, options);
   }
 
   public log(lines = 40): string {
@@ -333,6 +375,16 @@ export class PatroniMember {
       }
     }
     giveToDaemonUser(this.root);
+    // A tls Secret's files: root's when the tests run as root, as the kubelet writes them, readable by the pod's group.
+    for (const volume of (pod.volumes ?? []).filter((v: any) => v.secret && mounted.has(join(this.root, v.name)))) {
+      for (const item of volume.secret.items) {
+        const value = secrets[volume.secret.secretName]?.[item.key];
+        if (value === undefined) throw new Error(`no Secret ${volume.secret.secretName} key ${item.key}`);
+        const file = join(this.root, volume.name, item.path);
+        writeFileSync(file, value, { mode: volume.secret.defaultMode });
+        chownSync(file, process.getuid!(), daemonGroup());
+      }
+    }
   }
 }
 

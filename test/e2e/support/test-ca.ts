@@ -9,6 +9,8 @@ export interface CertificateSpec {
   readonly commonName?: string;
   /** @default ['server auth'] */
   readonly usages?: string[];
+  /** IP subjectAltNames besides the DNS names, for daemons a test reaches at loopback addresses. */
+  readonly ipAddresses?: string[];
 }
 
 /**
@@ -29,7 +31,8 @@ export class TestCa {
   public issue(id: string, spec: CertificateSpec): { [key: string]: string } {
     const usages = (spec.usages ?? ['server auth']).filter((usage) => usage.endsWith(' auth')).map((usage) => `${usage.split(' ')[0]}Auth`);
     const extensions = this.file(`${id}.ext`);
-    writeFileSync(extensions, `subjectAltName=${spec.dnsNames.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=${usages.join(',')}\n`);
+    const names = [...spec.dnsNames.map((name) => `DNS:${name}`), ...(spec.ipAddresses ?? []).map((ip) => `IP:${ip}`)];
+    writeFileSync(extensions, `subjectAltName=${names.join(',')}\nextendedKeyUsage=${usages.join(',')}\n`);
     runOk('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${spec.commonName ?? spec.dnsNames[0]}`,
       '-keyout', this.file(`${id}.key`), '-out', this.file(`${id}.csr`)]);
     runOk('openssl', ['x509', '-req', '-in', this.file(`${id}.csr`), '-CA', this.file('ca.crt'), '-CAkey', this.file('ca.key'),
