@@ -513,6 +513,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
         volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir),
         ...mounts.filter((mount) => mount.name === 'tls'),
+        // pg_hba.conf reads the superuser's name from it: a server started here without it refuses to start.
+        ...(volumes.superuserName ? [volumes.superuserName.readOnlyMount(posix.dirname(CLUSTER_PATHS.superuserNameFile))] : []),
         volumes.auth.mount(CLUSTER_PATHS.authDir),
         volumes.tmp.mount('/tmp'),
         ...restore?.mounts ?? [],

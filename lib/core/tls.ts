@@ -140,7 +140,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
     const conflicting = (['secretName', 'issuer', 'required', 'minimumProtocolVersion', 'selfSignedImage'] as const)
       .find((key) => options[key] !== undefined);
     if (conflicting) {
-      throw propError(scope, `tls.${conflicting}`, JSON.stringify(options[conflicting]), 'is set while tls.disabled turns TLS off',
+      throw propError(scope, `tls.${conflicting}`, options[conflicting], 'is set while tls.disabled turns TLS off',
         `drop tls.disabled to keep TLS, or drop tls.${conflicting}`);
     }
     return undefined;
