@@ -343,14 +343,16 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
           actual.requireOwnSecret(scope, prop, marked(c), others.map((other) => other && marked(other)), component),
       };
     });
-    // A component's own TLS Secret, named by default after it.
+    // A component's own TLS Secret, named by default after it when it has an issuer.
     jest.doMock('../lib/core/tls', () => {
       const actual = jest.requireActual('../lib/core/tls');
       return {
         ...actual,
         resolveTls: (...args: any[]) => {
           const tls = actual.resolveTls(...args);
-          return tls && { ...tls, secretName: mark(tls.secretName), authority: { ...tls.authority, secretName: mark(tls.authority.secretName) } };
+          // A self-signed certificate (the default) has no Secret to mark.
+          if (tls?.secretName === undefined) return tls;
+          return { ...tls, secretName: mark(tls.secretName), authority: { ...tls.authority, secretName: mark(tls.authority.secretName) } };
         },
       };
     });
