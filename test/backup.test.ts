@@ -60,7 +60,7 @@ describe('resolving backup options', () => {
   });
 
   const bad: Array<[string, BackupOptions, ExpectedPropError, { tls?: boolean; name?: string }?]> = [
-    ['backups without tls', { repositories: [BackupRepository.volume()] }, { prop: 'tls', value: '(unset)', fix: /set tls .*CN "shop-db-rw"/ }, { tls: false }],
+    ['backups with tls.disabled', { repositories: [BackupRepository.volume()] }, { prop: 'tls', value: '"disabled"', fix: /set tls \(a Secret .*CN "shop-db-rw"/ }, { tls: false }],
     ['no repository', { repositories: [] }, { prop: 'backup.repositories', value: '"0 repositories"', fix: /BackupRepository\.volume\(\)/ }],
     ['five repositories', { repositories: Array.from({ length: 5 }, () => BackupRepository.volume()) },
       { prop: 'backup.repositories', value: '"5 repositories"', fix: /at most four/ }],

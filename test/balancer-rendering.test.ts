@@ -48,10 +48,13 @@ interface Options {
   /** Instances of the cluster `Db`. */
   readonly instances?: number;
   /**
-   * Whether the backend has TLS: the cluster `Db` with `tls: {}` (CA in Secret `db-tls`), an
-   * ExternalPostgres with the certificateAuthority `ext-ca`, key `root-ca.pem`.
+   * Whether the backend has a CA to verify it with: the cluster `Db` with the tls Secret `db-tls`,
+   * an ExternalPostgres with the certificateAuthority `ext-ca`, key `root-ca.pem`. Without it the
+   * backend is still encrypted: the cluster makes self-signed certificates, the ExternalPostgres has no CA.
    */
   readonly backendTls?: boolean;
+  /** The backend takes no TLS: the cluster with `tls.disabled`, an ExternalPostgres with `tlsDisabled`. */
+  readonly backendPlaintext?: boolean;
 }
 
 interface Synthesized {
@@ -66,10 +69,14 @@ interface Synthesized {
  */
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
+  const clusterTls = options.backendPlaintext ? { disabled: true } : options.backendTls ? { secretName: 'db-tls' } : undefined;
   const cluster = new PostgresStatefulCluster(chart, 'Db', {
-    ...CLUSTER, instances: options.instances ?? 3, ...(options.backendTls && !options.backend?.startsWith('external') ? { tls: {} } : {}),
+    ...CLUSTER, instances: options.instances ?? 3, ...(clusterTls && !options.backend?.startsWith('external') ? { tls: clusterTls } : {}),
   });
-  const certificateAuthority = options.backendTls ? { certificateAuthority: { secretName: 'ext-ca', key: 'root-ca.pem' } } : {};
+  const certificateAuthority = {
+    ...(options.backendTls ? { certificateAuthority: { secretName: 'ext-ca', key: 'root-ca.pem' } } : {}),
+    ...(options.backendPlaintext ? { tlsDisabled: true } : {}),
+  };
   let backend: IPostgresEndpoint = cluster;
   if (options.backend === 'external') {
     backend = new ExternalPostgres(chart, 'Ext', {
@@ -319,10 +326,17 @@ describe('the balancer as an IPostgresEndpoint', () => {
 });
 
 describe('Deployment', () => {
-  test('runs pgpool/pgpool:4.4.3 by default, or the image given, in every container', () => {
-    expect(allContainers(objectsOf()).map((c) => c.image)).toEqual(['pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3', 'pgpool/pgpool:4.4.3']);
+  test('runs pgpool/pgpool:4.4.3 by default, or the image given, in every container but the certificate init container', () => {
+    const images = (props: Props, options: Options = {}) => allContainers(objectsOf(props, options)).map((c) => [c.name, c.image]);
+    // With a tls Secret (or none at all) every container is the balancer's own, all on its image.
+    const own = images({ tls: { secretName: 'pgpool-tls' } });
+    expect(own.length).toBeGreaterThanOrEqual(3);
+    expect(own.map(([, image]) => image)).toEqual(own.map(() => 'pgpool/pgpool:4.4.3'));
+    expect(images({}).slice(1)).toEqual(own);
+    expect(images({})[0]).toEqual(['certificate', 'postgres:15.14-bookworm']);
     const image = 'registry.example/pgpool:4.4.3';
-    expect(allContainers(objectsOf({ image })).map((c) => c.image)).toEqual([image, image, image]);
+    expect(images({ image })).toEqual([['certificate', 'postgres:15.14-bookworm'], ...own.map(([name]) => [name, image])]);
+    expect(images({ image, tls: { disabled: true } }, { backendPlaintext: true })).toEqual(own.map(([name]) => [name, image]));
   });
 
   test('spreads pods over nodes, preferred by default and required when asked', () => {
@@ -418,7 +432,7 @@ describe('pgpool.conf settings', () => {
     expect(['load_balance_mode', 'connection_cache', 'enable_pool_hba', 'statement_level_load_balance', 'allow_clear_text_frontend_auth', 'ssl']
       .map((name) => confLine(objects, name))).toEqual([
       'load_balance_mode = on', 'connection_cache = on', 'enable_pool_hba = on', 'statement_level_load_balance = off',
-      'allow_clear_text_frontend_auth = off', 'ssl = off',
+      'allow_clear_text_frontend_auth = off', "ssl = 'true'",
     ]);
   });
 
@@ -443,7 +457,7 @@ describe('pgpool.conf settings', () => {
     expect(names.map((name) => confLine(objects, name))).toEqual([
       'load_balance_mode = off', 'connection_cache = off', 'statement_level_load_balance = on', "disable_load_balance_on_write = 'dml_adaptive'",
       'num_init_children = 64', 'max_pool = 4', 'child_life_time = 600', 'child_max_connections = 1000', 'connection_life_time = 3600',
-      'client_idle_limit = 90', 'sr_check_period = 5', 'health_check_period = 30', 'ssl = on',
+      'client_idle_limit = 90', 'sr_check_period = 5', 'health_check_period = 30', "ssl = 'true'",
     ]);
   });
 
@@ -500,12 +514,12 @@ describe('pool_hba.conf', () => {
     return findObject(objects, 'ConfigMap', ref.name).data[ref.key];
   };
 
-  test('every client and the local socket log in with scram-sha-256 over pool_passwd, from anywhere by default', () => {
+  test('every client and the local socket log in with scram-sha-256 over pool_passwd, from anywhere by default, over TLS', () => {
     const objects = objectsOf();
     expect(entries(poolHbaConf(objects))).toEqual([
       ['local', 'all', 'all', 'scram-sha-256'],
-      ['host', 'all', 'all', '0.0.0.0/0', 'scram-sha-256'],
-      ['host', 'all', 'all', '::/0', 'scram-sha-256'],
+      ['hostssl', 'all', 'all', '0.0.0.0/0', 'scram-sha-256'],
+      ['hostssl', 'all', 'all', '::/0', 'scram-sha-256'],
     ]);
     expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('scram-sha-256');
     expect(envEntry(pgpoolContainer(objects), 'PGPOOL_ENABLE_POOL_PASSWD').value).toBe('true');
@@ -518,15 +532,21 @@ describe('pool_hba.conf', () => {
     expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('md5');
   });
 
-  test('tls (required by default) turns the network lines into hostssl', () => {
-    const objects = objectsOf({ tls: {}, allowedCidrs: ['10.0.0.0/8'] });
+  test('tls (required by default) turns the network lines into hostssl, with a Secret too', () => {
+    const objects = objectsOf({ tls: { secretName: 'pgpool-tls' }, allowedCidrs: ['10.0.0.0/8'] });
     expect(entries(poolHbaConf(objects))).toEqual([['local', 'all', 'all', 'scram-sha-256'], ['hostssl', 'all', 'all', '10.0.0.0/8', 'scram-sha-256']]);
   });
 
   test('tls with required: false keeps host lines, with ssl on', () => {
     const objects = objectsOf({ tls: { required: false } });
     expect(entries(poolHbaConf(objects)).map((entry) => entry[0])).toEqual(['local', 'host', 'host']);
-    expect(confLine(objects, 'ssl')).toBe('ssl = on');
+    expect(confLine(objects, 'ssl')).toBe("ssl = 'true'");
+  });
+
+  test('tls.disabled keeps host lines, with ssl off', () => {
+    const objects = objectsOf({ tls: { disabled: true } }, { backendPlaintext: true });
+    expect(entries(poolHbaConf(objects)).map((entry) => entry[0])).toEqual(['local', 'host', 'host']);
+    expect(confLine(objects, 'ssl')).toBe('ssl = off');
   });
 
   test('allowedCidrs lists the client networks', () => {
@@ -595,8 +615,11 @@ describe('config.sh (CONFIG_MAP mode)', () => {
 });
 
 describe('CONFIG_MAP mode pod', () => {
-  test('the init containers are seed-etc, then config', () => {
-    expect(podSpec(objectsOf()).initContainers.map((c: any) => c.name)).toEqual(['seed-etc', 'config']);
+  test('the init containers are the certificate maker, seed-etc, then config; without TLS only seed-etc and config', () => {
+    const names = (objects: any[]) => podSpec(objects).initContainers.map((c: any) => c.name);
+    expect(names(objectsOf({ tls: { secretName: 'pgpool-tls' } }))).toEqual(['seed-etc', 'config']);
+    expect(names(objectsOf())).toEqual(['certificate', 'seed-etc', 'config']);
+    expect(names(objectsOf({ tls: { disabled: true } }, { backendPlaintext: true }))).toEqual(['seed-etc', 'config']);
   });
 
   test('seed-etc copies the image\'s etc directory into the etc emptyDir', () => {
@@ -639,7 +662,7 @@ describe('ENVIRONMENT mode', () => {
     extraParameters: { log_min_messages: 'warning', log_line_prefix: '%m: %a pid %p: ' },
   };
 
-  test('the ConfigMap holds only pool_hba.conf, mounted read-only at /config; the only init container is seed-etc', () => {
+  test('the ConfigMap holds only pool_hba.conf, mounted read-only at /config; the init containers are the certificate maker and seed-etc', () => {
     const objects = objectsOf(ENVIRONMENT);
     expect(Object.keys(configData(objects)).sort()).toEqual(['pgpool-encryption-method', 'pgpool-skip-encryption', 'pool_hba.conf']);
     // Only pool_hba.conf lands in /config: the image settings are read through configMapKeyRef.
@@ -647,7 +670,8 @@ describe('ENVIRONMENT mode', () => {
       name: 'config', configMap: { name: 'balancer-config', defaultMode: 0o444, items: [{ key: 'pool_hba.conf', path: 'pool_hba.conf' }] },
     });
     expect(mountAt(pgpoolContainer(objects), '/config')).toEqual({ name: 'config', mountPath: '/config', readOnly: true });
-    expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['seed-etc']);
+    expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['certificate', 'seed-etc']);
+    expect(podSpec(objectsOf({ ...ENVIRONMENT, tls: { secretName: 'pgpool-tls' } })).initContainers.map((c: any) => c.name)).toEqual(['seed-etc']);
     expect([volume(objects, 'template'), volume(objects, 'secrets')]).toEqual([undefined, undefined]);
   });
 
@@ -823,8 +847,12 @@ describe('security, volumes and resources', () => {
   });
 
   test.each([CONFIG_MAP, ENVIRONMENT])('every container drops all capabilities, cannot escalate and has a read-only root filesystem (%p)', (mode) => {
-    const contexts = allContainers(objectsOf(mode)).map((c) => c.securityContext);
-    expect(contexts.length).toBe(mode === CONFIG_MAP ? 3 : 2);
+    const containers = allContainers(objectsOf(mode));
+    const contexts = containers.map((c) => c.securityContext);
+    // The certificate init container, on top of the balancer's own containers (config in CONFIG_MAP mode only).
+    expect(containers[0].name).toBe('certificate');
+    expect(contexts.length).toBe(allContainers(objectsOf({ ...mode, tls: { secretName: 'pgpool-tls' } })).length + 1);
+    expect(contexts.length).toBeGreaterThanOrEqual(mode === CONFIG_MAP ? 4 : 3);
     for (const context of contexts) {
       expect(context).toEqual({
         allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
@@ -837,11 +865,13 @@ describe('security, volumes and resources', () => {
     const objects = objectsOf(mode);
     const container = pgpoolContainer(objects);
     for (const [path, name, sizeLimit] of [
-      ['/opt/pgpool-II/etc', 'etc', '16Mi'], ['/opt/pgpool-II/tls', 'image-tls', '1Mi'], ['/var/run/pgpool', 'run', '1Mi'], ['/tmp', 'tmp', '64Mi'],
+      ['/opt/pgpool-II/etc', 'etc', '16Mi'], ['/var/run/pgpool', 'run', '1Mi'], ['/tmp', 'tmp', '64Mi'],
     ]) {
       expect(mountAt(container, path)).toEqual({ name, mountPath: path });
       expect(volume(objects, name)).toEqual({ name, emptyDir: { medium: 'Memory', sizeLimit } });
     }
+    // The image's own TLS directory is gone: its entrypoint makes no certificate of its own.
+    expect([mountAt(container, '/opt/pgpool-II/tls'), volume(objects, 'image-tls')]).toEqual([undefined, undefined]);
   });
 
   test('resources default to 100m/1 CPU and 256Mi memory on every container, and can be set', () => {
@@ -873,46 +903,101 @@ describe('probes and shutdown', () => {
 
 describe('TLS', () => {
   const TLS_ITEMS = [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }];
-  /** Without a backend CA the image's ssl_ca_cert (root.crt) is the balancer's own CA: a missing file turns its TLS off. */
-  const OWN_CA_AS_ROOT = { key: 'ca.crt', path: 'root.crt' };
+  const CERTIFICATE_MOUNT = { name: 'tls', mountPath: '/etc/pgpool-tls', readOnly: true };
+  const BACKEND_CA_MOUNT = { name: 'backend-ca', mountPath: '/etc/pgpool-backend-ca', readOnly: true };
+  const SSL_FILES = ["ssl_cert = '/etc/pgpool-tls/tls.crt'", "ssl_key = '/etc/pgpool-tls/tls.key'"];
+  /** pgpool.conf's ssl lines as written (CONFIG_MAP mode, the default). */
+  const sslLines = (objects: any[]) => pgpoolConf(objects).split('\n').filter((line) => /^ssl/.test(line));
+  /** The ssl settings Pgpool-II starts with, in either mode. */
+  const startedSsl = (objects: any[], mode: { configMode: PgpoolConfigMode }) =>
+    [...startedSettings(objects, mode.configMode)].filter(([name]) => name.startsWith('ssl'));
+  const tlsMounts = (objects: any[]) => pgpoolContainer(objects).volumeMounts.filter((m: any) => ['tls', 'backend-ca'].includes(m.name));
 
-  test.each([CONFIG_MAP, ENVIRONMENT])('the tls Secret is projected read-only at /config/tls for the image, and ssl is on (%p)', (mode) => {
+  test.each([CONFIG_MAP, ENVIRONMENT])('the tls Secret is mounted read-only at /etc/pgpool-tls, named by ssl_cert and ssl_key, and ssl is \'true\' (%p)', (mode) => {
     const objects = objectsOf({ ...mode, tls: { secretName: 'pgpool-tls' } });
-    expect(mountAt(pgpoolContainer(objects), '/config/tls')).toEqual({ name: 'tls', mountPath: '/config/tls', readOnly: true });
-    expect(volume(objects, 'tls')).toEqual({
-      name: 'tls', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pgpool-tls', items: [...TLS_ITEMS, OWN_CA_AS_ROOT] } }] },
-    });
-    expect(startedSettings(objects, mode.configMode).get('ssl')).toBe('on');
+    expect(tlsMounts(objects)).toEqual([CERTIFICATE_MOUNT]);
+    expect(volume(objects, 'tls')).toEqual({ name: 'tls', secret: { secretName: 'pgpool-tls', defaultMode: 0o440, items: TLS_ITEMS } });
+    // The self-signed cluster behind has no CA: Pgpool-II takes its certificate unverified, without ssl_ca_cert.
+    expect(startedSsl(objects, mode)).toEqual([['ssl', 'true'], ['ssl_cert', '/etc/pgpool-tls/tls.crt'], ['ssl_key', '/etc/pgpool-tls/tls.key']]);
   });
 
-  test('the tls Secret defaults to <name>-tls', () => {
-    expect(volume(objectsOf({ tls: {} }), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['balancer-tls']);
+  test.each([CONFIG_MAP, ENVIRONMENT])('ssl is written \'true\', never on, and nothing lands in /config/tls: the image\'s entrypoint keeps the construct\'s certificate (%p)', (mode) => {
+    for (const tls of [{}, { secretName: 'pgpool-tls' }]) {
+      const objects = objectsOf({ ...mode, tls });
+      const started = [...startedSettings(objects, mode.configMode)].filter(([name]) => name === 'ssl');
+      // The entrypoint replaces the certificate on a last `ssl = on` (quoted or not) or files in /config/tls.
+      expect(started).toEqual([['ssl', 'true']]);
+      expect(allContainers(objects).flatMap((c) => c.volumeMounts).filter((m: any) => m.mountPath.startsWith('/config/tls'))).toEqual([]);
+    }
+  });
+
+  test.each([CONFIG_MAP, ENVIRONMENT])('by default the certificate is self-signed: an in-memory tls volume the first init container fills (%p)', (mode) => {
+    const objects = objectsOf(mode);
+    expect(volume(objects, 'tls')).toEqual({ name: 'tls', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    const maker = podSpec(objects).initContainers[0];
+    expect([maker.name, maker.volumeMounts]).toEqual(['certificate', [{ name: 'tls', mountPath: '/certificate' }]]);
+    expect(maker.env).toEqual([
+      { name: 'CERTIFICATE_DIR', value: '/certificate' },
+      { name: 'CERTIFICATE_COMMON_NAME', value: 'balancer' },
+      { name: 'CERTIFICATE_DNS_NAMES', value: 'balancer balancer.apps balancer.apps.svc balancer.apps.svc.cluster.local' },
+    ]);
+    expect(tlsMounts(objects)).toEqual([CERTIFICATE_MOUNT]);
+    expect(startedSsl(objects, mode)).toEqual([['ssl', 'true'], ['ssl_cert', '/etc/pgpool-tls/tls.crt'], ['ssl_key', '/etc/pgpool-tls/tls.key']]);
+    expect(objects.filter((o) => o.kind === 'Certificate')).toEqual([]);
+  });
+
+  test('tls: {} is a self-signed certificate too; with tls { issuer } the Secret defaults to <name>-tls', () => {
+    expect(volume(objectsOf({ tls: {} }), 'tls')).toEqual({ name: 'tls', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    expect(volume(objectsOf({ tls: { issuer: { name: 'internal-ca' } } }), 'tls').secret.secretName).toBe('balancer-tls');
   });
 
   test.each([
-    ['the cluster', 'cluster', { name: 'db-tls', items: [{ key: 'ca.crt', path: 'root.crt' }] }],
-    ['an ExternalPostgres', 'external', { name: 'ext-ca', items: [{ key: 'root-ca.pem', path: 'root.crt' }] }],
-  ] as const)('in front of %s with TLS, the backend\'s CA is projected as root.crt after the certificate', (_what, backend, ca) => {
-    const objects = objectsOf({ tls: {} }, { backend, backendTls: true });
-    expect(volume(objects, 'tls').projected.sources).toEqual([{ secret: { name: 'balancer-tls', items: TLS_ITEMS } }, { secret: ca }]);
+    ['the cluster', 'cluster', { name: 'db-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] }],
+    ['an ExternalPostgres', 'external', { name: 'ext-ca', items: [{ key: 'root-ca.pem', path: 'ca.crt' }] }],
+  ] as const)('in front of %s with a CA, the backend\'s CA is the backend-ca volume, named by ssl_ca_cert', (_what, backend, ca) => {
+    const objects = objectsOf({ tls: { secretName: 'pgpool-tls' } }, { backend, backendTls: true });
+    expect(volume(objects, 'backend-ca')).toEqual({ name: 'backend-ca', projected: { defaultMode: 0o440, sources: [{ secret: ca }] } });
+    expect(tlsMounts(objects)).toEqual([CERTIFICATE_MOUNT, BACKEND_CA_MOUNT]);
+    expect(sslLines(objects)).toEqual(["ssl = 'true'", ...SSL_FILES, "ssl_ca_cert = '/etc/pgpool-backend-ca/ca.crt'"]);
   });
 
-  test('no init container mounts the TLS key', () => {
-    const objects = objectsOf({ tls: { secretName: 'pgpool-tls' } }, { backendTls: true });
-    expect(podSpec(objects).initContainers.length).toBeGreaterThan(0);
-    for (const container of podSpec(objects).initContainers) expect(container.volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+  test.each([
+    ['the self-signed cluster', {}],
+    ['an ExternalPostgres without a CA', { backend: 'external' }],
+  ] as const)('in front of %s there is no backend-ca and no ssl_ca_cert, and ssl stays on', (_what, options) => {
+    const objects = objectsOf({}, options);
+    expect(volume(objects, 'backend-ca')).toBeUndefined();
+    expect(sslLines(objects)).toEqual(["ssl = 'true'", ...SSL_FILES]);
   });
 
-  test('without tls there is no tls volume, ssl is off and pool_hba has host lines', () => {
-    const objects = objectsOf();
-    expect(volume(objects, 'tls')).toBeUndefined();
-    expect(mountAt(pgpoolContainer(objects), '/config/tls')).toBeUndefined();
-    expect(confLine(objects, 'ssl')).toBe('ssl = off');
-    expect(poolHbaConf(objects)).not.toContain('hostssl');
+  test('no init container but the certificate maker mounts the TLS volume, and none mounts the backend CA', () => {
+    for (const tls of [{ secretName: 'pgpool-tls' }, {}]) {
+      const objects = objectsOf({ tls }, { backendTls: true });
+      expect(podSpec(objects).initContainers.length).toBeGreaterThan(0);
+      const mounting = podSpec(objects).initContainers.filter((c: any) => c.volumeMounts.some((m: any) => ['tls', 'backend-ca'].includes(m.name)));
+      expect(mounting.map((c: any) => c.name)).toEqual(tls.secretName ? [] : ['certificate']);
+    }
+  });
+
+  test('with tls.disabled in front of a plaintext backend there is no tls volume, ssl is off and pool_hba has host lines', () => {
+    for (const backend of ['cluster', 'external'] as const) {
+      const objects = objectsOf({ tls: { disabled: true } }, { backend, backendPlaintext: true });
+      expect([volume(objects, 'tls'), volume(objects, 'backend-ca')]).toEqual([undefined, undefined]);
+      expect(tlsMounts(objects)).toEqual([]);
+      expect(sslLines(objects)).toEqual(['ssl = off']);
+      expect(poolHbaConf(objects)).not.toContain('hostssl');
+      expect(podSpec(objects).initContainers.map((c: any) => c.name)).not.toContain('certificate');
+    }
+  });
+
+  test('a balancer with TLS in front of a plaintext backend keeps its own TLS for clients', () => {
+    const objects = objectsOf({}, { backendPlaintext: true });
+    expect([volume(objects, 'tls')?.emptyDir, volume(objects, 'backend-ca')]).toEqual([{ medium: 'Memory', sizeLimit: '1Mi' }, undefined]);
+    expect(sslLines(objects)).toEqual(["ssl = 'true'", ...SSL_FILES]);
   });
 
   test('without an issuer no Certificate is rendered; with one, a Certificate for the Service names', () => {
-    expect(objectsOf({ tls: {} }).filter((o) => o.kind === 'Certificate')).toEqual([]);
+    expect(objectsOf({ tls: { secretName: 'pgpool-tls' } }).filter((o) => o.kind === 'Certificate')).toEqual([]);
     const { balancer, objects } = synth({ tls: { issuer: { name: 'internal-ca' } } });
     const certificates = objects.filter((o) => o.kind === 'Certificate');
     expect(certificates.map((o) => o.metadata.name)).toEqual(['balancer']);
@@ -923,9 +1008,12 @@ describe('TLS', () => {
     expect(certificate.spec.issuerRef).toEqual({ name: 'internal-ca', kind: 'Issuer', group: 'cert-manager.io' });
   });
 
-  test('certificateAuthority is the tls Secret\'s ca.crt with tls, and unset without', () => {
-    expect(synth({ tls: { secretName: 'pgpool-tls' } }).balancer.certificateAuthority).toEqual({ secretName: 'pgpool-tls', key: 'ca.crt' });
-    expect(synth().balancer.certificateAuthority).toBeUndefined();
+  test('certificateAuthority is the tls Secret\'s ca.crt with a Secret, and unset for a self-signed certificate or tls.disabled; encrypted unless disabled', () => {
+    const withSecret = synth({ tls: { secretName: 'pgpool-tls' } }).balancer;
+    expect([withSecret.encrypted, withSecret.certificateAuthority]).toEqual([true, { secretName: 'pgpool-tls', key: 'ca.crt' }]);
+    expect([synth().balancer.encrypted, synth().balancer.certificateAuthority]).toEqual([true, undefined]);
+    const plaintext = synth({ tls: { disabled: true } }, { backendPlaintext: true }).balancer;
+    expect([plaintext.encrypted, plaintext.certificateAuthority]).toEqual([false, undefined]);
   });
 });
 
@@ -962,6 +1050,7 @@ describe('schema validation', () => {
     }, {}],
     ['a single replica and no namespace', { replicas: 1 }, { namespace: null }],
     ['a primary-only ExternalPostgres backend', {}, { backend: 'external-primary-only' }],
+    ['TLS disabled in front of a plaintext cluster', { tls: { disabled: true } }, { backendPlaintext: true }],
     ['TLS with an issuer in front of a cluster with TLS', { tls: { issuer: { name: 'internal-ca' } } }, { backendTls: true }],
     ['TLS in front of an ExternalPostgres with a CA', { ...ENVIRONMENT, tls: { required: false } }, { backend: 'external', backendTls: true }],
     ['a fully configured balancer', {

@@ -47,7 +47,7 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
  * Synthesizes a balancer `Balancer` (path `test/Balancer`) in front of a 3-instance cluster `Db`
  * (or an ExternalPostgres handle to such a cluster's Services), with one user `APP` and an
  * sr_check user unless the props say otherwise, and returns the chart's objects. With
- * `backendTls`, the cluster has `tls: {}` (CA Secret `db-tls`), the ExternalPostgres the
+ * `backendTls`, the cluster has the tls Secret `db-tls` (its CA), the ExternalPostgres the
  * certificateAuthority `db-ca`.
  */
 describe('the backend\'s superuser Secret', () => {
@@ -63,7 +63,7 @@ describe('the backend\'s superuser Secret', () => {
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3, ...(backendTls ? { tls: {} } : {}) })
+    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3, ...(backendTls ? { tls: { secretName: 'db-tls' } } : {}) })
     : new ExternalPostgres(chart, 'Db', {
       readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
       ...(backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),
@@ -236,11 +236,13 @@ describe('durations', () => {
 
 describe('TLS', () => {
   test.each([
-    ['the cluster', 'cluster', 'db-tls'],
-    ['an ExternalPostgres', 'external', 'db-ca'],
-  ] as const)('rejects a balancer without tls in front of %s with TLS: Pgpool-II\'s one ssl switch serves both sides', (_what, backendKind, caSecret) => {
-    const message = expectPropError({}, { prop: 'tls', value: '(unset)', fix: /set tls, such as \{ issuer: \.\.\. \}/ }, backendKind, true);
-    expect(message).toContain(`CA Secret "${caSecret}"`);
+    ['the cluster with its self-signed certificate', 'cluster', false],
+    ['the cluster with a tls Secret', 'cluster', true],
+    ['an ExternalPostgres without a CA', 'external', false],
+    ['an ExternalPostgres with a CA', 'external', true],
+  ] as const)('rejects tls.disabled in front of %s, which takes TLS: Pgpool-II\'s one ssl switch serves both sides', (_what, backendKind, backendTls) => {
+    const message = expectPropError({ tls: { disabled: true } }, { prop: 'tls.disabled', value: 'true', fix: /^ drop tls\.disabled$/ }, backendKind, backendTls);
+    expect(message).toContain('leaves the backend unreachable');
   });
 
   test.each(['Pgpool_TLS', '-tls', 'pgpool tls'])('rejects tls.secretName %p', (secretName) => {

@@ -516,9 +516,19 @@ describe('restore, HA mode', () => {
 });
 
 describe('errors', () => {
-  test.each(MODES)('%s: backup without tls is refused, naming the CN the certificate needs', (mode) => {
-    const message = thrownMessage(() => synth(mode, { tls: undefined }), 'backup without tls');
-    expectPropErrorMessage(message, 'test/Db', { prop: 'tls', value: '(unset)', fix: /CN "db-rw"/ });
+  // pgBackRest's servers and clients verify each other against a CA they share: a certificate each pod makes itself has none.
+  test.each(MODES.flatMap((mode) => [
+    [mode, 'no tls prop (self-signed)', { tls: undefined }, '"a self-signed certificate"'],
+    [mode, 'tls: {} (self-signed)', { tls: {} }, '"a self-signed certificate"'],
+    [mode, 'tls.disabled', { tls: { disabled: true } }, '"disabled"'],
+  ] as const))('%s: backup with %s is refused, naming the CN the Secret\'s certificate needs', (mode, _what, props, value) => {
+    const message = thrownMessage(() => synth(mode, props), `backup with ${JSON.stringify(props)}`);
+    expectPropErrorMessage(message, 'test/Db', { prop: 'tls', value, fix: /^ set tls \(a Secret with tls\.crt, tls\.key and ca\.crt, whose certificate has CN "db-rw"/ });
+    expect(message).toContain('must name a Secret when backup is');
+  });
+
+  test.each(MODES)('%s: backup with a tls Secret without an issuer is accepted', (mode) => {
+    expect(() => synth(mode, { tls: { secretName: 'db-cert' } })).not.toThrow();
   });
 
   test('plain mode: backup with the default image, which has no pgBackRest, is refused; the HA default image has it', () => {

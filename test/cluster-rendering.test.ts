@@ -289,10 +289,14 @@ describe('postgresql.conf', () => {
 });
 
 describe('pg_hba.conf', () => {
-  test('every rule uses scram-sha-256', () => {
+  const SUPERUSER_REJECT = ['host', 'all', '@/etc/postgresql-superuser/username', 'all', 'reject'];
+
+  test('every rule uses scram-sha-256 but the superuser\'s reject', () => {
     const rules = hbaRules(objectsOf({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8'] }));
     expect(rules.length).toBeGreaterThan(0);
-    expect(rules.map((rule) => rule[rule.length - 1])).toEqual(rules.map(() => 'scram-sha-256'));
+    expect(rules.filter((rule) => rule[rule.length - 1] !== 'scram-sha-256')).toEqual([SUPERUSER_REJECT]);
+    const logins = hbaRules(objectsOf({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8'], superuserNetworkAccess: true }));
+    expect(logins.map((rule) => rule[rule.length - 1])).toEqual(logins.map(() => 'scram-sha-256'));
   });
 
   test('no rule uses trust, md5 or password', () => {
@@ -305,13 +309,73 @@ describe('pg_hba.conf', () => {
     expect(rules.map((rule) => rule[2])).toEqual(rules.map(() => '+replication_clients'));
   });
 
-  test('each allowed network gets a replication rule and a login rule', () => {
+  test('each allowed network gets a replication rule and a login rule, over TLS, after the superuser\'s reject', () => {
     const rules = hbaRules(objectsOf({ allowedCidrs: ['10.0.0.0/8'] }));
     expect(rules).toEqual([
       ['local', 'all', 'all', 'scram-sha-256'],
-      ['host', 'replication', '+replication_clients', '10.0.0.0/8', 'scram-sha-256'],
-      ['host', 'all', 'all', '10.0.0.0/8', 'scram-sha-256'],
+      SUPERUSER_REJECT,
+      ['hostssl', 'replication', '+replication_clients', '10.0.0.0/8', 'scram-sha-256'],
+      ['hostssl', 'all', 'all', '10.0.0.0/8', 'scram-sha-256'],
     ]);
+  });
+
+  // pg_hba.conf takes the first line that matches: the reject must come before every line the superuser's name would match.
+  test('the superuser is rejected over TCP, the pod\'s loopback included, before any other host line; the socket still admits it', () => {
+    for (const tls of [undefined, { disabled: true }]) {
+      const rules = hbaRules(objectsOf({ ...(tls ? { tls } : {}), allowedCidrs: ['10.0.0.0/8'] }));
+      expect(rules[0]).toEqual(['local', 'all', 'all', 'scram-sha-256']);
+      expect(rules[1]).toEqual(SUPERUSER_REJECT);
+      expect(rules.slice(2).every((rule) => rule[0].startsWith('host'))).toBe(true);
+    }
+  });
+
+  test('superuserNetworkAccess: true drops the reject line: the superuser logs in from allowedCidrs like any role', () => {
+    expect(hbaRules(objectsOf({ allowedCidrs: ['10.0.0.0/8'], superuserNetworkAccess: true }))).toEqual([
+      ['local', 'all', 'all', 'scram-sha-256'],
+      ['hostssl', 'replication', '+replication_clients', '10.0.0.0/8', 'scram-sha-256'],
+      ['hostssl', 'all', 'all', '10.0.0.0/8', 'scram-sha-256'],
+    ]);
+    expect(hbaRules(objectsOf({ superuserNetworkAccess: false }))[1]).toEqual(SUPERUSER_REJECT);
+  });
+
+  test.each(['primary', 'replica'] as const)('the %s\'s superuser-name volume is the superuser Secret\'s username key alone, at the path pg_hba.conf reads', (role) => {
+    const objects = objectsOf({ superuserSecret: { secretName: 'pg-superuser', usernameKey: 'user', passwordKey: 'pass' } });
+    expect(podSpec(objects, role).volumes.find((v: any) => v.name === 'superuser-name')).toEqual({
+      name: 'superuser-name', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pg-superuser', items: [{ key: 'user', path: 'username' }] } }] },
+    });
+    const postgres = podSpec(objects, role).containers.find((c: any) => c.name === 'postgres');
+    const mount = postgres.volumeMounts.find((m: any) => m.name === 'superuser-name');
+    expect(mount).toEqual({ name: 'superuser-name', mountPath: '/etc/postgresql-superuser', readOnly: true });
+    const file = SUPERUSER_REJECT[2].slice(1);
+    expect(file).toBe(`${mount.mountPath}/username`);
+  });
+
+  // PostgreSQL refuses to start ("could not load pg_hba.conf") when an @file of pg_hba.conf is missing.
+  test.each(['primary', 'replica'] as const)('every %s container that can read pg_hba.conf (it mounts the config volume) also mounts each @file pg_hba.conf names', (role) => {
+    const spec = podSpec(objectsOf(), role);
+    const files = hbaRules(objectsOf()).flatMap((rule) => rule.filter((field) => field.startsWith('@')).map((field) => field.slice(1)));
+    expect(files).toEqual(['/etc/postgresql-superuser/username']);
+    const readers = [...spec.initContainers, ...spec.containers].filter((c: any) => c.volumeMounts.some((m: any) => m.name === 'config'));
+    expect(readers.map((c: any) => c.name)).toEqual(['bootstrap', 'postgres']);
+    for (const container of readers) {
+      for (const file of files) {
+        const covering = container.volumeMounts.filter((m: any) => file.startsWith(`${m.mountPath}/`));
+        expect({ container: container.name, file, mounts: covering.map((m: any) => m.name) }).toEqual({ container: container.name, file, mounts: ['superuser-name'] });
+      }
+    }
+  });
+
+  test('with superuserNetworkAccess there is no superuser-name volume and no mount of it', () => {
+    const objects = objectsOf({ superuserNetworkAccess: true });
+    for (const role of ['primary', 'replica'] as const) {
+      expect(podSpec(objects, role).volumes.map((v: any) => v.name)).not.toContain('superuser-name');
+    }
+    expect(allContainers(objects).flatMap((c) => c.volumeMounts).filter((m: any) => m.name === 'superuser-name')).toEqual([]);
+    expect(pgHbaConf(objects)).not.toContain('@');
+  });
+
+  test('superuserNetworkAccess changes the config checksum: the pods roll with the new pg_hba.conf', () => {
+    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ superuserNetworkAccess: true })));
   });
 });
 
@@ -333,10 +397,16 @@ describe('Secrets', () => {
     expect(allContainers(objectsOf(props)).filter((c) => c.envFrom)).toEqual([]);
   });
 
-  test('literal environment values are paths, roles, hosts and ports only', () => {
-    const literals = allContainers(objectsOf(props)).flatMap((c) => c.env ?? []).filter((e: any) => 'value' in e).map((e: any) => e.value);
-    for (const value of literals) {
-      expect(value).toMatch(/^(|\/[\w/.-]+|primary|replica|db-primary-0\.db-headless|\d+)$/);
+  test('literal environment values are paths, roles, hosts, ports, flags and the certificate\'s names only', () => {
+    const { cluster, objects } = synth(props);
+    const literals = allContainers(objects).flatMap((c) => c.env ?? []).filter((e: any) => 'value' in e);
+    const certificateNames = literals.filter((e: any) => e.name.startsWith('CERTIFICATE_') && e.name !== 'CERTIFICATE_DIR');
+    // One certificate init container in each of the two StatefulSets.
+    expect(certificateNames).toEqual([0, 1].flatMap(() => [
+      { name: 'CERTIFICATE_COMMON_NAME', value: 'db-rw' }, { name: 'CERTIFICATE_DNS_NAMES', value: cluster.certificateDnsNames.join(' ') },
+    ]));
+    for (const { value } of literals.filter((e: any) => !certificateNames.includes(e))) {
+      expect(value).toMatch(/^(|\/[\w/.-]+|primary|replica|db-primary-0\.db-headless|\d+|true)$/);
     }
   });
 
@@ -393,7 +463,9 @@ describe('security', () => {
 
   test('every container drops all capabilities and cannot escalate or write its root filesystem', () => {
     const contexts = allContainers(objectsOf()).map((c) => c.securityContext);
-    expect(contexts.length).toBe(4);
+    // Each StatefulSet: the certificate init container, bootstrap and postgres.
+    expect(allContainers(objectsOf()).map((c) => c.name)).toEqual(['certificate', 'bootstrap', 'postgres', 'certificate', 'bootstrap', 'postgres']);
+    expect(contexts.length).toBe(6);
     for (const context of contexts) {
       expect(context).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     }
@@ -488,7 +560,8 @@ describe('volumes', () => {
   });
 
   test('the bootstrap gets a WAL directory only with a wal volume', () => {
-    const walDir = (props: Props) => podSpec(objectsOf(props)).initContainers[0].env.find((e: any) => e.name === 'PG_WALDIR').value;
+    const walDir = (props: Props) => podSpec(objectsOf(props)).initContainers.find((c: any) => c.name === 'bootstrap').env
+      .find((e: any) => e.name === 'PG_WALDIR').value;
     expect(walDir({})).toBe('');
     expect(walDir({ storage: { walSize: '5Gi' } })).toBe('/var/lib/postgresql/wal/pg_wal');
   });

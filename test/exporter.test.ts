@@ -482,10 +482,12 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
 
   test('has the command, arguments and environment of its exporter', () => {
     const container = exporterContainer(kind, objectsOf(kind));
-    const expected = INVOCATIONS[kind](target.defaultPort, false);
+    // TLS is on by default (self-signed): the pooler and the balancer require it, the cluster admits loopback as host lines.
+    const tlsRequired = kind !== 'cluster';
+    const expected = INVOCATIONS[kind](target.defaultPort, tlsRequired);
     expect({ command: container.command, args: container.args, env: container.env }).toEqual({ command: expected.command, ...expected });
     const onPort = exporterContainer(kind, objectsOf(kind, { port: 9400 }));
-    expect(onPort.args).toEqual(INVOCATIONS[kind](9400, false).args);
+    expect(onPort.args).toEqual(INVOCATIONS[kind](9400, tlsRequired).args);
   });
 
   test('the pod template gets prometheus.io annotations next to checksum/config', () => {
@@ -530,7 +532,22 @@ describe('the exporter connects with TLS where the daemon requires it', () => {
 
   test('pooler on another Service port: still the loopback port 6432', () => {
     const container = exporterContainer('pooler', objectsOf('pooler', {}, { pooler: { port: 6543 } }));
-    expect(container.args).toEqual(INVOCATIONS.pooler(9127, false).args);
+    expect(container.args).toEqual(INVOCATIONS.pooler(9127, true).args);
+  });
+
+  test('pooler with its default self-signed certificate: sslmode=require; with tls.disabled: sslmode=disable', () => {
+    expect(exporterContainer('pooler', objectsOf('pooler')).args).toEqual(INVOCATIONS.pooler(9127, true).args);
+    expect(exporterContainer('pooler', objectsOf('pooler', {}, { pooler: { tls: { disabled: true } } })).args).toEqual(INVOCATIONS.pooler(9127, false).args);
+  });
+
+  test('balancer with its default self-signed certificate: sslmode=require; with tls.disabled (a plaintext cluster behind): sslmode=disable', () => {
+    const dataSource = (options: StackOptions) => JSON.stringify(exporterContainer('balancer', objectsOf('balancer', {}, options)).env);
+    const selfSigned = dataSource({});
+    expect(selfSigned).toContain('127.0.0.1:9999/postgres?sslmode=require');
+    expect(selfSigned).not.toContain('sslmode=disable');
+    const plaintext = dataSource({ cluster: { tls: { disabled: true } }, balancer: { tls: { disabled: true } } });
+    expect(plaintext).toContain('127.0.0.1:9999/postgres?sslmode=disable');
+    expect(plaintext).not.toContain('sslmode=require');
   });
 
   test('balancer with tls (required by default): sslmode=require', () => {
@@ -574,7 +591,9 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
   test('pg_hba.conf admits members of pg_monitor to postgres over loopback, before the general rules', () => {
     const rules = pgHbaRules(objectsOf('cluster'));
     expect(rules.filter((rule) => rule.includes('pg_monitor'))).toEqual(loopback);
-    const firstGeneral = rules.findIndex((rule) => rule.startsWith('host all all'));
+    // hostssl with TLS (the default), host with tls.disabled.
+    const firstGeneral = rules.findIndex((rule) => /^hostssl? all all /.test(rule));
+    expect(firstGeneral).toBeGreaterThan(0);
     expect(rules.indexOf(loopback[0])).toBeLessThan(firstGeneral);
     expect(rules.indexOf(loopback[1])).toBeLessThan(firstGeneral);
   });

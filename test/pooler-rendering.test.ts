@@ -27,10 +27,13 @@ interface Options {
   /** The pooler's backend: the cluster `Db` itself, or an ExternalPostgres handle to its Services. */
   readonly backend?: 'cluster' | 'external';
   /**
-   * Whether the backend has TLS: the cluster `Db` with `tls: {}` (CA in Secret `db-tls`), the
-   * ExternalPostgres with the certificateAuthority `db-ca`.
+   * Whether the backend has a CA to verify it with: the cluster `Db` with the tls Secret `db-tls`,
+   * the ExternalPostgres with the certificateAuthority `db-ca`. Without it, the backend is still
+   * encrypted: the cluster makes self-signed certificates, the ExternalPostgres has no CA.
    */
   readonly backendTls?: boolean;
+  /** The backend takes no TLS: the cluster with `tls.disabled`, the ExternalPostgres with `tlsDisabled`. */
+  readonly backendPlaintext?: boolean;
 }
 
 interface Synthesized {
@@ -46,11 +49,13 @@ interface Synthesized {
 function synth(props: Props = {}, options: Options = {}): Synthesized {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'apps');
   const external = options.backend === 'external';
-  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(options.backendTls && !external ? { tls: {} } : {}) });
+  const clusterTls = options.backendPlaintext ? { disabled: true } : options.backendTls ? { secretName: 'db-tls' } : undefined;
+  const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(clusterTls && !external ? { tls: clusterTls } : {}) });
   const backend: IPostgresEndpoint = external
     ? new ExternalPostgres(chart, 'Ext', {
       readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
       ...(options.backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),
+      ...(options.backendPlaintext ? { tlsDisabled: true } : {}),
     })
     : cluster;
   const pooler = new PgBouncerPooler(chart, 'Pooler', { backend, authUser: AUTH_USER, ...props });
@@ -131,9 +136,13 @@ describe('objects and names', () => {
 });
 
 describe('Deployment', () => {
-  test('runs the image on both containers', () => {
+  test('runs the image on both containers of its own; the certificate init container runs the self-signed image', () => {
     const objects = objectsOf({ image: 'registry.example/pgbouncer:1.25.1' });
-    expect(allContainers(objects).map((c) => c.image)).toEqual(['registry.example/pgbouncer:1.25.1', 'registry.example/pgbouncer:1.25.1']);
+    expect(allContainers(objects).map((c) => [c.name, c.image])).toEqual([
+      ['certificate', 'postgres:15.14-bookworm'], ['userlist', 'registry.example/pgbouncer:1.25.1'], ['pgbouncer', 'registry.example/pgbouncer:1.25.1'],
+    ]);
+    const plaintext = objectsOf({ image: 'registry.example/pgbouncer:1.25.1', tls: { disabled: true } });
+    expect(allContainers(plaintext).map((c) => c.image)).toEqual(['registry.example/pgbouncer:1.25.1', 'registry.example/pgbouncer:1.25.1']);
     expect(pgbouncerContainer(objectsOf()).image).toBe('edoburu/pgbouncer:v1.25.1-p0');
   });
 
@@ -431,61 +440,114 @@ describe('TLS', () => {
   const tlsProps: Props = { tls: { secretName: 'pooler-tls' } };
   const tlsBackend: Options = { backendTls: true };
   const sslmodes = (ini: string) => [iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode')];
+  const CLIENT_MOUNT = { name: 'tls', mountPath: '/etc/pgbouncer-tls/client', readOnly: true };
+  const SERVER_MOUNT = { name: 'server-ca', mountPath: '/etc/pgbouncer-tls/server', readOnly: true };
+  const initContainerNames = (objects: any[]) => podSpec(objects).initContainers.map((c: any) => c.name);
 
-  test('sslmodes default to disable towards clients and prefer towards the backend', () => {
-    expect(sslmodes(pgbouncerIni(objectsOf()))).toEqual(['disable', 'prefer']);
+  test('by default TLS is required of clients, with a self-signed certificate, and towards the self-signed cluster: require both ways', () => {
+    expect(sslmodes(pgbouncerIni(objectsOf()))).toEqual(['require', 'require']);
   });
 
-  test('sslmodes default to require with tls and verify-full in front of a backend with TLS', () => {
+  test('sslmodes are require with a tls Secret and verify-full in front of a backend with a CA', () => {
     expect(sslmodes(pgbouncerIni(objectsOf(tlsProps, tlsBackend)))).toEqual(['require', 'verify-full']);
     expect(sslmodes(pgbouncerIni(objectsOf(tlsProps, { backend: 'external', backendTls: true })))).toEqual(['require', 'verify-full']);
   });
 
+  test.each([
+    ['the cluster with a tls Secret', { backendTls: true }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
+    ['the cluster with its self-signed certificates', {}, 'require', undefined],
+    ['the cluster with tls.disabled', { backendPlaintext: true }, 'prefer', undefined],
+    ['an ExternalPostgres with a certificateAuthority', { backend: 'external', backendTls: true }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
+    ['an ExternalPostgres without one', { backend: 'external' }, 'require', undefined],
+    ['an ExternalPostgres with tlsDisabled', { backend: 'external', backendPlaintext: true }, 'prefer', undefined],
+  ] as const)('server_tls_sslmode in front of %s: %s', (_what, options, sslmode, caFile) => {
+    const objects = objectsOf({}, options);
+    expect([iniValue(pgbouncerIni(objects), 'server_tls_sslmode'), iniValue(pgbouncerIni(objects), 'server_tls_ca_file')]).toEqual([sslmode, caFile]);
+    expect(volume(objects, 'server-ca') !== undefined).toBe(caFile !== undefined);
+  });
+
   test('tls with required: false makes client_tls_sslmode prefer', () => {
-    expect(sslmodes(pgbouncerIni(objectsOf({ tls: { required: false } })))).toEqual(['prefer', 'prefer']);
+    expect(sslmodes(pgbouncerIni(objectsOf({ tls: { required: false } })))).toEqual(['prefer', 'require']);
+  });
+
+  test('tls.disabled makes client_tls_sslmode disable, with no certificate', () => {
+    const ini = pgbouncerIni(objectsOf({ tls: { disabled: true } }));
+    expect([...sslmodes(ini), iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'client_tls_key_file')]).toEqual(['disable', 'require', undefined, undefined]);
   });
 
   test('an explicit serverTlsMode wins', () => {
     expect(sslmodes(pgbouncerIni(objectsOf({ ...tlsProps, serverTlsMode: SslMode.VERIFY_CA }, tlsBackend)))).toEqual(['require', 'verify-ca']);
-    expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.REQUIRE })), 'server_tls_sslmode')).toBe('require');
+    expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.PREFER })), 'server_tls_sslmode')).toBe('prefer');
+    expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.REQUIRE }, { backendPlaintext: true })), 'server_tls_sslmode')).toBe('require');
     expect(iniValue(pgbouncerIni(objectsOf({ serverTlsMode: SslMode.DISABLE }, tlsBackend)), 'server_tls_sslmode')).toBe('disable');
   });
 
   test('the client certificate and key and the backend\'s CA are mounted and referenced in pgbouncer.ini', () => {
     const objects = objectsOf(tlsProps, tlsBackend);
     const ini = pgbouncerIni(objects);
-    const mount = pgbouncerContainer(objects).volumeMounts.find((m: any) => m.name === 'tls');
-    expect(mount).toEqual({ name: 'tls', mountPath: '/etc/pgbouncer-tls', readOnly: true });
-    const tls = volume(objects, 'tls').projected;
-    expect(tls.sources.map((s: any) => s.secret)).toEqual([
-      { name: 'pooler-tls', items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] },
-      { name: 'db-tls', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] },
-    ]);
-    const mounted = tls.sources.flatMap((s: any) => s.secret.items.map((item: any) => `${mount.mountPath}/${item.path}`));
+    const mounts = pgbouncerContainer(objects).volumeMounts.filter((m: any) => ['tls', 'server-ca'].includes(m.name));
+    expect(mounts).toEqual([CLIENT_MOUNT, SERVER_MOUNT]);
+    expect(volume(objects, 'tls')).toEqual({
+      name: 'tls', secret: { secretName: 'pooler-tls', defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
+    });
+    expect(volume(objects, 'server-ca')).toEqual({
+      name: 'server-ca', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'db-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] },
+    });
+    const mounted = [
+      ...volume(objects, 'tls').secret.items.map((item: any) => `${CLIENT_MOUNT.mountPath}/${item.path}`),
+      ...volume(objects, 'server-ca').projected.sources[0].secret.items.map((item: any) => `${SERVER_MOUNT.mountPath}/${item.path}`),
+    ];
     expect([iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'client_tls_key_file'), iniValue(ini, 'server_tls_ca_file')])
       .toEqual(mounted);
+    expect(initContainerNames(objects)).toEqual(['userlist']);
   });
 
-  test('the tls Secret defaults to <name>-tls', () => {
-    expect(volume(objectsOf({ tls: {} }), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['pooler-tls']);
+  test.each([
+    ['by default', {}],
+    ['with tls: {}', { tls: {} }],
+  ])('%s the client certificate is self-signed: an in-memory tls volume that the certificate init container fills before userlist runs', (_what, props) => {
+    const objects = objectsOf(props);
+    expect(volume(objects, 'tls')).toEqual({ name: 'tls', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    expect(initContainerNames(objects)).toEqual(['certificate', 'userlist']);
+    const maker = podSpec(objects).initContainers[0];
+    expect(maker.volumeMounts).toEqual([{ name: 'tls', mountPath: '/certificate' }]);
+    expect(maker.env).toEqual([
+      { name: 'CERTIFICATE_DIR', value: '/certificate' },
+      { name: 'CERTIFICATE_COMMON_NAME', value: 'pooler' },
+      { name: 'CERTIFICATE_DNS_NAMES', value: 'pooler pooler.apps pooler.apps.svc pooler.apps.svc.cluster.local' },
+    ]);
+    expect(pgbouncerContainer(objects).volumeMounts.filter((m: any) => m.name === 'tls')).toEqual([CLIENT_MOUNT]);
+    const ini = pgbouncerIni(objects);
+    expect([iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'client_tls_key_file')])
+      .toEqual(['/etc/pgbouncer-tls/client/tls.crt', '/etc/pgbouncer-tls/client/tls.key']);
+    expect(objects.filter((o) => o.kind === 'Certificate')).toEqual([]);
   });
 
-  test('only the backend\'s CA is mounted when the pooler has no tls', () => {
-    const objects = objectsOf({}, { backend: 'external', backendTls: true });
-    expect(volume(objects, 'tls').projected.sources.map((s: any) => s.secret)).toEqual([{ name: 'db-ca', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] }]);
+  test('with tls { issuer } the tls Secret defaults to <name>-tls', () => {
+    expect(volume(objectsOf({ tls: { issuer: { name: 'internal-ca' } } }), 'tls').secret.secretName).toBe('pooler-tls');
+  });
+
+  test('only the backend\'s CA is mounted when the pooler has tls.disabled', () => {
+    const objects = objectsOf({ tls: { disabled: true } }, { backend: 'external', backendTls: true });
+    expect(volume(objects, 'tls')).toBeUndefined();
+    expect(volume(objects, 'server-ca').projected.sources).toEqual([{ secret: { name: 'db-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
+    expect(pgbouncerContainer(objects).volumeMounts.filter((m: any) => ['tls', 'server-ca'].includes(m.name))).toEqual([SERVER_MOUNT]);
     expect(iniValue(pgbouncerIni(objects), 'client_tls_cert_file')).toBeUndefined();
     expect(iniValue(pgbouncerIni(objects), 'server_tls_ca_file')).toBe('/etc/pgbouncer-tls/server/ca.crt');
+    expect(initContainerNames(objects)).toEqual(['userlist']);
   });
 
-  test('without TLS on either side there is no tls volume and no file setting', () => {
-    const objects = objectsOf();
-    expect(volume(objects, 'tls')).toBeUndefined();
+  test('without TLS on either side there is no tls volume, no certificate init container and no file setting', () => {
+    const objects = objectsOf({ tls: { disabled: true } }, { backendPlaintext: true });
+    expect([volume(objects, 'tls'), volume(objects, 'server-ca')]).toEqual([undefined, undefined]);
     expect(pgbouncerContainer(objects).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
     expect(pgbouncerIni(objects)).not.toMatch(/_file = \/etc\/pgbouncer-tls/);
+    expect(initContainerNames(objects)).toEqual(['userlist']);
   });
 
-  test('the init container does not mount the TLS key', () => {
+  test('the userlist init container does not mount the TLS key', () => {
     expect(userlistContainer(objectsOf(tlsProps, tlsBackend)).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+    expect(userlistContainer(objectsOf()).volumeMounts.map((m: any) => m.name)).not.toContain('tls');
   });
 
   test('without an issuer no Certificate is rendered; with one, a Certificate for the Service names', () => {
@@ -499,9 +561,11 @@ describe('TLS', () => {
     expect(pooler.certificateDnsNames).toEqual(['pooler', 'pooler.apps', 'pooler.apps.svc', 'pooler.apps.svc.cluster.local']);
   });
 
-  test('certificateAuthority is the tls Secret\'s ca.crt with tls, and unset without', () => {
-    expect(synth(tlsProps).pooler.certificateAuthority).toEqual({ secretName: 'pooler-tls', key: 'ca.crt' });
-    expect(synth().pooler.certificateAuthority).toBeUndefined();
+  test('certificateAuthority is the tls Secret\'s ca.crt with a Secret, and unset for a self-signed certificate or tls.disabled; encrypted unless disabled', () => {
+    expect([synth(tlsProps).pooler.encrypted, synth(tlsProps).pooler.certificateAuthority]).toEqual([true, { secretName: 'pooler-tls', key: 'ca.crt' }]);
+    expect([synth().pooler.encrypted, synth().pooler.certificateAuthority]).toEqual([true, undefined]);
+    const plaintext = synth({ tls: { disabled: true } }).pooler;
+    expect([plaintext.encrypted, plaintext.certificateAuthority]).toEqual([false, undefined]);
   });
 });
 
@@ -516,9 +580,10 @@ describe('security and resources', () => {
     expect(podSpec(objectsOf({ runAsUser: 1000 })).securityContext).toMatchObject({ runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
   });
 
-  test('both containers drop all capabilities, cannot escalate and have a read-only root filesystem', () => {
+  test('every container, the certificate init container included, drops all capabilities, cannot escalate and has a read-only root filesystem', () => {
     const contexts = allContainers(objectsOf()).map((c) => c.securityContext);
-    expect(contexts).toHaveLength(2);
+    expect(allContainers(objectsOf()).map((c) => c.name)).toEqual(['certificate', 'userlist', 'pgbouncer']);
+    expect(contexts).toHaveLength(3);
     for (const context of contexts) {
       expect(context).toMatchObject({
         allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
@@ -630,9 +695,10 @@ describe('config checksum', () => {
     expect(checksum(objectsOf({ users: [{ secretName: 'a' }] }))).not.toBe(checksum(objectsOf({ users: [{ secretName: 'a' }, { secretName: 'b' }] })));
   });
 
-  test('changes when TLS is added, on the pooler or on its backend', () => {
-    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ tls: {} })));
+  test('changes when TLS changes, on the pooler or on its backend', () => {
+    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ tls: { disabled: true } })));
     expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({}, { backendTls: true })));
+    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({}, { backendPlaintext: true })));
   });
 });
 

@@ -22,7 +22,7 @@ const AUTH_USER = { secretName: 'pooler-auth' };
 /**
  * Synthesizes a pooler `Pooler` (path `test/Pooler`) in front of a cluster `Db`, with an auth
  * user unless the props say otherwise, and returns the chart's objects. With `backendTls`, the
- * cluster has `tls: {}`, the ExternalPostgres the certificateAuthority `db-ca`.
+ * cluster has the tls Secret `db-tls` (its CA), the ExternalPostgres the certificateAuthority `db-ca`.
  */
 describe('the backend\'s superuser Secret', () => {
   test.each([
@@ -38,7 +38,7 @@ describe('the backend\'s superuser Secret', () => {
 function synth(props: Props = {}, backendKind: BackendKind = 'cluster', backendTls = false): any[] {
   const chart = testChart();
   const backend: IPostgresEndpoint = backendKind === 'cluster'
-    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(backendTls ? { tls: {} } : {}) })
+    ? new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(backendTls ? { tls: { secretName: 'db-tls' } } : {}) })
     : new ExternalPostgres(chart, 'Db', {
       readWriteService: 'db-rw', readOnlyService: 'db-ro', superuserSecret: SECRETS.superuserSecret,
       ...(backendTls ? { certificateAuthority: { secretName: 'db-ca' } } : {}),

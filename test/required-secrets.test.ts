@@ -20,7 +20,8 @@ test('the Airflow example: every role Secret, its keys and the pods that read it
     ['airflow-ha', 'airflow-app', user, 'you', 'Deployment/airflow-pgbouncer,Deployment/airflow-pgpool,StatefulSet/airflow-db-primary'],
     ['airflow-ha', 'airflow-db-exporter', user, 'you', 'StatefulSet/airflow-db-primary,StatefulSet/airflow-db-replica'],
     ['airflow-ha', 'airflow-db-replication', user, 'you', 'StatefulSet/airflow-db-primary,StatefulSet/airflow-db-replica'],
-    ['airflow-ha', 'airflow-db-superuser', user, 'you', 'StatefulSet/airflow-db-primary'],
+    // Both read it: every instance's pg_hba.conf rejects the superuser's name over TCP.
+    ['airflow-ha', 'airflow-db-superuser', user, 'you', 'StatefulSet/airflow-db-primary,StatefulSet/airflow-db-replica'],
     ['airflow-ha', 'airflow-pgbouncer-exporter', user, 'you', 'Deployment/airflow-pgbouncer'],
     // The cluster creates the Pgpool-II roles from their Secrets, so its primary reads them too.
     ['airflow-ha', 'airflow-pgpool-exporter', user, 'you', 'Deployment/airflow-pgpool,StatefulSet/airflow-db-primary'],
@@ -41,11 +42,29 @@ test('TLS Secrets of the app\'s Certificates are cert-manager\'s, named after th
   expect(tls.find((s) => s.secretName === 'shop-pgpool-tls')!.readers).toEqual(['Deployment/shop-pgbouncer', 'Deployment/shop-pgpool']);
 });
 
-test('without an issuer the TLS Secret is the user\'s to make', () => {
+test('a tls.secretName without an issuer is the user\'s to make', () => {
   const chart = new Chart(new App(), 'c', { namespace: 'db' });
-  new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, tls: {} });
+  new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, tls: { secretName: 'db-tls' } });
   const tls = RequiredSecrets.of(chart).find((s) => s.secretName === 'db-tls')!;
   expect([tls.createdBy, tls.source, tls.keys]).toEqual([SecretCreator.USER, undefined, ['ca.crt', 'tls.crt', 'tls.key']]);
+});
+
+test('a self-signed certificate (no tls prop, or tls: {}) and tls.disabled need no TLS Secret', () => {
+  for (const tls of [undefined, {}, { disabled: true }]) {
+    const chart = new Chart(new App(), 'c', { namespace: 'db' });
+    new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, ...(tls ? { tls } : {}) });
+    expect(RequiredSecrets.of(chart).map((s) => s.secretName)).toEqual(['db-replication', 'db-superuser']);
+  }
+});
+
+test('the replicas read only the superuser Secret\'s username key, for pg_hba.conf; with superuserNetworkAccess they do not read it', () => {
+  const readers = (superuserNetworkAccess: boolean) => {
+    const chart = new Chart(new App(), 'c', { namespace: 'db' });
+    new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, superuserNetworkAccess });
+    return RequiredSecrets.of(chart).find((s) => s.secretName === 'db-superuser')!.readers;
+  };
+  expect(readers(false)).toEqual(['StatefulSet/db-primary', 'StatefulSet/db-replica']);
+  expect(readers(true)).toEqual(['StatefulSet/db-primary']);
 });
 
 test('an operator-managed cluster\'s CA Secret is the operator\'s; its superuser Secret, which no pod reads, is not listed', () => {
@@ -101,7 +120,7 @@ test('the report is a Markdown table with one row per Secret', () => {
     '| namespace | Secret | keys | created by | read by |',
     '|---|---|---|---|---|',
     '| ops | db-replication | password, user | you | StatefulSet/db-primary, StatefulSet/db-replica |',
-    '| ops | db-superuser | password, username | you | StatefulSet/db-primary |',
+    '| ops | db-superuser | password, username | you | StatefulSet/db-primary, StatefulSet/db-replica |',
     '| ops | db-tls | ca.crt, tls.crt, tls.key | cert-manager (Certificate/db) | StatefulSet/db-primary, StatefulSet/db-replica |',
     '',
   ].join('\n'));

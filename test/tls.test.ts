@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { App, Chart, Testing } from 'cdk8s';
@@ -11,6 +11,7 @@ import { KubeVersion, validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { SELF_SIGNED_CERTIFICATE_SCRIPT } from '../lib/core/certificate-volume';
 
 const SECRETS = {
   superuserSecret: { secretName: 'pg-superuser' },
@@ -43,7 +44,7 @@ interface Chain {
 /**
  * A cluster `Db` (name `db`, 3 instances), a balancer `Balancer` (name `balancer`) in front of
  * it and a pooler `Pooler` (name `pooler`) in front of the balancer, in namespace `shop` by
- * default; each with the TLS its options give, none by default.
+ * default; each with the TLS its options give: by default, a certificate each pod makes itself.
  */
 function chain(options: ChainOptions = {}): Chain {
   const chart = testChart(options.namespace === null ? undefined : options.namespace ?? 'shop');
@@ -89,6 +90,25 @@ const poolHbaTypes = (objects: any[], name = 'balancer'): string[] => findObject
   .split('\n').filter((line: string) => line.trim() !== '' && !line.startsWith('#')).map((line: string) => line.split(/\s+/)[0]);
 const pgpoolSetting = (objects: any[], name: string, balancer = 'balancer') =>
   /^(\S+) = '?([^']*)'?$/.exec(pgpoolConf(objects, balancer).split('\n').find((line) => line.startsWith(`${name} = `)) ?? '')?.[2];
+/** pgpool.conf's line for a parameter, quoting included; undefined when it is not set. */
+const pgpoolLine = (objects: any[], name: string, balancer = 'balancer') =>
+  pgpoolConf(objects, balancer).split('\n').find((line) => line.startsWith(`${name} = `));
+
+/** The volume a Secret's keys make, as the components mount their certificate (tls.crt, tls.key) or the cluster its three files. */
+const secretVolume = (name: string, secretName: string, keys: string[], defaultMode = 0o440) =>
+  ({ name, secret: { secretName, defaultMode, items: keys.map((key) => ({ key, path: key })) } });
+/** The projected volume of a backend's CA, as a pooler (`server-ca`) or a balancer (`backend-ca`) mounts it: the key as ca.crt. */
+const authorityVolume = (name: string, secretName: string, key = 'ca.crt') =>
+  ({ name, projected: { defaultMode: 0o440, sources: [{ secret: { name: secretName, items: [{ key, path: 'ca.crt' }] } }] } });
+/** The in-memory volume the `certificate` init container fills with a self-signed certificate. */
+const SELF_SIGNED_VOLUME = { name: 'tls', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } };
+const CERTIFICATE_KEYS = ['tls.crt', 'tls.key'];
+const initContainerNames = (podSpec: any): string[] => (podSpec.initContainers ?? []).map((c: any) => c.name);
+/** The pod specs of every component of a chain: the cluster's two StatefulSets, the balancer and the pooler. */
+const chainPodSpecs = (objects: any[]) => ({
+  primary: clusterPodSpec(objects), replica: clusterPodSpec(objects, 'replica'),
+  balancer: proxyPodSpec(objects, 'balancer'), pooler: proxyPodSpec(objects, 'pooler'),
+});
 
 /** Whether a certificate name covers a host as TLS clients check it: exactly, or `*.` for one leading label. */
 function covers(certificateName: string, host: string): boolean {
@@ -149,19 +169,23 @@ describe('a chain cluster -> PgpoolBalancer -> PgBouncerPooler, each with tls { 
     expect(balancer.certificateDnsNames).toContain(balancer.readWriteHost);
   });
 
-  test('each hop verifies the next one with its CA: pooler verify-full with the balancer\'s, balancer root.crt with the cluster\'s', () => {
+  test('each hop verifies the next one with its CA: pooler verify-full with the balancer\'s, balancer ssl_ca_cert with the cluster\'s', () => {
     const ini = pgbouncerIni(objects);
     expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'server_tls_sslmode'), iniValue(ini, 'server_tls_ca_file')])
       .toEqual(['require', 'verify-full', '/etc/pgbouncer-tls/server/ca.crt']);
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
-      { name: 'pooler-tls', items: [{ key: 'tls.crt', path: 'client/tls.crt' }, { key: 'tls.key', path: 'client/tls.key' }] },
-      { name: 'balancer-tls', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] },
+    const pods = chainPodSpecs(objects);
+    expect([volumeOf(pods.pooler, 'tls'), volumeOf(pods.pooler, 'server-ca')]).toEqual([
+      secretVolume('tls', 'pooler-tls', CERTIFICATE_KEYS), authorityVolume('server-ca', 'balancer-tls'),
     ]);
-    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
-      { name: 'balancer-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
-      { name: 'db-tls', items: [{ key: 'ca.crt', path: 'root.crt' }] },
+    expect([volumeOf(pods.balancer, 'tls'), volumeOf(pods.balancer, 'backend-ca')]).toEqual([
+      secretVolume('tls', 'balancer-tls', CERTIFICATE_KEYS), authorityVolume('backend-ca', 'db-tls'),
     ]);
-    expect([pgpoolSetting(objects, 'ssl'), ...new Set(poolHbaTypes(objects).slice(1))]).toEqual(['on', 'hostssl']);
+    expect(['ssl', 'ssl_cert', 'ssl_key', 'ssl_ca_cert'].map((name) => pgpoolLine(objects, name))).toEqual([
+      "ssl = 'true'", "ssl_cert = '/etc/pgpool-tls/tls.crt'", "ssl_key = '/etc/pgpool-tls/tls.key'", "ssl_ca_cert = '/etc/pgpool-backend-ca/ca.crt'",
+    ]);
+    expect(new Set(poolHbaTypes(objects).slice(1))).toEqual(new Set(['hostssl']));
+    // Every certificate comes from its Secret: no pod makes one of its own.
+    for (const podSpec of Object.values(pods)) expect(initContainerNames(podSpec)).not.toContain('certificate');
   });
 
   test('the Certificates\' Secrets carry the component labels', () => {
@@ -199,23 +223,57 @@ describe('a chain cluster -> PgpoolBalancer -> PgBouncerPooler, each with tls { 
     expect(certificateOf(issued, 'db-tls').spec.issuerRef).toEqual({ name: 'ns-ca', kind: 'Issuer', group: 'cert-manager.io' });
   });
 
-  test('the proxies\' certificateDnsNames are there without TLS too, and no CA is exposed', () => {
-    const plain = chain();
+  test('with self-signed certificates (no tls prop) the names are there too, every component is encrypted, and no CA is exposed', () => {
+    const selfSigned = chain();
+    expect(selfSigned.pooler.certificateDnsNames).toEqual(forms('pooler', 'shop'));
+    expect([selfSigned.cluster, selfSigned.balancer, selfSigned.pooler].map((c) => [c.encrypted, c.certificateAuthority]))
+      .toEqual([[true, undefined], [true, undefined], [true, undefined]]);
+    expect(certificates(selfSigned.objects)).toEqual([]);
+  });
+
+  test('with tls.disabled the names are there too, and no component is encrypted or exposes a CA', () => {
+    const plain = chain(everywhere({ disabled: true }));
     expect(plain.pooler.certificateDnsNames).toEqual(forms('pooler', 'shop'));
-    expect([plain.cluster.certificateAuthority, plain.balancer.certificateAuthority, plain.pooler.certificateAuthority])
-      .toEqual([undefined, undefined, undefined]);
+    expect([plain.cluster, plain.balancer, plain.pooler].map((c) => [c.encrypted, c.certificateAuthority]))
+      .toEqual([[false, undefined], [false, undefined], [false, undefined]]);
     expect(certificates(plain.objects)).toEqual([]);
   });
 });
 
-describe('tls without an issuer, and tls.secretName', () => {
-  test('no Certificate is rendered, yet every component mounts its Secret', () => {
-    const { objects } = chain(everywhere({}));
+describe('tls without an issuer: a self-signed certificate, or tls.secretName', () => {
+  test.each([
+    ['no tls prop', {}],
+    ['tls: {} (which named the Secret <name>-tls before TLS was on by default)', everywhere({})],
+  ] as const)('%s: each pod makes its own certificate, with no Certificate, no Secret and no CA', (_what, options) => {
+    const { objects } = chain(options);
     expect(certificates(objects)).toEqual([]);
-    expect(volumeOf(clusterPodSpec(objects), 'tls').secret.secretName).toBe('db-tls');
-    expect(volumeOf(clusterPodSpec(objects, 'replica'), 'tls').secret.secretName).toBe('db-tls');
-    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['balancer-tls', 'db-tls']);
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['pooler-tls', 'balancer-tls']);
+    const pods = chainPodSpecs(objects);
+    for (const [component, podSpec] of Object.entries(pods)) {
+      expect({ component, volume: volumeOf(podSpec, 'tls') }).toEqual({ component, volume: SELF_SIGNED_VOLUME });
+      expect({ component, first: initContainerNames(podSpec)[0] }).toEqual({ component, first: 'certificate' });
+    }
+    expect([volumeOf(pods.pooler, 'server-ca'), volumeOf(pods.balancer, 'backend-ca')]).toEqual([undefined, undefined]);
+    expect(iniValue(pgbouncerIni(objects), 'server_tls_ca_file')).toBeUndefined();
+    expect(pgpoolLine(objects, 'ssl_ca_cert')).toBeUndefined();
+    expect(JSON.stringify(objects)).not.toMatch(/"(db|balancer|pooler)-tls"/);
+  });
+
+  test('a tls.secretName without an issuer: no Certificate is rendered, yet every component mounts its Secret and no pod makes a certificate', () => {
+    const { cluster, balancer, pooler, objects } = chain({
+      cluster: { tls: { secretName: 'db-cert' } }, balancer: { tls: { secretName: 'balancer-cert' } }, pooler: { tls: { secretName: 'pooler-cert' } },
+    });
+    expect(certificates(objects)).toEqual([]);
+    const pods = chainPodSpecs(objects);
+    expect(volumeOf(pods.primary, 'tls')).toEqual(secretVolume('tls', 'db-cert', ['tls.crt', 'tls.key', 'ca.crt'], 0o640));
+    expect(volumeOf(pods.replica, 'tls')).toEqual(secretVolume('tls', 'db-cert', ['tls.crt', 'tls.key', 'ca.crt'], 0o640));
+    expect([volumeOf(pods.balancer, 'tls'), volumeOf(pods.balancer, 'backend-ca')])
+      .toEqual([secretVolume('tls', 'balancer-cert', CERTIFICATE_KEYS), authorityVolume('backend-ca', 'db-cert')]);
+    expect([volumeOf(pods.pooler, 'tls'), volumeOf(pods.pooler, 'server-ca')])
+      .toEqual([secretVolume('tls', 'pooler-cert', CERTIFICATE_KEYS), authorityVolume('server-ca', 'balancer-cert')]);
+    for (const podSpec of Object.values(pods)) expect(initContainerNames(podSpec)).not.toContain('certificate');
+    expect([cluster.certificateAuthority, balancer.certificateAuthority, pooler.certificateAuthority]).toEqual([
+      { secretName: 'db-cert', key: 'ca.crt' }, { secretName: 'balancer-cert', key: 'ca.crt' }, { secretName: 'pooler-cert', key: 'ca.crt' },
+    ]);
   });
 
   test('a tls.secretName is used everywhere: volumes, the CA the next hop mounts, the Certificate and certificateAuthority', () => {
@@ -226,9 +284,12 @@ describe('tls without an issuer, and tls.secretName', () => {
     });
     expect(certificates(objects).map((o) => o.spec.secretName).sort()).toEqual(['bouncer-cert', 'pg-server-cert', 'pgpool-cert']);
     expect(certificateOf(objects, 'pg-server-cert').metadata.name).toBe('db');
-    expect(volumeOf(clusterPodSpec(objects), 'tls').secret.secretName).toBe('pg-server-cert');
-    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['pgpool-cert', 'pg-server-cert']);
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls').projected.sources.map((s: any) => s.secret.name)).toEqual(['bouncer-cert', 'pgpool-cert']);
+    const pods = chainPodSpecs(objects);
+    expect(volumeOf(pods.primary, 'tls').secret.secretName).toBe('pg-server-cert');
+    expect([volumeOf(pods.balancer, 'tls').secret.secretName, volumeOf(pods.balancer, 'backend-ca').projected.sources[0].secret.name])
+      .toEqual(['pgpool-cert', 'pg-server-cert']);
+    expect([volumeOf(pods.pooler, 'tls').secret.secretName, volumeOf(pods.pooler, 'server-ca').projected.sources[0].secret.name])
+      .toEqual(['bouncer-cert', 'pgpool-cert']);
     expect([cluster.certificateAuthority, balancer.certificateAuthority, pooler.certificateAuthority]).toEqual([
       { secretName: 'pg-server-cert', key: 'ca.crt' }, { secretName: 'pgpool-cert', key: 'ca.crt' }, { secretName: 'bouncer-cert', key: 'ca.crt' },
     ]);
@@ -250,34 +311,42 @@ describe('poolers and balancers in front of backends with and without TLS', () =
   }
   const clusterBackend = (tls?: TlsOptions) => (chart: Chart) => new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, ...(tls ? { tls } : {}) });
 
+  // server_tls_sslmode follows the backend: verified with its CA, else encrypted unverified, plaintext only when it takes no TLS.
   test.each([
-    ['without tls', undefined, 'prefer', undefined],
-    ['with tls', {}, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
-    ['with tls not required', { required: false }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
+    ['with tls.disabled', { disabled: true }, 'prefer', undefined],
+    ['with its self-signed certificate (no tls prop)', undefined, 'require', undefined],
+    ['with tls: {} (self-signed too)', {}, 'require', undefined],
+    ['with a tls Secret', { secretName: 'db-cert' }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
+    ['with tls { issuer }', { issuer: ISSUER }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
+    ['with a tls Secret not required', { secretName: 'db-cert', required: false }, 'verify-full', '/etc/pgbouncer-tls/server/ca.crt'],
   ] as const)('pooler in front of a cluster %s: server_tls_sslmode and server_tls_ca_file', (_what, tls, sslmode, caFile) => {
-    const ini = pgbouncerIni(fronted(clusterBackend(tls), { balancer: { tls: {} } }));
+    const objects = fronted(clusterBackend(tls));
+    const ini = pgbouncerIni(objects);
     expect([iniValue(ini, 'server_tls_sslmode'), iniValue(ini, 'server_tls_ca_file')]).toEqual([sslmode, caFile]);
+    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'server-ca') !== undefined).toBe(caFile !== undefined);
   });
 
-  test('the pooler without tls of its own still verifies a TLS backend, and mounts only the CA', () => {
-    const objects = fronted(clusterBackend({}), { balancer: { tls: {} } });
+  test('the pooler with tls.disabled still verifies a TLS backend, and mounts only the CA', () => {
+    const objects = fronted(clusterBackend({ secretName: 'db-cert' }), { pooler: { tls: { disabled: true } } });
     const ini = pgbouncerIni(objects);
     expect([iniValue(ini, 'client_tls_sslmode'), iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'server_tls_sslmode')])
       .toEqual(['disable', undefined, 'verify-full']);
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls').projected.sources.map((s: any) => s.secret))
-      .toEqual([{ name: 'db-tls', items: [{ key: 'ca.crt', path: 'server/ca.crt' }] }]);
+    const podSpec = proxyPodSpec(objects, 'pooler');
+    expect(podSpec.volumes.filter((v: any) => ['tls', 'server-ca'].includes(v.name))).toEqual([authorityVolume('server-ca', 'db-cert')]);
+    expect(initContainerNames(podSpec)).toEqual(['userlist']);
   });
 
-  test('the balancer mounts root.crt from the backend cluster\'s CA, or from its own Secret when the cluster has no TLS', () => {
-    const withCa = fronted(clusterBackend({ secretName: 'db-cert' }), { balancer: { tls: {} } });
-    expect(volumeOf(proxyPodSpec(withCa, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
-      { name: 'balancer-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
-      { name: 'db-cert', items: [{ key: 'ca.crt', path: 'root.crt' }] },
-    ]);
-    const withoutCa = fronted(clusterBackend(), { balancer: { tls: {} } });
-    expect(volumeOf(proxyPodSpec(withoutCa, 'balancer'), 'tls').projected.sources.map((s: any) => s.secret)).toEqual([
-      { name: 'balancer-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }, { key: 'ca.crt', path: 'root.crt' }] },
-    ]);
+  test('the balancer mounts the backend cluster\'s CA as backend-ca and names it ssl_ca_cert; a self-signed or plaintext cluster has none', () => {
+    const withCa = fronted(clusterBackend({ secretName: 'db-cert' }));
+    expect(volumeOf(proxyPodSpec(withCa, 'balancer'), 'backend-ca')).toEqual(authorityVolume('backend-ca', 'db-cert'));
+    expect(pgpoolLine(withCa, 'ssl_ca_cert')).toBe("ssl_ca_cert = '/etc/pgpool-backend-ca/ca.crt'");
+    for (const tls of [undefined, { disabled: true }]) {
+      const withoutCa = fronted(clusterBackend(tls));
+      expect(volumeOf(proxyPodSpec(withoutCa, 'balancer'), 'backend-ca')).toBeUndefined();
+      expect(pgpoolLine(withoutCa, 'ssl_ca_cert')).toBeUndefined();
+      // The balancer's own TLS towards clients stays on, with its self-signed certificate.
+      expect([pgpoolLine(withoutCa, 'ssl'), volumeOf(proxyPodSpec(withoutCa, 'balancer'), 'tls')]).toEqual(["ssl = 'true'", SELF_SIGNED_VOLUME]);
+    }
   });
 
   test.each([
@@ -291,26 +360,45 @@ describe('poolers and balancers in front of backends with and without TLS', () =
       });
       return external;
     }, { balancer: { tls: {} } });
-    expect(external!.certificateAuthority).toEqual({ secretName: certificateAuthority.secretName, key });
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls').projected.sources.map((s: any) => s.secret))
-      .toEqual([{ name: certificateAuthority.secretName, items: [{ key, path: 'server/ca.crt' }] }]);
+    expect([external!.encrypted, external!.certificateAuthority]).toEqual([true, { secretName: certificateAuthority.secretName, key }]);
+    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'server-ca')).toEqual(authorityVolume('server-ca', certificateAuthority.secretName, key));
     expect(iniValue(pgbouncerIni(objects), 'server_tls_sslmode')).toBe('verify-full');
-    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'tls').projected.sources[1].secret)
-      .toEqual({ name: certificateAuthority.secretName, items: [{ key, path: 'root.crt' }] });
+    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'backend-ca')).toEqual(authorityVolume('backend-ca', certificateAuthority.secretName, key));
+    expect(pgpoolLine(objects, 'ssl_ca_cert')).toBe("ssl_ca_cert = '/etc/pgpool-backend-ca/ca.crt'");
     expect(validateManifests(objects, 'v1.27.0')).toEqual([]);
   });
 
-  test('an ExternalPostgres without certificateAuthority: the pooler prefers TLS without verifying, the balancer needs no tls', () => {
-    const objects = fronted((chart) => new ExternalPostgres(chart, 'Ext', { readWriteService: 'pg-main-rw', superuserSecret: SECRETS.superuserSecret }));
-    expect(iniValue(pgbouncerIni(objects), 'server_tls_sslmode')).toBe('prefer');
-    expect(volumeOf(proxyPodSpec(objects, 'pooler'), 'tls')).toBeUndefined();
-    expect(volumeOf(proxyPodSpec(objects, 'balancer'), 'tls')).toBeUndefined();
-    expect(pgpoolSetting(objects, 'ssl')).toBe('off');
+  test('an ExternalPostgres without certificateAuthority is encrypted: the pooler requires TLS without verifying, the balancer keeps ssl on', () => {
+    let external: ExternalPostgres | undefined;
+    const objects = fronted((chart) => {
+      external = new ExternalPostgres(chart, 'Ext', { readWriteService: 'pg-main-rw', superuserSecret: SECRETS.superuserSecret });
+      return external;
+    });
+    expect([external!.encrypted, external!.certificateAuthority]).toEqual([true, undefined]);
+    expect([iniValue(pgbouncerIni(objects), 'server_tls_sslmode'), iniValue(pgbouncerIni(objects), 'server_tls_ca_file')]).toEqual(['require', undefined]);
+    expect([volumeOf(proxyPodSpec(objects, 'pooler'), 'server-ca'), volumeOf(proxyPodSpec(objects, 'balancer'), 'backend-ca')]).toEqual([undefined, undefined]);
+    expect([pgpoolLine(objects, 'ssl'), pgpoolLine(objects, 'ssl_ca_cert')]).toEqual(["ssl = 'true'", undefined]);
+    // Pgpool-II's one ssl switch serves both sides: it cannot reach this backend with TLS off.
+    const message = thrownMessage(() => fronted((chart) => new ExternalPostgres(chart, 'Ext', { readWriteService: 'pg-main-rw' }),
+      { balancer: { tls: { disabled: true } } }), 'a plaintext balancer in front of an encrypted ExternalPostgres');
+    expectPropErrorMessage(message, 'test/Balancer', { prop: 'tls.disabled', value: 'true', fix: /drop tls\.disabled$/ });
+  });
+
+  test('an ExternalPostgres with tlsDisabled: the pooler prefers TLS towards it, and a balancer with tls.disabled is accepted', () => {
+    let external: ExternalPostgres | undefined;
+    const objects = fronted((chart) => {
+      external = new ExternalPostgres(chart, 'Ext', { readWriteService: 'pg-main-rw', tlsDisabled: true });
+      return external;
+    }, { balancer: { tls: { disabled: true } } });
+    expect([external!.encrypted, external!.certificateAuthority]).toEqual([false, undefined]);
+    expect([iniValue(pgbouncerIni(objects), 'server_tls_sslmode'), iniValue(pgbouncerIni(objects), 'server_tls_ca_file')]).toEqual(['prefer', undefined]);
+    expect([pgpoolLine(objects, 'ssl'), volumeOf(proxyPodSpec(objects, 'balancer'), 'tls')]).toEqual(['ssl = off', undefined]);
+    expect(poolHbaTypes(objects)).toEqual(['local', 'host', 'host']);
   });
 
   test('a balancer with tls not required keeps host lines in pool_hba.conf but turns ssl on', () => {
     const objects = fronted(clusterBackend(), { balancer: { tls: { required: false } } });
-    expect([pgpoolSetting(objects, 'ssl'), ...poolHbaTypes(objects)]).toEqual(['on', 'local', 'host', 'host']);
+    expect([pgpoolLine(objects, 'ssl'), ...poolHbaTypes(objects)]).toEqual(["ssl = 'true'", 'local', 'host', 'host']);
   });
 });
 
@@ -324,19 +412,29 @@ describe('the cluster\'s TLS', () => {
   const ROLES = ['primary', 'replica'] as const;
   const TLS_MOUNT = { name: 'tls', mountPath: '/etc/postgresql-tls', readOnly: true };
 
-  test('postgresql.conf turns ssl on with the mounted certificate and key, and TLS 1.2 at least', () => {
-    expect(sslLines(clusterObjects({ tls: {} }))).toEqual([
-      'ssl = on', "ssl_cert_file = '/etc/postgresql-tls/tls.crt'", "ssl_key_file = '/etc/postgresql-tls/tls.key'", "ssl_min_protocol_version = 'TLSv1.2'",
-    ]);
-    expect(sslLines(clusterObjects({ tls: { required: false } }))[0]).toBe('ssl = on');
+  const SSL_ON = [
+    'ssl = on', "ssl_cert_file = '/etc/postgresql-tls/tls.crt'", "ssl_key_file = '/etc/postgresql-tls/tls.key'", "ssl_min_protocol_version = 'TLSv1.2'",
+  ];
+  const SUPERUSER_REJECT = 'host all @/etc/postgresql-superuser/username all reject';
+
+  test.each([
+    ['by default (self-signed)', {}],
+    ['with tls: {} (self-signed)', { tls: {} }],
+    ['with a tls Secret', { tls: { secretName: 'db-cert' } }],
+  ])('postgresql.conf turns ssl on %s with the mounted certificate and key, and TLS 1.2 at least', (_what, props) => {
+    expect(sslLines(clusterObjects(props))).toEqual(SSL_ON);
   });
 
-  test('without tls postgresql.conf sets no ssl parameter', () => {
-    expect(sslLines(clusterObjects())).toEqual([]);
+  test('tls not required still turns ssl on', () => {
+    expect(sslLines(clusterObjects({ tls: { required: false } }))).toEqual(SSL_ON);
   });
 
-  test('the files postgresql.conf names are the items of the mounted tls volume', () => {
-    const objects = clusterObjects({ tls: {} });
+  test('with tls.disabled postgresql.conf sets no ssl parameter (PostgreSQL\'s default, off)', () => {
+    expect(sslLines(clusterObjects({ tls: { disabled: true } }))).toEqual([]);
+  });
+
+  test('the files postgresql.conf names are the items of the mounted tls Secret', () => {
+    const objects = clusterObjects({ tls: { secretName: 'db-cert' } });
     const mount = containerOf(clusterPodSpec(objects), 'postgres').volumeMounts.find((m: any) => m.name === 'tls');
     const files = volumeOf(clusterPodSpec(objects), 'tls').secret.items.map((item: any) => `${mount.mountPath}/${item.path}`);
     const named = sslLines(objects).filter((line) => line.includes('_file = ')).map((line) => /'(.*)'$/.exec(line)![1]);
@@ -344,39 +442,65 @@ describe('the cluster\'s TLS', () => {
     for (const file of named) expect(files).toContain(file);
   });
 
-  test('pg_hba.conf: network lines are hostssl when TLS is required (the default), replication included', () => {
-    const rules = pgHbaRules(clusterObjects({ tls: {}, allowedCidrs: ['10.0.0.0/8'] }));
+  test('the files postgresql.conf names are those the certificate init container writes into the volume postgres mounts', () => {
+    const objects = clusterObjects();
+    const podSpec = clusterPodSpec(objects);
+    const postgresMount = containerOf(podSpec, 'postgres').volumeMounts.find((m: any) => m.name === 'tls');
+    const maker = containerOf(podSpec, 'certificate');
+    const makerMount = maker.volumeMounts.find((m: any) => m.name === 'tls');
+    expect(makerMount.readOnly).toBeUndefined();
+    expect(envValue(maker, 'CERTIFICATE_DIR')).toBe(makerMount.mountPath);
+    // The script writes $CERTIFICATE_DIR/tls.crt and $CERTIFICATE_DIR/tls.key; postgres sees them under its own mount path.
+    expect(maker.command[2]).toContain('-keyout "$CERTIFICATE_DIR/tls.key" -out "$CERTIFICATE_DIR/tls.crt"');
+    const named = sslLines(objects).filter((line) => line.includes('_file = ')).map((line) => /'(.*)'$/.exec(line)![1]);
+    expect(named).toEqual([`${postgresMount.mountPath}/tls.crt`, `${postgresMount.mountPath}/tls.key`]);
+  });
+
+  test.each([
+    ['by default (self-signed)', {}],
+    ['with a tls Secret', { tls: { secretName: 'db-cert' } }],
+  ])('pg_hba.conf %s: the superuser rejected over TCP first, then hostssl network lines, replication included', (_what, props) => {
+    const rules = pgHbaRules(clusterObjects({ ...props, allowedCidrs: ['10.0.0.0/8'] }));
     expect(rules).toEqual([
       'local all all scram-sha-256',
+      SUPERUSER_REJECT,
       'hostssl replication +replication_clients 10.0.0.0/8 scram-sha-256',
       'hostssl all all 10.0.0.0/8 scram-sha-256',
     ]);
   });
 
   test.each([
-    ['without tls', {}],
+    ['with tls.disabled', { tls: { disabled: true } }],
     ['with tls not required', { tls: { required: false } }],
   ])('pg_hba.conf keeps host lines %s', (_what, props) => {
-    const types = pgHbaRules(clusterObjects(props)).map((rule) => rule.split(' ')[0]);
-    expect(types[0]).toBe('local');
-    expect(types.slice(1).length).toBeGreaterThan(0);
-    expect(new Set(types.slice(1))).toEqual(new Set(['host']));
+    const rules = pgHbaRules(clusterObjects({ ...props, allowedCidrs: ['10.0.0.0/8'] }));
+    expect(rules).toEqual([
+      'local all all scram-sha-256',
+      SUPERUSER_REJECT,
+      'host replication +replication_clients 10.0.0.0/8 scram-sha-256',
+      'host all all 10.0.0.0/8 scram-sha-256',
+    ]);
   });
 
-  test('with an ExporterSidecar, the exporter\'s loopback lines stay host while the network lines are hostssl', () => {
-    const rules = pgHbaRules(clusterObjects({ tls: {} }, true));
-    expect(rules.filter((rule) => rule.includes('pg_monitor'))).toEqual([
+  test('with an ExporterSidecar, the exporter\'s loopback lines stay host while the network lines are hostssl, all after the superuser\'s reject', () => {
+    const rules = pgHbaRules(clusterObjects({}, true));
+    expect(rules.slice(0, 4)).toEqual([
+      'local all all scram-sha-256', SUPERUSER_REJECT,
       'host postgres +pg_monitor 127.0.0.1/32 scram-sha-256', 'host postgres +pg_monitor ::1/128 scram-sha-256',
     ]);
-    expect(rules.filter((rule) => !rule.includes('pg_monitor') && !rule.startsWith('local')).map((rule) => rule.split(' ')[0]))
-      .toEqual(['hostssl', 'hostssl', 'hostssl', 'hostssl']);
+    expect(rules.slice(4).map((rule) => rule.split(' ')[0])).toEqual(['hostssl', 'hostssl', 'hostssl', 'hostssl']);
   });
 
-  test.each(ROLES)('the %s\'s bootstrap container gets TLS_CA_FILE, the tls Secret\'s ca.crt, only with tls', (role) => {
+  test.each(ROLES)('the %s\'s bootstrap container gets TLS_CA_FILE, the tls Secret\'s ca.crt, only with a Secret, and TLS_ENABLED unless tls.disabled', (role) => {
     const bootstrap = (objects: any[]) => containerOf(clusterPodSpec(objects, role), 'bootstrap');
-    expect(envValue(bootstrap(clusterObjects({ tls: {} })), 'TLS_CA_FILE')).toBe('/etc/postgresql-tls/ca.crt');
-    expect(envValue(bootstrap(clusterObjects()), 'TLS_CA_FILE')).toBe('');
-    expect(envValue(containerOf(clusterPodSpec(clusterObjects({ tls: {} }), role), 'postgres'), 'TLS_CA_FILE')).toBeUndefined();
+    const tlsEnv = (props: Partial<PostgresStatefulClusterProps>) => ['TLS_CA_FILE', 'TLS_ENABLED'].map((name) => envValue(bootstrap(clusterObjects(props)), name));
+    expect(tlsEnv({ tls: { secretName: 'db-cert' } })).toEqual(['/etc/postgresql-tls/ca.crt', 'true']);
+    expect(tlsEnv({ tls: { issuer: ISSUER } })).toEqual(['/etc/postgresql-tls/ca.crt', 'true']);
+    expect(tlsEnv({})).toEqual(['', 'true']);
+    expect(tlsEnv({ tls: {} })).toEqual(['', 'true']);
+    expect(tlsEnv({ tls: { disabled: true } })).toEqual(['', '']);
+    const postgres = containerOf(clusterPodSpec(clusterObjects({ tls: { secretName: 'db-cert' } }), role), 'postgres');
+    expect([envValue(postgres, 'TLS_CA_FILE'), envValue(postgres, 'TLS_ENABLED')]).toEqual([undefined, undefined]);
   });
 
   test.each(ROLES)('the %s mounts the tls Secret read-only in the bootstrap and postgres containers, mode 0640 with three items', (role) => {
@@ -394,17 +518,27 @@ describe('the cluster\'s TLS', () => {
     }
   });
 
-  test.each(ROLES)('without tls the %s has no tls volume and no tls mount', (role) => {
+  test.each(ROLES)('by default the %s makes its certificate in the certificate init container, into an in-memory volume the bootstrap and postgres containers mount read-only', (role) => {
     const podSpec = clusterPodSpec(clusterObjects(), role);
+    expect(volumeOf(podSpec, 'tls')).toEqual(SELF_SIGNED_VOLUME);
+    expect(initContainerNames(podSpec)).toEqual(['certificate', 'bootstrap']);
+    for (const name of ['bootstrap', 'postgres']) {
+      expect(containerOf(podSpec, name).volumeMounts.filter((m: any) => m.name === 'tls')).toEqual([TLS_MOUNT]);
+    }
+  });
+
+  test.each(ROLES)('with tls.disabled the %s has no tls volume, no tls mount and no certificate init container', (role) => {
+    const podSpec = clusterPodSpec(clusterObjects({ tls: { disabled: true } }), role);
     expect(volumeOf(podSpec, 'tls')).toBeUndefined();
+    expect(initContainerNames(podSpec)).toEqual(['bootstrap']);
     for (const container of [...podSpec.initContainers, ...podSpec.containers]) {
       expect(container.volumeMounts.map((m: any) => m.name)).not.toContain('tls');
     }
   });
 
-  test('turning tls on rolls the pods: the config checksum changes', () => {
+  test('turning tls off rolls the pods: the config checksum changes', () => {
     const checksum = (objects: any[]) => statefulSet(objects, 'primary').spec.template.metadata.annotations['checksum/config'];
-    expect(checksum(clusterObjects())).not.toBe(checksum(clusterObjects({ tls: {} })));
+    expect(checksum(clusterObjects())).not.toBe(checksum(clusterObjects({ tls: { disabled: true } })));
   });
 
   test.each(VERSIONS)('a cluster with tls, an issuer and an exporter validates strictly against Kubernetes %s', (version) => {
@@ -414,10 +548,11 @@ describe('the cluster\'s TLS', () => {
 
 describe('bootstrap.sh', () => {
   test.each([
-    ['with tls', { tls: {} }],
-    ['without tls', {}],
+    ['with a tls Secret', { tls: { secretName: 'db-cert' } }],
+    ['with a self-signed certificate', {}],
+    ['with tls.disabled', { tls: { disabled: true } }],
   ])('is shellcheck-clean %s', (_what, props) => {
-    const script = bootstrapScript(chain({ cluster: props, balancer: { tls: {} } }).objects);
+    const script = bootstrapScript(chain({ cluster: props }).objects);
     expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true);
     expect(shellcheck(script)).toBe('');
   });
@@ -499,8 +634,8 @@ describe('bootstrap.sh', () => {
     '',
   ].join('\n');
 
-  test('a replica restarted with tls rewrites primary_conninfo with sslmode=verify-full and the CA file, keeping other settings', () => {
-    const objects = chain({ cluster: { tls: {} }, balancer: { tls: {} } }).objects;
+  test('a replica restarted with a tls Secret rewrites primary_conninfo with sslmode=verify-full and the CA file, keeping other settings', () => {
+    const objects = chain({ cluster: { tls: { secretName: 'db-cert' } } }).objects;
     const run = restartReplica(objects, EARLIER);
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: expect.stringContaining('data directory holds a cluster') });
     const lines = run.autoConf.split('\n');
@@ -519,22 +654,152 @@ describe('bootstrap.sh', () => {
     expect(lines).toContain("primary_slot_name = 'db_replica_1'");
   });
 
-  test('a replica restarted without tls writes primary_conninfo without sslmode', () => {
-    const run = restartReplica(chain().objects, EARLIER);
-    expect(run.status).toBe(0);
+  const restartedConninfo = (objects: any[]) => {
+    const run = restartReplica(objects, EARLIER);
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: expect.stringContaining('data directory holds a cluster') });
     const line = run.autoConf.split('\n').find((l) => l.startsWith('primary_conninfo = '))!;
-    const conninfo = parseConninfo(autoConfValue(line, 'primary_conninfo'));
+    return parseConninfo(autoConfValue(line, 'primary_conninfo'));
+  };
+
+  test.each([
+    ['by default (a self-signed certificate)', {}],
+    ['with tls: {} (a self-signed certificate)', { tls: {} }],
+  ])('a replica restarted %s writes primary_conninfo with sslmode=require and no CA: TLS always, unverified', (_what, props) => {
+    expect(restartedConninfo(chain({ cluster: props }).objects)).toEqual({
+      host: 'db-primary-0.db-headless',
+      port: '5432',
+      user: "repl'user",
+      sslmode: 'require',
+      passfile: '<scratch>/pgpass',
+      application_name: 'db_replica_1',
+    });
+  });
+
+  test('a replica restarted with tls.disabled writes primary_conninfo without sslmode', () => {
+    const conninfo = restartedConninfo(chain(everywhere({ disabled: true })).objects);
     expect(conninfo.host).toBe('db-primary-0.db-headless');
     expect(Object.keys(conninfo)).not.toContain('sslmode');
     expect(Object.keys(conninfo)).not.toContain('sslrootcert');
   });
 
   test('the rewrite is idempotent: a second start leaves the same file', () => {
-    const objects = chain({ cluster: { tls: {} }, balancer: { tls: {} } }).objects;
+    const objects = chain({ cluster: { tls: { secretName: 'db-cert' } } }).objects;
     const twice = restartReplica(objects, EARLIER, 2);
     expect(twice.status).toBe(0);
     expect(twice.autoConf).toBe(restartReplica(objects, EARLIER, 1).autoConf);
     expect(twice.autoConf).toContain('sslmode=verify-full');
+  });
+});
+
+describe('the certificate init container of a self-signed certificate', () => {
+  const { cluster, balancer, pooler, objects } = chain();
+  const pods = chainPodSpecs(objects);
+  const components = [
+    ['primary', pods.primary, 'db-rw', cluster.certificateDnsNames, 'postgres'],
+    ['replica', pods.replica, 'db-rw', cluster.certificateDnsNames, 'postgres'],
+    ['balancer', pods.balancer, 'balancer', balancer.certificateDnsNames, 'pgpool'],
+    ['pooler', pods.pooler, 'pooler', pooler.certificateDnsNames, 'pgbouncer'],
+  ] as const;
+  const RESTRICTED = {
+    allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] },
+  };
+
+  test.each(components)('the %s: first init container, the default image, /bin/sh -c the script, its names in the environment', (_what, podSpec, commonName, dnsNames) => {
+    const maker = podSpec.initContainers[0];
+    expect(maker.name).toBe('certificate');
+    expect(podSpec.initContainers.filter((c: any) => c.name === 'certificate').length).toBe(1);
+    expect([maker.image, maker.command, maker.args]).toEqual(['postgres:15.14-bookworm', ['/bin/sh', '-c', SELF_SIGNED_CERTIFICATE_SCRIPT], undefined]);
+    expect(maker.env).toEqual([
+      { name: 'CERTIFICATE_DIR', value: '/certificate' },
+      { name: 'CERTIFICATE_COMMON_NAME', value: commonName },
+      { name: 'CERTIFICATE_DNS_NAMES', value: dnsNames.join(' ') },
+    ]);
+    expect(maker.volumeMounts).toEqual([{ name: 'tls', mountPath: '/certificate' }]);
+    expect(maker.securityContext).toMatchObject(RESTRICTED);
+  });
+
+  test.each(components)('the %s: the certificate\'s volume is an in-memory emptyDir, mounted read-only by the daemon', (_what, podSpec, _cn, _names, daemon) => {
+    expect(volumeOf(podSpec, 'tls')).toEqual(SELF_SIGNED_VOLUME);
+    const mounts = containerOf(podSpec, daemon).volumeMounts.filter((m: any) => m.name === 'tls');
+    expect(mounts.length).toBe(1);
+    expect(mounts[0].readOnly).toBe(true);
+  });
+
+  test.each(components)('the %s: the init container gets the daemon\'s resources, so it fits wherever the pod does', (_what, podSpec, _cn, _names, daemon) => {
+    expect(podSpec.initContainers[0].resources).toEqual(containerOf(podSpec, daemon).resources);
+  });
+
+  test('the daemons read the certificate where the volume is mounted: /etc/postgresql-tls, /etc/pgpool-tls, /etc/pgbouncer-tls/client', () => {
+    const mountOf = (podSpec: any, daemon: string) => containerOf(podSpec, daemon).volumeMounts.find((m: any) => m.name === 'tls').mountPath;
+    expect([mountOf(pods.primary, 'postgres'), mountOf(pods.balancer, 'pgpool'), mountOf(pods.pooler, 'pgbouncer')])
+      .toEqual(['/etc/postgresql-tls', '/etc/pgpool-tls', '/etc/pgbouncer-tls/client']);
+    expect(sslLines(objects).slice(1, 3)).toEqual(["ssl_cert_file = '/etc/postgresql-tls/tls.crt'", "ssl_key_file = '/etc/postgresql-tls/tls.key'"]);
+    expect([pgpoolLine(objects, 'ssl_cert'), pgpoolLine(objects, 'ssl_key')]).toEqual(["ssl_cert = '/etc/pgpool-tls/tls.crt'", "ssl_key = '/etc/pgpool-tls/tls.key'"]);
+    const ini = pgbouncerIni(objects);
+    expect([iniValue(ini, 'client_tls_cert_file'), iniValue(ini, 'client_tls_key_file')])
+      .toEqual(['/etc/pgbouncer-tls/client/tls.crt', '/etc/pgbouncer-tls/client/tls.key']);
+  });
+
+  test('tls.selfSignedImage sets the image of each component\'s certificate init container', () => {
+    const image = 'registry.example/openssl-sh:3';
+    const custom = chain(everywhere({ selfSignedImage: image }));
+    for (const podSpec of Object.values(chainPodSpecs(custom.objects))) expect(podSpec.initContainers[0].image).toBe(image);
+  });
+
+  test('the HA mode\'s members make their certificate too: the certificate init container is their only one', () => {
+    const chart = testChart('shop');
+    new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, highAvailability: {} });
+    const podSpec = findObject(synthObjects(chart), 'StatefulSet', 'db').spec.template.spec;
+    expect(initContainerNames(podSpec)).toEqual(['certificate']);
+    expect(volumeOf(podSpec, 'tls')).toEqual(SELF_SIGNED_VOLUME);
+  });
+
+  test('the script is shellcheck-clean as the POSIX sh it runs under', () => {
+    expect(shellcheck(`#!/bin/sh\n${SELF_SIGNED_CERTIFICATE_SCRIPT}`)).toBe('');
+  });
+
+  test('the script makes an ECDSA P-256 certificate for the component\'s names and a key only its user may read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tls-certificate-'));
+    try {
+      const out = join(dir, 'certificate');
+      mkdirSync(out);
+      // A file a wildcard name would match, were the script to let the shell expand `*.db-headless.shop...`.
+      writeFileSync(join(dir, 'x.db-headless.shop.svc'), '');
+      const maker = pods.replica.initContainers[0];
+      const rendered = Object.fromEntries(maker.env.map((e: any) => [e.name, e.value]));
+      const env = { PATH: process.env.PATH!, ...rendered, CERTIFICATE_DIR: out };
+      const run = spawnSync(maker.command[0], maker.command.slice(1), { env, cwd: dir, encoding: 'utf8' });
+      expect(run.status).toBe(0);
+      const openssl = (...args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' }).stdout;
+      const certificate = join(out, 'tls.crt');
+      const key = join(out, 'tls.key');
+      expect(openssl('x509', '-in', certificate, '-noout', '-subject').trim()).toBe('subject=CN = db-rw');
+      const sans = openssl('x509', '-in', certificate, '-noout', '-ext', 'subjectAltName').split('\n')[1].trim().split(', ');
+      expect(sans).toEqual(cluster.certificateDnsNames.map((name) => `DNS:${name}`));
+      expect(openssl('x509', '-in', certificate, '-noout', '-text')).toContain('ASN1 OID: prime256v1');
+      expect(openssl('pkey', '-in', key, '-pubout')).toBe(openssl('x509', '-in', certificate, '-noout', '-pubkey'));
+      // umask 077: the key and the certificate are the pod user's alone.
+      expect([statSync(key).mode.toString(8).slice(-3), statSync(certificate).mode.toString(8).slice(-3)]).toEqual(['600', '600']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the script fails, and the pod with it, when the certificate directory is not writable', () => {
+    const maker = pods.pooler.initContainers[0];
+    const rendered = Object.fromEntries(maker.env.map((e: any) => [e.name, e.value]));
+    const run = spawnSync(maker.command[0], maker.command.slice(1), { env: { PATH: process.env.PATH!, ...rendered, CERTIFICATE_DIR: '/nonexistent/certificate' }, encoding: 'utf8' });
+    expect(run.status).not.toBe(0);
+  });
+
+  test.each([
+    ['a tls Secret', { secretName: 'own-cert' }],
+    ['tls { issuer }', { issuer: ISSUER }],
+    ['tls.disabled', { disabled: true }],
+  ] as const)('with %s no pod has a certificate init container, and no container carries its environment', (_what, tls) => {
+    const { objects: rendered } = chain(everywhere(tls));
+    for (const podSpec of Object.values(chainPodSpecs(rendered))) expect(initContainerNames(podSpec)).not.toContain('certificate');
+    expect(JSON.stringify(rendered)).not.toContain('CERTIFICATE_DNS_NAMES');
   });
 });
 
@@ -615,9 +880,14 @@ describe('errors', () => {
     expect(() => app.synthYaml()).not.toThrow();
   });
 
-  test('across namespaces, a cluster without tls is no TLS error', () => {
-    const { appsChart, cluster } = twoNamespaces(undefined);
+  test.each([
+    ['with a self-signed certificate (no CA to mount)', undefined, 'require'],
+    ['with tls.disabled', { disabled: true }, 'prefer'],
+  ] as const)('across namespaces, a cluster %s is no TLS error', (_what, tls, sslmode) => {
+    const { appsChart, cluster } = twoNamespaces(tls);
     expect(new PgBouncerPooler(appsChart, 'Pooler', { backend: cluster, ...POOLER }).backend).toBe(cluster);
+    const objects = synthObjects(appsChart);
+    expect(iniValue(pgbouncerIni(objects), 'server_tls_sslmode')).toBe(sslmode);
   });
 
   const constructs = [
@@ -660,10 +930,61 @@ describe('errors', () => {
     expectPropErrorMessage(message, 'test/Db', { prop: 'extraParameters.ssl_ciphers', value: '"ALL:eNULL"', fix: /use tls \(tls\.minimumProtocolVersion TLS_1_3/ });
   });
 
-  test('a balancer without tls in front of a TLS cluster is refused, naming the CA Secret', () => {
-    const message = thrownMessage(() => chain({ cluster: { tls: {} } }), 'a balancer without tls');
-    expectPropErrorMessage(message, 'test/Balancer', { prop: 'tls', value: '(unset)', fix: /set tls/ });
-    expect(message).toContain('"db-tls"');
+  test.each([
+    ['a self-signed certificate', {}],
+    ['a tls Secret', { secretName: 'db-cert' }],
+  ])('a balancer with tls.disabled in front of a cluster with %s is refused, naming tls.disabled', (_what, tls) => {
+    const message = thrownMessage(() => chain({ cluster: { tls }, balancer: { tls: { disabled: true } } }), 'a plaintext balancer in front of TLS');
+    expectPropErrorMessage(message, 'test/Balancer', { prop: 'tls.disabled', value: 'true', fix: /drop tls\.disabled$/ });
+    expect(message).toContain('Pgpool-II speaks TLS to backends only with its own ssl on');
+  });
+
+  test('a balancer with tls.disabled in front of a cluster with tls.disabled is accepted: plaintext on both sides', () => {
+    const { objects } = chain({ cluster: { tls: { disabled: true } }, balancer: { tls: { disabled: true } } });
+    expect([pgpoolLine(objects, 'ssl'), volumeOf(proxyPodSpec(objects, 'balancer'), 'tls')]).toEqual(['ssl = off', undefined]);
+  });
+
+  test.each([
+    ['secretName', { secretName: 'db-cert' }, '"db-cert"'],
+    ['issuer', { issuer: { name: 'ca' } }, '{"name":"ca"}'],
+    ['required', { required: false }, 'false'],
+    ['required', { required: true }, 'true'],
+    ['minimumProtocolVersion', { minimumProtocolVersion: TlsProtocolVersion.TLS_1_3 }, '"TLSv1.3"'],
+    ['selfSignedImage', { selfSignedImage: 'postgres:15' }, '"postgres:15"'],
+  ] as const)('tls.disabled with tls.%s is refused by every component, naming the field and its value', (field, options, value) => {
+    for (const [path, make] of constructs.map(([, p, m]) => [p, m] as const)) {
+      const message = thrownMessage(() => make({ disabled: true, ...options }), `tls.disabled with tls.${field} on ${path}`);
+      expectPropErrorMessage(message, path, { prop: `tls.${field}`, value, fix: new RegExp(`drop tls\\.disabled to keep TLS, or drop tls\\.${field}$`) });
+      expect(message).toContain('is set while tls.disabled turns TLS off');
+    }
+  });
+
+  test('tls.disabled: false is TLS as if unset, and combines with the other fields', () => {
+    const { objects } = chain({ cluster: { tls: { disabled: false, secretName: 'db-cert' } } });
+    expect(volumeOf(clusterPodSpec(objects), 'tls').secret.secretName).toBe('db-cert');
+    expect(sslLines(objects)[0]).toBe('ssl = on');
+  });
+
+  test.each(constructs)('the %s refuses tls.selfSignedImage beside a tls Secret, and one that is no image reference', (_what, path, make) => {
+    for (const tls of [{ secretName: 'db-cert', selfSignedImage: 'postgres:15' }, { issuer: ISSUER, selfSignedImage: 'postgres:15' }]) {
+      expectError(make, tls, path, { prop: 'tls.selfSignedImage', value: '"postgres:15"', fix: /drop tls\.selfSignedImage, or drop tls\.secretName and tls\.issuer$/ });
+    }
+    expectError(make, { selfSignedImage: 'postgres 15' }, path, { prop: 'tls.selfSignedImage', value: '"postgres 15"', fix: /use a reference such as "postgres:15\.14-bookworm"$/ });
+  });
+
+  test('ExternalPostgres refuses tlsDisabled with a certificateAuthority, naming both', () => {
+    const message = thrownMessage(() => new ExternalPostgres(testChart(), 'Ext', {
+      readWriteService: 'pg-main-rw', tlsDisabled: true, certificateAuthority: { secretName: 'corp-ca' },
+    }), 'tlsDisabled with a CA');
+    expectPropErrorMessage(message, 'test/Ext', { prop: 'tlsDisabled', value: 'true', fix: /drop tlsDisabled, or drop certificateAuthority$/ });
+    expect(message).toContain('contradicts certificateAuthority');
+  });
+
+  test('ExternalPostgres tlsDisabled: false is the default: encrypted, with or without a CA', () => {
+    for (const certificateAuthority of [undefined, { secretName: 'corp-ca' }]) {
+      const external = new ExternalPostgres(testChart(), 'Ext', { readWriteService: 'pg-main-rw', tlsDisabled: false, certificateAuthority });
+      expect(external.encrypted).toBe(true);
+    }
   });
 
   test.each([
@@ -679,6 +1000,9 @@ describe('errors', () => {
 });
 
 describe('Overlays: stack-wide tls', () => {
+  const SSL_ON_LINES = [
+    'ssl = on', "ssl_cert_file = '/etc/postgresql-tls/tls.crt'", "ssl_key_file = '/etc/postgresql-tls/tls.key'", "ssl_min_protocol_version = 'TLSv1.2'",
+  ];
   const BASE_CLUSTER: PostgresStatefulClusterProps = { ...CLUSTER };
   const stack = (overlays: StackOverlay[]) => {
     const chart = testChart('shop');
@@ -707,10 +1031,33 @@ describe('Overlays: stack-wide tls', () => {
     expect(pgHbaRules(objects).filter((rule) => rule.startsWith('hostssl')).length).toBeGreaterThan(0);
   });
 
-  test('without a tls overlay there is no TLS anywhere', () => {
-    const { objects } = stack([{ labels: { env: 'dev' } }]);
+  test('without a tls overlay every component makes a self-signed certificate: TLS everywhere, required, unverified', () => {
+    const { cluster, balancer, pooler, objects } = stack([{ labels: { env: 'dev' } }]);
+    expect(certificates(objects)).toEqual([]);
+    expect(sslLines(objects)).toEqual(SSL_ON_LINES);
+    expect(new Set(pgHbaRules(objects).slice(2).map((rule) => rule.split(' ')[0]))).toEqual(new Set(['hostssl']));
+    expect([pgpoolLine(objects, 'ssl'), pgpoolLine(objects, 'ssl_ca_cert')]).toEqual(["ssl = 'true'", undefined]);
+    expect(new Set(poolHbaTypes(objects).slice(1))).toEqual(new Set(['hostssl']));
+    const ini = pgbouncerIni(objects);
+    expect(['client_tls_sslmode', 'server_tls_sslmode', 'server_tls_ca_file'].map((key) => iniValue(ini, key))).toEqual(['require', 'require', undefined]);
+    for (const podSpec of Object.values(chainPodSpecs(objects))) expect(initContainerNames(podSpec)[0]).toBe('certificate');
+    expect([cluster, balancer, pooler].map((c) => [c.encrypted, c.certificateAuthority]))
+      .toEqual([[true, undefined], [true, undefined], [true, undefined]]);
+  });
+
+  test('a stack-wide tls { disabled: true } turns TLS off everywhere: no ssl, host lines, plaintext towards the backends', () => {
+    const { cluster, balancer, pooler, objects } = stack([{ tls: { disabled: true } }]);
     expect(certificates(objects)).toEqual([]);
     expect(sslLines(objects)).toEqual([]);
-    expect(iniValue(pgbouncerIni(objects), 'client_tls_sslmode')).toBe('disable');
+    expect(new Set(pgHbaRules(objects).slice(2).map((rule) => rule.split(' ')[0]))).toEqual(new Set(['host']));
+    expect(pgpoolLine(objects, 'ssl')).toBe('ssl = off');
+    expect(new Set(poolHbaTypes(objects).slice(1))).toEqual(new Set(['host']));
+    const ini = pgbouncerIni(objects);
+    expect(['client_tls_sslmode', 'server_tls_sslmode', 'client_tls_cert_file'].map((key) => iniValue(ini, key))).toEqual(['disable', 'prefer', undefined]);
+    for (const podSpec of Object.values(chainPodSpecs(objects))) {
+      expect(initContainerNames(podSpec)).not.toContain('certificate');
+      expect(volumeOf(podSpec, 'tls')).toBeUndefined();
+    }
+    expect([cluster.encrypted, balancer.encrypted, pooler.encrypted]).toEqual([false, false, false]);
   });
 });
