@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Duration } from 'cdk8s';
@@ -10,6 +10,7 @@ import {
 } from '../lib';
 import { validateManifests } from './support/kube-schema';
 import { mayConnect, Pod } from './support/network-policy-eval';
+import { patroniPodEnvironment, requirePatroni, startPatroni as startPatroniPod, validatePatroniConfig } from './support/patroni-pod';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
@@ -60,20 +61,8 @@ function plainFiles(props: Props, exporter = false) {
   return { parameters, pgHba: hbaLines(data['pg_hba.conf']) };
 }
 
-function requirePatroni(): void {
-  if (!existsSync('/usr/bin/patroni')) throw new Error('patroni is not installed at /usr/bin/patroni (apt-get install patroni): CI installs Debian\'s 3.0.2');
-}
-
 /** The postgres container's environment for pod `db-0`, `$(VAR)` resolved, Secrets replaced by made-up values. */
-function podEnvironment(objects: any[]): { [name: string]: string } {
-  const env: { [name: string]: string } = { PATH: '/usr/bin:/bin' };
-  for (const { name, value, valueFrom } of server(objects).env) {
-    if (value !== undefined) env[name] = value.replace(/\$\((\w+)\)/g, (_: string, ref: string) => env[ref]);
-    else if (valueFrom.fieldRef) env[name] = ({ 'metadata.name': 'db-0', 'metadata.namespace': NS } as any)[valueFrom.fieldRef.fieldPath];
-    else env[name] = `${valueFrom.secretKeyRef.name}-${valueFrom.secretKeyRef.key}`;
-  }
-  return env;
-}
+const podEnvironment = (objects: any[]) => patroniPodEnvironment(objects, 'db', NS);
 
 /** Runs python3 with the rendered patroni.yml as its last argument, in the pod's environment. */
 function withPatroniYml(objects: any[], args: string[], env = podEnvironment(objects)) {
@@ -95,40 +84,9 @@ const SECRET_VALUES: { [secretName: string]: { [key: string]: string } } = {
   'db-patroni-api': { username: 'patroni', password: 'api:pass word' },
 };
 
-/**
- * Runs the rendered patroni-start.sh as the pod would: the secrets volume's files from
- * SECRET_VALUES (or `files`), patroni.yml, and a `patroni` on PATH that runs python3 with `args`
- * and the directory the script hands it. Returns the run and the directory's files.
- */
-function startPatroni(objects: any[], args: string[], files?: { [path: string]: string }) {
-  requirePatroni();
-  const dir = mkdtempSync(join(tmpdir(), 'patroni-start-'));
-  try {
-    const write = (path: string, text: string, mode = 0o644) => {
-      mkdirSync(join(dir, path, '..'), { recursive: true });
-      writeFileSync(join(dir, path), text, { mode });
-    };
-    const sources = podSpec(objects).volumes.find((v: any) => v.name === 'secrets').projected.sources;
-    const secretFiles = files ?? Object.fromEntries(sources.flatMap(({ secret }: any) => secret.items
-      .map(({ key, path }: any) => [path, SECRET_VALUES[secret.name]?.[key] ?? `${secret.name}-${key}`])));
-    for (const [path, text] of Object.entries(secretFiles)) write(`secrets/${path}`, text, 0o440);
-    write('config/patroni.yml', patroniYml(objects));
-    write('patroni-start.sh', startScript(objects), 0o755);
-    write('bin/patroni', `#!/bin/sh\nexec /usr/bin/python3 ${args.map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')} "$@"\n`, 0o755);
-    mkdirSync(join(dir, 'run'), { mode: 0o700 });
-    const env = { ...podEnvironment(objects), PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, CREDENTIALS_DIR: join(dir, 'secrets'), PATRONICTL_CONFIG_FILE: join(dir, 'run') };
-    const result = spawnSync('bash', [join(dir, 'patroni-start.sh'), join(dir, 'config/patroni.yml')], { env, encoding: 'utf8' });
-    const modes = Object.fromEntries(readdirSync(join(dir, 'run')).map((name) => [name, lstatSync(join(dir, 'run', name))])
-      .map(([name, stat]: any) => [name, stat.isSymbolicLink() ? 'link' : (stat.mode % 0o1000).toString(8)]));
-    return { status: result.status, stdout: result.stdout, output: `${result.stdout}${result.stderr}`, modes };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-const validateConfig = (objects: any[]) => {
-  const { status, output } = startPatroni(objects, ['/usr/bin/patroni', '--validate-config']);
-  return { status, output: output.replace(/^\S+ patroni-start: credentials written; starting Patroni\n/, '') };
-};
+/** patroni-start.sh of `db` with SECRET_VALUES (or exactly `files`), running python3 with `args`. */
+const startPatroni = (objects: any[], args: string[], files?: { [path: string]: string }) => startPatroniPod(objects, 'db', NS, args, SECRET_VALUES, files);
+const validateConfig = (objects: any[]) => validatePatroniConfig(objects, 'db', NS, SECRET_VALUES);
 /** Patroni's configuration as its Config class merges the directory, as JSON. */
 const effectiveConfig = (objects: any[], expression: string) => {
   const result = startPatroni(objects, ['-c', [
@@ -235,7 +193,9 @@ describe('patroni.yml', () => {
     expect(lines.filter((line: string) => line.includes('pg_monitor'))).toEqual([
       'host postgres +pg_monitor 127.0.0.1/32 scram-sha-256', 'host postgres +pg_monitor ::1/128 scram-sha-256',
     ]);
-    expect(new Set(lines.filter((line: string) => !/pg_monitor|^local/.test(line)).map((line: string) => line.split(' ')[0]))).toEqual(new Set(['hostssl']));
+    // The superuser's reject line comes first and matches any connection type; every admitting network line is hostssl.
+    expect(lines.filter((line: string) => / reject$/.test(line))).toEqual(['host all @/etc/postgresql-superuser/username all reject']);
+    expect(new Set(lines.filter((line: string) => !/pg_monitor|^local| reject$/.test(line)).map((line: string) => line.split(' ')[0]))).toEqual(new Set(['hostssl']));
   });
 
   test('`on` stays a string for YAML 1.1 readers, PyYAML included, and there are no anchors or aliases', () => {
@@ -577,7 +537,8 @@ describe('the plain mode is unchanged', () => {
 
   test('two StatefulSets with a bootstrap init container, postgresql.conf with listen_addresses and hba_file, no Role', () => {
     expect(ofKind(objects, 'StatefulSet').map((o) => o.metadata.name).sort()).toEqual(['db-primary', 'db-replica']);
-    expect(podSpec(objects, 'db-primary').initContainers.map((c: any) => c.name)).toEqual(['bootstrap']);
+    // The certificate init container makes the default self-signed certificate first.
+    expect(podSpec(objects, 'db-primary').initContainers.map((c: any) => c.name)).toEqual(['certificate', 'bootstrap']);
     const conf = confParameters(findObject(objects, 'ConfigMap', 'db-config').data['postgresql.conf']);
     expect([conf.listen_addresses, conf.port, conf.hba_file]).toEqual(['*', '5432', '/etc/postgresql/pg_hba.conf']);
     expect([...ofKind(objects, 'Role'), ...ofKind(objects, 'RoleBinding')]).toEqual([]);
