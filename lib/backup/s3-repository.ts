@@ -9,7 +9,7 @@ import { validateCidr } from '../core/names';
 import { volumeMount } from '../core/pod-volumes';
 import { envFromSecret } from '../core/secret-env';
 import { CertificateAuthority, resolveAuthority } from '../core/tls';
-import { validatePort } from '../core/validation';
+import { requireEnum, validatePort } from '../core/validation';
 
 /** How S3 requests name the bucket. */
 export enum S3UriStyle {
@@ -174,10 +174,7 @@ export class S3Repository extends BackupRepository {
       throw propError(scope, `${prop}.egressCidrs`, egressCidrs, 'lets nothing reach the endpoint', 'list the networks of the endpoint, or leave it unset for any address');
     }
     egressCidrs.forEach((cidr) => validateCidr(scope, `${prop}.egressCidrs`, cidr));
-    const uriStyle = props.uriStyle ?? S3UriStyle.HOST;
-    if (!Object.values(S3UriStyle).includes(uriStyle)) {
-      throw propError(scope, `${prop}.uriStyle`, uriStyle, 'is not a URI style', 'use S3UriStyle.HOST or S3UriStyle.PATH');
-    }
+    const uriStyle = requireEnum(scope, `${prop}.uriStyle`, props.uriStyle ?? S3UriStyle.HOST, S3UriStyle);
     return {
       bucket: props.bucket,
       endpoint: props.endpoint,

@@ -13,7 +13,7 @@ import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
-import { requireInteger, validateImage, wholeSeconds } from '../core/validation';
+import { requireEnum, requireInteger, validateImage, wholeSeconds } from '../core/validation';
 
 /** A pgpool.conf parameter, and the prop it comes from (for error messages). */
 export interface PgpoolParameter {
@@ -111,7 +111,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   const user = resolveUserMetadata(scope, props);
   return {
     ...workload,
-    passwordEncryption: props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256,
+    passwordEncryption: requireEnum(scope, 'passwordEncryption', props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256, PgpoolPasswordEncryption),
     parameters,
     ...logins,
     healthChecks: healthCheckPeriod > 0,
@@ -121,7 +121,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     certificateDnsNames: serviceDnsNames(scope, [name]),
     allowedCidrs,
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
-    spread: props.spread ?? PodSpread.PREFERRED,
+    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, PodSpread),
     user,
     componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
     connectionsPerBackend: workload.replicas * numInitChildren * maxPool,
@@ -138,7 +138,7 @@ function resolveWorkload(scope: IConstruct, id: string, props: PgpoolBalancerPro
     replicas: requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100),
     uid: requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1),
     image: validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE),
-    configMode: props.configMode ?? PgpoolConfigMode.CONFIG_MAP,
+    configMode: requireEnum(scope, 'configMode', props.configMode ?? PgpoolConfigMode.CONFIG_MAP, PgpoolConfigMode),
   };
 }
 
@@ -200,7 +200,10 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps, sizes:
     { name: 'load_balance_mode', value: props.loadBalanceMode ?? true },
     { name: 'connection_cache', value: props.connectionCache ?? true },
     { name: 'statement_level_load_balance', value: props.statementLevelLoadBalance ?? false },
-    { name: 'disable_load_balance_on_write', value: props.disableLoadBalanceOnWrite ?? DisableLoadBalanceOnWrite.TRANSACTION },
+    {
+      name: 'disable_load_balance_on_write',
+      value: requireEnum(scope, 'disableLoadBalanceOnWrite', props.disableLoadBalanceOnWrite ?? DisableLoadBalanceOnWrite.TRANSACTION, DisableLoadBalanceOnWrite),
+    },
     { name: 'num_init_children', value: numInitChildren },
     { name: 'max_pool', value: maxPool },
     { name: 'child_life_time', value: seconds('childLifeTime', props.childLifeTime, 300) },

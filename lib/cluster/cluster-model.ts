@@ -15,13 +15,14 @@ import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
 } from '../core/names';
-import { DEFAULT_POSTGRES_MAJOR, PostgresVersion, postgresVersion } from '../core/postgres-versions';
+import { DEFAULT_POSTGRES_MAJOR, integerParameter, PostgresVersion, postgresVersion } from '../core/postgres-versions';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
+import { checkSettingValue, gucSyntax } from '../core/setting-values';
 import { PodSpread } from '../core/scheduling';
 import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
-import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
+import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 
 /** A postgresql.conf value: numbers and booleans are written bare, strings quoted. */
 export type ParameterValue = string | number | boolean;
@@ -104,8 +105,12 @@ const REPLICA_SUFFIX = '-replica';
 const CUSTOM_IMAGE_UID = 999;
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
+/** The largest memory limit a cluster takes: twice the largest machines offered (32Ti), so a typo such as "999999Ti" is caught. */
+const MAX_MEMORY_LIMIT_BYTES = 64 * 2 ** 40;
 const POSTGRES_MEMORY_UNITS: { [unit: string]: number } = { kB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
 
+/** A library file name: a list element PostgreSQL reads as is, with no path, quote, comma or space. */
+const LIBRARY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
 const EXTENSION_PARAMETER = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/;
 
 const SOCKET = setByConstruct('nothing: the probes and bootstrap rely on the socket path');
@@ -176,6 +181,11 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     throw propError(scope, 'resources.memoryLimit', resources.memoryLimit, 'is below the 256Mi PostgreSQL needs to run a few sessions',
       'give at least "256Mi"');
   }
+  // shared_buffers is derived from the limit and allocated at start: past any node's memory the server cannot start.
+  if (resources.memoryLimitBytes > MAX_MEMORY_LIMIT_BYTES) {
+    throw propError(scope, 'resources.memoryLimit', resources.memoryLimit, 'is more memory than any node has, and PostgreSQL allocates a quarter of it at start',
+      'give at most "64Ti" (twice the largest machines offered today), or check the unit');
+  }
   const storage = resolveStorage(scope, props);
   const settings = resolveSettings(scope, props, topology, resources, storage, version);
   const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
@@ -215,8 +225,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     ],
     resources,
     storage,
-    volumeRetention: props.volumeRetention ?? VolumeRetention.RETAIN,
-    spread: props.spread ?? PodSpread.PREFERRED,
+    volumeRetention: requireEnum(scope, 'volumeRetention', props.volumeRetention ?? VolumeRetention.RETAIN, VolumeRetention),
+    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, PodSpread),
     terminationGracePeriodSeconds: graceSeconds,
     user,
     componentLabels,
@@ -272,14 +282,14 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
   const memoryLimitBytes = resources.memoryLimitBytes;
   const walVolumeBytes = parseQuantity(scope, storage.walSize ? 'storage.walSize' : 'storage.size', storage.walSize ?? storage.size);
   const settings = props.settings ?? {};
-  const maxConnections = requireInteger(scope, 'settings.maxConnections', settings.maxConnections ?? 100, 1, 262143);
+  const maxConnections = requireParameterInteger(scope, 'settings.maxConnections', settings.maxConnections ?? 100, version, 'max_connections');
   const superuserReservedConnections = requireInteger(scope, 'settings.superuserReservedConnections', settings.superuserReservedConnections ?? 3, 0);
   if (superuserReservedConnections >= maxConnections) {
     throw propError(scope, 'settings.superuserReservedConnections', superuserReservedConnections,
       `leaves no connection for other roles out of maxConnections ${maxConnections}`,
       'make it smaller than settings.maxConnections');
   }
-  const walSenders = resolveWalSenders(scope, settings, topology.instances);
+  const walSenders = resolveWalSenders(scope, settings, topology.instances, version);
   const sharedBuffers = settings.sharedBuffers ?? defaultMemory('shared_buffers', memoryLimitBytes / 4);
   const sharedBuffersBytes = parsePostgresMemory(scope, 'settings.sharedBuffers', sharedBuffers);
   if (sharedBuffersBytes >= memoryLimitBytes) {
@@ -294,7 +304,7 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     effective_cache_size: settings.effectiveCacheSize ?? defaultMemory('effective_cache_size', memoryLimitBytes * 0.75),
     work_mem: settings.workMem ?? '4MB',
     maintenance_work_mem: settings.maintenanceWorkMem ?? defaultMemory('maintenance_work_mem', memoryLimitBytes / 16),
-    wal_level: settings.walLevel ?? WalLevel.REPLICA,
+    wal_level: requireEnum(scope, 'settings.walLevel', settings.walLevel ?? WalLevel.REPLICA, WalLevel),
     max_wal_senders: walSenders.maxWalSenders,
     max_replication_slots: walSenders.maxReplicationSlots,
     max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? defaultMemory('max_slot_wal_keep_size', walVolumeBytes / 2),
@@ -302,15 +312,15 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     wal_keep_size: settings.walKeepSize ?? (topology.highAvailability ? version.patroni.walKeepSize : '0MB'),
     hot_standby: settings.hotStandby ?? true,
     hot_standby_feedback: settings.hotStandbyFeedback ?? false,
-    synchronous_commit: settings.synchronousCommit ?? SynchronousCommit.ON,
-    shared_preload_libraries: settings.sharedPreloadLibraries?.join(','),
+    synchronous_commit: requireEnum(scope, 'settings.synchronousCommit', settings.synchronousCommit ?? SynchronousCommit.ON, SynchronousCommit),
+    shared_preload_libraries: resolvePreloadLibraries(scope, settings.sharedPreloadLibraries),
   };
   for (const memoryParameter of Object.keys(MEMORY_RANGES)) {
     checkMemoryRange(scope, memoryParameter, String(typed[memoryParameter]));
   }
   const maxSlotWalKeepBytes = parsePostgresMemory(scope, 'settings.maxSlotWalKeepSize', String(typed.max_slot_wal_keep_size));
   const memoryEstimateBytes = sharedBuffersBytes + maxConnections * parsePostgresMemory(scope, 'settings.workMem', String(typed.work_mem));
-  const memoryCheck = props.memoryCheck ?? MemoryCheck.WARN;
+  const memoryCheck = requireEnum(scope, 'memoryCheck', props.memoryCheck ?? MemoryCheck.WARN, MemoryCheck);
   const memoryOverrun = memoryEstimateBytes > memoryLimitBytes && memoryCheck !== MemoryCheck.OFF
     ? { estimateBytes: memoryEstimateBytes, limitBytes: memoryLimitBytes, check: memoryCheck } : undefined;
   typed.synchronous_standby_names = resolveSynchronousStandbyNames(scope, props, topology);
@@ -408,17 +418,17 @@ function resolveStorage(scope: IConstruct, props: PostgresStatefulClusterProps):
   return storage;
 }
 
-function resolveWalSenders(scope: IConstruct, settings: PostgresqlSettings, instances: number) {
+function resolveWalSenders(scope: IConstruct, settings: PostgresqlSettings, instances: number, version: PostgresVersion) {
   const fallback = Math.max(10, instances + 2);
   // Each replica streams through one sender; cloning a replica takes two more (backup + WAL).
   const neededSenders = instances - 1 + 2;
-  const maxWalSenders = requireInteger(scope, 'settings.maxWalSenders', settings.maxWalSenders ?? fallback, 0);
+  const maxWalSenders = requireParameterInteger(scope, 'settings.maxWalSenders', settings.maxWalSenders ?? fallback, version, 'max_wal_senders');
   if (maxWalSenders < neededSenders) {
     throw propError(scope, 'settings.maxWalSenders', maxWalSenders,
       `is below the ${neededSenders} that ${instances - 1} streaming replicas and one being cloned need`,
       `set it to ${neededSenders} or more, or leave it unset for ${fallback}`);
   }
-  const maxReplicationSlots = requireInteger(scope, 'settings.maxReplicationSlots', settings.maxReplicationSlots ?? fallback, 0);
+  const maxReplicationSlots = requireParameterInteger(scope, 'settings.maxReplicationSlots', settings.maxReplicationSlots ?? fallback, version, 'max_replication_slots');
   if (maxReplicationSlots < instances - 1) {
     throw propError(scope, 'settings.maxReplicationSlots', maxReplicationSlots,
       `is below the ${instances - 1} slots the replicas stream through`,
@@ -442,8 +452,30 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
         `check the spelling against ${version.configurationDocs}`);
     }
     requireSingleLine(scope, prop, extra[key]);
+    const type = version.parameterTypes[parameter];
+    if (type) checkSettingValue(scope, prop, extra[key], type, gucSyntax(`PostgreSQL ${version.major}`));
     return { name: parameter, value: extra[key] };
   });
+}
+
+/**
+ * shared_preload_libraries as one list: each a library's file name in PostgreSQL's $libdir
+ * (`pg_stat_statements`, `auto_explain`, `timescaledb`); that the image has it only the server can tell.
+ */
+function resolvePreloadLibraries(scope: IConstruct, libraries: string[] | undefined): string | undefined {
+  libraries?.forEach((library, index) => {
+    if (typeof library !== 'string' || !LIBRARY_NAME.test(library)) {
+      throw propError(scope, `settings.sharedPreloadLibraries[${index}]`, library, 'is not a library name',
+        'give the file name of a library the image installs, such as "pg_stat_statements": letters, digits, "_", "-" and ".", at most 255 characters');
+    }
+  });
+  return libraries?.join(',');
+}
+
+/** A typed whole-number setting, within the range the cluster's PostgreSQL takes for its parameter. */
+function requireParameterInteger(scope: IConstruct, prop: string, value: number, version: PostgresVersion, parameter: string): number {
+  const { min, max } = integerParameter(version, parameter);
+  return requireInteger(scope, prop, value, min, max);
 }
 
 /** Checks a parameter against Patroni's limits for the cluster's major (version.patroni). */

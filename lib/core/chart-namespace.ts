@@ -4,6 +4,7 @@ import { propError } from './errors';
 import { k8s } from './kube';
 import { validateDnsLabel } from './names';
 import { resolveUserMetadata } from './user-metadata';
+import { requireEnum } from './validation';
 
 /** A Pod Security Standards profile, which the Namespace's admission enforces. */
 export enum PodSecurityLevel {
@@ -58,10 +59,7 @@ export class ChartNamespace extends Construct {
     validateDnsLabel(this, 'chart namespace', chart.namespace);
     this.name = chart.namespace;
     const user = resolveUserMetadata(this, { labels: props.labels, annotations: props.annotations });
-    const level = props.podSecurity ?? PodSecurityLevel.RESTRICTED;
-    if (!Object.values(PodSecurityLevel).includes(level)) {
-      throw propError(this, 'podSecurity', level, 'is not a Pod Security Standards level', 'use PodSecurityLevel.RESTRICTED, BASELINE or PRIVILEGED');
-    }
+    const level = requireEnum(this, 'podSecurity', props.podSecurity ?? PodSecurityLevel.RESTRICTED, PodSecurityLevel);
     const podSecurity = Object.fromEntries(['enforce', 'audit', 'warn'].map((mode) => [`pod-security.kubernetes.io/${mode}`, level]));
     const taken = Object.keys(user.labels).find((key) => key.startsWith('pod-security.kubernetes.io/'));
     if (taken !== undefined) {

@@ -30,7 +30,8 @@ export interface ResolvedCredentials {
   readonly passwordKey: string;
 }
 
-const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+// Kubernetes' key rule (IsConfigMapKey): not ".", ".." nor starting with "..".
+const SECRET_KEY = /^(?!\.\.?$)(?!\.\.)[-._a-zA-Z0-9]{1,253}$/;
 
 /**
  * Every reference to an existing Secret goes through here: its name and the keys pods read,
@@ -39,12 +40,12 @@ const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
  */
 export function resolveSecretKeys<K extends string>(scope: IConstruct, prop: string, secretName: string,
   keys: { [name in K]: string }): { readonly secretName: string } & { readonly [name in K]: string } {
-  validateDnsSubdomain(scope, `${prop}.secretName`, secretName, 'Secret');
   for (const [name, key] of Object.entries<string>(keys)) {
     if (typeof key !== 'string' || !SECRET_KEY.test(key)) {
-      throw propError(scope, `${prop}.${name}`, key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
+      throw propError(scope, `${prop}.${name}`, key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and ".", at most 253 characters');
     }
   }
+  validateDnsSubdomain(scope, `${prop}.secretName`, secretName, 'Secret');
   return { secretName, ...keys };
 }
 

@@ -38,7 +38,7 @@ export function validateServiceName(scope: IConstruct, prop: string, name: strin
 
 /** Throws unless `name` is a DNS-1123 label (namespaces). */
 export function validateDnsLabel(scope: IConstruct, prop: string, name: string): void {
-  if (!DNS_1123_LABEL.test(name)) {
+  if (typeof name !== 'string' || !DNS_1123_LABEL.test(name)) {
     throw propError(scope, prop, name, 'is not a DNS-1123 label',
       'use lower-case letters, digits and "-", starting and ending with a letter or digit');
   }
@@ -47,7 +47,7 @@ export function validateDnsLabel(scope: IConstruct, prop: string, name: string):
 
 /** Throws unless `name` is a DNS-1123 subdomain, the name of an existing `kind` (Secret, StorageClass). */
 export function validateDnsSubdomain(scope: IConstruct, prop: string, name: string, kind: string): void {
-  if (!DNS_1123_SUBDOMAIN.test(name)) {
+  if (typeof name !== 'string' || !DNS_1123_SUBDOMAIN.test(name)) {
     throw propError(scope, prop, name, `is not a valid ${kind} name`,
       `use the name of an existing ${kind}: lower-case letters, digits, "-" and ".", starting and ending with a letter or digit`);
   }

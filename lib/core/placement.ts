@@ -3,7 +3,7 @@ import { IConstruct } from 'constructs';
 import { propError } from './errors';
 import { k8s } from './kube';
 import { validateDnsSubdomain, validateLabels, validateLabelValue, validateQualifiedName } from './names';
-import { wholeSeconds } from './validation';
+import { requireEnum, wholeSeconds } from './validation';
 
 /** How a toleration matches a taint's value. */
 export enum TolerationOperator {
@@ -86,7 +86,8 @@ export function placementSpec(scope: IConstruct, placement: PodPlacement = {}): 
 }
 
 function resolveToleration(scope: IConstruct, prop: string, toleration: PodToleration): k8s.Toleration {
-  const operator = toleration.operator ?? TolerationOperator.EQUAL;
+  const operator = requireEnum(scope, `${prop}.operator`, toleration.operator ?? TolerationOperator.EQUAL, TolerationOperator);
+  requireEnum(scope, `${prop}.effect`, toleration.effect, TaintEffect);
   if (toleration.key !== undefined) validateQualifiedName(scope, `${prop}.key`, toleration.key);
   if (toleration.key === undefined && operator !== TolerationOperator.EXISTS) {
     throw propError(scope, `${prop}.operator`, operator, 'needs a key: only EXISTS may match every taint',

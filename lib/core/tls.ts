@@ -8,7 +8,7 @@ import { ComponentLabels, metadataLabels } from './labels';
 import { serviceHost, validateDnsSubdomain } from './names';
 import { postgresVersion } from './postgres-versions';
 import { UserMetadata } from './user-metadata';
-import { validateImage } from './validation';
+import { requireEnum, validateImage } from './validation';
 import { objectMeta } from './workload';
 
 /** libpq's sslmode, which PgBouncer uses for its own TLS too. */
@@ -147,7 +147,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
   }
   const common = {
     required: options.required ?? true,
-    minimumProtocolVersion: options.minimumProtocolVersion ?? TlsProtocolVersion.TLS_1_2,
+    minimumProtocolVersion: requireEnum(scope, 'tls.minimumProtocolVersion', options.minimumProtocolVersion ?? TlsProtocolVersion.TLS_1_2, TlsProtocolVersion),
   };
   const issuer = options.issuer;
   if (options.secretName === undefined && issuer === undefined) {
@@ -164,7 +164,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
   return {
     ...common,
     secretName,
-    ...(issuer ? { issuer: { name: issuer.name, kind: issuer.kind ?? IssuerKind.ISSUER } } : {}),
+    ...(issuer ? { issuer: { name: issuer.name, kind: requireEnum(scope, 'tls.issuer.kind', issuer.kind ?? IssuerKind.ISSUER, IssuerKind) } } : {}),
     authority: { secretName, key: TLS_FILES.authority },
   };
 }

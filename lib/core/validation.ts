@@ -37,3 +37,15 @@ export function validateImage(scope: IConstruct, image: string, example: string,
   }
   return image;
 }
+
+/**
+ * Throws unless `value` is one of the enum's values; returns it (undefined stays undefined, for
+ * optional props). jsii enums are plain strings to TypeScript and JavaScript callers, so any
+ * string can arrive where the type says an enum.
+ */
+export function requireEnum<T extends string, V extends T | undefined>(scope: IConstruct, prop: string, value: V,
+  values: { readonly [member: string]: T }): V {
+  const allowed: readonly string[] = Object.values(values);
+  if (value === undefined || allowed.includes(value)) return value;
+  throw propError(scope, prop, value, 'is not one of its enum\'s values', `use one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
+}

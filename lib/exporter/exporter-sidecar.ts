@@ -14,7 +14,7 @@ import { validateLabels } from '../core/names';
 import { restrictedContainer } from '../core/pod-baseline';
 import { resolveResources, resourceRequirements } from '../core/resources';
 import { validateUniqueNames } from '../core/unique-names';
-import { requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
+import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 
 const METRICS_PORT_NAME = 'metrics';
 const METRICS_PATH = '/metrics';
@@ -89,7 +89,7 @@ export class ExporterSidecar extends Construct {
     const labels: ComponentLabels = { name: exporter.exporterName, instance: profile.name, component: 'metrics', partOf: profile.partOf };
     const metadata = (name: string, extra: { [key: string]: string }) =>
       ({ name, ...(profile.namespace ? { namespace: profile.namespace } : {}), labels: metadataLabels(labels, extra) });
-    const scrapeObject = props.scrapeObject ?? ScrapeObject.NONE;
+    const scrapeObject = requireEnum(this, 'scrapeObject', props.scrapeObject ?? ScrapeObject.NONE, ScrapeObject);
     if (scrapeObject !== ScrapeObject.NONE) this.scrapeObject(scrapeObject, profile, metadata(`${profile.name}-metrics`, monitoringLabels), intervalSeconds);
     if (props.alerts) {
       new ApiObject(this, 'PrometheusRule', {
