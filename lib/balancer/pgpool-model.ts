@@ -11,7 +11,7 @@ import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateCidr, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TlsProtocolVersion } from '../core/tls';
+import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TLS_FILES, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, wholeSeconds } from '../core/validation';
 
@@ -103,7 +103,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   const numInitChildren = requireInteger(scope, 'numInitChildren', props.numInitChildren ?? 32, 1, 10000);
   const maxPool = requireInteger(scope, 'maxPool', props.maxPool ?? 1, 1, 1000);
   const { tls, serverAuthority } = resolveBalancerTls(scope, props, name);
-  const { parameters, healthCheckPeriod } = resolveParameters(scope, props, { numInitChildren, maxPool, tls });
+  const { parameters, healthCheckPeriod } = resolveParameters(scope, props, { numInitChildren, maxPool, tls, serverAuthority });
   checkParameterValues(scope, parameters, workload.configMode);
   const allowedCidrs = props.allowedCidrs ?? ['0.0.0.0/0', '::/0'];
   if (allowedCidrs.length === 0) throw propError(scope, 'allowedCidrs', allowedCidrs, 'admits no client', 'list the client networks');
@@ -158,18 +158,34 @@ function resolveBalancerTls(scope: IConstruct, props: PgpoolBalancerProps, name:
       'leave it unset: the image\'s OpenSSL sets the floor (OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level)');
   }
   const serverAuthority = backendAuthority(scope, props.backend);
-  if (serverAuthority && !tls) {
-    throw propError(scope, 'tls', undefined, `is needed: the backend has TLS (CA Secret "${serverAuthority.secretName}"), and Pgpool-II speaks TLS to backends only with its own ssl on`,
-      'set tls, such as { issuer: ... } or { secretName: ... }');
+  if (backendEncrypted(props.backend) && !tls) {
+    throw propError(scope, 'tls.disabled', true, 'leaves the backend unreachable: it takes TLS only, and Pgpool-II speaks TLS to backends only with its own ssl on',
+      'drop tls.disabled');
   }
   return { tls, serverAuthority };
 }
 
+/**
+ * Pgpool-II's TLS: its certificate, and the backend's CA, against which it verifies the backend
+ * (without one, it takes the backend's certificate unverified). `ssl` is written 'true', not
+ * 'on': the image's entrypoint would otherwise replace the certificate with one of its own.
+ */
+function tlsParameters(tls: ResolvedTls | undefined, serverAuthority: CertificateAuthority | undefined): PgpoolParameter[] {
+  if (!tls) return [{ name: 'ssl', value: false }];
+  return [
+    { name: 'ssl', value: 'true' },
+    { name: 'ssl_cert', value: `${BALANCER_PATHS.certificateDir}/${TLS_FILES.certificate}` },
+    { name: 'ssl_key', value: `${BALANCER_PATHS.certificateDir}/${TLS_FILES.key}` },
+    ...(serverAuthority ? [{ name: 'ssl_ca_cert', value: `${BALANCER_PATHS.backendAuthorityDir}/${TLS_FILES.authority}` }] : []),
+  ];
+}
+
 /** pgpool.conf's parameters: the construct's own, the backends, the typed props, then the extra ones. */
-function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps, sizes: { numInitChildren: number; maxPool: number; tls?: ResolvedTls }) {
+function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
+  sizes: { numInitChildren: number; maxPool: number; tls?: ResolvedTls; serverAuthority?: CertificateAuthority }) {
   const seconds = (prop: string, duration: Duration | undefined, fallback: number) =>
     requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
-  const { numInitChildren, maxPool, tls } = sizes;
+  const { numInitChildren, maxPool, tls, serverAuthority } = sizes;
   const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);
   const backend = props.backend;
   const parameters: PgpoolParameter[] = [
@@ -212,7 +228,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps, sizes:
     { name: 'client_idle_limit', value: seconds('clientIdleLimit', props.clientIdleLimit, 0) },
     { name: 'sr_check_period', value: seconds('srCheckPeriod', props.srCheckPeriod, 10) },
     { name: 'health_check_period', value: healthCheckPeriod },
-    { name: 'ssl', value: tls !== undefined },
+    ...tlsParameters(tls, serverAuthority),
     ...resolveExtraParameters(scope, props.extraParameters ?? {}),
   ];
   return { parameters, healthCheckPeriod };

@@ -88,6 +88,8 @@ export interface ClusterModel {
   readonly maxSlotWalKeepBytes: number;
   readonly superuserReservedConnections: number;
   readonly allowedCidrs: string[];
+  /** Whether pg_hba admits the superuser over TCP. */
+  readonly superuserNetworkAccess: boolean;
   readonly tls?: ResolvedTls;
   /** The names clients and replicas verify the server certificate against. */
   readonly certificateDnsNames: string[];
@@ -217,6 +219,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     databases,
     ...settings,
     allowedCidrs,
+    superuserNetworkAccess: props.superuserNetworkAccess ?? false,
     ...(tls ? { tls } : {}),
     // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
     certificateDnsNames: [
