@@ -93,7 +93,8 @@ function secretsInText(text: string): string[] {
  */
 const ENV_EXCEPTIONS: { [name: string]: { value: RegExp; why: string } } = {
   PGPASSFILE: { value: /^\/[\w./-]+$/, why: 'where the bootstrap writes the libpq passfile, in an in-memory volume' },
-  PGPOOL_ENABLE_POOL_PASSWD: { value: /^true$/, why: 'pgpool image switch: build pool_passwd from the *_USERNAME/*_PASSWORD variables' },
+  DATA_SOURCE_PASS_FILE: { value: /^\/[\w./-]+$/, why: 'where postgres_exporter reads its password: the mounted Secret' },
+  PGPOOL_ENABLE_POOL_PASSWD: { value: /^true$/, why: 'pgpool image switch: off, its entrypoint would force ssl = \'on\' and a certificate of its own' },
 };
 
 interface Container { readonly where: string; readonly container: any }

@@ -11,6 +11,10 @@ export const BACKUP_PATHS = {
   repositoryRoot: '/var/lib/pgbackrest',
   /** The cluster's TLS Secret in the repository host and backup job pods (the instances use the cluster's own mount). */
   tlsDir: '/etc/pgbackrest-tls',
+  /** The superuser's Secret in the server sidecar: `superuser/username` and `superuser/password`. */
+  secretsDir: '/etc/pgbackrest-secrets',
+  /** The server sidecar's passfile, in an in-memory emptyDir. */
+  passfile: '/run/pgbackrest-auth/pgpass',
   /** CAs of S3 endpoints, one subdirectory per repository: `/etc/pgbackrest-ca/repo2/ca.crt` (s3-repository.ts). */
   storageCaRoot: '/etc/pgbackrest-ca',
 } as const;
@@ -25,6 +29,8 @@ export const BACKUP_FILES = {
   backupConf: (repository: number) => `backup-repo${repository}.conf`,
   /** The backup job's script: stanza-create, then the backup. */
   backupScript: 'backup.sh',
+  /** The server sidecar's command: the superuser's passfile, then pgBackRest's server. */
+  serverScript: 'server.sh',
   /** The restore script, run instead of initdb by a cluster created from a backup. */
   restoreScript: 'restore.sh',
 } as const;

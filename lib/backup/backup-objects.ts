@@ -1,8 +1,9 @@
+import { posix } from 'path';
 import { Construct, IConstruct } from 'constructs';
 import { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
 import { BackupModel, RepositoryModel } from './backup-model';
 import { BackupType } from './backup-props';
-import { renderBackupScript, renderRestoreScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
+import { renderBackupScript, renderRestoreScript, renderServerScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
 import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 import { configChecksum } from '../core/checksum';
 import { ClaimTemplate } from '../core/claim-template';
@@ -13,6 +14,7 @@ import { PodBase, restrictedContainer, restrictedPod } from '../core/pod-baselin
 import { PodVolume, volumeMount } from '../core/pod-volumes';
 import { resourceRequirements } from '../core/resources';
 import { envFromCredentials } from '../core/secret-env';
+import { secretProjection } from '../core/secret-files';
 import { serviceDnsNames, TLS_FILES } from '../core/tls';
 import { objectMeta, tokenlessServiceAccount } from '../core/workload';
 
@@ -54,7 +56,9 @@ export interface BackupNetworkRules {
   readonly egress: Connection[];
 }
 
-const VOLUMES = { config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls' } as const;
+const VOLUMES = {
+  config: 'pgbackrest-config', lock: 'pgbackrest-lock', tls: 'pgbackrest-tls', secrets: 'pgbackrest-secrets', auth: 'pgbackrest-auth',
+} as const;
 /** pgBackRest's lock path: a small in-memory emptyDir in every pod that runs it. */
 const LOCK_VOLUME = PodVolume.memory(VOLUMES.lock, '1Mi');
 /** The repositories the instances reach locally: every one that does not live on the repository host. */
@@ -77,6 +81,7 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
   const config = PodVolume.configMap(VOLUMES.config, model.objectNames.config, {
     files: [
       { key: BACKUP_FILES.instanceConf, path: BACKUP_FILES.instanceConf },
+      { key: BACKUP_FILES.serverScript, path: BACKUP_FILES.serverScript, mode: 0o555 },
       ...(model.restore ? [{ key: BACKUP_FILES.restoreScript, path: BACKUP_FILES.restoreScript, mode: 0o555 }] : []),
     ],
   });
@@ -84,27 +89,36 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
     config.readOnlyMount(BACKUP_PATHS.configDir), LOCK_VOLUME.mount(BACKUP_PATHS.lockDir), ...local.flatMap((repository) => repository.access.mounts),
   ];
   const repositoryEnv = local.flatMap((repository) => repository.access.env);
-  const server = `pgbackrest --config=${instanceConf} server`;
+  const secrets = PodVolume.projected(VOLUMES.secrets, [secretProjection('superuser', cluster.superuser)]);
+  const auth = PodVolume.memory(VOLUMES.auth, '1Mi');
   const sidecar = restrictedContainer({
     name: 'pgbackrest',
     image: model.image,
-    command: server.split(' '),
+    command: [`${BACKUP_PATHS.configDir}/${BACKUP_FILES.serverScript}`],
     ports: [{ name: 'pgbackrest', containerPort: model.serverPort, protocol: 'TCP' }],
     // The remote the server forks for a backup logs in to PostgreSQL over the socket as the
-    // superuser; pgBackRest reads pg1-user from the environment, libpq the password.
-    env: [envFromCredentials('PGBACKREST_PG1_USER', cluster.superuser, 'username'), envFromCredentials('PGPASSWORD', cluster.superuser, 'password')],
+    // superuser; pgBackRest reads pg1-user from the environment, libpq the password from the
+    // passfile server.sh writes.
+    env: [
+      envFromCredentials('PGBACKREST_PG1_USER', cluster.superuser, 'username'),
+      { name: 'CREDENTIALS_DIR', value: BACKUP_PATHS.secretsDir },
+      { name: 'PGPASSFILE', value: BACKUP_PATHS.passfile },
+    ],
     resources: resourceRequirements(model.resources),
     readinessProbe: serverProbe(instanceConf, 3),
     livenessProbe: serverProbe(instanceConf, 6),
     volumeMounts: [
       config.readOnlyMount(BACKUP_PATHS.configDir),
       LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
+      secrets.readOnlyMount(BACKUP_PATHS.secretsDir),
+      auth.mount(posix.dirname(BACKUP_PATHS.passfile)),
       ...cluster.sidecarMounts.map((mount) => volumeMount(mount.name, mount.mountPath,
         cluster.dataVolumeNames.includes(mount.name) || mount.mountPath === cluster.tlsDir)),
     ],
   });
   const files = {
     [BACKUP_FILES.instanceConf]: renderInstanceConf(model),
+    [BACKUP_FILES.serverScript]: renderServerScript(model),
     ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
   };
   const restoreEnvironment: { [name in typeof RESTORE_ENVIRONMENT[number]]: string } = {
@@ -114,7 +128,7 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
     PGBACKREST_CONFIG: instanceConf,
   };
   return {
-    volumes: [config.volume, LOCK_VOLUME.volume, ...local.flatMap((repository) => repository.access.volumes)],
+    volumes: [config.volume, LOCK_VOLUME.volume, secrets.volume, auth.volume, ...local.flatMap((repository) => repository.access.volumes)],
     postgresMounts: pgbackrestMounts,
     postgresEnv: repositoryEnv,
     sidecars: [sidecar],
@@ -160,6 +174,7 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
     ...(model.repoHostPodHost ? { [BACKUP_FILES.repoHostConf]: renderRepoHostConf(model) } : {}),
     ...Object.fromEntries(model.repositories.map((repository) => [BACKUP_FILES.backupConf(repository.index), renderBackupConf(model, repository)])),
     [BACKUP_FILES.backupScript]: renderBackupScript(model),
+    [BACKUP_FILES.serverScript]: renderServerScript(model),
     ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
   };
   new k8s.KubeConfigMap(root, 'Config', { metadata: objectMeta(root, model.objectNames.config, model.backupLabels, user), data: files });

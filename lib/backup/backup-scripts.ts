@@ -1,6 +1,6 @@
 import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel } from './backup-model';
-import { TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * backup.sh, the command of every backup CronJob: `backup.sh <repository> <full|diff|incr>`.
@@ -136,3 +136,26 @@ log "cluster restored and promoted"
 
 /** The restore script's path in the instance pods. */
 export const RESTORE_SCRIPT_PATH = `${BACKUP_PATHS.configDir}/${BACKUP_FILES.restoreScript}`;
+
+/**
+ * server.sh, the instances' server sidecar: the remote it forks for a backup logs in to
+ * PostgreSQL over the socket as the superuser, with libpq's password from a passfile written
+ * here from the mounted Secret (PGPASSWORD would show in the environment). pgBackRest has no
+ * file option for the S3 keys or the cipher pass: those stay in its environment.
+ */
+export function renderServerScript(model: BackupModel): string {
+  return `#!/usr/bin/env bash
+# server.sh of cluster "${model.stanza}", rendered by cdk8s-postgres.
+set -euo pipefail
+
+: "\${CREDENTIALS_DIR:?}" "\${PGPASSFILE:?}"
+log() {
+  printf 'server: %s\\n' "$*" >&2
+}
+
+${CREDENTIAL_FUNCTIONS}
+
+write_passfile "$PGPASSFILE" superuser
+exec pgbackrest --config=${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf} server
+`;
+}

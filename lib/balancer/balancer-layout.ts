@@ -15,8 +15,10 @@ export const BALANCER_PATHS = {
   imageEtcDir: '/opt/pgpool-II/etc',
   /** pidfile and pgpool_status. */
   runDir: '/var/run/pgpool',
-  /** The sr_check user's Secret (init step only). */
+  /** The logins' Secrets, one directory per role (init steps only). */
   secretsDir: '/etc/pgpool-secrets',
+  /** The init steps' scripts that every config mode runs. */
+  scriptsDir: '/etc/pgpool-scripts',
 } as const;
 
 /** File names. */
@@ -24,9 +26,16 @@ export const BALANCER_FILES = {
   pgpoolConf: 'pgpool.conf',
   poolHbaConf: 'pool_hba.conf',
   configScript: 'config.sh',
-  /** Image settings the pgpool container reads through configMapKeyRef: a literal env value, or a ConfigMap key, named *password* reads as a leaked secret to policy scanners. */
-  passwordEncryptionMethod: 'pgpool-encryption-method',
-  skipPasswordEncryption: 'pgpool-skip-encryption',
+  /** The init step that writes pool_passwd and pcp.conf from the mounted Secrets. */
+  loginsScript: 'logins.sh',
+} as const;
+
+/** The directories of the logins' Secrets in secretsDir: each holds `username` and `password`. */
+export const CREDENTIAL_DIRS = {
+  srCheck: 'srcheck',
+  pcp: 'pcp',
+  /** A client's or an exporter's role, by its prefix. */
+  login: (prefix: string) => `login-${prefix.toLowerCase()}`,
 } as const;
 
 /** The Service and container port of Pgpool-II, and of PCP. */

@@ -2,7 +2,7 @@ import { Chart } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { BALANCER_FILES, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
 import { balancerEnvironment, balancerPodSpec } from './balancer-pod';
-import { renderConfigScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
+import { renderConfigScript, renderPasswordsScript, renderPgpoolConf, renderPoolHbaConf } from './pgpool-conf';
 import { BalancerModel, EXPORTER_PREFIX, PgpoolUserModel, resolveBalancerModel } from './pgpool-model';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { PgpoolConfigMode } from './pgpool-settings';
@@ -91,25 +91,20 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.encrypted = model.tls !== undefined;
     this.certificateAuthority = model.tls?.authority;
 
-    const imageSettings = {
-      [BALANCER_FILES.passwordEncryptionMethod]: model.passwordEncryption,
-      [BALANCER_FILES.skipPasswordEncryption]: 'false',
-    };
-    const files = (): { [file: string]: string } => (model.configMode === PgpoolConfigMode.CONFIG_MAP
-      ? {
-        [BALANCER_FILES.pgpoolConf]: renderPgpoolConf(model),
-        [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model, this.exporterUsers),
-        [BALANCER_FILES.configScript]: renderConfigScript(model),
-        ...imageSettings,
-      }
-      : { [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model, this.exporterUsers), ...imageSettings });
+    const files = (): { [file: string]: string } => ({
+      [BALANCER_FILES.poolHbaConf]: renderPoolHbaConf(model, this.exporterUsers),
+      [BALANCER_FILES.loginsScript]: renderPasswordsScript(model, this.exporterUsers),
+      ...(model.configMode === PgpoolConfigMode.CONFIG_MAP
+        ? { [BALANCER_FILES.pgpoolConf]: renderPgpoolConf(model), [BALANCER_FILES.configScript]: renderConfigScript(model) }
+        : {}),
+    });
     this.network = renderProxyDeployment(this, {
       name: model.name,
       replicas: model.replicas,
       labels: model.componentLabels,
       user: model.user,
       files,
-      checksumInputs: () => ({ env: JSON.stringify(balancerEnvironment(model, this.exporterUsers)) }),
+      checksumInputs: () => ({ env: JSON.stringify(balancerEnvironment(model)) }),
       servicePorts: [
         { name: 'postgres', port: PGPOOL_PORT, targetPort: k8s.IntOrString.fromString('pgpool'), protocol: 'TCP' },
         ...(model.exposePcp ? [{ name: 'pcp', port: PCP_PORT, targetPort: k8s.IntOrString.fromString('pcp'), protocol: 'TCP' }] : []),

@@ -1,3 +1,4 @@
+import { CREDENTIAL_DIRS } from './balancer-layout';
 import { BalancerModel, PgpoolParameter, PgpoolUserModel } from './pgpool-model';
 
 /** pgpool.conf: every parameter quoted the way Pgpool-II reads it. */
@@ -59,7 +60,7 @@ export function renderConfigScript(model: BalancerModel): string {
 set -eu
 
 : "\${TEMPLATE_DIR:?}" "\${CONFIG_DIR:?}" "\${CREDENTIALS_DIR:?}"
-name=$(cat -- "$CREDENTIALS_DIR/srcheck/username")
+name=$(cat -- "$CREDENTIALS_DIR/${CREDENTIAL_DIRS.srCheck}/username")
 case $name in
   '' | *[!A-Za-z0-9_.-]*)
     echo "config: the sr_check user's name must be letters, digits, '_', '.' or '-'" >&2
@@ -75,4 +76,86 @@ mv -f -- "$CONFIG_DIR/pgpool.conf.tmp" "$CONFIG_DIR/pgpool.conf"
 cp -- "$TEMPLATE_DIR/pool_hba.conf" "$CONFIG_DIR/pool_hba.conf"
 echo "config: pgpool.conf and pool_hba.conf written" >&2
 `;
+}
+
+/**
+ * logins.sh, an init step of every config mode: pool_passwd and (with a PCP user) pcp.conf,
+ * written from the mounted Secrets into the image's config directory, an in-memory volume.
+ *
+ * The image's entrypoint would run `pg_enc ... <password>` and `pg_md5 <password>` from
+ * `<PREFIX>_PASSWORD` variables: passwords in the environment and on command lines. Given no
+ * such variables, it registers nothing and keeps these files. Entries are `TEXT<password>`,
+ * which Pgpool-II takes for md5 and SCRAM clients alike and for SCRAM to the backends; an
+ * AES entry would protect nothing, as its key would sit in the same directory.
+ * @param exporterUsers the exporters' users, granted after the balancer was built
+ */
+export function renderPasswordsScript(model: BalancerModel, exporterUsers: readonly PgpoolUserModel[] = []): string {
+  const logins = [model.srCheckUser, ...model.users, ...exporterUsers].map((user) => user === model.srCheckUser
+    ? CREDENTIAL_DIRS.srCheck : CREDENTIAL_DIRS.login(user.envPrefix));
+  const pcp = model.pcpUser ? `
+# pcp.conf: the PCP user's name and the md5 of its password, which md5sum reads from stdin.
+user=$(secret_line ${CREDENTIAL_DIRS.pcp} username)
+case $user in
+  *[!A-Za-z0-9_.-]*)
+    echo "logins: the PCP user's name must be letters, digits, '_', '.' or '-'" >&2
+    exit 1
+    ;;
+esac
+password=$(secret_line ${CREDENTIAL_DIRS.pcp} password)
+hash=$(printf '%s' "$password" | md5sum)
+printf '%s:%s\\n' "$user" "\${hash%% *}" > "$ETC_DIR/pcp.conf.tmp"
+mv -f -- "$ETC_DIR/pcp.conf.tmp" "$ETC_DIR/pcp.conf"
+echo "logins: pcp.conf written" >&2
+` : '';
+  return `#!/bin/sh
+# logins.sh of balancer "${model.name}", rendered by cdk8s-postgres.
+# Writes pool_passwd${model.pcpUser ? ' and pcp.conf' : ''} from the Secrets mounted in $CREDENTIALS_DIR (one
+# directory per role, files username and password) to $ETC_DIR. printf is a shell builtin:
+# no password reaches a command line, the environment or the log.
+set -eu
+
+: "\${CREDENTIALS_DIR:?}" "\${ETC_DIR:?}"
+umask 077
+# Lengths in bytes, as Pgpool-II counts them.
+export LC_ALL=C
+
+# secret_line <dir> <key>: a Secret's value, which must be one non-empty line.
+secret_line() {
+  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
+  case $value in
+    '' | *'
+'*)
+      echo "logins: $1/$2 must hold one non-empty line" >&2
+      return 1
+      ;;
+  esac
+  printf '%s' "$value"
+}
+
+# field <value>: a pool_passwd field, with backslash and colon escaped as Pgpool-II reads them.
+field() {
+  printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'
+}
+
+# entry <dir>: a pool_passwd line. Pgpool-II reads 128 bytes of the password field, TEXT included.
+entry() {
+  user=$(secret_line "$1" username)
+  password=$(secret_line "$1" password)
+  if [ "\${#password}" -gt 124 ]; then
+    echo "logins: the password in $1 is longer than the 124 bytes Pgpool-II reads" >&2
+    return 1
+  fi
+  user=$(field "$user")
+  password=$(field "$password")
+  printf '%s:TEXT%s\\n' "$user" "$password"
+}
+
+: > "$ETC_DIR/pool_passwd.tmp"
+set -- ${logins.join(' ')}
+for dir in "$@"; do
+  entry "$dir" >> "$ETC_DIR/pool_passwd.tmp"
+done
+mv -f -- "$ETC_DIR/pool_passwd.tmp" "$ETC_DIR/pool_passwd"
+echo "logins: pool_passwd written for $# role(s)" >&2
+${pcp}`;
 }

@@ -11,8 +11,9 @@ export interface PgpoolUser {
   /** The role's Secret. */
   readonly credentials: PostgresCredentials;
   /**
-   * Prefix of the `<PREFIX>_USERNAME` / `<PREFIX>_PASSWORD` variables the image reads: upper-case
-   * letters and digits only, as the image cuts the name at the first `_`.
+   * Names the role in the pod: its Secret is mounted as `login-<prefix>` for the init step that
+   * writes pool_passwd. Upper-case letters and digits (once the image's `<PREFIX>_USERNAME`
+   * variables, which put passwords on command lines and are no longer used).
    * @default - USER0, USER1, ... by position
    */
   readonly envPrefix?: string;
@@ -37,7 +38,7 @@ export interface PgpoolBalancerProps extends WorkloadProps {
    */
   readonly replicas?: number;
   /**
-   * The Pgpool-II project's image (its entrypoint builds pool_passwd and pcp.conf), run as `runAsUser`.
+   * The Pgpool-II project's image (its entrypoint assembles pgpool.conf), run as `runAsUser`.
    * @default 'pgpool/pgpool:4.4.3'
    */
   readonly image?: string;
@@ -52,7 +53,7 @@ export interface PgpoolBalancerProps extends WorkloadProps {
    */
   readonly configMode?: PgpoolConfigMode;
   /**
-   * How pool_passwd stores passwords.
+   * How clients prove their password to Pgpool-II (pool_hba.conf's method).
    * @default PgpoolPasswordEncryption.SCRAM_SHA_256
    */
   readonly passwordEncryption?: PgpoolPasswordEncryption;

@@ -18,10 +18,13 @@ export enum PgpoolConfigMode {
   ENVIRONMENT = 'environment',
 }
 
-/** How pool_passwd stores the users' passwords. */
+/**
+ * How clients log in to Pgpool-II. pool_passwd holds the passwords (TEXT entries, in an
+ * in-memory volume) either way, so Pgpool-II logs in to SCRAM backends with both.
+ */
 export enum PgpoolPasswordEncryption {
-  /** AES-encrypted with a key made at pod start: clients log in with SCRAM-SHA-256. */
+  /** Clients log in with SCRAM-SHA-256. */
   SCRAM_SHA_256 = 'scram-sha-256',
-  /** MD5 hashes: clients log in with MD5, which SCRAM-only backends refuse. */
+  /** Clients log in with MD5, weaker than SCRAM: only for clients that lack SCRAM. */
   MD5 = 'md5',
 }

@@ -16,6 +16,16 @@ export interface Sidecar {
    * @default - none
    */
   readonly podAnnotations?: { [key: string]: string };
+  /**
+   * Containers run before the pod's own daemon starts, such as one writing a passfile.
+   * @default - none
+   */
+  readonly initContainers?: k8s.Container[];
+  /**
+   * Volumes the sidecar's containers mount; their names must be free in the pod.
+   * @default - none
+   */
+  readonly volumes?: k8s.Volume[];
 }
 
 /**
@@ -44,9 +54,16 @@ export class SidecarSet {
     this.services.push(ports);
   }
 
-  /** The pod spec with the sidecars' containers after the component's own, at synth. */
+  /** The pod spec with the sidecars' containers, init containers and volumes after the component's own, at synth. */
   public withContainers(spec: k8s.PodSpec): k8s.PodSpec {
-    return { ...spec, containers: [...spec.containers, ...this.sidecars.map((s) => s.container)] };
+    const initContainers = [...spec.initContainers ?? [], ...this.sidecars.flatMap((s) => s.initContainers ?? [])];
+    const volumes = [...spec.volumes ?? [], ...this.sidecars.flatMap((s) => s.volumes ?? [])];
+    return {
+      ...spec,
+      ...(initContainers.length > 0 ? { initContainers } : {}),
+      containers: [...spec.containers, ...this.sidecars.map((s) => s.container)],
+      ...(volumes.length > 0 ? { volumes } : {}),
+    };
   }
 
   /** The Service's ports with the sidecars' after the component's own, at synth. */
@@ -66,11 +83,16 @@ export class SidecarSet {
 
   public add(sidecar: Sidecar): void {
     const container = sidecar.container;
-    const containers = [...this.pods.flatMap((pod) => [...pod.containers, ...(pod.initContainers ?? [])]), ...this.sidecars.map((s) => s.container)];
+    const containers = [...this.pods.flatMap((pod) => [...pod.containers, ...(pod.initContainers ?? [])]),
+      ...this.sidecars.flatMap((s) => [s.container, ...s.initContainers ?? []])];
     const taken = (what: string, value: unknown, fix: string) =>
       propError(this.scope, `sidecar ${what}`, value, 'is already taken in the pod or on its Service', fix);
-    if (containers.some((other) => other.name === container.name)) {
-      throw taken('container name', container.name, 'give the sidecar another name; a component takes one exporter');
+    for (const name of [container, ...sidecar.initContainers ?? []].map((c) => c.name)) {
+      if (containers.some((other) => other.name === name)) throw taken('container name', name, 'give the sidecar another name; a component takes one exporter');
+    }
+    const volumes = [...this.pods.flatMap((pod) => pod.volumes ?? []), ...this.sidecars.flatMap((s) => s.volumes ?? [])];
+    for (const volume of sidecar.volumes ?? []) {
+      if (volumes.some((other) => other.name === volume.name)) throw taken('volume name', volume.name, 'give the sidecar\'s volume another name');
     }
     const containerPorts = containers.flatMap((other) => other.ports ?? []);
     for (const port of container.ports ?? []) {

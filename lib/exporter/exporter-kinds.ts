@@ -1,7 +1,27 @@
 import { ResolvedCredentials } from '../core/credentials';
 import { k8s } from '../core/kube';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
-import { credentialsEnv } from '../core/secret-env';
+import { restrictedContainer } from '../core/pod-baseline';
+import { PodVolume } from '../core/pod-volumes';
+import { envFromCredentials } from '../core/secret-env';
+import { secretFiles } from '../core/secret-files';
+
+/** How an exporter runs: its container's command, arguments, environment and mounts, and what the pod adds for it. */
+export interface ExporterInvocation {
+  /** undefined keeps the image's entrypoint. */
+  readonly command?: string[];
+  readonly args: string[];
+  readonly env: k8s.EnvVar[];
+  readonly volumeMounts: k8s.VolumeMount[];
+  readonly initContainers: k8s.Container[];
+  readonly volumes: k8s.Volume[];
+}
+
+/** What an exporter's container shares with the init containers it needs. */
+export interface ExporterContainerBase {
+  readonly image: string;
+  readonly resources: k8s.ResourceRequirements;
+}
 
 /** How one exporter is run: its image, port and the way it is told where and as whom to connect. */
 export interface ExporterSpec {
@@ -9,25 +29,65 @@ export interface ExporterSpec {
   readonly exporterName: string;
   readonly defaultImage: string;
   readonly defaultPort: number;
-  /** The container's command (undefined keeps the image's entrypoint), arguments and environment. */
-  readonly invocation: (profile: MonitoringProfile, port: number, credentials: ResolvedCredentials) => {
-    readonly command?: string[];
-    readonly args: string[];
-    readonly env: k8s.EnvVar[];
-  };
+  readonly invocation: (profile: MonitoringProfile, port: number, credentials: ResolvedCredentials,
+    base: ExporterContainerBase) => ExporterInvocation;
 }
 
-/** Credentials reach the exporters as environment variables from the Secret, never in arguments. */
-const userAndPassword = credentialsEnv;
-
 const sslMode = (profile: MonitoringProfile) => (profile.tlsRequired ? 'require' : 'disable');
-
-/** The DATA_SOURCE_* variables postgres_exporter and pgpool2_exporter both read: the daemon's `postgres` database on loopback. */
-const dataSource = (profile: MonitoringProfile, credentials: ResolvedCredentials): k8s.EnvVar[] => [
-  { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
-  ...userAndPassword('DATA_SOURCE_USER', 'DATA_SOURCE_PASS', credentials),
-];
 const listen = (port: number) => `--web.listen-address=:${port}`;
+
+/** Where the exporter's Secret and its passfile are mounted. */
+const SECRET_DIR = '/etc/exporter-secret';
+const PASSFILE = '/run/exporter-auth/pgpass';
+
+/** The Secret's password key, as a file only the exporter's containers mount. */
+const passwordVolume = (name: string, credentials: ResolvedCredentials) =>
+  PodVolume.projected(`${name}-secret`, [secretFiles(credentials.secretName, [{ key: credentials.passwordKey, path: 'password' }])]);
+
+/**
+ * passfile.sh, the init container of the exporters on Go's lib/pq, which reads a password from
+ * a PGPASSFILE but from no other file: one `*:*:*:*:<password>` line, with backslash and colon
+ * escaped, mode 0600 as lib/pq requires, in an in-memory volume. POSIX sh, as the images are
+ * busybox and Alpine; printf is a builtin, so the password reaches no command line.
+ */
+export const PASSFILE_SCRIPT = `set -eu
+umask 077
+password=$(cat -- "${SECRET_DIR}/password")
+case $password in
+  '' | *'
+'*)
+    echo "passfile: the exporter's password must be one non-empty line" >&2
+    exit 1
+    ;;
+esac
+password=$(printf '%s' "$password" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g')
+printf '*:*:*:*:%s\\n' "$password" > "$PGPASSFILE.tmp"
+mv -f -- "$PGPASSFILE.tmp" "$PGPASSFILE"
+`;
+
+/**
+ * The user from PGUSER and the password from a passfile, written by an init container from the
+ * mounted Secret: lib/pq reads both when the connection string names neither.
+ */
+function libpqLogin(name: string, credentials: ResolvedCredentials, base: ExporterContainerBase) {
+  const secret = passwordVolume(name, credentials);
+  const auth = PodVolume.memory(`${name}-auth`, '1Mi');
+  const authMount = auth.mount(PASSFILE.slice(0, PASSFILE.lastIndexOf('/')));
+  const passfileEnv = { name: 'PGPASSFILE', value: PASSFILE };
+  return {
+    env: [envFromCredentials('PGUSER', credentials, 'username'), passfileEnv],
+    volumeMounts: [{ ...authMount, readOnly: true }],
+    initContainers: [restrictedContainer({
+      name: `${name}-passfile`,
+      image: base.image,
+      command: ['/bin/sh', '-c', PASSFILE_SCRIPT],
+      env: [passfileEnv],
+      resources: base.resources,
+      volumeMounts: [secret.readOnlyMount(SECRET_DIR), authMount],
+    })],
+    volumes: [secret.volume, auth.volume],
+  };
+}
 
 /** Each exporter, by the daemon it reads. All of them connect over the pod's loopback. */
 export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
@@ -35,16 +95,29 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
     exporterName: 'postgres-exporter',
     defaultImage: 'prometheuscommunity/postgres-exporter:v0.11.1',
     defaultPort: 9187,
-    invocation: (profile, port, credentials) => ({ args: [listen(port)], env: dataSource(profile, credentials) }),
+    // DATA_SOURCE_PASS_FILE: the password from the mounted Secret, not from the environment.
+    invocation: (profile, port, credentials) => {
+      const secret = passwordVolume('postgres-exporter', credentials);
+      return {
+        args: [listen(port)],
+        env: [
+          { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
+          envFromCredentials('DATA_SOURCE_USER', credentials, 'username'),
+          { name: 'DATA_SOURCE_PASS_FILE', value: `${SECRET_DIR}/password` },
+        ],
+        volumeMounts: [secret.readOnlyMount(SECRET_DIR)],
+        initContainers: [],
+        volumes: [secret.volume],
+      };
+    },
   },
   [ExporterKind.PGBOUNCER]: {
     exporterName: 'pgbouncer-exporter',
     defaultImage: 'prometheuscommunity/pgbouncer-exporter:v0.11.0',
     defaultPort: 9127,
-    // Go's lib/pq takes the user and password from PGUSER and PGPASSWORD when the URL has none.
-    invocation: (profile, port, credentials) => ({
+    invocation: (profile, port, credentials, base) => ({
       args: [listen(port), `--pgBouncer.connectionString=postgres://127.0.0.1:${profile.daemonPort}/pgbouncer?sslmode=${sslMode(profile)}`],
-      env: userAndPassword('PGUSER', 'PGPASSWORD', credentials),
+      ...libpqLogin('pgbouncer-exporter', credentials, base),
     }),
   },
   [ExporterKind.PGPOOL]: {
@@ -52,10 +125,16 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
     defaultImage: 'pgpool/pgpool2_exporter:1.2.2',
     defaultPort: 9719,
     // The binary itself rather than the image's `sh -c` wrapper, so the port is an argument.
-    invocation: (profile, port, credentials) => ({
-      command: ['/bin/pgpool2_exporter'],
-      args: [listen(port)],
-      env: dataSource(profile, credentials),
-    }),
+    // pgpool2_exporter reads no *_FILE variable; DATA_SOURCE_USER/PASS would put the password
+    // in the environment, so DATA_SOURCE_NAME names neither and lib/pq reads PGUSER and the passfile.
+    invocation: (profile, port, credentials, base) => {
+      const login = libpqLogin('pgpool2-exporter', credentials, base);
+      return {
+        command: ['/bin/pgpool2_exporter'],
+        args: [listen(port)],
+        ...login,
+        env: [{ name: 'DATA_SOURCE_NAME', value: `postgresql://127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` }, ...login.env],
+      };
+    },
   },
 };

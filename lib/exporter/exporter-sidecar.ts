@@ -68,7 +68,8 @@ export class ExporterSidecar extends Construct {
     validateUniqueNames(this);
 
     props.target.grantMetricsAccess(credentials);
-    const invocation = exporter.invocation(profile, this.port, credentials);
+    const base = { image: this.image, resources: resourceRequirements(resources) };
+    const invocation = exporter.invocation(profile, this.port, credentials, base);
     props.target.addSidecar({
       container: restrictedContainer({
         name: exporter.exporterName,
@@ -76,14 +77,17 @@ export class ExporterSidecar extends Construct {
         ...(invocation.command ? { command: invocation.command } : {}),
         args: invocation.args,
         env: invocation.env,
+        volumeMounts: invocation.volumeMounts,
         ports: [{ name: METRICS_PORT_NAME, containerPort: this.port, protocol: 'TCP' }],
-        resources: resourceRequirements(resources),
+        resources: base.resources,
         // The landing page answers without touching the database. No readiness probe: an
         // exporter that is not ready must not take the daemon out of its Services.
         livenessProbe: { httpGet: { path: '/', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
       }),
       servicePort: { name: METRICS_PORT_NAME, port: this.port, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' },
       podAnnotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(this.port), 'prometheus.io/path': METRICS_PATH },
+      initContainers: invocation.initContainers,
+      volumes: invocation.volumes,
     });
 
     const labels: ComponentLabels = { name: exporter.exporterName, instance: profile.name, component: 'metrics', partOf: profile.partOf };

@@ -15,7 +15,7 @@ import { findObject } from '../support/synth';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import {
-  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, sidecarContainer, simpleQuery,
+  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, runPassfileInit, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
@@ -81,8 +81,9 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
     [primary, replica] = await localCluster(objects, 'shop-db', scratch, SECRETS);
     await bootCluster([primary, replica]);
     for (const [instance, statefulSet] of [[primary, 'shop-db-primary'], [replica, 'shop-db-replica']] as const) {
-      const container = sidecarContainer(findObject(objects, 'StatefulSet', statefulSet).spec.template.spec, exporterName);
-      const exporter = await LocalPostgresExporter.create(scratch, `${instance.podName}-exporter`, container, SECRETS, profile.daemonPort, instance.port);
+      const podSpec = findObject(objects, 'StatefulSet', statefulSet).spec.template.spec;
+      const exporter = await LocalPostgresExporter.create(scratch, `${instance.podName}-exporter`, podSpec, sidecarContainer(podSpec, exporterName),
+        SECRETS, profile.daemonPort, instance.port);
       exporters.push(exporter);
       exporter.start();
     }
@@ -172,12 +173,14 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
   let instances: LocalInstance[];
   let pooler: LocalPooler;
 
-  /** The rendered connection string, its port the local pooler's; user and password from PGUSER and PGPASSWORD. */
+  /** The rendered connection string, its port the local pooler's; the user from PGUSER, the password from the passfile the init container writes. */
   const exporterLogin = () => {
     const env = resolveEnv(container, SECRETS);
     const url = new URL(container.args.find((arg: string) => arg.startsWith('--pgBouncer.connectionString=')).split('=').slice(1).join('='));
     expect([url.protocol, url.hostname, Number(url.port), url.searchParams.get('sslmode')]).toEqual(['postgres:', '127.0.0.1', profile.daemonPort, 'require']);
-    return { host: '127.0.0.1', port: pooler.port, database: url.pathname.slice(1), user: env.PGUSER, password: env.PGPASSWORD, ssl: UNVERIFIED_TLS };
+    const entry = runPassfileInit(pod, EXPORTERS[ExporterKind.PGBOUNCER].exporterName, SECRETS, join(scratch, 'exporter-volumes'));
+    expect(entry.slice(0, 4)).toEqual(['*', '*', '*', '*']);
+    return { host: '127.0.0.1', port: pooler.port, database: url.pathname.slice(1), user: env.PGUSER, password: entry[4], ssl: UNVERIFIED_TLS };
   };
 
   beforeAll(async () => {
@@ -194,7 +197,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
   });
 
   test('the init step puts the exporter in the userlist and in stats_users', () => {
-    expect(resolveEnv(container, SECRETS)).toEqual({ PGUSER: 'pgbouncer_exporter', PGPASSWORD: 'stats"secret' });
+    expect(resolveEnv(container, SECRETS)).toEqual({ PGUSER: 'pgbouncer_exporter', PGPASSFILE: '/run/exporter-auth/pgpass' });
     expect(runOk('cat', [pooler.localize('/var/run/pgbouncer-auth/stats_users.ini')])).toBe('stats_users = pgbouncer_exporter\n');
     expect(runOk('cat', [pooler.localize('/var/run/pgbouncer-auth/userlist.txt')]))
       .toBe('"pgbouncer_auth" "auth-secret"\n"pgbouncer_exporter" "stats""secret"\n');
@@ -282,12 +285,14 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
   let instances: LocalInstance[];
   let local: LocalBalancer;
 
-  /** The rendered DATA_SOURCE_URI's database and sslmode, through the local Pgpool-II, as DATA_SOURCE_USER/PASS. */
+  /** The rendered DATA_SOURCE_NAME's database and sslmode, through the local Pgpool-II, as PGUSER with the passfile's password. */
   const exporterLogin = () => {
     const env = resolveEnv(container, SECRETS);
-    const uri = /^127\.0\.0\.1:(\d+)\/(\w+)\?sslmode=(\w+)$/.exec(env.DATA_SOURCE_URI)!;
-    expect([Number(uri[1]), uri[3]]).toEqual([balancer.monitoringProfile.daemonPort, 'require']);
-    return { host: '127.0.0.1', port: local.port, database: uri[2], user: env.DATA_SOURCE_USER, password: env.DATA_SOURCE_PASS, ssl: UNVERIFIED_TLS };
+    const url = new URL(env.DATA_SOURCE_NAME);
+    expect([url.username, url.password, url.hostname, Number(url.port), url.searchParams.get('sslmode')])
+      .toEqual(['', '', '127.0.0.1', balancer.monitoringProfile.daemonPort, 'require']);
+    const entry = runPassfileInit(pod, EXPORTERS[ExporterKind.PGPOOL].exporterName, SECRETS, join(scratch, 'exporter-volumes'));
+    return { host: '127.0.0.1', port: local.port, database: url.pathname.slice(1), user: env.PGUSER, password: entry[4], ssl: UNVERIFIED_TLS };
   };
 
   beforeAll(async () => {
@@ -307,16 +312,15 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
     if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
   });
 
-  test('the exporter\'s Secret reaches the image as EXPORTER_USERNAME/_PASSWORD, and pool_passwd gets its entry', () => {
-    const pgpool = pod.containers.find((c: any) => c.name === 'pgpool');
-    const refs = Object.fromEntries(pgpool.env.filter((v: any) => v.name.startsWith('EXPORTER_')).map((v: any) => [v.name, v.valueFrom.secretKeyRef]));
-    expect(refs).toEqual({
-      EXPORTER_USERNAME: { name: 'airflow-pgpool-exporter', key: 'username' },
-      EXPORTER_PASSWORD: { name: 'airflow-pgpool-exporter', key: 'password' },
+  test('the exporter\'s Secret reaches the logins init step as files, and pool_passwd gets its entry', () => {
+    const passwords = pod.initContainers.find((c: any) => c.name === 'logins');
+    expect(pod.volumes.find((v: any) => v.name === 'secrets').projected.sources).toContainEqual({
+      secret: { name: 'airflow-pgpool-exporter', items: [{ key: 'username', path: 'login-exporter/username' }, { key: 'password', path: 'login-exporter/password' }] },
     });
+    expect(passwords.volumeMounts.map((m: any) => m.name)).toContain('secrets');
     const poolPasswd = readFileSync(join(local.root, 'etc', 'pool_passwd'), 'utf8');
     expect(poolPasswd.split('\n').filter(Boolean).map((line) => line.split(':')[0]).sort()).toEqual(['airflow', 'pgpool_exporter', 'srcheck']);
-    expect(poolPasswd).toMatch(/^pgpool_exporter:AES/m);
+    expect(poolPasswd).toMatch(/^pgpool_exporter:TEXT/m);
   });
 
   test('as the exporter, sending extra_float_digits, each SHOW its metrics come from has the column', async () => {

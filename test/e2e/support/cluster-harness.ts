@@ -49,7 +49,7 @@ export class LocalInstance {
     const init = pod.initContainers.find((c: any) => c.name === 'bootstrap');
     const main = pod.containers.find((c: any) => c.name === 'postgres');
 
-    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock']) mkdirSync(join(this.root, dir), { recursive: true });
+    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock', 'pgbackrest-auth']) mkdirSync(join(this.root, dir), { recursive: true });
     for (const volume of pod.volumes) {
       if (volume.configMap) this.writeConfigMap(volume);
       if (volume.projected) this.writeSecrets(volume, secrets);
@@ -148,6 +148,7 @@ export class LocalInstance {
       [CLUSTER_PATHS.walVolume, 'wal'], [CLUSTER_PATHS.socketDir, 'socket'], [CLUSTER_PATHS.authDir, 'auth'],
       [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'], [posix.dirname(CLUSTER_PATHS.superuserNameFile), 'superuser'],
       [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
+      [BACKUP_PATHS.secretsDir, 'pgbackrest-secrets'], [posix.dirname(BACKUP_PATHS.passfile), 'pgbackrest-auth'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }

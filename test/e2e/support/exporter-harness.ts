@@ -1,10 +1,11 @@
 import { ChildProcess } from 'child_process';
-import { readFileSync } from 'fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Client, ClientConfig } from 'pg';
 import { SecretStore } from './cluster-harness';
 import { resolveEnv } from './environment';
-import { freePort, run, startDaemon } from './postgres-bin';
+import { localizePaths } from './paths';
+import { freePort, giveToDaemonUser, run, runOk, startDaemon } from './postgres-bin';
 
 /** Debian's postgres_exporter 0.11.1, the version the library's default image is. */
 export const POSTGRES_EXPORTER = '/usr/bin/prometheus-postgres-exporter';
@@ -14,6 +15,46 @@ export function sidecarContainer(podSpec: any, name: string): any {
   const container = podSpec.containers.find((c: any) => c.name === name);
   if (!container) throw new Error(`no container ${name} among: ${podSpec.containers.map((c: any) => c.name).join(', ')}`);
   return container;
+}
+
+/**
+ * The volumes `container` mounts, each a directory under `dir` (projected Secrets written as the
+ * kubelet does); returns the rewrite of pod paths to them.
+ */
+function mountVolumes(podSpec: any, container: any, secrets: SecretStore, dir: string): (value: string) => string {
+  const roots: { [podPath: string]: string } = {};
+  for (const mount of container.volumeMounts ?? []) {
+    roots[mount.mountPath] = join(dir, mount.name);
+    mkdirSync(roots[mount.mountPath], { recursive: true });
+    const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
+    for (const { secret } of volume.projected?.sources ?? []) {
+      for (const item of secret.items) {
+        const value = secrets[secret.name]?.[item.key];
+        if (value === undefined) throw new Error(`no Secret ${secret.name} key ${item.key}`);
+        writeFileSync(join(roots[mount.mountPath], item.path), value, { mode: 0o440 });
+      }
+    }
+  }
+  giveToDaemonUser(dir);
+  return (value) => localizePaths(value, roots);
+}
+
+/**
+ * The passfile init container of the exporter `exporterName` run as rendered, its volumes under
+ * `dir`; returns its PGPASSFILE's one entry as lib/pq reads it (escapes undone), after checking
+ * the file's mode is 0600, without which lib/pq ignores it.
+ */
+export function runPassfileInit(podSpec: any, exporterName: string, secrets: SecretStore, dir: string): string[] {
+  const init = podSpec.initContainers.find((c: any) => c.name === `${exporterName}-passfile`);
+  if (!init) throw new Error(`no init container ${exporterName}-passfile`);
+  const localize = mountVolumes(podSpec, init, secrets, dir);
+  runOk(init.command[0], init.command.slice(1).map(localize), resolveEnv(init, secrets, [], localize));
+  const passfile = localize(init.env.find((v: any) => v.name === 'PGPASSFILE').value);
+  if (statSync(passfile).mode % 0o1000 !== 0o600) throw new Error(`${passfile} is not mode 0600`);
+  const field = '((?:[^:\\\\]|\\\\.)*)';
+  const match = new RegExp(`^${Array(5).fill(field).join(':')}\n$`).exec(readFileSync(passfile, 'utf8'));
+  if (!match) throw new Error(`${passfile} is not one host:port:database:user:password line`);
+  return match.slice(1).map((value) => value.replace(/\\(.)/g, '$1'));
 }
 
 /**
@@ -76,7 +117,7 @@ export function parseMetrics(text: string): Sample[] {
 
 /**
  * postgres_exporter as the rendered sidecar container runs it, beside one local instance: the
- * container's args and environment, Secrets resolved from the store; only the host and port of
+ * container's args, environment and mounted Secrets, from the store; only the host and port of
  * DATA_SOURCE_URI (the pod's loopback and PostgreSQL's port) and the listen address are rewritten.
  */
 export class LocalPostgresExporter {
@@ -84,10 +125,10 @@ export class LocalPostgresExporter {
    * Lays out the exporter of `container` for the PostgreSQL listening on 127.0.0.1:`postgresPort`.
    * @param podPort the port PostgreSQL listens on in the pod, which DATA_SOURCE_URI must name
    */
-  public static async create(scratch: string, name: string, container: any, secrets: SecretStore,
+  public static async create(scratch: string, name: string, podSpec: any, container: any, secrets: SecretStore,
     podPort: number, postgresPort: number): Promise<LocalPostgresExporter> {
     if (container.command !== undefined) throw new Error(`postgres_exporter runs the image's entrypoint, not ${container.command}`);
-    const env = resolveEnv(container, secrets);
+    const env = resolveEnv(container, secrets, [], mountVolumes(podSpec, container, secrets, join(scratch, `${name}-volumes`)));
     const podUri = `127.0.0.1:${podPort}/`;
     if (!env.DATA_SOURCE_URI?.startsWith(podUri)) throw new Error(`DATA_SOURCE_URI ${env.DATA_SOURCE_URI} is not ${podUri}...`);
     env.DATA_SOURCE_URI = `127.0.0.1:${postgresPort}/${env.DATA_SOURCE_URI.slice(podUri.length)}`;
