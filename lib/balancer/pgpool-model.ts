@@ -1,6 +1,7 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
+import { PGPOOL_43_PARAMETER_TYPES } from './pgpool-43-parameter-types';
 import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
@@ -11,6 +12,7 @@ import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateCidr, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
+import { checkSettingValue, gucSyntax } from '../core/setting-values';
 import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TLS_FILES, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, wholeSeconds } from '../core/validation';
@@ -64,6 +66,9 @@ const ENV_PREFIX = /^[A-Z][A-Z0-9]*$/;
 const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
 /** The prefix of exporters' users, reserved with any digits after it. */
 export const EXPORTER_PREFIX = 'EXPORTER';
+
+// Pgpool-II reads values with a copy of PostgreSQL's guc.c parsers.
+const PGPOOL_SYNTAX = gucSyntax('Pgpool-II 4.3');
 
 const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'nothing: kubectl logs reads stderr' };
 
@@ -280,6 +285,8 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
         'check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html');
     }
     requireSingleLine(scope, prop, extra[parameter]);
+    const type = PGPOOL_43_PARAMETER_TYPES[parameter];
+    if (type) checkSettingValue(scope, prop, extra[parameter], type, PGPOOL_SYNTAX);
     return { name: parameter, value: extra[parameter], prop };
   });
 }

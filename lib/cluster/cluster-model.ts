@@ -18,8 +18,8 @@ import {
 import { DEFAULT_POSTGRES_MAJOR, integerParameter, PostgresVersion, postgresVersion } from '../core/postgres-versions';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
-import { checkSettingValue, gucSyntax } from '../core/setting-values';
 import { PodSpread } from '../core/scheduling';
+import { checkSettingValue, gucSyntax } from '../core/setting-values';
 import { ResolvedTls, resolveTls, serviceDnsNames } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';

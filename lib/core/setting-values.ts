@@ -44,7 +44,6 @@ export function checkSettingValue(scope: IConstruct, prop: string, value: string
       }
       return;
     case 'string':
-      // eslint-disable-next-line no-control-regex
       if (/[\u0000-\u001f\u007f]/.test(value)) throw propError(scope, prop, value, 'contains a control character', 'give printable text');
       return;
     default: {
@@ -96,10 +95,10 @@ export function strtod(text: string): { value: number; end: number; range: boole
 
 /** C's rint under the default rounding mode: halves go to the even neighbour. */
 export function rint(value: number): number {
-  const floor = Math.floor(value);
-  const difference = value - floor;
-  if (difference !== 0.5) return Math.round(value);
-  return floor % 2 === 0 ? floor : floor + 1;
+  const magnitude = Math.abs(value);
+  const floor = Math.floor(magnitude);
+  const rounded = magnitude - floor === 0.5 ? floor + (floor % 2) : Math.round(magnitude);
+  return value < 0 ? -rounded : rounded;
 }
 
 /** PostgreSQL's memory and time units, largest first, in bytes and in milliseconds. */

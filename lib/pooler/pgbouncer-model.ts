@@ -1,6 +1,6 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
-import { PGBOUNCER_PARAMETERS, compareVersions } from './pgbouncer-parameters';
+import { PGBOUNCER_PARAMETERS, compareVersions, pgbouncerSettingType, pgbouncerSyntax } from './pgbouncer-parameters';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
@@ -12,6 +12,7 @@ import { defaultResourceName, validateServiceName } from '../core/names';
 import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
+import { checkSettingValue } from '../core/setting-values';
 import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
@@ -359,6 +360,7 @@ function resolveExtraSettings(scope: IConstruct, extra: { [name: string]: string
     if (extra[setting] !== extra[setting].trim()) {
       throw propError(scope, prop, extra[setting], 'starts or ends with white space, which PgBouncer trims away', 'remove it');
     }
+    checkSettingValue(scope, prop, extra[setting], pgbouncerSettingType(setting), pgbouncerSyntax(version));
     return { name: setting, value: extra[setting] };
   });
 }

@@ -1,3 +1,5 @@
+import { NumericType, SettingSyntax, SettingType, strtod, strtol } from '../core/setting-values';
+
 /**
  * pgbouncer.ini `[pgbouncer]` settings and the PgBouncer version that introduced each. The 1.18
  * names are SHOW CONFIG of Debian's PgBouncer 1.18.0, which the end-to-end tests run; later ones
@@ -40,4 +42,61 @@ export function compareVersions(a: string, b: string): number {
     if (difference !== 0) return difference;
   }
   return 0;
+}
+
+const COUNT: NumericType = { kind: 'integer', min: 0, max: 2 ** 31 - 1 };
+// Timeouts are seconds as a decimal fraction; PgBouncer counts them in microseconds.
+const SECONDS: SettingType = { kind: 'real', min: 0, max: 2 ** 31 - 1, unit: 's' };
+const FLAG: SettingType = { kind: 'bool' };
+const each = (type: SettingType, ...names: string[]) => names.map((name): [string, SettingType] => [name, type]);
+const SSL_MODES: SettingType = { kind: 'enum', values: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] };
+
+/**
+ * What each `[pgbouncer]` setting takes: PgBouncer's CF_ table (src/main.c of 1.18.0 and the
+ * changelog after it). Its flags are C ints read as 0 or 1, its counts C ints, its timeouts
+ * seconds (CF_TIME_USEC) and its lookups case-insensitive names; the other settings are text.
+ */
+const PGBOUNCER_SETTING_TYPES: ReadonlyMap<string, SettingType> = new Map([
+  ...each(FLAG, 'application_name_add_host', 'disable_pqexec', 'log_connections', 'log_disconnections', 'log_pooler_errors', 'log_stats',
+    'server_fast_close', 'server_reset_query_always', 'server_round_robin', 'so_reuseport', 'syslog', 'tcp_keepalive'),
+  ...each(COUNT, 'default_pool_size', 'listen_backlog', 'listen_port', 'max_client_conn', 'max_db_connections', 'max_user_connections',
+    'min_pool_size', 'pkt_buf', 'reserve_pool_size', 'sbuf_loopcnt', 'stats_period', 'tcp_defer_accept', 'tcp_keepcnt', 'tcp_keepidle',
+    'tcp_keepintvl', 'tcp_socket_buffer', 'tcp_user_timeout', 'unix_socket_mode', 'verbose', 'peer_id', 'max_prepared_statements',
+    'max_db_client_connections', 'max_user_client_connections'),
+  ...each({ kind: 'integer', min: 0, max: 2 ** 32 - 1 }, 'max_packet_size'),
+  ...each(SECONDS, 'autodb_idle_timeout', 'client_idle_timeout', 'client_login_timeout', 'dns_max_ttl', 'dns_nxdomain_ttl',
+    'dns_zone_check_period', 'idle_transaction_timeout', 'query_timeout', 'query_wait_timeout', 'reserve_pool_timeout', 'server_check_delay',
+    'server_connect_timeout', 'server_idle_timeout', 'server_lifetime', 'server_login_retry', 'suspend_timeout', 'transaction_timeout'),
+  ...each({ kind: 'enum', values: ['any', 'trust', 'plain', 'md5', 'cert', 'hba', 'pam', 'scram-sha-256'] }, 'auth_type'),
+  ...each({ kind: 'enum', values: ['session', 'transaction', 'statement'] }, 'pool_mode'),
+  ...each(SSL_MODES, 'client_tls_sslmode', 'server_tls_sslmode'),
+]);
+
+/** What a setting of PGBOUNCER_PARAMETERS takes. */
+export function pgbouncerSettingType(setting: string): SettingType {
+  return PGBOUNCER_SETTING_TYPES.get(setting) ?? { kind: 'string' };
+}
+
+/** libusual's cf_set_int, cf_set_uint and parse_time: the whole value one C number, a timeout not negative. */
+function pgbouncerNumber(text: string, type: NumericType): number | undefined {
+  if (type.kind === 'integer') {
+    const { value, end } = strtol(text);
+    return end > 0 && end === text.length ? value : undefined;
+  }
+  const { value, end, range } = strtod(text);
+  return end > 0 && end === text.length && !range && !(value < 0) ? value : undefined;
+}
+
+/** How PgBouncer reads a setting's value. */
+export function pgbouncerSyntax(version: string): SettingSyntax {
+  return {
+    daemon: `PgBouncer ${version}`,
+    bool: (text) => {
+      const flag = pgbouncerNumber(text, COUNT);
+      return flag === 0 || flag === 1 ? flag === 1 : undefined;
+    },
+    boolWords: '0 or 1',
+    number: pgbouncerNumber,
+    numberSyntax: (type) => (type.kind === 'integer' ? 'a whole number' : 'a number of seconds, such as 15 or 0.5'),
+  };
 }
