@@ -34,9 +34,9 @@ function expectRefused(component: 'cluster' | 'pooler' | 'balancer', props: any,
 
 describe('enum props take only their enum\'s values (TypeScript and JavaScript callers can pass any string)', () => {
   test.each([
-    ['cluster', { settings: { walLevel: 'minimal' } }, 'settings.walLevel', '"minimal"', /"replica", "logical"/],
+    ['cluster', { settings: { walLevel: 'minimal' } }, 'settings.walLevel', '"minimal"', /WalLevel.REPLICA \("replica"\), WalLevel.LOGICAL \("logical"\)/],
     ['cluster', { settings: { synchronousCommit: 'yes please' } }, 'settings.synchronousCommit', '"yes please"', /"remote_apply"/],
-    ['cluster', { volumeRetention: 'keep' }, 'volumeRetention', '"keep"', /use one of/],
+    ['cluster', { volumeRetention: 'keep' }, 'volumeRetention', '"keep"', /VolumeRetention.RETAIN/],
     ['cluster', { tls: { issuer: { name: 'ca', kind: 'Vault' } } }, 'tls.issuer.kind', '"Vault"', /"ClusterIssuer"/],
     ['pooler', { poolMode: 'TRANSACTION ' }, 'poolMode', '"TRANSACTION "', /"transaction"/],
     ['pooler', { authType: 'trust' }, 'authType', '"trust"', /"scram-sha-256"/],

@@ -174,7 +174,7 @@ export class S3Repository extends BackupRepository {
       throw propError(scope, `${prop}.egressCidrs`, egressCidrs, 'lets nothing reach the endpoint', 'list the networks of the endpoint, or leave it unset for any address');
     }
     egressCidrs.forEach((cidr) => validateCidr(scope, `${prop}.egressCidrs`, cidr));
-    const uriStyle = requireEnum(scope, `${prop}.uriStyle`, props.uriStyle ?? S3UriStyle.HOST, S3UriStyle);
+    const uriStyle = requireEnum(scope, `${prop}.uriStyle`, props.uriStyle ?? S3UriStyle.HOST, { S3UriStyle });
     return {
       bucket: props.bucket,
       endpoint: props.endpoint,

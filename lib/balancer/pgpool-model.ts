@@ -116,7 +116,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
   const user = resolveUserMetadata(scope, props);
   return {
     ...workload,
-    passwordEncryption: requireEnum(scope, 'passwordEncryption', props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256, PgpoolPasswordEncryption),
+    passwordEncryption: requireEnum(scope, 'passwordEncryption', props.passwordEncryption ?? PgpoolPasswordEncryption.SCRAM_SHA_256, { PgpoolPasswordEncryption }),
     parameters,
     ...logins,
     healthChecks: healthCheckPeriod > 0,
@@ -126,7 +126,7 @@ export function resolveBalancerModel(scope: IConstruct, id: string, props: Pgpoo
     certificateDnsNames: serviceDnsNames(scope, [name]),
     allowedCidrs,
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' }),
-    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, PodSpread),
+    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, { PodSpread }),
     user,
     componentLabels: { name: 'pgpool', instance: name, component: 'balancer', partOf: name },
     connectionsPerBackend: workload.replicas * numInitChildren * maxPool,
@@ -143,7 +143,7 @@ function resolveWorkload(scope: IConstruct, id: string, props: PgpoolBalancerPro
     replicas: requireInteger(scope, 'replicas', props.replicas ?? 2, 1, 100),
     uid: requireInteger(scope, 'runAsUser', props.runAsUser ?? 70, 1, 2 ** 31 - 1),
     image: validateImage(scope, props.image ?? DEFAULT_IMAGE, DEFAULT_IMAGE),
-    configMode: requireEnum(scope, 'configMode', props.configMode ?? PgpoolConfigMode.CONFIG_MAP, PgpoolConfigMode),
+    configMode: requireEnum(scope, 'configMode', props.configMode ?? PgpoolConfigMode.CONFIG_MAP, { PgpoolConfigMode }),
   };
 }
 
@@ -223,7 +223,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
     { name: 'statement_level_load_balance', value: props.statementLevelLoadBalance ?? false },
     {
       name: 'disable_load_balance_on_write',
-      value: requireEnum(scope, 'disableLoadBalanceOnWrite', props.disableLoadBalanceOnWrite ?? DisableLoadBalanceOnWrite.TRANSACTION, DisableLoadBalanceOnWrite),
+      value: requireEnum(scope, 'disableLoadBalanceOnWrite', props.disableLoadBalanceOnWrite ?? DisableLoadBalanceOnWrite.TRANSACTION, { DisableLoadBalanceOnWrite }),
     },
     { name: 'num_init_children', value: numInitChildren },
     { name: 'max_pool', value: maxPool },

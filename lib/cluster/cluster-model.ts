@@ -228,8 +228,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     ],
     resources,
     storage,
-    volumeRetention: requireEnum(scope, 'volumeRetention', props.volumeRetention ?? VolumeRetention.RETAIN, VolumeRetention),
-    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, PodSpread),
+    volumeRetention: requireEnum(scope, 'volumeRetention', props.volumeRetention ?? VolumeRetention.RETAIN, { VolumeRetention }),
+    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, { PodSpread }),
     terminationGracePeriodSeconds: graceSeconds,
     user,
     componentLabels,
@@ -307,7 +307,7 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     effective_cache_size: settings.effectiveCacheSize ?? defaultMemory('effective_cache_size', memoryLimitBytes * 0.75),
     work_mem: settings.workMem ?? '4MB',
     maintenance_work_mem: settings.maintenanceWorkMem ?? defaultMemory('maintenance_work_mem', memoryLimitBytes / 16),
-    wal_level: requireEnum(scope, 'settings.walLevel', settings.walLevel ?? WalLevel.REPLICA, WalLevel),
+    wal_level: requireEnum(scope, 'settings.walLevel', settings.walLevel ?? WalLevel.REPLICA, { WalLevel }),
     max_wal_senders: walSenders.maxWalSenders,
     max_replication_slots: walSenders.maxReplicationSlots,
     max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? defaultMemory('max_slot_wal_keep_size', walVolumeBytes / 2),
@@ -315,7 +315,7 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     wal_keep_size: settings.walKeepSize ?? (topology.highAvailability ? version.patroni.walKeepSize : '0MB'),
     hot_standby: settings.hotStandby ?? true,
     hot_standby_feedback: settings.hotStandbyFeedback ?? false,
-    synchronous_commit: requireEnum(scope, 'settings.synchronousCommit', settings.synchronousCommit ?? SynchronousCommit.ON, SynchronousCommit),
+    synchronous_commit: requireEnum(scope, 'settings.synchronousCommit', settings.synchronousCommit ?? SynchronousCommit.ON, { SynchronousCommit }),
     shared_preload_libraries: resolvePreloadLibraries(scope, settings.sharedPreloadLibraries),
   };
   for (const memoryParameter of Object.keys(MEMORY_RANGES)) {
@@ -323,7 +323,7 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
   }
   const maxSlotWalKeepBytes = parsePostgresMemory(scope, 'settings.maxSlotWalKeepSize', String(typed.max_slot_wal_keep_size));
   const memoryEstimateBytes = sharedBuffersBytes + maxConnections * parsePostgresMemory(scope, 'settings.workMem', String(typed.work_mem));
-  const memoryCheck = requireEnum(scope, 'memoryCheck', props.memoryCheck ?? MemoryCheck.WARN, MemoryCheck);
+  const memoryCheck = requireEnum(scope, 'memoryCheck', props.memoryCheck ?? MemoryCheck.WARN, { MemoryCheck });
   const memoryOverrun = memoryEstimateBytes > memoryLimitBytes && memoryCheck !== MemoryCheck.OFF
     ? { estimateBytes: memoryEstimateBytes, limitBytes: memoryLimitBytes, check: memoryCheck } : undefined;
   typed.synchronous_standby_names = resolveSynchronousStandbyNames(scope, props, topology);

@@ -59,7 +59,7 @@ export class ChartNamespace extends Construct {
     validateDnsLabel(this, 'chart namespace', chart.namespace);
     this.name = chart.namespace;
     const user = resolveUserMetadata(this, { labels: props.labels, annotations: props.annotations });
-    const level = requireEnum(this, 'podSecurity', props.podSecurity ?? PodSecurityLevel.RESTRICTED, PodSecurityLevel);
+    const level = requireEnum(this, 'podSecurity', props.podSecurity ?? PodSecurityLevel.RESTRICTED, { PodSecurityLevel });
     const podSecurity = Object.fromEntries(['enforce', 'audit', 'warn'].map((mode) => [`pod-security.kubernetes.io/${mode}`, level]));
     const taken = Object.keys(user.labels).find((key) => key.startsWith('pod-security.kubernetes.io/'));
     if (taken !== undefined) {

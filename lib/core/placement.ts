@@ -86,8 +86,8 @@ export function placementSpec(scope: IConstruct, placement: PodPlacement = {}): 
 }
 
 function resolveToleration(scope: IConstruct, prop: string, toleration: PodToleration): k8s.Toleration {
-  const operator = requireEnum(scope, `${prop}.operator`, toleration.operator ?? TolerationOperator.EQUAL, TolerationOperator);
-  requireEnum(scope, `${prop}.effect`, toleration.effect, TaintEffect);
+  const operator = requireEnum(scope, `${prop}.operator`, toleration.operator ?? TolerationOperator.EQUAL, { TolerationOperator });
+  requireEnum(scope, `${prop}.effect`, toleration.effect, { TaintEffect });
   if (toleration.key !== undefined) validateQualifiedName(scope, `${prop}.key`, toleration.key);
   if (toleration.key === undefined && operator !== TolerationOperator.EXISTS) {
     throw propError(scope, `${prop}.operator`, operator, 'needs a key: only EXISTS may match every taint',

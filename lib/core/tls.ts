@@ -147,7 +147,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
   }
   const common = {
     required: options.required ?? true,
-    minimumProtocolVersion: requireEnum(scope, 'tls.minimumProtocolVersion', options.minimumProtocolVersion ?? TlsProtocolVersion.TLS_1_2, TlsProtocolVersion),
+    minimumProtocolVersion: requireEnum(scope, 'tls.minimumProtocolVersion', options.minimumProtocolVersion ?? TlsProtocolVersion.TLS_1_2, { TlsProtocolVersion }),
   };
   const issuer = options.issuer;
   if (options.secretName === undefined && issuer === undefined) {
@@ -164,7 +164,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
   return {
     ...common,
     secretName,
-    ...(issuer ? { issuer: { name: issuer.name, kind: requireEnum(scope, 'tls.issuer.kind', issuer.kind ?? IssuerKind.ISSUER, IssuerKind) } } : {}),
+    ...(issuer ? { issuer: { name: issuer.name, kind: requireEnum(scope, 'tls.issuer.kind', issuer.kind ?? IssuerKind.ISSUER, { IssuerKind }) } } : {}),
     authority: { secretName, key: TLS_FILES.authority },
   };
 }

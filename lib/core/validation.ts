@@ -41,11 +41,13 @@ export function validateImage(scope: IConstruct, image: string, example: string,
 /**
  * Throws unless `value` is one of the enum's values; returns it (undefined stays undefined, for
  * optional props). jsii enums are plain strings to TypeScript and JavaScript callers, so any
- * string can arrive where the type says an enum.
+ * string can arrive where the type says an enum. The enum comes under its own name, `{ PoolMode }`,
+ * so the fix can name its members.
  */
 export function requireEnum<T extends string, V extends T | undefined>(scope: IConstruct, prop: string, value: V,
-  values: { readonly [member: string]: T }): V {
-  const allowed: readonly string[] = Object.values(values);
-  if (value === undefined || allowed.includes(value)) return value;
-  throw propError(scope, prop, value, 'is not one of its enum\'s values', `use one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
+  named: { readonly [enumName: string]: { readonly [member: string]: T } }): V {
+  const [enumName, members] = Object.entries(named)[0];
+  if (value === undefined || (Object.values(members) as string[]).includes(value)) return value;
+  const choices = Object.entries(members).map(([member, text]) => `${enumName}.${member} ("${text}")`);
+  throw propError(scope, prop, value, `is not a ${enumName}`, `use one of ${choices.join(', ')}`);
 }

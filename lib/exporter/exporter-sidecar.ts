@@ -93,7 +93,7 @@ export class ExporterSidecar extends Construct {
     const labels: ComponentLabels = { name: exporter.exporterName, instance: profile.name, component: 'metrics', partOf: profile.partOf };
     const metadata = (name: string, extra: { [key: string]: string }) =>
       ({ name, ...(profile.namespace ? { namespace: profile.namespace } : {}), labels: metadataLabels(labels, extra) });
-    const scrapeObject = requireEnum(this, 'scrapeObject', props.scrapeObject ?? ScrapeObject.NONE, ScrapeObject);
+    const scrapeObject = requireEnum(this, 'scrapeObject', props.scrapeObject ?? ScrapeObject.NONE, { ScrapeObject });
     if (scrapeObject !== ScrapeObject.NONE) this.scrapeObject(scrapeObject, profile, metadata(`${profile.name}-metrics`, monitoringLabels), intervalSeconds);
     if (props.alerts) {
       new ApiObject(this, 'PrometheusRule', {

@@ -123,7 +123,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
   const tls = resolveTls(scope, props.tls, name);
   const serverAuthority = backendAuthority(scope, props.backend);
   const serverTlsMode = resolveServerTlsMode(scope, props, serverAuthority);
-  const target = requireEnum(scope, 'target', props.target ?? EndpointRole.READ_WRITE, EndpointRole);
+  const target = requireEnum(scope, 'target', props.target ?? EndpointRole.READ_WRITE, { EndpointRole });
   const roleOf = (databaseTarget: EndpointRole | undefined) => databaseTarget ?? target;
   const databases = resolveDatabases(scope, props, roleOf);
   const settings = resolveSettings(scope, props, { version: workload.version, logins, pools, tls, serverTlsMode });
@@ -147,7 +147,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     ...(serverAuthority ? { serverAuthority } : {}),
     certificateDnsNames: serviceDnsNames(scope, [name]),
     resources: resolveResources(scope, props.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '128Mi' }),
-    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, PodSpread),
+    spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, { PodSpread }),
     drainDelaySeconds: drain.drainDelaySeconds,
     terminationGracePeriodSeconds: drain.terminationGracePeriodSeconds,
     user,
@@ -236,10 +236,10 @@ function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs:
   const set = (setting: string, value: string | number | undefined) => {
     if (value !== undefined) settings.push({ name: setting, value: String(value) });
   };
-  set('auth_type', requireEnum(scope, 'authType', props.authType ?? PgBouncerAuthType.SCRAM_SHA_256, PgBouncerAuthType));
+  set('auth_type', requireEnum(scope, 'authType', props.authType ?? PgBouncerAuthType.SCRAM_SHA_256, { PgBouncerAuthType }));
   if (logins.authUser) set('auth_query', logins.authQuery);
   set('admin_users', props.adminUsers?.join(','));
-  set('pool_mode', requireEnum(scope, 'poolMode', props.poolMode ?? PoolMode.TRANSACTION, PoolMode));
+  set('pool_mode', requireEnum(scope, 'poolMode', props.poolMode ?? PoolMode.TRANSACTION, { PoolMode }));
   const maxClientConn = count(scope, 'maxClientConn', props.maxClientConn ?? 2000, 1)!;
   set('max_client_conn', maxClientConn);
   set('default_pool_size', pools.defaultPoolSize);
@@ -301,7 +301,7 @@ function requireVersion(scope: IConstruct, prop: string, value: unknown, version
 /** Verified with the backend's CA; else encrypted, unverified, when the backend takes TLS. */
 function resolveServerTlsMode(scope: IConstruct, props: PgBouncerPoolerProps, authority: CertificateAuthority | undefined): SslMode {
   const unverified = backendEncrypted(props.backend) ? SslMode.REQUIRE : SslMode.PREFER;
-  const mode = requireEnum(scope, 'serverTlsMode', props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : unverified), SslMode);
+  const mode = requireEnum(scope, 'serverTlsMode', props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : unverified), { SslMode });
   if ((mode === SslMode.VERIFY_CA || mode === SslMode.VERIFY_FULL) && !authority) {
     throw propError(scope, 'serverTlsMode', mode, 'needs the CA that signs the backend\'s certificate, and the backend has none',
       'set the backend\'s tls (an ExternalPostgres: its certificateAuthority), or use SslMode.REQUIRE');
@@ -331,12 +331,12 @@ function resolveDatabases(scope: IConstruct, props: PgBouncerPoolerProps, roleOf
     seen.add(database.name);
     return {
       name: database.name,
-      role: roleOf(requireEnum(scope, `${prop}.target`, database.target, EndpointRole)),
+      role: roleOf(requireEnum(scope, `${prop}.target`, database.target, { EndpointRole })),
       host: hostOf(roleOf(database.target)),
       port,
       dbname: database.dbname,
       poolSize: database.poolSize === undefined ? undefined : requireInteger(scope, `${prop}.poolSize`, database.poolSize, 1, C_INT_MAX),
-      poolMode: requireEnum(scope, `${prop}.poolMode`, database.poolMode, PoolMode),
+      poolMode: requireEnum(scope, `${prop}.poolMode`, database.poolMode, { PoolMode }),
       maxDbConnections: database.maxDbConnections === undefined ? undefined
         : requireInteger(scope, `${prop}.maxDbConnections`, database.maxDbConnections, 1, C_INT_MAX),
     };
