@@ -30,6 +30,7 @@ class HandMadeEndpoint extends Construct implements IPostgresEndpoint {
   public readonly port = 5432;
   public readonly replicas = 1;
   public readonly superuserCredentials: PostgresCredentials = SECRETS.superuserSecret;
+  public readonly encrypted = true;
   public readonly serverPods = { podSelector: { app: 'hand-made' } };
 
   constructor(scope: Construct, id: string, public readonly readWriteHost: string, public readonly readOnlyHost: string) {

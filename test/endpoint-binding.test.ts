@@ -17,6 +17,7 @@ class RecordingBackend extends Construct implements IPostgresEndpoint {
   public readonly port = 5433;
   public readonly replicas: number;
   public readonly superuserCredentials: PostgresCredentials = { secretName: 'their-superuser' };
+  public readonly encrypted = true;
   public readonly serverPods: NetworkPeer = { podSelector: { app: 'their-db' } };
   public readonly clientPeers: NetworkPeer[] = [];
   public readonly roles: Array<{ client: string; role: PostgresRole }> = [];

@@ -13,7 +13,7 @@ import { defaultResourceName, validateCidr, validateServiceName } from '../core/
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { checkSettingValue, gucSyntax } from '../core/setting-values';
-import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TLS_FILES, TlsProtocolVersion } from '../core/tls';
+import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TLS_FILES, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, wholeSeconds } from '../core/validation';
 
@@ -24,7 +24,10 @@ export interface PgpoolParameter {
   readonly prop?: string;
 }
 
-/** A user whose `<prefix>_USERNAME` / `<prefix>_PASSWORD` the image turns into a pool_passwd entry. */
+/**
+ * A user with a pool_passwd entry: its Secret is mounted as `login-<prefix>` (lower case) for the
+ * logins init step, which writes the entry; the image's `<PREFIX>_USERNAME` variables are not used.
+ */
 export interface PgpoolUserModel {
   readonly envPrefix: string;
   readonly credentials: ResolvedCredentials;
@@ -163,7 +166,7 @@ function resolveBalancerTls(scope: IConstruct, props: PgpoolBalancerProps, name:
       'leave it unset: the image\'s OpenSSL sets the floor (OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level)');
   }
   const serverAuthority = backendAuthority(scope, props.backend);
-  if (backendEncrypted(props.backend) && !tls) {
+  if (props.backend.encrypted && !tls) {
     throw propError(scope, 'tls.disabled', true, 'leaves the backend unreachable: it takes TLS only, and Pgpool-II speaks TLS to backends only with its own ssl on',
       'drop tls.disabled');
   }
@@ -263,7 +266,7 @@ function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUser
     const envPrefix = user.envPrefix ?? `USER${index}`;
     const prop = `users[${index}].envPrefix`;
     if (!ENV_PREFIX.test(envPrefix)) {
-      throw propError(scope, prop, envPrefix, 'is not upper-case letters and digits (the image cuts variable names at the first "_")',
+      throw propError(scope, prop, envPrefix, 'is not upper-case letters and digits starting with a letter (it names the role\'s Secret directory, login-<prefix> in lower case)',
         'use a prefix such as "APP" or "AIRFLOW"');
     }
     if (RESERVED_PREFIXES.has(envPrefix) || new RegExp(`^${EXPORTER_PREFIX}[0-9]*$`).test(envPrefix) || seen.has(envPrefix)) {

@@ -38,9 +38,8 @@ export interface IPostgresEndpoint extends IConstruct {
   /**
    * Whether the endpoint takes TLS connections, with or without a CA to verify its certificate:
    * clients in front then insist on TLS (sslmode require, verify-full with a CA).
-   * @default - true when certificateAuthority is set
    */
-  readonly encrypted?: boolean;
+  readonly encrypted: boolean;
   /**
    * The CA that signs the Services' certificates, which clients in front verify them with
    * (sslmode verify-full); undefined when the endpoint has no TLS or a certificate nobody signed.

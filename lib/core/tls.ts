@@ -194,11 +194,6 @@ export function backendAuthority(scope: IConstruct, backend: IPostgresEndpoint):
   return { secretName: authority.secretName, key: authority.key ?? TLS_FILES.authority };
 }
 
-/** Whether a backend takes TLS: what it says, or, from an endpoint that does not say, whether it has a CA. */
-export function backendEncrypted(backend: IPostgresEndpoint): boolean {
-  return backend.encrypted ?? backend.certificateAuthority !== undefined;
-}
-
 /**
  * The names a Service answers to inside the cluster, as clients write them; `serviceHost`'s
  * form, which the library's own clients connect by, is always among them.

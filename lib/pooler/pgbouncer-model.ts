@@ -13,7 +13,7 @@ import { PASSWORD_LOOKUP_QUERY } from '../core/password-lookup';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { checkSettingValue } from '../core/setting-values';
-import { backendAuthority, backendEncrypted, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
+import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, SslMode } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
 
@@ -300,7 +300,7 @@ function requireVersion(scope: IConstruct, prop: string, value: unknown, version
 
 /** Verified with the backend's CA; else encrypted, unverified, when the backend takes TLS. */
 function resolveServerTlsMode(scope: IConstruct, props: PgBouncerPoolerProps, authority: CertificateAuthority | undefined): SslMode {
-  const unverified = backendEncrypted(props.backend) ? SslMode.REQUIRE : SslMode.PREFER;
+  const unverified = props.backend.encrypted ? SslMode.REQUIRE : SslMode.PREFER;
   const mode = requireEnum(scope, 'serverTlsMode', props.serverTlsMode ?? (authority ? SslMode.VERIFY_FULL : unverified), { SslMode });
   if ((mode === SslMode.VERIFY_CA || mode === SslMode.VERIFY_FULL) && !authority) {
     throw propError(scope, 'serverTlsMode', mode, 'needs the CA that signs the backend\'s certificate, and the backend has none',
