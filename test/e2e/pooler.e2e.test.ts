@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { ExternalPostgres, PgBouncerPooler, TlsProtocolVersion } from '../../lib';
 import { LocalInstance, SecretStore } from './support/cluster-harness';
-import { concurrentSessions, sampleMax, Target } from './support/load';
+import { clientConfig, concurrentSessions, sampleMax, Target } from './support/load';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
@@ -97,7 +97,7 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
   });
 
   test('draining fails readiness at once, lets an open transaction finish, then stops PgBouncer', async () => {
-    const client = new Client({ host: '127.0.0.1', ...app(pooler.port) });
+    const client = new Client(clientConfig(app(pooler.port)));
     // PgBouncer closes the client's socket as it exits, once the transaction is over.
     const closed = new Promise((resolve) => client.on('error', resolve));
     await client.connect();

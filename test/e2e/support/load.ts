@@ -1,11 +1,21 @@
 import { Client } from 'pg';
 
-/** Where and as whom load sessions log in. */
+/** Where and as whom load sessions log in: loopback TCP, or the Unix socket directory `host`. */
 export interface Target {
   readonly port: number;
   readonly user: string;
   readonly password: string;
   readonly database: string;
+  readonly host?: string;
+}
+
+/**
+ * node-postgres' settings for a target: over TCP, TLS as libpq's sslmode=require (the daemons'
+ * listeners take TLS only, with a certificate the client does not verify); none on a socket.
+ */
+export function clientConfig(target: Target) {
+  const host = target.host ?? '127.0.0.1';
+  return { ...target, host, ...(host.startsWith('/') ? {} : { ssl: { rejectUnauthorized: false } }) };
 }
 
 /** What a load run saw: sessions that did all their work, and why the others failed. */
@@ -28,10 +38,8 @@ export async function concurrentSessions(target: Target, sessions: number, trans
     const message = error instanceof Error ? error.message : String(error);
     errors[message] = (errors[message] ?? 0) + 1;
   };
-  const clients = Array.from({ length: sessions }, () => new Client({
-    host: '127.0.0.1', port: target.port, user: target.user, password: target.password, database: target.database,
-    connectionTimeoutMillis: 30_000, query_timeout: 60_000,
-  }));
+  const clients = Array.from({ length: sessions },
+    () => new Client({ ...clientConfig(target), connectionTimeoutMillis: 30_000, query_timeout: 60_000 }));
   clients.forEach((client) => client.on('error', () => undefined));
   const connected = await Promise.allSettled(clients.map((client) => client.connect()));
   const work = connected.map(async (outcome, index) => {
@@ -61,7 +69,7 @@ export async function concurrentSessions(target: Target, sessions: number, trans
 
 /** Polls `query` (one number) every `intervalMs` until stopped; returns the largest value seen. */
 export function sampleMax(target: Target, query: string, intervalMs = 25): { stop: () => Promise<number> } {
-  const client = new Client({ host: '127.0.0.1', ...target });
+  const client = new Client(clientConfig(target));
   let max = 0;
   let running = true;
   const loop = (async () => {
