@@ -1,9 +1,13 @@
+import { spawnSync } from 'child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import { Duration, Testing } from 'cdk8s';
 import {
   BackupOptions, BackupRepository, backupCertificateDnsNames, backupNetworkRules, backupParameters, instancePodAdditions,
   renderBackupConf, renderInstanceConf, renderRepoHostConf, renderRestoreScript, resolveBackup, S3UriStyle,
 } from '../lib/backup';
-import { renderBackupScript } from '../lib/backup/backup-scripts';
+import { renderBackupScript, renderServerScript } from '../lib/backup/backup-scripts';
 import { backupCluster, synthBackup } from './e2e/support/backup-harness';
 import { KubeVersion, validateManifests } from './support/kube-schema';
 import { checkPodSecurity, podTemplatesOf } from './support/pod-security';
@@ -240,7 +244,7 @@ describe('Kubernetes objects', () => {
       'ServiceAccount/shop-db-pgbackrest', 'StatefulSet/shop-db-repo-host',
     ]);
     expect(Object.keys(findObject(objects, 'ConfigMap', 'shop-db-pgbackrest').data).sort())
-      .toEqual(['backup-repo1.conf', 'backup-repo2.conf', 'backup.sh', 'instance.conf', 'repo-host.conf', 'restore.sh']);
+      .toEqual(['backup-repo1.conf', 'backup-repo2.conf', 'backup.sh', 'instance.conf', 'repo-host.conf', 'restore.sh', 'server.sh']);
     expect(findObject(objects, 'ServiceAccount', 'shop-db-pgbackrest').automountServiceAccountToken).toBe(false);
     // No object of the backups is selected by the cluster's own selectors (headless Service, PDB, NetworkPolicy).
     for (const o of objects) expect(o.metadata.labels['app.kubernetes.io/name']).toBe('pgbackrest');
@@ -341,17 +345,22 @@ describe('instance pod additions', () => {
   const { model } = synthBackup(FULL_OPTIONS);
   const additions = instancePodAdditions(model);
 
-  test('the server sidecar: the instance config, the port, the superuser from its Secret, data read-only, restricted', () => {
+  test('the server sidecar: server.sh, the port, the superuser\'s name from its Secret and its password as a file, data read-only, restricted', () => {
     const [sidecar] = additions.sidecars;
-    expect(sidecar.command).toEqual(['pgbackrest', '--config=/etc/pgbackrest/instance.conf', 'server']);
+    expect(sidecar.command).toEqual(['/etc/pgbackrest/server.sh']);
+    expect(sidecar.args).toBeUndefined();
     expect(sidecar.ports).toEqual([{ name: 'pgbackrest', containerPort: 8432, protocol: 'TCP' }]);
+    // No PGPASSWORD: server.sh writes the superuser's passfile from the mounted Secret.
     expect(sidecar.env).toEqual([
       { name: 'PGBACKREST_PG1_USER', valueFrom: { secretKeyRef: { name: 'shop-db-superuser', key: 'username' } } },
-      { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'shop-db-superuser', key: 'password' } } },
+      { name: 'CREDENTIALS_DIR', value: '/etc/pgbackrest-secrets' },
+      { name: 'PGPASSFILE', value: '/run/pgbackrest-auth/pgpass' },
     ]);
     expect(sidecar.volumeMounts).toEqual([
       { name: 'pgbackrest-config', mountPath: '/etc/pgbackrest', readOnly: true },
       { name: 'pgbackrest-lock', mountPath: '/run/pgbackrest' },
+      { name: 'pgbackrest-secrets', mountPath: '/etc/pgbackrest-secrets', readOnly: true },
+      { name: 'pgbackrest-auth', mountPath: '/run/pgbackrest-auth' },
       { name: 'data', mountPath: '/var/lib/postgresql/data', readOnly: true },
       { name: 'socket', mountPath: '/var/run/postgresql' },
       { name: 'tls', mountPath: '/etc/postgresql-tls', readOnly: true },
@@ -363,9 +372,55 @@ describe('instance pod additions', () => {
     expect(additions.postgresMounts.map((m) => m.mountPath)).toEqual(['/etc/pgbackrest', '/run/pgbackrest', '/etc/pgbackrest-ca/repo2']);
     expect(additions.postgresEnv.map((e) => e.name)).toEqual(['PGBACKREST_REPO2_S3_KEY', 'PGBACKREST_REPO2_S3_KEY_SECRET', 'PGBACKREST_REPO2_CIPHER_PASS']);
     expect(additions.postgresEnv.every((e) => e.value === undefined && e.valueFrom?.secretKeyRef)).toBe(true);
-    expect(additions.volumes.map((v) => v.name)).toEqual(['pgbackrest-config', 'pgbackrest-lock', 'pgbackrest-repo2-ca']);
-    expect(additions.volumes[0].configMap?.items).toEqual([{ key: 'instance.conf', path: 'instance.conf' }, { key: 'restore.sh', path: 'restore.sh', mode: 0o555 }]);
+    expect(additions.volumes.map((v) => v.name)).toEqual(['pgbackrest-config', 'pgbackrest-lock', 'pgbackrest-secrets', 'pgbackrest-auth', 'pgbackrest-repo2-ca']);
+    expect(additions.volumes[0].configMap?.items).toEqual([
+      { key: 'instance.conf', path: 'instance.conf' }, { key: 'server.sh', path: 'server.sh', mode: 0o555 }, { key: 'restore.sh', path: 'restore.sh', mode: 0o555 },
+    ]);
+    // The superuser's Secret as files, and the passfile in memory: neither is mounted in the postgres container.
+    expect(additions.volumes[2]).toEqual({
+      name: 'pgbackrest-secrets',
+      projected: {
+        defaultMode: 0o440,
+        sources: [{ secret: { name: 'shop-db-superuser', items: [{ key: 'username', path: 'superuser/username' }, { key: 'password', path: 'superuser/password' }] } }],
+      },
+    });
+    const auth = additions.volumes[3];
+    expect([auth.name, auth.emptyDir?.medium, auth.emptyDir?.sizeLimit?.value]).toEqual(['pgbackrest-auth', 'Memory', '1Mi']);
+    expect(additions.postgresMounts.filter((m) => ['pgbackrest-secrets', 'pgbackrest-auth'].includes(m.name))).toEqual([]);
     expect(additions.podAnnotations['checksum/pgbackrest']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('server.sh is shellcheck-clean bash; run, it writes the superuser\'s passfile (0600) and execs pgBackRest\'s server on the instance config', () => {
+    const script = renderServerScript(model);
+    expect(script.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+    expect(shellcheck(script)).toBe('');
+    const dir = mkdtempSync(join(tmpdir(), 'pgbackrest-server-'));
+    try {
+      mkdirSync(join(dir, 'secrets', 'superuser'), { recursive: true });
+      writeFileSync(join(dir, 'secrets', 'superuser', 'username'), 'post:gres');
+      writeFileSync(join(dir, 'secrets', 'superuser', 'password'), 'se\\cret:1');
+      // A stand-in pgbackrest records its arguments and whether the passfile was in place before it started.
+      mkdirSync(join(dir, 'bin'));
+      writeFileSync(join(dir, 'bin', 'pgbackrest'), `#!/bin/sh\nprintf '%s\\n' "$@" > "${join(dir, 'argv')}"\ntest -f "$PGPASSFILE"\n`, { mode: 0o755 });
+      const run = (secrets: string) => spawnSync('bash', [join(dir, 'server.sh')], {
+        env: { PATH: `${join(dir, 'bin')}:${process.env.PATH}`, CREDENTIALS_DIR: secrets, PGPASSFILE: join(dir, 'pgpass') }, encoding: 'utf8',
+      });
+      writeFileSync(join(dir, 'server.sh'), script);
+      const result = run(join(dir, 'secrets'));
+      expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(readFileSync(join(dir, 'argv'), 'utf8')).toBe('--config=/etc/pgbackrest/instance.conf\nserver\n');
+      expect(readFileSync(join(dir, 'pgpass'), 'utf8')).toBe('*:*:*:post\\:gres:se\\\\cret\\:1\n');
+      expect(statSync(join(dir, 'pgpass')).mode.toString(8).slice(-3)).toBe('600');
+      // A password of two lines stops it before pgBackRest starts, naming the file and not the value.
+      rmSync(join(dir, 'argv'));
+      rmSync(join(dir, 'pgpass'));
+      writeFileSync(join(dir, 'secrets', 'superuser', 'password'), 'two\nlines');
+      const refused = run(join(dir, 'secrets'));
+      expect({ status: refused.status, stderr: refused.stderr }).toEqual({ status: 1, stderr: 'server: secret file superuser/password must hold one non-empty line\n' });
+      expect([existsSync(join(dir, 'argv')), existsSync(join(dir, 'pgpass'))]).toEqual([false, false]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the restore hook: restore.sh with its environment', () => {

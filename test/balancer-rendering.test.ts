@@ -1,5 +1,6 @@
 import { spawnSync } from 'child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { createHash } from 'crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Duration } from 'cdk8s';
@@ -29,7 +30,7 @@ const SR_CHECK_USER = { secretName: 'pgpool-srcheck' };
 const CONFIG_MAP = { configMode: PgpoolConfigMode.CONFIG_MAP };
 const ENVIRONMENT = { configMode: PgpoolConfigMode.ENVIRONMENT };
 
-/** What the Secrets hold at run time, for emulating the image's entrypoint; never in the YAML. */
+/** What the Secrets hold at run time, for running the init steps and emulating the image's entrypoint; never in the YAML. */
 const SECRET_VALUES: { [secretName: string]: { [key: string]: string } } = {
   'airflow-app': { username: 'airflow', password: "app'pass:word" },
   'pgpool-srcheck': { username: 'srcheck', password: 'check=secret' },
@@ -203,8 +204,8 @@ function runConfigScript(objects: any[], srCheckName: string): ConfigRun {
     const secrets = join(dir, 'secrets');
     mkdirSync(template);
     mkdirSync(config);
-    // The projected volume's path for the username, as the pod spec mounts it.
-    const item = volume(objects, 'secrets').projected.sources[0].secret.items[0];
+    // The projected volume's path for the username, as the pod spec mounts it for the config init container.
+    const item = volume(objects, 'srcheck-name').projected.sources[0].secret.items[0];
     mkdirSync(join(secrets, item.path.split('/')[0]), { recursive: true });
     writeFileSync(join(secrets, item.path), srCheckName);
     for (const [file, text] of Object.entries(configData(objects))) writeFileSync(join(template, file), text);
@@ -507,12 +508,8 @@ describe('pgpool.conf settings', () => {
 
 describe('pool_hba.conf', () => {
   const entries = (conf: string) => conf.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#')).map((line) => line.split(/\s+/));
-
-  /** An image setting the pgpool container reads from the balancer's ConfigMap (a literal *PASSWORD* env value reads as a leak to scanners). */
-  const imageSetting = (objects: any[], name: string) => {
-    const ref = envEntry(pgpoolContainer(objects), name).valueFrom.configMapKeyRef;
-    return findObject(objects, 'ConfigMap', ref.name).data[ref.key];
-  };
+  /** The image's pool_passwd settings: none is set, as the logins init step writes pool_passwd itself. */
+  const IMAGE_PASSWORD_SETTINGS = ['PGPOOL_PASSWORD_ENCRYPTION_METHOD', 'PGPOOL_SKIP_PASSWORD_ENCRYPTION'];
 
   test('every client and the local socket log in with scram-sha-256 over pool_passwd, from anywhere by default, over TLS', () => {
     const objects = objectsOf();
@@ -521,15 +518,17 @@ describe('pool_hba.conf', () => {
       ['hostssl', 'all', 'all', '0.0.0.0/0', 'scram-sha-256'],
       ['hostssl', 'all', 'all', '::/0', 'scram-sha-256'],
     ]);
-    expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('scram-sha-256');
-    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_ENABLE_POOL_PASSWD').value).toBe('true');
-    expect(imageSetting(objects, 'PGPOOL_SKIP_PASSWORD_ENCRYPTION')).toBe('false');
+    // pool_passwd stays enabled (else the entrypoint appends ssl = 'on'); the image encrypts nothing itself.
+    expect(envEntry(pgpoolContainer(objects), 'PGPOOL_ENABLE_POOL_PASSWD')).toEqual({ name: 'PGPOOL_ENABLE_POOL_PASSWD', value: 'true' });
+    expect(IMAGE_PASSWORD_SETTINGS.map((name) => envEntry(pgpoolContainer(objects), name))).toEqual([undefined, undefined]);
   });
 
-  test('md5 when asked, in pool_hba.conf and for the image\'s pool_passwd', () => {
-    const objects = objectsOf({ passwordEncryption: PgpoolPasswordEncryption.MD5 });
-    expect(entries(poolHbaConf(objects)).map((entry) => entry[entry.length - 1])).toEqual(['md5', 'md5', 'md5']);
-    expect(imageSetting(objects, 'PGPOOL_PASSWORD_ENCRYPTION_METHOD')).toBe('md5');
+  test('md5 when asked, in pool_hba.conf only: pool_passwd holds the same TEXT entries for md5 and scram-sha-256', () => {
+    const md5 = objectsOf({ passwordEncryption: PgpoolPasswordEncryption.MD5 });
+    expect(entries(poolHbaConf(md5)).map((entry) => entry[entry.length - 1])).toEqual(['md5', 'md5', 'md5']);
+    expect(IMAGE_PASSWORD_SETTINGS.map((name) => envEntry(pgpoolContainer(md5), name))).toEqual([undefined, undefined]);
+    expect(configData(md5)['logins.sh']).toBe(configData(objectsOf())['logins.sh']);
+    expect(configData(md5)['logins.sh']).toContain("printf '%s:TEXT%s\\n'");
   });
 
   test('tls (required by default) turns the network lines into hostssl, with a Secret too', () => {
@@ -605,21 +604,21 @@ describe('config.sh (CONFIG_MAP mode)', () => {
     expect(run.stderr).toMatch(/sr_check user's name/);
   });
 
-  test('the Secret\'s username key is projected where config.sh reads it', () => {
+  test('the Secret\'s username key, and not its password, is projected where config.sh reads it', () => {
     const objects = objectsOf({ srCheckUser: { secretName: 'pgpool-srcheck', usernameKey: 'login' } });
-    expect(volume(objects, 'secrets').projected.sources)
-      .toEqual([{ secret: { name: 'pgpool-srcheck', items: [{ key: 'login', path: 'srcheck/username' }] } }]);
-    expect(volume(objects, 'secrets').projected.defaultMode).toBe(0o440);
+    expect(volume(objects, 'srcheck-name')).toEqual({
+      name: 'srcheck-name', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'pgpool-srcheck', items: [{ key: 'login', path: 'srcheck/username' }] } }] },
+    });
     expect(configScript(objects)).toContain('"$CREDENTIALS_DIR/srcheck/username"');
   });
 });
 
 describe('CONFIG_MAP mode pod', () => {
-  test('the init containers are the certificate maker, seed-etc, then config; without TLS only seed-etc and config', () => {
+  test('the init containers are the certificate maker, seed-etc, logins, then config; with a tls Secret or without TLS no certificate maker', () => {
     const names = (objects: any[]) => podSpec(objects).initContainers.map((c: any) => c.name);
-    expect(names(objectsOf({ tls: { secretName: 'pgpool-tls' } }))).toEqual(['seed-etc', 'config']);
-    expect(names(objectsOf())).toEqual(['certificate', 'seed-etc', 'config']);
-    expect(names(objectsOf({ tls: { disabled: true } }, { backendPlaintext: true }))).toEqual(['seed-etc', 'config']);
+    expect(names(objectsOf({ tls: { secretName: 'pgpool-tls' } }))).toEqual(['seed-etc', 'logins', 'config']);
+    expect(names(objectsOf())).toEqual(['certificate', 'seed-etc', 'logins', 'config']);
+    expect(names(objectsOf({ tls: { disabled: true } }, { backendPlaintext: true }))).toEqual(['seed-etc', 'logins', 'config']);
   });
 
   test('seed-etc copies the image\'s etc directory into the etc emptyDir', () => {
@@ -628,7 +627,7 @@ describe('CONFIG_MAP mode pod', () => {
     expect(seed.volumeMounts).toEqual([{ name: 'etc', mountPath: '/seed' }]);
   });
 
-  test('/config is an emptyDir that config.sh fills from the ConfigMap and the sr_check Secret', () => {
+  test('/config is an emptyDir that config.sh fills from the ConfigMap and the sr_check user\'s name', () => {
     const objects = objectsOf();
     expect(volume(objects, 'config')).toEqual({ name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
     expect(volume(objects, 'template').configMap.name).toBe('balancer-config');
@@ -637,21 +636,25 @@ describe('CONFIG_MAP mode pod', () => {
     expect(config.volumeMounts).toEqual([
       { name: 'template', mountPath: '/etc/pgpool-template', readOnly: true },
       { name: 'config', mountPath: '/config' },
-      { name: 'secrets', mountPath: '/etc/pgpool-secrets', readOnly: true },
+      { name: 'srcheck-name', mountPath: '/etc/pgpool-secrets', readOnly: true },
     ]);
     expect(mountAt(pgpoolContainer(objects), '/config').name).toBe('config');
   });
 
-  test('the ConfigMap holds pgpool.conf, pool_hba.conf and config.sh; no PGPOOL_PARAMS_ variable is set', () => {
+  test('the ConfigMap holds pgpool.conf, pool_hba.conf, config.sh and logins.sh; no PGPOOL_PARAMS_ variable is set', () => {
     const objects = objectsOf();
-    expect(Object.keys(configData(objects)).sort()).toEqual(['config.sh', 'pgpool-encryption-method', 'pgpool-skip-encryption', 'pgpool.conf', 'pool_hba.conf']);
+    expect(Object.keys(configData(objects)).sort()).toEqual(['config.sh', 'logins.sh', 'pgpool.conf', 'pool_hba.conf']);
     expect(volume(objects, 'template').configMap.items.map((item: any) => item.path)).toEqual(['pgpool.conf', 'pool_hba.conf', 'config.sh']);
+    expect(volume(objects, 'scripts').configMap.items.map((item: any) => item.path)).toEqual(['logins.sh']);
     expect(pgpoolContainer(objects).env.filter((e: any) => e.name.startsWith('PGPOOL_PARAMS_'))).toEqual([]);
   });
 
-  test('only the config init container mounts the sr_check Secret', () => {
-    const mountsSecrets = (c: any) => c.volumeMounts.some((m: any) => m.name === 'secrets');
-    expect(allContainers(objectsOf()).filter(mountsSecrets).map((c) => c.name)).toEqual(['config']);
+  test('only the logins init container mounts the logins\' Secrets, only the config init container the sr_check user\'s name', () => {
+    const mounting = (objects: any[], name: string) => allContainers(objects)
+      .filter((c) => c.volumeMounts.some((m: any) => m.name === name)).map((c) => c.name);
+    const objects = objectsOf();
+    expect(mounting(objects, 'secrets')).toEqual(['logins']);
+    expect(mounting(objects, 'srcheck-name')).toEqual(['config']);
   });
 });
 
@@ -662,17 +665,19 @@ describe('ENVIRONMENT mode', () => {
     extraParameters: { log_min_messages: 'warning', log_line_prefix: '%m: %a pid %p: ' },
   };
 
-  test('the ConfigMap holds only pool_hba.conf, mounted read-only at /config; the init containers are the certificate maker and seed-etc', () => {
+  test('the ConfigMap holds only pool_hba.conf and logins.sh, pool_hba.conf mounted read-only at /config; the init containers are the certificate maker, seed-etc and logins', () => {
     const objects = objectsOf(ENVIRONMENT);
-    expect(Object.keys(configData(objects)).sort()).toEqual(['pgpool-encryption-method', 'pgpool-skip-encryption', 'pool_hba.conf']);
-    // Only pool_hba.conf lands in /config: the image settings are read through configMapKeyRef.
+    expect(Object.keys(configData(objects)).sort()).toEqual(['logins.sh', 'pool_hba.conf']);
+    // Only pool_hba.conf lands in /config; logins.sh is the logins init container's.
     expect(volume(objects, 'config')).toEqual({
       name: 'config', configMap: { name: 'balancer-config', defaultMode: 0o444, items: [{ key: 'pool_hba.conf', path: 'pool_hba.conf' }] },
     });
     expect(mountAt(pgpoolContainer(objects), '/config')).toEqual({ name: 'config', mountPath: '/config', readOnly: true });
-    expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['certificate', 'seed-etc']);
-    expect(podSpec(objectsOf({ ...ENVIRONMENT, tls: { secretName: 'pgpool-tls' } })).initContainers.map((c: any) => c.name)).toEqual(['seed-etc']);
-    expect([volume(objects, 'template'), volume(objects, 'secrets')]).toEqual([undefined, undefined]);
+    expect(podSpec(objects).initContainers.map((c: any) => c.name)).toEqual(['certificate', 'seed-etc', 'logins']);
+    expect(podSpec(objectsOf({ ...ENVIRONMENT, tls: { secretName: 'pgpool-tls' } })).initContainers.map((c: any) => c.name)).toEqual(['seed-etc', 'logins']);
+    // No config.sh step: neither its template nor the sr_check user's name; the logins' Secrets are mounted in both modes.
+    expect([volume(objects, 'template'), volume(objects, 'srcheck-name')]).toEqual([undefined, undefined]);
+    expect(volume(objects, 'secrets').projected.sources.map((s: any) => s.secret.name)).toEqual(['pgpool-srcheck', 'airflow-app']);
   });
 
   test('every pgpool.conf parameter is a PGPOOL_PARAMS_ variable', () => {
@@ -739,60 +744,197 @@ describe('extraParameters values reach Pgpool-II exactly, or are refused', () =>
   });
 });
 
-describe('users, the sr_check user and PCP in the environment', () => {
+describe('logins: pool_passwd and pcp.conf written by an init container from the mounted Secrets', () => {
   const users = [
     { credentials: AIRFLOW, envPrefix: 'AIRFLOW' },
     { credentials: { secretName: 'reporting', usernameKey: 'login', passwordKey: 'secret' } },
   ];
-  const secretRef = (name: string, key: string) => ({ secretKeyRef: { name, key } });
+  const PCP = { pcpUser: { secretName: 'pgpool-pcp' } };
+  const items = (dir: string, secretName: string, usernameKey = 'username', passwordKey = 'password') =>
+    ({ secret: { name: secretName, items: [{ key: usernameKey, path: `${dir}/username` }, { key: passwordKey, path: `${dir}/password` }] } });
+  const loginsScript = (objects: any[]) => configData(objects)['logins.sh'];
+  const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 
-  test('each user is a <PREFIX>_USERNAME/_PASSWORD pair of secretKeyRefs, USER<index> by default, then SRCHECK', () => {
-    const env = pgpoolContainer(objectsOf({ users })).env.filter((e: any) => /_(USERNAME|PASSWORD)$/.test(e.name));
-    expect(env).toEqual([
-      { name: 'AIRFLOW_USERNAME', valueFrom: secretRef('airflow-app', 'username') },
-      { name: 'AIRFLOW_PASSWORD', valueFrom: secretRef('airflow-app', 'password') },
-      { name: 'USER1_USERNAME', valueFrom: secretRef('reporting', 'login') },
-      { name: 'USER1_PASSWORD', valueFrom: secretRef('reporting', 'secret') },
-      { name: 'SRCHECK_USERNAME', valueFrom: secretRef('pgpool-srcheck', 'username') },
-      { name: 'SRCHECK_PASSWORD', valueFrom: secretRef('pgpool-srcheck', 'password') },
+  test('the logins init container runs logins.sh from the ConfigMap with the Secrets and the image\'s etc directory mounted', () => {
+    const objects = objectsOf({ users, ...PCP });
+    const logins = initContainer(objects, 'logins');
+    expect(logins.command).toEqual(['/bin/sh', '/etc/pgpool-scripts/logins.sh']);
+    expect(logins.env).toEqual([{ name: 'CREDENTIALS_DIR', value: '/etc/pgpool-secrets' }, { name: 'ETC_DIR', value: '/opt/pgpool-II/etc' }]);
+    expect(logins.volumeMounts).toEqual([
+      { name: 'scripts', mountPath: '/etc/pgpool-scripts', readOnly: true },
+      { name: 'secrets', mountPath: '/etc/pgpool-secrets', readOnly: true },
+      { name: 'etc', mountPath: '/opt/pgpool-II/etc' },
     ]);
+    expect(volume(objects, 'scripts')).toEqual({
+      name: 'scripts', configMap: { name: 'balancer-config', defaultMode: 0o444, items: [{ key: 'logins.sh', path: 'logins.sh' }] },
+    });
+    // pool_passwd and pcp.conf land where Pgpool-II reads them: the pgpool container's etc mount, in memory.
+    expect(mountAt(pgpoolContainer(objects), '/opt/pgpool-II/etc')).toEqual({ name: 'etc', mountPath: '/opt/pgpool-II/etc' });
+    expect(volume(objects, 'etc').emptyDir).toEqual({ medium: 'Memory', sizeLimit: '16Mi' });
   });
 
-  test.each([CONFIG_MAP, ENVIRONMENT])('the image registers every user and the sr_check user in pool_passwd (%p)', (mode) => {
-    const withPcp = objectsOf({ ...mode, users, pcpUser: { secretName: 'pgpool-pcp' } });
-    const env = runtimeEnv(pgpoolContainer(withPcp), withPcp);
-    const value = (name: string) => env.find((e) => e.name === name)?.value;
-    const prefixes = poolPasswdPrefixes(env);
-    expect(prefixes).toEqual(['AIRFLOW', 'USER1', 'SRCHECK']);
-    expect(prefixes.map((prefix) => [value(`${prefix}_USERNAME`), value(`${prefix}_PASSWORD`)])).toEqual([
-      ['airflow', "app'pass:word"], ['reporter', 'report-secret'], ['srcheck', 'check=secret'],
-    ]);
+  test.each([CONFIG_MAP, ENVIRONMENT])('each role\'s Secret is a directory of the secrets volume: srcheck, login-<prefix> by user (USER<index> by default), then pcp (%p)', (mode) => {
+    expect(volume(objectsOf({ ...mode, users, ...PCP }), 'secrets')).toEqual({
+      name: 'secrets',
+      projected: {
+        defaultMode: 0o440,
+        sources: [
+          items('srcheck', 'pgpool-srcheck'),
+          items('login-airflow', 'airflow-app'),
+          items('login-user1', 'reporting', 'login', 'secret'),
+          items('pcp', 'pgpool-pcp'),
+        ],
+      },
+    });
+    expect(volume(objectsOf({ ...mode, users }), 'secrets').projected.sources.map((s: any) => s.secret.name))
+      .toEqual(['pgpool-srcheck', 'airflow-app', 'reporting']);
   });
 
-  test('the PCP user is PGPOOL_PCP_USER/PGPOOL_PCP_PASSWORD from its Secret, and absent without pcpUser', () => {
-    const container = pgpoolContainer(objectsOf({ pcpUser: { secretName: 'pgpool-pcp' } }));
-    expect(['PGPOOL_PCP_USER', 'PGPOOL_PCP_PASSWORD'].map((name) => envEntry(container, name))).toEqual([
-      { name: 'PGPOOL_PCP_USER', valueFrom: secretRef('pgpool-pcp', 'username') },
-      { name: 'PGPOOL_PCP_PASSWORD', valueFrom: secretRef('pgpool-pcp', 'password') },
-    ]);
-    expect(envEntry(pgpoolContainer(objectsOf()), 'PGPOOL_PCP_USER')).toBeUndefined();
+  test.each([CONFIG_MAP, ENVIRONMENT])('the pgpool container has no credential in its environment and mounts no Secret, so the image registers nobody (%p)', (mode) => {
+    const objects = objectsOf({ ...mode, users, ...PCP, healthCheckPeriod: Duration.seconds(30) });
+    const container = pgpoolContainer(objects);
+    const fromSecrets = container.env.filter((e: any) => e.valueFrom).map((e: any) => [e.name, e.valueFrom.secretKeyRef]);
+    // Only the sr_check user's name, and only where the image writes pgpool.conf from the environment.
+    expect(fromSecrets).toEqual(mode === ENVIRONMENT ? [
+      ['PGPOOL_PARAMS_SR_CHECK_USER', { name: 'pgpool-srcheck', key: 'username' }],
+      ['PGPOOL_PARAMS_HEALTH_CHECK_USER', { name: 'pgpool-srcheck', key: 'username' }],
+    ] : []);
+    expect(container.env.map((e: any) => e.name).filter((name: string) => /_USERNAME$|PASSWORD|^PGPOOL_PCP_/.test(name))).toEqual([]);
+    expect(container.envFrom).toBeUndefined();
+    // The entrypoint's `printenv | grep -E '.+_USERNAME=.+'` finds no pair to pass to pg_enc.
+    expect(poolPasswdPrefixes(runtimeEnv(container, objects))).toEqual([]);
+    expect(container.volumeMounts.map((m: any) => m.name).filter((name: string) => ['secrets', 'srcheck-name', 'scripts'].includes(name))).toEqual([]);
+  });
+
+  test.each([
+    ['users', { users }],
+    ['users and a PCP user', { users, ...PCP }],
+    ['ENVIRONMENT mode, a PCP user and md5', { ...ENVIRONMENT, ...PCP, passwordEncryption: PgpoolPasswordEncryption.MD5 }],
+  ])('logins.sh is POSIX sh and shellcheck-clean with %s', (_what, props) => {
+    const script = loginsScript(objectsOf(props as Props));
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(shellcheck(script)).toBe('');
+  });
+
+  test('logins.sh lists the roles\' directories in pool_passwd order, and writes pcp.conf only with a PCP user', () => {
+    const script = loginsScript(objectsOf({ users }));
+    expect(script).toMatch(/^set -- srcheck login-airflow login-user1$/m);
+    expect(script).not.toContain('pcp.conf');
+    expect(loginsScript(objectsOf({ users, ...PCP }))).toMatch(/^user=\$\(secret_line pcp username\)$/m);
+  });
+
+  interface LoginsRun {
+    readonly status: number | null;
+    readonly stderr: string;
+    /** The files of ETC_DIR afterwards, with their permission bits. */
+    readonly files: { [file: string]: { text: string; mode: string } };
+  }
+
+  /**
+   * Runs logins.sh with `shell` as the logins init container does: the secrets volume's items
+   * written as the kubelet projects them (SECRET_VALUES, then `values`), ETC_DIR seeded with the
+   * image's files and a stale pool_passwd.
+   */
+  function runLogins(objects: any[], shell: string, values: { [secretName: string]: { [key: string]: string } } = {}): LoginsRun {
+    const dir = mkdtempSync(join(tmpdir(), 'balancer-logins-'));
+    try {
+      const secrets = join(dir, 'secrets');
+      const etc = join(dir, 'etc');
+      mkdirSync(etc);
+      for (const { secret } of volume(objects, 'secrets').projected.sources) {
+        for (const item of secret.items) {
+          const value = values[secret.name]?.[item.key] ?? SECRET_VALUES[secret.name]?.[item.key];
+          if (value === undefined) throw new Error(`no test value for Secret ${secret.name} key ${item.key}`);
+          mkdirSync(join(secrets, item.path, '..'), { recursive: true });
+          writeFileSync(join(secrets, item.path), value, { mode: 0o440 });
+        }
+      }
+      writeFileSync(join(etc, 'pgpool.conf.sample'), '# the image\'s sample\n');
+      writeFileSync(join(etc, 'pool_passwd'), 'stale:TEXTold\n', { mode: 0o644 });
+      const script = join(dir, 'logins.sh');
+      writeFileSync(script, loginsScript(objects));
+      const result = spawnSync(shell, [script], { env: { PATH: process.env.PATH, CREDENTIALS_DIR: secrets, ETC_DIR: etc }, encoding: 'utf8' });
+      const files = Object.fromEntries(readdirSync(etc).map((file) => [file, {
+        text: readFileSync(join(etc, file), 'utf8'), mode: statSync(join(etc, file)).mode.toString(8).slice(-3),
+      }]));
+      return { status: result.status, stderr: result.stderr, files };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const SHELLS = ['bash', '/bin/sh'];
+
+  test.each(SHELLS)('run with %s, it writes pool_passwd (srcheck, the users) and pcp.conf (the md5 of the PCP password), both 0600', (shell) => {
+    const run = runLogins(objectsOf({ users, ...PCP }), shell);
+    expect(run.status).toBe(0);
+    expect(run.files).toEqual({
+      'pgpool.conf.sample': { text: '# the image\'s sample\n', mode: '644' },
+      'pool_passwd': { text: "srcheck:TEXTcheck=secret\nairflow:TEXTapp'pass\\:word\nreporter:TEXTreport-secret\n", mode: '600' },
+      'pcp.conf': { text: `pcpadmin:${md5('pcp-secret')}\n`, mode: '600' },
+    });
+    expect(run.stderr).toBe('logins: pool_passwd written for 3 role(s)\nlogins: pcp.conf written\n');
+  });
+
+  test.each(SHELLS)('run with %s without a PCP user, it writes pool_passwd and no pcp.conf', (shell) => {
+    const run = runLogins(objectsOf(), shell);
+    expect(run.status).toBe(0);
+    expect(Object.keys(run.files).sort()).toEqual(['pgpool.conf.sample', 'pool_passwd']);
+    expect(run.files.pool_passwd).toEqual({ text: "srcheck:TEXTcheck=secret\nairflow:TEXTapp'pass\\:word\n", mode: '600' });
+  });
+
+  test.each(SHELLS)('run with %s, it escapes backslash and colon in names and passwords as Pgpool-II reads them, and keeps other bytes', (shell) => {
+    const run = runLogins(objectsOf(), shell, { 'airflow-app': { username: 'air:flow\\x', password: ' a\\b:c$(x)`y` "q" ü ' } });
+    expect(run.status).toBe(0);
+    expect(run.files.pool_passwd.text).toBe('srcheck:TEXTcheck=secret\nair\\:flow\\\\x:TEXT a\\\\b\\:c$(x)`y` "q" ü \n');
+  });
+
+  test.each(SHELLS)('run with %s, a password of 124 bytes is written and one of 125 refused', (shell) => {
+    const fits = runLogins(objectsOf(), shell, { 'airflow-app': { password: 'p'.repeat(124) } });
+    expect(fits.status).toBe(0);
+    expect(fits.files.pool_passwd.text).toContain(`\nairflow:TEXT${'p'.repeat(124)}\n`);
+    const long = runLogins(objectsOf(), shell, { 'airflow-app': { password: 'p'.repeat(125) } });
+    expect(long.status).toBe(1);
+    expect(long.stderr).toBe('logins: the password in login-airflow is longer than the 124 bytes Pgpool-II reads\n');
+    expect(long.files.pool_passwd).toEqual({ text: 'stale:TEXTold\n', mode: '644' });
+  });
+
+  test.each([
+    ['a password of two lines', 'airflow-app', 'password', 'two\nlines', 'login-airflow/password'],
+    ['an empty user name', 'airflow-app', 'username', '', 'login-airflow/username'],
+    ['an empty sr_check password', 'pgpool-srcheck', 'password', '', 'srcheck/password'],
+  ])('refuses %s, naming the file and not the value, and leaves pool_passwd as it was', (_what, secretName, key, value, file) => {
+    const run = runLogins(objectsOf(), 'bash', { [secretName]: { [key]: value } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`logins: ${file} must hold one non-empty line\n`);
+    expect(run.files.pool_passwd).toEqual({ text: 'stale:TEXTold\n', mode: '644' });
+    // Nothing else is written (a half-written .tmp is replaced on the next attempt).
+    expect(Object.keys(run.files).filter((name) => !name.endsWith('.tmp')).sort()).toEqual(['pgpool.conf.sample', 'pool_passwd']);
+  });
+
+  test('refuses a PCP user name pcp.conf cannot hold, and writes no pcp.conf', () => {
+    const run = runLogins(objectsOf(PCP), 'bash', { 'pgpool-pcp': { username: 'pcp:admin' } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("logins: the PCP user's name must be letters, digits, '_', '.' or '-'\n");
+    expect(run.files['pcp.conf']).toBeUndefined();
   });
 });
 
 describe('no password in the YAML', () => {
   const props: Props = { pcpUser: { secretName: 'pgpool-pcp' }, healthCheckPeriod: Duration.seconds(30), tls: { secretName: 'pgpool-tls' } };
 
-  test.each([CONFIG_MAP, ENVIRONMENT])('no Secret object is rendered and every *PASSWORD* variable is a secretKeyRef (%p)', (mode) => {
+  test.each([CONFIG_MAP, ENVIRONMENT])('no Secret object is rendered, no container reads a password key from its environment, and the password keys are files only the logins init container mounts (%p)', (mode) => {
     const objects = objectsOf({ ...props, ...mode });
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
     const containers = allContainers(objects);
     expect(containers.filter((c) => c.envFrom)).toEqual([]);
-    const passwords = containers.flatMap((c) => c.env ?? []).filter((e: any) => /PASSWORD$/.test(e.name));
-    expect(passwords.length).toBeGreaterThanOrEqual(3);
-    for (const e of passwords) {
-      expect(e.value).toBeUndefined();
-      expect(e.valueFrom.secretKeyRef).toBeDefined();
-    }
+    const env = containers.flatMap((c) => c.env ?? []);
+    expect(env.filter((e: any) => /PASSWORD/i.test(e.name))).toEqual([]);
+    expect(env.filter((e: any) => e.valueFrom?.secretKeyRef && e.valueFrom.secretKeyRef.key !== 'username')).toEqual([]);
+    const passwordFiles = podSpec(objects).volumes.flatMap((v: any) => (v.projected?.sources ?? [])
+      .flatMap((s: any) => (s.secret?.items ?? []).filter((item: any) => item.key === 'password').map((item: any) => `${v.name}:${s.secret.name}/${item.path}`)));
+    expect(passwordFiles).toEqual(['secrets:pgpool-srcheck/srcheck/password', 'secrets:airflow-app/login-airflow/password', 'secrets:pgpool-pcp/pcp/password']);
+    expect(containers.filter((c) => c.volumeMounts.some((m: any) => m.name === 'secrets')).map((c) => c.name)).toEqual(['logins']);
   });
 
   test.each([CONFIG_MAP, ENVIRONMENT])('pgpool.conf and the variables set no password (%p)', (mode) => {
@@ -850,9 +992,9 @@ describe('security, volumes and resources', () => {
     const containers = allContainers(objectsOf(mode));
     const contexts = containers.map((c) => c.securityContext);
     // The certificate init container, on top of the balancer's own containers (config in CONFIG_MAP mode only).
-    expect(containers[0].name).toBe('certificate');
+    expect(containers.map((c) => c.name)).toEqual(mode === CONFIG_MAP
+      ? ['certificate', 'seed-etc', 'logins', 'config', 'pgpool'] : ['certificate', 'seed-etc', 'logins', 'pgpool']);
     expect(contexts.length).toBe(allContainers(objectsOf({ ...mode, tls: { secretName: 'pgpool-tls' } })).length + 1);
-    expect(contexts.length).toBeGreaterThanOrEqual(mode === CONFIG_MAP ? 4 : 3);
     for (const context of contexts) {
       expect(context).toEqual({
         allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true,

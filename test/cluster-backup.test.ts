@@ -136,7 +136,10 @@ describe('instance pods', () => {
       const spec = podSpec(objects, set);
       expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', 'pgbackrest']);
       const sidecar = container(spec, 'pgbackrest');
-      expect(sidecar.command).toEqual(['pgbackrest', `--config=${mountedPgbackrestFile(objects, set, sidecar, 'instance.conf')}`, 'server']);
+      // server.sh writes the superuser's passfile, then runs pgBackRest's server on the instance config.
+      expect(sidecar.command).toEqual([mountedPgbackrestFile(objects, set, sidecar, 'server.sh')]);
+      expect(pgbackrestFiles(objects)['server.sh']).toContain(`\nexec pgbackrest --config=${mountedPgbackrestFile(objects, set, sidecar, 'instance.conf')} server\n`);
+      expect(volumeOf(spec, 'pgbackrest-config').configMap.items.find((i: any) => i.key === 'server.sh').mode).toBe(0o555);
       expect(sidecar.ports).toEqual([{ name: 'pgbackrest', containerPort: 8432, protocol: 'TCP' }]);
 
       const server = postgres(objects, set);
@@ -543,8 +546,8 @@ describe('strict schema validation (Kubernetes v1.27) with backup and restore', 
 
 describe('shellcheck', () => {
   test.each([
-    ['plain', ['backup.sh', 'bootstrap.sh', 'restore.sh']],
-    ['ha', ['backup.sh', 'provision.sh', 'restore.sh']],
+    ['plain', ['backup.sh', 'bootstrap.sh', 'restore.sh', 'server.sh']],
+    ['ha', ['backup.sh', 'patroni-start.sh', 'provision.sh', 'restore.sh', 'server.sh']],
   ] as Array<[Mode, string[]]>)('%s: every script of the rendered ConfigMaps is clean', (mode, expected) => {
     const scripts = ofKind(synth(mode, { backup: RESTORE }, true), 'ConfigMap')
       .flatMap((configMap) => Object.entries<string>(configMap.data).filter(([file]) => file.endsWith('.sh')));

@@ -1,3 +1,7 @@
+import { spawnSync } from 'child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import { Chart, Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
@@ -9,6 +13,7 @@ import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './supp
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
 import { dashboardExpressions } from '../lib/exporter/dashboards';
+import { PASSFILE_SCRIPT } from '../lib/exporter/exporter-kinds';
 
 type TargetKind = 'cluster' | 'pooler' | 'balancer';
 const TARGET_KINDS: TargetKind[] = ['cluster', 'pooler', 'balancer'];
@@ -274,6 +279,15 @@ describe('validation: ports taken in the pod or on the Service', () => {
     });
   });
 
+  test.each([false, true])('on the balancer, PCP\'s 9898 is taken whether or not it is exposed (exposePcp %p): unexposed, PCP still listens on localhost in the pod', (exposePcp) => {
+    const pgpool = (objects: any[]) => findObject(objects, 'Deployment', 'balancer').spec.template.spec.containers.find((c: any) => c.name === 'pgpool');
+    // The container port is declared only when exposed (commit 70a1da1); the port is taken either way.
+    expect(pgpool(objectsOf('balancer', null, { balancer: { exposePcp } })).ports.map((p: any) => p.containerPort)).toEqual(exposePcp ? [9999, 9898] : [9999]);
+    expectExporterError('balancer', { port: 9898 }, 'test/Balancer', {
+      prop: 'sidecar port', value: '9898', fix: /choose another port than 9999, 9898$/,
+    }, { balancer: { exposePcp } });
+  });
+
   test.each([
     ['cluster', 5432, '5432'],
     ['pooler', 6432, '6432'],
@@ -377,29 +391,35 @@ describe('validation: the exporter\'s Secret must be its own', () => {
 });
 
 /** The container's command, args and environment, per target, as the exporters' documentation asks for them. */
+/**
+ * The user comes from the Secret's username key in the environment, the password never does:
+ * postgres_exporter reads it from the mounted Secret (DATA_SOURCE_PASS_FILE); pgbouncer_exporter
+ * and pgpool2_exporter (lib/pq, no *_FILE variable) from a PGPASSFILE an init container writes.
+ * pgpool2_exporter takes DATA_SOURCE_NAME without user or password, so lib/pq reads PGUSER and the passfile.
+ */
 const INVOCATIONS: { [kind in TargetKind]: (port: number, tls: boolean) => { command?: string[]; args: string[]; env: any[] } } = {
   cluster: (port) => ({
     args: [`--web.listen-address=:${port}`],
     env: [
       { name: 'DATA_SOURCE_URI', value: '127.0.0.1:5432/postgres?sslmode=disable' },
       { name: 'DATA_SOURCE_USER', valueFrom: secretKeyRef('metrics-exporter', 'username') },
-      { name: 'DATA_SOURCE_PASS', valueFrom: secretKeyRef('metrics-exporter', 'password') },
+      { name: 'DATA_SOURCE_PASS_FILE', value: '/etc/exporter-secret/password' },
     ],
   }),
   pooler: (port, tls) => ({
     args: [`--web.listen-address=:${port}`, `--pgBouncer.connectionString=postgres://127.0.0.1:6432/pgbouncer?sslmode=${tls ? 'require' : 'disable'}`],
     env: [
       { name: 'PGUSER', valueFrom: secretKeyRef('metrics-exporter', 'username') },
-      { name: 'PGPASSWORD', valueFrom: secretKeyRef('metrics-exporter', 'password') },
+      { name: 'PGPASSFILE', value: '/run/exporter-auth/pgpass' },
     ],
   }),
   balancer: (port, tls) => ({
     command: ['/bin/pgpool2_exporter'],
     args: [`--web.listen-address=:${port}`],
     env: [
-      { name: 'DATA_SOURCE_URI', value: `127.0.0.1:9999/postgres?sslmode=${tls ? 'require' : 'disable'}` },
-      { name: 'DATA_SOURCE_USER', valueFrom: secretKeyRef('metrics-exporter', 'username') },
-      { name: 'DATA_SOURCE_PASS', valueFrom: secretKeyRef('metrics-exporter', 'password') },
+      { name: 'DATA_SOURCE_NAME', value: `postgresql://127.0.0.1:9999/postgres?sslmode=${tls ? 'require' : 'disable'}` },
+      { name: 'PGUSER', valueFrom: secretKeyRef('metrics-exporter', 'username') },
+      { name: 'PGPASSFILE', value: '/run/exporter-auth/pgpass' },
     ],
   }),
 };
@@ -458,26 +478,44 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
     expect(container.startupProbe).toBeUndefined();
   });
 
-  test('gets its credentials only from the Secret, through the environment', () => {
+  test('gets its user from the Secret through the environment, and its password only as a file', () => {
     const container = exporterContainer(kind, objectsOf(kind));
     expect(container.env.length).toBeGreaterThan(0);
     for (const variable of container.env) {
       if (variable.valueFrom === undefined) {
-        expect(variable.value).not.toMatch(/password/i);
+        // Paths and a URL with neither user nor password.
+        expect(variable.value).not.toMatch(/@|user=|password=/i);
       } else {
-        expect(Object.keys(variable.valueFrom)).toEqual(['secretKeyRef']);
-        expect(variable.valueFrom.secretKeyRef.name).toBe('metrics-exporter');
+        expect(variable.valueFrom).toEqual({ secretKeyRef: { name: 'metrics-exporter', key: 'username' } });
       }
     }
-    const keys = container.env.filter((e: any) => e.valueFrom).map((e: any) => e.valueFrom.secretKeyRef.key).sort();
-    expect(keys).toEqual(['password', 'username']);
+    expect(container.env.filter((e: any) => e.valueFrom).length).toBe(1);
+    expect(container.env.map((e: any) => e.name).filter((name: string) => /PASSWORD|_PASS$/.test(name))).toEqual([]);
     // Nothing about the login in the command line: no user, no password, no user@host URL.
     expect(JSON.stringify([container.command ?? [], container.args])).not.toMatch(/password|user|@/i);
   });
 
-  test('reads the Secret under the keys given', () => {
-    const container = exporterContainer(kind, objectsOf(kind, { credentials: { ...EXPORTER_SECRET, usernameKey: 'role', passwordKey: 'secret' } }));
-    expect(container.env.filter((e: any) => e.valueFrom).map((e: any) => e.valueFrom.secretKeyRef.key)).toEqual(['role', 'secret']);
+  test('reads the Secret under the keys given: the username key from the environment, the password key as a file', () => {
+    const objects = objectsOf(kind, { credentials: { ...EXPORTER_SECRET, usernameKey: 'role', passwordKey: 'secret' } });
+    const container = exporterContainer(kind, objects);
+    expect(container.env.filter((e: any) => e.valueFrom).map((e: any) => e.valueFrom.secretKeyRef.key)).toEqual(['role']);
+    expect(podTemplates(kind, objects)[0].spec.volumes.find((v: any) => v.name === `${target.exporter}-secret`).projected.sources)
+      .toEqual([{ secret: { name: 'metrics-exporter', items: [{ key: 'secret', path: 'password' }] } }]);
+  });
+
+  test('the Secret\'s password key is a volume of its own, mounted only by the exporter\'s containers', () => {
+    const objects = objectsOf(kind);
+    for (const template of podTemplates(kind, objects)) {
+      const { spec } = template;
+      expect(spec.volumes.find((v: any) => v.name === `${target.exporter}-secret`)).toEqual({
+        name: `${target.exporter}-secret`,
+        projected: { defaultMode: 0o440, sources: [{ secret: { name: 'metrics-exporter', items: [{ key: 'password', path: 'password' }] } }] },
+      });
+      const mounting = [...spec.initContainers ?? [], ...spec.containers]
+        .filter((c: any) => (c.volumeMounts ?? []).some((m: any) => m.name === `${target.exporter}-secret`)).map((c: any) => c.name);
+      // postgres_exporter reads the file itself; the lib/pq exporters only through the passfile their init container writes.
+      expect(mounting).toEqual(kind === 'cluster' ? [target.exporter] : [`${target.exporter}-passfile`]);
+    }
   });
 
   test('has the command, arguments and environment of its exporter', () => {
@@ -516,6 +554,80 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
     const ports = findObject(objectsOf(kind, { port: 9400 }), 'Service', target.service).spec.ports;
     const without = findObject(objectsOf(kind, null), 'Service', target.service).spec.ports;
     expect(ports).toEqual([...without, { name: 'metrics', port: 9400, targetPort: 'metrics', protocol: 'TCP' }]);
+  });
+});
+
+describe('postgres_exporter reads its password file; the lib/pq exporters a passfile their init container writes', () => {
+  const secretMount = (name: string) => ({ name: `${name}-secret`, mountPath: '/etc/exporter-secret', readOnly: true });
+
+  test('postgres_exporter: DATA_SOURCE_PASS_FILE names the password file of its read-only Secret mount; no init container, no passfile', () => {
+    const objects = objectsOf('cluster');
+    for (const template of podTemplates('cluster', objects)) {
+      const container = template.spec.containers.find((c: any) => c.name === 'postgres-exporter');
+      expect(container.volumeMounts).toEqual([secretMount('postgres-exporter')]);
+      expect(envNamed(container, 'DATA_SOURCE_PASS_FILE').value).toBe('/etc/exporter-secret/password');
+      const names = (spec: any) => [...spec.initContainers ?? []].map((c: any) => c.name);
+      expect(names(template.spec)).toEqual(names(podTemplates('cluster', objectsOf('cluster', null))[0].spec));
+      expect(template.spec.volumes.map((v: any) => v.name).filter((name: string) => name.startsWith('postgres-exporter'))).toEqual(['postgres-exporter-secret']);
+    }
+  });
+
+  test.each(['pooler', 'balancer'] as const)('the %s\'s exporter: an init container writes the passfile into an in-memory volume, which the exporter mounts read-only', (kind) => {
+    const name = TARGETS[kind].exporter;
+    const objects = objectsOf(kind, { image: 'registry.example/exporter:1.0', resources: { cpuRequest: '20m', cpuLimit: '200m', memoryLimit: '128Mi' } });
+    const { spec } = podTemplates(kind, objects)[0];
+    const without = podTemplates(kind, objectsOf(kind, null))[0].spec;
+    const exporter = spec.containers.find((c: any) => c.name === name);
+    // The exporter's init container comes after the daemon's own.
+    expect(spec.initContainers.map((c: any) => c.name)).toEqual([...without.initContainers.map((c: any) => c.name), `${name}-passfile`]);
+    const init = spec.initContainers.find((c: any) => c.name === `${name}-passfile`);
+    expect(init).toEqual({
+      name: `${name}-passfile`,
+      image: 'registry.example/exporter:1.0',
+      imagePullPolicy: 'IfNotPresent',
+      command: ['/bin/sh', '-c', PASSFILE_SCRIPT],
+      env: [{ name: 'PGPASSFILE', value: '/run/exporter-auth/pgpass' }],
+      resources: exporter.resources,
+      securityContext: exporter.securityContext,
+      volumeMounts: [secretMount(name), { name: `${name}-auth`, mountPath: '/run/exporter-auth' }],
+    });
+    expect(exporter.volumeMounts).toEqual([{ name: `${name}-auth`, mountPath: '/run/exporter-auth', readOnly: true }]);
+    expect(envNamed(exporter, 'PGPASSFILE').value).toBe('/run/exporter-auth/pgpass');
+    expect(spec.volumes.filter((v: any) => v.name.startsWith(name)).map((v: any) => v.name)).toEqual([`${name}-secret`, `${name}-auth`]);
+    expect(spec.volumes.find((v: any) => v.name === `${name}-auth`)).toEqual({ name: `${name}-auth`, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+  });
+
+  test('the passfile script is shellcheck-clean POSIX sh that reads the password from the file, not from its arguments or environment', () => {
+    expect(shellcheck(`#!/bin/sh\n${PASSFILE_SCRIPT}`)).toBe('');
+    expect(PASSFILE_SCRIPT).toContain('password=$(cat -- "/etc/exporter-secret/password")');
+    expect(PASSFILE_SCRIPT).not.toMatch(/PASSWORD|DATA_SOURCE/);
+  });
+
+  /** Runs the passfile script with `shell`, its Secret file holding `password`; returns the status, stderr and the passfile with its mode. */
+  function runPassfile(shell: string, password: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'exporter-passfile-'));
+    try {
+      mkdirSync(join(dir, 'secret'));
+      writeFileSync(join(dir, 'secret', 'password'), password, { mode: 0o440 });
+      const passfile = join(dir, 'pgpass');
+      const script = join(dir, 'passfile.sh');
+      writeFileSync(script, PASSFILE_SCRIPT.split('/etc/exporter-secret').join(join(dir, 'secret')));
+      const result = spawnSync(shell, [script], { env: { PATH: process.env.PATH, PGPASSFILE: passfile }, encoding: 'utf8' });
+      const file = existsSync(passfile) ? { text: readFileSync(passfile, 'utf8'), mode: statSync(passfile).mode.toString(8).slice(-3) } : undefined;
+      return { status: result.status, stderr: result.stderr, file, files: readdirSync(dir).filter((name) => name !== 'passfile.sh').sort() };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test.each(['/bin/sh', 'bash'])('run with %s it writes one line that matches any host, port, database and user, backslash and colon escaped, mode 0600', (shell) => {
+    const run = runPassfile(shell, 'a\\b:c $(x) ü');
+    expect(run).toEqual({ status: 0, stderr: '', file: { text: '*:*:*:*:a\\\\b\\:c $(x) ü\n', mode: '600' }, files: ['pgpass', 'secret'] });
+  });
+
+  test.each(['', 'two\nlines'])('refuses the password %p and writes no passfile', (password) => {
+    const run = runPassfile('/bin/sh', password);
+    expect(run).toEqual({ status: 1, stderr: 'passfile: the exporter\'s password must be one non-empty line\n', file: undefined, files: ['secret'] });
   });
 });
 
@@ -726,11 +838,21 @@ describe('balancer: pool_passwd and the backend role', () => {
   const pgpoolContainer = (objects: any[]) => findObject(objects, 'Deployment', 'balancer').spec.template.spec.containers
     .find((c: any) => c.name === 'pgpool');
 
-  test('the pgpool container reads the exporter\'s login from its Secret, for pool_passwd', () => {
-    const container = pgpoolContainer(objectsOf('balancer', { credentials: { ...EXPORTER_SECRET, usernameKey: 'role', passwordKey: 'secret' } }));
-    expect(envNamed(container, 'EXPORTER_USERNAME')).toEqual({ name: 'EXPORTER_USERNAME', valueFrom: secretKeyRef('metrics-exporter', 'role') });
-    expect(envNamed(container, 'EXPORTER_PASSWORD')).toEqual({ name: 'EXPORTER_PASSWORD', valueFrom: secretKeyRef('metrics-exporter', 'secret') });
-    expect(envNamed(pgpoolContainer(objectsOf('balancer', null)), 'EXPORTER_USERNAME')).toBeUndefined();
+  test('the logins init container reads the exporter\'s login from its Secret at login-exporter, last in pool_passwd; the pgpool container has no env for it', () => {
+    const secretSources = (objects: any[]) => findObject(objects, 'Deployment', 'balancer').spec.template.spec.volumes
+      .find((v: any) => v.name === 'secrets').projected.sources;
+    const logins = (objects: any[]): string => findObject(objects, 'ConfigMap', 'balancer-config').data['logins.sh'];
+    const objects = objectsOf('balancer', { credentials: { ...EXPORTER_SECRET, usernameKey: 'role', passwordKey: 'secret' } });
+    expect(secretSources(objects).map((s: any) => s.secret)).toEqual([
+      { name: 'pgpool-srcheck', items: [{ key: 'username', path: 'srcheck/username' }, { key: 'password', path: 'srcheck/password' }] },
+      { name: 'app-user', items: [{ key: 'username', path: 'login-app/username' }, { key: 'password', path: 'login-app/password' }] },
+      { name: 'metrics-exporter', items: [{ key: 'role', path: 'login-exporter/username' }, { key: 'secret', path: 'login-exporter/password' }] },
+    ]);
+    expect(logins(objects)).toMatch(/^set -- srcheck login-app login-exporter$/m);
+    expect(pgpoolContainer(objects).env.map((e: any) => e.name).filter((name: string) => name.startsWith('EXPORTER'))).toEqual([]);
+    const without = objectsOf('balancer', null);
+    expect(secretSources(without).map((s: any) => s.secret.name)).toEqual(['pgpool-srcheck', 'app-user']);
+    expect(logins(without)).toMatch(/^set -- srcheck login-app$/m);
   });
 
   test('the cluster behind provisions the exporter\'s role, a plain LOGIN role without pg_monitor', () => {

@@ -117,6 +117,8 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
       tls: model.tls,
       certificateDnsNames: model.certificateDnsNames,
     });
+    // PCP listens in every pod, on localhost unless exposed, where no container port declares it.
+    this.sidecars.reserveListeningPorts([PCP_PORT]);
     this.serverPods = componentPeer(this, selectorLabels(model.componentLabels));
   }
 

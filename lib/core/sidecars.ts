@@ -41,12 +41,21 @@ export class SidecarSet {
   private readonly sidecars: Sidecar[] = [];
   private readonly pods: k8s.PodSpec[] = [];
   private readonly services: k8s.ServicePort[][] = [];
+  private readonly listening: number[] = [];
 
   constructor(private readonly scope: IConstruct) {}
 
   /** The pod's containers and init containers, whose names and ports no sidecar may take. */
   public reservePod(spec: k8s.PodSpec): void {
     this.pods.push(spec);
+  }
+
+  /**
+   * Ports the pod's daemon listens on without declaring a container port, such as one bound to
+   * localhost only: a sidecar listening on all addresses could not bind them.
+   */
+  public reserveListeningPorts(ports: number[]): void {
+    this.listening.push(...ports);
   }
 
   /** The Service's ports, whose numbers and names no sidecar's Service port may take. */
@@ -95,9 +104,10 @@ export class SidecarSet {
       if (volumes.some((other) => other.name === volume.name)) throw taken('volume name', volume.name, 'give the sidecar\'s volume another name');
     }
     const containerPorts = containers.flatMap((other) => other.ports ?? []);
+    const takenPorts = [...new Set([...containerPorts.map((p) => p.containerPort), ...this.listening])];
     for (const port of container.ports ?? []) {
-      if (containerPorts.some((other) => other.containerPort === port.containerPort)) {
-        throw taken('port', port.containerPort, `choose another port than ${[...new Set(containerPorts.map((p) => p.containerPort))].join(', ')}`);
+      if (takenPorts.includes(port.containerPort)) {
+        throw taken('port', port.containerPort, `choose another port than ${takenPorts.join(', ')}`);
       }
       if (port.name !== undefined && containerPorts.some((other) => other.name === port.name)) {
         throw taken('port name', port.name, 'choose another port name');

@@ -84,7 +84,8 @@ describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and repli
     const sessions = 90;
     const ports: number[] = [];
     for (let i = 0; i < sessions; i++) {
-      const client = new Client({ host: '127.0.0.1', ...app(balancer.port) });
+      // pool_hba.conf admits only TLS (hostssl) by default: sslmode=require, the self-signed certificate unverified.
+      const client = new Client({ host: '127.0.0.1', ...app(balancer.port), ssl: { rejectUnauthorized: false } });
       await client.connect();
       ports.push(Number((await client.query('SELECT inet_server_port() AS port')).rows[0].port));
       await client.end();
