@@ -109,7 +109,9 @@ function backupProps(s3: any = {}, volume: any = {}): any {
         BackupRepository.volume({ size: '20Gi', retentionFull: 2, ...volume }),
         BackupRepository.s3({
           bucket: 'db-backups', endpoint: 's3.eu-central-1.amazonaws.com', region: 'eu-central-1',
-          credentials: { secretName: 'db-backup-s3' }, retentionFull: 3, ...s3,
+          retentionFull: 3, ...s3,
+          // A case's credentials field lands beside the base Secret name, not in place of it.
+          credentials: { secretName: 'db-backup-s3', ...s3.credentials },
         }),
       ],
     },
