@@ -388,11 +388,32 @@ describe('pgpool.conf backends', () => {
     expect(confLine(objects, 'backend_hostname0')).toBe("backend_hostname0 = 'db-rw.apps.svc'");
   });
 
-  test('node 0 is always primary and neither node fails over', () => {
+  test('node 0 is always primary and never detached; the replica Service is, on a failed health check, until its first replica streams', () => {
     const objects = objectsOf();
     expect(confLine(objects, 'backend_flag0')).toBe("backend_flag0 = 'ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER'");
-    expect(confLine(objects, 'backend_flag1')).toBe("backend_flag1 = 'DISALLOW_TO_FAILOVER'");
+    expect(confLine(objects, 'backend_flag1')).toBe("backend_flag1 = 'ALLOW_TO_FAILOVER'");
+    // The first replica's slot name, which is its application_name in pg_stat_replication.
+    expect(confLine(objects, 'backend_application_name1')).toBe("backend_application_name1 = 'db_replica_0'");
+    expect([setting(objects, 'auto_failback'), setting(objects, 'auto_failback_interval')]).toEqual(['on', '10']);
     expect(confLine(objects, 'failover_on_backend_error')).toBe('failover_on_backend_error = off');
+    expect(setting(objects, 'failover_command')).toBeUndefined();
+  });
+
+  test.each([
+    ['health checks are off', {}, { healthCheckPeriod: Duration.seconds(0) }],
+    ['the backend names no replica to watch (ExternalPostgres)', { backend: 'external' as const }, {}],
+  ])('the replica Service is never detached when %s', (_what, options, props) => {
+    const objects = objectsOf(props, options);
+    expect(confLine(objects, 'backend_flag1')).toBe("backend_flag1 = 'DISALLOW_TO_FAILOVER'");
+    expect([setting(objects, 'backend_application_name1'), setting(objects, 'auto_failback')]).toEqual([undefined, undefined]);
+  });
+
+  test('in HA mode no member stays a replica, so the replica Service is never detached', () => {
+    const chart = testChart('apps');
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...CLUSTER, instances: 3, highAvailability: {} });
+    new PgpoolBalancer(chart, 'Balancer', { backend: cluster, users: USERS, srCheckUser: SR_CHECK_USER });
+    expect(cluster.readOnlyApplicationName).toBeUndefined();
+    expect(confLine(synthObjects(chart), 'backend_flag1')).toBe("backend_flag1 = 'DISALLOW_TO_FAILOVER'");
   });
 
   test.each([
@@ -437,12 +458,24 @@ describe('pgpool.conf settings', () => {
     ]);
   });
 
-  test('defaults: 32 children, 1 connection each, 5-minute child life, sr_check every 10 s, no health check', () => {
+  test('defaults: 32 children, 1 connection each, 5-minute child life, sr_check every 10 s, a health check every 5 s', () => {
     const objects = objectsOf();
     const names = ['num_init_children', 'max_pool', 'child_life_time', 'child_max_connections', 'connection_life_time', 'client_idle_limit',
       'sr_check_period', 'health_check_period'];
-    expect(names.map((name) => setting(objects, name))).toEqual(['32', '1', '300', '0', '0', '0', '10', '0']);
+    expect(names.map((name) => setting(objects, name))).toEqual(['32', '1', '300', '0', '0', '0', '10', '5']);
     expect(setting(objects, 'disable_load_balance_on_write')).toBe('transaction');
+  });
+
+  test('waits on a dead or frozen backend are bounded: health check timeout 5 s without retries, connect timeout 5 s', () => {
+    const names = ['health_check_timeout', 'health_check_max_retries', 'health_check_retry_delay', 'connect_timeout'];
+    expect(names.map((name) => setting(objectsOf(), name))).toEqual(['5', '0', '1', '5000']);
+    // Without health checks, only connect_timeout remains.
+    expect(names.map((name) => setting(objectsOf({ healthCheckPeriod: Duration.seconds(0) }), name))).toEqual([undefined, undefined, undefined, '5000']);
+  });
+
+  test('extraParameters replace a bound\'s default, which then appears once', () => {
+    const settings = readPgpoolConf(pgpoolConf(objectsOf({ extraParameters: { health_check_timeout: '20', connect_timeout: '10000' } })));
+    expect(settings.filter(([name]) => name === 'health_check_timeout' || name === 'connect_timeout')).toEqual([['connect_timeout', '10000'], ['health_check_timeout', '20']]);
   });
 
   test('typed props are rendered with Pgpool-II quoting: numbers and booleans bare, strings quoted, durations in seconds', () => {
@@ -480,7 +513,7 @@ describe('pgpool.conf settings', () => {
     const objects = objectsOf({ tls: {}, healthCheckPeriod: Duration.seconds(30), extraParameters: { log_min_messages: 'warning' } });
     const settings = readPgpoolConf(pgpoolConf(objects));
     settingsMap(settings);
-    const perNode = /^backend_(hostname|port|weight|flag)[01]$/;
+    const perNode = /^backend_(hostname|port|weight|flag|application_name)[01]$/;
     expect(settings.map(([name]) => name).filter((name) => !PGPOOL_43_PARAMETERS.has(name) && !perNode.test(name))).toEqual([]);
   });
 
@@ -564,13 +597,13 @@ describe('pool_hba.conf', () => {
 
 describe('config.sh (CONFIG_MAP mode)', () => {
   test('appends sr_check_user, and health_check_user when healthCheckPeriod > 0', () => {
-    expect(configScript(objectsOf())).toMatch(/^set -- sr_check_user$/m);
-    expect(configScript(objectsOf({ healthCheckPeriod: Duration.seconds(30) }))).toMatch(/^set -- sr_check_user health_check_user$/m);
+    expect(configScript(objectsOf({ healthCheckPeriod: Duration.seconds(0) }))).toMatch(/^set -- sr_check_user$/m);
+    expect(configScript(objectsOf())).toMatch(/^set -- sr_check_user health_check_user$/m);
   });
 
   test.each([
-    ['without health checks', {}],
-    ['with health checks', { healthCheckPeriod: Duration.seconds(30) }],
+    ['without health checks', { healthCheckPeriod: Duration.seconds(0) }],
+    ['with health checks', {}],
   ])('is POSIX sh and shellcheck-clean %s', (_what, props) => {
     const script = configScript(objectsOf(props));
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
@@ -587,7 +620,7 @@ describe('config.sh (CONFIG_MAP mode)', () => {
     const objects = objectsOf();
     const run = runConfigScript(objects, 'srcheck');
     expect(run.status).toBe(0);
-    expect(run.pgpoolConf).toBe(`${pgpoolConf(objects)}sr_check_user = 'srcheck'\n`);
+    expect(run.pgpoolConf).toBe(`${pgpoolConf(objects)}sr_check_user = 'srcheck'\nhealth_check_user = 'srcheck'\n`);
     expect(run.poolHbaConf).toBe(poolHbaConf(objects));
     expect(new Map(readPgpoolConf(run.pgpoolConf!)).get('sr_check_user')).toBe('srcheck');
   });
@@ -707,8 +740,9 @@ describe('ENVIRONMENT mode', () => {
     expect(envEntry(container, 'PGPOOL_PARAMS_SR_CHECK_USER')).toEqual({
       name: 'PGPOOL_PARAMS_SR_CHECK_USER', valueFrom: { secretKeyRef: { name: 'pgpool-srcheck', key: 'login' } },
     });
-    expect(envEntry(container, 'PGPOOL_PARAMS_HEALTH_CHECK_USER')).toBeUndefined();
-    const withChecks = pgpoolContainer(objectsOf({ ...ENVIRONMENT, healthCheckPeriod: Duration.seconds(30) }));
+    const withoutChecks = pgpoolContainer(objectsOf({ ...ENVIRONMENT, healthCheckPeriod: Duration.seconds(0) }));
+    expect(envEntry(withoutChecks, 'PGPOOL_PARAMS_HEALTH_CHECK_USER')).toBeUndefined();
+    const withChecks = pgpoolContainer(objectsOf({ ...ENVIRONMENT }));
     expect(envEntry(withChecks, 'PGPOOL_PARAMS_HEALTH_CHECK_USER')).toEqual({
       name: 'PGPOOL_PARAMS_HEALTH_CHECK_USER', valueFrom: { secretKeyRef: { name: 'pgpool-srcheck', key: 'username' } },
     });

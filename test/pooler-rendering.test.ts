@@ -276,10 +276,18 @@ describe('pgbouncer.ini [pgbouncer]', () => {
     expect(unset.map((key) => iniValue(ini, key))).toEqual(unset.map(() => undefined));
   });
 
-  test('durations default to seconds: 5, 600, 3600 and 120', () => {
+  test('durations default to seconds: 5, 600, 3600 and 20', () => {
     const ini = pgbouncerIni(objectsOf());
     expect(['reserve_pool_timeout', 'server_idle_timeout', 'server_lifetime', 'query_wait_timeout'].map((key) => iniValue(ini, key)))
-      .toEqual(['5', '600', '3600', '120']);
+      .toEqual(['5', '600', '3600', '20']);
+  });
+
+  test('waits on a dead, frozen or unreachable server are bounded: keepalives, a TCP user timeout, a 5 s connect timeout', () => {
+    const keys = ['tcp_keepalive', 'tcp_keepidle', 'tcp_keepintvl', 'tcp_keepcnt', 'tcp_user_timeout', 'server_connect_timeout', 'server_login_retry'];
+    expect(keys.map((key) => iniValue(pgbouncerIni(objectsOf()), key))).toEqual(['1', '30', '10', '3', '15000', '5', '1']);
+    // An extra setting replaces the default, once.
+    const ini = pgbouncerIni(objectsOf({ extraSettings: { tcp_user_timeout: '30000' } }));
+    expect(ini.split('\n').filter((line) => line.startsWith('tcp_user_timeout'))).toEqual(['tcp_user_timeout = 30000']);
   });
 
   test('durations are written in seconds', () => {

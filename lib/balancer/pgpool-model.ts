@@ -96,6 +96,37 @@ const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
   [/^ssl_/, { problem: 'carries the TLS the construct secures', use: 'tls' }],
 ]);
 
+/** health_check_period unless healthCheckPeriod says otherwise, in seconds. */
+const HEALTH_CHECK_PERIOD = 5;
+
+/**
+ * What bounds a wait on a dead or frozen backend. A frozen backend fails its health check at
+ * the timeout, not at a TCP timeout hours later; connect_timeout (ms) bounds each connect().
+ */
+const WAIT_BOUNDS: PgpoolParameter[] = [
+  { name: 'health_check_timeout', value: 5 },
+  { name: 'health_check_max_retries', value: 0 },
+  { name: 'health_check_retry_delay', value: 1 },
+  { name: 'connect_timeout', value: 5000 },
+];
+
+/**
+ * The replica Service's flag. With health checks and a replica whose streaming Pgpool-II can
+ * watch, a failed health check detaches the Service (no failover_command: nothing is promoted),
+ * which ends the sessions waiting on it; new sessions read from the primary, and auto_failback
+ * takes the Service back once that replica streams. Otherwise it is never detached, and a
+ * frozen replica holds its sessions until it thaws.
+ */
+function replicaFailback(applicationName: string | undefined, healthChecks: boolean): PgpoolParameter[] {
+  if (!applicationName || !healthChecks) return [{ name: 'backend_flag1', value: 'DISALLOW_TO_FAILOVER' }];
+  return [
+    { name: 'backend_flag1', value: 'ALLOW_TO_FAILOVER' },
+    { name: 'backend_application_name1', value: applicationName },
+    { name: 'auto_failback', value: true },
+    { name: 'auto_failback_interval', value: 10 },
+  ];
+}
+
 const TYPED_PARAMETERS = new Map(Object.entries({
   load_balance_mode: 'loadBalanceMode', connection_cache: 'connectionCache', statement_level_load_balance: 'statementLevelLoadBalance',
   disable_load_balance_on_write: 'disableLoadBalanceOnWrite', num_init_children: 'numInitChildren', max_pool: 'maxPool',
@@ -194,7 +225,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
   const seconds = (prop: string, duration: Duration | undefined, fallback: number) =>
     requireInteger(scope, prop, wholeSeconds(scope, prop, duration) ?? fallback, 0, 2 ** 31 - 1);
   const { numInitChildren, maxPool, tls, serverAuthority } = sizes;
-  const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, 0);
+  const healthCheckPeriod = seconds('healthCheckPeriod', props.healthCheckPeriod, HEALTH_CHECK_PERIOD);
   const backend = props.backend;
   const parameters: PgpoolParameter[] = [
     { name: 'backend_clustering_mode', value: 'streaming_replication' },
@@ -206,7 +237,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
     { name: 'pid_file_name', value: `${BALANCER_PATHS.runDir}/pgpool.pid` },
     { name: 'logdir', value: BALANCER_PATHS.runDir },
     { name: 'log_destination', value: 'stderr' },
-    // Failover is Kubernetes' job: Pgpool-II never detaches a backend Service.
+    // Failover is Kubernetes' job: Pgpool-II never detaches the primary's Service.
     { name: 'backend_hostname0', value: backend.readWriteHost },
     { name: 'backend_port0', value: backend.port },
     { name: 'backend_weight0', value: 1 },
@@ -216,7 +247,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
       { name: 'backend_port1', value: backend.port },
       // Reads spread in proportion to instances: the primary is one of 1 + replicas.
       { name: 'backend_weight1', value: backend.replicas },
-      { name: 'backend_flag1', value: 'DISALLOW_TO_FAILOVER' },
+      ...replicaFailback(backend.readOnlyApplicationName, healthCheckPeriod > 0),
     ] : []),
     { name: 'failover_on_backend_error', value: false },
     { name: 'enable_pool_hba', value: true },
@@ -237,9 +268,12 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
     { name: 'sr_check_period', value: seconds('srCheckPeriod', props.srCheckPeriod, 10) },
     { name: 'health_check_period', value: healthCheckPeriod },
     ...tlsParameters(tls, serverAuthority),
-    ...resolveExtraParameters(scope, props.extraParameters ?? {}),
   ];
-  return { parameters, healthCheckPeriod };
+  const bounds = healthCheckPeriod > 0 ? WAIT_BOUNDS : WAIT_BOUNDS.filter((bound) => !bound.name.startsWith('health_check_'));
+  // An extra parameter replaces a default of the same name (the others it may not name).
+  const extra = resolveExtraParameters(scope, props.extraParameters ?? {});
+  const defaults = [...parameters, ...bounds].filter((parameter) => !extra.some((replacing) => replacing.name === parameter.name));
+  return { parameters: [...defaults, ...extra], healthCheckPeriod };
 }
 
 /** Values pgpool.conf, and in environment mode the image's variables, can carry. */

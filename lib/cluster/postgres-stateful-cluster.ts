@@ -61,6 +61,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   public readonly readOnlyHost: string;
   public readonly port: number;
   public readonly replicas: number;
+  public readonly readOnlyApplicationName?: string;
   public readonly superuserCredentials?: PostgresCredentials;
   /** `max_connections`. */
   public readonly maxConnections: number;
@@ -114,6 +115,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.readOnlyHost = model.readOnlyHost;
     this.port = model.port;
     this.replicas = model.replicas;
+    // The first replica's slot name; in HA mode any member may lead, so no name stays a replica's.
+    if (!model.highAvailability && model.replicas > 0) this.readOnlyApplicationName = model.replicaApplicationNames[0];
     this.superuserCredentials = model.superuser;
     this.maxConnections = model.maxConnections;
     this.superuserReservedConnections = model.superuserReservedConnections;

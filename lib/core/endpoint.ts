@@ -29,6 +29,13 @@ export interface IPostgresEndpoint extends IConstruct {
   /** Number of replicas behind `readOnlyHost`; 0 when it is the primary. */
   readonly replicas: number;
   /**
+   * The application_name one replica behind `readOnlyHost` streams under, a replica that always
+   * comes back (a StatefulSet's first): Pgpool-II detaches the replica Service when its health
+   * check fails and takes it back (auto_failback) once that replica streams again. Undefined
+   * when no such replica is known; Pgpool-II then never detaches the replica Service.
+   */
+  readonly readOnlyApplicationName?: string;
+  /**
    * The superuser's Secret, which the constructs in front refuse for their own logins; undefined
    * when it is not known (an operator-managed cluster whose Secret the app does not name).
    */

@@ -217,6 +217,22 @@ function resolvePools(scope: IConstruct, props: PgBouncerPoolerProps, version: s
   return { defaultPoolSize, reservePoolSize, maxDbConnections, minPoolSize, maxPreparedStatements };
 }
 
+/**
+ * What bounds a wait on a dead, frozen or unreachable server; extraSettings may replace each.
+ * Keepalives find a silent peer of an idle connection in about a minute, tcp_user_timeout one
+ * that leaves sent data unacknowledged for 15 s (a partitioned node); a server that takes TCP
+ * but never answers the login (a frozen postmaster) is given up after 5 s and retried 1 s later.
+ */
+const WAIT_BOUNDS: SettingModel[] = [
+  { name: 'tcp_keepalive', value: '1' },
+  { name: 'tcp_keepidle', value: '30' },
+  { name: 'tcp_keepintvl', value: '10' },
+  { name: 'tcp_keepcnt', value: '3' },
+  { name: 'tcp_user_timeout', value: '15000' },
+  { name: 'server_connect_timeout', value: '5' },
+  { name: 'server_login_retry', value: '1' },
+];
+
 /** What the `[pgbouncer]` settings are made of besides the props. */
 interface SettingInputs {
   readonly version: string;
@@ -250,7 +266,7 @@ function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs:
   set('max_user_connections', count(scope, 'maxUserConnections', props.maxUserConnections, 1));
   set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
   set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 3600));
-  const queryWaitTimeoutSeconds = seconds('queryWaitTimeout', props.queryWaitTimeout, 120)!;
+  const queryWaitTimeoutSeconds = seconds('queryWaitTimeout', props.queryWaitTimeout, 20)!;
   set('query_wait_timeout', queryWaitTimeoutSeconds);
   set('idle_transaction_timeout', seconds('idleTransactionTimeout', props.idleTransactionTimeout));
   const ignored = props.ignoreStartupParameters ?? ['extra_float_digits'];
@@ -261,7 +277,8 @@ function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs:
   set('max_prepared_statements', pools.maxPreparedStatements);
   set('client_tls_sslmode', tls ? (tls.required ? SslMode.REQUIRE : SslMode.PREFER) : SslMode.DISABLE);
   set('server_tls_sslmode', inputs.serverTlsMode);
-  settings.push(...resolveExtraSettings(scope, props.extraSettings ?? {}, inputs.version));
+  const extra = resolveExtraSettings(scope, props.extraSettings ?? {}, inputs.version);
+  settings.push(...WAIT_BOUNDS.filter((bound) => !extra.some((setting) => setting.name === bound.name)), ...extra);
   return { settings, maxClientConn, queryWaitTimeoutSeconds, ignoreStartupParameters: ignored };
 }
 

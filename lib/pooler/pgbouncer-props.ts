@@ -164,8 +164,9 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
    */
   readonly serverLifetime?: Duration;
   /**
-   * `query_wait_timeout`: how long a client may wait for a server connection.
-   * @default Duration.minutes(2)
+   * `query_wait_timeout`: how long a client may wait for a server connection. It is what ends a
+   * held session's wait while the server is down or frozen (see the README's bound).
+   * @default Duration.seconds(20)
    */
   readonly queryWaitTimeout?: Duration;
   /**
