@@ -276,10 +276,10 @@ describe('pgbouncer.ini [pgbouncer]', () => {
     expect(unset.map((key) => iniValue(ini, key))).toEqual(unset.map(() => undefined));
   });
 
-  test('durations default to seconds: 5, 600, 3600 and 20', () => {
+  test('durations default to seconds: 5, 600, 300 and 20', () => {
     const ini = pgbouncerIni(objectsOf());
     expect(['reserve_pool_timeout', 'server_idle_timeout', 'server_lifetime', 'query_wait_timeout'].map((key) => iniValue(ini, key)))
-      .toEqual(['5', '600', '3600', '20']);
+      .toEqual(['5', '600', '300', '20']);
   });
 
   test('waits on a dead, frozen or unreachable server are bounded: keepalives, a TCP user timeout, a 5 s connect timeout', () => {

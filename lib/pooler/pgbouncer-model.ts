@@ -265,7 +265,8 @@ function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs:
   set('max_db_connections', pools.maxDbConnections);
   set('max_user_connections', count(scope, 'maxUserConnections', props.maxUserConnections, 1));
   set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
-  set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 3600));
+  // Bounds how long a server connection the read-write Service sent to a demoted primary stays (README).
+  set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 300));
   const queryWaitTimeoutSeconds = seconds('queryWaitTimeout', props.queryWaitTimeout, 20)!;
   set('query_wait_timeout', queryWaitTimeoutSeconds);
   set('idle_transaction_timeout', seconds('idleTransactionTimeout', props.idleTransactionTimeout));

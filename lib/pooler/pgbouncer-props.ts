@@ -159,8 +159,11 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
    */
   readonly serverIdleTimeout?: Duration;
   /**
-   * `server_lifetime`.
-   * @default Duration.hours(1)
+   * `server_lifetime`: a server connection older than this is closed when its client releases it.
+   * It is what ends a connection to a primary that Patroni demoted while the read-write Service
+   * still sent new connections to its pod (every write on it fails as read-only); a reconnect
+   * every 5 minutes costs the backend next to nothing.
+   * @default Duration.minutes(5)
    */
   readonly serverLifetime?: Duration;
   /**
