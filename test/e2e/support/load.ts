@@ -69,17 +69,26 @@ export async function concurrentSessions(target: Target, sessions: number, trans
 
 /** Polls `query` (one number) every `intervalMs` until stopped; returns the largest value seen. */
 export function sampleMax(target: Target, query: string, intervalMs = 25): { stop: () => Promise<number> } {
+  const sampler = samplePeaks(target, `SELECT 'max', (${query})`, intervalMs);
+  return { stop: async () => (await sampler.stop()).max ?? 0 };
+}
+
+/**
+ * Polls `query`, rows of (key, number), every `intervalMs` until stopped; returns the largest
+ * number seen per key, each key's peak on its own (peaks of different keys may not coincide).
+ */
+export function samplePeaks(target: Target, query: string, intervalMs = 25): { stop: () => Promise<{ [key: string]: number }> } {
   const client = new Client(clientConfig(target));
-  let max = 0;
+  const peaks: { [key: string]: number } = {};
   let running = true;
   const loop = (async () => {
     await client.connect();
     while (running) {
-      const result = await client.query(query);
-      max = Math.max(max, Number(Object.values(result.rows[0])[0]));
+      const result = await client.query({ text: query, rowMode: 'array' });
+      for (const [key, value] of result.rows) peaks[key] = Math.max(peaks[key] ?? 0, Number(value));
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
     await client.end();
   })();
-  return { stop: async () => { running = false; await loop; return max; } };
+  return { stop: async () => { running = false; await loop; return peaks; } };
 }
