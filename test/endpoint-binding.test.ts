@@ -36,7 +36,7 @@ class RecordingBackend extends Construct implements IPostgresEndpoint {
   public bind(client: IConstruct, options: EndpointBindOptions): EndpointBinding {
     (options.roles ?? []).forEach((role) => this.roles.push({ client: client.node.path, role }));
     if (options.passwordLookupUser) this.lookupUsers.push(options.passwordLookupUser);
-    if (options.connectionDemand) this.demands.push(options.connectionDemand);
+    this.demands.push(...(options.connectionDemands ?? []));
     return {
       rolesCreated: true,
       passwordLookup: this.lookup,
@@ -55,7 +55,12 @@ describe("a user's own backend class", () => {
     const backend = new RecordingBackend(chart, 'Theirs', 1);
     const pooler = new PgBouncerPooler(chart, 'Pooler', { backend, authUser: { secretName: 'pooler-auth' } });
     expect(backend.lookupUsers).toEqual([{ secretName: 'pooler-auth', usernameKey: 'username', passwordKey: 'password' }]);
-    expect(backend.demands).toEqual([{ consumer: 'test/Pooler', primary: pooler.serverConnectionDemand, replica: 0 }]);
+    // One pool of 20 for the role auth_query looks up and one for the auth user, on both pods.
+    expect(backend.demands).toEqual([
+      { consumer: 'test/Pooler', purpose: 'pooled users', primary: 40, replica: 0 },
+      { consumer: 'test/Pooler', purpose: 'auth_query pool', primary: 40, replica: 0 },
+    ]);
+    expect(pooler.serverConnectionDemand).toBe(80);
     expect(backend.roles).toEqual([]);
     expect(backend.clientPeers).toHaveLength(1);
     const ini = findObject(synthObjects(chart), 'ConfigMap', 'pooler-config').data['pgbouncer.ini'];
@@ -70,7 +75,7 @@ describe("a user's own backend class", () => {
       backend, authUser: { secretName: 'pooler-auth' }, authQuery: 'SELECT usename, passwd FROM my_lookup($1)',
     });
     expect(backend.lookupUsers).toEqual([]);
-    expect(backend.demands).toHaveLength(1);
+    expect(backend.demands.map((demand) => demand.purpose)).toEqual(['pooled users', 'auth_query pool']);
   });
 
   test('a backend that cannot install the lookup has the pooler refuse authUser with the backend\'s alternative', () => {
@@ -96,8 +101,11 @@ describe("a user's own backend class", () => {
         role: { credentials: { secretName: 'balancer-exporter', usernameKey: 'username', passwordKey: 'password' }, ownSecret: true },
       },
     ]);
+    // The exporter's SHOW commands run in a child, so it adds no line of its own.
     expect(backend.demands).toEqual([
-      { consumer: 'test/Balancer', primary: balancer.connectionsPerBackend, replica: balancer.connectionsPerBackend },
+      { consumer: 'test/Balancer', purpose: 'child pools', primary: balancer.connectionsPerBackend, replica: balancer.connectionsPerBackend },
+      { consumer: 'test/Balancer', purpose: 'sr_check', primary: 2, replica: 2 },
+      { consumer: 'test/Balancer', purpose: 'health check', primary: 2, replica: 2 },
     ]);
     expect(backend.lookupUsers).toEqual([]);
     expect(() => synthObjects(chart)).not.toThrow();
@@ -116,7 +124,7 @@ describe('what the library\'s endpoints answer', () => {
   const ask: EndpointBindOptions = {
     roles: [{ credentials: { secretName: 'role' } }],
     passwordLookupUser: { secretName: 'auth' },
-    connectionDemand: { consumer: 'app', primary: 3, replica: 1 },
+    connectionDemands: [{ consumer: 'app', primary: 3, replica: 1 }],
   };
 
   test('a cluster creates the roles, installs the lookup and checks the demand', () => {

@@ -745,20 +745,20 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
   });
 
   test.each([
-    [3, 1],
+    [3, 2],
     [1, 0],
-  ])('with %p instances the exporter asks for 1 connection on the primary and %p on each replica', (instances, replica) => {
+  ])('with %p instances the exporter asks for 2 connections on the primary and %p on each replica', (instances, replica) => {
     const { cluster } = synth('cluster', {}, { cluster: { instances } });
-    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Db metrics exporter', primary: 1, replica }]);
+    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Db metrics exporter', purpose: 'postgres_exporter', primary: 2, replica }]);
   });
 
-  test('the exporter\'s connection counts in the budget: one connection too many fails synthesis, naming it', () => {
+  test('the exporter\'s connections count in the budget: one connection too many fails synthesis, naming it', () => {
     const tight = { settings: { maxConnections: 5, superuserReservedConnections: 3 } };
     const s = stack('cluster', { cluster: tight });
-    s.cluster.addConnectionDemand({ consumer: 'app', primary: 2, replica: 0 });
+    s.cluster.addConnectionDemand({ consumer: 'app', primary: 1, replica: 0 });
     expect(synthObjects(s.chart).length).toBeGreaterThan(0);
     addExporter(s);
-    expect(() => synthObjects(s.chart)).toThrow(/^test\/Db: settings\.maxConnections 5 leaves 2 connections[\s\S]*metrics exporter[\s\S]*raise settings\.maxConnections to 6 or more/);
+    expect(() => synthObjects(s.chart)).toThrow(/^test\/Db: settings\.maxConnections 5 leaves 2 connections[\s\S]*metrics exporter +postgres_exporter +2[\s\S]*raise settings\.maxConnections to 6 or more/);
   });
 
   test('an exporter added after the cluster\'s pods were declared still lands in them and in the budget', () => {
@@ -767,7 +767,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     addExporter(s);
     const objects = synthObjects(s.chart);
     expect(exporterContainers('cluster', objects).every((c) => c !== undefined)).toBe(true);
-    expect(s.cluster._connectionDemands.map((d) => d.consumer)).toEqual(['test/Pooler', 'test/Db metrics exporter']);
+    expect(s.cluster._connectionDemands.map((d) => d.consumer)).toEqual(['test/Pooler', 'test/Pooler', 'test/Db metrics exporter']);
   });
 });
 

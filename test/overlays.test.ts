@@ -101,7 +101,7 @@ describe('Overlays: how layers merge', () => {
 
   test('an overlay that overbooks the cluster fails synthesis with the budget table', () => {
     const chart = new OrdersStackChart(Testing.app(), 'orders-x', { overlays: [{ balancer: { replicas: 4, numInitChildren: 32 } }] });
-    expect(() => synthObjects(chart)).toThrow(/orders-x\/OrdersPgpool +128 +128/);
+    expect(() => synthObjects(chart)).toThrow(/orders-x\/OrdersPgpool +child pools +128 +128/);
   });
 });
 

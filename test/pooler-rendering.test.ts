@@ -713,24 +713,38 @@ describe('config checksum', () => {
 describe('serverConnectionDemand', () => {
   const demand = (props: Props) => synth(props).pooler.serverConnectionDemand;
 
-  test('is 2 x 20 for the default wildcard', () => {
-    expect(demand({})).toBe(40);
+  test('is 2 x (20 for the auth_query role + 20 for the auth user\'s own pool) for the default wildcard', () => {
+    expect(demand({})).toBe(80);
   });
 
-  test('is replicas x (pool size + reserve)', () => {
-    expect(demand({ replicas: 3, defaultPoolSize: 10, reservePoolSize: 5 })).toBe(45);
+  test('is replicas x (pool size for each pooled role and the auth user + reserve for each of them)', () => {
+    expect(demand({ replicas: 3, defaultPoolSize: 10, reservePoolSize: 5 })).toBe(3 * (10 + 10 + 2 * 5));
   });
 
-  test('maxDbConnections wins when set', () => {
+  test('counts a pool for each of the users and each of the authQueryRoles', () => {
+    expect(demand({ users: [{ secretName: 'a' }, { secretName: 'b' }], authQueryRoles: 3, defaultPoolSize: 4 })).toBe(2 * (5 * 4 + 4));
+    expect(demand({ authUser: undefined, users: [{ secretName: 'a' }, { secretName: 'b' }], defaultPoolSize: 4 })).toBe(2 * 2 * 4);
+  });
+
+  test('maxDbConnections caps all pools of a database when it is lower than they add up to', () => {
     expect(demand({ maxDbConnections: 8 })).toBe(16);
-    expect(demand({ maxDbConnections: 100, defaultPoolSize: 10 })).toBe(200);
+    expect(demand({ maxDbConnections: 100, defaultPoolSize: 10 })).toBe(2 * 20);
   });
 
-  test('sums per-database caps, overrides included', () => {
+  test('maxUserConnections caps each user\'s pool and reserve', () => {
+    expect(demand({ maxUserConnections: 12, reservePoolSize: 5 })).toBe(2 * (12 + 12));
+    expect(demand({ maxUserConnections: 22, reservePoolSize: 5 })).toBe(2 * (20 + 20 + 2 * 2));
+  });
+
+  test('minPoolSize adds nothing: it fills within the pool size', () => {
+    expect(demand({ minPoolSize: 20 })).toBe(demand({}));
+  });
+
+  test('sums per-database demands, overrides and caps included', () => {
     expect(demand({
       reservePoolSize: 2,
       databases: [{ name: 'a', poolSize: 10 }, { name: 'b', maxDbConnections: 5 }, { name: 'c' }],
-    })).toBe(2 * (12 + 5 + 22));
+    })).toBe(2 * ((10 + 10 + 2 * 2) + 5 + (20 + 20 + 2 * 2)));
   });
 
   test('a per-database maxDbConnections wins over the pooler\'s', () => {
@@ -738,8 +752,8 @@ describe('serverConnectionDemand', () => {
   });
 
   test('scales with replicas', () => {
-    expect(demand({ replicas: 1 })).toBe(20);
-    expect(demand({ replicas: 5 })).toBe(100);
+    expect(demand({ replicas: 1 })).toBe(40);
+    expect(demand({ replicas: 5, defaultPoolSize: 10 })).toBe(100);
   });
 });
 

@@ -159,6 +159,13 @@ describe('authUser, users and authQuery', () => {
     });
   });
 
+  test('rejects authQueryRoles without authUser, and a count below 1', () => {
+    expectPropError({ authUser: undefined, users: [{ secretName: 'app-user' }], authQueryRoles: 2 }, {
+      prop: 'authQueryRoles', value: '2', fix: /set authUser, or drop authQueryRoles/,
+    });
+    expectPropError({ authQueryRoles: 0 }, { prop: 'authQueryRoles', value: '0', fix: /whole number from 1 to 10000/ });
+  });
+
   test('accepts a custom authQuery with $1 and authUser', () => {
     expectValid({ authQuery: 'SELECT usename, passwd FROM pg_shadow WHERE usename = $1' });
   });

@@ -6,6 +6,7 @@ import { renderConfigScript, renderPasswordsScript, renderPgpoolConf, renderPool
 import { BalancerModel, EXPORTER_PREFIX, PgpoolUserModel, resolveBalancerModel } from './pgpool-model';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { PgpoolConfigMode } from './pgpool-settings';
+import { ConnectionDemand } from '../core/connection-budget';
 import { PostgresCredentials, refuseSuperuserLogins, requireOwnSecret } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { EndpointBindOptions, EndpointBinding } from '../core/endpoint-binding';
@@ -73,12 +74,7 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     props.backend.bind(this, {
       // sr_check logs in to both Services; pg_monitor lets it read replication progress.
       roles: [{ credentials: props.srCheckUser, memberOf: ['pg_monitor'] }],
-      // Each child may cache maxPool connections to each backend Service (node 1 only with replicas).
-      connectionDemand: {
-        consumer: this.node.path,
-        primary: model.connectionsPerBackend,
-        replica: props.backend.replicas > 0 ? model.connectionsPerBackend : 0,
-      },
+      connectionDemands: balancerDemands(this.node.path, model, props.backend.replicas > 0),
     });
     validateUniqueNames(this);
     this.name = model.name;
@@ -177,4 +173,20 @@ export class PgpoolBalancer extends Construct implements IPostgresEndpoint, IMon
     this.exporterUsers.push({ envPrefix: `${EXPORTER_PREFIX}${index === 0 ? '' : index}`, credentials: resolved });
     this.backend.bind(this, { roles: [{ credentials: resolved, ownSecret: true }] });
   }
+}
+
+/**
+ * What each pod opens on each backend Service (node 1 only with replicas): every child connects
+ * to all backends at session start and caches up to maxPool connections to each; the sr_check
+ * worker and the backend's health check process log in once per period each, concurrently with
+ * the children. An exporter's SHOW commands run in a child, within its pool.
+ */
+function balancerDemands(consumer: string, model: BalancerModel, withReplicas: boolean): ConnectionDemand[] {
+  const srChecks = model.parameters.some((parameter) => parameter.name === 'sr_check_period' && Number(parameter.value) > 0);
+  const demand = (purpose: string, connections: number) => ({ consumer, purpose, primary: connections, replica: withReplicas ? connections : 0 });
+  return [
+    demand('child pools', model.connectionsPerBackend),
+    ...(srChecks ? [demand('sr_check', model.replicas)] : []),
+    ...(model.healthChecks ? [demand('health check', model.replicas)] : []),
+  ];
 }

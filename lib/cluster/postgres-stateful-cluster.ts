@@ -2,6 +2,7 @@ import { posix } from 'path';
 import { Chart, Lazy } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { BOOTSTRAP_ENVIRONMENT, renderBootstrapScript } from './bootstrap-script';
+import { clusterConnectionDemands } from './cluster-connections';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
@@ -16,7 +17,7 @@ import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderB
 import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
 import { configChecksum } from '../core/checksum';
 import { ClaimTemplate, readWriteOnceClaimSpec } from '../core/claim-template';
-import { ConnectionDemand, budgetTable, describeOverbooking, totals } from '../core/connection-budget';
+import { ConnectionDemand, budgetTable, describeOverbooking, neededMaxConnections } from '../core/connection-budget';
 import { PostgresCredentials } from '../core/credentials';
 import { IPostgresEndpoint } from '../core/endpoint';
 import { EndpointBindOptions, EndpointBinding, PostgresRole } from '../core/endpoint-binding';
@@ -105,6 +106,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.backupAdditions = model.backup && instancePodAdditions(model.backup);
     this.volumes = clusterVolumes(model);
     validateUniqueNames(this);
+    this.demands.push(...clusterConnectionDemands(this.node.path, model));
     addLibraryValidation(this, () => this.validateConnectionBudget());
     addLibraryValidation(this, () => this.validateMemory());
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.highAvailability !== undefined);
@@ -222,13 +224,12 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   private validateConnectionBudget(): string[] {
     const available = this.maxConnections - this.superuserReservedConnections;
-    const table = describeOverbooking(this.demands, available, this.replicas);
+    const limits = { maxConnections: this.maxConnections, superuserReservedConnections: this.superuserReservedConnections };
+    const table = describeOverbooking(this.demands, limits, this.replicas);
     if (!table) return [];
-    const { primary, replica } = totals(this.demands, this.replicas);
-    const needed = Math.max(primary, replica);
     return [`${this.node.path}: settings.maxConnections ${this.maxConnections} leaves ${available} connections for ordinary roles `
       + `(superuser_reserved_connections ${this.superuserReservedConnections}), fewer than its consumers may open:\n${table}\n`
-      + `; raise settings.maxConnections to ${needed + this.superuserReservedConnections} or more, `
+      + `; raise settings.maxConnections to ${neededMaxConnections(this.demands, limits, this.replicas)} or more, `
       + 'or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)'];
   }
 
@@ -283,7 +284,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   public bind(_client: IConstruct, options: EndpointBindOptions): EndpointBinding {
     (options.roles ?? []).forEach((role) => this.addRole(role));
     if (options.passwordLookupUser) this._addPasswordLookup(options.passwordLookupUser);
-    if (options.connectionDemand) this.addConnectionDemand(options.connectionDemand);
+    (options.connectionDemands ?? []).forEach((demand) => this.addConnectionDemand(demand));
     return { rolesCreated: true, passwordLookup: PasswordLookup.INSTALLED_BY_BACKEND, connectionDemandChecked: true };
   }
 
@@ -317,7 +318,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /**
    * Makes the role of these credentials a member of pg_monitor, admits it over loopback (where a
-   * sidecar exporter connects from) to the postgres database, and counts its one connection on
+   * sidecar exporter connects from) to the postgres database, and counts its two connections on
    * every instance.
    * @param credentials the exporter's own Secret, used for nothing else in the cluster
    */
@@ -325,7 +326,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const prop = 'grantMetricsAccess(credentials)';
     this.provisioning.addRole(credentials, ['pg_monitor'], { credentials: prop }, true);
     this.monitored = true;
-    this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, primary: 1, replica: this.replicas > 0 ? 1 : 0 });
+    // postgres_exporter 0.11 keeps two connections open, its queries' and its collectors' (measured
+    // in test/e2e/connection-budget.e2e.test.ts: concurrent scrapes add none).
+    const connections = 2;
+    const replica = this.replicas > 0 ? connections : 0;
+    this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, purpose: 'postgres_exporter', primary: connections, replica });
   }
 
   private metadata(name: string, component: string): k8s.ObjectMeta {

@@ -38,11 +38,12 @@ export interface EndpointBindOptions {
    */
   readonly passwordLookupUser?: PostgresCredentials;
   /**
-   * Server connections the client may open on the primary and on each replica, which an
-   * endpoint that knows its limits checks at synth.
+   * Server connections the client may open on the primary and on each replica, one demand per
+   * purpose (pooled users, reserve pool, health checks), which an endpoint that knows its limits
+   * checks at synth.
    * @default - no connections counted
    */
-  readonly connectionDemand?: ConnectionDemand;
+  readonly connectionDemands?: ConnectionDemand[];
 }
 
 /** What an endpoint answers a client that binds to it: what it does with what the client asks. */

@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { poolerDemand, PoolerDemandLine } from './pgbouncer-demand';
 import { PGBOUNCER_PARAMETERS, compareVersions, pgbouncerSettingType, pgbouncerSyntax } from './pgbouncer-parameters';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
@@ -70,8 +71,8 @@ export interface PoolerModel {
   readonly componentLabels: ComponentLabels;
   /** Server connections all pods may open to the backend, over all databases. */
   readonly serverConnectionDemand: number;
-  /** The same, split by the Service the connections go to. */
-  readonly demandByRole: { readonly [role in EndpointRole]: number };
+  /** The same, by purpose (pooled users, reserve pool, auth_query pool) and by the Service they go to. */
+  readonly demandLines: PoolerDemandLine[];
 }
 
 const DEFAULT_IMAGE = 'edoburu/pgbouncer:v1.25.1-p0';
@@ -152,7 +153,7 @@ export function resolvePoolerModel(scope: IConstruct, id: string, props: PgBounc
     terminationGracePeriodSeconds: drain.terminationGracePeriodSeconds,
     user,
     componentLabels: { name: 'pgbouncer', instance: name, component: 'pooler', partOf: name },
-    ...serverDemand(workload.replicas, databases, pools),
+    ...serverDemand(workload.replicas, databases, logins, pools),
   };
 }
 
@@ -195,7 +196,11 @@ function resolveLogins(scope: IConstruct, props: PgBouncerPoolerProps) {
       if (!PLAIN_NAME.test(user)) throw propError(scope, prop, user, 'is not a plain role name', 'use letters, digits and "_"');
     }
   }
-  return { authUser, users, authQuery };
+  const authQueryRoles = props.authQueryRoles === undefined ? undefined : requireInteger(scope, 'authQueryRoles', props.authQueryRoles, 1, 10000);
+  if (authQueryRoles !== undefined && !authUser) {
+    throw propError(scope, 'authQueryRoles', authQueryRoles, 'counts roles looked up by auth_query, and authUser is unset', 'set authUser, or drop authQueryRoles');
+  }
+  return { authUser, users, authQuery, authQueryRoles: authUser ? authQueryRoles ?? 1 : 0 };
 }
 
 /** PgBouncer keeps these in a C int. */
@@ -212,9 +217,10 @@ function resolvePools(scope: IConstruct, props: PgBouncerPoolerProps, version: s
   if (minPoolSize > defaultPoolSize) {
     throw propError(scope, 'minPoolSize', minPoolSize, `is more than defaultPoolSize ${defaultPoolSize}`, 'lower minPoolSize or raise defaultPoolSize');
   }
+  const maxUserConnections = count(scope, 'maxUserConnections', props.maxUserConnections, 1);
   const maxPreparedStatements = count(scope, 'maxPreparedStatements', props.maxPreparedStatements);
   if (maxPreparedStatements !== undefined) requireVersion(scope, 'maxPreparedStatements', maxPreparedStatements, version, '1.21.0');
-  return { defaultPoolSize, reservePoolSize, maxDbConnections, minPoolSize, maxPreparedStatements };
+  return { defaultPoolSize, reservePoolSize, maxDbConnections, maxUserConnections, minPoolSize, maxPreparedStatements };
 }
 
 /**
@@ -263,7 +269,7 @@ function resolveSettings(scope: IConstruct, props: PgBouncerPoolerProps, inputs:
   set('reserve_pool_size', pools.reservePoolSize);
   set('reserve_pool_timeout', seconds('reservePoolTimeout', props.reservePoolTimeout, 5));
   set('max_db_connections', pools.maxDbConnections);
-  set('max_user_connections', count(scope, 'maxUserConnections', props.maxUserConnections, 1));
+  set('max_user_connections', pools.maxUserConnections);
   set('server_idle_timeout', seconds('serverIdleTimeout', props.serverIdleTimeout, 600));
   // Bounds how long a server connection the read-write Service sent to a demoted primary stays (README).
   set('server_lifetime', seconds('serverLifetime', props.serverLifetime, 300));
@@ -295,18 +301,16 @@ function resolveDrain(scope: IConstruct, props: PgBouncerPoolerProps) {
   return { drainDelaySeconds, terminationGracePeriodSeconds: graceSeconds };
 }
 
-/** Server connections all pods may open: each database's cap (maxDbConnections, else pool size + reserve), in total and by Service. */
-function serverDemand(replicas: number, databases: DatabaseEntryModel[], pools: ReturnType<typeof resolvePools>) {
-  const perDatabase = (database: DatabaseEntryModel) =>
-    database.maxDbConnections ?? pools.maxDbConnections ?? (database.poolSize ?? pools.defaultPoolSize) + pools.reservePoolSize;
-  const demandOf = (selected: DatabaseEntryModel[]) => replicas * selected.reduce((sum, database) => sum + perDatabase(database), 0);
-  return {
-    serverConnectionDemand: demandOf(databases),
-    demandByRole: {
-      [EndpointRole.READ_WRITE]: demandOf(databases.filter((d) => d.role === EndpointRole.READ_WRITE)),
-      [EndpointRole.READ_ONLY]: demandOf(databases.filter((d) => d.role === EndpointRole.READ_ONLY)),
-    },
-  };
+/** Server connections all pods may open, in total and by purpose and Service. */
+function serverDemand(replicas: number, databases: DatabaseEntryModel[], logins: ReturnType<typeof resolveLogins>,
+  pools: ReturnType<typeof resolvePools>) {
+  const demandLines = poolerDemand(replicas, databases, {
+    pooledRoles: logins.users.length + logins.authQueryRoles,
+    authQuery: logins.authUser !== undefined,
+    ...pools,
+  });
+  const serverConnectionDemand = demandLines.reduce((sum, { byRole }) => sum + byRole[EndpointRole.READ_WRITE] + byRole[EndpointRole.READ_ONLY], 0);
+  return { serverConnectionDemand, demandLines };
 }
 
 function requireVersion(scope: IConstruct, prop: string, value: unknown, version: string, needed: string): void {

@@ -45,9 +45,10 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
   /** The cluster the pools connect to. */
   public readonly backend: IPostgresEndpoint;
   /**
-   * Server connections all pods may open to the backend: replicas x each database's cap
-   * (maxDbConnections, else pool size + reserve). Each user has pools of its own, so set
-   * maxDbConnections where many users share a database.
+   * Server connections all pods may open to the backend: replicas x, in each database, a pool of
+   * pool size for each user and for the roles auth_query looks up (authQueryRoles), the auth
+   * user's own pool (auth_query runs through it), and reserve_pool_size for each of these pools;
+   * capped by maxDbConnections and maxUserConnections.
    */
   public readonly serverConnectionDemand: number;
 
@@ -66,16 +67,17 @@ export class PgBouncerPooler extends Construct implements IMonitorable {
     const model = resolvePoolerModel(this, id, props);
     refuseSuperuserLogins(this, props.backend.superuserCredentials,
       [{ prop: 'authUser', credentials: props.authUser }, ...(props.users ?? []).map((credentials, i) => ({ prop: `users[${i}]`, credentials }))], 'pooler');
-    const onReplicas = props.backend.replicas > 0 ? model.demandByRole[EndpointRole.READ_ONLY] : 0;
+    const withReplicas = props.backend.replicas > 0;
     const binding = props.backend.bind(this, {
       // The default auth_query calls the backend's lookup function; an explicit one is the user's.
       passwordLookupUser: props.authQuery === undefined ? model.authUser : undefined,
-      connectionDemand: {
+      connectionDemands: model.demandLines.map(({ purpose, byRole }) => ({
         consumer: this.node.path,
+        purpose,
         // Without replicas the read-only Service is the primary's.
-        primary: model.demandByRole[EndpointRole.READ_WRITE] + (props.backend.replicas > 0 ? 0 : model.demandByRole[EndpointRole.READ_ONLY]),
-        replica: onReplicas,
-      },
+        primary: byRole[EndpointRole.READ_WRITE] + (withReplicas ? 0 : byRole[EndpointRole.READ_ONLY]),
+        replica: withReplicas ? byRole[EndpointRole.READ_ONLY] : 0,
+      })),
     });
     if (binding.passwordLookup === PasswordLookup.UNAVAILABLE && model.authUser && props.authQuery === undefined) {
       throw propError(this, 'authUser', props.authUser?.secretName,

@@ -89,6 +89,13 @@ export interface PgBouncerPoolerProps extends WorkloadProps {
    */
   readonly authQuery?: string;
   /**
+   * How many roles log in through `authQuery`, for the connection budget: each has a pool of its
+   * own in every database, as each of `users` does. Only maxDbConnections bounds what more roles
+   * would open.
+   * @default - 1 with authUser
+   */
+  readonly authQueryRoles?: number;
+  /**
    * Roles whose names and passwords go into the userlist, built at pod start from their Secrets.
    * @default - none
    */
