@@ -1,5 +1,6 @@
 import { CREDENTIAL_DIRS } from './balancer-layout';
 import { BalancerModel, PgpoolParameter, PgpoolUserModel } from './pgpool-model';
+import { entriesFile } from '../core/shell-functions';
 
 /** pgpool.conf: every parameter quoted the way Pgpool-II reads it. */
 export function renderPgpoolConf(model: BalancerModel): string {
@@ -150,12 +151,7 @@ entry() {
   printf '%s:TEXT%s\\n' "$user" "$password"
 }
 
-: > "$ETC_DIR/pool_passwd.tmp"
-set -- ${logins.join(' ')}
-for dir in "$@"; do
-  entry "$dir" >> "$ETC_DIR/pool_passwd.tmp"
-done
-mv -f -- "$ETC_DIR/pool_passwd.tmp" "$ETC_DIR/pool_passwd"
+${entriesFile('$ETC_DIR/pool_passwd', logins)}
 echo "logins: pool_passwd written for $# role(s)" >&2
 ${pcp}`;
 }

@@ -54,3 +54,16 @@ cleanup() {
   fi
 }
 trap cleanup EXIT`;
+
+/**
+ * Shell lines that write `file` from the `entry <dir>` function's output for each of `dirs`,
+ * into a temporary file first: the daemon never reads half a file.
+ */
+export function entriesFile(file: string, dirs: readonly string[]): string {
+  return `: > "${file}.tmp"
+set -- ${dirs.join(' ')}
+for dir in "$@"; do
+  entry "$dir" >> "${file}.tmp"
+done
+mv -f -- "${file}.tmp" "${file}"`;
+}

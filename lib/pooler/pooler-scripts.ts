@@ -1,6 +1,7 @@
 import { PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, STATS_USERS_INCLUDE, statsUserSecretDir, userSecretDir } from './pooler-layout';
 import { ResolvedCredentials } from '../core/credentials';
+import { entriesFile } from '../core/shell-functions';
 
 /** The environment the pooler's scripts read; the Deployment sets it, the e2e tests rewrite it. */
 export const USERLIST_ENVIRONMENT = ['CREDENTIALS_DIR', 'AUTH_DIR'] as const;
@@ -80,12 +81,7 @@ entry() {
   printf '"%s" "%s"\\n' "$user" "$password"
 }
 
-: > "$AUTH_DIR/userlist.txt.tmp"
-set -- ${dirs.join(' ')}
-for dir in "$@"; do
-  entry "$dir" >> "$AUTH_DIR/userlist.txt.tmp"
-done
-mv -f -- "$AUTH_DIR/userlist.txt.tmp" "$AUTH_DIR/userlist.txt"
+${entriesFile('$AUTH_DIR/userlist.txt', dirs)}
 ${includes.map((include) => `${include}\n`).join('')}echo "userlist: ${dirs.length} role(s) written" >&2
 `;
 }
