@@ -1,6 +1,6 @@
 import { CREDENTIAL_DIRS } from './balancer-layout';
 import { BalancerModel, PgpoolParameter, PgpoolUserModel } from './pgpool-model';
-import { entriesFile } from '../core/shell-functions';
+import { COLON_FIELD_FUNCTION, entriesFile, posixSecretLine } from '../core/shell-functions';
 
 /** pgpool.conf: every parameter quoted the way Pgpool-II reads it. */
 export function renderPgpoolConf(model: BalancerModel): string {
@@ -120,23 +120,10 @@ umask 077
 # Lengths in bytes, as Pgpool-II counts them.
 export LC_ALL=C
 
-# secret_line <dir> <key>: a Secret's value, which must be one non-empty line.
-secret_line() {
-  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
-  case $value in
-    '' | *'
-'*)
-      echo "logins: $1/$2 must hold one non-empty line" >&2
-      return 1
-      ;;
-  esac
-  printf '%s' "$value"
-}
+${posixSecretLine('logins')}
 
-# field <value>: a pool_passwd field, with backslash and colon escaped as Pgpool-II reads them.
-field() {
-  printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'
-}
+# colon_field <value>: a pool_passwd field.
+${COLON_FIELD_FUNCTION}
 
 # entry <dir>: a pool_passwd line. Pgpool-II reads 128 bytes of the password field, TEXT included.
 entry() {
@@ -146,8 +133,8 @@ entry() {
     echo "logins: the password in $1 is longer than the 124 bytes Pgpool-II reads" >&2
     return 1
   fi
-  user=$(field "$user")
-  password=$(field "$password")
+  user=$(colon_field "$user")
+  password=$(colon_field "$password")
   printf '%s:TEXT%s\\n' "$user" "$password"
 }
 

@@ -67,3 +67,28 @@ for dir in "$@"; do
 done
 mv -f -- "${file}.tmp" "${file}"`;
 }
+
+/**
+ * POSIX sh: `secret_line <dir> <key>`, a mounted Secret's value under CREDENTIALS_DIR, which must
+ * be one non-empty line, for the init steps of images without bash (PgBouncer's, Pgpool-II's).
+ * `tag` begins its error message.
+ */
+export function posixSecretLine(tag: string): string {
+  return `# secret_line <dir> <key>: a Secret's value, which must be one non-empty line.
+secret_line() {
+  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
+  case $value in
+    '' | *'
+'*)
+      echo "${tag}: $1/$2 must hold one non-empty line" >&2
+      return 1
+      ;;
+  esac
+  printf '%s' "$value"
+}`;
+}
+
+/** POSIX sh: `colon_field <value>`, backslash and colon escaped, as libpq's passfile and Pgpool-II's pool_passwd read them. */
+export const COLON_FIELD_FUNCTION = `colon_field() {
+  printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'
+}`;

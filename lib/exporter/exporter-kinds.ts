@@ -5,6 +5,7 @@ import { restrictedContainer } from '../core/pod-baseline';
 import { PodVolume } from '../core/pod-volumes';
 import { envFromCredentials } from '../core/secret-env';
 import { secretFiles } from '../core/secret-files';
+import { COLON_FIELD_FUNCTION } from '../core/shell-functions';
 
 /** How an exporter runs: its container's command, arguments, environment and mounts, and what the pod adds for it. */
 export interface ExporterInvocation {
@@ -60,7 +61,8 @@ case $password in
     exit 1
     ;;
 esac
-password=$(printf '%s' "$password" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g')
+${COLON_FIELD_FUNCTION}
+password=$(colon_field "$password")
 printf '*:*:*:*:%s\\n' "$password" > "$PGPASSFILE.tmp"
 mv -f -- "$PGPASSFILE.tmp" "$PGPASSFILE"
 `;

@@ -1,7 +1,7 @@
 import { PoolerModel } from './pgbouncer-model';
 import { AUTH_USER_INCLUDE, AUTH_USER_SECRET_DIR, STATS_USERS_INCLUDE, statsUserSecretDir, userSecretDir } from './pooler-layout';
 import { ResolvedCredentials } from '../core/credentials';
-import { entriesFile } from '../core/shell-functions';
+import { entriesFile, posixSecretLine } from '../core/shell-functions';
 
 /** The environment the pooler's scripts read; the Deployment sets it, the e2e tests rewrite it. */
 export const USERLIST_ENVIRONMENT = ['CREDENTIALS_DIR', 'AUTH_DIR'] as const;
@@ -58,18 +58,7 @@ set -eu
 : "\${CREDENTIALS_DIR:?}" "\${AUTH_DIR:?}"
 umask 077
 
-# secret_line <dir> <key>: a Secret's value, which must be one non-empty line.
-secret_line() {
-  value=$(cat -- "$CREDENTIALS_DIR/$1/$2")
-  case $value in
-    '' | *'
-'*)
-      echo "userlist: $1/$2 must hold one non-empty line" >&2
-      return 1
-      ;;
-  esac
-  printf '%s' "$value"
-}
+${posixSecretLine('userlist')}
 ${includeFunctions}
 # entry <dir>: a userlist line, with " doubled inside the quotes as PgBouncer reads it.
 # printf is a shell builtin: the values never reach another process's command line.
