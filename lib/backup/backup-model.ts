@@ -102,7 +102,7 @@ export interface BackupModel {
   readonly repositories: RepositoryModel[];
   readonly restore?: RestoreModel;
   /** The cluster's TLS Secret, which pgBackRest's servers and clients present to each other. */
-  readonly tls: ResolvedTls & { readonly secretName: string };
+  readonly tlsSecretName: string;
   readonly serverPort: number;
   readonly archiveTimeoutSeconds: number;
   readonly ioTimeoutSeconds: number;
@@ -181,7 +181,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     namespace: Chart.of(scope).namespace,
     repositories: resolved,
     ...(restore ? { restore } : {}),
-    tls: { ...tls, secretName: tls.secretName },
+    tlsSecretName: tls.secretName,
     serverPort,
     archiveTimeoutSeconds,
     ioTimeoutSeconds,

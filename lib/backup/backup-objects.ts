@@ -358,5 +358,5 @@ function configVolume(model: BackupModel, files: string[]): PodVolume {
 
 /** The cluster's TLS Secret: root-owned, group-readable, as pgBackRest (like PostgreSQL) accepts a key. */
 function tlsVolume(model: BackupModel): PodVolume {
-  return PodVolume.secret(VOLUMES.tls, model.tls.secretName, Object.values(TLS_FILES), 0o640);
+  return PodVolume.secret(VOLUMES.tls, model.tlsSecretName, Object.values(TLS_FILES), 0o640);
 }
