@@ -11,8 +11,10 @@ packages=(postgresql-17 postgresql-client-17 pgbouncer pgpool2 patroni pgbackres
 stamp="$root/.cdk8s-postgres-ready"
 want="${packages[*]}"
 
+# The host's /tmp is the root's /tmp, so a scratch path means the same file on both sides.
 mount_into() {
   mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+  mountpoint -q "$root/tmp" || mount --bind /tmp "$root/tmp"
   mountpoint -q "$root/dev/shm" || { mkdir -p "$root/dev/shm"; mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"; }
 }
 
