@@ -15,7 +15,7 @@ import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
 } from '../core/names';
-import { DEFAULT_POSTGRES_MAJOR, integerParameter, PostgresVersion, postgresVersion } from '../core/postgres-versions';
+import { integerParameter, PostgresVersion, resolvePostgresVersion } from '../core/postgres-versions';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
@@ -174,7 +174,7 @@ type Settings = Pick<ClusterModel, 'parameters' | 'maxConnections' | 'superuserR
 /** Validates the props of a cluster and resolves every default. */
 export function resolveClusterModel(scope: IConstruct, id: string, props: PostgresStatefulClusterProps): ClusterModel {
   // The one place the cluster's major is chosen; everything that varies by major comes from its entry.
-  const version = postgresVersion(DEFAULT_POSTGRES_MAJOR);
+  const version = resolvePostgresVersion(scope, 'postgresVersion', props.postgresVersion);
   const topology = resolveTopology(scope, id, props, version);
   const { name, replicas, objectNames } = topology;
   const namespace = Chart.of(scope).namespace;
@@ -202,7 +202,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
     wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
   const user = resolveUserMetadata(scope, props);
-  const tls = resolveTls(scope, props.tls, name);
+  // The cluster's own image makes its self-signed certificate: no other image to pull.
+  const tls = resolveTls(scope, props.tls, name, version.image.image);
   const partOf = props.partOf ?? name;
   validateLabelValue(scope, 'partOf', partOf);
   const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });

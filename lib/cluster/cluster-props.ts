@@ -72,8 +72,14 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly instances?: number;
   /**
-   * Container image holding PostgreSQL 15 and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
-   * @default - 'postgres:15.14-bookworm'; in the HA mode 'percona/percona-distribution-postgresql:15.15-1'
+   * PostgreSQL major version the cluster runs, 14 to 18: it chooses the parameters `extraParameters`
+   * may name, the settings rendered and the default images.
+   * @default 15
+   */
+  readonly postgresVersion?: number;
+  /**
+   * Container image holding PostgreSQL `postgresVersion` and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
+   * @default - the official image of `postgresVersion`, such as 'postgres:15.14-bookworm'; in the HA mode Percona's of the same release
    */
   readonly image?: string;
   /**

@@ -1,3 +1,5 @@
+import { IConstruct } from 'constructs';
+import { propError } from './errors';
 import { ParameterContext } from './parameter-context';
 import { POSTGRES_15_CONTEXTS } from './postgres-15-contexts';
 import { POSTGRES_15_PARAMETER_TYPES } from './postgres-15-parameter-types';
@@ -44,28 +46,51 @@ export interface PostgresVersion {
   readonly configurationDocs: string;
 }
 
+/** Patroni's limits, the same for 14 to 18 (PROVISIONAL: to be checked against CMDLINE_OPTIONS per major). */
+const PATRONI_LIMITS: PatroniLimits = {
+  minimums: { max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2 },
+  memoryMinimumsMB: { wal_keep_size: 16 },
+  forced: new Set(['cluster_name', 'wal_log_hints']),
+  walKeepSize: '128MB',
+};
+
+/**
+ * PROVISIONAL entry for a major other than 15: 15's catalog and images named after the major,
+ * until the per-major catalogs generated from the real servers replace it.
+ */
+function provisional(major: number, image: string, highAvailabilityImage: string): PostgresVersion {
+  return {
+    ...POSTGRES_VERSIONS_15,
+    major,
+    image: { image, uid: 999 },
+    highAvailabilityImage: { image: highAvailabilityImage, uid: 26 },
+    configurationDocs: `https://www.postgresql.org/docs/${major}/runtime-config.html`,
+  };
+}
+
+const POSTGRES_VERSIONS_15: PostgresVersion = {
+  major: 15,
+  parameters: POSTGRES_15_PARAMETERS,
+  contexts: POSTGRES_15_CONTEXTS,
+  parameterTypes: POSTGRES_15_PARAMETER_TYPES,
+  image: { image: 'postgres:15.14-bookworm', uid: 999 },
+  // PostgreSQL 15 with Patroni 4.1 and pgBackRest 2.57, maintained by Percona.
+  highAvailabilityImage: { image: 'percona/percona-distribution-postgresql:15.15-1', uid: 26 },
+  patroni: PATRONI_LIMITS,
+  configurationDocs: 'https://www.postgresql.org/docs/15/runtime-config.html',
+};
+
 /**
  * What varies by PostgreSQL major version, one entry per major, in the manner of CloudNativePG's
  * pkg/postgres/configuration.go: code reads the entry of the major in use and never tests the
  * version itself.
  */
 const POSTGRES_VERSIONS: { readonly [major: number]: PostgresVersion } = {
-  15: {
-    major: 15,
-    parameters: POSTGRES_15_PARAMETERS,
-    contexts: POSTGRES_15_CONTEXTS,
-    parameterTypes: POSTGRES_15_PARAMETER_TYPES,
-    image: { image: 'postgres:15.14-bookworm', uid: 999 },
-    // PostgreSQL 15 with Patroni 4.1 and pgBackRest 2.57, maintained by Percona.
-    highAvailabilityImage: { image: 'percona/percona-distribution-postgresql:15.15-1', uid: 26 },
-    patroni: {
-      minimums: { max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2 },
-      memoryMinimumsMB: { wal_keep_size: 16 },
-      forced: new Set(['cluster_name', 'wal_log_hints']),
-      walKeepSize: '128MB',
-    },
-    configurationDocs: 'https://www.postgresql.org/docs/15/runtime-config.html',
-  },
+  14: provisional(14, 'postgres:14.20-bookworm', 'percona/percona-distribution-postgresql:14.20-1'),
+  15: POSTGRES_VERSIONS_15,
+  16: provisional(16, 'postgres:16.11-bookworm', 'percona/percona-distribution-postgresql:16.11-1'),
+  17: provisional(17, 'postgres:17.7-bookworm', 'percona/percona-distribution-postgresql:17.7-1'),
+  18: provisional(18, 'postgres:18.1-bookworm', 'percona/percona-distribution-postgresql:18.1-1'),
 };
 
 /** The major a cluster runs when nothing asks for another. */
@@ -77,7 +102,7 @@ export function postgresMajors(): number[] {
 }
 
 /**
- * The table's entry for a major. A prop that names a major is checked against postgresMajors()
+ * The table's entry for a major. A prop that names a major is checked by resolvePostgresVersion
  * first, so an unknown one here is the library's own error.
  */
 export function postgresVersion(major: number = DEFAULT_POSTGRES_MAJOR): PostgresVersion {
@@ -92,4 +117,15 @@ export function integerParameter(version: PostgresVersion, parameter: string): N
   const type = version.parameterTypes[parameter];
   if (type?.kind !== 'integer') throw new Error(`internal error: ${parameter} is not an integer parameter of PostgreSQL ${version.major}`);
   return type;
+}
+
+/** The entry of the major a construct's prop names, or a synth-time error listing the supported majors. */
+export function resolvePostgresVersion(scope: IConstruct, prop: string, major: number | undefined): PostgresVersion {
+  const value = major ?? DEFAULT_POSTGRES_MAJOR;
+  if (!Number.isInteger(value) || !Object.prototype.hasOwnProperty.call(POSTGRES_VERSIONS, value)) {
+    const majors = postgresMajors();
+    throw propError(scope, prop, major, `is not a PostgreSQL major the library supports (${majors.join(', ')})`,
+      `give one of ${majors.join(', ')}, or leave it unset for ${DEFAULT_POSTGRES_MAJOR}`);
+  }
+  return POSTGRES_VERSIONS[value];
 }

@@ -90,7 +90,7 @@ export interface TlsOptions {
   /**
    * The image of the init container that makes the self-signed certificate: it needs `sh` and
    * `openssl` (the official PostgreSQL image has both). Only without `secretName` and `issuer`.
-   * @default - the official PostgreSQL image of the default major
+   * @default - the official PostgreSQL image of the cluster's major (of the default major for poolers and balancers)
    */
   readonly selfSignedImage?: string;
   /**
@@ -135,7 +135,8 @@ export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', authority: 'c
  * Validates a component's TlsOptions: a certificate from a Secret, or a self-signed one made at
  * pod start when no Secret is named; undefined only when TLS is explicitly disabled.
  */
-export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componentName: string): ResolvedTls | undefined {
+export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componentName: string,
+  defaultSelfSignedImage: string = DEFAULT_SELF_SIGNED_IMAGE): ResolvedTls | undefined {
   if (options.disabled) {
     const conflicting = (['secretName', 'issuer', 'required', 'minimumProtocolVersion', 'selfSignedImage'] as const)
       .find((key) => options[key] !== undefined);
@@ -151,7 +152,7 @@ export function resolveTls(scope: IConstruct, options: TlsOptions = {}, componen
   };
   const issuer = options.issuer;
   if (options.secretName === undefined && issuer === undefined) {
-    const image = validateImage(scope, options.selfSignedImage ?? DEFAULT_SELF_SIGNED_IMAGE, DEFAULT_SELF_SIGNED_IMAGE, 'tls.selfSignedImage');
+    const image = validateImage(scope, options.selfSignedImage ?? defaultSelfSignedImage, defaultSelfSignedImage, 'tls.selfSignedImage');
     return { ...common, selfSigned: { image } };
   }
   if (options.selfSignedImage !== undefined) {

@@ -5,6 +5,7 @@ import { exitCodeOf } from './exit-codes';
 import { KubeObject, objectKey, objectRef } from './manifests';
 import { renderMarkdown } from './markdown';
 import { Acknowledgement, ChangeImpactFinding, ChangeImpactOptions, ChangeImpactReport, ComponentImpact, FindingCategory } from './report-types';
+import { DEFAULT_POSTGRES_MAJOR } from '../../core/postgres-versions';
 
 /** Secrets read now and not before, and Certificates added or changed: what the user must act on first. */
 function credentialFindings(before: KubeObject[], after: KubeObject[]): ChangeImpactFinding[] {
@@ -40,7 +41,7 @@ function hasChanges(c: ComponentImpact): boolean {
 
 /** Compares the objects synthesized before and after and reports what applying the new ones does. */
 export function compareObjects(before: KubeObject[], after: KubeObject[], options: ChangeImpactOptions = {}): ChangeImpactReport {
-  const major = options.postgresMajor ?? 15;
+  const major = options.postgresMajor ?? DEFAULT_POSTGRES_MAJOR;
   const grouped = groupComponents(before, after).map((group) => componentImpact(group, major)).filter(hasChanges);
   const databases = grouped.filter((c) => c.mode !== undefined);
   const components = [...databases, ...grouped.filter((c) => c.mode === undefined), ...credentialsComponent(credentialFindings(before, after))];

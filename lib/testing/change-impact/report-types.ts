@@ -154,8 +154,8 @@ export interface ChangeImpactOptions {
    */
   readonly allow?: Acknowledgement[];
   /**
-   * The PostgreSQL major whose parameter contexts classify the settings changes.
-   * @default 15
+   * The PostgreSQL major whose parameter contexts classify the settings changes: the cluster's `postgresVersion`.
+   * @default - the library's default major
    */
   readonly postgresMajor?: number;
 }
