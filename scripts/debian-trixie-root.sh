@@ -7,7 +7,7 @@
 set -euo pipefail
 root=${1:-${CDK8S_POSTGRES_TRIXIE_ROOT:-/var/cache/cdk8s-postgres/trixie}}
 packages=(postgresql-17 postgresql-client-17 pgbouncer pgpool2 patroni pgbackrest etcd-server etcd-client
-  prometheus-postgres-exporter openssl procps util-linux ca-certificates)
+  prometheus-postgres-exporter openssl procps util-linux ca-certificates python3-etcd)
 stamp="$root/.cdk8s-postgres-ready"
 want="${packages[*]}"
 
