@@ -7,9 +7,10 @@ import { Chart, Testing } from 'cdk8s';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { ExternalPostgres, PgBouncerPooler, PoolMode } from '../../lib';
 import { LocalInstance, SecretStore } from '../e2e/support/cluster-harness';
+import { DAEMONS } from '../e2e/support/daemons';
 import { concurrentSessions, LoadResult, samplePeaks, Target } from '../e2e/support/load';
 import { LocalPooler, startPooledCluster } from '../e2e/support/pooler-harness';
-import { requirePostgres, requireProgram, runOk, scratchDir } from '../e2e/support/postgres-bin';
+import { requirePostgres, runOk, scratchDir } from '../e2e/support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'bench-super' },
@@ -68,7 +69,7 @@ async function teamLoad(app: Target, superuser: Target): Promise<{ load: LoadRes
 
 async function main(): Promise<void> {
   requirePostgres();
-  requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+  DAEMONS.require('pgbouncer');
   const objects = benchObjects();
   const scratch = scratchDir('cdk8s-postgres-bench');
   let instances: LocalInstance[] = [];

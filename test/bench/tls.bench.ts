@@ -7,6 +7,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { PgBouncerPooler, PostgresStatefulCluster, TlsOptions } from '../../lib';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from '../e2e/support/cluster-harness';
+import { DAEMONS } from '../e2e/support/daemons';
 import { LocalPooler } from '../e2e/support/pooler-harness';
 import { giveToDaemonUser, requirePostgres, requireProgram, runOk, scratchDir } from '../e2e/support/postgres-bin';
 
@@ -61,7 +62,7 @@ const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0)
 
 async function main(): Promise<void> {
   requirePostgres();
-  requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+  DAEMONS.require('pgbouncer');
   requireProgram('/usr/bin/openssl', 'openssl');
   const scratch = scratchDir('cdk8s-postgres-tls-bench');
   const stacks: Stack[] = [];

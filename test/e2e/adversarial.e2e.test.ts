@@ -3,6 +3,7 @@ import { AdversarialCase, adversarialCases, baseline, Component, propCount } fro
 import { AdversarialDaemons } from './support/adversarial-daemons';
 import { requirePostgres, requireProgram, scratchDir } from './support/postgres-bin';
 import { escapeRegExp } from '../support/prop-errors';
+import { DAEMONS } from './support/daemons';
 
 /**
  * Issue 17's adversarial suite: every prop that reaches a rendered file, fed hostile strings,
@@ -55,10 +56,10 @@ describe('adversarial props: refused with the prop named, or booted by the real 
 
   beforeAll(() => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram('/usr/bin/patroni', 'patroni');
-    requireProgram('/usr/bin/pgbackrest', 'pgbackrest');
+    DAEMONS.require('pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('patroni');
+    DAEMONS.require('pgbackrest');
     requireProgram('/usr/bin/promtool', 'prometheus');
     requireProgram('/usr/bin/shellcheck', 'shellcheck');
     scratch = scratchDir('cdk8s-postgres-adversarial');

@@ -6,7 +6,8 @@ import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { findObject } from '../support/synth';
 import { LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
-import { psql, requirePostgres, requireProgram, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { DAEMONS } from './support/daemons';
+import { psql, requirePostgres, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const NAME = 'shop-db';
@@ -84,7 +85,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/bin/pgbackrest', 'pgbackrest');
+    DAEMONS.require('pgbackrest');
     scratch = scratchDir('cdk8s-postgres-backup-e2e');
     // The cluster's TLS Secret, as the Issuer would make it for the Certificate: CN, names and usages.
     ca = new TestCa(scratch, 'test-ca');

@@ -6,8 +6,9 @@ import { AirflowStackChart } from '../../examples/airflow-stack';
 import { ExternalPostgres, PgpoolBalancer, PgpoolConfigMode } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { LocalPooler } from './support/pooler-harness';
-import { psql, psqlResult, requirePostgres, requireProgram, run, scratchDir } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, run, scratchDir } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
@@ -30,8 +31,8 @@ describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and repli
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-balancer-e2e');
     instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
     await bootCluster(instances);

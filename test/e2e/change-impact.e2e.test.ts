@@ -5,7 +5,8 @@
  */
 import { appendFileSync } from 'fs';
 import { join } from 'path';
-import { freePort, POSTGRES_BIN, requirePostgres, runOk, scratchDir } from './support/postgres-bin';
+import { DAEMONS } from './support/daemons';
+import { freePort, requirePostgres, runOk, scratchDir } from './support/postgres-bin';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { classifySettingChange, ClusterMode, RestartOrder, SettingAction } from '../../lib/testing/change-impact/classify-setting';
 
@@ -27,7 +28,7 @@ describe('parameter contexts and pending_restart on real PostgreSQL 15', () => {
   let dataDir: string;
   let socketDir: string;
   let port: number;
-  const psql = (sql: string) => runOk(join(POSTGRES_BIN, 'psql'), ['-X', '-A', '-t', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', sql]);
+  const psql = (sql: string) => runOk(join(DAEMONS.postgresBin, 'psql'), ['-X', '-A', '-t', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', sql]);
 
   beforeAll(async () => {
     requirePostgres();
@@ -35,14 +36,14 @@ describe('parameter contexts and pending_restart on real PostgreSQL 15', () => {
     dataDir = join(scratch, 'data');
     socketDir = scratch;
     port = await freePort();
-    runOk(join(POSTGRES_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
+    runOk(join(DAEMONS.postgresBin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
     appendFileSync(join(dataDir, 'postgresql.conf'), ['', ...CHANGES.map(({ name, from }) => `${name} = ${from}`), ''].join('\n'));
-    runOk(join(POSTGRES_BIN, 'pg_ctl'), ['-D', dataDir, '-w', '-l', join(scratch, 'log'),
+    runOk(join(DAEMONS.postgresBin, 'pg_ctl'), ['-D', dataDir, '-w', '-l', join(scratch, 'log'),
       '-o', `-p ${port} -k ${socketDir} -c listen_addresses=''`, 'start']);
   }, 60_000);
 
   afterAll(() => {
-    if (dataDir) runOk(join(POSTGRES_BIN, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    if (dataDir) runOk(join(DAEMONS.postgresBin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
   });
 
   test('the catalog has the server\'s own context for every parameter it lists', () => {
@@ -57,7 +58,7 @@ describe('parameter contexts and pending_restart on real PostgreSQL 15', () => {
 
   test('after a reload, exactly the postmaster parameters are pending a restart', () => {
     appendFileSync(join(dataDir, 'postgresql.conf'), ['', ...CHANGES.map(({ name, to }) => `${name} = ${to}`), ''].join('\n'));
-    runOk(join(POSTGRES_BIN, 'pg_ctl'), ['-D', dataDir, 'reload']);
+    runOk(join(DAEMONS.postgresBin, 'pg_ctl'), ['-D', dataDir, 'reload']);
     const pending = (): string[] => psql('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name').trim().split('\n').filter(Boolean);
     // The report's own verdict for each change (plain mode: postgresql.conf).
     const verdicts = CHANGES.map(({ name, from, to }) => classifySettingChange(name, from, to, ClusterMode.PLAIN));

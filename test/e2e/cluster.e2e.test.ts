@@ -2,7 +2,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { LocalInstance, SecretStore, localCluster } from './support/cluster-harness';
-import { Login, POSTGRES_BIN, psql, psqlResult, requirePostgres, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { DAEMONS } from './support/daemons';
+import { Login, psql, psqlResult, requirePostgres, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
 import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
 import { MemoryCheck, PostgresStatefulCluster } from '../../lib';
 import { POSTGRES_15_PARAMETERS } from '../../lib/core/postgres-parameters';
@@ -190,7 +191,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   });
 
   test('every parameter name the library accepts is one PostgreSQL 15 knows', () => {
-    const real = runOk(join(POSTGRES_BIN, 'postgres'), ['--describe-config'])
+    const real = runOk(join(DAEMONS.postgresBin, 'postgres'), ['--describe-config'])
       .split('\n').filter(Boolean).map((line) => line.split('\t')[0].toLowerCase()).sort();
     // A subset, not equality: minor releases add parameters (15.20 added output_plugin_libraries),
     // and a name missing here is only a spurious error, while an unknown one would stop PostgreSQL.
@@ -206,7 +207,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     });
     const conf = big.toJson().find((o: any) => o.kind === 'ConfigMap' && o.data?.['postgresql.conf']).data['postgresql.conf'];
     const rendered = (name: string) => new RegExp(`^${name} = '([^']+)'$`, 'm').exec(conf)![1];
-    const takes = (name: string, value: string) => run(join(POSTGRES_BIN, 'postgres'), ['-D', primary.pgdata, '-c', `${name}=${value}`, '-C', name]).status === 0;
+    const takes = (name: string, value: string) => run(join(DAEMONS.postgresBin, 'postgres'), ['-D', primary.pgdata, '-c', `${name}=${value}`, '-C', name]).status === 0;
     for (const name of ['shared_buffers', 'effective_cache_size', 'maintenance_work_mem']) expect([name, takes(name, rendered(name))]).toEqual([name, true]);
     expect(rendered('shared_buffers')).toBe('8589934584kB');
     expect([takes('shared_buffers', '8589934592kB'), takes('effective_cache_size', '17179869184kB'), takes('work_mem', '2147483648kB'),

@@ -9,10 +9,11 @@ import { findObject } from '../support/synth';
 import { ActivityPeaks, sampleActivity } from './support/activity-sampler';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
-import { LocalPostgresExporter, POSTGRES_EXPORTER, sidecarContainer } from './support/exporter-harness';
+import { DAEMONS } from './support/daemons';
+import { LocalPostgresExporter, sidecarContainer } from './support/exporter-harness';
 import { clientConfig, concurrentSessions, LoadResult, Target } from './support/load';
 import { LocalPooler } from './support/pooler-harness';
-import { requirePostgres, requireProgram, scratchDir } from './support/postgres-bin';
+import { requirePostgres, scratchDir } from './support/postgres-bin';
 
 const login = (username: string) => ({ username, password: `${username}-secret` });
 const SECRETS: SecretStore = {
@@ -116,9 +117,9 @@ describe('the connection budget against real PgBouncer 1.18, Pgpool-II 4.3 and p
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram(POSTGRES_EXPORTER, 'prometheus-postgres-exporter');
+    DAEMONS.require('pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('postgresExporter');
     scratch = scratchDir('cdk8s-postgres-budget-e2e');
     instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
     await bootCluster(instances);

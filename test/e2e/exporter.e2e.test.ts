@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
+import { DAEMONS } from './support/daemons';
 import { resolveEnv } from './support/environment';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { PgpoolBalancer } from '../../lib/balancer/pgpool-balancer';
@@ -15,10 +16,10 @@ import { findObject } from '../support/synth';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import {
-  LocalPostgresExporter, POSTGRES_EXPORTER, Sample, failureOf, runPassfileInit, sidecarContainer, simpleQuery,
+  LocalPostgresExporter, Sample, failureOf, runPassfileInit, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
-import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
 /** sslmode=require as libpq means it: TLS, the daemon's self-signed certificate taken unverified. */
 const UNVERIFIED_TLS = { rejectUnauthorized: false };
@@ -75,7 +76,7 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram(POSTGRES_EXPORTER, 'prometheus-postgres-exporter');
+    DAEMONS.require('postgresExporter');
     expect(config.data[CLUSTER_FILES.pgHbaConf]).not.toBe(renderedHba);
     scratch = scratchDir('cdk8s-postgres-exporter-e2e');
     [primary, replica] = await localCluster(objects, 'shop-db', scratch, SECRETS);
@@ -185,7 +186,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-pgbouncer-exporter-e2e');
     ({ instances, pooler } = await startPooledCluster(scratch, objects, objects, 'airflow-pgbouncer', SECRETS));
   }, 60_000);
@@ -297,7 +298,7 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
+    DAEMONS.require('pgpool');
     scratch = scratchDir('cdk8s-postgres-pgpool-exporter-e2e');
     instances = await localCluster(objects, 'airflow-db', scratch, SECRETS);
     await bootCluster(instances);

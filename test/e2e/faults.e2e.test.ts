@@ -5,11 +5,12 @@ import { Testing } from 'cdk8s';
 import { Client } from 'pg';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { clientConfig, Target } from './support/load';
 import { LocalPooler } from './support/pooler-harness';
 import { AirflowStackChart } from '../../examples/airflow-stack';
 import { findObject } from '../support/synth';
-import { psql, requirePostgres, requireProgram, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, requirePostgres, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
@@ -78,8 +79,8 @@ describe('faults under Pgpool-II and PgBouncer: every session ends within the do
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-faults-e2e');
     instances = (await localCluster(objects, 'airflow-db', scratch, SECRETS)).slice(0, 2);
     await bootCluster(instances);

@@ -2,11 +2,12 @@ import { rmSync } from 'fs';
 import { Chart, Duration, Testing } from 'cdk8s';
 import { PgBouncerPooler, PgBouncerPoolerProps, PostgresStatefulCluster } from '../../lib';
 import { SecretStore } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { LeaderForwarder } from './support/leader-forwarder';
-import { ETCD, ETCDCTL, PATRONI, PatroniCluster, PatroniMember } from './support/patroni-harness';
+import { PatroniCluster, PatroniMember } from './support/patroni-harness';
 import { PooledWriter, OutageFigures } from './support/pooled-writer';
 import { LocalPooler } from './support/pooler-harness';
-import { psql, requirePostgres, requireProgram, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, requirePostgres, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const TTL_S = 20;
@@ -110,10 +111,10 @@ describe('PgBouncer in front of the HA cluster\'s read-write Service: switchover
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram(PATRONI, 'patroni');
-    requireProgram(ETCD, 'etcd-server');
-    requireProgram(ETCDCTL, 'etcd-client');
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('patroni');
+    DAEMONS.require('etcd');
+    DAEMONS.require('etcdctl');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-ha-pooler');
     SECRETS['db-tls'] = new TestCa(scratch, 'db-ca').issue('db-tls', { dnsNames: db.certificateDnsNames, ipAddresses: ['127.0.0.1'] });
     cluster = await PatroniCluster.create(scratch, objects, 'db', SECRETS);

@@ -4,8 +4,9 @@ import { join } from 'path';
 import { Chart, Duration, Testing } from 'cdk8s';
 import { PostgresStatefulCluster } from '../../lib';
 import { SecretStore } from './support/cluster-harness';
-import { CommitWriter, ETCD, ETCDCTL, PATRONI, PatroniCluster, PatroniMember } from './support/patroni-harness';
-import { Login, psql, psqlResult, requirePostgres, requireProgram, scratchDir, waitFor } from './support/postgres-bin';
+import { DAEMONS } from './support/daemons';
+import { CommitWriter, PatroniCluster, PatroniMember } from './support/patroni-harness';
+import { Login, psql, psqlResult, requirePostgres, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const TTL_S = 30;
@@ -101,9 +102,9 @@ describe('PostgresStatefulCluster in HA mode: Patroni 3.0 on etcd 3.4 with real 
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram(PATRONI, 'patroni');
-    requireProgram(ETCD, 'etcd-server');
-    requireProgram(ETCDCTL, 'etcd-client');
+    DAEMONS.require('patroni');
+    DAEMONS.require('etcd');
+    DAEMONS.require('etcdctl');
     scratch = scratchDir('cdk8s-postgres-ha');
     cluster = await PatroniCluster.create(scratch, objects, 'db', SECRETS);
   }, 60_000);
@@ -197,9 +198,9 @@ describe('Patroni\'s REST API: basic auth on the unsafe endpoints, HTTPS with th
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram(PATRONI, 'patroni');
-    requireProgram(ETCD, 'etcd-server');
-    requireProgram(ETCDCTL, 'etcd-client');
+    DAEMONS.require('patroni');
+    DAEMONS.require('etcd');
+    DAEMONS.require('etcdctl');
     scratch = scratchDir('cdk8s-postgres-ha-api');
     // The harness's members reach each other at 127.0.0.1, which the certificate names too.
     API_SECRETS['api-tls'] = new TestCa(scratch, 'api-ca').issue('api-tls', { dnsNames: api.certificateDnsNames, ipAddresses: ['127.0.0.1'] });

@@ -1,7 +1,8 @@
 import { rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { requirePostgres, giveToDaemonUser, POSTGRES_BIN, run, scratchDir } from './support/postgres-bin';
+import { DAEMONS } from './support/daemons';
+import { requirePostgres, giveToDaemonUser, run, scratchDir } from './support/postgres-bin';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { checkSettingValue, gucSyntax } from '../../lib/core/setting-values';
 
@@ -30,7 +31,7 @@ describe('extraParameters values are read as PostgreSQL 15 reads them (postgres 
     scratch = scratchDir('cdk8s-postgres-parameter-values');
     data = join(scratch, 'data');
     giveToDaemonUser(scratch);
-    const initdb = run(join(POSTGRES_BIN, 'initdb'), ['-D', data, '--auth=trust', '--username=postgres', '--no-sync']);
+    const initdb = run(join(DAEMONS.postgresBin, 'initdb'), ['-D', data, '--auth=trust', '--username=postgres', '--no-sync']);
     if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
   }, 60_000);
   afterAll(() => {
@@ -44,7 +45,7 @@ describe('extraParameters values are read as PostgreSQL 15 reads them (postgres 
     const scope = new Chart(Testing.app(), 'values');
     const disagreements: string[] = [];
     for (const value of VALUES) {
-      const server = run(join(POSTGRES_BIN, 'postgres'), ['-D', data, '-c', `${parameter}=${value}`, '-C', parameter]);
+      const server = run(join(DAEMONS.postgresBin, 'postgres'), ['-D', data, '-c', `${parameter}=${value}`, '-C', parameter]);
       const theirs = server.status === 0 ? server.stdout.trim() : 'refused';
       let ours: string;
       try {

@@ -4,9 +4,10 @@ import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { ExternalPostgres, PgBouncerPooler, TlsProtocolVersion } from '../../lib';
 import { LocalInstance, SecretStore } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { clientConfig, concurrentSessions, sampleMax, Target } from './support/load';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
-import { psql, psqlResult, requirePostgres, requireProgram, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
@@ -26,7 +27,7 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-pooler-e2e');
     ({ instances, pooler } = await startPooledCluster(scratch, objects, objects, 'airflow-pgbouncer', SECRETS));
   }, 180_000);
@@ -131,7 +132,7 @@ describe('PgBouncerPooler with client TLS and a userlist, in front of an Externa
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-pooler-tls-e2e');
     // A throwaway self-signed certificate, made here, for the Secret the pooler mounts.
     runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',

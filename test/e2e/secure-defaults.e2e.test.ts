@@ -4,6 +4,7 @@ import { Chart, Testing } from 'cdk8s';
 import { PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { LocalPooler } from './support/pooler-harness';
 import { psql, requirePostgres, requireProgram, run, scratchDir, waitFor } from './support/postgres-bin';
 
@@ -48,8 +49,8 @@ describe('secure by default: the stack without a single security prop, run by th
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('pgbouncer');
     requireProgram('/usr/bin/openssl', 'openssl');
     scratch = scratchDir('cdk8s-postgres-defaults-e2e');
     instances = await localCluster(objects, 'shop-db', scratch, SECRETS);

@@ -5,8 +5,9 @@ import { SecureStackChart } from '../../examples/secure-stack';
 import { ExternalPostgres, PgBouncerPooler, PgpoolBalancer } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { LocalPooler } from './support/pooler-harness';
-import { psql, requirePostgres, requireProgram, resolveHostsWith, run, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, requirePostgres, resolveHostsWith, run, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const APP_PASSWORD = 'shop-app-secret';
@@ -35,8 +36,8 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
 
   beforeAll(async () => {
     requirePostgres();
-    requireProgram('/usr/sbin/pgpool', 'pgpool2');
-    requireProgram('/usr/sbin/pgbouncer', 'pgbouncer');
+    DAEMONS.require('pgpool');
+    DAEMONS.require('pgbouncer');
     scratch = scratchDir('cdk8s-postgres-tls-e2e');
     const ca = new TestCa(scratch, 'test-ca');
     caFile = join(scratch, 'test-ca-ca.crt');

@@ -5,9 +5,10 @@ import { join } from 'path';
 import { parse } from 'yaml';
 import { Component } from './adversarial-cases';
 import { SecretStore } from './cluster-harness';
+import { DAEMONS } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { freePort, giveToDaemonUser, POSTGRES_BIN, run, startDaemon } from './postgres-bin';
+import { freePort, giveToDaemonUser, run, startDaemon } from './postgres-bin';
 import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
 import { BALANCER_PATHS } from '../../../lib/balancer/balancer-layout';
 import { CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
@@ -46,7 +47,7 @@ export class AdversarialDaemons {
     writeFileSync(join(this.certDir, 'root.crt'), readFileSync(join(this.certDir, 'tls.crt')));
     chmodSync(join(this.certDir, 'tls.key'), 0o600);
     const template = join(scratch, 'pgdata-template');
-    const initdb = run(join(POSTGRES_BIN, 'initdb'), ['-D', template, '--auth=trust', '--username=postgres', '--no-sync']);
+    const initdb = run(join(DAEMONS.postgresBin, 'initdb'), ['-D', template, '--auth=trust', '--username=postgres', '--no-sync']);
     if (initdb.status !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
     for (let i = 0; i < parallel; i++) {
       const dir = join(scratch, `pgdata-${i}`);
@@ -155,7 +156,7 @@ export class AdversarialDaemons {
     giveToDaemonUser(dir);
     const data = await this.dataDir();
     try {
-      return await this.boot(join(POSTGRES_BIN, 'postgres'), ['-D', data, '-c', `config_file=${join(dir, 'postgresql.conf')}`],
+      return await this.boot(join(DAEMONS.postgresBin, 'postgres'), ['-D', data, '-c', `config_file=${join(dir, 'postgresql.conf')}`],
         join(dir, 'postgres.log'), (log) => log.includes('database system is ready to accept connections'),
         /^archive_mode = on$/m.test(local) ? 'SIGQUIT' : 'SIGINT');
     } finally {
@@ -177,8 +178,8 @@ export class AdversarialDaemons {
 
   private patroni(yml: string): string | undefined {
     const dir = this.caseDir('patroni');
-    const local = localizePaths(yml, { [CLUSTER_PATHS.dataVolume]: dir }).replace(/^( *)bin_dir: .*$/m, `$1bin_dir: ${POSTGRES_BIN}`);
-    writeFileSync(join(dir, 'patroni.yml'), local.includes('bin_dir:') ? local : local.replace(/^postgresql:$/m, `postgresql:\n  bin_dir: ${POSTGRES_BIN}`));
+    const local = localizePaths(yml, { [CLUSTER_PATHS.dataVolume]: dir }).replace(/^( *)bin_dir: .*$/m, `$1bin_dir: ${DAEMONS.postgresBin}`);
+    writeFileSync(join(dir, 'patroni.yml'), local.includes('bin_dir:') ? local : local.replace(/^postgresql:$/m, `postgresql:\n  bin_dir: ${DAEMONS.postgresBin}`));
     giveToDaemonUser(dir);
     // What the pod's environment gives Patroni: its name, addresses and role names.
     const result = run('patroni', ['--validate-config', join(dir, 'patroni.yml')], {

@@ -3,12 +3,10 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Client, ClientConfig } from 'pg';
 import { SecretStore } from './cluster-harness';
+import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { freePort, giveToDaemonUser, run, runOk, startDaemon } from './postgres-bin';
-
-/** Debian's postgres_exporter 0.11.1, the version the library's default image is. */
-export const POSTGRES_EXPORTER = '/usr/bin/prometheus-postgres-exporter';
+import { freePort, giveToDaemonUser, run, runOk, startDaemonIn } from './postgres-bin';
 
 /** The sidecar container `name` of a rendered pod spec; throws listing the containers present. */
 export function sidecarContainer(podSpec: any, name: string): any {
@@ -124,9 +122,10 @@ export class LocalPostgresExporter {
   /**
    * Lays out the exporter of `container` for the PostgreSQL listening on 127.0.0.1:`postgresPort`.
    * @param podPort the port PostgreSQL listens on in the pod, which DATA_SOURCE_URI must name
+   * @param set whose postgres_exporter runs (the worker's, or the other set's against the worker's PostgreSQL)
    */
   public static async create(scratch: string, name: string, podSpec: any, container: any, secrets: SecretStore,
-    podPort: number, postgresPort: number): Promise<LocalPostgresExporter> {
+    podPort: number, postgresPort: number, set: DaemonSet = DAEMONS): Promise<LocalPostgresExporter> {
     if (container.command !== undefined) throw new Error(`postgres_exporter runs the image's entrypoint, not ${container.command}`);
     const env = resolveEnv(container, secrets, [], mountVolumes(podSpec, container, secrets, join(scratch, `${name}-volumes`)));
     const podUri = `127.0.0.1:${podPort}/`;
@@ -136,19 +135,19 @@ export class LocalPostgresExporter {
     const listen = `--web.listen-address=:${container.ports[0].containerPort}`;
     if (!container.args.includes(listen)) throw new Error(`the args ${container.args} lack ${listen}`);
     const args = container.args.map((arg: string) => (arg === listen ? `--web.listen-address=127.0.0.1:${port}` : arg));
-    return new LocalPostgresExporter(scratch, name, port, args, env);
+    return new LocalPostgresExporter(scratch, name, port, args, env, set);
   }
 
   public readonly logFile: string;
   private child?: ChildProcess;
 
   private constructor(scratch: string, public readonly name: string, public readonly port: number,
-    private readonly args: string[], private readonly env: { [name: string]: string }) {
+    private readonly args: string[], private readonly env: { [name: string]: string }, public readonly set: DaemonSet) {
     this.logFile = join(scratch, `${name}.log`);
   }
 
   public start(): void {
-    this.child = startDaemon(POSTGRES_EXPORTER, this.args, this.logFile, this.env);
+    this.child = startDaemonIn(this.set, this.set.programs.postgresExporter, this.args, this.logFile, this.env);
   }
 
   /** One GET of /metrics; undefined while nothing answers. */

@@ -6,16 +6,11 @@ import { join } from 'path';
 import { Document, parse, parseDocument, visit } from 'yaml';
 import { makePodCertificate } from './certificate-maker';
 import { SecretStore } from './cluster-harness';
+import { DAEMONS } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, POSTGRES_BIN, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
 import { findObject } from '../../support/synth';
-
-/** Debian's Patroni (3.0.2) and etcd (3.4). Patroni runs on /usr/bin/python3, which has its modules, whatever python3 PATH finds. */
-export const PATRONI = '/usr/bin/patroni';
-export const ETCD = '/usr/bin/etcd';
-export const ETCDCTL = '/usr/bin/etcdctl';
-const PYTHON = '/usr/bin/python3';
 
 /** A member as Patroni's `GET /cluster` lists it. */
 export interface MemberStatus {
@@ -114,7 +109,7 @@ function tail(file: string, lines = 40): string {
   return `--- ${file}\n${readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')}`;
 }
 
-/** One etcd 3.4 member on loopback: the DCS that stands in for the Kubernetes API in these tests. */
+/** One etcd member (3.4 or 3.5, DAEMONS') on loopback: the DCS that stands in for the Kubernetes API in these tests. */
 export class LocalEtcd {
   public static async start(scratch: string): Promise<LocalEtcd> {
     const [clientPort, peerPort] = await freePorts(2);
@@ -124,10 +119,10 @@ export class LocalEtcd {
     const client = `http://127.0.0.1:${clientPort}`;
     const peer = `http://127.0.0.1:${peerPort}`;
     const logFile = join(scratch, 'etcd.log');
-    const child = startDaemon(ETCD, ['--name=e2e', `--data-dir=${dataDir}`, `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
+    const child = startDaemon(DAEMONS.programs.etcd, ['--name=e2e', `--data-dir=${dataDir}`, `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
       `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=e2e=${peer}`], logFile);
     const etcd = new LocalEtcd(child, `127.0.0.1:${clientPort}`, logFile);
-    await waitFor('etcd to be healthy', () => run(ETCDCTL, [`--endpoints=${client}`, 'endpoint', 'health']).status === 0)
+    await waitFor('etcd to be healthy', () => run(DAEMONS.programs.etcdctl, [`--endpoints=${client}`, 'endpoint', 'health']).status === 0)
       .catch((error) => { etcd.stop(); throw new Error(`${error.message}\n${tail(logFile)}`); });
     return etcd;
   }
@@ -180,9 +175,11 @@ export class PatroniMember {
     }
 
     const command = [...(container.command ?? []), ...(container.args ?? [])].map((arg: string) => this.localize(arg));
-    // patroni-start.sh execs `patroni` from PATH: Debian's, whose shebang is /usr/bin/python3.
+    // patroni-start.sh execs `patroni` from PATH: Debian's, which runs on Debian's python3 (it has its modules), whatever python3 PATH finds.
     if (!/(^|\/)patroni-start\.sh$/.test(command[0] ?? '')) throw new Error(`the postgres container runs ${JSON.stringify(container.command)}, not patroni-start.sh`);
-    if (!existsSync(PATRONI) || !readFileSync(PATRONI, 'utf8').startsWith(`#!${PYTHON}`)) throw new Error(`${PATRONI} does not run on ${PYTHON}`);
+    const { patroni, python } = DAEMONS.programs;
+    const patroniFile = join(DAEMONS.root ?? '/', patroni);
+    if (!existsSync(patroniFile) || !/^#! ?(\S+)/.exec(readFileSync(patroniFile, 'utf8'))?.[1]?.startsWith(python)) throw new Error(`${patroni} does not run on ${python}`);
     this.command = ['bash', ...command];
     this.writeVolumes(pod, objects, secrets, statefulSet.metadata.name);
     // The default self-signed certificate, made as the pod's init container would.
@@ -319,7 +316,7 @@ export class PatroniMember {
     doc.setIn(['restapi', 'connect_address'], restAddress);
     doc.setIn(['postgresql', 'listen'], pgAddress);
     doc.setIn(['postgresql', 'connect_address'], pgAddress);
-    doc.setIn(['postgresql', 'bin_dir'], POSTGRES_BIN);
+    doc.setIn(['postgresql', 'bin_dir'], DAEMONS.postgresBin);
     return doc;
   }
 
@@ -504,7 +501,7 @@ export class CommitWriter {
     const conninfo = `host=${this.ports.map(() => '127.0.0.1').join(',')} port=${this.ports.join(',')} target_session_attrs=read-write connect_timeout=2`;
     // stdbuf: psql's stdout is a pipe, which stdio would otherwise buffer past the echo.
     const child = spawn('stdbuf', ['-oL', 'psql', '--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', conninfo], {
-      env: { PATH: `${POSTGRES_BIN}:/usr/bin:/bin`, PGUSER: this.login.user, PGPASSWORD: this.login.password, PGDATABASE: this.login.database },
+      env: { PATH: `${DAEMONS.postgresBin}:/usr/bin:/bin`, PGUSER: this.login.user, PGPASSWORD: this.login.password, PGDATABASE: this.login.database },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child = child;

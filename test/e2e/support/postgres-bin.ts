@@ -2,26 +2,27 @@ import { execFileSync, spawn, spawnSync, SpawnSyncReturns, ChildProcess } from '
 import { chownSync, existsSync, mkdtempSync, openSync, readdirSync, statSync } from 'fs';
 import { createServer } from 'net';
 import { join } from 'path';
+import { DAEMONS, DaemonSet } from './daemons';
 
-/** Debian's PostgreSQL 15 binaries. The e2e tests fail, never skip, when they are missing. */
-export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
-
+/** The worker's PostgreSQL server binaries (15 on the host, 17 in the trixie root). The e2e tests fail, never skip, when they are missing. */
 export function requirePostgres(): void {
-  requireProgram(join(POSTGRES_BIN, 'postgres'), 'postgresql-15');
+  DAEMONS.require('postgres');
 }
 
-/** Fails, with the package to install, when a daemon the e2e tests run is missing. */
+/** Fails, with the package to install, when a host tool a test runs (promtool, shellcheck) is missing. */
 export function requireProgram(path: string, debianPackage: string): void {
   if (!existsSync(path)) {
     throw new Error(`${path} is not installed: run \`bash .ci/run\` or apt-get install ${debianPackage}`);
   }
 }
 
+interface DaemonUser { readonly uid: number; readonly gid: number }
+
 /** Looked up once (null until then): giveToDaemonUser asks for every file it visits. */
-let daemonUserIds: { uid: number; gid: number } | undefined | null = null;
+let daemonUserIds: DaemonUser | undefined | null = null;
 
 /** The daemons refuse to run as root: when the tests run as root, children run as `postgres`. */
-function daemonUser(): { uid: number; gid: number } | undefined {
+function daemonUser(): DaemonUser | undefined {
   if (daemonUserIds === null) {
     const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
     daemonUserIds = process.getuid?.() === 0 ? { uid: id('-u'), gid: id('-g') } : undefined;
@@ -51,8 +52,8 @@ export function giveToDaemonUser(path: string): void {
   }
 }
 
-function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { PATH: `${POSTGRES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
+function childEnv(set: DaemonSet, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PATH: `${set.postgresBin}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8', HOME: '/tmp', ...env };
 }
 
 /** The /etc/hosts that commands see, when a test gives Service names loopback addresses. */
@@ -69,39 +70,65 @@ export function resolveHostsWith(file: string | undefined): void {
   hostsFile = file;
 }
 
-/** The command and arguments to spawn, with the user to spawn them as. */
-function spawnTarget(command: string, args: string[]): { command: string; args: string[]; user: { uid: number; gid: number } | undefined } {
+/**
+ * The command and arguments to spawn, with the user to spawn them as: the daemon user on the
+ * host, or `chroot --userspec` into the set's root (which needs root, so no uid drop here). With
+ * a hosts file, a private mount namespace binds it onto the /etc/hosts the command will see.
+ */
+function spawnTarget(set: DaemonSet, command: string, args: string[]): { command: string; args: string[]; user: DaemonUser | undefined } {
   const user = daemonUser();
+  if (set.root !== undefined) {
+    if (!user) throw new Error(`running the ${set.name} daemons in ${set.root} needs the tests to run as root (chroot)`);
+    const chroot = ['--userspec=postgres:postgres', set.root, command, ...args];
+    if (!hostsFile) return { command: 'chroot', args: chroot, user: undefined };
+    const enter = 'mount --bind "$0" "$1/etc/hosts" && shift && exec chroot "$@"';
+    return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, set.root, ...chroot], user: undefined };
+  }
   if (!hostsFile || !user) return { command, args, user };
   const enter = 'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
   return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, command, ...args], user: undefined };
 }
 
-function spawnEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function spawnEnv(set: DaemonSet, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const user = daemonUser();
-  return childEnv(hostsFile && user ? { ...env, DAEMON_UID: String(user.uid), DAEMON_GID: String(user.gid) } : env);
+  return childEnv(set, hostsFile && user && set.root === undefined ? { ...env, DAEMON_UID: String(user.uid), DAEMON_GID: String(user.gid) } : env);
 }
 
-/** Runs a command as the daemon user and waits for it. */
+/** Runs a command as the daemon user, with the worker's daemons (DAEMONS), and waits for it. */
 export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
-  const target = spawnTarget(command, args);
-  return spawnSync(target.command, target.args, { env: spawnEnv(env), encoding: 'utf8', input, timeout: 120_000, ...target.user });
+  return runIn(DAEMONS, command, args, env, input);
 }
 
 /** Like run, but throws with the output when the command fails. */
 export function runOk(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): string {
-  const result = run(command, args, env, input);
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.status}${result.error ? ` (${result.error})` : ''}\n${result.stdout}\n${result.stderr}`);
-  }
-  return result.stdout;
+  return runOkIn(DAEMONS, command, args, env, input);
 }
 
 /** Starts a long-running daemon as the daemon user; its output goes to `log`. */
 export function startDaemon(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return startDaemonIn(DAEMONS, command, args, logFile, env);
+}
+
+/** run with the given daemon set (its root and PostgreSQL), for a test that runs both sets. */
+export function runIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
+  const target = spawnTarget(set, command, args);
+  return spawnSync(target.command, target.args, { env: spawnEnv(set, env), encoding: 'utf8', input, timeout: 120_000, ...target.user });
+}
+
+/** runOk with the given daemon set. */
+export function runOkIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): string {
+  const result = runIn(set, command, args, env, input);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}${result.error ? ` (${result.error})` : ''}${set.root ? ` in ${set.root}` : ''}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+/** startDaemon with the given daemon set. */
+export function startDaemonIn(set: DaemonSet, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const out = openSync(logFile, 'a');
-  const target = spawnTarget(command, args);
-  const child = spawn(target.command, target.args, { env: spawnEnv(env), stdio: ['ignore', out, out], detached: true, ...target.user });
+  const target = spawnTarget(set, command, args);
+  const child = spawn(target.command, target.args, { env: spawnEnv(set, env), stdio: ['ignore', out, out], detached: true, ...target.user });
   child.unref();
   return child;
 }
