@@ -326,8 +326,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const prop = 'grantMetricsAccess(credentials)';
     this.provisioning.addRole(credentials, ['pg_monitor'], { credentials: prop }, true);
     this.monitored = true;
-    // postgres_exporter 0.11 keeps two connections open, its queries' and its collectors' (measured
-    // in test/e2e/connection-budget.e2e.test.ts: concurrent scrapes add none).
+    // postgres_exporter keeps one connection for its default metrics and, from 0.14, opens one for
+    // its collectors per scrape in flight (0.11 kept that one open): two while one Prometheus
+    // scrapes the pod (test/e2e/exporter-versions.e2e.test.ts); a second scraper adds one.
     const connections = 2;
     const replica = this.replicas > 0 ? connections : 0;
     this.addConnectionDemand({ consumer: `${this.node.path} metrics exporter`, purpose: 'postgres_exporter', primary: connections, replica });

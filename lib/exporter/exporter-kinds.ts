@@ -95,7 +95,11 @@ function libpqLogin(name: string, credentials: ResolvedCredentials, base: Export
 export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
   [ExporterKind.POSTGRES]: {
     exporterName: 'postgres-exporter',
-    defaultImage: 'prometheuscommunity/postgres-exporter:v0.11.1',
+    // The newest release (0.20.1). Every metric the alerts and dashboards use kept its name through
+    // 0.12-0.20 (0.20 moved pg_settings, pg_stat_activity and pg_replication_slots to standalone
+    // collectors under the same names); no custom queries file and no removed flag is used. The e2e
+    // tests run Debian's 0.11.1 and 0.17.1 with these args and this environment.
+    defaultImage: 'prometheuscommunity/postgres-exporter:v0.20.1',
     defaultPort: 9187,
     // DATA_SOURCE_PASS_FILE: the password from the mounted Secret, not from the environment.
     invocation: (profile, port, credentials) => {
@@ -115,7 +119,9 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
   },
   [ExporterKind.PGBOUNCER]: {
     exporterName: 'pgbouncer-exporter',
-    defaultImage: 'prometheuscommunity/pgbouncer-exporter:v0.11.0',
+    // The newest release (0.12.1): it reads reserve_pool_size, PgBouncer 1.24's name for the
+    // reserve_pool column, which 0.11 lost. Since 0.11 it opens one connection per scrape.
+    defaultImage: 'prometheuscommunity/pgbouncer-exporter:v0.12.1',
     defaultPort: 9127,
     invocation: (profile, port, credentials, base) => ({
       args: [listen(port), `--pgBouncer.connectionString=postgres://127.0.0.1:${profile.daemonPort}/pgbouncer?sslmode=${sslMode(profile)}`],
@@ -124,6 +130,7 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
   },
   [ExporterKind.PGPOOL]: {
     exporterName: 'pgpool2-exporter',
+    // Kept: 1.2.2 (2024) is still the newest release.
     defaultImage: 'pgpool/pgpool2_exporter:1.2.2',
     defaultPort: 9719,
     // The binary itself rather than the image's `sh -c` wrapper, so the port is an argument.

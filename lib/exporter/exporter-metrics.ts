@@ -1,11 +1,11 @@
 import { ExporterKind } from '../core/monitoring';
 
 /**
- * Where an exporter's metric comes from. For postgres_exporter the end-to-end test scrapes the
- * real exporter (Debian's 0.11.1) and finds each name. PgBouncer's and Pgpool-II's exporters are
- * not packaged here: each metric names the SHOW command and the column (or row) the exporter's
- * source maps to it, and the end-to-end tests run those commands as the exporter's user against
- * the real daemons.
+ * Where an exporter's metric comes from. The end-to-end tests scrape the real postgres_exporter
+ * (Debian 12's 0.11.1 and 13's 0.17.1) and pgbouncer_exporter (Debian 13's 0.10.2) and find each
+ * name. Pgpool-II's exporter is not packaged: for it, and for PgBouncer's too, each metric names
+ * the SHOW command and the column (or row) the exporter's source maps to it, and the end-to-end
+ * tests run those commands as the exporter's user against the real daemons.
  */
 export interface ExporterMetric {
   readonly name: string;

@@ -24,8 +24,8 @@ export interface ExporterSidecarProps {
   readonly credentials: PostgresCredentials;
   /**
    * Exporter image.
-   * @default - the exporter version whose metric names the alerts and dashboards were checked
-   * against: prometheuscommunity/postgres-exporter:v0.11.1, prometheuscommunity/pgbouncer-exporter:v0.11.0
+   * @default - the newest release whose metric names the alerts and dashboards were checked
+   * against: prometheuscommunity/postgres-exporter:v0.20.1, prometheuscommunity/pgbouncer-exporter:v0.12.1
    * or pgpool/pgpool2_exporter:1.2.2
    */
   readonly image?: string;
