@@ -1,4 +1,5 @@
 import { ClusterModel } from './cluster-model';
+import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
@@ -8,7 +9,7 @@ import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-fu
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT',
+  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM',
 ] as const;
 
 /**
@@ -21,8 +22,10 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     ENVIRONMENT,
     CREDENTIAL_FUNCTIONS,
     TEMPORARY_SERVER_CLEANUP,
+    MAJOR_VERSION_FUNCTIONS,
     INITIALIZE_PRIMARY,
     provisionPrimary(renderProvisioningSql(provisioning)),
+    PRIMARY_CONNINFO,
     STANDBY_SETTINGS,
     CLONE_REPLICA,
     MAIN,
@@ -53,6 +56,7 @@ PG_WALDIR="\${PG_WALDIR:-}"
 TLS_CA_FILE="\${TLS_CA_FILE:-}"
 TLS_ENABLED="\${TLS_ENABLED:-}"
 RESTORE_SCRIPT="\${RESTORE_SCRIPT:-}"
+MAJOR_UPGRADE_FROM="\${MAJOR_UPGRADE_FROM:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
 log() {
@@ -111,8 +115,8 @@ SQL
 }`;
 }
 
-/** A replica's primary_conninfo and slot, rewritten at every start. */
-const STANDBY_SETTINGS = `# The replication connection: with a CA, the primary's certificate is verified against it for
+/** The replication connection to the primary; major-upgrade.sh asks the primary's version through it. */
+export const PRIMARY_CONNINFO = `# The replication connection: with a CA, the primary's certificate is verified against it for
 # the primary pod's host name; a self-signed one is taken unverified, but always over TLS.
 primary_conninfo() {
   local user conninfo
@@ -124,9 +128,10 @@ primary_conninfo() {
     conninfo+=" sslmode=require"
   fi
   printf '%s' "$conninfo"
-}
+}`;
 
-# write_standby_settings <data directory>: primary_conninfo and the slot in postgresql.auto.conf,
+/** A replica's primary_conninfo and slot, rewritten at every start. */
+const STANDBY_SETTINGS = `# write_standby_settings <data directory>: primary_conninfo and the slot in postgresql.auto.conf,
 # replacing earlier ones. Written here rather than with --write-recovery-conf, which would copy
 # the password from the passfile into the file.
 write_standby_settings() {
@@ -170,6 +175,14 @@ case $POSTGRES_ROLE in
     exit 1
     ;;
 esac
+# Data of another major is refused; with no major upgrade set, what an earlier one left is settled.
+if [[ -z $MAJOR_UPGRADE_FROM ]]; then
+  settle_major_upgrade
+fi
+check_data_version "$MAJOR_UPGRADE_FROM"
+if [[ -z $MAJOR_UPGRADE_FROM ]]; then
+  remove_old_majors
+fi
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
   log "data directory holds a cluster: starting it as it is"
 elif [[ $POSTGRES_ROLE == primary ]]; then

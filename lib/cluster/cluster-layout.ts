@@ -26,6 +26,8 @@ export const CLUSTER_PATHS = {
   secretsDir: '/etc/postgresql-secrets',
   /** HA mode: in-memory emptyDir where patroni-start.sh puts Patroni's credentials beside patroni.yml. */
   patroniDir: '/run/patroni',
+  /** While majorUpgrade is set: emptyDir with the old major's binaries, copied from its image for pg_upgrade. */
+  oldBinariesDir: '/opt/postgresql-old',
 } as const;
 
 /** File names inside the ConfigMaps. */
@@ -36,6 +38,7 @@ export const CLUSTER_FILES = {
   patroniConfig: 'patroni.yml',
   provisionScript: 'provision.sh',
   patroniStartScript: 'patroni-start.sh',
+  majorUpgradeScript: 'major-upgrade.sh',
 } as const;
 
 /** Patroni's label of a pod's scope: the cluster's pods carry it, and the ConfigMaps Patroni makes. */

@@ -3,6 +3,7 @@ import { IConstruct } from 'constructs';
 import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
+import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 import { synchronousStandbyNames } from './synchronous-replication';
 import { BackupModel, resolveBackup } from '../backup/backup-model';
@@ -76,6 +77,8 @@ export interface ClusterModel {
   readonly highAvailability?: HighAvailabilityModel;
   /** pgBackRest's repositories, schedules and restore. */
   readonly backup?: BackupModel;
+  /** While set, an upgrade of the data from an older major to `version`. */
+  readonly majorUpgrade?: MajorUpgradeModel;
   readonly superuser: ResolvedCredentials;
   readonly replication: ResolvedCredentials;
   readonly databases: DatabaseModel[];
@@ -208,6 +211,9 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   validateLabelValue(scope, 'partOf', partOf);
   const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });
   const backup = resolveClusterBackup(scope, props, { topology, storage, tls, superuser, componentLabels, user });
+  const majorUpgrade = resolveMajorUpgrade(scope, props.majorUpgrade, {
+    to: version, highAvailability: topology.highAvailability !== undefined, backup: backup !== undefined, walVolume: storage.walSize !== undefined,
+  });
   return {
     ...topology,
     version,
@@ -215,6 +221,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
     primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
     ...(backup ? { backup } : {}),
+    ...(majorUpgrade ? { majorUpgrade } : {}),
     superuser,
     replication,
     databases,

@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import { HighAvailability } from './high-availability';
+import { MajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings } from './postgresql-settings';
 import { SynchronousReplication } from './synchronous-replication';
 import { BackupOptions } from '../backup/backup-props';
@@ -77,6 +78,14 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default 15
    */
   readonly postgresVersion?: number;
+  /**
+   * Upgrades the data of an existing cluster from an older major to `postgresVersion`, in place
+   * with pg_upgrade: set it together with the new `postgresVersion`, and remove it once every pod
+   * runs the new major, which also deletes the old major's data kept until then (see the README's
+   * "Major upgrades" for the rollback path).
+   * @default - no upgrade: data of another major than `postgresVersion` is refused at start
+   */
+  readonly majorUpgrade?: MajorUpgrade;
   /**
    * Container image holding PostgreSQL `postgresVersion` and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
    * @default - the official image of `postgresVersion`, such as 'postgres:15.14-bookworm'; in the HA mode Percona's of the same release

@@ -6,6 +6,8 @@ import { clusterConnectionDemands } from './cluster-connections';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
+import { majorUpgradeInitContainers, OLD_BINARIES_VOLUME } from './major-upgrade-pod';
+import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
 import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
@@ -374,6 +376,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return this.model.highAvailability ? {
       [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
       [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
+    const upgrade: { [file: string]: string } = this.model.majorUpgrade
+    return { ...upgrade, ...this.modeScriptFiles(provisioning) };
+  }
+
+  private modeScriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
     }
       : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning) };
   }
@@ -402,7 +409,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       replicas,
       // Patroni members coordinate through the store: none waits for another to be ready.
       podManagementPolicy: kind === 'member' ? 'Parallel' : 'OrderedReady',
-      updateStrategy: { type: 'RollingUpdate' },
+      // A rolling update would start an old-major member on the new binaries; the upgrade needs every pod deleted at once.
+      updateStrategy: { type: kind === 'member' && model.majorUpgrade ? 'OnDelete' : 'RollingUpdate' },
       selector: { matchLabels: selectorLabels(labels) },
       persistentVolumeClaimRetentionPolicy: { whenDeleted: model.volumeRetention, whenScaled: model.volumeRetention },
       volumeClaimTemplates: this.claims(labels).map((claim) => ({ metadata: claim.template.metadata, spec: claim.template.spec })),
@@ -445,7 +453,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         spread: { selector: selectorLabels(model.componentLabels('database'), false), spread: model.spread },
         placement: model.user.placement,
       }),
-      initContainers: [...certificateMaker, ...(kind === 'member' ? [] : [this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)])],
+      initContainers: [...certificateMaker, ...(kind === 'member' ? this.memberInitContainers([...dataMounts, ...tlsMounts]) : this.plainInitContainers(kind, this.bootstrapContainer(kind, [...dataMounts, ...tlsMounts], restore)))],
       containers: [restrictedContainer({
         ...server,
         ...(env.length > 0 ? { env } : {}),
@@ -480,11 +488,56 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ],
     };
   }
+        ...(kind !== 'replica' && model.majorUpgrade ? [OLD_BINARIES_VOLUME.volume] : []),
 
   /**
    * The roles' Secrets as files: replicas of the plain mode need just the replication role's; a
    * primary or any HA member (a leader to be) provisions every role. HA members also get the
    * REST API's, for patroni-start.sh.
+  /** The HA mode's scripts of a major upgrade: the step of every member and the election it runs through Patroni's store. */
+    if (!this.model.highAvailability) return {};
+    return {
+    };
+  }
+
+  /** The HA mode's init containers after the certificate's: none but while majorUpgrade is set. */
+  private memberInitContainers(mounts: k8s.VolumeMount[]): k8s.Container[] {
+    const model = this.model;
+    if (!model.majorUpgrade) return [];
+    const volumes = this.volumes;
+      name: 'base',
+      image: model.image,
+      resources: resourceRequirements(model.resources),
+      volumeMounts: [
+        ...mounts,
+        volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
+        volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
+        volumes.secrets.readOnlyMount(CLUSTER_PATHS.secretsDir),
+        ...(volumes.superuserName ? [volumes.superuserName.readOnlyMount(posix.dirname(CLUSTER_PATHS.superuserNameFile))] : []),
+        volumes.tmp.mount('/tmp'),
+      ],
+    });
+  }
+
+  /** The plain mode's init containers after the certificate's: while majorUpgrade is set, its steps, then bootstrap. */
+  private plainInitContainers(role: Role, bootstrap: k8s.Container): k8s.Container[] {
+    const model = this.model;
+    if (!model.majorUpgrade) return [bootstrap];
+    const bootstrapEnv = Object.fromEntries((bootstrap.env ?? []).map((variable) => [variable.name, variable.value ?? variable.valueFrom!]));
+    const steps = majorUpgradeInitContainers({
+      upgrade: model.majorUpgrade,
+      role,
+      base: bootstrap,
+      script: `${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.majorUpgradeScript}`,
+      environment: {
+        ...Object.fromEntries(['PGDATA', 'POD_NAME', 'CREDENTIALS_DIR', 'CONFIG_FILE', 'PRIMARY_HOST', 'PGPORT', 'TLS_CA_FILE', 'TLS_ENABLED']
+          .map((name) => [name, bootstrapEnv[name]])),
+        ...(role === 'primary' ? { REPLICATION_SLOTS: model.replicaApplicationNames.join(' ') } : {}),
+      },
+    });
+    return [...steps, bootstrap];
+  }
+
    */
   private secretsVolume(kind: PodKind, provisioning: ProvisioningModel): PodVolume {
     const restApi = kind === 'member' ? [secretProjection(PATRONI_API_SECRET_DIR, this.model.highAvailability!.restApiCredentials)] : [];
@@ -516,6 +569,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
       env: distinctNames([...environmentVariables(environment), ...restore?.env ?? []]),
       resources: resourceRequirements(model.resources),
+      MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
       volumeMounts: [
         ...mounts.filter((mount) => mount.name !== 'tls'),
         volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
