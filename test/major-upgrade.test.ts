@@ -1,10 +1,10 @@
 import { Chart } from 'cdk8s';
 import { BackupRepository, MajorUpgradeTransfer, PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
-import { postgresVersion } from '../lib/core/postgres-versions';
 import { KUBE_VERSIONS, validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { postgresVersion } from '../lib/core/postgres-versions';
 
 type Props = Partial<PostgresStatefulClusterProps>;
 
