@@ -39,6 +39,8 @@ export const CLUSTER_FILES = {
   provisionScript: 'provision.sh',
   patroniStartScript: 'patroni-start.sh',
   majorUpgradeScript: 'major-upgrade.sh',
+  patroniUpgradeScript: 'patroni-upgrade.sh',
+  patroniUpgradeCoordinator: 'patroni-upgrade.py',
 } as const;
 
 /** Patroni's label of a pod's scope: the cluster's pods carry it, and the ConfigMaps Patroni makes. */
