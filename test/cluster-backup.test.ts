@@ -18,6 +18,7 @@ import { podTemplatesOf } from './support/pod-security';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { postgresVersion } from '../lib/core/postgres-versions';
 
 type Props = Partial<PostgresStatefulClusterProps>;
 type Mode = 'plain' | 'ha';
@@ -35,7 +36,7 @@ const BACKUP: BackupOptions = { repositories: repositories() };
 const RESTORE: BackupOptions = { repositories: repositories(), restore: {} };
 const MODES: Mode[] = ['plain', 'ha'];
 /** The plain mode's default image has no pgBackRest; the HA mode's has. */
-const PGBACKREST_IMAGE = 'percona/percona-distribution-postgresql:15.15-1';
+const PGBACKREST_IMAGE = postgresVersion().highAvailabilityImage.image;
 /** The instance StatefulSets of each mode. */
 const INSTANCE_SETS: { [mode in Mode]: string[] } = { plain: ['db-primary', 'db-replica'], ha: ['db'] };
 

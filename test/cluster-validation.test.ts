@@ -468,7 +468,7 @@ describe('port, runAsUser and image', () => {
   });
 
   test('rejects an image reference with a space', () => {
-    expectPropError({ image: 'postgres: 15' }, { prop: 'image', value: '"postgres: 15"', fix: /postgres:15\.14-bookworm/ });
+    expectPropError({ image: 'postgres: 15' }, { prop: 'image', value: '"postgres: 15"', fix: /postgres:15\.18-bookworm/ });
   });
 });
 

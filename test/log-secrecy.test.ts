@@ -1,6 +1,6 @@
 import { PostgresStatefulCluster } from '../lib';
 import { findObject, synthObjects, testChart } from './support/synth';
-import { POSTGRES_15_PARAMETERS } from '../lib/core/postgres-parameters';
+import { postgresMajors, postgresVersion } from '../lib/core/postgres-versions';
 
 // What keeps a statement's text out of PostgreSQL 15's logs and statistics, for the session that
 // sets passwords: the real server's log is checked in test/e2e/log-secrecy.e2e.test.ts.
@@ -45,10 +45,10 @@ describe('the provisioning session keeps its statements, which carry passwords, 
     expect(provisioningOptions(script)).toEqual(expect.arrayContaining(QUIET_SESSION));
   });
 
-  test('the options name PostgreSQL 15 parameters (or an extension\'s), so the server accepts them at connection start', () => {
+  test.each(postgresMajors())('the options name PostgreSQL %i parameters (or an extension\'s), so the server accepts them at connection start', (major) => {
     for (const option of provisioningOptions(scripts(false)['bootstrap.sh'])) {
       const name = option.split('=')[0];
-      expect(POSTGRES_15_PARAMETERS.has(name) || name === 'pg_stat_statements.track').toBe(true);
+      expect(postgresVersion(major).parameters.has(name) || name === 'pg_stat_statements.track').toBe(true);
     }
   });
 

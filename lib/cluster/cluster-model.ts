@@ -16,7 +16,7 @@ import {
   MAX_STATEFUL_SET_NAME_LENGTH, defaultResourceName, serviceHost, validateCidr, validateDnsSubdomain, validateLabelValue,
   validateServiceName,
 } from '../core/names';
-import { integerParameter, PostgresVersion, resolvePostgresVersion } from '../core/postgres-versions';
+import { integerParameter, PostgresVersion, resolvePostgresVersion, unknownParameter } from '../core/postgres-versions';
 import { parseQuantity, postgresMemory } from '../core/quantity';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
@@ -459,8 +459,8 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
     // Extensions define their own parameters, always with a dot: `pg_stat_statements.max`.
     const known = EXTENSION_PARAMETER.test(parameter) || version.parameters.has(parameter);
     if (!known) {
-      throw propError(scope, 'extraParameters', key, `is not a PostgreSQL ${version.major} parameter`,
-        `check the spelling against ${version.configurationDocs}`);
+      const { problem, fix } = unknownParameter(version, parameter);
+      throw propError(scope, 'extraParameters', key, problem, fix);
     }
     requireSingleLine(scope, prop, extra[key]);
     const type = version.parameterTypes[parameter];

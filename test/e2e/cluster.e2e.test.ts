@@ -6,7 +6,7 @@ import { DAEMONS } from './support/daemons';
 import { Login, psql, psqlResult, requirePostgres, run, runOk, scratchDir, waitFor } from './support/postgres-bin';
 import { ReplicatedClusterChart } from '../../examples/replicated-cluster';
 import { MemoryCheck, PostgresStatefulCluster } from '../../lib';
-import { POSTGRES_15_PARAMETERS } from '../../lib/core/postgres-parameters';
+import { postgresVersion } from '../../lib/core/postgres-versions';
 
 // Passwords with the characters that break naive quoting: colon and backslash (passfile),
 // quotes (conninfo, SQL), and a trailing newline as `kubectl create secret --from-file` keeps it.
@@ -29,7 +29,7 @@ async function timed<T>(step: string, action: () => T | Promise<T>): Promise<T> 
 }
 
 describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
-  const chart = new ReplicatedClusterChart(Testing.app(), 'e2e');
+  const chart = new ReplicatedClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor });
   // Added after the cluster was built, as a pooler or an exporter does.
   chart.cluster.addRole({ credentials: { secretName: 'orders-monitoring' }, memberOf: ['pg_monitor'] });
   const authQuery = chart.cluster._addPasswordLookup({ secretName: 'orders-pooler-auth' });
@@ -190,19 +190,21 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
     await waitFor('two streaming replicas', () => streamingReplicas().length === 2, 60_000);
   });
 
-  test('every parameter name the library accepts is one PostgreSQL 15 knows', () => {
+  test(`every parameter name the library accepts is one PostgreSQL ${DAEMONS.postgresMajor} knows`, () => {
     const real = runOk(join(DAEMONS.postgresBin, 'postgres'), ['--describe-config'])
       .split('\n').filter(Boolean).map((line) => line.split('\t')[0].toLowerCase()).sort();
-    // A subset, not equality: minor releases add parameters (15.20 added output_plugin_libraries),
+    // A subset, not equality: minor releases add parameters (15.19 added output_plugin_libraries),
     // and a name missing here is only a spurious error, while an unknown one would stop PostgreSQL.
-    expect([...POSTGRES_15_PARAMETERS].filter((name) => !real.includes(name))).toEqual([]);
-    expect(POSTGRES_15_PARAMETERS.size).toBeGreaterThan(300);
+    const { parameters } = postgresVersion(DAEMONS.postgresMajor);
+    expect([...parameters].filter((name) => !real.includes(name))).toEqual([]);
+    expect(parameters.size).toBeGreaterThan(300);
   });
 
   // settings.* memory sizes are bounded by PostgreSQL's own ranges: the defaults of a huge limit stop at them.
   test('the memory defaults of a 32Ti limit are values PostgreSQL 15 takes, and one unit past each bound is refused', () => {
     const big = new Chart(Testing.app(), 'big');
     new PostgresStatefulCluster(big, 'Db', {
+      postgresVersion: DAEMONS.postgresMajor,
       superuserSecret: { secretName: 'su' }, replicationSecret: { secretName: 'repl' }, resources: { memoryLimit: '32Ti' }, memoryCheck: MemoryCheck.OFF,
     });
     const conf = big.toJson().find((o: any) => o.kind === 'ConfigMap' && o.data?.['postgresql.conf']).data['postgresql.conf'];
