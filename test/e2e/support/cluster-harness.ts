@@ -2,9 +2,10 @@ import { ChildProcess } from 'child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join, posix } from 'path';
 import { makePodCertificate } from './certificate-maker';
+import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, runIn, runOkIn, startDaemonIn, waitFor } from './postgres-bin';
 import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
 import { findObject } from '../../support/synth';
@@ -25,12 +26,16 @@ export type FileRewrite = (instance: LocalInstance, file: string, text: string) 
 export class LocalInstance {
   public readonly root: string;
   public readonly logFile: string;
+  private readonly primaryPort: number;
+  private readonly keepHostNames: boolean;
   private readonly bootstrapCommand: string[];
   private readonly bootstrapEnv: { [name: string]: string };
   private readonly postgresCommand: string[];
   private readonly probeCommand: string[];
   private readonly preStopCommand: string[];
   private readonly sidecars: ChildProcess[] = [];
+  /** The daemons the pod's containers run: the worker's, or another set's (a major upgrade runs the new major's). */
+  public daemons: DaemonSet = DAEMONS;
 
   constructor(
     scratch: string,
@@ -58,19 +63,14 @@ export class LocalInstance {
     for (const volume of pod.volumes.filter((v: any) => v.secret)) this.writeSecretVolume(volume, secrets);
     makePodCertificate(pod, (path) => this.localize(path));
 
-    this.bootstrapEnv = {};
-    for (const variable of init.env) {
-      this.bootstrapEnv[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name'
-        ? podName : this.localize(variable.value);
-    }
-    // The primary's port becomes its loopback one, and its DNS name loopback's unless the test
-    // resolves names itself; mktemp uses the pod's /tmp volume.
-    Object.assign(this.bootstrapEnv, { PGPORT: String(primaryPort), TMPDIR: join(this.root, 'tmp') }, keepHostNames ? {} : { PRIMARY_HOST: '127.0.0.1' });
+    this.primaryPort = primaryPort;
+    this.keepHostNames = keepHostNames;
+    this.bootstrapEnv = this.initEnv(init);
     this.bootstrapCommand = init.command.map((arg: string) => this.localize(arg));
     this.postgresCommand = main.command.map((arg: string) => this.localize(arg));
     const podPort = `--port=${main.ports[0].containerPort}`;
     this.probeCommand = main.readinessProbe.exec.command.map((arg: string) => (arg === podPort ? `--port=${port}` : this.localize(arg)));
-    this.preStopCommand = main.lifecycle.preStop.exec.command.map((arg: string) => this.localize(arg));
+    this.preStopCommand = main.lifecycle.preStop.exec.command.map((arg: string) => (arg === podPort ? `--port=${port}` : this.localize(arg)));
   }
 
   /** The instance's Unix socket directory, where the superuser logs in (pg_hba rejects it over TCP). */
@@ -88,16 +88,36 @@ export class LocalInstance {
     return this.bootstrapEnv.PGDATA;
   }
 
+  /**
+   * An init container's environment: the pod name, paths localized; the primary's port becomes its
+   * loopback one, and its DNS name loopback's unless the test resolves names itself; mktemp uses
+   * the pod's /tmp volume.
+   */
+  private initEnv(container: any): { [name: string]: string } {
+    const env: { [name: string]: string } = {};
+    for (const variable of container.env ?? []) {
+      env[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? this.podName : this.localize(variable.value);
+    }
+    return Object.assign(env, { PGPORT: String(this.primaryPort), TMPDIR: join(this.root, 'tmp') }, this.keepHostNames ? {} : { PRIMARY_HOST: '127.0.0.1' });
+  }
+
+  /** The init container `name`'s command and environment, localized as bootstrap's. */
+  public initContainer(name: string): { command: string[]; env: { [name: string]: string } } {
+    const container = this.statefulSet.spec.template.spec.initContainers.find((c: any) => c.name === name);
+    if (!container) throw new Error(`${this.podName} has no init container ${name}`);
+    return { command: container.command.map((arg: string) => this.localize(arg)), env: this.initEnv(container) };
+  }
+
   /** Runs the init container's command; returns what it logged. */
   public bootstrap(): string {
-    const result = run(this.bootstrapCommand[0], this.bootstrapCommand.slice(1), this.bootstrapEnv);
+    const result = runIn(this.daemons, this.bootstrapCommand[0], this.bootstrapCommand.slice(1), this.bootstrapEnv);
     if (result.status !== 0) throw new Error(`bootstrap of ${this.podName} exited ${result.status}:\n${result.stderr}`);
     return result.stderr;
   }
 
   /** Starts the main container's command and waits until its readiness probe passes. */
   public async start(): Promise<void> {
-    startDaemon(this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile);
+    startDaemonIn(this.daemons, this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile);
     await waitFor(`${this.podName} to pass its readiness probe`, () => this.ready());
   }
 
@@ -109,26 +129,32 @@ export class LocalInstance {
     const container = this.statefulSet.spec.template.spec.containers.find((c: any) => c.name === name);
     const localize = (value: string) => this.localize(value);
     const command = container.command.map(localize);
-    this.sidecars.push(startDaemon(command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize)));
+    this.sidecars.push(startDaemonIn(this.daemons, command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize)));
     const probe = container.readinessProbe.exec.command.map(localize);
-    await waitFor(`${this.podName}: ${name} to pass its readiness probe`, () => run(probe[0], probe.slice(1)).status === 0);
+    await waitFor(`${this.podName}: ${name} to pass its readiness probe`, () => runIn(this.daemons, probe[0], probe.slice(1)).status === 0);
   }
 
   /** Runs the readiness probe's command. */
   public ready(): boolean {
-    return run(this.probeCommand[0], this.probeCommand.slice(1)).status === 0;
+    return runIn(this.daemons, this.probeCommand[0], this.probeCommand.slice(1)).status === 0;
+  }
+
+  /** The postgres container's preStop hook as the kubelet runs it: its command (paths and port local) and the container's environment. */
+  public get preStop(): { command: string[]; env: { [name: string]: string } } {
+    const main = this.statefulSet.spec.template.spec.containers.find((c: any) => c.name === 'postgres');
+    return { command: this.preStopCommand, env: resolveEnv(main, this.secrets, [], (value) => this.localize(value)) };
   }
 
   /** Stops PostgreSQL the way the preStop hook does. */
   public stop(): void {
-    runOk(this.preStopCommand[0], this.preStopCommand.slice(1));
+    runOkIn(this.daemons, this.preStop.command[0], this.preStop.command.slice(1), this.preStop.env);
   }
 
   /** Stops PostgreSQL and the sidecars at once, if they run. */
   public kill(): void {
-    run('pg_ctl', ['stop', `--pgdata=${this.pgdata}`, '--mode=immediate', '--wait']);
+    runIn(this.daemons, 'pg_ctl', ['stop', `--pgdata=${this.pgdata}`, '--mode=immediate', '--wait']);
     for (const sidecar of this.sidecars.splice(0)) {
-      if (sidecar.pid !== undefined && sidecar.exitCode === null) run('kill', ['-KILL', String(sidecar.pid)]);
+      if (sidecar.pid !== undefined && sidecar.exitCode === null) runIn(this.daemons, 'kill', ['-KILL', String(sidecar.pid)]);
     }
   }
 
@@ -149,6 +175,7 @@ export class LocalInstance {
       [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'], [posix.dirname(CLUSTER_PATHS.superuserNameFile), 'superuser'],
       [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
       [BACKUP_PATHS.secretsDir, 'pgbackrest-secrets'], [posix.dirname(BACKUP_PATHS.passfile), 'pgbackrest-auth'],
+      [CLUSTER_PATHS.oldBinariesDir, 'old-binaries'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }

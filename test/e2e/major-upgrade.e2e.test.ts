@@ -1,0 +1,245 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'fs';
+import { join } from 'path';
+import { Chart, Testing } from 'cdk8s';
+import { MajorUpgrade, PgBouncerPooler, PostgresStatefulCluster } from '../../lib';
+import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
+import { findObject } from '../support/synth';
+import { LocalInstance, SecretStore } from './support/cluster-harness';
+import { daemonSet, DaemonSet } from './support/daemons';
+import { prepareOldBinaries } from './support/old-binaries';
+import { PooledWriter } from './support/pooled-writer';
+import { LocalPooler } from './support/pooler-harness';
+import { freePort, giveToDaemonUser, Login, psql, psqlResult, requirePostgres, runOk, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
+
+const SECRETS: SecretStore = {
+  'upg-superuser': { username: 'postgres', password: 'super-secret' },
+  'upg-replication': { username: 'replicator', password: 'repl-secret' },
+  'upg-app': { username: 'app', password: 'app"pass:word' },
+  'upg-reporter': { username: 'reporter', password: 'rep0rt-secret' },
+  'upg-pgbouncer-auth': { username: 'pgbouncer_auth', password: 'auth-secret' },
+};
+const APP_PASSWORD = SECRETS['upg-app'].password;
+/** pgbench's scale for the data set: 1 (about 16 MB) by default, 70 for about 1 GB. */
+const SCALE = Number(process.env.E2E_UPGRADE_SCALE ?? '1');
+
+/** The app: a 2-instance cluster of `postgresVersion` with pg_stat_statements preloaded, its roles, a PgBouncer in front. */
+function synth(postgresVersion: number, majorUpgrade?: MajorUpgrade): any[] {
+  const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
+  const cluster = new PostgresStatefulCluster(chart, 'Upg', {
+    postgresVersion,
+    ...(majorUpgrade ? { majorUpgrade } : {}),
+    instances: 2,
+    superuserSecret: { secretName: 'upg-superuser' },
+    replicationSecret: { secretName: 'upg-replication' },
+    databases: [{ name: 'app', owner: { secretName: 'upg-app' } }],
+    roles: [{ credentials: { secretName: 'upg-reporter' } }],
+    settings: { sharedPreloadLibraries: ['pg_stat_statements'] },
+  });
+  new PgBouncerPooler(chart, 'UpgPooler', { backend: cluster, authUser: { secretName: 'upg-pgbouncer-auth' }, defaultPoolSize: 5 });
+  return chart.toJson();
+}
+
+/** The pods of a synthesized app on the given loopback ports, their containers run by `daemons`. */
+function pods(scratch: string, objects: any[], ports: number[], daemons: DaemonSet): LocalInstance[] {
+  const configMaps = Object.fromEntries(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data]));
+  const make = (statefulSet: string, ordinal: number, port: number) => {
+    const instance = new LocalInstance(scratch, `${statefulSet}-${ordinal}`, port, findObject(objects, 'StatefulSet', statefulSet), configMaps, ports[0], SECRETS);
+    instance.daemons = daemons;
+    return instance;
+  };
+  return [make('upg-primary', 0, ports[0]), make('upg-replica', 0, ports[1])];
+}
+
+/** Runs an init container of `pod` to its end, in the pod's daemon set; returns its exit status and what it logged. */
+function runInit(pod: LocalInstance, name: string, logFile: string): Promise<{ status: number; log: string }> {
+  const { command, env } = pod.initContainer(name);
+  const child = startDaemonIn(pod.daemons, command[0], command.slice(1), logFile, env);
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, log: readFileSync(logFile, 'utf8') })));
+}
+
+describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 root) in place, behind PgBouncer', () => {
+  const bookworm = daemonSet('bookworm');
+  let trixie: DaemonSet;
+  let scratch: string;
+  let ports: number[];
+  let old: LocalInstance[];
+  let upgraded: LocalInstance[];
+  let pooler: LocalPooler;
+  let writer: PooledWriter;
+  const superuser = (pod: LocalInstance, database = 'app'): Login =>
+    ({ port: pod.port, user: 'postgres', password: 'super-secret', database, host: pod.socketDir });
+  const throughPooler = (user: string, password: string): Login => ({ port: pooler.port, user, password, database: 'app' });
+  const pgdata = (pod: LocalInstance) => pod.pgdata;
+
+  beforeAll(async () => {
+    requirePostgres();
+    bookworm.require('postgres');
+    bookworm.require('pgbouncer');
+    trixie = daemonSet('trixie');
+    trixie.require('postgres');
+    scratch = scratchDir('cdk8s-postgres-upgrade-e2e');
+    ports = [await freePort(), await freePort()];
+    const objects15 = synth(15);
+    old = pods(scratch, objects15, ports, bookworm);
+    for (const pod of old) {
+      pod.bootstrap();
+      await pod.start();
+    }
+    pooler = await LocalPooler.create(scratch, objects15, 'upg-pooler', { 'upg-rw.shop.svc': ports[0], 'upg-ro.shop.svc': ports[1] }, SECRETS);
+    pooler.writeUserlist();
+    await pooler.start();
+    psql(superuser(old[0]), `CREATE EXTENSION pgcrypto; CREATE EXTENSION pg_stat_statements;
+      CREATE TABLE acks (id integer PRIMARY KEY); ALTER TABLE acks OWNER TO app;
+      CREATE TABLE hashes (name text PRIMARY KEY, hash text NOT NULL); ALTER TABLE hashes OWNER TO app;
+      GRANT SELECT ON acks, hashes TO reporter;
+      INSERT INTO hashes VALUES ('app', crypt('app"pass:word', gen_salt('bf', 6)))`);
+    runOk('pgbench', ['--initialize', `--scale=${SCALE}`, '--quiet', '--host=127.0.0.1', `--port=${ports[0]}`, '--username=app', 'app'],
+      { PGPASSWORD: APP_PASSWORD });
+  }, 900_000);
+
+  afterAll(async () => {
+    await writer?.stop();
+    pooler?.kill();
+    for (const pod of [...old ?? [], ...upgraded ?? []]) pod.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('the init steps refuse data of another major than asked, before touching it', async () => {
+    // Another pod's volume holding PostgreSQL 15 data, as far as the checks read it.
+    const elsewhere = scratchDir('cdk8s-postgres-upgrade-refusals');
+    try {
+      const [, withoutProp] = pods(elsewhere, synth(17), ports, trixie);
+      const [, wrongFrom] = pods(elsewhere, synth(17, { fromVersion: 16 }), ports, trixie);
+      mkdirSync(join(pgdata(withoutProp), 'global'), { recursive: true });
+      cpSync(join(pgdata(old[1]), 'PG_VERSION'), join(pgdata(withoutProp), 'PG_VERSION'));
+      giveToDaemonUser(elsewhere);
+
+      const plain = await runInit(withoutProp, 'bootstrap', join(elsewhere, 'bootstrap.log'));
+      expect(plain.status).not.toBe(0);
+      expect(plain.log).toContain('holds PostgreSQL 15 data and this image runs PostgreSQL 17: to upgrade, set majorUpgrade: { fromVersion: 15 } beside postgresVersion 17');
+      const wrong = await runInit(wrongFrom, 'major-upgrade', join(elsewhere, 'wrong.log'));
+      expect(wrong.status).not.toBe(0);
+      expect(wrong.log).toContain('holds PostgreSQL 15 data, but majorUpgrade.fromVersion is 16: set majorUpgrade.fromVersion to 15');
+      expect(readFileSync(join(pgdata(wrongFrom), 'PG_VERSION'), 'utf8').trim()).toBe('15');
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('postgresVersion 17 with majorUpgrade upgrades both pods; every acknowledged write survives', async () => {
+    writer = new PooledWriter({ port: pooler.port, user: 'app', password: APP_PASSWORD, database: 'app' }, 'acks');
+    writer.start();
+    await waitFor('writes through the pooler', () => writer.acknowledged.size >= 20, 30_000);
+
+    const objects17 = synth(17, { fromVersion: 15 });
+    // The replica StatefulSet rolls at the same time: its pod goes first and waits for the primary.
+    old[1].stop();
+    const stoppedAt = Date.now();
+    old[0].stop();
+    upgraded = pods(scratch, objects17, ports, trixie);
+    const [primary, replica] = upgraded;
+    const replicaStep = runInit(replica, 'major-upgrade', join(scratch, 'replica-major-upgrade.log'));
+
+    const copyContainer = findObject(objects17, 'StatefulSet', 'upg-primary').spec.template.spec.initContainers.find((c: any) => c.name === 'old-binaries');
+    const copyStart = Date.now();
+    prepareOldBinaries(copyContainer, primary.localize(CLUSTER_PATHS.oldBinariesDir), trixie);
+    const copyMs = Date.now() - copyStart;
+    const upgradeStart = Date.now();
+    const step = await runInit(primary, 'major-upgrade', join(scratch, 'primary-major-upgrade.log'));
+    const upgradeMs = Date.now() - upgradeStart;
+    expect(step).toMatchObject({ status: 0 });
+    expect(step.log).toMatch(/pg_upgrade done/);
+    expect(step.log).toMatch(/the PostgreSQL 17 cluster is verified/);
+    const bootstrapLog = primary.bootstrap();
+    expect(bootstrapLog).toContain('data directory holds a cluster: starting it as it is');
+    await primary.start();
+    const readyAt = Date.now();
+    await waitFor('a write through the pooler to the upgraded primary', () => [...writer.acknowledged.values()].some((at) => at > readyAt), 60_000);
+    const firstWrite = Math.min(...[...writer.acknowledged.values()].filter((at) => at > stoppedAt));
+
+    const replicaResult = await replicaStep;
+    expect(replicaResult).toMatchObject({ status: 0 });
+    expect(replicaResult.log).toContain('moved the PostgreSQL 15 replica data aside');
+    expect(replicaResult.log).toMatch(/the primary runs PostgreSQL 17 \(17\d{4}\): bootstrap.sh clones it/);
+    expect(replica.bootstrap()).toContain('replica cloned');
+    await replica.start();
+    const replicaReadyAt = Date.now();
+
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await writer.stop();
+    const ids = new Set(psql(superuser(primary), 'SELECT id FROM acks').split('\n').map(Number));
+    const lost = [...writer.acknowledged.keys()].filter((id) => !ids.has(id));
+    expect(lost).toEqual([]);
+    const figures = {
+      scale: SCALE,
+      size: psql(superuser(primary), "SELECT pg_size_pretty(pg_database_size('app'))"),
+      acknowledged: writer.acknowledged.size,
+      writeUnavailableMs: firstWrite - stoppedAt,
+      oldBinariesMs: copyMs,
+      upgradeStepMs: upgradeMs,
+      primaryStopToReadyMs: readyAt - stoppedAt,
+      replicaStopToReadyMs: replicaReadyAt - stoppedAt,
+      errors: writer.figures(stoppedAt, Date.now()).errors,
+    };
+    console.log(`major upgrade 15 -> 17: ${JSON.stringify(figures)}`);
+  }, 1_800_000);
+
+  test('roles log in with their old passwords through the pooler, on PostgreSQL 17', () => {
+    expect(psql(throughPooler('app', APP_PASSWORD), "SELECT current_user, current_setting('server_version_num')::int / 10000"))
+      .toBe('app|17');
+    expect(psql(throughPooler('reporter', SECRETS['upg-reporter'].password), 'SELECT current_user, count(*) > 0 FROM acks')).toBe('reporter|t');
+    const wrong = psqlResult(throughPooler('reporter', 'guess'), 'SELECT 1');
+    expect(wrong.status).not.toBe(0);
+    expect(psql(superuser(upgraded[0]), 'SELECT rolname FROM pg_authid WHERE rolpassword LIKE \'SCRAM-SHA-256$%\' ORDER BY 1').split('\n'))
+      .toEqual(['app', 'pgbouncer_auth', 'postgres', 'replicator', 'reporter']);
+  });
+
+  test('the extensions work: pgcrypto checks the hash made on 15, pg_stat_statements was updated to 17\'s version', () => {
+    expect(psql(throughPooler('app', APP_PASSWORD), "SELECT crypt('app\"pass:word', hash) = hash FROM hashes WHERE name = 'app'")).toBe('t');
+    const versions = psql(superuser(upgraded[0]), 'SELECT e.extversion = a.default_version FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname ORDER BY e.extname');
+    expect(versions.split('\n')).toEqual(['t', 't', 't']);
+    expect(Number(psql(superuser(upgraded[0]), 'SELECT count(*) FROM pg_stat_statements'))).toBeGreaterThan(0);
+    expect(Number(psql(superuser(upgraded[0]), 'SELECT count(*) FROM pgbench_accounts'))).toBe(SCALE * 100_000);
+    // Statistics were gathered before the new cluster was let in.
+    expect(psql(superuser(upgraded[0]), "SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'pgbench_accounts'")).toBe('t');
+  });
+
+  test('the replica streams from the upgraded primary through its slot', async () => {
+    const [primary, replica] = upgraded;
+    expect(psql(superuser(primary, 'postgres'), 'SELECT slot_name, active FROM pg_replication_slots')).toBe('upg_replica_0|t');
+    expect(psql(superuser(primary, 'postgres'), 'SELECT application_name, state FROM pg_stat_replication')).toBe('upg_replica_0|streaming');
+    psql(throughPooler('app', APP_PASSWORD), 'INSERT INTO acks VALUES (-1)');
+    await waitFor('the replica to replay the write', () => psql(superuser(replica), 'SELECT count(*) FROM acks WHERE id = -1') === '1', 30_000);
+    expect(psql(superuser(replica), "SELECT pg_is_in_recovery(), current_setting('server_version_num')::int / 10000")).toBe('t|17');
+  });
+
+  test('the old data directories are kept whole, and nothing of the upgrade is left half done', () => {
+    const [primary, replica] = upgraded;
+    expect(readFileSync(`${pgdata(primary)}.15/PG_VERSION`, 'utf8').trim()).toBe('15');
+    // COPY left the old cluster startable: its pg_control is in place.
+    expect(existsSync(`${pgdata(primary)}.15/global/pg_control`)).toBe(true);
+    expect(readFileSync(`${pgdata(replica)}.15/PG_VERSION`, 'utf8').trim()).toBe('15');
+    for (const leftover of ['.upgrade', '.upgrade-state']) {
+      expect(existsSync(`${pgdata(primary)}${leftover}`)).toBe(false);
+    }
+  });
+
+  test('removing majorUpgrade removes the old data; a PostgreSQL 15 image is then refused on the 17 data', async () => {
+    const [primary] = upgraded;
+    primary.stop();
+    const [finished] = pods(scratch, synth(17), ports, trixie);
+    const log = finished.bootstrap();
+    expect(log).toContain(`removed ${pgdata(finished)}.15, the PostgreSQL 15 data kept since the major upgrade`);
+    expect(existsSync(`${pgdata(finished)}.15`)).toBe(false);
+    await finished.start();
+    upgraded[0] = finished;
+    expect(psql(throughPooler('app', APP_PASSWORD), 'SELECT count(*) > 0 FROM acks')).toBe('t');
+    finished.stop();
+
+    const [downgraded] = pods(scratch, synth(15), ports, bookworm);
+    const refused = await runInit(downgraded, 'bootstrap', join(scratch, 'downgrade.log'));
+    expect(refused.status).not.toBe(0);
+    expect(refused.log).toContain('holds PostgreSQL 17 data, newer than this image\'s PostgreSQL 15, and a data directory cannot be downgraded');
+    expect(readFileSync(join(pgdata(downgraded), 'PG_VERSION'), 'utf8').trim()).toBe('17');
+  }, 120_000);
+});
