@@ -1,4 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { createHash } from 'crypto';
 import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { request as httpRequest, RequestOptions } from 'http';
 import { request as httpsRequest } from 'https';
@@ -6,10 +7,10 @@ import { join } from 'path';
 import { Document, parse, parseDocument, visit } from 'yaml';
 import { makePodCertificate } from './certificate-maker';
 import { SecretStore } from './cluster-harness';
-import { DAEMONS } from './daemons';
+import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, run, runOk, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, run, runOkIn, startDaemon, startDaemonIn, waitFor } from './postgres-bin';
 import { findObject } from '../../support/synth';
 
 /** A member as Patroni's `GET /cluster` lists it. */
@@ -109,8 +110,29 @@ function tail(file: string, lines = 40): string {
   return `--- ${file}\n${readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')}`;
 }
 
+/**
+ * The store the members keep their leader lock in, and what it makes of each member: LocalEtcd
+ * swaps the rendered `kubernetes` section for etcd3 and drops PATRONI_KUBERNETES_* (from which
+ * Patroni would build it again); KubernetesDcs (kubernetes-dcs.ts) keeps both and serves the API.
+ */
+export interface PatroniDcs {
+  /** The daemons the members run: their root, PostgreSQL and Patroni. */
+  readonly daemons: DaemonSet;
+  /** Edits the member's patroni.yml (paths already localized) for this store. */
+  configure(config: Document): void;
+  /** A fieldRef of the member's pod (`metadata.labels['x']`), where the store has the pod; otherwise only its name and namespace are known. */
+  fieldRef?(member: string, path: string): string | undefined;
+  /** The member's environment from the container's, as the kubelet gives it (fieldRefs resolved, paths localized). */
+  environment(member: string, env: { [name: string]: string }): { [name: string]: string };
+  /** Starts the member's command as its pod would run it; output to `logFile`. */
+  start(member: string, command: string[], logFile: string, env: { [name: string]: string }): ChildProcess;
+  /** What a timeout shows of the store. */
+  describe(): string;
+  stop(): void | Promise<void>;
+}
+
 /** One etcd member (3.4 or 3.5, DAEMONS') on loopback: the DCS that stands in for the Kubernetes API in these tests. */
-export class LocalEtcd {
+export class LocalEtcd implements PatroniDcs {
   public static async start(scratch: string): Promise<LocalEtcd> {
     const [clientPort, peerPort] = await freePorts(2);
     const dataDir = join(scratch, 'etcd');
@@ -127,7 +149,26 @@ export class LocalEtcd {
     return etcd;
   }
 
+  public readonly daemons = DAEMONS;
+
   private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string) {}
+
+  public configure(config: Document): void {
+    config.delete('kubernetes');
+    config.set('etcd3', config.createNode({ hosts: [this.host] }));
+  }
+
+  public environment(_member: string, env: { [name: string]: string }): { [name: string]: string } {
+    return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('PATRONI_KUBERNETES_')));
+  }
+
+  public start(_member: string, command: string[], logFile: string, env: { [name: string]: string }): ChildProcess {
+    return startDaemonIn(this.daemons, command[0], command.slice(1), logFile, env);
+  }
+
+  public describe(): string {
+    return tail(this.logFile, 15);
+  }
 
   public stop(): void {
     this.process.kill('SIGTERM');
@@ -137,7 +178,8 @@ export class LocalEtcd {
 /**
  * One pod of the HA StatefulSet on loopback: the container's command and environment, its
  * volumes as directories under the member's root (one per volume, named after it), and the
- * rendered patroni.yml with only the DCS section, hosts, ports and path roots rewritten.
+ * rendered patroni.yml with only the DCS section (as `dcs` makes it), hosts, ports and path
+ * roots rewritten.
  */
 export class PatroniMember {
   public readonly root: string;
@@ -146,13 +188,19 @@ export class PatroniMember {
   public readonly config: any;
   private readonly configDocument: Document;
   private readonly command: string[];
+  /**
+   * The pod's StatefulSet revision label, as the controller derives it from the pod template: a
+   * member made from another template (a rollout) has another one.
+   */
+  public readonly templateRevision: string;
+  private readonly preStopCommand: string[];
   private readonly env: { [name: string]: string };
   private readonly mounts: { [podPath: string]: string };
   private process?: ChildProcess;
   private logOffset = 0;
 
   constructor(scratch: string, public readonly name: string, public readonly pgPort: number, public readonly restPort: number,
-    objects: any[], statefulSet: any, renderedConfig: string, secrets: SecretStore, etcdHost: string) {
+    objects: any[], statefulSet: any, renderedConfig: string, secrets: SecretStore, private readonly dcs: PatroniDcs) {
     this.root = join(scratch, name);
     this.logFile = join(scratch, `${name}.log`);
     const pod = statefulSet.spec.template.spec;
@@ -162,11 +210,12 @@ export class PatroniMember {
 
     const pgAddress = `127.0.0.1:${pgPort}`;
     const restAddress = `127.0.0.1:${restPort}`;
+    this.templateRevision = `${statefulSet.metadata.name}-${createHash('sha256').update(JSON.stringify(statefulSet.spec.template)).digest('hex').slice(0, 10)}`;
     this.env = this.containerEnv(container, secrets, objects, statefulSet.metadata.namespace ?? 'default', {
       PATRONI_POSTGRESQL_LISTEN: pgAddress, PATRONI_POSTGRESQL_CONNECT_ADDRESS: pgAddress,
       PATRONI_RESTAPI_LISTEN: restAddress, PATRONI_RESTAPI_CONNECT_ADDRESS: restAddress, PGPORT: String(pgPort),
     });
-    this.configDocument = this.localConfig(renderedConfig, etcdHost, pgAddress, restAddress);
+    this.configDocument = this.localConfig(renderedConfig, pgAddress, restAddress);
     this.config = this.configDocument.toJS();
     for (const [section, variable] of [['postgresql', 'PATRONI_POSTGRESQL_CONNECT_ADDRESS'], ['restapi', 'PATRONI_RESTAPI_CONNECT_ADDRESS']]) {
       if (!(variable in this.env) && !parse(renderedConfig)[section]?.connect_address) {
@@ -177,10 +226,12 @@ export class PatroniMember {
     const command = [...(container.command ?? []), ...(container.args ?? [])].map((arg: string) => this.localize(arg));
     // patroni-start.sh execs `patroni` from PATH: Debian's, which runs on Debian's python3 (it has its modules), whatever python3 PATH finds.
     if (!/(^|\/)patroni-start\.sh$/.test(command[0] ?? '')) throw new Error(`the postgres container runs ${JSON.stringify(container.command)}, not patroni-start.sh`);
-    const { patroni, python } = DAEMONS.programs;
-    const patroniFile = join(DAEMONS.root ?? '/', patroni);
+    const { patroni, python } = dcs.daemons.programs;
+    const patroniFile = join(dcs.daemons.root ?? '/', patroni);
     if (!existsSync(patroniFile) || !/^#! ?(\S+)/.exec(readFileSync(patroniFile, 'utf8'))?.[1]?.startsWith(python)) throw new Error(`${patroni} does not run on ${python}`);
     this.command = ['bash', ...command];
+    const restPortArg = `--port=${container.ports.find((p: any) => p.name === 'patroni').containerPort}`;
+    this.preStopCommand = container.lifecycle.preStop.exec.command.map((arg: string) => (arg === restPortArg ? `--port=${restPort}` : this.localize(arg)));
     this.writeVolumes(pod, objects, secrets, statefulSet.metadata.name);
     // The default self-signed certificate, made as the pod's init container would.
     makePodCertificate(pod, (podPath) => this.localize(podPath));
@@ -196,7 +247,16 @@ export class PatroniMember {
   public start(): void {
     this.logOffset = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
     appendFileSync(this.logFile, `=== ${new Date().toISOString()} start\n`);
-    this.process = startDaemon(this.command[0], this.command.slice(1), this.logFile, this.env);
+    this.process = this.dcs.start(this.name, this.command, this.logFile, this.env);
+  }
+
+  /** Runs the container's preStop hook as the kubelet does before it stops the pod; resolves with its exit code and output. */
+  public runPreStop(): Promise<{ status: number | null; output: string }> {
+    const log = `${this.logFile}.prestop`;
+    appendFileSync(log, `=== ${new Date().toISOString()} preStop\n`);
+    const start = statSync(log).size;
+    const child = startDaemonIn(this.dcs.daemons, this.preStopCommand[0], this.preStopCommand.slice(1), log, this.env);
+    return new Promise((resolve) => child.on('exit', (status) => resolve({ status, output: readFileSync(log).subarray(start).toString('utf8') })));
   }
 
   /** Whether Patroni runs. */
@@ -258,7 +318,7 @@ export class PatroniMember {
 
   /** SQL as the superuser through the member's Unix socket. */
   public psql(sql: string, database = 'postgres'): string {
-    return runOk('psql', ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', `--host=${this.socketDir}`,
+    return runOkIn(this.dcs.daemons, 'psql', ['--no-psqlrc', '--tuples-only', '--no-align', '--set=ON_ERROR_STOP=1', `--host=${this.socketDir}`,
       `--port=${this.pgPort}`, `--username=${this.superuser.user}`, `--dbname=${database}`, '--command', sql],
     { PGPASSWORD: this.superuser.password, PGCONNECT_TIMEOUT: '5' }).trim();
   }
@@ -304,38 +364,38 @@ export class PatroniMember {
    * reach Patroni as rendered: PyYAML makes one dict of an anchored map and its aliases, which
    * Patroni's environment overrides then write through.
    */
-  private localConfig(rendered: string, etcdHost: string, pgAddress: string, restAddress: string): Document {
+  private localConfig(rendered: string, pgAddress: string, restAddress: string): Document {
     const doc = parseDocument(rendered);
     visit(doc, { Scalar: (_, node) => { if (typeof node.value === 'string') node.value = this.localize(node.value); } });
     for (const section of ['kubernetes', 'restapi', 'postgresql']) {
       if (!doc.has(section)) throw new Error(`patroni.yml has no ${section} section`);
     }
-    doc.delete('kubernetes');
-    doc.set('etcd3', doc.createNode({ hosts: [etcdHost] }));
+    this.dcs.configure(doc);
     doc.setIn(['restapi', 'listen'], restAddress);
     doc.setIn(['restapi', 'connect_address'], restAddress);
     doc.setIn(['postgresql', 'listen'], pgAddress);
     doc.setIn(['postgresql', 'connect_address'], pgAddress);
-    doc.setIn(['postgresql', 'bin_dir'], DAEMONS.postgresBin);
+    doc.setIn(['postgresql', 'bin_dir'], this.dcs.daemons.postgresBin);
     return doc;
   }
 
   /**
-   * The container's environment as the kubelet gives it, paths localized, this member's own
-   * addresses and port (`local`) instead of the pod's, and without PATRONI_KUBERNETES_* (from
-   * which Patroni would build a kubernetes DCS section again).
+   * The container's environment as the kubelet gives it, paths localized, as the DCS makes it,
+   * with this member's own addresses and port (`local`) instead of the pod's.
    */
   private containerEnv(container: any, secrets: SecretStore, objects: any[], namespace: string,
     local: { [name: string]: string }): { [name: string]: string } {
-    const fields: { [path: string]: string } = { 'metadata.name': this.name, 'metadata.namespace': namespace };
+    const fields: { [path: string]: string } = {
+      'metadata.name': this.name, 'metadata.namespace': namespace, "metadata.labels['controller-revision-hash']": this.templateRevision,
+    };
     const env = (container.env ?? []).map((variable: any) => {
       const path = variable.valueFrom?.fieldRef?.fieldPath;
       if (path === undefined) return variable;
-      if (!(path in fields)) throw new Error(`env ${variable.name}: fieldRef ${path} is not emulated`);
-      return { name: variable.name, value: fields[path] };
+      const value = this.dcs.fieldRef?.(this.name, path) ?? fields[path];
+      if (value === undefined) throw new Error(`env ${variable.name}: fieldRef ${path} is not emulated`);
+      return { name: variable.name, value };
     });
-    const resolved = resolveEnv({ env }, secrets, objects, (value) => this.localize(value));
-    for (const name of Object.keys(resolved).filter((key) => key.startsWith('PATRONI_KUBERNETES_'))) delete resolved[name];
+    const resolved = this.dcs.environment(this.name, resolveEnv({ env }, secrets, objects, (value) => this.localize(value)));
     for (const [name, value] of Object.entries(local)) if (name in resolved) resolved[name] = value;
     const unexpanded = Object.entries(resolved).find(([, value]) => value.includes('$('));
     if (unexpanded) throw new Error(`env ${unexpanded[0]}=${unexpanded[1]} needs the kubelet's $(VAR) expansion, which the harness does not emulate`);
@@ -385,41 +445,44 @@ export class PatroniMember {
   }
 }
 
-/** The members of a synthesized HA cluster and their etcd, on loopback. */
+/** The members of a synthesized HA cluster and their DCS, on loopback. */
 export class PatroniCluster {
-  /** Starts etcd and lays out one member per replica of the StatefulSet `name`; start() starts them. */
-  public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore): Promise<PatroniCluster> {
+  /**
+   * Lays out one member per replica of the StatefulSet `name`, on `dcs` (by default etcd, started
+   * here, with the worker's daemons); start() starts them.
+   */
+  public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore, dcs?: PatroniDcs): Promise<PatroniCluster> {
     const statefulSet = findObject(objects, 'StatefulSet', name);
     const patroniConfigMap = findObject(objects, 'ConfigMap', `${name}-patroni`);
     const rendered = patroniConfigMap.data?.['patroni.yml'];
     if (!rendered) throw new Error(`ConfigMap ${name}-patroni has no patroni.yml`);
-    const etcd = await LocalEtcd.start(scratch);
+    const store = dcs ?? await LocalEtcd.start(scratch);
     try {
       const members: PatroniMember[] = [];
       for (let ordinal = 0; ordinal < statefulSet.spec.replicas; ordinal++) {
         const [pgPort, restPort] = await freePorts(2);
-        members.push(new PatroniMember(scratch, `${name}-${ordinal}`, pgPort, restPort, objects, statefulSet, rendered, secrets, etcd.host));
+        members.push(new PatroniMember(scratch, `${name}-${ordinal}`, pgPort, restPort, objects, statefulSet, rendered, secrets, store));
       }
-      return new PatroniCluster(etcd, members, parse(rendered).bootstrap?.dcs?.synchronous_mode === true);
+      return new PatroniCluster(store, members, parse(rendered).bootstrap?.dcs?.synchronous_mode === true);
     } catch (error) {
-      etcd.stop();
+      await store.stop();
       throw error;
     }
   }
 
   private lastStatus: MemberStatus[] = [];
 
-  private constructor(public readonly etcd: LocalEtcd, public readonly members: PatroniMember[], public readonly synchronousMode: boolean) {}
+  private constructor(public readonly dcs: PatroniDcs, public readonly members: PatroniMember[], public readonly synchronousMode: boolean) {}
 
   /** Starts every member at once, as a StatefulSet with Parallel pod management would. */
   public start(): void {
     for (const member of this.members) member.start();
   }
 
-  /** Stops the members, then etcd. */
+  /** Stops the members, then the DCS. */
   public async stop(): Promise<void> {
     await Promise.all(this.members.map((member) => member.stop()));
-    this.etcd.stop();
+    await this.dcs.stop();
   }
 
   public member(name: string): PatroniMember {
@@ -475,7 +538,7 @@ export class PatroniCluster {
 
   /** What a timeout shows: the last cluster status, then the tail of every log. */
   public describe(): string {
-    return [`last GET /cluster: ${JSON.stringify(this.lastStatus)}`, ...this.members.map((m) => m.log()), tail(this.etcd.logFile, 15)].join('\n');
+    return [`last GET /cluster: ${JSON.stringify(this.lastStatus)}`, ...this.members.map((m) => m.log()), this.dcs.describe()].join('\n');
   }
 }
 

@@ -70,20 +70,28 @@ export function resolveHostsWith(file: string | undefined): void {
   hostsFile = file;
 }
 
+/** Directories or files bound over paths of a daemon set's root, per command: `{ '/path/in/root': '/source' }`. */
+export interface RootBinds { readonly [pathInRoot: string]: string }
+
 /**
  * The command and arguments to spawn, with the user to spawn them as: the daemon user on the
  * host, or `chroot --userspec` into the set's root (which needs root, so no uid drop here). With
- * a hosts file, a private mount namespace binds it onto the /etc/hosts the command will see.
+ * a hosts file or `binds` (in a root only), a private mount namespace binds them onto the paths
+ * the command will see (the hosts file onto /etc/hosts).
  */
-function spawnTarget(set: DaemonSet, command: string, args: string[]): { command: string; args: string[]; user: DaemonUser | undefined } {
+function spawnTarget(set: DaemonSet, command: string, args: string[],
+  binds: RootBinds = {}): { command: string; args: string[]; user: DaemonUser | undefined } {
   const user = daemonUser();
   if (set.root !== undefined) {
     if (!user) throw new Error(`running the ${set.name} daemons in ${set.root} needs the tests to run as root (chroot)`);
     const chroot = ['--userspec=postgres:postgres', set.root, command, ...args];
-    if (!hostsFile) return { command: 'chroot', args: chroot, user: undefined };
-    const enter = 'mount --bind "$0" "$1/etc/hosts" && shift && exec chroot "$@"';
-    return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, set.root, ...chroot], user: undefined };
+    const mounts = Object.entries({ ...(hostsFile ? { '/etc/hosts': hostsFile } : {}), ...binds }).flatMap(([path, source]) => [source, join(set.root!, path)]);
+    if (mounts.length === 0) return { command: 'chroot', args: chroot, user: undefined };
+    // Binds each (source, target) pair before `--`, then chroots.
+    const enter = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec chroot "$@"';
+    return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, 'sh', ...mounts, '--', ...chroot], user: undefined };
   }
+  if (Object.keys(binds).length > 0) throw new Error(`binding ${Object.keys(binds).join(', ')} needs a daemon set with a root, not ${set.name}`);
   if (!hostsFile || !user) return { command, args, user };
   const enter = 'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
   return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, command, ...args], user: undefined };
@@ -124,10 +132,11 @@ export function runOkIn(set: DaemonSet, command: string, args: string[], env: No
   return result.stdout;
 }
 
-/** startDaemon with the given daemon set. */
-export function startDaemonIn(set: DaemonSet, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+/** startDaemon with the given daemon set, and paths of its root bound to other files for this daemon only. */
+export function startDaemonIn(set: DaemonSet, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {},
+  binds: RootBinds = {}): ChildProcess {
   const out = openSync(logFile, 'a');
-  const target = spawnTarget(set, command, args);
+  const target = spawnTarget(set, command, args, binds);
   const child = spawn(target.command, target.args, { env: spawnEnv(set, env), stdio: ['ignore', out, out], detached: true, ...target.user });
   child.unref();
   return child;
