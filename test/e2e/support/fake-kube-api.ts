@@ -46,6 +46,8 @@ interface Watcher {
   readonly namespace: string;
   readonly selector: LabelSelector;
   readonly response: ServerResponse;
+  /** The events written so far, in order: each waits for the one before. */
+  delivered: Promise<void>;
 }
 
 /** A Role's rule, as rendered. */
@@ -144,6 +146,7 @@ export class FakeKubeApi {
   private readonly roles: { name: string; namespace: string; rules: PolicyRule[] }[];
   private readonly bindings: any[];
   private resourceVersion = 1;
+  private watchLagMs = 0;
 
   private constructor(objects: any[], key: string, cert: string) {
     this.roles = objects.filter((o) => o.kind === 'Role').map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', rules: o.rules ?? [] }));
@@ -172,6 +175,21 @@ export class FakeKubeApi {
   /** A write by a controller or an administrator, not authorized nor recorded: the StatefulSet creating its pods, say. */
   public create(resource: string, object: any): any {
     return clone(this.write(resource, object.metadata.namespace ?? 'default', object.metadata.name, undefined, object, true));
+  }
+
+  /** A patch by an administrator (`kubectl annotate`, say): not authorized nor recorded, no resourceVersion precondition. */
+  public patch(resource: string, namespace: string, name: string, patch: any): any {
+    const existing = this.store.get(this.key(resource, namespace, name));
+    if (!existing) throw new Error(`no ${resource} ${namespace}/${name}`);
+    return clone(this.write(resource, namespace, name, undefined, mergePatch(clone(existing), patch, resource), false));
+  }
+
+  /**
+   * From now on the watches receive each change `ms` later (in order), as from an API server
+   * whose watch cache lags; 0 ends the lag for the changes that follow.
+   */
+  public lagWatches(ms: number): void {
+    this.watchLagMs = ms;
   }
 
   /** The object now, or undefined. */
@@ -384,7 +402,7 @@ export class FakeKubeApi {
   private watch(resource: string, namespace: string, selector: LabelSelector, from: string | null, response: ServerResponse): void {
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     response.flushHeaders();
-    const watcher: Watcher = { resource, namespace, selector, response };
+    const watcher: Watcher = { resource, namespace, selector, response, delivered: Promise.resolve() };
     if (from === null || from === '' || from === '0') {
       // No version: the current objects first, as synthetic ADDED events.
       for (const object of this.selected(resource, namespace, selector)) response.write(`${JSON.stringify({ type: 'ADDED', object })}\n`);
@@ -401,7 +419,17 @@ export class FakeKubeApi {
     const before = change.before !== undefined && watcher.selector.matches(change.before);
     const after = change.after !== undefined && watcher.selector.matches(change.after);
     const type = before && after ? 'MODIFIED' : after ? 'ADDED' : before ? 'DELETED' : undefined;
-    if (type) watcher.response.write(`${JSON.stringify({ type, object: change.after ?? change.before })}\n`);
+    if (!type) return;
+    const line = `${JSON.stringify({ type, object: change.after ?? change.before })}\n`;
+    if (this.watchLagMs === 0) {
+      watcher.delivered = watcher.delivered.then(() => { if (!watcher.response.writableEnded) watcher.response.write(line); });
+      return;
+    }
+    const due = Date.now() + this.watchLagMs;
+    watcher.delivered = watcher.delivered.then(() => new Promise<void>((resolve) => setTimeout(() => {
+      if (!watcher.response.writableEnded) watcher.response.write(line);
+      resolve();
+    }, Math.max(0, due - Date.now()))));
   }
 
   /** The stored objects of a resource in a namespace that the selector matches. */
