@@ -1,5 +1,6 @@
-import { Chart, ChartProps } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ExampleProps } from './example-props';
 import { ExporterSidecar, IMonitorable, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster, ScrapeObject } from '../lib';
 
 /**
@@ -16,9 +17,9 @@ export class AirflowStackChart extends Chart {
   public readonly balancer: PgpoolBalancer;
   public readonly pooler: PgBouncerPooler;
 
-  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, { postgresVersion, ...props }: ExampleProps = {}) {
     super(scope, id, { namespace: 'airflow-ha', ...props });
-    const stack = addAirflowStack(this, 'airflow');
+    const stack = addAirflowStack(this, 'airflow', postgresVersion);
     this.cluster = stack.cluster;
     this.balancer = stack.balancer;
     this.pooler = stack.pooler;
@@ -29,9 +30,10 @@ export class AirflowStackChart extends Chart {
  * The stack's constructs in a scope, their objects and Secrets named `<prefix>-...`: many stacks
  * can share one chart (and namespace) under different prefixes.
  */
-export function addAirflowStack(scope: Construct, prefix: string) {
+export function addAirflowStack(scope: Construct, prefix: string, postgresVersion?: number) {
   const app = { secretName: `${prefix}-app` };
   const cluster = new PostgresStatefulCluster(scope, 'AirflowDb', {
+    postgresVersion,
     name: `${prefix}-db`,
     instances: 3,
     superuserSecret: { secretName: `${prefix}-db-superuser` },

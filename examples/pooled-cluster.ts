@@ -1,5 +1,6 @@
-import { Chart, ChartProps } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ExampleProps } from './example-props';
 import { PgBouncerPooler, PostgresStatefulCluster } from '../lib';
 
 /**
@@ -14,9 +15,10 @@ export class PooledClusterChart extends Chart {
   public readonly cluster: PostgresStatefulCluster;
   public readonly pooler: PgBouncerPooler;
 
-  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, { postgresVersion, ...props }: ExampleProps = {}) {
     super(scope, id, { namespace: 'airflow', ...props });
     this.cluster = new PostgresStatefulCluster(this, 'AirflowDb', {
+      postgresVersion,
       instances: 3,
       superuserSecret: { secretName: 'airflow-db-superuser' },
       replicationSecret: { secretName: 'airflow-db-replication' },

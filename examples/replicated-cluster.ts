@@ -1,5 +1,6 @@
-import { Chart, ChartProps } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ExampleProps } from './example-props';
 import { ChartNamespace, PostgresStatefulCluster, SynchronousReplication } from '../lib';
 
 /**
@@ -11,9 +12,10 @@ import { ChartNamespace, PostgresStatefulCluster, SynchronousReplication } from 
 export class ReplicatedClusterChart extends Chart {
   public readonly cluster: PostgresStatefulCluster;
 
-  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, { postgresVersion, ...props }: ExampleProps = {}) {
     super(scope, id, { namespace: 'orders', ...props });
     this.cluster = new PostgresStatefulCluster(this, 'OrdersDb', {
+      postgresVersion,
       instances: 3,
       superuserSecret: { secretName: 'orders-db-superuser' },
       replicationSecret: { secretName: 'orders-db-replication' },

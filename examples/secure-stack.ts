@@ -1,5 +1,6 @@
-import { Chart, ChartProps } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ExampleProps } from './example-props';
 import { IssuerKind, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster, TlsOptions } from '../lib';
 
 /**
@@ -16,11 +17,12 @@ export class SecureStackChart extends Chart {
   public readonly balancer: PgpoolBalancer;
   public readonly pooler: PgBouncerPooler;
 
-  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, { postgresVersion, ...props }: ExampleProps = {}) {
     super(scope, id, { namespace: 'shop', ...props });
     const tls: TlsOptions = { issuer: { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER } };
     const app = { secretName: 'shop-app' };
     this.cluster = new PostgresStatefulCluster(this, 'ShopDb', {
+      postgresVersion,
       instances: 3,
       superuserSecret: { secretName: 'shop-db-superuser' },
       replicationSecret: { secretName: 'shop-db-replication' },

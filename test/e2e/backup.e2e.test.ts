@@ -1,12 +1,14 @@
-import { readFileSync, rmSync, writeFileSync } from 'fs';
+import { readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { BackupOptions, BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps, RestoreOptions } from '../../lib';
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
+import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
 import { LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { resolveOnLoopback } from './support/loopback-hosts';
 import { psql, requirePostgres, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
@@ -22,9 +24,10 @@ const BACKUP: BackupOptions = { repositories: [BackupRepository.volume()] };
 function synthCluster(backup: BackupOptions, props: Partial<PostgresStatefulClusterProps> = {}): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   new PostgresStatefulCluster(chart, 'ShopDb', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
-    // Only the image name: the e2e runs Debian's binaries.
-    image: 'percona/percona-distribution-postgresql:15.15-1',
+    // Only the image name (one with pgBackRest, of the same major): the e2e runs Debian's binaries.
+    image: postgresVersion(DAEMONS.postgresMajor).highAvailabilityImage.image,
     superuserSecret: { secretName: 'shop-db-superuser' },
     replicationSecret: { secretName: 'shop-db-replication' },
     tls: { issuer: { name: 'test-ca' } },
@@ -91,9 +94,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
     ca = new TestCa(scratch, 'test-ca');
     SECRETS[certificate.secretName] = ca.issue('cluster', certificate);
     topology = await LocalBackupTopology.create(scratch, objects, NAME, SECRETS);
-    const hosts = join(scratch, 'hosts');
-    writeFileSync(hosts, `127.0.0.1 localhost\n::1 localhost\n${topology.hosts.map((host) => `127.0.0.1 ${host}`).join('\n')}\n`, { mode: 0o644 });
-    resolveHostsWith(hosts);
+    resolveOnLoopback(scratch, topology.hosts);
 
     const repoHost = topology.repoHost();
     pods.push(repoHost);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import { readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
@@ -22,7 +23,7 @@ const SECRETS: SecretStore = {
 };
 
 describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and replicas, PgBouncer in front', () => {
-  const objects = new AirflowStackChart(Testing.app(), 'e2e').toJson();
+  const objects = new AirflowStackChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   let scratch: string;
   let instances: LocalInstance[];
   let balancer: LocalBalancer;
@@ -63,7 +64,8 @@ describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and repli
   // Rendered as is: not exposed, PCP is bound to the loopback only, never to the pod's address.
   test('PCP, not exposed, listens on localhost only, as rendered', () => {
     expect(readFileSync(join(balancer.root, 'etc', 'pgpool.conf'), 'utf8')).toMatch(/^pcp_listen_addresses = 'localhost'$/m);
-    const listening = run('ss', ['-ltnH', `sport = :${balancer.pcpPort}`]).stdout.trim().split('\n').map((line) => line.trim().split(/\s+/)[3]);
+    // The host's ss: loopback is shared with the daemons' root, which has no iproute2.
+    const listening = execFileSync('ss', ['-ltnH', `sport = :${balancer.pcpPort}`], { encoding: 'utf8' }).trim().split('\n').map((line) => line.trim().split(/\s+/)[3]);
     expect(listening.length).toBeGreaterThan(0);
     for (const address of listening) expect(address).toMatch(/^(127\.0\.0\.1|\[::1\]):/);
   });

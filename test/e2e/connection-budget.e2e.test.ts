@@ -75,6 +75,7 @@ async function slowSessions(target: Target, sessions: number, transactions: numb
 describe('the connection budget against real PgBouncer 1.18, Pgpool-II 4.3 and postgres_exporter driven to their maximum', () => {
   const chart = new Chart(Testing.app(), 'budget', { namespace: 'airflow' });
   const cluster = new PostgresStatefulCluster(chart, 'AirflowDb', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     superuserSecret: { secretName: 'airflow-db-superuser' },
     replicationSecret: { secretName: 'airflow-db-replication' },

@@ -40,6 +40,7 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
   };
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   const cluster = new PostgresStatefulCluster(chart, 'ShopDb', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     // Only the pod network: over loopback, only the exporter's line admits anyone.
     allowedCidrs: ['10.0.0.0/8'],
@@ -164,7 +165,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
     'airflow-pgbouncer-auth': { username: 'pgbouncer_auth', password: 'auth-secret' },
     'airflow-pgbouncer-exporter': { username: 'pgbouncer_exporter', password: 'stats"secret' },
   };
-  const chart = new PooledClusterChart(Testing.app(), 'e2e');
+  const chart = new PooledClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor });
   new ExporterSidecar(chart, 'AirflowPgbouncerMetrics', { target: chart.pooler, credentials: { secretName: 'airflow-pgbouncer-exporter' } });
   const profile = chart.pooler.monitoringProfile;
   const objects = chart.toJson();
@@ -264,6 +265,7 @@ describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4
   };
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'airflow-ha' });
   const cluster = new PostgresStatefulCluster(chart, 'AirflowDb', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     superuserSecret: { secretName: 'airflow-db-superuser' },
     replicationSecret: { secretName: 'airflow-db-replication' },

@@ -68,7 +68,7 @@ async function queryPort(session: Client, sql: string): Promise<number> {
  * writing, each timed to its result or error. The matrix is printed for the README.
  */
 describe('faults under Pgpool-II and PgBouncer: every session ends within the documented bound', () => {
-  const objects = new AirflowStackChart(Testing.app(), 'e2e').toJson();
+  const objects = new AirflowStackChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   const matrix: Cell[] = [];
   let scratch: string;
   let instances: LocalInstance[];

@@ -49,6 +49,7 @@ const summary = (f: OutageFigures) => `no write for ${seconds(f.longestGapMs)} s
 describe('PgBouncer in front of the HA cluster\'s read-write Service: switchover and failover as a client sees them', () => {
   const chart = new Chart(Testing.app(), 'hap', { namespace: 'shop' });
   const db = new PostgresStatefulCluster(chart, 'Db', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     // CA-signed: Patroni 3.0's leader presents and verifies certificates when it asks the candidate (ha.e2e).
     tls: { secretName: 'db-tls' },

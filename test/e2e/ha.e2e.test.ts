@@ -36,6 +36,7 @@ const seconds = (ms: number) => (ms / MS).toFixed(1);
 describe('PostgresStatefulCluster in HA mode: Patroni 3.0 on etcd 3.4 with real PostgreSQL 15', () => {
   const chart = new Chart(Testing.app(), 'ha', { namespace: 'shop' });
   new PostgresStatefulCluster(chart, 'Db', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 3,
     superuserSecret: { secretName: 'db-superuser' },
     replicationSecret: { secretName: 'db-replication' },
@@ -187,6 +188,7 @@ describe('Patroni\'s REST API: basic auth on the unsafe endpoints, HTTPS with th
   const API_SECRETS: SecretStore = { ...SECRETS, 'api-patroni-api': API_LOGIN };
   const chart = new Chart(Testing.app(), 'api', { namespace: 'shop' });
   const api = new PostgresStatefulCluster(chart, 'Api', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     tls: { secretName: 'api-tls' },
     superuserSecret: { secretName: 'db-superuser' },

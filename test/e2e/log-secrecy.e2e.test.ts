@@ -5,6 +5,7 @@ import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../../lib
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { findObject } from '../support/synth';
 import { LocalInstance, SecretStore, localCluster } from './support/cluster-harness';
+import { DAEMONS } from './support/daemons';
 import { Login, psql, requirePostgres, run, scratchDir } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
@@ -53,6 +54,7 @@ const LOUD: Pick<PostgresStatefulClusterProps, 'extraParameters' | 'settings'> =
 function synth(highAvailability: boolean): any[] {
   const chart = new Chart(Testing.app(), 'loud', { namespace: 'shop' });
   const cluster = new PostgresStatefulCluster(chart, 'Db', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: highAvailability ? 3 : 1,
     superuserSecret: { secretName: 'loud-superuser' },
     replicationSecret: { secretName: 'loud-replication' },

@@ -17,7 +17,7 @@ const SECRETS: SecretStore = {
 };
 
 describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 15', () => {
-  const objects = new PooledClusterChart(Testing.app(), 'e2e').toJson();
+  const objects = new PooledClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   let scratch: string;
   let instances: LocalInstance[];
   let pooler: LocalPooler;
@@ -116,7 +116,7 @@ describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 1
 
 describe('PgBouncerPooler with client TLS and a userlist, in front of an ExternalPostgres', () => {
   // The same cluster, known only by its Service and Secret names, as an operator's would be.
-  const clusterObjects = new PooledClusterChart(Testing.app(), 'e2e').toJson();
+  const clusterObjects = new PooledClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   const chart = new Chart(Testing.app(), 'tls', { namespace: 'airflow' });
   const backend = new ExternalPostgres(chart, 'Db', {
     readWriteService: 'airflow-db-rw', readOnlyService: 'airflow-db-ro', replicas: 2,

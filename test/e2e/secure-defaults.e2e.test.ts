@@ -20,6 +20,7 @@ function defaultStack(): any[] {
   const chart = new Chart(Testing.app(), 'defaults', { namespace: 'shop' });
   const app = { secretName: 'shop-app' };
   const cluster = new PostgresStatefulCluster(chart, 'ShopDb', {
+    postgresVersion: DAEMONS.postgresMajor,
     instances: 2,
     superuserSecret: { secretName: 'shop-db-superuser' },
     replicationSecret: { secretName: 'shop-db-replication' },

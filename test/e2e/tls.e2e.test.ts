@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'fs';
+import { readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { SecureStackChart } from '../../examples/secure-stack';
@@ -6,6 +6,7 @@ import { ExternalPostgres, PgBouncerPooler, PgpoolBalancer } from '../../lib';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { resolveOnLoopback } from './support/loopback-hosts';
 import { LocalPooler } from './support/pooler-harness';
 import { psql, requirePostgres, resolveHostsWith, run, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
@@ -19,7 +20,7 @@ const SECRETS: SecretStore = {
 };
 
 describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary and replicas, certificates from a test CA', () => {
-  const objects = new SecureStackChart(Testing.app(), 'e2e').toJson();
+  const objects = new SecureStackChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   const certificates = objects.filter((o) => o.kind === 'Certificate');
   let scratch: string;
   let caFile: string;
@@ -47,9 +48,7 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     // Every Service and pod name the chain connects by resolves to loopback, as cluster DNS would resolve them to pods.
     const names = [...certificates.flatMap((c) => c.spec.dnsNames.filter((name: string) => !name.startsWith('*'))),
       'shop-db-primary-0.shop-db-headless', 'other-db.shop.svc'];
-    const hosts = join(scratch, 'hosts');
-    writeFileSync(hosts, `127.0.0.1 localhost\n::1 localhost\n${names.map((name) => `127.0.0.1 ${name}`).join('\n')}\n`, { mode: 0o644 });
-    resolveHostsWith(hosts);
+    resolveOnLoopback(scratch, names);
 
     instances = await localCluster(objects, 'shop-db', scratch, SECRETS, true);
     await bootCluster(instances);

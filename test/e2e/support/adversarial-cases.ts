@@ -1,8 +1,10 @@
 import { Chart, Duration, Testing } from 'cdk8s';
+import { DAEMONS } from './daemons';
 import {
   BackupRepository, ExporterSidecar, ExternalPostgres, IssuerKind, MemoryCheck, PgBouncerPooler, PgpoolBalancer, PostgresStatefulCluster,
   SynchronousReplication,
 } from '../../../lib';
+import { postgresVersion } from '../../../lib/core/postgres-versions';
 
 /**
  * The adversarial cases: every prop that reaches a rendered file, fed hostile strings, edge
@@ -81,6 +83,7 @@ const REPLICATION = { secretName: 'db-replication' };
 /** A cluster small enough to boot quickly, with a database, a role and room for the front ends. */
 function clusterProps(): any {
   return {
+    postgresVersion: DAEMONS.postgresMajor,
     name: 'db',
     instances: 2,
     superuserSecret: { ...SUPERUSER },
@@ -101,7 +104,7 @@ function haProps(): any {
 function backupProps(s3: any = {}, volume: any = {}): any {
   return {
     ...clusterProps(),
-    image: 'percona/percona-distribution-postgresql:15.15-1',
+    image: postgresVersion(DAEMONS.postgresMajor).highAvailabilityImage.image,
     runAsUser: 26,
     tls: { issuer: { name: 'internal-ca', kind: IssuerKind.CLUSTER_ISSUER } },
     backup: {
@@ -121,7 +124,7 @@ function backupProps(s3: any = {}, volume: any = {}): any {
 function poolerProps(): any {
   return {
     name: 'pool',
-    pgbouncerVersion: '1.18.0',
+    pgbouncerVersion: DAEMONS.versions.pgbouncer,
     users: [{ secretName: 'pool-app' }],
     authUser: { secretName: 'pool-auth' },
     adminUsers: ['pool_admin'],
