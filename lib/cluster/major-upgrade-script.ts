@@ -99,7 +99,7 @@ upgrade_failed() {
 }
 
 run_pg_upgrade() {
-  local superuser checksums=() args
+  local superuser checksums=() args started=$SECONDS
   : "\${OLD_BINDIR:?}"
   if ! "$OLD_BINDIR/postgres" --version > /dev/null; then
     log "the PostgreSQL $FROM_MAJOR binaries copied from majorUpgrade.fromImage do not run with this image's libraries: give a fromImage built on the same OS release"
@@ -134,7 +134,7 @@ run_pg_upgrade() {
   write_state "upgraded $TRANSFER"
   rm -rf -- "$workdir"
   workdir=""
-  log "pg_upgrade done"
+  log "pg_upgrade done in $((SECONDS - started)) s"
 }`;
 
 /** The new cluster started privately with the rendered config: every database, its extensions, the slots, statistics. */
@@ -143,7 +143,7 @@ EXTENSION_UPDATES="SELECT format('ALTER EXTENSION %I UPDATE', name) FROM pg_avai
   WHERE installed_version IS NOT NULL AND installed_version <> default_version"
 
 verify_upgraded() {
-  local superuser database slot
+  local superuser database slot started=$SECONDS analyzed
   superuser=$(secret superuser username)
   workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
@@ -164,14 +164,16 @@ SELECT pg_create_physical_replication_slot(:'slot') WHERE NOT EXISTS (SELECT FRO
 SQL
   done
   log "every database accepts logins and its extensions are updated; gathering statistics (vacuumdb --analyze-in-stages)"
+  analyzed=$SECONDS
   vacuumdb --all --analyze-in-stages > /dev/null
+  analyzed=$((SECONDS - analyzed))
   pg_ctl --pgdata="$staging" --wait --silent --mode=fast stop >&2
   temporary_server=""
   unset PGHOST PGPASSFILE PGUSER
   rm -rf -- "$workdir"
   workdir=""
   write_state "verified $TRANSFER"
-  log "the PostgreSQL $TO_MAJOR cluster is verified"
+  log "the PostgreSQL $TO_MAJOR cluster is verified in $((SECONDS - started)) s, $analyzed s of which gathering statistics"
 }`;
 
 const SWAP = `# Two renames on the same volume; settle_major_upgrade finishes them if the pod dies in between.

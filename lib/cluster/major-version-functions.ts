@@ -28,8 +28,11 @@ data_major() {
 check_data_version() {
   local data binaries
   data=$(data_major "$PGDATA")
+  if [[ -z $data ]]; then
+    return 0
+  fi
   binaries=$(binaries_major)
-  if [[ -z $data || $data == "$binaries" || $data == "$1" ]]; then
+  if [[ $data == "$binaries" || $data == "$1" ]]; then
     return 0
   fi
   if ((data > binaries)); then
@@ -73,10 +76,10 @@ settle_major_upgrade() {
 # With no upgrade asked for, removes the old clusters kept since finished upgrades; a replica's
 # own data moved aside by an upgrade that was rolled back before it re-cloned moves back.
 remove_old_majors() {
-  local dir major binaries
-  binaries=$(binaries_major)
+  local dir major binaries=""
   for dir in "$PGDATA".[0-9]*; do
     [[ -d $dir ]] || continue
+    binaries=\${binaries:-$(binaries_major)}
     major=$(data_major "$dir")
     if [[ $major == "$binaries" && -z $(data_major "$PGDATA") ]]; then
       rmdir -- "$PGDATA" 2> /dev/null || true

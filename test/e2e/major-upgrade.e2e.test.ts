@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { MajorUpgrade, PgBouncerPooler, PostgresStatefulCluster } from '../../lib';
+import { MajorUpgrade, MajorUpgradeTransfer, PgBouncerPooler, PostgresStatefulCluster } from '../../lib';
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { findObject } from '../support/synth';
 import { LocalInstance, SecretStore } from './support/cluster-harness';
@@ -9,7 +9,7 @@ import { daemonSet, DaemonSet } from './support/daemons';
 import { prepareOldBinaries } from './support/old-binaries';
 import { PooledWriter } from './support/pooled-writer';
 import { LocalPooler } from './support/pooler-harness';
-import { freePort, giveToDaemonUser, Login, psql, psqlResult, requirePostgres, runOk, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
+import { freePort, giveToDaemonUser, Login, psql, psqlResult, requirePostgres, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'upg-superuser': { username: 'postgres', password: 'super-secret' },
@@ -21,6 +21,8 @@ const SECRETS: SecretStore = {
 const APP_PASSWORD = SECRETS['upg-app'].password;
 /** pgbench's scale for the data set: 1 (about 16 MB) by default, 70 for about 1 GB. */
 const SCALE = Number(process.env.E2E_UPGRADE_SCALE ?? '1');
+/** How pg_upgrade carries the files: COPY (the default) unless E2E_UPGRADE_TRANSFER says otherwise. */
+const TRANSFER = (process.env.E2E_UPGRADE_TRANSFER ?? MajorUpgradeTransfer.COPY) as MajorUpgradeTransfer;
 
 /** The app: a 2-instance cluster of `postgresVersion` with pg_stat_statements preloaded, its roles, a PgBouncer in front. */
 function synth(postgresVersion: number, majorUpgrade?: MajorUpgrade): any[] {
@@ -50,11 +52,16 @@ function pods(scratch: string, objects: any[], ports: number[], daemons: DaemonS
   return [make('upg-primary', 0, ports[0]), make('upg-replica', 0, ports[1])];
 }
 
-/** Runs an init container of `pod` to its end, in the pod's daemon set; returns its exit status and what it logged. */
+/** Runs a command to its end without blocking the event loop (the writer keeps writing); its exit status and output. */
+function runToEnd(set: DaemonSet, command: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ status: number; log: string }> {
+  const child = startDaemonIn(set, command[0], command.slice(1), logFile, env);
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, log: readFileSync(logFile, 'utf8') })));
+}
+
+/** Runs an init container of `pod` to its end, in the pod's daemon set. */
 function runInit(pod: LocalInstance, name: string, logFile: string): Promise<{ status: number; log: string }> {
   const { command, env } = pod.initContainer(name);
-  const child = startDaemonIn(pod.daemons, command[0], command.slice(1), logFile, env);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, log: readFileSync(logFile, 'utf8') })));
+  return runToEnd(pod.daemons, command, env, logFile);
 }
 
 describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 root) in place, behind PgBouncer', () => {
@@ -93,8 +100,9 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
       CREATE TABLE hashes (name text PRIMARY KEY, hash text NOT NULL); ALTER TABLE hashes OWNER TO app;
       GRANT SELECT ON acks, hashes TO reporter;
       INSERT INTO hashes VALUES ('app', crypt('app"pass:word', gen_salt('bf', 6)))`);
-    runOk('pgbench', ['--initialize', `--scale=${SCALE}`, '--quiet', '--host=127.0.0.1', `--port=${ports[0]}`, '--username=app', 'app'],
-      { PGPASSWORD: APP_PASSWORD });
+    const pgbench = await runToEnd(bookworm, ['pgbench', '--initialize', `--scale=${SCALE}`, '--quiet', '--host=127.0.0.1', `--port=${ports[0]}`,
+      '--username=app', 'app'], { PGPASSWORD: APP_PASSWORD }, join(scratch, 'pgbench.log'));
+    expect(pgbench).toMatchObject({ status: 0 });
   }, 900_000);
 
   afterAll(async () => {
@@ -131,19 +139,22 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
     writer.start();
     await waitFor('writes through the pooler', () => writer.acknowledged.size >= 20, 30_000);
 
-    const objects17 = synth(17, { fromVersion: 15 });
-    // The replica StatefulSet rolls at the same time: its pod goes first and waits for the primary.
-    old[1].stop();
-    const stoppedAt = Date.now();
-    old[0].stop();
+    const objects17 = synth(17, { fromVersion: 15, transfer: TRANSFER });
+    // The new pods' volumes are the old ones; their files are written now, as the kubelet would
+    // before their init containers run. The old-binaries step runs first too: the libraries this
+    // machine adds for Debian 12's binaries in Debian 13 are no part of a pod's downtime (the
+    // copy itself, which is, is timed apart).
     upgraded = pods(scratch, objects17, ports, trixie);
     const [primary, replica] = upgraded;
-    const replicaStep = runInit(replica, 'major-upgrade', join(scratch, 'replica-major-upgrade.log'));
-
     const copyContainer = findObject(objects17, 'StatefulSet', 'upg-primary').spec.template.spec.initContainers.find((c: any) => c.name === 'old-binaries');
-    const copyStart = Date.now();
-    prepareOldBinaries(copyContainer, primary.localize(CLUSTER_PATHS.oldBinariesDir), trixie);
-    const copyMs = Date.now() - copyStart;
+    const { copyMs } = prepareOldBinaries(copyContainer, primary.localize(CLUSTER_PATHS.oldBinariesDir), trixie);
+
+    // The replica StatefulSet rolls at the same time: its pod goes first and waits for the primary.
+    old[1].stop();
+    const replicaStep = runInit(replica, 'major-upgrade', join(scratch, 'replica-major-upgrade.log'));
+    const stoppedAt = Date.now();
+    const sentBeforeStop = writer.sent;
+    old[0].stop();
     const upgradeStart = Date.now();
     const step = await runInit(primary, 'major-upgrade', join(scratch, 'primary-major-upgrade.log'));
     const upgradeMs = Date.now() - upgradeStart;
@@ -155,7 +166,8 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
     await primary.start();
     const readyAt = Date.now();
     await waitFor('a write through the pooler to the upgraded primary', () => [...writer.acknowledged.values()].some((at) => at > readyAt), 60_000);
-    const firstWrite = Math.min(...[...writer.acknowledged.values()].filter((at) => at > stoppedAt));
+    // The first write sent after the stop that was acknowledged (an answer to an earlier one may be read late).
+    const firstWrite = Math.min(...[...writer.acknowledged].filter(([id]) => id > sentBeforeStop).map(([, at]) => at));
 
     const replicaResult = await replicaStep;
     expect(replicaResult).toMatchObject({ status: 0 });
@@ -172,11 +184,13 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
     expect(lost).toEqual([]);
     const figures = {
       scale: SCALE,
+      transfer: TRANSFER,
       size: psql(superuser(primary), "SELECT pg_size_pretty(pg_database_size('app'))"),
       acknowledged: writer.acknowledged.size,
       writeUnavailableMs: firstWrite - stoppedAt,
       oldBinariesMs: copyMs,
       upgradeStepMs: upgradeMs,
+      upgradeLog: step.log.split('\n').filter((line) => / in \d+ s/.test(line)).map((line) => line.replace(/^.*: /, '')),
       primaryStopToReadyMs: readyAt - stoppedAt,
       replicaStopToReadyMs: replicaReadyAt - stoppedAt,
       errors: writer.figures(stoppedAt, Date.now()).errors,
@@ -216,8 +230,10 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
   test('the old data directories are kept whole, and nothing of the upgrade is left half done', () => {
     const [primary, replica] = upgraded;
     expect(readFileSync(`${pgdata(primary)}.15/PG_VERSION`, 'utf8').trim()).toBe('15');
-    // COPY left the old cluster startable: its pg_control is in place.
-    expect(existsSync(`${pgdata(primary)}.15/global/pg_control`)).toBe(true);
+    // COPY left the old cluster startable; LINK renamed its pg_control, as it shares files with the new one.
+    const link = TRANSFER === MajorUpgradeTransfer.LINK;
+    expect(existsSync(`${pgdata(primary)}.15/global/pg_control`)).toBe(!link);
+    expect(existsSync(`${pgdata(primary)}.15/global/pg_control.old`)).toBe(link);
     expect(readFileSync(`${pgdata(replica)}.15/PG_VERSION`, 'utf8').trim()).toBe('15');
     for (const leftover of ['.upgrade', '.upgrade-state']) {
       expect(existsSync(`${pgdata(primary)}${leftover}`)).toBe(false);

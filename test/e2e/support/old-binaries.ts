@@ -16,18 +16,21 @@ const HOST_LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu',
  * (libldap-2.5, ICU 72), so those are copied from the host into `volume/compat-lib` with their own
  * missing dependencies, and each old binary becomes a wrapper that puts that directory on
  * LD_LIBRARY_PATH for the old binaries only (the real one beside it, so the share directory is
- * still found relative to it). Returns the old bin directory, the path the upgrade step is given.
+ * still found relative to it). Returns the old bin directory, the path the upgrade step is given,
+ * and how long the container's copy took (the rest is this machine's, not a pod's).
  */
-export function prepareOldBinaries(copyContainer: any, volume: string, into: DaemonSet): string {
+export function prepareOldBinaries(copyContainer: any, volume: string, into: DaemonSet): { bin: string; copyMs: number } {
   const env = Object.fromEntries(copyContainer.env.map((variable: any) => [variable.name, variable.value]));
   const major = Number(env.FROM_MAJOR);
   mkdirSync(volume, { recursive: true });
   giveToDaemonUser(volume);
   // The old image: the host's PostgreSQL of that major.
   const copyScript = copyContainer.command[2];
+  const started = Date.now();
   runOkIn(daemonSet('bookworm'), copyContainer.command[0], [copyContainer.command[1], copyScript], { ...env, OLD_BINARIES_DIR: volume });
+  const copyMs = Date.now() - started;
   const bin = oldBinDir(volume, major);
-  if (into.root === undefined) return bin;
+  if (into.root === undefined) return { bin, copyMs };
   const compat = join(volume, 'compat-lib');
   mkdirSync(compat, { recursive: true });
   const lib = join(volume, 'usr', 'lib', 'postgresql', String(major), 'lib');
@@ -55,5 +58,5 @@ export function prepareOldBinaries(copyContainer: any, volume: string, into: Dae
   giveToDaemonUser(volume);
   const version = runOkIn(into, join(bin, 'postgres'), ['--version']);
   if (!version.includes(`(PostgreSQL) ${major}.`)) throw new Error(`the wrapped ${basename(bin)}/postgres printed ${version}`);
-  return bin;
+  return { bin, copyMs };
 }
