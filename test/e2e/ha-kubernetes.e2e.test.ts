@@ -216,6 +216,36 @@ describe('HA mode on Patroni 4.0 with its Kubernetes store (fake API, rendered R
     expect(rw.several).toEqual([]);
   }, 240_000);
 
+  test('the leader cut off from the API demotes itself; its pod keeps the primary label but fails readiness, so -rw never has two endpoints; '
+    + 'reconnected, it is a replica', async () => {
+    const leader = await labelsSettled(120 * MS);
+    const others = cluster.members.map((m) => m.name).filter((name) => name !== leader);
+    const cutAt = Date.now();
+    const newLeader = () => others.find((name) => labelledAt(name, services.rw, cutAt) !== undefined);
+    let demotedAt: number | undefined;
+    const rw = await sampleRw(async () => {
+      dcs.api.isolate(leader);
+      await waitFor('another pod to be labelled primary', () => {
+        if (demotedAt === undefined && /demoting self because DCS is not accessible/.test(cluster.member(leader).logSinceStart())) demotedAt = Date.now();
+        return newLeader() !== undefined;
+      }, (FAILOVER_BOUND_S + 30) * MS).catch((error) => { throw new Error(`${error.message}\n${cluster.describe()}`); });
+    });
+    const promoted = newLeader()!;
+    const promotedAt = labelledAt(promoted, services.rw, cutAt)!;
+    expect(selected(services.rw)).toEqual([leader, promoted].sort());
+    expect(await endpoints(services.rw)).toEqual([promoted]);
+    console.log(`ha-kubernetes-e2e: leader ${leader} cut off from the API: demoted itself after ${demotedAt ? seconds(demotedAt - cutAt) : '?'} s, `
+      + `${promoted}'s pod labelled primary after ${seconds(promotedAt - cutAt)} s; -rw without endpoints ${seconds(rw.noneMs)} s, with several ${seconds(rw.severalMs)} s`);
+    expect(demotedAt).toBeDefined();
+    expect(demotedAt!).toBeLessThan(promotedAt);
+    expect(rw.several).toEqual([]);
+
+    const reconnectedAt = Date.now();
+    dcs.api.reconnect(leader);
+    expect(await labelsSettled(180 * MS)).toBe(promoted);
+    console.log(`ha-kubernetes-e2e: ${leader} reconnected, its pod labelled replica after ${seconds(labelledAt(leader, services.ro, reconnectedAt)! - reconnectedAt)} s`);
+  }, 300_000);
+
   test('a write Patroni has not seen (its watch late): the leader\'s compare-and-swap on the lock gets 409, it reads the lock again and keeps it', async () => {
     const leader = await labelsSettled(120 * MS);
     const since = Date.now();

@@ -42,6 +42,8 @@ interface Change {
 }
 
 interface Watcher {
+  /** The pod whose token opened it. */
+  readonly pod: string;
   readonly resource: string;
   readonly namespace: string;
   readonly selector: LabelSelector;
@@ -147,6 +149,8 @@ export class FakeKubeApi {
   private readonly bindings: any[];
   private resourceVersion = 1;
   private watchLagMs = 0;
+  /** Pods cut off from the API, with the requests they sent since, left unanswered. */
+  private readonly isolated = new Map<string, IncomingMessage[]>();
 
   private constructor(objects: any[], key: string, cert: string) {
     this.roles = objects.filter((o) => o.kind === 'Role').map((o) => ({ name: o.metadata.name, namespace: o.metadata.namespace ?? 'default', rules: o.rules ?? [] }));
@@ -190,6 +194,21 @@ export class FakeKubeApi {
    */
   public lagWatches(ms: number): void {
     this.watchLagMs = ms;
+  }
+
+  /**
+   * Cuts a pod off from the API, as a network partition would: its open connections break (its
+   * watches end) and what it sends from now on gets no answer until reconnect().
+   */
+  public isolate(pod: string): void {
+    this.isolated.set(pod, []);
+    for (const watcher of [...this.watchers].filter((w) => w.pod === pod)) watcher.response.destroy();
+  }
+
+  /** Ends a pod's isolation: the requests it sent meanwhile fail (their connections break), the next ones are served. */
+  public reconnect(pod: string): void {
+    for (const request of this.isolated.get(pod) ?? []) request.socket.destroy();
+    this.isolated.delete(pod);
   }
 
   /** The object now, or undefined. */
@@ -239,9 +258,11 @@ export class FakeKubeApi {
     request.setEncoding('utf8');
     request.on('data', (chunk) => (body += chunk));
     request.on('end', () => {
+      const identity = this.tokens.get(/^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '');
+      const held = identity && this.isolated.get(identity.pod);
+      if (held) return held.push(request);
       const url = new URL(request.url ?? '/', 'https://127.0.0.1');
       const match = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
-      const identity = this.tokens.get(/^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '');
       const watch = ['true', 'True', '1'].includes(url.searchParams.get('watch') ?? '');
       const name = match?.[3] ? decodeURIComponent(match[3]) : '';
       const verb = this.verbOf(request.method ?? 'GET', name !== '', watch);
@@ -258,7 +279,8 @@ export class FakeKubeApi {
         if (url.searchParams.has('fieldSelector')) throw new ApiError(400, 'BadRequest', 'the fake API does not implement field selectors');
         if (verb === 'watch') {
           record(200);
-          return this.watch(resource, namespace, LabelSelector.parse(url.searchParams.get('labelSelector')), url.searchParams.get('resourceVersion'), response);
+          const selector = LabelSelector.parse(url.searchParams.get('labelSelector'));
+          return this.watch(identity.pod, resource, namespace, selector, url.searchParams.get('resourceVersion'), response);
         }
         const result = this.serve(verb, resource, namespace, name, url, body, String(request.headers['content-type'] ?? ''));
         record(result.status);
@@ -399,10 +421,10 @@ export class FakeKubeApi {
     for (const watcher of this.watchers) this.send(watcher, change);
   }
 
-  private watch(resource: string, namespace: string, selector: LabelSelector, from: string | null, response: ServerResponse): void {
+  private watch(pod: string, resource: string, namespace: string, selector: LabelSelector, from: string | null, response: ServerResponse): void {
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     response.flushHeaders();
-    const watcher: Watcher = { resource, namespace, selector, response, delivered: Promise.resolve() };
+    const watcher: Watcher = { pod, resource, namespace, selector, response, delivered: Promise.resolve() };
     if (from === null || from === '' || from === '0') {
       // No version: the current objects first, as synthetic ADDED events.
       for (const object of this.selected(resource, namespace, selector)) response.write(`${JSON.stringify({ type: 'ADDED', object })}\n`);
@@ -422,12 +444,12 @@ export class FakeKubeApi {
     if (!type) return;
     const line = `${JSON.stringify({ type, object: change.after ?? change.before })}\n`;
     if (this.watchLagMs === 0) {
-      watcher.delivered = watcher.delivered.then(() => { if (!watcher.response.writableEnded) watcher.response.write(line); });
+      watcher.delivered = watcher.delivered.then(() => this.deliver(watcher, line));
       return;
     }
     const due = Date.now() + this.watchLagMs;
     watcher.delivered = watcher.delivered.then(() => new Promise<void>((resolve) => setTimeout(() => {
-      if (!watcher.response.writableEnded) watcher.response.write(line);
+      this.deliver(watcher, line);
       resolve();
     }, Math.max(0, due - Date.now()))));
   }
@@ -435,6 +457,11 @@ export class FakeKubeApi {
   /** The stored objects of a resource in a namespace that the selector matches. */
   private selected(resource: string, namespace: string, selector: LabelSelector): any[] {
     return [...this.store.values()].filter((o) => o.kind === this.kindOf(resource) && o.metadata.namespace === namespace && selector.matches(o));
+  }
+
+  /** Writes an event unless the watch has ended meanwhile. */
+  private deliver(watcher: Watcher, line: string): void {
+    if (!watcher.response.writableEnded && !watcher.response.destroyed) watcher.response.write(line);
   }
 
   private kindOf(resource: string): string {
