@@ -22,7 +22,7 @@ const SECRETS: SecretStore = {
   'airflow-pgbouncer-exporter': { username: 'pgbouncer_exporter', password: 'bouncer-stats' },
 };
 
-describe('PgpoolBalancer with real Pgpool-II 4.3 over the real primary and replicas, PgBouncer in front', () => {
+describe(`PgpoolBalancer with real Pgpool-II ${DAEMONS.versions.pgpool} over the real primary and replicas, PgBouncer in front`, () => {
   const objects = new AirflowStackChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   let scratch: string;
   let instances: LocalInstance[];

@@ -28,7 +28,7 @@ async function timed<T>(step: string, action: () => T | Promise<T>): Promise<T> 
   return result;
 }
 
-describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
+describe(`PostgresStatefulCluster with real PostgreSQL ${DAEMONS.postgresMajor}`, () => {
   const chart = new ReplicatedClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor });
   // Added after the cluster was built, as a pooler or an exporter does.
   chart.cluster.addRole({ credentials: { secretName: 'orders-monitoring' }, memberOf: ['pg_monitor'] });
@@ -201,7 +201,7 @@ describe('PostgresStatefulCluster with real PostgreSQL 15', () => {
   });
 
   // settings.* memory sizes are bounded by PostgreSQL's own ranges: the defaults of a huge limit stop at them.
-  test('the memory defaults of a 32Ti limit are values PostgreSQL 15 takes, and one unit past each bound is refused', () => {
+  test(`the memory defaults of a 32Ti limit are values PostgreSQL ${DAEMONS.postgresMajor} takes, and one unit past each bound is refused`, () => {
     const big = new Chart(Testing.app(), 'big');
     new PostgresStatefulCluster(big, 'Db', {
       postgresVersion: DAEMONS.postgresMajor,

@@ -72,7 +72,7 @@ async function slowSessions(target: Target, sessions: number, transactions: numb
   return { sessions, succeeded, failed: sessions - succeeded, errors };
 }
 
-describe('the connection budget against real PgBouncer 1.18, Pgpool-II 4.3 and postgres_exporter driven to their maximum', () => {
+describe(`the connection budget against real PgBouncer ${DAEMONS.versions.pgbouncer}, Pgpool-II ${DAEMONS.versions.pgpool} and postgres_exporter driven to their maximum`, () => {
   const chart = new Chart(Testing.app(), 'budget', { namespace: 'airflow' });
   const cluster = new PostgresStatefulCluster(chart, 'AirflowDb', {
     postgresVersion: DAEMONS.postgresMajor,

@@ -30,7 +30,7 @@ const exportedNames = (kind: ExporterKind) => EXPORTER_METRICS[kind].map((metric
 /** The metrics read from a SHOW command of an admin console. */
 const shownMetrics = (kind: ExporterKind) => EXPORTER_METRICS[kind].filter((metric) => metric.show !== undefined);
 
-describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and replica', () => {
+describe(`postgres_exporter ${DAEMONS.versions.postgresExporter} beside a real PostgreSQL ${DAEMONS.postgresMajor} primary and replica`, () => {
   const SECRETS: SecretStore = {
     'shop-db-superuser': { username: 'dbadmin', password: 'su-secret' },
     'shop-db-replication': { username: 'replicator', password: 'repl-secret' },
@@ -157,7 +157,7 @@ describe('postgres_exporter 0.11.1 beside a real PostgreSQL 15 primary and repli
   });
 });
 
-describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBouncer 1.18', () => {
+describe(`pgbouncer_exporter's logins and SHOW commands against a real PgBouncer ${DAEMONS.versions.pgbouncer}`, () => {
   const SECRETS: SecretStore = {
     'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
     'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },
@@ -255,7 +255,7 @@ describe('pgbouncer_exporter\'s logins and SHOW commands against a real PgBounce
   });
 });
 
-describe('pgpool2_exporter\'s login and SHOW commands through a real Pgpool-II 4.3', () => {
+describe(`pgpool2_exporter's login and SHOW commands through a real Pgpool-II ${DAEMONS.versions.pgpool}`, () => {
   const SECRETS: SecretStore = {
     'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
     'airflow-db-replication': { username: 'replicator', password: 'repl-secret' },

@@ -16,7 +16,7 @@ const SECRETS: SecretStore = {
   'airflow-pgbouncer-auth': { username: 'pgbouncer_auth', password: 'auth-secret' },
 };
 
-describe('PgBouncerPooler with real PgBouncer 1.18 in front of real PostgreSQL 15', () => {
+describe(`PgBouncerPooler with real PgBouncer ${DAEMONS.versions.pgbouncer} in front of real PostgreSQL ${DAEMONS.postgresMajor}`, () => {
   const objects = new PooledClusterChart(Testing.app(), 'e2e', { postgresVersion: DAEMONS.postgresMajor }).toJson();
   let scratch: string;
   let instances: LocalInstance[];
