@@ -7,6 +7,11 @@ import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
  */
 export const PATRONI_START_ENVIRONMENT = ['CREDENTIALS_DIR', 'PATRONICTL_CONFIG_FILE'] as const;
 
+/** The environment variable with the pod's template revision (its StatefulSet revision label), which patroni-start.sh and the preStop hook read. */
+export const TEMPLATE_REVISION_ENV = 'POD_TEMPLATE_REVISION';
+/** Patroni's member tag holding it, listed by `GET /cluster`. */
+export const TEMPLATE_TAG = 'pod_template';
+
 /** The REST API's Secret, under CREDENTIALS_DIR beside the roles' (whose directories are `superuser`, `replication` and `role-*`). */
 export const PATRONI_API_SECRET_DIR = 'patroni-api';
 
@@ -17,7 +22,8 @@ export const PATRONI_API_SECRET_DIR = 'patroni-api';
  * shows) for the pod's lifetime; so the script writes the REST API's and the
  * roles' credentials from the mounted Secrets into secrets.yml, mode 0600, in an in-memory
  * directory beside a link to patroni.yml, and runs Patroni on the directory: Patroni merges a
- * directory's YAML files in name order (Patroni's Config._load_config_path, 2.1 and later).
+ * directory's YAML files in name order (Patroni's Config._load_config_path, 2.1 and later). tags.yml
+ * there carries the pod's template revision (lib/cluster/rollout-order.ts).
  */
 export function renderPatroniStartScript(clusterName: string): string {
   return `#!/usr/bin/env bash
@@ -68,6 +74,10 @@ trap 'rm -f -- "$config_dir/secrets.yml.tmp"' EXIT
   } > "$config_dir/secrets.yml.tmp"
 )
 mv -f -- "$config_dir/secrets.yml.tmp" "$config_dir/secrets.yml"
+# The pod's template revision as a member tag: a leader's preStop hook hands over to a member on a newer one.
+if [[ -n \${${TEMPLATE_REVISION_ENV}:-} ]]; then
+  printf 'tags:\\n  ${TEMPLATE_TAG}: %s\\n' "$(yaml_value "$${TEMPLATE_REVISION_ENV}")" > "$config_dir/tags.yml"
+fi
 # A link, not a copy: Patroni rereads the mounted ConfigMap's current patroni.yml on a reload.
 ln -sfn -- "$1" "$config_dir/patroni.yml"
 log "credentials written; starting Patroni"

@@ -15,6 +15,7 @@ import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
+import { fastStop, leaderHandoverHook, primaryStopHook } from './rollout-order';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
 import { configChecksum } from '../core/checksum';
@@ -441,7 +442,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
     const tlsMounts = volumes.tls ? [volumes.tls.volume.readOnlyMount(CLUSTER_PATHS.tlsDir)] : [];
     const certificateMaker = volumes.tls?.initContainers ?? [];
-    const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer();
+    const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer(kind);
     const backup = this.backupAdditions;
     // The plain mode's primary runs restore.sh in its init container; Patroni runs it itself.
     const restore = kind === 'primary' ? backup?.restore : undefined;
@@ -585,8 +586,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     });
   }
 
-  /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket. */
-  private postgresContainer(): k8s.Container {
+  /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket; a primary with replicas stops after them. */
+  private postgresContainer(role: Role): k8s.Container {
     const model = this.model;
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
     const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({
@@ -601,11 +602,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       startupProbe: probe(10, 360),
       readinessProbe: probe(10, 3),
       livenessProbe: probe(10, 6),
-      lifecycle: {
-        // SIGTERM would be a smart shutdown that waits for every client; fast rolls back
-        // open transactions and checkpoints within the grace period.
-        preStop: { exec: { command: ['pg_ctl', 'stop', `--pgdata=${CLUSTER_PATHS.pgdata}`, '--mode=fast', '--wait', `--timeout=${model.terminationGracePeriodSeconds - 5}`] } },
-      },
+      ...(role === 'primary' && model.replicas > 0 ? primaryStopHook(model) : { lifecycle: fastStop(model) }),
     };
   }
 
@@ -635,11 +632,13 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       httpGet: { path, port: k8s.IntOrString.fromString('patroni'), ...(model.tls ? { scheme: 'HTTPS' } : {}) },
       periodSeconds: 10, timeoutSeconds: 5, failureThreshold,
     });
+    const handover = leaderHandoverHook(model);
     return {
       name: 'postgres',
       image: model.image,
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.patroniStartScript}`, `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.patroniConfig}`],
-      env: environmentVariables({ ...patroni, ...provision }),
+      env: [...environmentVariables({ ...patroni, ...provision }), ...handover.env],
+      lifecycle: handover.lifecycle,
       ports: [
         { name: 'postgres', containerPort: model.port, protocol: 'TCP' },
         { name: 'patroni', containerPort: ha.restApiPort, protocol: 'TCP' },

@@ -1,0 +1,250 @@
+import { CLUSTER_PATHS } from './cluster-layout';
+import { ClusterModel } from './cluster-model';
+import { PATRONI_API_SECRET_DIR, TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
+import { k8s } from '../core/kube';
+import { envFromCredentials } from '../core/secret-env';
+
+/**
+ * The order in which a pod template change (an image's new minor release, or any other) reaches
+ * the pods: replicas first, the primary last, as CloudNativePG and the Patroni operators (Zalando,
+ * PGO) order their rollouts. Without an operator, Kubernetes decides the order: the plain mode's
+ * two StatefulSets roll at the same time, and the HA mode's one from the highest ordinal down,
+ * wherever the leader is. So the order is kept by the primary's preStop hook, which Kubernetes
+ * runs before it stops the pod and waits for up to terminationGracePeriodSeconds:
+ *
+ * - HA mode: the leader hands the leader lock over by a switchover (Patroni's REST API) to a
+ *   healthy replica, preferring one already running a newer template (the `pod_template` member
+ *   tag, which patroni-start.sh sets from the pod's revision label), before Patroni stops. When
+ *   the leader's pod is replaced after the others (it has the lowest ordinal), the primary moves
+ *   once, onto the new template; when it is replaced first, it moves to an old replica, and once
+ *   more when that one is replaced.
+ * - Plain mode: there is no other primary to hand over to, but a replica must run the new
+ *   release before the primary does (a newer primary's WAL may not replay on an older replica).
+ *   The primary's hook keeps PostgreSQL serving while the replicas restart: when a replica is
+ *   not streaming at the hook's start, or its stream ends within ROLLOUT_DETECT_SECONDS, the
+ *   replicas' StatefulSet is rolling too, and the hook waits until every replica streams again
+ *   over a new connection (its new pod) before the fast shutdown, for at most two thirds of the
+ *   grace period (a replica that stays down costs that wait, while the primary serves).
+ *
+ * Pods stopped for another reason (a drain, a deletion) take the same path: the leader hands
+ * over; the plain primary waits ROLLOUT_DETECT_SECONDS longer, serving meanwhile.
+ */
+
+/** The pod label the StatefulSet controller sets to the revision (the template's hash) a pod was made from. */
+export const TEMPLATE_REVISION_LABEL = 'controller-revision-hash';
+/** How long the plain primary's hook watches for a replica's stream to end, the sign that the replicas roll too. */
+export const ROLLOUT_DETECT_SECONDS = 10;
+/** The environment variable with the replication role's name, which the plain primary's hook logs in as. */
+const REPLICATION_USER_ENV = 'REPLICATION_USER';
+
+/** The hook's share of the grace period; the fast shutdown keeps the rest (at least 5 s). */
+const waitSeconds = (model: ClusterModel) => Math.max(0, Math.floor((model.terminationGracePeriodSeconds * 2) / 3) - 5);
+
+/** What the primary's container of the plain mode gets: its preStop hook and the environment the hook reads. */
+export function primaryStopHook(model: ClusterModel): { env: k8s.EnvVar[]; lifecycle: k8s.Lifecycle } {
+  return {
+    env: [envFromCredentials(REPLICATION_USER_ENV, model.replication, 'username')],
+    lifecycle: {
+      preStop: {
+        exec: {
+          command: ['bash', '-c', renderPrimaryStopScript(model), 'primary-stop', `--pgdata=${CLUSTER_PATHS.pgdata}`,
+            `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, `--passfile=${CLUSTER_PATHS.passfile}`],
+        },
+      },
+    },
+  };
+}
+
+/** The fast shutdown of a replica of the plain mode, which no ordering holds back. */
+export function fastStop(model: ClusterModel): k8s.Lifecycle {
+  // SIGTERM would be a smart shutdown that waits for every client; fast rolls back
+  // open transactions and checkpoints within the grace period.
+  return {
+    preStop: { exec: { command: ['pg_ctl', 'stop', `--pgdata=${CLUSTER_PATHS.pgdata}`, '--mode=fast', '--wait', `--timeout=${model.terminationGracePeriodSeconds - 5}`] } },
+  };
+}
+
+/**
+ * primary-stop.sh (inline in the hook): bash, as the plain mode's images have it. Arguments:
+ * --pgdata, --host (the socket directory), --port, --passfile (the replication role's, which the
+ * bootstrap writes); the role's name comes from REPLICATION_USER. It reads only pg_replication_slots.
+ */
+export function renderPrimaryStopScript(model: ClusterModel): string {
+  const slots = model.replicaApplicationNames.map((name) => `'${name}'`).join(', ');
+  return `# primary-stop.sh of cluster "${model.name}", rendered by cdk8s-postgres: the primary's preStop hook.
+# While the replicas' StatefulSet rolls, PostgreSQL keeps serving until every replica streams
+# again from its new pod; then a fast shutdown (see lib/cluster/rollout-order.ts).
+set -euo pipefail
+grace=${model.terminationGracePeriodSeconds}
+detect=${ROLLOUT_DETECT_SECONDS}
+wait_limit=${waitSeconds(model)}
+for arg in "$@"; do
+  case $arg in
+    --pgdata=*) pgdata=\${arg#*=} ;;
+    --host=*) socket_dir=\${arg#*=} ;;
+    --port=*) port=\${arg#*=} ;;
+    --passfile=*) passfile=\${arg#*=} ;;
+    *)
+      echo "primary-stop: unknown argument $arg" >&2
+      exit 2
+      ;;
+  esac
+done
+: "\${pgdata:?--pgdata}" "\${socket_dir:?--host}" "\${port:?--port}" "\${passfile:?--passfile}" "\${${REPLICATION_USER_ENV}:?}"
+# The hook's output would be lost: it goes where PostgreSQL logs, when that is writable.
+if [[ -w /proc/1/fd/2 ]]; then
+  exec 2>> /proc/1/fd/2
+fi
+log() {
+  printf '%s primary-stop: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+# streams: "slot pid" of each replica streaming through its slot now (pg_replication_slots is
+# public; pg_stat_replication would hide the walsender's state from this role).
+streams() {
+  PGPASSFILE=$passfile PGCONNECT_TIMEOUT=3 psql --no-psqlrc --tuples-only --no-align --quiet --field-separator=' ' \\
+    --host="$socket_dir" --port="$port" --username="$${REPLICATION_USER_ENV}" --dbname=postgres --command="
+      SELECT slot_name, active_pid FROM pg_replication_slots WHERE active AND slot_name IN (${slots}) ORDER BY 1" || true
+}
+
+replicas=${model.replicaApplicationNames.length}
+initial=$(streams)
+streaming=$(grep -c . <<< "$initial" || true)
+log "$streaming of $replicas replicas streaming"
+# A replica not streaming, or a stream that ends while we watch: its pod is being replaced.
+rolling=""
+if ((streaming < replicas)); then
+  rolling="$((replicas - streaming)) replica(s) not streaming"
+fi
+while [[ -z $rolling ]] && ((SECONDS < detect)); do
+  sleep 1
+  current=$(streams)
+  while read -r slot pid; do
+    if [[ -n $slot ]] && ! grep -qxF -- "$slot $pid" <<< "$current"; then
+      rolling="replica stream $slot ended"
+    fi
+  done <<< "$initial"
+done
+if [[ -n $rolling ]]; then
+  log "$rolling: waiting up to \${wait_limit}s for all $replicas replicas to stream from new pods"
+  renewed=0
+  while ((SECONDS < wait_limit)); do
+    current=$(streams)
+    renewed=0
+    while read -r slot pid; do
+      if [[ -n $slot ]] && ! grep -qxF -- "$slot $pid" <<< "$initial"; then
+        renewed=$((renewed + 1))
+      fi
+    done <<< "$current"
+    if ((renewed == replicas)); then
+      break
+    fi
+    sleep 1
+  done
+  log "$renewed of $replicas replicas stream from new pods after \${SECONDS}s"
+fi
+timeout=$((grace - SECONDS - 5))
+log "fast shutdown within \${timeout}s"
+exec pg_ctl stop --pgdata="$pgdata" --mode=fast --wait --timeout="$((timeout > 1 ? timeout : 1))"
+`;
+}
+
+/** What an HA member's container gets: its pod's template revision, and the preStop hook of a leader. */
+export function leaderHandoverHook(model: ClusterModel): { env: k8s.EnvVar[]; lifecycle: k8s.Lifecycle } {
+  return {
+    env: [{ name: TEMPLATE_REVISION_ENV, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${TEMPLATE_REVISION_LABEL}']` } } }],
+    lifecycle: { preStop: { exec: { command: ['python3', '-c', renderLeaderHandoverScript(model), `--port=${model.highAvailability!.restApiPort}`] } } },
+  };
+}
+
+/**
+ * leader-handover.py (inline in the hook): Python 3, which every Patroni image has, and only its
+ * standard library. Argument: --port, the REST API's. A member that is not the leader does
+ * nothing; the leader asks its own REST API (HTTPS with the cluster's TLS, unverified: it is the
+ * pod's own loopback) for a switchover, with the REST API's credentials from the mounted Secret,
+ * to each healthy candidate in turn until one is accepted: newer template first, then the sync
+ * standby (the only one Patroni accepts in synchronous mode), then the least lag. The hook never
+ * fails: without a switchover, Patroni stops as it always did and the others elect a leader.
+ */
+export function renderLeaderHandoverScript(model: ClusterModel): string {
+  const scheme = model.tls ? 'https' : 'http';
+  // The switchover must end in time for Patroni's own shutdown.
+  const deadline = Math.max(5, Math.floor((model.terminationGracePeriodSeconds * 2) / 3));
+  return `# leader-handover.py of cluster "${model.name}", rendered by cdk8s-postgres: the HA pod's preStop hook.
+# The leader switches over to a healthy replica, preferring one on a newer pod template, before
+# Patroni stops (see lib/cluster/rollout-order.ts).
+import base64
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+
+DEADLINE = time.monotonic() + ${deadline}
+PORT = next(arg.split('=', 1)[1] for arg in sys.argv[1:] if arg.startswith('--port='))
+API = '${scheme}://127.0.0.1:' + PORT
+ME = os.environ['PATRONI_NAME']
+REVISION = os.environ.get('${TEMPLATE_REVISION_ENV}', '')
+CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+CONTEXT.check_hostname = False
+CONTEXT.verify_mode = ssl.CERT_NONE
+
+
+def log(message):
+    print(time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()) + ' leader-handover ' + ME + ': ' + message, file=sys.stderr, flush=True)
+
+
+def secret(key):
+    with open(os.path.join(os.environ['CREDENTIALS_DIR'], '${PATRONI_API_SECRET_DIR}', key), encoding='utf-8') as file:
+        return file.read().rstrip('\\n')
+
+
+def call(path, body=None):
+    request = urllib.request.Request(API + path, method='GET' if body is None else 'POST')
+    if body is not None:
+        login = base64.b64encode((secret('username') + ':' + secret('password')).encode()).decode()
+        request.add_header('Authorization', 'Basic ' + login)
+        request.add_header('Content-Type', 'application/json')
+        request.data = json.dumps(body).encode()
+    timeout = max(1, DEADLINE - time.monotonic())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=CONTEXT if API.startswith('https') else None) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+def order(member):
+    lag = member.get('lag')
+    return (member.get('tags', {}).get('${TEMPLATE_TAG}') in (None, REVISION), member['role'] != 'sync_standby',
+            lag if isinstance(lag, int) else float('inf'))
+
+
+def main():
+    status, body = call('/cluster')
+    if status != 200:
+        log('no cluster status (' + str(status) + '): nothing handed over')
+        return
+    members = json.loads(body).get('members', [])
+    if not any(m['name'] == ME and m['role'] == 'leader' for m in members):
+        return
+    candidates = sorted((m for m in members if m['name'] != ME and m['role'] in ('replica', 'sync_standby', 'quorum_standby')
+                         and m.get('state') in ('running', 'streaming') and not m.get('tags', {}).get('nofailover')), key=order)
+    for candidate in candidates:
+        if time.monotonic() >= DEADLINE:
+            break
+        status, body = call('/switchover', {'leader': ME, 'candidate': candidate['name']})
+        if status == 200:
+            log('switched over to ' + candidate['name'] + ' (template ' + str(candidate.get('tags', {}).get('${TEMPLATE_TAG}')) + ')')
+            return
+        log('switchover to ' + candidate['name'] + ' refused (' + str(status) + '): ' + body.strip())
+    log('no switchover: Patroni stops as the leader and the others elect one')
+
+
+main()
+`;
+}
