@@ -11,6 +11,9 @@ import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig } from './patroni-config';
 import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
+import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
+import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
+import { renderPatroniUpgradeScript } from './patroni-upgrade-script';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
@@ -374,14 +377,15 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /** The Scripts ConfigMap's files at synth, which provision every role added by then. */
   private scriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
-    return this.model.highAvailability ? {
-      [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
-      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
     const upgrade: { [file: string]: string } = this.model.majorUpgrade
+      ? { [CLUSTER_FILES.majorUpgradeScript]: renderMajorUpgradeScript(this.model.name), ...this.patroniUpgradeFiles() } : {};
     return { ...upgrade, ...this.modeScriptFiles(provisioning) };
   }
 
   private modeScriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
+    return this.model.highAvailability ? {
+      [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
+      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
     }
       : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning) };
   }
@@ -485,19 +489,18 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumes.shm.volume,
         volumes.tmp.volume,
         ...(kind === 'member' ? [volumes.patroni.volume] : []),
+        ...(kind !== 'replica' && model.majorUpgrade ? [OLD_BINARIES_VOLUME.volume] : []),
         ...backup?.volumes ?? [],
       ],
     };
   }
-        ...(kind !== 'replica' && model.majorUpgrade ? [OLD_BINARIES_VOLUME.volume] : []),
 
-  /**
-   * The roles' Secrets as files: replicas of the plain mode need just the replication role's; a
-   * primary or any HA member (a leader to be) provisions every role. HA members also get the
-   * REST API's, for patroni-start.sh.
   /** The HA mode's scripts of a major upgrade: the step of every member and the election it runs through Patroni's store. */
+  private patroniUpgradeFiles(): { [file: string]: string } {
     if (!this.model.highAvailability) return {};
     return {
+      [CLUSTER_FILES.patroniUpgradeScript]: renderPatroniUpgradeScript(this.model.name),
+      [CLUSTER_FILES.patroniUpgradeCoordinator]: renderPatroniUpgradeCoordinator(this.model.name),
     };
   }
 
@@ -506,6 +509,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const model = this.model;
     if (!model.majorUpgrade) return [];
     const volumes = this.volumes;
+    return patroniUpgradeInitContainers(model, {
       name: 'base',
       image: model.image,
       resources: resourceRequirements(model.resources),
@@ -539,6 +543,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return [...steps, bootstrap];
   }
 
+  /**
+   * The roles' Secrets as files: replicas of the plain mode need just the replication role's; a
+   * primary or any HA member (a leader to be) provisions every role. HA members also get the
+   * REST API's, for patroni-start.sh.
    */
   private secretsVolume(kind: PodKind, provisioning: ProvisioningModel): PodVolume {
     const restApi = kind === 'member' ? [secretProjection(PATRONI_API_SECRET_DIR, this.model.highAvailability!.restApiCredentials)] : [];
@@ -562,6 +570,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       TLS_CA_FILE: model.tls?.authority ? `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` : '',
       TLS_ENABLED: model.tls ? 'true' : '',
       RESTORE_SCRIPT: restore?.command[0] ?? '',
+      MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
     };
     const volumes = this.volumes;
     return restrictedContainer({
@@ -570,7 +579,6 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
       env: distinctNames([...environmentVariables(environment), ...restore?.env ?? []]),
       resources: resourceRequirements(model.resources),
-      MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
       volumeMounts: [
         ...mounts.filter((mount) => mount.name !== 'tls'),
         volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
