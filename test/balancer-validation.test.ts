@@ -280,6 +280,27 @@ describe('extraParameters', () => {
     });
   });
 
+  // 4.4 and 4.5 are checked against 4.3's parameters (a subset of theirs), 4.6 and later against 4.6's.
+  test('a parameter Pgpool-II 4.6 added is taken with pgpoolVersion 4.6 or later, and refused naming it below', () => {
+    const added = { process_management_mode: 'dynamic', unix_socket_permissions: '0770' };
+    for (const pgpoolVersion of ['4.6.1', '4.7']) {
+      const conf = pgpoolConf(expectValid({ pgpoolVersion, extraParameters: added }));
+      expect([confLine(conf, 'process_management_mode'), confLine(conf, 'unix_socket_permissions')]).toEqual(["'dynamic'", "'0770'"]);
+    }
+    for (const pgpoolVersion of [undefined, '4.3.5', '4.5.9']) {
+      expectPropError({ pgpoolVersion, extraParameters: { process_management_mode: 'dynamic' } }, {
+        prop: 'extraParameters', value: '"process_management_mode"', fix: /needs pgpoolVersion 4\.6 or later$/,
+      });
+    }
+    expectPropError({ pgpoolVersion: '4.6.1', extraParameters: { process_management_mode: 'both' } }, {
+      prop: 'extraParameters.process_management_mode', value: '"both"', fix: /static.*dynamic/,
+    });
+  });
+
+  test.each(['4', 'v4.6', '4.6.1-p0', ''])('pgpoolVersion %p is refused as no version number', (pgpoolVersion) => {
+    expectPropError({ pgpoolVersion, extraParameters: { process_management_mode: 'dynamic' } }, { prop: 'pgpoolVersion', value: JSON.stringify(pgpoolVersion), fix: /such as "4\.4\.3"/ });
+  });
+
   test.each(['constructor', '__proto__', 'toString', 'PORT', 'failover_on_backend_error '])('reports %p as unknown', (name) => {
     const extraParameters: { [name: string]: string } = {};
     Object.defineProperty(extraParameters, name, { value: '1', enumerable: true });

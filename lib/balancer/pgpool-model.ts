@@ -1,10 +1,9 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { BALANCER_PATHS, PCP_PORT, PGPOOL_PORT } from './balancer-layout';
-import { PGPOOL_43_PARAMETER_TYPES } from './pgpool-43-parameter-types';
-import { PGPOOL_43_PARAMETERS } from './pgpool-parameters';
 import { PgpoolBalancerProps } from './pgpool-props';
 import { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './pgpool-settings';
+import { NEWEST_PGPOOL_RELEASE, pgpoolRelease, PgpoolRelease } from './pgpool-versions';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { requireSingleLine, ReservedSettings, setByConstruct } from '../core/escape-hatch';
@@ -12,7 +11,7 @@ import { ComponentLabels } from '../core/labels';
 import { defaultResourceName, validateCidr, validateServiceName } from '../core/names';
 import { ResolvedResources, resolveResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
-import { checkSettingValue, gucSyntax } from '../core/setting-values';
+import { checkSettingValue } from '../core/setting-values';
 import { backendAuthority, CertificateAuthority, ResolvedTls, resolveTls, serviceDnsNames, TLS_FILES, TlsProtocolVersion } from '../core/tls';
 import { resolveUserMetadata, UserMetadata } from '../core/user-metadata';
 import { requireEnum, requireInteger, validateImage, wholeSeconds } from '../core/validation';
@@ -64,14 +63,13 @@ export interface BalancerModel {
 }
 
 const DEFAULT_IMAGE = 'pgpool/pgpool:4.4.3';
+const DEFAULT_VERSION = '4.4.3';
+const VERSION = /^[0-9]+\.[0-9]+(\.[0-9]+)?$/;
 const ENV_PREFIX = /^[A-Z][A-Z0-9]*$/;
 /** Prefixes the image or the construct use for their own variables. */
 const RESERVED_PREFIXES = new Set(['PGPOOL', 'SRCHECK', 'POSTGRES']);
 /** The prefix of exporters' users, reserved with any digits after it. */
 export const EXPORTER_PREFIX = 'EXPORTER';
-
-// Pgpool-II reads values with a copy of PostgreSQL's guc.c parsers.
-const PGPOOL_SYNTAX = gucSyntax('Pgpool-II 4.3');
 
 const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'nothing: kubectl logs reads stderr' };
 
@@ -271,7 +269,7 @@ function resolveParameters(scope: IConstruct, props: PgpoolBalancerProps,
   ];
   const bounds = healthCheckPeriod > 0 ? WAIT_BOUNDS : WAIT_BOUNDS.filter((bound) => !bound.name.startsWith('health_check_'));
   // An extra parameter replaces a default of the same name (the others it may not name).
-  const extra = resolveExtraParameters(scope, props.extraParameters ?? {});
+  const extra = resolveExtraParameters(scope, props.extraParameters ?? {}, resolveRelease(scope, props.pgpoolVersion ?? DEFAULT_VERSION));
   const defaults = [...parameters, ...bounds].filter((parameter) => !extra.some((replacing) => replacing.name === parameter.name));
   return { parameters: [...defaults, ...extra], healthCheckPeriod };
 }
@@ -311,19 +309,27 @@ function resolveUsers(scope: IConstruct, props: PgpoolBalancerProps): PgpoolUser
   });
 }
 
-function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }): PgpoolParameter[] {
+function resolveRelease(scope: IConstruct, version: string): PgpoolRelease {
+  if (!VERSION.test(version)) {
+    throw propError(scope, 'pgpoolVersion', version, 'is not a version number', `write the image's Pgpool-II version, such as "${DEFAULT_VERSION}"`);
+  }
+  return pgpoolRelease(version);
+}
+
+function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: string }, release: PgpoolRelease): PgpoolParameter[] {
   return Object.keys(extra).sort().map((parameter) => {
     const prop = `extraParameters.${parameter}`;
     RESERVED_PARAMETERS.check(scope, prop, parameter, extra[parameter]);
     const typed = TYPED_PARAMETERS.get(parameter);
     if (typed) throw propError(scope, prop, extra[parameter], 'has a typed prop', `use ${typed}`);
-    if (!PGPOOL_43_PARAMETERS.has(parameter)) {
-      throw propError(scope, 'extraParameters', parameter, 'is not a Pgpool-II 4.3 parameter',
-        'check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html');
+    if (!release.parameters.has(parameter)) {
+      const newer = release.release === NEWEST_PGPOOL_RELEASE ? '' : `; one of Pgpool-II ${NEWEST_PGPOOL_RELEASE} needs pgpoolVersion ${NEWEST_PGPOOL_RELEASE} or later`;
+      throw propError(scope, 'extraParameters', parameter, `is not a Pgpool-II ${release.release} parameter`,
+        `check the spelling against https://www.pgpool.net/docs/latest/en/html/runtime-config.html${newer}`);
     }
     requireSingleLine(scope, prop, extra[parameter]);
-    const type = PGPOOL_43_PARAMETER_TYPES[parameter];
-    if (type) checkSettingValue(scope, prop, extra[parameter], type, PGPOOL_SYNTAX);
+    const type = release.types[parameter];
+    if (type) checkSettingValue(scope, prop, extra[parameter], type, release.syntax);
     return { name: parameter, value: extra[parameter], prop };
   });
 }

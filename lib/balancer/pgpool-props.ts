@@ -43,6 +43,12 @@ export interface PgpoolBalancerProps extends WorkloadProps {
    */
   readonly image?: string;
   /**
+   * Pgpool-II version of the image: extraParameters may set that release's parameters, with its
+   * types (4.4 and 4.5 are checked against 4.3's parameters, 4.6 and later against 4.6's).
+   * @default '4.4.3'
+   */
+  readonly pgpoolVersion?: string;
+  /**
    * UID and GID of the image's `postgres` user.
    * @default 70
    */
