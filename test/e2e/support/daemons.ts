@@ -28,7 +28,7 @@ export type DaemonVersions = { readonly [program in Exclude<DaemonProgram, 'psql
 
 export interface DaemonSet {
   readonly name: DaemonSetName;
-  readonly postgresMajor: 15 | 17;
+  readonly postgresMajor: number;
   /** The root the daemons run in (`chroot`); undefined for the host's own. */
   readonly root: string | undefined;
   /** PostgreSQL's bin directory (inside the root). */
