@@ -511,18 +511,25 @@ describe('probes and shutdown', () => {
     expect(postgresContainer(objectsOf()).volumeMounts).toContainEqual({ name: 'socket', mountPath: '/var/run/postgresql' });
   });
 
-  test('preStop stops PostgreSQL with pg_ctl in fast mode', () => {
-    const command: string[] = postgresContainer(objectsOf()).lifecycle.preStop.exec.command;
-    expect(command.slice(0, 2)).toEqual(['pg_ctl', 'stop']);
-    expect(command).toContain('--mode=fast');
+  test('preStop stops PostgreSQL with pg_ctl in fast mode: a replica at once, the primary after its replicas (test/rollout-order.test.ts)', () => {
+    const replica: string[] = podSpec(objectsOf(), 'replica').containers[0].lifecycle.preStop.exec.command;
+    expect(replica.slice(0, 2)).toEqual(['pg_ctl', 'stop']);
+    expect(replica).toContain('--mode=fast');
+    const primary: string[] = postgresContainer(objectsOf()).lifecycle.preStop.exec.command;
+    expect(primary[2]).toMatch(/^exec pg_ctl stop --pgdata="\$pgdata" --mode=fast --wait --timeout=/m);
   });
 
   test.each([10, 60, 300])('the preStop timeout is below a grace period of %p s', (seconds) => {
-    const spec = podSpec(objectsOf({ terminationGracePeriod: Duration.seconds(seconds) }));
-    const timeout = spec.containers[0].lifecycle.preStop.exec.command.find((arg: string) => arg.startsWith('--timeout='));
-    expect(spec.terminationGracePeriodSeconds).toBe(seconds);
+    const objects = objectsOf({ terminationGracePeriod: Duration.seconds(seconds) });
+    const timeout = podSpec(objects, 'replica').containers[0].lifecycle.preStop.exec.command.find((arg: string) => arg.startsWith('--timeout='));
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBe(seconds);
     expect(Number(timeout.slice('--timeout='.length))).toBeGreaterThan(0);
     expect(Number(timeout.slice('--timeout='.length))).toBeLessThan(seconds);
+    // The primary's hook leaves the shutdown at least 5 s of the grace period.
+    const script: string = postgresContainer(objects).lifecycle.preStop.exec.command[2];
+    expect(script).toContain(`\ngrace=${seconds}\n`);
+    expect(script).toContain('timeout=$((grace - SECONDS - 5))');
+    expect(Number(/\nwait_limit=(\d+)\n/.exec(script)![1])).toBeLessThan(seconds - 5);
   });
 });
 

@@ -2,7 +2,6 @@ import { CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { PATRONI_API_SECRET_DIR, TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
 import { k8s } from '../core/kube';
-import { envFromCredentials } from '../core/secret-env';
 
 /**
  * The order in which a pod template change (an image's new minor release, or any other) reaches
@@ -34,16 +33,13 @@ import { envFromCredentials } from '../core/secret-env';
 export const TEMPLATE_REVISION_LABEL = 'controller-revision-hash';
 /** How long the plain primary's hook watches for a replica's stream to end, the sign that the replicas roll too. */
 export const ROLLOUT_DETECT_SECONDS = 10;
-/** The environment variable with the replication role's name, which the plain primary's hook logs in as. */
-const REPLICATION_USER_ENV = 'REPLICATION_USER';
 
 /** The hook's share of the grace period; the fast shutdown keeps the rest (at least 5 s). */
 const waitSeconds = (model: ClusterModel) => Math.max(0, Math.floor((model.terminationGracePeriodSeconds * 2) / 3) - 5);
 
-/** What the primary's container of the plain mode gets: its preStop hook and the environment the hook reads. */
-export function primaryStopHook(model: ClusterModel): { env: k8s.EnvVar[]; lifecycle: k8s.Lifecycle } {
+/** The preStop hook of the plain mode's primary, when it has replicas. */
+export function primaryStopHook(model: ClusterModel): { lifecycle: k8s.Lifecycle } {
   return {
-    env: [envFromCredentials(REPLICATION_USER_ENV, model.replication, 'username')],
     lifecycle: {
       preStop: {
         exec: {
@@ -64,51 +60,38 @@ export function fastStop(model: ClusterModel): k8s.Lifecycle {
   };
 }
 
+/** bash: `passfile_user <passfile>`, the user field of a libpq passfile's one line. */
+const PASSFILE_USER_FUNCTION = `# passfile_user <passfile>: the user field (the fourth) of its one line, libpq's backslash escapes undone.
+passfile_user() {
+  local line char field="" index=0 escaped="" i
+  IFS= read -r line < "$1"
+  for ((i = 0; i < \${#line}; i++)); do
+    char=\${line:i:1}
+    if [[ -n $escaped ]]; then
+      field+=$char
+      escaped=""
+    elif [[ $char == "\\\\" ]]; then
+      escaped=1
+    elif [[ $char == ':' ]]; then
+      if ((index == 3)); then
+        printf '%s' "$field"
+        return
+      fi
+      index=$((index + 1))
+      field=""
+    else
+      field+=$char
+    fi
+  done
+  return 1
+}`;
+
 /**
- * primary-stop.sh (inline in the hook): bash, as the plain mode's images have it. Arguments:
- * --pgdata, --host (the socket directory), --port, --passfile (the replication role's, which the
- * bootstrap writes); the role's name comes from REPLICATION_USER. It reads only pg_replication_slots.
+ * bash, after `streams`, `replicas`, `detect` and `wait_limit`: whether the replicas roll (a
+ * replica not streaming, or a stream that ends within the detection window), and if so the
+ * wait until every replica streams over a new connection, bounded by wait_limit.
  */
-export function renderPrimaryStopScript(model: ClusterModel): string {
-  const slots = model.replicaApplicationNames.map((name) => `'${name}'`).join(', ');
-  return `# primary-stop.sh of cluster "${model.name}", rendered by cdk8s-postgres: the primary's preStop hook.
-# While the replicas' StatefulSet rolls, PostgreSQL keeps serving until every replica streams
-# again from its new pod; then a fast shutdown (see lib/cluster/rollout-order.ts).
-set -euo pipefail
-grace=${model.terminationGracePeriodSeconds}
-detect=${ROLLOUT_DETECT_SECONDS}
-wait_limit=${waitSeconds(model)}
-for arg in "$@"; do
-  case $arg in
-    --pgdata=*) pgdata=\${arg#*=} ;;
-    --host=*) socket_dir=\${arg#*=} ;;
-    --port=*) port=\${arg#*=} ;;
-    --passfile=*) passfile=\${arg#*=} ;;
-    *)
-      echo "primary-stop: unknown argument $arg" >&2
-      exit 2
-      ;;
-  esac
-done
-: "\${pgdata:?--pgdata}" "\${socket_dir:?--host}" "\${port:?--port}" "\${passfile:?--passfile}" "\${${REPLICATION_USER_ENV}:?}"
-# The hook's output would be lost: it goes where PostgreSQL logs, when that is writable.
-if [[ -w /proc/1/fd/2 ]]; then
-  exec 2>> /proc/1/fd/2
-fi
-log() {
-  printf '%s primary-stop: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
-
-# streams: "slot pid" of each replica streaming through its slot now (pg_replication_slots is
-# public; pg_stat_replication would hide the walsender's state from this role).
-streams() {
-  PGPASSFILE=$passfile PGCONNECT_TIMEOUT=3 psql --no-psqlrc --tuples-only --no-align --quiet --field-separator=' ' \\
-    --host="$socket_dir" --port="$port" --username="$${REPLICATION_USER_ENV}" --dbname=postgres --command="
-      SELECT slot_name, active_pid FROM pg_replication_slots WHERE active AND slot_name IN (${slots}) ORDER BY 1" || true
-}
-
-replicas=${model.replicaApplicationNames.length}
-initial=$(streams)
+const WAIT_FOR_REPLICAS = `initial=$(streams)
 streaming=$(grep -c . <<< "$initial" || true)
 log "$streaming of $replicas replicas streaming"
 # A replica not streaming, or a stream that ends while we watch: its pod is being replaced.
@@ -143,7 +126,57 @@ if [[ -n $rolling ]]; then
   done
   log "$renewed of $replicas replicas stream from new pods after \${SECONDS}s"
 fi
-timeout=$((grace - SECONDS - 5))
+`;
+
+/**
+ * primary-stop.sh (inline in the hook): bash, as the plain mode's images have it. Arguments:
+ * --pgdata, --host (the socket directory), --port, --passfile (the replication role's, which the
+ * bootstrap writes; the role's name is read from it too, as no Secret is mounted in the container
+ * and none reaches the environment). It reads only pg_replication_slots.
+ */
+export function renderPrimaryStopScript(model: ClusterModel): string {
+  const slots = model.replicaApplicationNames.map((name) => `'${name}'`).join(', ');
+  return `# primary-stop.sh of cluster "${model.name}", rendered by cdk8s-postgres: the primary's preStop hook.
+# While the replicas' StatefulSet rolls, PostgreSQL keeps serving until every replica streams
+# again from its new pod; then a fast shutdown (see lib/cluster/rollout-order.ts).
+set -euo pipefail
+grace=${model.terminationGracePeriodSeconds}
+detect=${ROLLOUT_DETECT_SECONDS}
+wait_limit=${waitSeconds(model)}
+for arg in "$@"; do
+  case $arg in
+    --pgdata=*) pgdata=\${arg#*=} ;;
+    --host=*) socket_dir=\${arg#*=} ;;
+    --port=*) port=\${arg#*=} ;;
+    --passfile=*) passfile=\${arg#*=} ;;
+    *)
+      echo "primary-stop: unknown argument $arg" >&2
+      exit 2
+      ;;
+  esac
+done
+: "\${pgdata:?--pgdata}" "\${socket_dir:?--host}" "\${port:?--port}" "\${passfile:?--passfile}"
+# The hook's output would be lost: it goes where PostgreSQL logs, when that is writable.
+if [[ -w /proc/1/fd/2 ]]; then
+  exec 2>> /proc/1/fd/2
+fi
+log() {
+  printf '%s primary-stop: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+${PASSFILE_USER_FUNCTION}
+user=$(passfile_user "$passfile")
+
+# streams: "slot pid" of each replica streaming through its slot now (pg_replication_slots is
+# public; pg_stat_replication would hide the walsender's state from this role).
+streams() {
+  PGPASSFILE=$passfile PGCONNECT_TIMEOUT=3 psql --no-psqlrc --tuples-only --no-align --quiet --field-separator=' ' \\
+    --host="$socket_dir" --port="$port" --username="$user" --dbname=postgres --command="
+      SELECT slot_name, active_pid FROM pg_replication_slots WHERE active AND slot_name IN (${slots}) ORDER BY 1" || true
+}
+
+replicas=${model.replicaApplicationNames.length}
+${WAIT_FOR_REPLICAS}timeout=$((grace - SECONDS - 5))
 log "fast shutdown within \${timeout}s"
 exec pg_ctl stop --pgdata="$pgdata" --mode=fast --wait --timeout="$((timeout > 1 ? timeout : 1))"
 `;
