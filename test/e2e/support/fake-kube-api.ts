@@ -286,9 +286,11 @@ export class FakeKubeApi {
         record(result.status);
         this.reply(response, result.status, result.body);
       } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
-        record(error.code);
-        this.reply(response, error.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: error.message, reason: error.reason, code: error.code });
+        // A fault of the fake itself is a 500, which the test sees among the requests.
+        const failure = error instanceof ApiError ? error : new ApiError(500, 'InternalError', String(error));
+        record(failure.code);
+        const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: failure.message, reason: failure.reason, code: failure.code };
+        this.reply(response, failure.code, status);
       }
     });
   }
