@@ -32,7 +32,7 @@ import { k8s } from '../core/kube';
 /** The pod label the StatefulSet controller sets to the revision (the template's hash) a pod was made from. */
 export const TEMPLATE_REVISION_LABEL = 'controller-revision-hash';
 /** How long the plain primary's hook watches for a replica's stream to end, the sign that the replicas roll too. */
-export const ROLLOUT_DETECT_SECONDS = 10;
+export const ROLLOUT_DETECT_SECONDS = 5;
 
 /** The hook's share of the grace period; the fast shutdown keeps the rest (at least 5 s). */
 const waitSeconds = (model: ClusterModel) => Math.max(0, Math.floor((model.terminationGracePeriodSeconds * 2) / 3) - 5);
