@@ -103,7 +103,9 @@ describe('objects of instances: 3, highAvailability: {}', () => {
   test('a ServiceAccount, and a Role with exactly Patroni\'s ConfigMap and pod verbs bound to it in the chart namespace', () => {
     expect(findObject(objects, 'ServiceAccount', 'db')).toBeDefined();
     expect(findObject(objects, 'Role', 'db-patroni').rules).toEqual([
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: ['db-config', 'db-leader', 'db-failover', 'db-sync'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['patch'], resourceNames: ['db-config', 'db-leader', 'db-failover', 'db-sync'] },
+      // Patroni reads only the leader's ConfigMap by name (after a conflict on it); the others come from its watch.
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get'], resourceNames: ['db-leader'] },
       { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch', 'create'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['patch'], resourceNames: ['db-0', 'db-1', 'db-2'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
