@@ -206,13 +206,18 @@ describe('PostgreSQL memory settings', () => {
     ['effectiveCacheSize', '16TB', /to 17179869176kB/],
     ['workMem', '32kB', /from 64kB to 2147483647kB/],
     ['workMem', '2TB', /to 2147483647kB/],
-    ['maintenanceWorkMem', '512kB', /from 1MB/],
     ['maxSlotWalKeepSize', '2048TB', /to 2147483647MB/],
     ['walKeepSize', '2048TB', /to 2147483647MB/],
   ])('refuses %s %s, outside what PostgreSQL accepts', (setting, value, fix) => {
     const message = errorMessage({ resources: { memoryLimit: '64Ti' }, settings: { [setting]: value } });
     expectPropErrorMessage(message, 'test/Db', { prop: `settings.${setting}`, value: JSON.stringify(value), fix });
     expect(message).toMatch(/outside the range PostgreSQL accepts/);
+  });
+
+  test('the ranges are the major\'s: PostgreSQL 17 takes a maintenanceWorkMem from 64kB, 15 from 1MB', () => {
+    expect(conf(expectValid({ postgresVersion: 17, settings: { maintenanceWorkMem: '512kB' } }))).toContain("maintenance_work_mem = '512kB'");
+    expectPropError({ postgresVersion: 17, settings: { maintenanceWorkMem: '32kB' } }, { prop: 'settings.maintenanceWorkMem', value: '"32kB"', fix: /from 64kB/ });
+    expectPropError({ postgresVersion: 15, settings: { maintenanceWorkMem: '512kB' } }, { prop: 'settings.maintenanceWorkMem', value: '"512kB"', fix: /from 1MB/ });
   });
 });
 

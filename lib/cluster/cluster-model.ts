@@ -301,7 +301,7 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
       'make it smaller than settings.maxConnections');
   }
   const walSenders = resolveWalSenders(scope, settings, topology.instances, version);
-  const sharedBuffers = settings.sharedBuffers ?? defaultMemory('shared_buffers', memoryLimitBytes / 4);
+  const sharedBuffers = settings.sharedBuffers ?? defaultMemory(version, 'shared_buffers', memoryLimitBytes / 4);
   const sharedBuffersBytes = parsePostgresMemory(scope, 'settings.sharedBuffers', sharedBuffers);
   if (sharedBuffersBytes >= memoryLimitBytes) {
     throw propError(scope, 'settings.sharedBuffers', sharedBuffers, `does not fit in the memory limit ${resources.memoryLimit}`,
@@ -312,13 +312,13 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     max_connections: maxConnections,
     superuser_reserved_connections: superuserReservedConnections,
     shared_buffers: sharedBuffers,
-    effective_cache_size: settings.effectiveCacheSize ?? defaultMemory('effective_cache_size', memoryLimitBytes * 0.75),
+    effective_cache_size: settings.effectiveCacheSize ?? defaultMemory(version, 'effective_cache_size', memoryLimitBytes * 0.75),
     work_mem: settings.workMem ?? '4MB',
-    maintenance_work_mem: settings.maintenanceWorkMem ?? defaultMemory('maintenance_work_mem', memoryLimitBytes / 16),
+    maintenance_work_mem: settings.maintenanceWorkMem ?? defaultMemory(version, 'maintenance_work_mem', memoryLimitBytes / 16),
     wal_level: requireEnum(scope, 'settings.walLevel', settings.walLevel ?? WalLevel.REPLICA, { WalLevel }),
     max_wal_senders: walSenders.maxWalSenders,
     max_replication_slots: walSenders.maxReplicationSlots,
-    max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? defaultMemory('max_slot_wal_keep_size', walVolumeBytes / 2),
+    max_slot_wal_keep_size: settings.maxSlotWalKeepSize ?? defaultMemory(version, 'max_slot_wal_keep_size', walVolumeBytes / 2),
     // Slots keep what replicas need; Patroni refuses less than its minimum and has a default of its own.
     wal_keep_size: settings.walKeepSize ?? (topology.highAvailability ? version.patroni.walKeepSize : '0MB'),
     hot_standby: settings.hotStandby ?? true,
@@ -326,8 +326,8 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     synchronous_commit: requireEnum(scope, 'settings.synchronousCommit', settings.synchronousCommit ?? SynchronousCommit.ON, { SynchronousCommit }),
     shared_preload_libraries: resolvePreloadLibraries(scope, settings.sharedPreloadLibraries),
   };
-  for (const memoryParameter of Object.keys(MEMORY_RANGES)) {
-    checkMemoryRange(scope, memoryParameter, String(typed[memoryParameter]));
+  for (const memoryParameter of MEMORY_PARAMETERS) {
+    checkMemoryRange(scope, version, memoryParameter, String(typed[memoryParameter]));
   }
   const maxSlotWalKeepBytes = parsePostgresMemory(scope, 'settings.maxSlotWalKeepSize', String(typed.max_slot_wal_keep_size));
   const memoryEstimateBytes = sharedBuffersBytes + maxConnections * parsePostgresMemory(scope, 'settings.workMem', String(typed.work_mem));
@@ -537,29 +537,34 @@ function resolveDatabases(scope: IConstruct, props: PostgresStatefulClusterProps
   });
 }
 
+/** The memory parameters the typed settings set. */
+const MEMORY_PARAMETERS = ['shared_buffers', 'effective_cache_size', 'work_mem', 'maintenance_work_mem', 'max_slot_wal_keep_size', 'wal_keep_size'];
+const MEMORY_UNIT_BYTES: { readonly [unit: string]: number } = { 'kB': 2 ** 10, '8kB': 8 * 2 ** 10, 'MB': 2 ** 20 };
+
 /**
- * What PostgreSQL accepts for each memory parameter: an int of its unit, rounded to the nearest
- * unit, from min to max (PostgreSQL 15's guc_tables; shared_buffers stops at INT_MAX / 2 buffers).
+ * What the cluster's major accepts for a memory parameter: an int of its unit, rounded to the
+ * nearest unit, from min to max, as its catalog says (maintenance_work_mem's floor fell from 1MB
+ * to 64kB in 17; shared_buffers stops at INT_MAX / 2 buffers). -1, max_slot_wal_keep_size's "no
+ * limit", is no size.
  */
-const MEMORY_RANGES: { [parameter: string]: { readonly unitBytes: number; readonly min: number; readonly max: number } } = {
-  shared_buffers: { unitBytes: 8 * 2 ** 10, min: 16, max: 2 ** 30 - 1 },
-  effective_cache_size: { unitBytes: 8 * 2 ** 10, min: 1, max: 2 ** 31 - 1 },
-  work_mem: { unitBytes: 2 ** 10, min: 64, max: 2 ** 31 - 1 },
-  maintenance_work_mem: { unitBytes: 2 ** 10, min: 1024, max: 2 ** 31 - 1 },
-  max_slot_wal_keep_size: { unitBytes: 2 ** 20, min: 0, max: 2 ** 31 - 1 },
-  wal_keep_size: { unitBytes: 2 ** 20, min: 0, max: 2 ** 31 - 1 },
-};
+function memoryRange(version: PostgresVersion, parameter: string): { readonly unitBytes: number; readonly min: number; readonly max: number } {
+  const type = version.parameterTypes[parameter];
+  if (type?.kind !== 'integer' || type.unit === undefined || !(type.unit in MEMORY_UNIT_BYTES)) {
+    throw new Error(`internal error: PostgreSQL ${version.major}'s ${parameter} is not a memory size in the catalog`);
+  }
+  return { unitBytes: MEMORY_UNIT_BYTES[type.unit], min: Math.max(type.min, 0), max: type.max };
+}
 
 /** A default derived from the memory limit or the volume, at most what PostgreSQL accepts (a 32Ti limit would pass it). */
-function defaultMemory(parameter: string, bytes: number): string {
-  const range = MEMORY_RANGES[parameter];
+function defaultMemory(version: PostgresVersion, parameter: string, bytes: number): string {
+  const range = memoryRange(version, parameter);
   return postgresMemory(Math.min(bytes, range.max * range.unitBytes));
 }
 
 /** Refuses a memory setting PostgreSQL would refuse to start with. */
-function checkMemoryRange(scope: IConstruct, parameter: string, value: string): void {
+function checkMemoryRange(scope: IConstruct, version: PostgresVersion, parameter: string, value: string): void {
   const prop = `settings.${camelCase(parameter)}`;
-  const { unitBytes, min, max } = MEMORY_RANGES[parameter];
+  const { unitBytes, min, max } = memoryRange(version, parameter);
   const units = Math.round(parsePostgresMemory(scope, prop, value) / unitBytes);
   if (units < min || units > max) {
     throw propError(scope, prop, value, `is outside the range PostgreSQL accepts for ${parameter}`,

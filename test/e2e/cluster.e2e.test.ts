@@ -212,7 +212,10 @@ describe(`PostgresStatefulCluster with real PostgreSQL ${DAEMONS.postgresMajor}`
     const takes = (name: string, value: string) => run(join(DAEMONS.postgresBin, 'postgres'), ['-D', primary.pgdata, '-c', `${name}=${value}`, '-C', name]).status === 0;
     for (const name of ['shared_buffers', 'effective_cache_size', 'maintenance_work_mem']) expect([name, takes(name, rendered(name))]).toEqual([name, true]);
     expect(rendered('shared_buffers')).toBe('8589934584kB');
+    // maintenance_work_mem's floor is the major's: 1MB up to 16, 64kB from 17.
+    const floor = (name: string) => (postgresVersion(DAEMONS.postgresMajor).parameterTypes[name] as { min: number }).min;
     expect([takes('shared_buffers', '8589934592kB'), takes('effective_cache_size', '17179869184kB'), takes('work_mem', '2147483648kB'),
-      takes('work_mem', '63kB'), takes('maintenance_work_mem', '1023kB'), takes('wal_keep_size', '2147483648MB')]).toEqual([false, false, false, false, false, false]);
+      takes('work_mem', '63kB'), takes('maintenance_work_mem', `${floor('maintenance_work_mem') - 1}kB`), takes('maintenance_work_mem', `${floor('maintenance_work_mem')}kB`),
+      takes('wal_keep_size', '2147483648MB')]).toEqual([false, false, false, false, false, true, false]);
   });
 });
