@@ -10,6 +10,7 @@ import { LocalInstance, SecretStore, bootCluster, localCluster } from './support
 import { DAEMONS } from './support/daemons';
 import { LocalPooler } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, run, scratchDir } from './support/postgres-bin';
+import { pgpoolRelease } from '../../lib/balancer/pgpool-versions';
 
 const SECRETS: SecretStore = {
   'airflow-db-superuser': { username: 'postgres', password: 'super-secret' },
@@ -59,6 +60,15 @@ describe(`PgpoolBalancer with real Pgpool-II ${DAEMONS.versions.pgpool} over the
     const wrong = psqlResult({ ...app(balancer.port), password: 'guess' }, 'SELECT 1');
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/authentication failed/);
+  });
+
+  // Debian's pgpool.conf is the release's sample: extraParameters must take no name this Pgpool-II lacks.
+  test(`every parameter extraParameters takes with pgpoolVersion ${DAEMONS.versions.pgpool} is in that Pgpool-II's sample pgpool.conf`, () => {
+    const sample = readFileSync(join(DAEMONS.root ?? '/', 'etc', 'pgpool2', 'pgpool.conf'), 'utf8');
+    const known = new Set([...sample.matchAll(/^#?([A-Za-z_0-9]+) *=/gm)].map((match) => match[1].toLowerCase()));
+    const { parameters } = pgpoolRelease(DAEMONS.versions.pgpool);
+    expect([...parameters].filter((name) => !known.has(name))).toEqual([]);
+    expect(parameters.size).toBeGreaterThan(140);
   });
 
   // Rendered as is: not exposed, PCP is bound to the loopback only, never to the pod's address.
@@ -120,6 +130,7 @@ describe(`PgpoolBalancer with real Pgpool-II ${DAEMONS.versions.pgpool} over the
       readWriteService: 'airflow-db-rw', readOnlyService: 'airflow-db-ro', replicas: 2, superuserSecret: { secretName: 'airflow-db-superuser' },
     });
     new PgpoolBalancer(chart, 'EnvPgpool', {
+      pgpoolVersion: DAEMONS.versions.pgpool,
       backend, configMode: PgpoolConfigMode.ENVIRONMENT, replicas: 1,
       users: [{ credentials: { secretName: 'airflow-app' } }], srCheckUser: { secretName: 'airflow-pgpool-srcheck' },
     });

@@ -96,6 +96,7 @@ describe(`the connection budget against real PgBouncer ${DAEMONS.versions.pgboun
     reservePoolTimeout: Duration.seconds(1),
   });
   new PgpoolBalancer(chart, 'Pgpool', {
+    pgpoolVersion: DAEMONS.versions.pgpool,
     backend: cluster,
     replicas: 2,
     users: [{ credentials: { secretName: 'pool-a' }, envPrefix: 'POOLA' }, { credentials: { secretName: 'pool-b' }, envPrefix: 'POOLB' }],

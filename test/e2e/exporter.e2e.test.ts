@@ -272,6 +272,7 @@ describe(`pgpool2_exporter's login and SHOW commands through a real Pgpool-II ${
     databases: [{ name: 'airflow', owner: { secretName: 'airflow-app' } }],
   });
   const balancer = new PgpoolBalancer(chart, 'AirflowPgpool', {
+    pgpoolVersion: DAEMONS.versions.pgpool,
     backend: cluster,
     replicas: 1,
     users: [{ credentials: { secretName: 'airflow-app' }, envPrefix: 'AIRFLOW' }],

@@ -27,6 +27,7 @@ function defaultStack(): any[] {
     databases: [{ name: 'shop', owner: app }],
   });
   const balancer = new PgpoolBalancer(chart, 'ShopPgpool', {
+    pgpoolVersion: DAEMONS.versions.pgpool,
     backend: cluster, users: [{ credentials: app, envPrefix: 'SHOP' }], srCheckUser: { secretName: 'shop-pgpool-srcheck' },
   });
   new PgBouncerPooler(chart, 'ShopPgbouncer', { backend: balancer, users: [app] });

@@ -146,6 +146,7 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     SECRETS['rogue-ca'] = { 'ca.crt': rogue.certificate };
     const chart = new Chart(Testing.app(), 'pgpool-ca', { namespace: 'shop' });
     const balanced = (id: string, service: string, caSecret: string) => new PgpoolBalancer(chart, id, {
+      pgpoolVersion: DAEMONS.versions.pgpool,
       backend: new ExternalPostgres(chart, `${id}Db`, { readWriteService: service, superuserSecret: { secretName: 'shop-db-superuser' }, certificateAuthority: { secretName: caSecret } }),
       users: [{ credentials: { secretName: 'shop-app' } }],
       srCheckUser: { secretName: 'shop-pgpool-srcheck' },
@@ -156,6 +157,7 @@ describe('TLS end to end: client -> PgBouncer -> Pgpool-II -> PostgreSQL primary
     balanced('OtherHost', 'other-db', 'shop-db-tls');
     // Without the backend's CA there is no ssl_ca_cert: TLS to the backend, unverified.
     new PgpoolBalancer(chart, 'NoCa', {
+      pgpoolVersion: DAEMONS.versions.pgpool,
       backend: new ExternalPostgres(chart, 'NoCaDb', { readWriteService: 'shop-db-rw', superuserSecret: { secretName: 'shop-db-superuser' } }),
       users: [{ credentials: { secretName: 'shop-app' } }], srCheckUser: { secretName: 'shop-pgpool-srcheck' }, replicas: 1,
       tls: { secretName: 'shop-pgpool-tls' },
