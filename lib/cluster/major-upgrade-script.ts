@@ -114,6 +114,16 @@ run_pg_upgrade() {
   if [[ $TRANSFER == copy ]]; then
     require_room
   fi
+  workdir=$(mktemp -d)
+  # pg_upgrade takes only a cleanly shut down cluster: one killed with its pod (or during an
+  # earlier pg_upgrade) recovers first, on a private socket.
+  if ! "$OLD_BINDIR/pg_controldata" "$PGDATA" | grep -Eq '^Database cluster state: +shut down$'; then
+    log "the PostgreSQL $FROM_MAJOR cluster was not shut down cleanly: recovering it first"
+    temporary_server=$PGDATA
+    "$OLD_BINDIR/pg_ctl" --pgdata="$PGDATA" --wait --silent --options="-c listen_addresses='' -c unix_socket_directories=$workdir" start >&2
+    "$OLD_BINDIR/pg_ctl" --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
+    temporary_server=""
+  fi
   superuser=$(secret superuser username)
   if "$OLD_BINDIR/pg_controldata" "$PGDATA" | grep -Eq '^Data page checksum version: +[1-9]'; then
     checksums=(--data-checksums)
@@ -123,7 +133,6 @@ run_pg_upgrade() {
   log "initializing the PostgreSQL $TO_MAJOR cluster in $staging"
   initdb --pgdata="$staging" --username="$superuser" --pwfile="$CREDENTIALS_DIR/superuser/password" --auth=scram-sha-256 \\
     --encoding=UTF8 --locale=C.UTF-8 "\${checksums[@]}" > /dev/null
-  workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
   args=(--old-bindir="$OLD_BINDIR" --old-datadir="$PGDATA" --new-datadir="$staging" --username="$superuser"
     --socketdir="$workdir" --"$TRANSFER")

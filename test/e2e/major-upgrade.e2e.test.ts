@@ -1,4 +1,5 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'fs';
+import { ChildProcess } from 'child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { MajorUpgrade, MajorUpgradeTransfer, PgBouncerPooler, PostgresStatefulCluster } from '../../lib';
@@ -25,12 +26,12 @@ const SCALE = Number(process.env.E2E_UPGRADE_SCALE ?? '1');
 const TRANSFER = (process.env.E2E_UPGRADE_TRANSFER ?? MajorUpgradeTransfer.COPY) as MajorUpgradeTransfer;
 
 /** The app: a 2-instance cluster of `postgresVersion` with pg_stat_statements preloaded, its roles, a PgBouncer in front. */
-function synth(postgresVersion: number, majorUpgrade?: MajorUpgrade): any[] {
+function synth(postgresVersion: number, majorUpgrade?: MajorUpgrade, instances = 2): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   const cluster = new PostgresStatefulCluster(chart, 'Upg', {
     postgresVersion,
     ...(majorUpgrade ? { majorUpgrade } : {}),
-    instances: 2,
+    instances,
     superuserSecret: { secretName: 'upg-superuser' },
     replicationSecret: { secretName: 'upg-replication' },
     databases: [{ name: 'app', owner: { secretName: 'upg-app' } }],
@@ -49,13 +50,20 @@ function pods(scratch: string, objects: any[], ports: number[], daemons: DaemonS
     instance.daemons = daemons;
     return instance;
   };
-  return [make('upg-primary', 0, ports[0]), make('upg-replica', 0, ports[1])];
+  const replicas = objects.some((o) => o.kind === 'StatefulSet' && o.metadata.name === 'upg-replica');
+  return [make('upg-primary', 0, ports[0]), ...(replicas ? [make('upg-replica', 0, ports[1])] : [])];
+}
+
+/** A command started in its own process group; `done` resolves with its exit status and output. */
+function startToEnd(set: DaemonSet, command: string[], env: NodeJS.ProcessEnv, logFile: string):
+{ child: ChildProcess; done: Promise<{ status: number; log: string }> } {
+  const child = startDaemonIn(set, command[0], command.slice(1), logFile, env);
+  return { child, done: new Promise((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, log: readFileSync(logFile, 'utf8') }))) };
 }
 
 /** Runs a command to its end without blocking the event loop (the writer keeps writing); its exit status and output. */
 function runToEnd(set: DaemonSet, command: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ status: number; log: string }> {
-  const child = startDaemonIn(set, command[0], command.slice(1), logFile, env);
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ status: code ?? -1, log: readFileSync(logFile, 'utf8') })));
+  return startToEnd(set, command, env, logFile).done;
 }
 
 /** Runs an init container of `pod` to its end, in the pod's daemon set. */
@@ -150,24 +158,29 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
     const { copyMs } = prepareOldBinaries(copyContainer, primary.localize(CLUSTER_PATHS.oldBinariesDir), trixie);
 
     // The replica StatefulSet rolls at the same time: its pod goes first and waits for the primary.
+    const replicaStoppedAt = Date.now();
     old[1].stop();
     const replicaStep = runInit(replica, 'major-upgrade', join(scratch, 'replica-major-upgrade.log'));
+    // The primary's preStop hook (rollout order) serves on while it waits for replicas to stream
+    // again, which they only do after the upgrade: the writer keeps writing meanwhile.
     const stoppedAt = Date.now();
-    const sentBeforeStop = writer.sent;
-    old[0].stop();
+    const hook = old[0].preStop;
+    expect(await runToEnd(old[0].daemons, hook.command, hook.env, join(scratch, 'primary-prestop.log'))).toMatchObject({ status: 0 });
+    const stopMs = Date.now() - stoppedAt;
     const upgradeStart = Date.now();
     const step = await runInit(primary, 'major-upgrade', join(scratch, 'primary-major-upgrade.log'));
     const upgradeMs = Date.now() - upgradeStart;
     expect(step).toMatchObject({ status: 0 });
     expect(step.log).toMatch(/pg_upgrade done/);
     expect(step.log).toMatch(/the PostgreSQL 17 cluster is verified/);
+    const bootstrapStart = Date.now();
     const bootstrapLog = primary.bootstrap();
     expect(bootstrapLog).toContain('data directory holds a cluster: starting it as it is');
+    const bootstrapMs = Date.now() - bootstrapStart;
     await primary.start();
     const readyAt = Date.now();
+    const startMs = readyAt - bootstrapStart - bootstrapMs;
     await waitFor('a write through the pooler to the upgraded primary', () => [...writer.acknowledged.values()].some((at) => at > readyAt), 60_000);
-    // The first write sent after the stop that was acknowledged (an answer to an earlier one may be read late).
-    const firstWrite = Math.min(...[...writer.acknowledged].filter(([id]) => id > sentBeforeStop).map(([, at]) => at));
 
     const replicaResult = await replicaStep;
     expect(replicaResult).toMatchObject({ status: 0 });
@@ -187,12 +200,16 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
       transfer: TRANSFER,
       size: psql(superuser(primary), "SELECT pg_size_pretty(pg_database_size('app'))"),
       acknowledged: writer.acknowledged.size,
-      writeUnavailableMs: firstWrite - stoppedAt,
+      // The longest time without an acknowledged write: the primary's fast shutdown to the first write on 17.
+      writeUnavailableMs: writer.figures(stoppedAt, Date.now()).longestGapMs,
+      stopMs,
       oldBinariesMs: copyMs,
       upgradeStepMs: upgradeMs,
       upgradeLog: step.log.split('\n').filter((line) => / in \d+ s/.test(line)).map((line) => line.replace(/^.*: /, '')),
-      primaryStopToReadyMs: readyAt - stoppedAt,
-      replicaStopToReadyMs: replicaReadyAt - stoppedAt,
+      bootstrapMs,
+      startMs,
+      shutdownToReadyMs: readyAt - (stoppedAt + stopMs),
+      replicaShutdownToReadyMs: replicaReadyAt - replicaStoppedAt,
       errors: writer.figures(stoppedAt, Date.now()).errors,
     };
     console.log(`major upgrade 15 -> 17: ${JSON.stringify(figures)}`);
@@ -258,4 +275,99 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
     expect(refused.log).toContain('holds PostgreSQL 17 data, newer than this image\'s PostgreSQL 15, and a data directory cannot be downgraded');
     expect(readFileSync(join(pgdata(downgraded), 'PG_VERSION'), 'utf8').trim()).toBe('17');
   }, 120_000);
+});
+
+describe('major-upgrade.sh resumes where a killed pod left it', () => {
+  let scratch: string;
+  let pod: LocalInstance;
+  let state: () => string;
+  const rows = (login: Login) => psql(login, 'SELECT count(*), max(id) FROM kept');
+
+  beforeAll(async () => {
+    requirePostgres();
+    const trixie = daemonSet('trixie');
+    trixie.require('postgres');
+    scratch = scratchDir('cdk8s-postgres-upgrade-resume');
+    const port = await freePort();
+    const [old] = pods(scratch, synth(15, undefined, 1), [port, port], daemonSet('bookworm'));
+    old.bootstrap();
+    await old.start();
+    psql({ port, user: 'postgres', password: 'super-secret', database: 'app', host: old.socketDir },
+      'CREATE TABLE kept AS SELECT id FROM generate_series(1, 100000) AS id');
+    old.stop();
+    const objects17 = synth(17, { fromVersion: 15 }, 1);
+    [pod] = pods(scratch, objects17, [port, port], trixie);
+    const copy = findObject(objects17, 'StatefulSet', 'upg-primary').spec.template.spec.initContainers.find((c: any) => c.name === 'old-binaries');
+    prepareOldBinaries(copy, pod.localize(CLUSTER_PATHS.oldBinariesDir), trixie);
+    state = () => (existsSync(`${pod.pgdata}.upgrade-state`) ? readFileSync(`${pod.pgdata}.upgrade-state`, 'utf8').trim() : '');
+  }, 600_000);
+
+  afterAll(() => {
+    pod?.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /**
+   * Kills the step as a container's end would, every process of it: its process group, then the
+   * servers it started (pg_ctl puts them in a session of their own), found by their data directory.
+   */
+  async function killStep(step: ReturnType<typeof startToEnd>): Promise<string> {
+    process.kill(-step.child.pid!, 'SIGKILL');
+    // A server pg_ctl was forking at that moment appears a little later: look a few times.
+    for (let round = 0; round < 4; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+        try {
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(pod.pgdata)) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    return (await step.done).log;
+  }
+
+  test('killed during pg_upgrade it starts over, killed after it only verifies, and a finished upgrade is left alone', async () => {
+    /** Whether `step` is still running: one that ended early fails the test with its log. */
+    const running = (step: ReturnType<typeof startToEnd>, run: number) => {
+      if (step.child.exitCode === null) return true;
+      throw new Error(`major-upgrade.sh ended (${step.child.exitCode}) before it was killed:\n${readFileSync(join(scratch, `major-upgrade-${run}.log`), 'utf8')}`);
+    };
+    const begin = (run: number) => startToEnd(pod.daemons, pod.initContainer('major-upgrade').command, pod.initContainer('major-upgrade').env,
+      join(scratch, `major-upgrade-${run}.log`));
+
+    const first = begin(1);
+    // Killed while pg_upgrade has the old server running (it dumps the schemas from it).
+    await waitFor('pg_upgrade to run the old server', () => running(first, 1) && readFileSync(join(scratch, 'major-upgrade-1.log'), 'utf8').includes('upgrading with pg_upgrade')
+      && existsSync(join(pod.pgdata, 'postmaster.pid')), 120_000);
+    expect(await killStep(first)).not.toContain('pg_upgrade done');
+    expect(state()).toBe('');
+    expect(readFileSync(join(pod.pgdata, 'PG_VERSION'), 'utf8').trim()).toBe('15');
+
+    const second = begin(2);
+    await waitFor('pg_upgrade to finish', () => running(second, 2) && state() === 'upgraded copy', 120_000);
+    const secondLog = await killStep(second);
+    // Killed mid-upgrade, the old cluster was not shut down cleanly: it recovers, then pg_upgrade starts over.
+    expect(secondLog).toContain('the PostgreSQL 15 cluster was not shut down cleanly: recovering it first');
+    expect(secondLog).toContain('checking the PostgreSQL 15 cluster with pg_upgrade --check');
+    expect(state()).toBe('upgraded copy');
+
+    const third = await begin(3).done;
+    expect(third.status).toBe(0);
+    expect(third.log).not.toContain('pg_upgrade --check');
+    expect(third.log).toContain('starting the PostgreSQL 17 cluster privately to verify it');
+    expect(third.log).toContain('PostgreSQL 17 runs from');
+    expect(state()).toBe('');
+
+    pod.bootstrap();
+    await pod.start();
+    const superuser = { port: pod.port, user: 'postgres', password: 'super-secret', database: 'app', host: pod.socketDir };
+    expect(rows(superuser)).toBe('100000|100000');
+    expect(psql(superuser, "SELECT current_setting('server_version_num')::int / 10000")).toBe('17');
+    pod.stop();
+
+    const fourth = await begin(4).done;
+    expect(fourth.status).toBe(0);
+    expect(fourth.log).toContain('already holds PostgreSQL 17; the PostgreSQL 15 cluster is kept in');
+  }, 600_000);
 });
