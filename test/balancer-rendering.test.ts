@@ -334,9 +334,9 @@ describe('Deployment', () => {
     expect(own.length).toBeGreaterThanOrEqual(3);
     expect(own.map(([, image]) => image)).toEqual(own.map(() => 'pgpool/pgpool:4.4.3'));
     expect(images({}).slice(1)).toEqual(own);
-    expect(images({})[0]).toEqual(['certificate', 'postgres:15.18-bookworm']);
+    expect(images({})[0]).toEqual(['certificate', 'postgres:17.10-bookworm']);
     const image = 'registry.example/pgpool:4.4.3';
-    expect(images({ image })).toEqual([['certificate', 'postgres:15.18-bookworm'], ...own.map(([name]) => [name, image])]);
+    expect(images({ image })).toEqual([['certificate', 'postgres:17.10-bookworm'], ...own.map(([name]) => [name, image])]);
     expect(images({ image, tls: { disabled: true } }, { backendPlaintext: true })).toEqual(own.map(([name]) => [name, image]));
   });
 

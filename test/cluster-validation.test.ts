@@ -327,7 +327,7 @@ describe('extraParameters', () => {
   // "constructor" or "to_string" is an unknown parameter, not a typed or managed one.
   test.each(['constructor', 'to_string'])('reports %s as unknown, not as typed or managed', (name) => {
     const message = errorMessage({ extraParameters: { [name]: '1' } });
-    expect(message).toMatch(/is not a PostgreSQL 15 parameter; check the spelling/);
+    expect(message).toMatch(/is not a PostgreSQL 17 parameter; check the spelling/);
     expect(message).toContain(JSON.stringify(name));
   });
 
@@ -473,7 +473,7 @@ describe('port, runAsUser and image', () => {
   });
 
   test('rejects an image reference with a space', () => {
-    expectPropError({ image: 'postgres: 15' }, { prop: 'image', value: '"postgres: 15"', fix: /postgres:15\.18-bookworm/ });
+    expectPropError({ image: 'postgres: 15' }, { prop: 'image', value: '"postgres: 15"', fix: /postgres:17\.10-bookworm/ });
   });
 });
 

@@ -139,7 +139,7 @@ describe('Deployment', () => {
   test('runs the image on both containers of its own; the certificate init container runs the self-signed image', () => {
     const objects = objectsOf({ image: 'registry.example/pgbouncer:1.25.1' });
     expect(allContainers(objects).map((c) => [c.name, c.image])).toEqual([
-      ['certificate', 'postgres:15.18-bookworm'], ['userlist', 'registry.example/pgbouncer:1.25.1'], ['pgbouncer', 'registry.example/pgbouncer:1.25.1'],
+      ['certificate', 'postgres:17.10-bookworm'], ['userlist', 'registry.example/pgbouncer:1.25.1'], ['pgbouncer', 'registry.example/pgbouncer:1.25.1'],
     ]);
     const plaintext = objectsOf({ image: 'registry.example/pgbouncer:1.25.1', tls: { disabled: true } });
     expect(allContainers(plaintext).map((c) => c.image)).toEqual(['registry.example/pgbouncer:1.25.1', 'registry.example/pgbouncer:1.25.1']);

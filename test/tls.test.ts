@@ -708,7 +708,7 @@ describe('the certificate init container of a self-signed certificate', () => {
     const maker = podSpec.initContainers[0];
     expect(maker.name).toBe('certificate');
     expect(podSpec.initContainers.filter((c: any) => c.name === 'certificate').length).toBe(1);
-    expect([maker.image, maker.command, maker.args]).toEqual(['postgres:15.18-bookworm', ['/bin/sh', '-c', SELF_SIGNED_CERTIFICATE_SCRIPT], undefined]);
+    expect([maker.image, maker.command, maker.args]).toEqual(['postgres:17.10-bookworm', ['/bin/sh', '-c', SELF_SIGNED_CERTIFICATE_SCRIPT], undefined]);
     expect(maker.env).toEqual([
       { name: 'CERTIFICATE_DIR', value: '/certificate' },
       { name: 'CERTIFICATE_COMMON_NAME', value: commonName },
@@ -969,7 +969,7 @@ describe('errors', () => {
     for (const tls of [{ secretName: 'db-cert', selfSignedImage: 'postgres:15' }, { issuer: ISSUER, selfSignedImage: 'postgres:15' }]) {
       expectError(make, tls, path, { prop: 'tls.selfSignedImage', value: '"postgres:15"', fix: /drop tls\.selfSignedImage, or drop tls\.secretName and tls\.issuer$/ });
     }
-    expectError(make, { selfSignedImage: 'postgres 15' }, path, { prop: 'tls.selfSignedImage', value: '"postgres 15"', fix: /use a reference such as "postgres:15\.18-bookworm"$/ });
+    expectError(make, { selfSignedImage: 'postgres 15' }, path, { prop: 'tls.selfSignedImage', value: '"postgres 15"', fix: /use a reference such as "postgres:17\.10-bookworm"$/ });
   });
 
   test('ExternalPostgres refuses tlsDisabled with a certificateAuthority, naming both', () => {

@@ -75,7 +75,7 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
   /**
    * PostgreSQL major version the cluster runs, 14 to 18: it chooses the parameters `extraParameters`
    * may name, the settings rendered and the default images.
-   * @default 15
+   * @default 17
    */
   readonly postgresVersion?: number;
   /**
@@ -88,7 +88,7 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
   readonly majorUpgrade?: MajorUpgrade;
   /**
    * Container image holding PostgreSQL `postgresVersion` and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
-   * @default - the official image of `postgresVersion`, such as 'postgres:15.14-bookworm'; in the HA mode Percona's of the same release
+   * @default - the official image of `postgresVersion`, such as 'postgres:17.10-bookworm'; in the HA mode Percona's of the same release
    */
   readonly image?: string;
   /**

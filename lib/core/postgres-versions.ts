@@ -111,7 +111,7 @@ const POSTGRES_VERSIONS: { readonly [major: number]: PostgresVersion } = {
 };
 
 /** The major a cluster runs when nothing asks for another. */
-export const DEFAULT_POSTGRES_MAJOR = 15;
+export const DEFAULT_POSTGRES_MAJOR = 17;
 
 /** The majors the library knows, oldest first. */
 export function postgresMajors(): number[] {
