@@ -1,3 +1,4 @@
+import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { REPLICATION_SECRET_DIR } from './provisioning';
 import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
 
@@ -5,7 +6,7 @@ import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
  * The environment patroni-start.sh reads: the mounted Secrets, and the in-memory directory it
  * writes Patroni's configuration to, which patronictl in the pod finds through the same variable.
  */
-export const PATRONI_START_ENVIRONMENT = ['CREDENTIALS_DIR', 'PATRONICTL_CONFIG_FILE'] as const;
+export const PATRONI_START_ENVIRONMENT = ['CREDENTIALS_DIR', 'PATRONICTL_CONFIG_FILE', 'PGDATA', 'MAJOR_UPGRADE_FROM'] as const;
 
 /** The environment variable with the pod's template revision (its StatefulSet revision label), which patroni-start.sh and the preStop hook read. */
 export const TEMPLATE_REVISION_ENV = 'POD_TEMPLATE_REVISION';
@@ -14,6 +15,28 @@ export const TEMPLATE_TAG = 'pod_template';
 
 /** The REST API's Secret, under CREDENTIALS_DIR beside the roles' (whose directories are `superuser`, `replication` and `role-*`). */
 export const PATRONI_API_SECRET_DIR = 'patroni-api';
+
+/**
+ * The data's major against the image's, as bootstrap.sh checks it in the plain mode: data of a
+ * newer major, or of an older one without majorUpgrade (MAJOR_UPGRADE_FROM empty), is refused
+ * before Patroni could start it; with the prop removed, what an upgrade left is settled and the
+ * old major's data kept since (`$PGDATA.<old major>`) deleted.
+ */
+const MAJOR_VERSION_CHECK = `${MAJOR_VERSION_FUNCTIONS}
+
+: "\${PGDATA:?}"
+MAJOR_UPGRADE_FROM="\${MAJOR_UPGRADE_FROM:-}"
+if [[ -z $MAJOR_UPGRADE_FROM ]]; then
+  settle_major_upgrade
+fi
+check_data_version "$MAJOR_UPGRADE_FROM"
+if [[ -z $MAJOR_UPGRADE_FROM ]]; then
+  remove_old_majors
+  # An upgrade rolled back before its new system was published: the next one holds a new election.
+  if [[ -e $PGDATA.upgrade-sysid && $(data_major "$PGDATA") != "$(binaries_major)" ]]; then
+    rm -f -- "$PGDATA.upgrade-sysid"
+  fi
+fi`;
 
 /**
  * patroni-start.sh, the HA mode's container command (argument: the rendered patroni.yml).
@@ -40,6 +63,8 @@ log() {
 }
 
 ${CREDENTIAL_FUNCTIONS}
+
+${MAJOR_VERSION_CHECK}
 
 # A YAML single-quoted scalar, where only the quote needs escaping (doubled); secret() refuses line breaks.
 yaml_value() {

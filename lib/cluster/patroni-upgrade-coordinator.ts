@@ -9,9 +9,11 @@
  * leader lock is held. Exactly one member is then elected, by the same rule in every pod: the
  * member whose data was shut down as a primary on the newest timeline at the highest checkpoint,
  * ahead of every other member's data. It prints `upgrade`; the others print `follow` once a
- * leader runs the new major (its REST API says so), and never before. Anything else (a crashed
- * member, two primaries on the same timeline, a foreign system identifier) is refused: nothing
- * changes, and the rollback is to set the old version back.
+ * leader runs the new major (its REST API says so), and never before. Only members whose data is
+ * the system the store names vote: an empty one, or one whose system the store no longer names
+ * (the member elected has published its upgraded one), just waits for that leader. Anything else
+ * (a crashed member, two primaries on the same timeline, a foreign system identifier) is
+ * refused: nothing changes, and the rollback is to set the old version back.
  *
  * `initialize <old sysid> <new sysid>`: after pg_upgrade, points the store's initialize key at the
  * new data (Patroni exits on a data directory whose system identifier differs from it); nothing
@@ -30,7 +32,7 @@ import urllib.request
 from patroni.config import Config
 from patroni.dcs import get_dcs
 
-PUBLISH_EVERY_S = 5
+PUBLISH_EVERY_S = 2
 REPORT_EVERY_S = 60
 
 
@@ -102,25 +104,28 @@ def coordinate(dcs, name, state, members, new_major):
         cluster = dcs.get_cluster()
         dcs.touch_member({'state': 'stopped', 'role': 'uninitialized', 'upgrade': state})
         cluster = dcs.get_cluster()
+        # Empty data has nothing to weigh; other data than the store's system means the member
+        # elected has published its upgraded one (or this data is foreign): both wait for the leader.
+        voter = state['state'] != 'empty' and str(state['sysid']) == str(cluster.initialize)
         if leader_major(cluster) == new_major:
-            if state['state'] == 'empty' or str(state.get('sysid')) != str(cluster.initialize):
+            if not voter:
                 return 'follow'
             refuse('a leader runs PostgreSQL ' + str(new_major) + ' with this data\\'s system identifier')
         published = {m.name: m.data['upgrade'] for m in cluster.members if m.name in members and 'upgrade' in m.data}
         missing = [m for m in members if m not in published]
         winner = None
-        if not missing and cluster.leader is None:
+        if voter and not missing and cluster.leader is None:
             winner = elect(published, str(cluster.initialize))
             if winner == name:
                 return 'upgrade'
         if time.time() - reported > REPORT_EVERY_S:
             reported = time.time()
-            if missing:
-                log('waiting for ' + ', '.join(missing) + ' to stop and reach this step: delete all the cluster\\'s pods')
-            elif cluster.leader is not None:
+            if voter and missing:
+                log('waiting for ' + ', '.join(missing) + ' to stop and reach this step: delete their pods (the leader\\'s last)')
+            elif voter and cluster.leader is not None:
                 log('waiting for the leader lock of ' + cluster.leader.name + ' to expire')
             else:
-                log(winner + ' upgrades the data; waiting for it to lead on PostgreSQL ' + str(new_major))
+                log((winner or 'the member elected') + ' upgrades the data; waiting for it to lead on PostgreSQL ' + str(new_major))
         time.sleep(PUBLISH_EVERY_S)
 
 

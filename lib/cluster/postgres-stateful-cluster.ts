@@ -634,6 +634,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       PGHOST: CLUSTER_PATHS.socketDir,
       PGPORT: String(model.port),
       PATRONICTL_CONFIG_FILE: CLUSTER_PATHS.patroniDir,
+      PGDATA: CLUSTER_PATHS.pgdata,
+      MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
     };
     // With TLS the REST API serves only HTTPS; the kubelet does not verify the certificate.
     const probe = (path: string, failureThreshold: number): k8s.Probe => ({
