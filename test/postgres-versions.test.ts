@@ -1,7 +1,7 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { parse } from 'yaml';
-import { BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication } from '../lib';
+import { BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication, TlsProtocolVersion } from '../lib';
 import { escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 import { POSTGRES_14_CATALOG } from '../lib/core/catalogs/postgres-14';
@@ -182,7 +182,7 @@ function patroniSettings(text: string): [string, string][] {
 }
 
 const BACKUP = { repositories: [BackupRepository.volume()] };
-const TLS = { secretName: 'db-tls' };
+const TLS = { secretName: 'db-tls', minimumProtocolVersion: TlsProtocolVersion.TLS_1_3 };
 const VARIANTS: [string, Props][] = [
   ['plain, defaults', {}],
   ['plain, one instance, no TLS', { instances: 1, tls: { disabled: true } }],
