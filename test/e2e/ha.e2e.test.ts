@@ -4,7 +4,7 @@ import { join } from 'path';
 import { Chart, Duration, Testing } from 'cdk8s';
 import { PostgresStatefulCluster } from '../../lib';
 import { SecretStore } from './support/cluster-harness';
-import { DAEMONS } from './support/daemons';
+import { DAEMONS, versionAtLeast } from './support/daemons';
 import { CommitWriter, PatroniCluster, PatroniMember } from './support/patroni-harness';
 import { Login, psql, psqlResult, requirePostgres, scratchDir, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
@@ -33,7 +33,7 @@ const OWNER = { user: 'shop_app', password: "app'pass", database: 'shop' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => (ms / MS).toFixed(1);
 
-describe('PostgresStatefulCluster in HA mode: Patroni 3.0 on etcd 3.4 with real PostgreSQL 15', () => {
+describe(`PostgresStatefulCluster in HA mode: Patroni ${DAEMONS.versions.patroni} on etcd ${DAEMONS.versions.etcd} with real PostgreSQL ${DAEMONS.postgresMajor}`, () => {
   const chart = new Chart(Testing.app(), 'ha', { namespace: 'shop' });
   new PostgresStatefulCluster(chart, 'Db', {
     postgresVersion: DAEMONS.postgresMajor,
@@ -247,6 +247,10 @@ describe('Patroni\'s REST API: basic auth on the unsafe endpoints, HTTPS with th
     const { leader, replica } = await roles();
     for (const path of ['/health', '/readiness', '/liveness', '/patroni', '/cluster']) expect([path, (await leader.restCall(path)).status]).toEqual([path, 200]);
     expect((await replica.restCall('/replica')).status).toBe(200);
+    // Patroni 4 names the leader's role `primary` where 3.x said `master`; /cluster's `leader`, which the harness reads, is the same in both.
+    const role = async (member: PatroniMember) => JSON.parse((await member.restCall('/patroni')).body).role;
+    expect([await role(leader), await role(replica)]).toEqual([versionAtLeast(DAEMONS.versions.patroni, '4.0') ? 'primary' : 'master', 'replica']);
+    expect((await leader.restCall('/primary')).status).toBe(200);
   });
 
   test('every unsafe endpoint refuses a call without credentials or with a wrong password (401), and nothing changes', async () => {
