@@ -1,0 +1,291 @@
+import { ChildProcess } from 'child_process';
+import { existsSync, readFileSync, rmSync } from 'fs';
+import { join } from 'path';
+import { Chart, Duration, Testing } from 'cdk8s';
+import { Document } from 'yaml';
+import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../../lib';
+import { SecretStore } from './support/cluster-harness';
+import { daemonSet, DaemonSet } from './support/daemons';
+import { resolveEnv } from './support/environment';
+import { prepareOldBinaries } from './support/old-binaries';
+import { localizePaths } from './support/paths';
+import { CommitWriter, LocalEtcd, PatroniCluster, PatroniDcs, PatroniMember } from './support/patroni-harness';
+import { psql, psqlResult, scratchDir, startDaemonIn } from './support/postgres-bin';
+import { findObject } from '../support/synth';
+
+const MS = 1000;
+const seconds = (ms: number) => (ms / MS).toFixed(1);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const SECRETS: SecretStore = {
+  'db-superuser': { username: 'dbadmin', password: "su:per\\pass'word" },
+  'db-replication': { username: 'replicator', password: 'rep:li\\ca"tion' },
+  'shop-owner': { username: 'shop_app', password: "app'pass" },
+  'db-patroni-api': { username: 'patroni', password: "api:pa\\ss'word" },
+};
+const OWNER = { user: 'shop_app', password: "app'pass", database: 'shop' };
+
+/** The cluster as its app declares it: 15 first, then 17 with the upgrade prop. */
+function synth(version: Pick<PostgresStatefulClusterProps, 'postgresVersion' | 'majorUpgrade'>): any[] {
+  const chart = new Chart(Testing.app(), 'ha', { namespace: 'shop' });
+  new PostgresStatefulCluster(chart, 'Db', {
+    ...version,
+    instances: 3,
+    superuserSecret: { secretName: 'db-superuser' },
+    replicationSecret: { secretName: 'db-replication' },
+    databases: [{ name: 'shop', owner: { secretName: 'shop-owner' } }],
+    highAvailability: { ttl: Duration.seconds(30), loopWait: Duration.seconds(10), retryTimeout: Duration.seconds(10), synchronousMode: true },
+  });
+  return chart.toJson();
+}
+
+/** The one etcd, kept running through the upgrade, with the members of either daemon set on it. */
+function membersOn(etcd: LocalEtcd, daemons: DaemonSet): PatroniDcs {
+  return {
+    daemons,
+    configure: (config: Document) => etcd.configure(config),
+    environment: (member, env) => etcd.environment(member, env),
+    start: (_member, command, logFile, env) => startDaemonIn(daemons, command[0], command.slice(1), logFile, env),
+    describe: () => etcd.describe(),
+    // Stopped once, at the end.
+    stop: () => undefined,
+  };
+}
+
+/** The init container `name` of the members' pod spec in `objects`. */
+function initContainer(objects: any[], name: string): any {
+  const container = findObject(objects, 'StatefulSet', 'db').spec.template.spec.initContainers.find((c: any) => c.name === name);
+  if (!container) throw new Error(`the StatefulSet has no ${name} init container`);
+  return container;
+}
+
+/** A container's mounts under the member's root, one directory per volume as the harness lays them out. */
+function mountsOf(member: PatroniMember, container: any): { [podPath: string]: string } {
+  return Object.fromEntries(container.volumeMounts.map((mount: any) => [mount.mountPath, join(member.root, mount.name)]));
+}
+
+/**
+ * What the pod's `old-binaries` init container leaves in its emptyDir, made before the pods stop:
+ * this machine's library wrappers (old-binaries.ts) are no part of a pod's downtime.
+ */
+function prepareOldBinariesOf(member: PatroniMember, objects: any[], daemons: DaemonSet): void {
+  const step = initContainer(objects, 'major-upgrade');
+  const volume = step.volumeMounts.find((mount: any) => mount.name === 'old-binaries');
+  prepareOldBinaries(initContainer(objects, 'old-binaries'), mountsOf(member, step)[volume.mountPath], daemons);
+}
+
+/**
+ * The pod's `major-upgrade` init container for a member, as the kubelet runs it: its command and
+ * environment with the pod's paths under the member's root. Resolves with its exit code.
+ */
+function runUpgradeStep(member: PatroniMember, objects: any[], dcs: PatroniDcs, logFile: string): Promise<number | null> {
+  const step = initContainer(objects, 'major-upgrade');
+  const mounts = mountsOf(member, step);
+  const fields: { [path: string]: string } = { 'metadata.name': member.name, 'metadata.namespace': 'shop' };
+  const env = step.env.map((variable: any) => {
+    const path = variable.valueFrom?.fieldRef?.fieldPath;
+    return path === undefined ? variable : { name: variable.name, value: fields[path] };
+  });
+  const resolved = dcs.environment(member.name, resolveEnv({ env }, SECRETS, objects, (value) => localizePaths(value, mounts)));
+  const command = step.command.map((arg: string) => localizePaths(arg, mounts));
+  const child: ChildProcess = startDaemonIn(dcs.daemons, 'bash', command, logFile, resolved);
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+/** Every member's REST API, sampled: how many say they lead a running primary. */
+class LeaderSampler {
+  public readonly samples: Array<{ at: number; leaders: string[] }> = [];
+  private running = true;
+  private loop?: Promise<void>;
+
+  constructor(private readonly members: () => PatroniMember[]) {}
+
+  public start(): void {
+    this.loop = (async () => {
+      while (this.running) {
+        const at = Date.now();
+        const answers = await Promise.all(this.members().map(async (member) => {
+          const body = await member.rest('/patroni');
+          try {
+            const status = body === undefined ? undefined : JSON.parse(body);
+            return ['master', 'primary'].includes(status?.role) && status?.state === 'running' ? `${member.name}:${member.restPort}` : undefined;
+          } catch {
+            return undefined;
+          }
+        }));
+        this.samples.push({ at, leaders: answers.filter((name): name is string => name !== undefined) });
+        await sleep(250);
+      }
+    })();
+  }
+
+  public async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+describe('HA major upgrade: Patroni 3.0.2 on PostgreSQL 15, then every pod deleted at once and Patroni 4.0.7 on 17 upgrades it, etcd kept', () => {
+  const bookworm = daemonSet('bookworm');
+  const trixie = daemonSet('trixie');
+  const before = synth({ postgresVersion: 15 });
+  const after = synth({ postgresVersion: 17, majorUpgrade: { fromVersion: 15 } });
+  let scratch: string;
+  let etcd: LocalEtcd;
+  let old: PatroniCluster;
+  let upgraded: PatroniCluster | undefined;
+  const writers: CommitWriter[] = [];
+  let rowsBefore = 0;
+  let sampler: LeaderSampler | undefined;
+
+  beforeAll(async () => {
+    for (const set of [bookworm, trixie]) for (const program of ['postgres', 'psql', 'patroni', 'python'] as const) set.require(program);
+    scratch = scratchDir('cdk8s-postgres-ha-upgrade');
+    etcd = await LocalEtcd.start(scratch);
+    old = await PatroniCluster.create(scratch, before, 'db', SECRETS, membersOn(etcd, bookworm));
+  }, 120_000);
+
+  afterAll(async () => {
+    await sampler?.stop();
+    for (const writer of writers) await writer.stop();
+    await old?.stop();
+    await upgraded?.stop();
+    etcd?.stop();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  }, 120_000);
+
+  test('15 to 17: one member upgrades, the others re-clone it; one leader at most, every acknowledged row kept', async () => {
+    old.start();
+    const { leader: oldLeader } = await old.waitHealthy(180 * MS);
+    const oldOwner = { port: old.member(oldLeader).pgPort, ...OWNER };
+    psql(oldOwner, 'CREATE TABLE upgrade_writes (id bigint PRIMARY KEY)');
+    expect(old.member(oldLeader).psql('SHOW server_version_num')).toMatch(/^15\d{4}$/);
+    const oldSystem = JSON.parse((await old.member(oldLeader).rest('/patroni'))!).database_system_identifier;
+
+    const writer = new CommitWriter(old.members.map((m) => m.pgPort), OWNER, 'upgrade_writes', join(scratch, 'writer-15.log'));
+    writers.push(writer);
+    writer.start();
+    await writer.firstAckAbove(0, 10 * MS);
+    await sleep(3 * MS);
+
+    for (const member of old.members) prepareOldBinariesOf(member, after, trixie);
+    const leaders = new LeaderSampler(() => [...old.members, ...upgraded?.members ?? []]);
+    sampler = leaders;
+    leaders.start();
+
+    // The README's order: the replicas' pods first. Their new pods wait in the upgrade step
+    // (the manifests' ConfigMaps reach the running leader's volumes too, as the kubelet syncs them).
+    const startedAt = Date.now();
+    const replicas = old.members.filter((member) => member.name !== oldLeader);
+    await Promise.all(replicas.map((member) => member.stop()));
+    upgraded = await PatroniCluster.create(scratch, after, 'db', SECRETS, membersOn(etcd, trixie));
+    const cluster = upgraded;
+    expect(findObject(after, 'StatefulSet', 'db').spec.updateStrategy).toEqual({ type: 'OnDelete' });
+    const stepLog = (name: string) => join(scratch, `${name}-upgrade.log`);
+    const runStep = async (member: PatroniMember) => {
+      const code = await runUpgradeStep(member, after, cluster.dcs, stepLog(member.name));
+      if (code !== 0) throw new Error(`${member.name}'s major-upgrade step exited ${code}\n${readFileSync(stepLog(member.name), 'utf8')}`);
+      member.start();
+    };
+    const steps = replicas.map((member) => runStep(cluster.member(member.name)));
+    // The leader alone takes writes meanwhile (synchronous_mode without strict lets it go on).
+    const sentWithoutReplicas = writer.sent;
+    await writer.firstAckAbove(sentWithoutReplicas, 60 * MS);
+    await sleep(5 * MS);
+    expect(existsSync(join(scratch, `${oldLeader}-upgrade.log`))).toBe(false);
+
+    // Then the leader's pod: the writes stop until the upgraded leader takes them.
+    const leaderDeletedAt = Date.now();
+    await old.member(oldLeader).stop();
+    await writer.stop();
+    const lastAckBefore = Math.max(...writer.acknowledged.values());
+    const newWriter = new CommitWriter(cluster.members.map((m) => m.pgPort), OWNER, 'upgrade_writes', join(scratch, 'writer-17.log'));
+    newWriter.sent = writer.sent;
+    writers.push(newWriter);
+    newWriter.start();
+    steps.push(runStep(cluster.member(oldLeader)));
+    await Promise.all(steps);
+    const { leader } = await cluster.waitHealthy(300 * MS);
+    const healthyAt = Date.now();
+    const firstAckAfter = await newWriter.firstAckAbove(writer.sent, 60 * MS);
+    await sleep(2 * MS);
+    await newWriter.stop();
+    await leaders.stop();
+
+    // The last leader was elected, and it alone ran pg_upgrade.
+    const stepLogs = Object.fromEntries(cluster.members.map((m) => [m.name, readFileSync(join(scratch, `${m.name}-upgrade.log`), 'utf8')]));
+    expect(Object.entries(stepLogs).filter(([, log]) => log.includes('elected to upgrade')).map(([name]) => name)).toEqual([oldLeader]);
+    expect(Object.entries(stepLogs).filter(([, log]) => log.includes('pg_upgrade done')).map(([name]) => name)).toEqual([oldLeader]);
+    expect(leader).toBe(oldLeader);
+
+    // One leader at most at every sample.
+    const doubled = leaders.samples.filter((sample) => sample.leaders.length > 1);
+    expect(doubled).toEqual([]);
+    expect(leaders.samples.length).toBeGreaterThan(20);
+
+    // Every acknowledged row, before and after the upgrade, is on the new leader.
+    const newLeader = cluster.member(leader);
+    const present = new Set(newLeader.psql('SELECT id FROM upgrade_writes', OWNER.database).split('\n').map(Number));
+    const acknowledged = [...writer.acknowledged.keys(), ...newWriter.acknowledged.keys()];
+    expect(writer.acknowledged.size).toBeGreaterThan(0);
+    expect(newWriter.acknowledged.size).toBeGreaterThan(0);
+    expect(acknowledged.filter((id) => !present.has(id))).toEqual([]);
+    const acknowledgedAlone = [...writer.acknowledged.keys()].filter((id) => id > sentWithoutReplicas).length;
+    expect(acknowledgedAlone).toBeGreaterThan(0);
+
+    // Every member runs 17, the replicas stream from the leader; the REST API says 17.
+    const newSystem = JSON.parse((await newLeader.rest('/patroni'))!).database_system_identifier;
+    expect(newSystem).not.toBe(oldSystem);
+    for (const member of cluster.members) {
+      expect([member.name, member.psql('SHOW server_version_num')]).toEqual([member.name, expect.stringMatching(/^17\d{4}$/)]);
+      const status = JSON.parse((await member.rest('/patroni'))!);
+      expect([member.name, Math.floor(status.server_version / 10000)]).toEqual([member.name, 17]);
+      // One new system, which the store names: the followers are clones of the upgraded leader.
+      expect([member.name, status.database_system_identifier]).toEqual([member.name, newSystem]);
+      // The old major's data stays beside the new until majorUpgrade is removed.
+      expect([member.name, readFileSync(join(member.root, 'data', 'pgdata.15', 'PG_VERSION'), 'utf8').trim()]).toEqual([member.name, '15']);
+    }
+    expect(cluster.streamingTo(leader)).toEqual(cluster.members.map((m) => m.name).filter((name) => name !== leader).sort());
+
+    // Passwords carried over: the owner logs in over TCP with its Secret's password, and a wrong one is refused.
+    const owner = { port: newLeader.pgPort, ...OWNER };
+    expect(psql(owner, 'SELECT current_user')).toBe('shop_app');
+    const wrong = psqlResult({ ...owner, password: 'guess' }, 'SELECT 1');
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain('password authentication failed for user "shop_app"');
+
+    const unavailable = firstAckAfter - lastAckBefore;
+    console.log(`ha-major-upgrade-e2e: writes unavailable ${seconds(unavailable)} s (leader's pod deleted to first commit on 17: `
+      + `${seconds(firstAckAfter - leaderDeletedAt)} s); replicas' pods deleted to healthy on 17 ${seconds(healthyAt - startedAt)} s; `
+      + `rows acknowledged ${acknowledged.length} (${acknowledgedAlone} by the leader alone), all present; `
+      + `${leaders.samples.length} leader samples, max ${Math.max(...leaders.samples.map((sample) => sample.leaders.length))} leader`);
+    expect(existsSync(join(newLeader.root, 'data', 'pgdata.upgrade-sysid'))).toBe(false);
+    rowsBefore = present.size;
+  }, 900_000);
+
+  test('majorUpgrade removed: a rolling update back to RollingUpdate, each member deletes the old major\'s data at its start', async () => {
+    const cluster = upgraded!;
+    const { leader } = await cluster.waitHealthy();
+    const final = synth({ postgresVersion: 17 });
+    const statefulSet = findObject(final, 'StatefulSet', 'db');
+    expect(statefulSet.spec.updateStrategy).toEqual({ type: 'RollingUpdate' });
+    const rendered = findObject(final, 'ConfigMap', 'db-patroni').data['patroni.yml'];
+    // The StatefulSet's order, the leader last as its preStop hook would hand it over anyway; same addresses.
+    const order = [...cluster.members.map((m) => m.name).filter((name) => name !== leader).sort().reverse(), leader];
+    for (const name of order) {
+      const index = cluster.members.findIndex((m) => m.name === name);
+      const previous = cluster.members[index];
+      await previous.stop();
+      const member = new PatroniMember(scratch, name, previous.pgPort, previous.restPort, final, statefulSet, rendered, SECRETS, cluster.dcs);
+      cluster.members[index] = member;
+      member.start();
+      await cluster.waitHealthy(180 * MS);
+      expect([name, existsSync(join(member.root, 'data', 'pgdata.15'))]).toEqual([name, false]);
+      expect(member.logSinceStart()).toMatch(/removed \S+pgdata\.15, the PostgreSQL 15 data kept since the major upgrade/);
+    }
+    const { leader: last } = await cluster.waitHealthy();
+    const count = Number(cluster.member(last).psql('SELECT count(*) FROM upgrade_writes', OWNER.database));
+    expect(count).toBe(rowsBefore);
+    for (const member of cluster.members) expect([member.name, member.psql('SHOW server_version_num')]).toEqual([member.name, expect.stringMatching(/^17\d{4}$/)]);
+  }, 600_000);
+});
