@@ -222,3 +222,31 @@ describe('what the library renders, on every major', () => {
       }
     });
 });
+
+describe('reserved_connections (PostgreSQL 16 and later) in the connection budget', () => {
+  const budget = (reserved: string) => {
+    const chart = testChart();
+    const cluster = new PostgresStatefulCluster(chart, 'Db', {
+      ...SECRETS,
+      postgresVersion: 16,
+      settings: { maxConnections: 20, superuserReservedConnections: 3 },
+      extraParameters: { reserved_connections: reserved },
+    });
+    return { chart, cluster };
+  };
+
+  test('the consumers\' roles fit in what both reserves leave', () => {
+    const { chart, cluster } = budget('5');
+    cluster.addConnectionDemand({ consumer: 'app', primary: 12, replica: 0 });
+    expect(() => synthObjects(chart)).not.toThrow();
+    expect(cluster.connectionBudgetReport()).toContain('max_connections 20 - superuser_reserved_connections 3 - reserved_connections 5 = 12 per instance');
+    cluster.addConnectionDemand({ consumer: 'more', primary: 1, replica: 0 });
+    expect(() => synthObjects(chart)).toThrow(
+      /leaves 12 connections for ordinary roles \(superuser_reserved_connections 3, reserved_connections 5\)[^]*raise settings\.maxConnections to 21 or more/);
+  });
+
+  test('reserves that take every slot are refused, as the server would refuse to start', () => {
+    const message = thrownMessage(() => synthObjects(budget('17').chart), 'reserves of 20');
+    expectPropErrorMessage(message, 'test/Db', { prop: 'extraParameters.reserved_connections', value: '"17"', fix: /keep both reserves below settings\.maxConnections/ });
+  });
+});

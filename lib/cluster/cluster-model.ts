@@ -90,6 +90,8 @@ export interface ClusterModel {
   /** max_slot_wal_keep_size in bytes. */
   readonly maxSlotWalKeepBytes: number;
   readonly superuserReservedConnections: number;
+  /** reserved_connections (PostgreSQL 16 and later, through extraParameters): slots only roles in pg_use_reserved_connections take. */
+  readonly reservedConnections: number;
   readonly allowedCidrs: string[];
   /** Whether pg_hba admits the superuser over TCP. */
   readonly superuserNetworkAccess: boolean;
@@ -172,7 +174,8 @@ type Topology = Pick<ClusterModel, 'name' | 'instances' | 'replicas' | 'port' | 
 | 'podNames' | 'replicaApplicationNames'>;
 
 /** The postgresql.conf parameters and what the cluster derives from them. */
-type Settings = Pick<ClusterModel, 'parameters' | 'maxConnections' | 'superuserReservedConnections' | 'maxSlotWalKeepBytes' | 'memoryOverrun'>;
+type Settings = Pick<ClusterModel, 'parameters' | 'maxConnections' | 'superuserReservedConnections' | 'reservedConnections' | 'maxSlotWalKeepBytes'
+| 'memoryOverrun'>;
 
 /** Validates the props of a cluster and resolves every default. */
 export function resolveClusterModel(scope: IConstruct, id: string, props: PostgresStatefulClusterProps): ClusterModel {
@@ -339,9 +342,29 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
   const parameters: Parameter[] = Object.entries(typed)
     .filter((entry): entry is [string, ParameterValue] => entry[1] !== undefined)
     .map(([parameter, value]) => ({ name: parameter, value }));
-  parameters.push(...resolveExtraParameters(scope, props.extraParameters ?? {}, version));
+  const extra = resolveExtraParameters(scope, props.extraParameters ?? {}, version);
+  parameters.push(...extra);
   if (topology.highAvailability) parameters.forEach((parameter) => checkPatroniLimit(scope, parameter, props.extraParameters ?? {}, version));
-  return { parameters, maxConnections, superuserReservedConnections, maxSlotWalKeepBytes, memoryOverrun };
+  const reservedConnections = resolveReservedConnections(scope, extra, props.extraParameters ?? {}, maxConnections, superuserReservedConnections);
+  return { parameters, maxConnections, superuserReservedConnections, reservedConnections, maxSlotWalKeepBytes, memoryOverrun };
+}
+
+/**
+ * PostgreSQL 16's reserved_connections, which the library's own roles are not granted: they fit
+ * in what both reserves leave, and the server refuses to start when the reserves take every slot.
+ */
+function resolveReservedConnections(scope: IConstruct, extra: Parameter[], props: { [name: string]: string },
+  maxConnections: number, superuserReserved: number): number {
+  const parameter = extra.find((p) => p.name === 'reserved_connections');
+  if (!parameter) return 0;
+  const reserved = Number(parameter.value);
+  if (superuserReserved + reserved >= maxConnections) {
+    const key = Object.keys(props).find((name) => name.toLowerCase() === 'reserved_connections')!;
+    throw propError(scope, `extraParameters.${key}`, parameter.value,
+      `with superuser_reserved_connections ${superuserReserved} leaves no connection for other roles out of maxConnections ${maxConnections}`,
+      'keep both reserves below settings.maxConnections');
+  }
+  return reserved;
 }
 
 /** synchronous_standby_names, from synchronousReplication: the plain mode's replicas in ordinal order. */

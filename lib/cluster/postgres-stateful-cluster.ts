@@ -78,6 +78,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly model: ClusterModel;
   private readonly provisioning: Provisioning;
   private readonly demands: ConnectionDemand[] = [];
+  /** reserved_connections (PostgreSQL 16 and later), which the consumers' roles cannot take either. */
+  private readonly reservedConnections: number;
   /** Every instance's pods, for the NetworkPolicies of clients. */
   public readonly serverPods: NetworkPeer;
   /** Whether the cluster takes TLS connections: unless `tls.disabled`. */
@@ -128,6 +130,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.superuserCredentials = model.superuser;
     this.maxConnections = model.maxConnections;
     this.superuserReservedConnections = model.superuserReservedConnections;
+    this.reservedConnections = model.reservedConnections;
     this.certificateDnsNames = [...model.certificateDnsNames];
     this.encrypted = model.tls !== undefined;
     if (model.tls) {
@@ -223,18 +226,31 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
    * `examples/main.ts` writes it beside the manifests.
    */
   public connectionBudgetReport(): string {
-    const available = this.maxConnections - this.superuserReservedConnections;
-    return `${this.node.path} (${this.name}): max_connections ${this.maxConnections} - superuser_reserved_connections `
-      + `${this.superuserReservedConnections} = ${available} per instance\n${budgetTable(this.demands, this.replicas)}\n`;
+    return `${this.node.path} (${this.name}): max_connections ${this.maxConnections} - ${this.reserves(' - ')} = ${this.available()} per instance\n`
+      + `${budgetTable(this.demands, this.replicas)}\n`;
+  }
+
+  /** What max_connections leaves ordinary roles. */
+  private available(): number {
+    return this.maxConnections - this.superuserReservedConnections - this.reservedConnections;
+  }
+
+  /** superuser_reserved_connections, and reserved_connections when set, for messages. */
+  private reserves(separator: string): string {
+    const reserved = this.reservedConnections > 0 ? `${separator}reserved_connections ${this.reservedConnections}` : '';
+    return `superuser_reserved_connections ${this.superuserReservedConnections}${reserved}`;
   }
 
   private validateConnectionBudget(): string[] {
-    const available = this.maxConnections - this.superuserReservedConnections;
-    const limits = { maxConnections: this.maxConnections, superuserReservedConnections: this.superuserReservedConnections };
+    const limits = {
+      maxConnections: this.maxConnections,
+      superuserReservedConnections: this.superuserReservedConnections,
+      reservedConnections: this.reservedConnections,
+    };
     const table = describeOverbooking(this.demands, limits, this.replicas);
     if (!table) return [];
-    return [`${this.node.path}: settings.maxConnections ${this.maxConnections} leaves ${available} connections for ordinary roles `
-      + `(superuser_reserved_connections ${this.superuserReservedConnections}), fewer than its consumers may open:\n${table}\n`
+    return [`${this.node.path}: settings.maxConnections ${this.maxConnections} leaves ${this.available()} connections for ordinary roles `
+      + `(${this.reserves(', ')}), fewer than its consumers may open:\n${table}\n`
       + `; raise settings.maxConnections to ${neededMaxConnections(this.demands, limits, this.replicas)} or more, `
       + 'or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)'];
   }

@@ -23,19 +23,25 @@ export interface ConnectionDemand {
   readonly superuser?: boolean;
 }
 
-/** An instance's limits: max_connections, of which superuser_reserved_connections only superusers may take. */
+/**
+ * An instance's limits: max_connections, of which superuser_reserved_connections only superusers
+ * may take, and reserved_connections (PostgreSQL 16) only they and pg_use_reserved_connections.
+ */
 export interface ConnectionLimits {
   readonly maxConnections: number;
   readonly superuserReservedConnections: number;
+  readonly reservedConnections: number;
 }
 
 /**
  * The connections every instance must allow for these demands to fit: max_connections for all
- * of them, and superuser_reserved_connections more than ordinary roles take.
+ * of them, and both reserves (superuser_reserved_connections, reserved_connections) more than
+ * ordinary roles take.
  */
 export function neededMaxConnections(demands: ConnectionDemand[], limits: ConnectionLimits, replicas: number): number {
   const most = (selected: ConnectionDemand[]) => Math.max(...Object.values(totals(selected, replicas)));
-  return Math.max(most(demands), most(demands.filter((demand) => !demand.superuser)) + limits.superuserReservedConnections);
+  const reserved = limits.superuserReservedConnections + limits.reservedConnections;
+  return Math.max(most(demands), most(demands.filter((demand) => !demand.superuser)) + reserved);
 }
 
 /** The problem with these demands against an instance's limits, or undefined when they fit. */
