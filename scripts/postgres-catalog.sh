@@ -51,7 +51,7 @@ server=$(runuser -u postgres -- "$psql" -h "$scratch" -U postgres -d postgres -A
   echo "export const POSTGRES_${major}_CATALOG: PostgresCatalog = {"
   echo "  server: '${server//\'/\\\'}',"
   echo "  settings: {"
-  sed 's/^/    /' <<<"$rows"
+  awk '{ print "    " $0 }' <<<"$rows"
   echo "  },"
   echo "};"
 } > "$out"
