@@ -246,6 +246,21 @@ describe('HA mode on Patroni 4.0 with its Kubernetes store (fake API, rendered R
     console.log(`ha-kubernetes-e2e: ${leader} reconnected, its pod labelled replica after ${seconds(labelledAt(leader, services.ro, reconnectedAt)! - reconnectedAt)} s`);
   }, 300_000);
 
+  test('patronictl in a pod (kubectl exec) lists the members and changes the dynamic configuration through the API, under the Role', async () => {
+    const leader = await labelsSettled(60 * MS);
+    const member = cluster.member(leader);
+    const ctl = async (...args: string[]) => {
+      const result = await member.exec('patronictl', args);
+      if (result.status !== 0) throw new Error(`patronictl ${args.join(' ')} exited ${result.status}\n${result.stdout}\n${result.stderr}`);
+      return result.stdout;
+    };
+    const listed = JSON.parse(await ctl('list', '--format', 'json'));
+    expect(listed.map((m: any) => m.Member).sort()).toEqual(cluster.members.map((m) => m.name).sort());
+    expect(listed.find((m: any) => m.Role === 'Leader').Member).toBe(leader);
+    await ctl('edit-config', '--force', '--set', 'maximum_lag_on_failover=2097152');
+    expect(JSON.parse(dcs.api.get('configmaps', dcs.namespace, 'db-config').metadata.annotations.config).maximum_lag_on_failover).toBe(2097152);
+  }, 120_000);
+
   test('a write Patroni has not seen (its watch late): the leader\'s compare-and-swap on the lock gets 409, it reads the lock again and keeps it', async () => {
     const leader = await labelsSettled(120 * MS);
     const since = Date.now();

@@ -6,7 +6,7 @@ import { Document } from 'yaml';
 import { DaemonSet } from './daemons';
 import { FakeKubeApi } from './fake-kube-api';
 import { PatroniDcs } from './patroni-harness';
-import { giveToDaemonUser, startDaemonIn } from './postgres-bin';
+import { CommandResult, giveToDaemonUser, RootBinds, runAsyncIn, startDaemonIn } from './postgres-bin';
 import { TestCa } from './test-ca';
 import { findObject } from '../../support/synth';
 
@@ -124,9 +124,11 @@ export class KubernetesDcs implements PatroniDcs {
   }
 
   public start(member: string, command: string[], logFile: string, env: { [name: string]: string }): ChildProcess {
-    const account = this.accounts[member];
-    if (!account) throw new Error(`no pod ${member} registered in the API`);
-    return startDaemonIn(this.daemons, command[0], command.slice(1), logFile, env, { [this.mountPoint]: account });
+    return startDaemonIn(this.daemons, command[0], command.slice(1), logFile, env, this.binds(member));
+  }
+
+  public exec(member: string, command: string[], env: { [name: string]: string }): Promise<CommandResult> {
+    return runAsyncIn(this.daemons, command[0], command.slice(1), env, this.binds(member));
   }
 
   /** The API requests by verb, resource and status, and the last ones. */
@@ -139,5 +141,12 @@ export class KubernetesDcs implements PatroniDcs {
 
   public async stop(): Promise<void> {
     await this.api.stop();
+  }
+
+  /** The pod's ServiceAccount directory, bound where the kubelet mounts it. */
+  private binds(member: string): RootBinds {
+    const account = this.accounts[member];
+    if (!account) throw new Error(`no pod ${member} registered in the API`);
+    return { [this.mountPoint]: account };
   }
 }

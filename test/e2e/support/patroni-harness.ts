@@ -10,7 +10,7 @@ import { SecretStore } from './cluster-harness';
 import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, run, runOkIn, startDaemon, startDaemonIn, waitFor } from './postgres-bin';
+import { CommandResult, daemonGroup, freePort, giveToDaemonUser, run, runAsyncIn, runOkIn, startDaemon, startDaemonIn, waitFor } from './postgres-bin';
 import { findObject } from '../../support/synth';
 
 /** A member as Patroni's `GET /cluster` lists it. */
@@ -126,6 +126,8 @@ export interface PatroniDcs {
   environment(member: string, env: { [name: string]: string }): { [name: string]: string };
   /** Starts the member's command as its pod would run it; output to `logFile`. */
   start(member: string, command: string[], logFile: string, env: { [name: string]: string }): ChildProcess;
+  /** Runs a command beside it, as `kubectl exec` into its pod would; by default as the daemons' other commands. */
+  exec?(member: string, command: string[], env: { [name: string]: string }): Promise<CommandResult>;
   /** What a timeout shows of the store. */
   describe(): string;
   stop(): void | Promise<void>;
@@ -257,6 +259,11 @@ export class PatroniMember {
     const start = statSync(log).size;
     const child = startDaemonIn(this.dcs.daemons, this.preStopCommand[0], this.preStopCommand.slice(1), log, this.env);
     return new Promise((resolve) => child.on('exit', (status) => resolve({ status, output: readFileSync(log).subarray(start).toString('utf8') })));
+  }
+
+  /** A command in the member's container, with its environment, as `kubectl exec` runs it (patronictl, say). */
+  public exec(command: string, args: string[]): Promise<CommandResult> {
+    return this.dcs.exec?.(this.name, [command, ...args], this.env) ?? runAsyncIn(this.dcs.daemons, command, args, this.env);
   }
 
   /** Whether Patroni runs. */

@@ -132,6 +132,30 @@ export function runOkIn(set: DaemonSet, command: string, args: string[], env: No
   return result.stdout;
 }
 
+/** A command's exit status and output. */
+export interface CommandResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * runIn without blocking the event loop, for a command that talks to a server the test itself
+ * runs (the fake Kubernetes API); `binds` as for startDaemonIn.
+ */
+export function runAsyncIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {},
+  binds: RootBinds = {}): Promise<CommandResult> {
+  const target = spawnTarget(set, command, args, binds);
+  const child = spawn(target.command, target.args, { env: spawnEnv(set, env), stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, ...target.user });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (output.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (output.stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, ...output }));
+  });
+}
+
 /** startDaemon with the given daemon set, and paths of its root bound to other files for this daemon only. */
 export function startDaemonIn(set: DaemonSet, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {},
   binds: RootBinds = {}): ChildProcess {
