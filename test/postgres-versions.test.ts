@@ -1,7 +1,7 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { parse } from 'yaml';
-import { BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication, TlsProtocolVersion } from '../lib';
+import { BackupRepository, ChangeImpact, PostgresStatefulCluster, PostgresStatefulClusterProps, SynchronousReplication, TlsProtocolVersion } from '../lib';
 import { escapeRegExp, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
 import { POSTGRES_14_CATALOG } from '../lib/core/catalogs/postgres-14';
@@ -10,9 +10,12 @@ import { POSTGRES_16_CATALOG } from '../lib/core/catalogs/postgres-16';
 import { POSTGRES_17_CATALOG } from '../lib/core/catalogs/postgres-17';
 import { POSTGRES_18_CATALOG } from '../lib/core/catalogs/postgres-18';
 import { PostgresCatalog } from '../lib/core/catalogs/postgres-catalog';
+import { ParameterContext } from '../lib/core/parameter-context';
 import { DEFAULT_POSTGRES_MAJOR, postgresMajors, postgresVersion } from '../lib/core/postgres-versions';
 import { MINOR_RELEASE_PARAMETERS, REMOVED_PARAMETERS } from '../lib/core/removed-parameters';
 import { checkSettingValue, gucSyntax } from '../lib/core/setting-values';
+import { classifySettingChange, ClusterMode } from '../lib/testing/change-impact/classify-setting';
+import { parseArguments } from '../lib/testing/change-impact/cli';
 
 type Props = Partial<PostgresStatefulClusterProps>;
 
@@ -248,5 +251,20 @@ describe('reserved_connections (PostgreSQL 16 and later) in the connection budge
   test('reserves that take every slot are refused, as the server would refuse to start', () => {
     const message = thrownMessage(() => synthObjects(budget('17').chart), 'reserves of 20');
     expectPropErrorMessage(message, 'test/Db', { prop: 'extraParameters.reserved_connections', value: '"17"', fix: /keep both reserves below settings\.maxConnections/ });
+  });
+});
+
+describe('the change impact report reads the cluster\'s major', () => {
+  test('--postgres-major names a supported major, or the command line is refused', () => {
+    expect(parseArguments(['--before', 'a', '--after', 'b', '--postgres-major', '16']).postgresMajor).toBe(16);
+    expect(parseArguments(['--before', 'a', '--after', 'b']).postgresMajor).toBeUndefined();
+    expect(() => parseArguments(['--before', 'a', '--after', 'b', '--postgres-major', '13'])).toThrow(
+      'cdk8s-postgres-impact: --postgres-major "13" is not a PostgreSQL major the library supports; use one of 14, 15, 16, 17, 18');
+    expect(() => ChangeImpact.compare('', '', { postgresMajor: 19 })).toThrow(/postgresMajor 19 is not a PostgreSQL major the library supports/);
+  });
+
+  test('a setting only a newer major has is classified by that major\'s context', () => {
+    expect(classifySettingChange('io_method', 'worker', 'sync', ClusterMode.PLAIN, 18).context).toBe(ParameterContext.POSTMASTER);
+    expect(classifySettingChange('io_method', 'worker', 'sync', ClusterMode.PLAIN, 17).context).toBeUndefined();
   });
 });

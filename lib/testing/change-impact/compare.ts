@@ -5,7 +5,7 @@ import { exitCodeOf } from './exit-codes';
 import { KubeObject, objectKey, objectRef } from './manifests';
 import { renderMarkdown } from './markdown';
 import { Acknowledgement, ChangeImpactFinding, ChangeImpactOptions, ChangeImpactReport, ComponentImpact, FindingCategory } from './report-types';
-import { DEFAULT_POSTGRES_MAJOR } from '../../core/postgres-versions';
+import { DEFAULT_POSTGRES_MAJOR, postgresMajors } from '../../core/postgres-versions';
 
 /** Secrets read now and not before, and Certificates added or changed: what the user must act on first. */
 function credentialFindings(before: KubeObject[], after: KubeObject[]): ChangeImpactFinding[] {
@@ -42,6 +42,9 @@ function hasChanges(c: ComponentImpact): boolean {
 /** Compares the objects synthesized before and after and reports what applying the new ones does. */
 export function compareObjects(before: KubeObject[], after: KubeObject[], options: ChangeImpactOptions = {}): ChangeImpactReport {
   const major = options.postgresMajor ?? DEFAULT_POSTGRES_MAJOR;
+  if (!postgresMajors().includes(major)) {
+    throw new Error(`ChangeImpact: postgresMajor ${major} is not a PostgreSQL major the library supports; use one of ${postgresMajors().join(', ')}`);
+  }
   const grouped = groupComponents(before, after).map((group) => componentImpact(group, major)).filter(hasChanges);
   const databases = grouped.filter((c) => c.mode !== undefined);
   const components = [...databases, ...grouped.filter((c) => c.mode === undefined), ...credentialsComponent(credentialFindings(before, after))];
