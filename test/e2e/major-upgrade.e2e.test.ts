@@ -137,6 +137,15 @@ describe('a major upgrade from PostgreSQL 15 (Debian 12) to 17 (the Debian 13 ro
       expect(wrong.status).not.toBe(0);
       expect(wrong.log).toContain('holds PostgreSQL 15 data, but majorUpgrade.fromVersion is 16: set majorUpgrade.fromVersion to 15');
       expect(readFileSync(join(pgdata(wrongFrom), 'PG_VERSION'), 'utf8').trim()).toBe('15');
+
+      // A replica's wait for the primary's new major is bounded; it asks the primary, still on 15, over TLS as the replication role.
+      rmSync(pgdata(wrongFrom), { recursive: true });
+      const [, waiting] = pods(elsewhere, synth(17, { fromVersion: 15 }), ports, trixie);
+      const { command, env } = waiting.initContainer('major-upgrade');
+      const gaveUp = await runToEnd(trixie, command, { ...env, PRIMARY_WAIT_SECONDS: '6' }, join(elsewhere, 'wait.log'));
+      expect(gaveUp.status).not.toBe(0);
+      expect(gaveUp.log).toMatch(/waiting for the primary at 127\.0\.0\.1:\d+ to run PostgreSQL 17 \(server_version_num 15\d{4}\)/);
+      expect(gaveUp.log).toMatch(/did not run PostgreSQL 17 within 6s \(server_version_num 15\d{4}\): exiting so that the pod starts over/);
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }
