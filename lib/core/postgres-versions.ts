@@ -81,7 +81,8 @@ function fromCatalog(major: number, catalog: PostgresCatalog, release: string): 
   return {
     major,
     server: catalog.server,
-    parameters: new Set(names.filter((name) => catalog.settings[name].inFile && !(name in MINOR_RELEASE_PARAMETERS))),
+    parameters: new Set(names.filter((name) => catalog.settings[name].inFile
+      && !Object.prototype.hasOwnProperty.call(MINOR_RELEASE_PARAMETERS, name))),
     contexts,
     parameterTypes,
     release,
