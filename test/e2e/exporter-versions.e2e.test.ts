@@ -10,6 +10,7 @@ import { ChildProcess } from 'child_process';
 import { existsSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
+import { Client } from 'pg';
 import { PooledClusterChart } from '../../examples/pooled-cluster';
 import { CLUSTER_FILES, CLUSTER_PATHS, REPLICATION_GROUP } from '../../lib/cluster/cluster-layout';
 import { PostgresStatefulCluster } from '../../lib/cluster/postgres-stateful-cluster';
@@ -79,6 +80,24 @@ describe(`postgres_exporter of Debian 12 and 13 beside a real PostgreSQL ${DAEMO
     `--port=${primary.port}`, '--username=dbadmin', '--dbname=postgres', '--command',
     "SELECT count(*) FROM pg_stat_activity WHERE usename = 'postgres_exporter'"], { PGPASSWORD: 'su-secret' }).trim());
 
+  /** The most sessions the exporter role held while `during` ran, sampled without blocking the scrapes. */
+  async function peakSessions(during: Promise<unknown>): Promise<number> {
+    const client = new Client({ host: primary.localize(CLUSTER_PATHS.socketDir), port: primary.port, user: 'dbadmin', password: 'su-secret', database: 'postgres' });
+    await client.connect();
+    let done = false;
+    void during.finally(() => (done = true));
+    let peak = 0;
+    try {
+      while (!done) {
+        const result = await client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'postgres_exporter'");
+        peak = Math.max(peak, result.rows[0].n);
+      }
+    } finally {
+      await client.end();
+    }
+    return peak;
+  }
+
   beforeAll(async () => {
     requirePostgres();
     for (const set of [BOOKWORM, TRIXIE]) set.require('postgresExporter');
@@ -119,12 +138,17 @@ describe(`postgres_exporter of Debian 12 and 13 beside a real PostgreSQL ${DAEMO
       let most = 0;
       for (let round = 0; round < 10; round++) {
         const scrape = exporter.scrape();
-        most = Math.max(most, exporterSessions());
+        most = Math.max(most, await peakSessions(scrape));
         expect(await scrape).toBeDefined();
-        most = Math.max(most, exporterSessions());
       }
       expect(most).toBeGreaterThan(0);
       expect(most).toBeLessThanOrEqual(2);
+      // Scrapes at once (two Prometheus servers, or a retry over a slow one): 0.11 shares its
+      // collectors' connection; 0.14 and later open one per scrape in flight, so the budget's two
+      // hold for one scraper only. Measured, and bounded by one per scrape plus the kept one.
+      const concurrent = await peakSessions(Promise.all(Array.from({ length: 8 }, () => exporter.scrape())));
+      expect(concurrent).toBeLessThanOrEqual(index === 0 ? 2 : 9);
+      process.stdout.write(`postgres_exporter ${exporter.set.versions.postgresExporter}: at most ${most} sessions under one scraper, ${concurrent} under 8 scrapes at once\n`);
     } finally {
       exporter.kill();
       await waitFor('the exporter\'s sessions to end', () => exporterSessions() === 0, 15_000);
