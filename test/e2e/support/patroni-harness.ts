@@ -304,10 +304,9 @@ export class PatroniMember {
   /** The running postmaster's pid, checked against its command line: a stale postmaster.pid may name another process. */
   public postmasterPid(): number | undefined {
     const dataDir = this.config.postgresql.data_dir;
-    const pidFile = join(dataDir, 'postmaster.pid');
-    if (!existsSync(pidFile)) return undefined;
-    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    // Either file may go between a check and the read (PostgreSQL stopping or crashing): read, and take a missing one as none.
     try {
+      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
       return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dataDir) ? pid : undefined;
     } catch {
       return undefined;
