@@ -521,10 +521,6 @@ function checkPatroniLimit(scope: IConstruct, parameter: Parameter, extra: { [na
   if (limits.forced.has(parameter.name)) {
     throw propError(scope, prop, value, 'is set by Patroni in the HA mode', `drop ${prop}`);
   }
-  if (limits.dropped.has(parameter.name)) {
-    throw propError(scope, prop, value, `is not among the parameters Patroni passes to PostgreSQL ${version.major}: the HA mode would drop it with a log line only`,
-      `drop ${prop}, or set it in the plain mode`);
-  }
   if (parameter.name === 'hot_standby' && value !== true) {
     throw propError(scope, prop, value, 'is forced on by Patroni, whose replicas must accept read-only queries', `drop ${prop}`);
   }

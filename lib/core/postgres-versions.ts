@@ -30,8 +30,6 @@ export interface PatroniLimits {
   readonly forced: ReadonlySet<string>;
   /** Patroni's own wal_keep_size, which the HA mode keeps as its default. */
   readonly walKeepSize: string;
-  /** Parameters of this major Patroni does not pass to it, dropping them with a log line only. */
-  readonly dropped: ReadonlySet<string>;
 }
 
 /** What the library knows of one PostgreSQL major version. */
@@ -56,37 +54,23 @@ export interface PostgresVersion {
   readonly configurationDocs: string;
 }
 
-/** The recovery parameters Patroni writes itself from its own settings, never from `parameters`. */
-const PATRONI_RECOVERY = [
-  'archive_cleanup_command', 'primary_conninfo', 'primary_slot_name', 'recovery_end_command', 'recovery_min_apply_delay', 'recovery_target',
-  'recovery_target_action', 'recovery_target_inclusive', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time',
-  'recovery_target_timeline', 'recovery_target_xid', 'restore_command',
-];
-
 /**
  * Patroni 4.1's limits: its CMDLINE_OPTIONS gate each by the first server version that has the
- * parameter (wal_keep_size 13), none by an upper one, so 14 to 18 share them. It passes a
- * parameter only when its available_parameters list has it for the server's version: besides
- * recovery, it lacks promote_trigger_file, enable_memoize before 15 and file_extend_method
- * (backported to 16.x) before 19 (test/postgres-versions.test.ts derives the lists again from
- * Patroni 4.1.4's file).
+ * parameter (wal_keep_size 13), none by an upper one, so 14 to 18 share them.
  */
-function patroniLimits(...dropped: string[]): PatroniLimits {
-  return {
-    minimums: { max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2 },
-    memoryMinimumsMB: { wal_keep_size: 16 },
-    forced: new Set(['cluster_name', 'wal_log_hints']),
-    walKeepSize: '128MB',
-    dropped: new Set([...PATRONI_RECOVERY, ...dropped]),
-  };
-}
+const PATRONI_LIMITS: PatroniLimits = {
+  minimums: { max_connections: 25, max_wal_senders: 3, max_replication_slots: 4, max_locks_per_transaction: 32, max_worker_processes: 2 },
+  memoryMinimumsMB: { wal_keep_size: 16 },
+  forced: new Set(['cluster_name', 'wal_log_hints']),
+  walKeepSize: '128MB',
+};
 
 /**
  * One major's entry from its generated catalog and its default images' release.
  * postgresql.conf's parameters leave out those only newer minor releases or Debian's patches
  * have (MINOR_RELEASE_PARAMETERS): a default image's server would refuse to start with them.
  */
-function fromCatalog(major: number, catalog: PostgresCatalog, release: string, patroni: PatroniLimits): PostgresVersion {
+function fromCatalog(major: number, catalog: PostgresCatalog, release: string): PostgresVersion {
   const names = Object.keys(catalog.settings);
   const contexts: { [parameter: string]: ParameterContext } = {};
   const parameterTypes: { [parameter: string]: SettingType } = {};
@@ -104,7 +88,7 @@ function fromCatalog(major: number, catalog: PostgresCatalog, release: string, p
     release,
     image: { image: `postgres:${release}-bookworm`, uid: 999 },
     highAvailabilityImage: { image: `percona/percona-distribution-postgresql:${release}-1`, uid: 26 },
-    patroni,
+    patroni: PATRONI_LIMITS,
     configurationDocs: `https://www.postgresql.org/docs/${major}/runtime-config.html`,
   };
 }
@@ -120,11 +104,11 @@ function fromCatalog(major: number, catalog: PostgresCatalog, release: string, p
  * `<release>-bookworm`. 14.23, 16.14 and 18.4 are also the releases the catalogs come from.
  */
 const POSTGRES_VERSIONS: { readonly [major: number]: PostgresVersion } = {
-  14: fromCatalog(14, POSTGRES_14_CATALOG, '14.23', patroniLimits('promote_trigger_file', 'enable_memoize')),
-  15: fromCatalog(15, POSTGRES_15_CATALOG, '15.18', patroniLimits('promote_trigger_file')),
-  16: fromCatalog(16, POSTGRES_16_CATALOG, '16.14', patroniLimits('file_extend_method')),
-  17: fromCatalog(17, POSTGRES_17_CATALOG, '17.10', patroniLimits('file_extend_method')),
-  18: fromCatalog(18, POSTGRES_18_CATALOG, '18.4', patroniLimits('file_extend_method')),
+  14: fromCatalog(14, POSTGRES_14_CATALOG, '14.23'),
+  15: fromCatalog(15, POSTGRES_15_CATALOG, '15.18'),
+  16: fromCatalog(16, POSTGRES_16_CATALOG, '16.14'),
+  17: fromCatalog(17, POSTGRES_17_CATALOG, '17.10'),
+  18: fromCatalog(18, POSTGRES_18_CATALOG, '18.4'),
 };
 
 /** The major a cluster runs when nothing asks for another. */
