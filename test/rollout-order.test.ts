@@ -45,20 +45,21 @@ describe('plain mode: the primary stops after its replicas', () => {
     expect(passfile('*:*:*:re\\:pl\\\\i:se\\:cret').stdout).toBe('re:pl\\i');
   });
 
-  test('the script is shellcheck-clean, names every replica slot, and keeps a third of the grace period for the shutdown', () => {
+  test('the script is shellcheck-clean, finds the replicas\' slots by their prefix, and keeps a third of the grace period for the shutdown', () => {
     const script = hook[2];
     expect(shellcheck(`#!/usr/bin/env bash\n${script}`)).toBe('');
-    expect(script).toContain("WHERE active AND slot_name IN ('db_replica_0', 'db_replica_1')");
-    expect(script).toContain('replicas=2');
+    expect(script).toContain("replica_slots=\"slot_type = 'physical' AND starts_with(slot_name, 'db_replica_')\"");
+    expect(script).not.toContain('db_replica_0');
     expect(script).toContain('grace=90\n');
     expect(script).toContain(`detect=${ROLLOUT_DETECT_SECONDS}\n`);
     expect(script).toContain('wait_limit=55\n');
     expect(script).toContain('exec pg_ctl stop --pgdata="$pgdata" --mode=fast --wait');
   });
 
-  test('a primary without replicas keeps the plain fast stop', () => {
-    const alone = postgres(synth({ instances: 1 }), 'db-primary');
-    expect(alone.lifecycle.preStop.exec.command[0]).toBe('pg_ctl');
+  test('the primary\'s template does not depend on the replica count: scaling the replicas does not restart it', () => {
+    const template = (instances: number) => findObject(synth({ instances }), 'StatefulSet', 'db-primary').spec.template;
+    expect(template(2)).toEqual(template(3));
+    expect(template(2)).toEqual(template(5));
   });
 });
 

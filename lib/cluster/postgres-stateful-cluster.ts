@@ -610,7 +610,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     });
   }
 
-  /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket; a primary with replicas stops after them. */
+  /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket; the primary stops after its replicas. */
   private postgresContainer(role: Role): k8s.Container {
     const model = this.model;
     const pgIsReady = { exec: { command: ['pg_isready', `--host=${CLUSTER_PATHS.socketDir}`, `--port=${model.port}`, '--quiet'] } };
@@ -626,7 +626,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       startupProbe: probe(10, 360),
       readinessProbe: probe(10, 3),
       livenessProbe: probe(10, 6),
-      ...(role === 'primary' && model.replicas > 0 ? primaryStopHook(model) : { lifecycle: fastStop(model) }),
+      ...(role === 'primary' ? primaryStopHook(model) : { lifecycle: fastStop(model) }),
     };
   }
 

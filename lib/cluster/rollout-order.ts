@@ -1,4 +1,4 @@
-import { CLUSTER_PATHS } from './cluster-layout';
+import { CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { PATRONI_API_SECRET_DIR, TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
 import { k8s } from '../core/kube';
@@ -37,7 +37,7 @@ export const ROLLOUT_DETECT_SECONDS = 5;
 /** The hook's share of the grace period; the fast shutdown keeps the rest (at least 5 s). */
 const waitSeconds = (model: ClusterModel) => Math.max(0, Math.floor((model.terminationGracePeriodSeconds * 2) / 3) - 5);
 
-/** The preStop hook of the plain mode's primary, when it has replicas. */
+/** The preStop hook of the plain mode's primary (with no replica, it stops at once). */
 export function primaryStopHook(model: ClusterModel): { lifecycle: k8s.Lifecycle } {
   return {
     lifecycle: {
@@ -96,7 +96,9 @@ streaming=$(grep -c . <<< "$initial" || true)
 log "$streaming of $replicas replicas streaming"
 # A replica not streaming, or a stream that ends while we watch: its pod is being replaced.
 rolling=""
-if ((streaming < replicas)); then
+if ((replicas == 0)); then
+  detect=0
+elif ((streaming < replicas)); then
   rolling="$((replicas - streaming)) replica(s) not streaming"
 fi
 while [[ -z $rolling ]] && ((SECONDS < detect)); do
@@ -135,7 +137,9 @@ fi
  * and none reaches the environment). It reads only pg_replication_slots.
  */
 export function renderPrimaryStopScript(model: ClusterModel): string {
-  const slots = model.replicaApplicationNames.map((name) => `'${name}'`).join(', ');
+  // The replicas' slots by their common prefix, read when the hook runs: the replica count is no
+  // part of the primary's template, so scaling the replicas does not restart the primary.
+  const prefix = `${replicaSlotName(model.objectNames.replica)}_`;
   return `# primary-stop.sh of cluster "${model.name}", rendered by cdk8s-postgres: the primary's preStop hook.
 # While the replicas' StatefulSet rolls, PostgreSQL keeps serving until every replica streams
 # again from its new pod; then a fast shutdown (see lib/cluster/rollout-order.ts).
@@ -167,15 +171,21 @@ log() {
 ${PASSFILE_USER_FUNCTION}
 user=$(passfile_user "$passfile")
 
-# streams: "slot pid" of each replica streaming through its slot now (pg_replication_slots is
-# public; pg_stat_replication would hide the walsender's state from this role).
-streams() {
+# query <sql>: one query over the socket as the replication role; nothing on failure.
+query() {
   PGPASSFILE=$passfile PGCONNECT_TIMEOUT=3 psql --no-psqlrc --tuples-only --no-align --quiet --field-separator=' ' \\
-    --host="$socket_dir" --port="$port" --username="$user" --dbname=postgres --command="
-      SELECT slot_name, active_pid FROM pg_replication_slots WHERE active AND slot_name IN (${slots}) ORDER BY 1" || true
+    --host="$socket_dir" --port="$port" --username="$user" --dbname=postgres --command="$1" || true
+}
+# The replicas' slots (pg_replication_slots is public; pg_stat_replication would hide the
+# walsender's state from this role). A removed replica's slot stays until dropped, and counts.
+replica_slots="slot_type = 'physical' AND starts_with(slot_name, '${prefix}')"
+# streams: "slot pid" of each replica streaming through its slot now.
+streams() {
+  query "SELECT slot_name, active_pid FROM pg_replication_slots WHERE active AND $replica_slots ORDER BY 1"
 }
 
-replicas=${model.replicaApplicationNames.length}
+replicas=$(query "SELECT count(*) FROM pg_replication_slots WHERE $replica_slots")
+replicas=\${replicas:-0}
 ${WAIT_FOR_REPLICAS}timeout=$((grace - SECONDS - 5))
 log "fast shutdown within \${timeout}s"
 exec pg_ctl stop --pgdata="$pgdata" --mode=fast --wait --timeout="$((timeout > 1 ? timeout : 1))"
