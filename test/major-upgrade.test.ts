@@ -48,11 +48,6 @@ describe('majorUpgrade is refused at synth', () => {
       { prop: 'majorUpgrade.transfer', value: '"rsync"', fix: /MajorUpgradeTransfer\.COPY \("copy"\)/ });
   });
 
-  test('with backup, whose stanza would refuse the new system\'s WAL', () => {
-    expectPropError({ ...UPGRADE, backup: { repositories: [BackupRepository.volume()] }, tls: { issuer: { name: 'ca' } }, image: 'example/pg:17' },
-      { prop: 'majorUpgrade', value: '"fromVersion":15', fix: /remove backup for the upgrade and add it back after/ });
-  });
-
   test('with a separate WAL volume', () => {
     expectPropError({ ...UPGRADE, storage: { walSize: '1Gi' } }, { prop: 'majorUpgrade', value: '"fromVersion":15', fix: /logical replication/ });
   });
@@ -118,5 +113,54 @@ describe('majorUpgrade renders', () => {
     const files = scripts(synth(UPGRADE));
     expect(shellcheck(files['major-upgrade.sh'])).toBe('');
     expect(shellcheck(files['bootstrap.sh'])).toBe('');
+  });
+});
+
+describe('majorUpgrade with backup', () => {
+  const BACKUP: Props = {
+    ...UPGRADE, tls: { issuer: { name: 'ca' } }, image: 'example/pg-pgbackrest:17',
+    backup: { repositories: [BackupRepository.volume(), BackupRepository.s3({ bucket: 'backups', endpoint: 's3.example.com', region: 'r1', credentials: { secretName: 's3' } })] },
+  };
+  const config = (objects: any[]) => findObject(objects, 'ConfigMap', 'db-pgbackrest').data;
+
+  test('a stanza-upgrade Job per repository, named after the new major, run as the backup jobs are: the repository local, the instances remote', () => {
+    const objects = synth(BACKUP);
+    for (const version of KUBE_VERSIONS) expect(validateManifests(objects, version)).toEqual([]);
+    const jobs = objects.filter((o) => o.kind === 'Job');
+    expect(jobs.map((job) => job.metadata.name)).toEqual(['db-upgrade-repo1-17', 'db-upgrade-repo2-17']);
+    const cronJob = findObject(objects, 'CronJob', 'db-backup-repo1-full').spec.jobTemplate.spec.template.spec;
+    const [volume, s3] = jobs.map((job) => job.spec.template.spec);
+    expect(volume.containers[0].command).toEqual(['/etc/pgbackrest/stanza-upgrade.sh', '1', '17']);
+    expect(s3.containers[0].command).toEqual(['/etc/pgbackrest/stanza-upgrade.sh', '2', '17']);
+    // The volume repository's Job mounts its claim on the repository host's node, as its CronJobs do.
+    expect(volume.affinity).toEqual(cronJob.affinity);
+    expect(volume.containers[0].volumeMounts).toEqual(cronJob.containers[0].volumeMounts);
+    expect(volume.volumes.find((v: any) => v.name === 'pgbackrest-config').configMap.items.map((i: any) => i.key))
+      .toEqual(['backup-repo1.conf', 'stanza-upgrade.sh']);
+    expect(s3.affinity).toBeUndefined();
+    expect(s3.containers[0].env.map((e: any) => e.name)).toEqual(expect.arrayContaining(['PGBACKREST_REPO2_S3_KEY']));
+    expect(jobs[0].spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 86400 });
+    expect(jobs[0].spec.template.metadata.labels).toEqual(findObject(objects, 'CronJob', 'db-backup-repo1-full').spec.jobTemplate.spec.template.metadata.labels);
+  });
+
+  test('stanza-upgrade.sh: stanza-upgrade until the stanza is on the new major, then check and a full backup; shellcheck-clean', () => {
+    const script = config(synth(BACKUP))['stanza-upgrade.sh'];
+    expect(shellcheck(script)).toBe('');
+    expect(script).toContain('config="/etc/pgbackrest/backup-repo$repository.conf"');
+    expect(script).toContain('pgbackrest --config="$config" --stanza=db stanza-upgrade || pgbackrest --config="$config" --stanza=db stanza-create');
+    expect(script.indexOf('stanza=db check')).toBeGreaterThan(script.indexOf('stanza-upgrade ||'));
+    expect(script).toContain('exec pgbackrest --config="$config" --stanza=db --repo="$repository" backup --type=full');
+    expect(script).toContain('  1 | 2) ;;');
+  });
+
+  test('no Job and no script once majorUpgrade is removed', () => {
+    const objects = synth({ ...BACKUP, majorUpgrade: undefined });
+    expect(objects.filter((o) => o.kind === 'Job')).toEqual([]);
+    expect(Object.keys(config(objects))).not.toContain('stanza-upgrade.sh');
+  });
+
+  test('in the HA mode too', () => {
+    const objects = synth({ ...BACKUP, highAvailability: {} });
+    expect(objects.filter((o) => o.kind === 'Job').map((job) => job.metadata.name)).toEqual(['db-upgrade-repo1-17', 'db-upgrade-repo2-17']);
   });
 });

@@ -33,6 +33,8 @@ export const BACKUP_FILES = {
   serverScript: 'server.sh',
   /** The restore script, run instead of initdb by a cluster created from a backup. */
   restoreScript: 'restore.sh',
+  /** The stanza-upgrade Jobs' script, while a major upgrade is under way: stanza-upgrade, check, a full backup. */
+  stanzaUpgradeScript: 'stanza-upgrade.sh',
 } as const;
 
 /**

@@ -65,6 +65,12 @@ export interface BackupCluster {
   readonly dnsResolvers?: NetworkPeer[];
   /** The user's labels, annotations and placement. */
   readonly user: UserMetadata;
+  /**
+   * The major the cluster is upgraded to while its `majorUpgrade` is set: the stanza is upgraded
+   * to it (and a full backup taken) by a Job per repository.
+   * @default - no upgrade under way
+   */
+  readonly majorUpgradeTo?: number;
 }
 
 /** One scheduled backup: a CronJob. */

@@ -3,7 +3,7 @@ import { Construct, IConstruct } from 'constructs';
 import { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
 import { BackupModel, RepositoryModel } from './backup-model';
 import { BackupType } from './backup-props';
-import { renderBackupScript, renderRestoreScript, renderServerScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
+import { renderBackupScript, renderRestoreScript, renderServerScript, renderStanzaUpgradeScript, RESTORE_SCRIPT_PATH } from './backup-scripts';
 import { renderBackupConf, renderInstanceConf, renderRepoHostConf } from './pgbackrest-conf';
 import { configChecksum } from '../core/checksum';
 import { ClaimTemplate } from '../core/claim-template';
@@ -164,7 +164,7 @@ export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
  * The objects of the backups, under a child `Backup` of `scope`: the ConfigMap of configs and
  * scripts, a tokenless ServiceAccount, the repository host (StatefulSet, headless Service,
  * NetworkPolicy) when a repository lives on it (a volume repository), and a CronJob per repository and
- * scheduled backup type, with the jobs' NetworkPolicy.
+ * scheduled backup type (and, during a major upgrade, a stanza-upgrade Job per repository), with the jobs' NetworkPolicy.
  */
 export function renderBackupObjects(scope: Construct, model: BackupModel): void {
   const root = new Construct(scope, 'Backup');
@@ -176,6 +176,7 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
     [BACKUP_FILES.backupScript]: renderBackupScript(model),
     [BACKUP_FILES.serverScript]: renderServerScript(model),
     ...(model.restore ? { [BACKUP_FILES.restoreScript]: renderRestoreScript(model) } : {}),
+    ...(model.cluster.majorUpgradeTo ? { [BACKUP_FILES.stanzaUpgradeScript]: renderStanzaUpgradeScript(model) } : {}),
   };
   new k8s.KubeConfigMap(root, 'Config', { metadata: objectMeta(root, model.objectNames.config, model.backupLabels, user), data: files });
   tokenlessServiceAccount(root, model.objectNames.serviceAccount, model.backupLabels, user);
@@ -183,6 +184,7 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
   const jobs = new Construct(root, 'Jobs');
   for (const repository of model.repositories) {
     for (const schedule of repository.schedules) renderCronJob(jobs, model, repository, schedule.type, schedule.cron, schedule.cronJobName);
+    if (model.cluster.majorUpgradeTo) renderStanzaUpgradeJob(jobs, model, repository, model.cluster.majorUpgradeTo);
   }
   if (model.cluster.networkPolicies) renderJobPolicy(jobs, model);
 }
@@ -264,13 +266,9 @@ function renderRepoHost(scope: Construct, model: BackupModel, repoHostConf: stri
 }
 
 function renderCronJob(scope: Construct, model: BackupModel, repository: RepositoryModel, type: BackupType, cron: string, name: string): void {
-  const user = model.cluster.user;
   const labels = model.backupLabels;
-  const access = repository.access;
-  const config = configVolume(model, [BACKUP_FILES.backupConf(repository.index), BACKUP_FILES.backupScript]);
-  const tls = tlsVolume(model);
   new k8s.KubeCronJob(scope, `Repo${repository.index}-${type}`, {
-    metadata: objectMeta(scope, name, labels, user),
+    metadata: objectMeta(scope, name, labels, model.cluster.user),
     spec: {
       schedule: cron,
       concurrencyPolicy: 'Forbid',
@@ -279,48 +277,74 @@ function renderCronJob(scope: Construct, model: BackupModel, repository: Reposit
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
       jobTemplate: {
-        metadata: { labels: metadataLabels(labels, user.labels) },
-        spec: {
-          backoffLimit: 2,
-          template: {
-            metadata: {
-              labels: metadataLabels(labels, user.labels),
-              ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}),
-            },
-            spec: {
-              ...podBasics(model),
-              restartPolicy: 'Never',
-              // A repository on the repository host is on its claim, ReadWriteOnce: the job runs on the host's node.
-              ...(repository.repoHost ? {
-                affinity: {
-                  podAffinity: {
-                    requiredDuringSchedulingIgnoredDuringExecution: [{
-                      labelSelector: { matchLabels: selectorLabels(model.repoHostLabels) },
-                      topologyKey: 'kubernetes.io/hostname',
-                    }],
-                  },
-                },
-              } : {}),
-              containers: [restrictedContainer({
-                name: 'backup',
-                image: model.image,
-                command: [`${BACKUP_PATHS.configDir}/${BACKUP_FILES.backupScript}`, String(repository.index), type],
-                ...(access.env.length > 0 ? { env: access.env } : {}),
-                resources: resourceRequirements(model.resources),
-                volumeMounts: [
-                  config.readOnlyMount(BACKUP_PATHS.configDir),
-                  tls.readOnlyMount(BACKUP_PATHS.tlsDir),
-                  LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
-                  ...access.mounts,
-                ],
-              })],
-              volumes: [config.volume, tls.volume, LOCK_VOLUME.volume, ...access.volumes],
-            },
-          },
-        },
+        metadata: { labels: metadataLabels(labels, model.cluster.user.labels) },
+        spec: jobSpec(model, repository, BACKUP_FILES.backupScript, type),
       },
     },
   });
+}
+
+/**
+ * While a major upgrade is under way, a Job per repository `<name>-upgrade-repo<N>-<major>`
+ * (a name per major, as a Job cannot be changed): stanza-upgrade.sh waits for the primary on the
+ * new major, upgrades the stanza, checks archiving and takes a full backup.
+ */
+function renderStanzaUpgradeJob(scope: Construct, model: BackupModel, repository: RepositoryModel, major: number): void {
+  new k8s.KubeJob(scope, `Repo${repository.index}-upgrade`, {
+    metadata: objectMeta(scope, `${model.stanza}-upgrade-repo${repository.index}-${major}`, model.backupLabels, model.cluster.user),
+    spec: {
+      ...jobSpec(model, repository, BACKUP_FILES.stanzaUpgradeScript, String(major)),
+      // The wait for the upgrade is the script's; a day bounds it.
+      activeDeadlineSeconds: 86400,
+    },
+  });
+}
+
+/** A job of a repository running one of the ConfigMap's scripts with the repository's config: local to the repository, the instances remote. */
+function jobSpec(model: BackupModel, repository: RepositoryModel, script: string, argument: string): k8s.JobSpec {
+  const user = model.cluster.user;
+  const labels = model.backupLabels;
+  const access = repository.access;
+  const config = configVolume(model, [BACKUP_FILES.backupConf(repository.index), script]);
+  const tls = tlsVolume(model);
+  return {
+    backoffLimit: 2,
+    template: {
+      metadata: {
+        labels: metadataLabels(labels, user.labels),
+        ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}),
+      },
+      spec: {
+        ...podBasics(model),
+        restartPolicy: 'Never',
+        // A repository on the repository host is on its claim, ReadWriteOnce: the job runs on the host's node.
+        ...(repository.repoHost ? {
+          affinity: {
+            podAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [{
+                labelSelector: { matchLabels: selectorLabels(model.repoHostLabels) },
+                topologyKey: 'kubernetes.io/hostname',
+              }],
+            },
+          },
+        } : {}),
+        containers: [restrictedContainer({
+          name: 'backup',
+          image: model.image,
+          command: [`${BACKUP_PATHS.configDir}/${script}`, String(repository.index), argument],
+          ...(access.env.length > 0 ? { env: access.env } : {}),
+          resources: resourceRequirements(model.resources),
+          volumeMounts: [
+            config.readOnlyMount(BACKUP_PATHS.configDir),
+            tls.readOnlyMount(BACKUP_PATHS.tlsDir),
+            LOCK_VOLUME.mount(BACKUP_PATHS.lockDir),
+            ...access.mounts,
+          ],
+        })],
+        volumes: [config.volume, tls.volume, LOCK_VOLUME.volume, ...access.volumes],
+      },
+    },
+  };
 }
 
 /** The backup jobs take no connections; they reach the instances' servers, their repositories' endpoints (S3) and DNS. */

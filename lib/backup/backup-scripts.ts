@@ -159,3 +159,68 @@ write_passfile "$PGPASSFILE" superuser
 exec pgbackrest --config=${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf} server
 `;
 }
+
+/**
+ * stanza-upgrade.sh, the command of the stanza-upgrade Jobs rendered while a major upgrade is under
+ * way: `stanza-upgrade.sh <repository> <major>`. pgBackRest runs stanza-upgrade only where the
+ * repository is local, so it runs as a backup job does (the repository local, the instances
+ * remote), in either mode: not in the instances' upgrade step, which reaches a volume repository
+ * only through the repository host's server.
+ */
+export function renderStanzaUpgradeScript(model: BackupModel): string {
+  const indexes = model.repositories.map((repository) => repository.index).join(' | ');
+  const pgbackrest = `pgbackrest --config="$config" --stanza=${model.stanza}`;
+  return `#!/usr/bin/env bash
+# stanza-upgrade.sh of cluster "${model.stanza}", rendered by cdk8s-postgres while majorUpgrade is set.
+# stanza-upgrade.sh <repository> <major>, with the repository's backup config:
+#  - until the primary pgBackRest finds among the instances runs <major> (upgraded by pg_upgrade
+#    and swapped in), stanza-upgrade is a no-op or fails, and is tried again; meanwhile the new
+#    system's archive-push fails and PostgreSQL keeps its WAL until it succeeds;
+#  - stanza-upgrade then adds the new system to the stanza (stanza-create, for a stanza never made);
+#  - check: a WAL switch archived by the new system;
+#  - a full backup: PITR does not cross the upgrade, and a backup of the old major restores
+#    only with the old major's binaries.
+set -euo pipefail
+
+usage="usage: stanza-upgrade.sh <repository> <major>"
+repository=\${1:?$usage}
+major=\${2:?$usage}
+case $repository in
+  ${indexes}) ;;
+  *)
+    printf 'stanza-upgrade.sh: no repository %s; %s\\n' "$repository" "$usage" >&2
+    exit 2
+    ;;
+esac
+if [[ ! $major =~ ^[1-9][0-9]$ ]]; then
+  printf 'stanza-upgrade.sh: %s is not a PostgreSQL major; %s\\n' "$major" "$usage" >&2
+  exit 2
+fi
+config="${BACKUP_PATHS.configDir}/backup-repo$repository.conf"
+
+log() {
+  printf '%s stanza-upgrade: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+# The major of the stanza's newest system, from the "db" list of pgBackRest's info (empty: no stanza).
+stanza_major() {
+  ${pgbackrest} --output=json info 2> /dev/null |
+    sed -n 's/.*"db":\\[\\([^]]*\\)\\].*/\\1/p' | grep -o '"version":"[0-9]*"' | tail -n 1 | tr -dc '0-9' || true
+}
+
+started=$SECONDS
+until [[ $(stanza_major) == "$major" ]]; do
+  ${pgbackrest} stanza-upgrade || ${pgbackrest} stanza-create || true
+  current=$(stanza_major)
+  if [[ $current == "$major" ]]; then
+    break
+  fi
+  log "the stanza of repository $repository is on PostgreSQL \${current:-nothing yet}: waiting for the primary to run PostgreSQL $major"
+  sleep 10
+done
+log "the stanza of repository $repository is on PostgreSQL $major ($((SECONDS - started)) s); checking the new system's archiving"
+${pgbackrest} check
+log "taking a full backup of PostgreSQL $major into repository $repository"
+exec ${pgbackrest} --repo="$repository" backup --type=full
+`;
+}

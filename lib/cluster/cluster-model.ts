@@ -213,9 +213,11 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const partOf = props.partOf ?? name;
   validateLabelValue(scope, 'partOf', partOf);
   const componentLabels = (component: string) => ({ name: 'postgresql', instance: name, component, partOf });
-  const backup = resolveClusterBackup(scope, props, { topology, storage, tls, superuser, componentLabels, user });
   const majorUpgrade = resolveMajorUpgrade(scope, props.majorUpgrade, {
-    to: version, highAvailability: topology.highAvailability !== undefined, backup: backup !== undefined, walVolume: storage.walSize !== undefined,
+    to: version, highAvailability: topology.highAvailability !== undefined, walVolume: storage.walSize !== undefined,
+  });
+  const backup = resolveClusterBackup(scope, props, {
+    topology, storage, tls, superuser, componentLabels, user, majorUpgradeTo: majorUpgrade?.to.major,
   });
   return {
     ...topology,
@@ -403,6 +405,7 @@ interface BackupContext {
   readonly superuser: ResolvedCredentials;
   readonly componentLabels: ClusterModel['componentLabels'];
   readonly user: UserMetadata;
+  readonly majorUpgradeTo?: number;
 }
 
 function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterProps, context: BackupContext): BackupModel | undefined {
@@ -434,6 +437,7 @@ function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterP
     networkPolicies: props.networkPolicy?.enabled !== false,
     ...(props.networkPolicy?.dnsResolvers ? { dnsResolvers: props.networkPolicy.dnsResolvers } : {}),
     user: context.user,
+    ...(context.majorUpgradeTo ? { majorUpgradeTo: context.majorUpgradeTo } : {}),
   });
 }
 

@@ -57,7 +57,6 @@ export interface MajorUpgradeModel {
 export interface MajorUpgradeContext {
   readonly to: PostgresVersion;
   readonly highAvailability: boolean;
-  readonly backup: boolean;
   readonly walVolume: boolean;
 }
 
@@ -74,11 +73,6 @@ export function resolveMajorUpgrade(scope: IConstruct, upgrade: MajorUpgrade | u
   if (from.major > to.major) {
     throw propError(scope, 'majorUpgrade.fromVersion', upgrade.fromVersion, `is newer than postgresVersion ${to.major}: pg_upgrade only goes up, `
       + 'a data directory cannot be downgraded', `keep postgresVersion ${from.major}, or restore a logical dump (pg_dump) into a new cluster of ${to.major}`);
-  }
-  // pgBackRest refuses WAL of a new system until `stanza-upgrade` runs; archiving would stop silently.
-  if (context.backup) {
-    throw propError(scope, 'majorUpgrade', upgrade, 'is not supported with backup yet: pgBackRest needs a stanza-upgrade after pg_upgrade, '
-      + 'and WAL archiving would fail until then', 'remove backup for the upgrade and add it back after (then take a full backup), or upgrade by logical replication into a new cluster');
   }
   if (context.walVolume) {
     throw propError(scope, 'majorUpgrade', upgrade, 'is not supported with storage.walSize yet: the new cluster\'s WAL directory would have to move '
