@@ -1,6 +1,6 @@
 import { spawnSync } from 'child_process';
 import { Chart } from 'cdk8s';
-import { BackupRepository, PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
+import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
 import { KUBE_VERSIONS, validateManifests } from './support/kube-schema';
 import { ExpectedPropError, expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
@@ -81,11 +81,6 @@ describe('majorUpgrade in the HA mode is refused at synth as in the plain mode',
 
   test('a downgrade', () => {
     expectPropError({ postgresVersion: 15, majorUpgrade: { fromVersion: 17 } }, { prop: 'majorUpgrade.fromVersion', value: '17', fix: /keep postgresVersion 17/ });
-  });
-
-  test('with backup', () => {
-    expectPropError({ ...UPGRADE, backup: { repositories: [BackupRepository.volume()] }, tls: { issuer: { name: 'ca' } } },
-      { prop: 'majorUpgrade', value: '"fromVersion":15', fix: /remove backup for the upgrade and add it back after/ });
   });
 
   test('with a separate WAL volume', () => {
