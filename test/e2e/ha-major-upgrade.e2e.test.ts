@@ -164,13 +164,14 @@ describe.each([['the replicas\' pods first, then the leader\'s', true], ['every 
     expect(old.member(oldLeader).psql('SHOW server_version_num')).toMatch(/^15\d{4}$/);
     const oldSystem = JSON.parse((await old.member(oldLeader).rest('/patroni'))!).database_system_identifier;
 
+    // Synchronous work here would stall the writer's acknowledgements: the old binaries first.
+    for (const member of old.members) prepareOldBinariesOf(member, after, trixie);
     const writer = new CommitWriter(old.members.map((m) => m.pgPort), OWNER, 'upgrade_writes', join(scratch, 'writer-15.log'));
     writers.push(writer);
     writer.start();
     await writer.firstAckAbove(0, 10 * MS);
     await sleep(3 * MS);
 
-    for (const member of old.members) prepareOldBinariesOf(member, after, trixie);
     const leaders = new LeaderSampler(() => [...old.members, ...upgraded?.members ?? []]);
     sampler = leaders;
     leaders.start();
@@ -275,8 +276,8 @@ describe.each([['the replicas\' pods first, then the leader\'s', true], ['every 
     expect(statefulSet.spec.updateStrategy).toEqual({ type: 'RollingUpdate' });
     const rendered = findObject(final, 'ConfigMap', 'db-patroni').data['patroni.yml'];
     // The StatefulSet's order, the leader last as its preStop hook would hand it over anyway; same addresses.
-    const order = [...cluster.members.map((m) => m.name).filter((name) => name !== leader).sort().reverse(), leader];
-    for (const name of order) {
+    const sequence = [...cluster.members.map((m) => m.name).filter((name) => name !== leader).sort().reverse(), leader];
+    for (const name of sequence) {
       const index = cluster.members.findIndex((m) => m.name === name);
       const previous = cluster.members[index];
       await previous.stop();
@@ -292,4 +293,72 @@ describe.each([['the replicas\' pods first, then the leader\'s', true], ['every 
     expect(count).toBe(rowsBefore);
     for (const member of cluster.members) expect([member.name, member.psql('SHOW server_version_num')]).toEqual([member.name, expect.stringMatching(/^17\d{4}$/)]);
   }, 600_000);
+});
+
+// A replica's pod lost (killed, not stopped) before the upgrade: its data may hold WAL no clean
+// member has, so every member's step refuses and nothing changes; the rollback (the old manifests)
+// brings the cluster back as it was.
+describe('HA major upgrade refused: a member not shut down cleanly; rolled back to 15 with nothing lost', () => {
+  const bookworm = daemonSet('bookworm');
+  const trixie = daemonSet('trixie');
+  const before = synth({ postgresVersion: 15 });
+  const after = synth({ postgresVersion: 17, majorUpgrade: { fromVersion: 15 } });
+  let scratch: string;
+  let etcd: LocalEtcd;
+  let clusters: PatroniCluster[] = [];
+  let writer: CommitWriter | undefined;
+
+  beforeAll(async () => {
+    for (const set of [bookworm, trixie]) for (const program of ['postgres', 'psql', 'patroni', 'python'] as const) set.require(program);
+    scratch = scratchDir('cdk8s-postgres-ha-upgrade-refused');
+    etcd = await LocalEtcd.start(scratch);
+  }, 120_000);
+
+  afterAll(async () => {
+    await writer?.stop();
+    for (const cluster of clusters) await cluster.stop();
+    etcd?.stop();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  }, 120_000);
+
+  test('every step refuses, no data changes; the old manifests start the cluster again with every acknowledged row', async () => {
+    const old = await PatroniCluster.create(scratch, before, 'db', SECRETS, membersOn(etcd, bookworm));
+    clusters = [old];
+    old.start();
+    const { leader } = await old.waitHealthy(180 * MS);
+    psql({ port: old.member(leader).pgPort, ...OWNER }, 'CREATE TABLE refused_writes (id bigint PRIMARY KEY)');
+    for (const member of old.members) prepareOldBinariesOf(member, after, trixie);
+    writer = new CommitWriter(old.members.map((m) => m.pgPort), OWNER, 'refused_writes', join(scratch, 'writer.log'));
+    writer.start();
+    await writer.firstAckAbove(0, 10 * MS);
+    await sleep(5 * MS);
+
+    const [lost, ...others] = [...old.members.filter((m) => m.name !== leader), old.member(leader)];
+    await lost.kill();
+    await Promise.all(others.map((member) => member.stop()));
+    await writer.stop();
+    const upgraded = await PatroniCluster.create(scratch, after, 'db', SECRETS, membersOn(etcd, trixie));
+    clusters.push(upgraded);
+    const codes = await Promise.all(upgraded.members.map((member) => runUpgradeStep(member, after, upgraded.dcs, join(scratch, `${member.name}-upgrade.log`))));
+    expect(codes).toEqual([1, 1, 1]);
+    for (const member of upgraded.members) {
+      const log = readFileSync(join(scratch, `${member.name}-upgrade.log`), 'utf8');
+      expect([member.name, log]).toEqual([member.name, expect.stringContaining(`refused: the data of ${lost.name} was not shut down cleanly`)]);
+      expect([member.name, log.includes('pg_upgrade')]).toEqual([member.name, false]);
+      expect(readFileSync(join(member.root, 'data', 'pgdata', 'PG_VERSION'), 'utf8').trim()).toBe('15');
+      expect(existsSync(join(member.root, 'data', 'pgdata.upgrade'))).toBe(false);
+    }
+
+    // The rollback: the old manifests; Patroni elects a leader among the old data.
+    const rolledBack = await PatroniCluster.create(scratch, before, 'db', SECRETS, membersOn(etcd, bookworm));
+    clusters.push(rolledBack);
+    rolledBack.start();
+    const { leader: again } = await rolledBack.waitHealthy(240 * MS);
+    const present = new Set(rolledBack.member(again).psql('SELECT id FROM refused_writes', OWNER.database).split('\n').map(Number));
+    expect(writer.acknowledged.size).toBeGreaterThan(0);
+    expect([...writer.acknowledged.keys()].filter((id) => !present.has(id))).toEqual([]);
+    expect(rolledBack.member(again).psql('SHOW server_version_num')).toMatch(/^15\d{4}$/);
+    console.log(`ha-major-upgrade-e2e (refused): ${lost.name} lost; every step refused; rolled back, leader ${again}, `
+      + `${writer.acknowledged.size} acknowledged rows present`);
+  }, 900_000);
 });
