@@ -2,15 +2,16 @@ import { ChildProcess } from 'child_process';
 import { existsSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Duration, Testing } from 'cdk8s';
-import { Document } from 'yaml';
+import { Document, parse } from 'yaml';
 import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../../lib';
 import { SecretStore } from './support/cluster-harness';
 import { daemonSet, DaemonSet } from './support/daemons';
 import { resolveEnv } from './support/environment';
+import { KubernetesDcs } from './support/kubernetes-dcs';
 import { prepareOldBinaries } from './support/old-binaries';
 import { localizePaths } from './support/paths';
 import { CommitWriter, LocalEtcd, PatroniCluster, PatroniDcs, PatroniMember } from './support/patroni-harness';
-import { psql, psqlResult, scratchDir, startDaemonIn } from './support/postgres-bin';
+import { psql, psqlResult, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
 import { findObject } from '../support/synth';
 
 const MS = 1000;
@@ -361,4 +362,67 @@ describe('HA major upgrade refused: a member not shut down cleanly; rolled back 
     console.log(`ha-major-upgrade-e2e (refused): ${lost.name} lost; every step refused; rolled back, leader ${again}, `
       + `${writer.acknowledged.size} acknowledged rows present`);
   }, 900_000);
+});
+
+// The same election through Patroni's Kubernetes store (the fake API of kubernetes-dcs.ts, which
+// enforces the rendered Role): the member keys are the pods' annotations, the initialize key an
+// annotation of <name>-config.
+describe('HA major upgrade: the election through Patroni 4.0.7\'s Kubernetes store, within the rendered Role', () => {
+  const OLD = '7000000000000000001';
+  const NEW = '7000000000000000002';
+  let scratch: string;
+  let dcs: KubernetesDcs | undefined;
+  const children: ChildProcess[] = [];
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await dcs?.stop();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  }, 60_000);
+
+  test('the last primary is elected, the others wait; its new system reaches the config ConfigMap; no request is forbidden', async () => {
+    const trixie = daemonSet('trixie');
+    trixie.require('patroni');
+    const objects = synth({ postgresVersion: 17, majorUpgrade: { fromVersion: 15 } });
+    scratch = scratchDir('cdk8s-postgres-ha-upgrade-k8s');
+    const store = await KubernetesDcs.start(scratch, objects, 'db', trixie);
+    dcs = store;
+    const cluster = await PatroniCluster.create(scratch, objects, 'db', SECRETS, store);
+    const pod = findObject(objects, 'StatefulSet', 'db').spec.template.metadata;
+    const labels = { ...parse(findObject(objects, 'ConfigMap', 'db-patroni').data['patroni.yml']).kubernetes.labels, 'cluster-name': 'db' };
+    expect(Object.entries(labels).every(([key, value]) => pod.labels[key] === value)).toBe(true);
+    store.api.create('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'db-config', namespace: 'shop', labels, annotations: { initialize: OLD } } });
+
+    const states: { [member: string]: object } = {
+      'db-0': { state: 'shut down in recovery', timeline: 2, checkpoint: '0/5000028', sysid: OLD },
+      'db-1': { state: 'shut down', timeline: 2, checkpoint: '0/6000028', sysid: OLD },
+      'db-2': { state: 'empty' },
+    };
+    const coordinator = (member: PatroniMember, args: string[]) => [trixie.programs.python, join(member.root, 'scripts', 'patroni-upgrade.py'),
+      join(member.root, 'config', 'patroni.yml'), ...args];
+    const envOf = (member: PatroniMember) => store.environment(member.name, { PATRONI_NAME: member.name, PATRONI_KUBERNETES_NAMESPACE: 'shop' });
+    const logOf = (member: PatroniMember) => join(scratch, `${member.name}-coordinator.log`);
+    const exits = cluster.members.map((member) => {
+      const child = store.start(member.name, coordinator(member, ['coordinate', JSON.stringify(states[member.name]), 'db-0 db-1 db-2', '17']),
+        logOf(member), envOf(member));
+      children.push(child);
+      return new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    });
+    await waitFor('db-1 to be elected', () => children[1].exitCode !== null, 120 * MS);
+    expect(await exits[1]).toBe(0);
+    expect(readFileSync(logOf(cluster.members[1]), 'utf8')).toMatch(/^upgrade$/m);
+    // The others keep waiting for a leader on 17, which never comes here.
+    await sleep(5 * MS);
+    for (const index of [0, 2]) expect([index, children[index].exitCode]).toEqual([index, null]);
+    for (const member of cluster.members) {
+      const published = store.api.get('pods', 'shop', member.name).metadata;
+      expect([member.name, JSON.parse(published.annotations.status).upgrade]).toEqual([member.name, states[member.name]]);
+      expect([member.name, published.labels.role]).toEqual([member.name, undefined]);
+    }
+
+    const initialize = await store.exec('db-1', coordinator(cluster.members[1], ['initialize', OLD, NEW]), envOf(cluster.members[1]));
+    expect(initialize.status).toBe(0);
+    expect(store.api.get('configmaps', 'shop', 'db-config').metadata.annotations.initialize).toBe(NEW);
+    expect(store.api.requests.filter((request) => request.status === 403)).toEqual([]);
+  }, 300_000);
 });
