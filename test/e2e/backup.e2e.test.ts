@@ -5,7 +5,7 @@ import { BackupOptions, BackupRepository, PostgresStatefulCluster, PostgresState
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
-import { LocalBackupTopology } from './support/backup-harness';
+import { commandSeconds, LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
 import { resolveOnLoopback } from './support/loopback-hosts';
@@ -35,13 +35,6 @@ function synthCluster(backup: BackupOptions, props: Partial<PostgresStatefulClus
     ...props,
   });
   return chart.toJson();
-}
-
-/** pgBackRest's own duration of a command, from its "command end" line, in seconds. */
-function commandSeconds(log: string, command: string): string {
-  const match = new RegExp(`${command} command end: completed successfully \\((\\d+)ms\\)`).exec(log);
-  if (!match) throw new Error(`no successful ${command} in:\n${log}`);
-  return (Number(match[1]) / 1000).toFixed(2);
 }
 
 describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: instances with their server sidecars, repository host and backup jobs over TLS, restore and PITR through bootstrap.sh', () => {

@@ -1,11 +1,12 @@
 import { ChildProcess } from 'child_process';
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { LocalInstance, SecretStore, localCluster } from './cluster-harness';
+import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, run, startDaemon, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, runIn, startDaemonIn, waitFor } from './postgres-bin';
 import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
 import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
 import { TlsProtocolVersion } from '../../../lib/core/tls';
@@ -72,6 +73,13 @@ export function synthBackup(options: BackupOptions, clusterOptions: Parameters<t
   return { chart, model, objects: chart.toJson() };
 }
 
+/** pgBackRest's own duration of a command, from its "command end" line, in seconds. */
+export function commandSeconds(log: string, command: string): string {
+  const match = new RegExp(`${command} command end: completed successfully \\((\\d+)ms\\)`).exec(log);
+  if (!match) throw new Error(`no successful ${command} in:\n${log}`);
+  return (Number(match[1]) / 1000).toFixed(2);
+}
+
 /** A pod of the pgBackRest topology as its configs see it. */
 interface LoopbackPod {
   /** The local port of the pod's pgBackRest server. */
@@ -127,9 +135,10 @@ export class LocalBackupTopology {
     return pod;
   }
 
-  /** The pod of CronJob `cronJobName`, in `<scratch>/<podName>`, with `secrets` (the topology's by default). */
-  public job(cronJobName: string, podName = cronJobName, secrets = this.secrets): LocalPod {
-    const spec = findObject(this.objects, 'CronJob', cronJobName).spec.jobTemplate.spec.template.spec;
+  /** The pod of CronJob (or Job) `jobName`, in `<scratch>/<podName>`, with `secrets` (the topology's by default). */
+  public job(jobName: string, podName = jobName, secrets = this.secrets): LocalPod {
+    const job = this.objects.find((o) => o.kind === 'Job' && o.metadata.name === jobName);
+    const spec = (job ?? findObject(this.objects, 'CronJob', jobName).spec.jobTemplate).spec.template.spec;
     return new LocalPod(this.scratch, podName, spec, {}, this.objects, secrets, undefined, (own, text) => this.rewriteConf(text, own));
   }
 
@@ -189,6 +198,8 @@ export class LocalPod implements LoopbackPod {
   private readonly roots: { [podPath: string]: string } = {};
   private readonly container: any;
   private daemon?: ChildProcess;
+  /** The daemons the pod's container runs: the worker's, or another set's (after a major upgrade, the new image's). */
+  public daemons: DaemonSet = DAEMONS;
 
   /** `claims` names the PersistentVolumeClaims of a StatefulSet's volumeClaimTemplates, by volume. */
   constructor(scratch: string, public readonly podName: string, spec: any, claims: { [volume: string]: string }, objects: any[],
@@ -234,16 +245,27 @@ export class LocalPod implements LoopbackPod {
   /** Starts the container (a server), logging to `<pod>.log`, and waits until its readiness probe passes. */
   public async start(): Promise<void> {
     const [command, ...args] = this.command(this.container.command);
-    this.daemon = startDaemon(command, args, `${this.root}.log`, this.env());
+    this.daemon = startDaemonIn(this.daemons, command, args, `${this.root}.log`, this.env());
     const [probe, ...probeArgs] = this.command(this.container.readinessProbe.exec.command);
-    await waitFor(`${this.podName} to pass its readiness probe`, () => run(probe, probeArgs).status === 0);
+    await waitFor(`${this.podName} to pass its readiness probe`, () => runIn(this.daemons, probe, probeArgs).status === 0);
   }
 
   /** Runs the container to its end; returns its output, stdout then stderr, and its exit status. */
   public run(): { status: number | null; output: string } {
     const [command, ...args] = this.command(this.container.command);
-    const result = run(command, args, this.env());
+    const result = runIn(this.daemons, command, args, this.env());
     return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  }
+
+  /**
+   * Starts the container (a job that runs for a while, such as one waiting for the cluster), logging
+   * to `<pod>.log`; resolves with its exit status and output when it ends, without blocking the test.
+   */
+  public runInBackground(): Promise<{ status: number | null; output: string }> {
+    const [command, ...args] = this.command(this.container.command);
+    const log = `${this.root}.log`;
+    this.daemon = startDaemonIn(this.daemons, command, args, log, this.env());
+    return new Promise((resolve) => this.daemon!.on('exit', (status) => resolve({ status, output: readFileSync(log, 'utf8') })));
   }
 
   /** Runs the container to its end; throws with its output when it fails. */
@@ -255,7 +277,7 @@ export class LocalPod implements LoopbackPod {
 
   /** Stops the server at once, if it runs. */
   public kill(): void {
-    if (this.daemon?.pid !== undefined && this.daemon.exitCode === null) run('kill', ['-KILL', String(this.daemon.pid)]);
+    if (this.daemon?.pid !== undefined && this.daemon.exitCode === null) runIn(this.daemons, 'kill', ['-KILL', String(this.daemon.pid)]);
   }
 
   private command(command: string[]): string[] {
