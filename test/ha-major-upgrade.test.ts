@@ -49,7 +49,7 @@ describe('majorUpgrade in the HA mode renders', () => {
     expect(env(upgrade)).toEqual({
       PGDATA: '/var/lib/postgresql/data/pgdata', POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } }, CREDENTIALS_DIR: '/etc/postgresql-secrets',
       CONFIG_FILE: '/var/lib/postgresql/data/pgdata.upgrade/postgresql.conf',
-      POSTGRES_ROLE: 'primary', FROM_MAJOR: '15', TO_MAJOR: '17', TRANSFER: 'copy', OLD_BINDIR: '/opt/postgresql-old/usr/lib/postgresql/15/bin',
+      POSTGRES_ROLE: 'primary', FROM_MAJOR: '15', TO_MAJOR: '17', TRANSFER: 'copy', OLD_BINDIR: '/opt/postgresql-old/bin',
       PATRONI_NAME: { fieldRef: { fieldPath: 'metadata.name' } }, PATRONI_KUBERNETES_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       PATRONI_CONFIG: '/etc/postgresql/patroni.yml', MEMBERS: 'db-0 db-1 db-2',
       COORDINATOR: '/opt/cdk8s-postgres/patroni-upgrade.py', MAJOR_UPGRADE_SCRIPT: '/opt/cdk8s-postgres/major-upgrade.sh',

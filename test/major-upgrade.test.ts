@@ -79,7 +79,7 @@ describe('majorUpgrade renders', () => {
     for (const mount of bootstrap.volumeMounts) expect(upgrade.volumeMounts).toContainEqual(mount);
     expect(upgrade.command).toEqual(['/opt/cdk8s-postgres/major-upgrade.sh']);
     expect(env(upgrade)).toMatchObject({
-      POSTGRES_ROLE: 'primary', FROM_MAJOR: '15', TO_MAJOR: '17', TRANSFER: 'copy', OLD_BINDIR: '/opt/postgresql-old/usr/lib/postgresql/15/bin',
+      POSTGRES_ROLE: 'primary', FROM_MAJOR: '15', TO_MAJOR: '17', TRANSFER: 'copy', OLD_BINDIR: '/opt/postgresql-old/bin',
       REPLICATION_SLOTS: 'db_replica_0 db_replica_1', PGDATA: '/var/lib/postgresql/data/pgdata',
     });
     expect(env(bootstrap).MAJOR_UPGRADE_FROM).toBe('15');

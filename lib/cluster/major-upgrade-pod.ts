@@ -36,7 +36,7 @@ export function majorUpgradeInitContainers(steps: MajorUpgradeSteps): k8s.Contai
     FROM_MAJOR: fromMajor,
     TO_MAJOR: String(upgrade.to.major),
     TRANSFER: upgrade.transfer,
-    OLD_BINDIR: primary ? oldBinDir(CLUSTER_PATHS.oldBinariesDir, upgrade.from.major) : undefined,
+    OLD_BINDIR: primary ? oldBinDir(CLUSTER_PATHS.oldBinariesDir) : undefined,
   };
   const env = Object.entries(environment).filter((entry): entry is [string, string | k8s.EnvVarSource] => entry[1] !== undefined)
     .map(([name, value]) => (typeof value === 'string' ? { name, value } : { name, valueFrom: value }));

@@ -11,22 +11,38 @@ export const MAJOR_UPGRADE_ENVIRONMENT = [
   'REPLICATION_SLOTS', 'PRIMARY_HOST', 'PGPORT', 'TLS_CA_FILE', 'TLS_ENABLED', 'PRIMARY_WAIT_SECONDS',
 ] as const;
 
-/** Where, under the old binaries' volume, the Debian layout of the old major is copied: PostgreSQL finds its share directory relative to its bin directory. */
-export function oldBinDir(volume: string, major: number): string {
-  return `${volume}/usr/lib/postgresql/${major}/bin`;
+/**
+ * The old bin directory the upgrade step is given: a link the copy step points at the layout it
+ * found, so one path serves the Debian images and the Red Hat ones (Percona's).
+ */
+export function oldBinDir(volume: string): string {
+  return `${volume}/bin`;
 }
 
 /**
- * POSIX sh for the init container in the OLD image: its PostgreSQL in the Debian layout, copied
- * into the volume at OLD_BINARIES_DIR, keeping the relative paths between bin, lib and share.
+ * POSIX sh for the init container in the OLD image: its PostgreSQL, in the Debian layout (the
+ * official images: /usr/lib/postgresql/<major>, /usr/share/postgresql/<major>) or the PGDG/Red
+ * Hat one (Percona's: /usr/pgsql-<major>), copied into the volume at OLD_BINARIES_DIR under the
+ * same absolute paths, so PostgreSQL still finds lib and share relative to its real bin directory.
  */
 export const COPY_OLD_BINARIES_SCRIPT = `set -eu
-for dir in "/usr/lib/postgresql/$FROM_MAJOR" "/usr/share/postgresql/$FROM_MAJOR"; do
+if [ -x "/usr/lib/postgresql/$FROM_MAJOR/bin/postgres" ]; then
+  bindir="/usr/lib/postgresql/$FROM_MAJOR/bin"
+  dirs="/usr/lib/postgresql/$FROM_MAJOR /usr/share/postgresql/$FROM_MAJOR"
+elif [ -x "/usr/pgsql-$FROM_MAJOR/bin/postgres" ]; then
+  bindir="/usr/pgsql-$FROM_MAJOR/bin"
+  dirs="/usr/pgsql-$FROM_MAJOR"
+else
+  echo "this image has no PostgreSQL $FROM_MAJOR in /usr/lib/postgresql/$FROM_MAJOR (Debian) or /usr/pgsql-$FROM_MAJOR (Red Hat): set majorUpgrade.fromImage to the image the cluster ran before" >&2
+  exit 1
+fi
+for dir in $dirs; do
   rm -rf -- "$OLD_BINARIES_DIR$dir"
   mkdir -p -- "$OLD_BINARIES_DIR\${dir%/*}"
   cp -a -- "$dir" "$OLD_BINARIES_DIR$dir"
 done
-echo "copied PostgreSQL $FROM_MAJOR from $(/usr/lib/postgresql/$FROM_MAJOR/bin/postgres --version) into $OLD_BINARIES_DIR" >&2
+ln -sfn -- "\${bindir#/}" "$OLD_BINARIES_DIR/bin"
+echo "copied PostgreSQL $FROM_MAJOR from $("$bindir/postgres" --version) into $OLD_BINARIES_DIR" >&2
 `;
 
 /**

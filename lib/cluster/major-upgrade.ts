@@ -32,7 +32,8 @@ export interface MajorUpgrade {
   readonly fromVersion: number;
   /**
    * An image with PostgreSQL `fromVersion` in the Debian layout (`/usr/lib/postgresql/<major>`,
-   * `/usr/share/postgresql/<major>`), from which an init container copies the old binaries for
+   * `/usr/share/postgresql/<major>`: the official images) or the PGDG/Red Hat one
+   * (`/usr/pgsql-<major>`: Percona's), from which an init container copies the old binaries for
    * pg_upgrade; it must be built on the same OS release as the cluster's image, whose libraries
    * the old binaries then use.
    * @default - the default image of `fromVersion` (the official Debian one; Percona's in the HA mode)

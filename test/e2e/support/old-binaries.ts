@@ -29,7 +29,7 @@ export function prepareOldBinaries(copyContainer: any, volume: string, into: Dae
   const started = Date.now();
   runOkIn(daemonSet('bookworm'), copyContainer.command[0], [copyContainer.command[1], copyScript], { ...env, OLD_BINARIES_DIR: volume });
   const copyMs = Date.now() - started;
-  const bin = oldBinDir(volume, major);
+  const bin = oldBinDir(volume);
   if (into.root === undefined) return { bin, copyMs };
   const compat = join(volume, 'compat-lib');
   mkdirSync(compat, { recursive: true });
