@@ -191,7 +191,9 @@ describe('faults under Pgpool-II and PgBouncer: every session ends within the do
     test(`replica ${fault}: held and new sessions end within ${BOUND_SECONDS} s; reads fall back to the primary, then return`, async () => {
       let recover = async () => undefined as void;
       const cells = await sessionsUnder(`replica ${fault}`, BOUND_SECONDS, () => { recover = injure(instances[1], fault); });
-      // Still down: new reads are the primary's.
+      // Still down: once Pgpool-II's health check has detached it (its failover restarts the
+      // children, ending sessions that start at that moment), new reads are the primary's.
+      await waitFor('Pgpool-II to detach the replica', () => poolNodesAsExporter().get(instances[1].port) === 'down', 60_000);
       const during = Array.from({ length: 4 }, readThroughPgpool);
       await recover();
       const back = await readsReturnToReplica();
