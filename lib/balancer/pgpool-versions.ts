@@ -1,8 +1,8 @@
 import { PGPOOL_43_PARAMETER_TYPES } from './pgpool-43-parameter-types';
 import { PGPOOL_46_PARAMETER_TYPES } from './pgpool-46-parameter-types';
 import { PGPOOL_43_PARAMETERS, PGPOOL_46_PARAMETERS } from './pgpool-parameters';
+import { compareVersions } from '../core/dotted-versions';
 import { gucSyntax, SettingSyntax, SettingType } from '../core/setting-values';
-import { compareVersions } from '../pooler/pgbouncer-parameters';
 
 /** The pgpool.conf parameters of a Pgpool-II release and their types: what extraParameters may set. */
 export interface PgpoolRelease {

@@ -1,10 +1,11 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { poolerDemand, PoolerDemandLine } from './pgbouncer-demand';
-import { PGBOUNCER_PARAMETERS, compareVersions, pgbouncerSettingType, pgbouncerSyntax } from './pgbouncer-parameters';
+import { PGBOUNCER_PARAMETERS, pgbouncerSettingType, pgbouncerSyntax } from './pgbouncer-parameters';
 import { PgBouncerPoolerProps } from './pgbouncer-props';
 import { PgBouncerAuthType, PoolMode } from './pgbouncer-settings';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { compareVersions } from '../core/dotted-versions';
 import { EndpointRole } from '../core/endpoint';
 import { propError } from '../core/errors';
 import { requireSingleLine, ReservedSettings, setByConstruct } from '../core/escape-hatch';

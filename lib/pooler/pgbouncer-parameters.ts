@@ -33,17 +33,6 @@ export const PGBOUNCER_PARAMETERS: ReadonlyMap<string, string> = new Map([
   ['transaction_timeout', '1.25.0'],
 ]);
 
-/** Compares dotted versions numerically: negative when a < b. */
-export function compareVersions(a: string, b: string): number {
-  const left = a.split('.').map(Number);
-  const right = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const difference = (left[i] ?? 0) - (right[i] ?? 0);
-    if (difference !== 0) return difference;
-  }
-  return 0;
-}
-
 const COUNT: NumericType = { kind: 'integer', min: 0, max: 2 ** 31 - 1 };
 // Timeouts are seconds as a decimal fraction; PgBouncer counts them in microseconds.
 const SECONDS: SettingType = { kind: 'real', min: 0, max: 2 ** 31 - 1, unit: 's' };
