@@ -84,8 +84,9 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
 
 /**
  * restapi, and ctl for patronictl in the pods. With the cluster's TLS the REST API serves HTTPS
- * with the pods' certificate: the kubelet's probes do not verify it, nor do the members calling
- * each other (Patroni's own requests skip verification); patronictl verifies it against the CA
+ * with the pods' certificate: the kubelet's probes do not verify it, nor do Patroni 3.1+ members
+ * calling each other (Patroni 3.0 presents its certificate as a client certificate and verifies
+ * its peers, so a switchover between 3.0 members needs a CA-signed one); patronictl verifies it against the CA
  * when the cluster has one (the certificate names `*.<headless>`, the members' api_url), and
  * cannot otherwise. Authentication comes from secrets.yml.
  */
