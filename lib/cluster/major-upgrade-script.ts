@@ -89,7 +89,14 @@ write_state() {
 }`;
 
 /** pg_upgrade --check, then the upgrade itself into the staging directory. */
-const PG_UPGRADE = `# COPY needs room for a second copy of the data; checked before anything changes.
+const PG_UPGRADE = `# This step runs before any server of the pod, and the StatefulSet runs one pod per volume: a
+# postmaster.pid here is a killed container's, whose PID may now name another process (a new
+# PID namespace, or a zombie), which would make the server refuse to start.
+forget_killed_server() {
+  rm -f -- "$1/postmaster.pid"
+}
+
+# COPY needs room for a second copy of the data; checked before anything changes.
 require_room() {
   local used free needed
   used=$(du -sk -- "$PGDATA" | cut -f1)
@@ -136,6 +143,7 @@ run_pg_upgrade() {
   if ! "$OLD_BINDIR/pg_controldata" "$PGDATA" | grep -Eq '^Database cluster state: +shut down$'; then
     log "the PostgreSQL $FROM_MAJOR cluster was not shut down cleanly: recovering it first"
     temporary_server=$PGDATA
+    forget_killed_server "$PGDATA"
     "$OLD_BINDIR/pg_ctl" --pgdata="$PGDATA" --wait --silent --options="-c listen_addresses='' -c unix_socket_directories=$workdir" start >&2
     "$OLD_BINDIR/pg_ctl" --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
     temporary_server=""
@@ -174,6 +182,7 @@ verify_upgraded() {
   write_passfile "$workdir/pgpass" superuser
   log "starting the PostgreSQL $TO_MAJOR cluster privately to verify it"
   temporary_server=$staging
+  forget_killed_server "$staging"
   pg_ctl --pgdata="$staging" --wait --silent \\
     --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
     start >&2

@@ -122,6 +122,7 @@ describe('a major upgrade of a cluster with backups: PostgreSQL 15 and pgBackRes
     const step = runIn(trixie, command[0], command.slice(1), env);
     expect(step.stderr).toContain('PostgreSQL 17 runs from');
     expect(step.status).toBe(0);
+    const upgradedAt = Date.now();
     expect(primary.bootstrap()).toContain('data directory holds a cluster: starting it as it is');
     await primary.start();
     await primary.startSidecar('pgbackrest');
@@ -132,7 +133,12 @@ describe('a major upgrade of a cluster with backups: PostgreSQL 15 and pgBackRes
     const { status, output } = await jobDone;
     const jobEndedAt = Date.now();
     if (status !== 0) throw new Error(`the stanza-upgrade Job exited ${status}:\n${output}`);
-    expect(output).toMatch(/waiting for the primary to run PostgreSQL 17/);
+    // The Job upgrades the stanza only once the primary runs 17: it logs that it waits when its
+    // first try finds the instance down or on 15, or its first try blocks until the new major's
+    // pgBackRest server answers; either way the upgrade itself comes after the swap.
+    const upgradeLine = output.match(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) P00 +INFO: stanza-upgrade for stanza/m);
+    expect(upgradeLine).not.toBeNull();
+    expect(Date.parse(`${upgradeLine![1].replace(' ', 'T')}Z`)).toBeGreaterThanOrEqual(upgradedAt - 1000);
     expect(output).toMatch(/stanza-upgrade command end: completed successfully/);
     expect(output).toMatch(/check command end: completed successfully/);
     expect(output).toMatch(/new backup label = \d{8}-\d{6}F/);
