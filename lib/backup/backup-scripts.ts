@@ -1,6 +1,6 @@
 import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel } from './backup-model';
-import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * backup.sh, the command of every backup CronJob: `backup.sh <repository> <full|diff|incr>`.
@@ -75,9 +75,7 @@ for argument in "$@"; do
   esac
 done
 
-log() {
-  printf '%s restore: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
+${logFunction('restore')}
 
 staging="$PGDATA.restore"
 ${TEMPORARY_SERVER_CLEANUP}
@@ -198,9 +196,7 @@ if [[ ! $major =~ ^[1-9][0-9]$ ]]; then
 fi
 config="${BACKUP_PATHS.configDir}/backup-repo$repository.conf"
 
-log() {
-  printf '%s stanza-upgrade: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
+${logFunction('stanza-upgrade')}
 
 # The major of the stanza's newest system, from the "db" list of pgBackRest's info (empty: no stanza).
 stanza_major() {

@@ -1,7 +1,7 @@
 import { ClusterModel } from './cluster-model';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
-import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * The environment the bootstrap script reads. The StatefulSets set it from the pod layout;
@@ -59,9 +59,7 @@ RESTORE_SCRIPT="\${RESTORE_SCRIPT:-}"
 MAJOR_UPGRADE_FROM="\${MAJOR_UPGRADE_FROM:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
-log() {
-  printf '%s bootstrap %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
-}`;
+${logFunction('bootstrap', '$POD_NAME')}`;
 
 /** A new primary: initdb into a staging directory, or restore.sh from a backup. */
 const INITIALIZE_PRIMARY = `wal_dir_args=()

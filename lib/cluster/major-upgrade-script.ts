@@ -1,6 +1,6 @@
 import { PRIMARY_CONNINFO } from './bootstrap-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
-import { CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
 
 /**
  * The environment major-upgrade.sh reads. OLD_BINDIR and REPLICATION_SLOTS serve the primary;
@@ -79,9 +79,7 @@ staging="$PGDATA.upgrade"
 state_file="$PGDATA.upgrade-state"
 old_copy="$PGDATA.$FROM_MAJOR"
 
-log() {
-  printf '%s major-upgrade %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
-}
+${logFunction('major-upgrade', '$POD_NAME')}
 
 write_state() {
   printf '%s\\n' "$1" > "$state_file.tmp"

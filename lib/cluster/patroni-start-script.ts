@@ -1,6 +1,6 @@
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { REPLICATION_SECRET_DIR } from './provisioning';
-import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
 
 /**
  * The environment patroni-start.sh reads: the mounted Secrets, and the in-memory directory it
@@ -58,9 +58,7 @@ set -euo pipefail
 
 : "\${CREDENTIALS_DIR:?}" "\${PATRONICTL_CONFIG_FILE:?}" "\${1:?usage: patroni-start.sh <patroni.yml>}"
 
-log() {
-  printf '%s patroni-start: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
+${logFunction('patroni-start')}
 
 ${CREDENTIAL_FUNCTIONS}
 

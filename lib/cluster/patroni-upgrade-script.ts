@@ -1,4 +1,5 @@
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
+import { logFunction } from '../core/shell-functions';
 
 /** The environment patroni-upgrade.sh reads besides major-upgrade.sh's, which it runs on the member elected. */
 export const PATRONI_UPGRADE_ENVIRONMENT = ['PATRONI_NAME', 'PATRONI_CONFIG', 'MEMBERS', 'COORDINATOR', 'MAJOR_UPGRADE_SCRIPT'] as const;
@@ -37,9 +38,7 @@ old_copy="$PGDATA.$FROM_MAJOR"
 # The old system identifier, kept from pg_upgrade until the store names the new one.
 sysid_file="$PGDATA.upgrade-sysid"
 
-log() {
-  printf '%s patroni-upgrade %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PATRONI_NAME" "$*" >&2
-}
+${logFunction('patroni-upgrade', '$PATRONI_NAME')}
 
 
 # Patroni's own interpreter, which has its store modules: the patroni script's #! line.

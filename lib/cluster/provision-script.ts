@@ -1,6 +1,6 @@
 import { ClusterModel } from './cluster-model';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
-import { CREDENTIAL_FUNCTIONS } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
 
 /** The environment provision.sh reads; the pods set it, and Patroni passes its own to the script. */
 export const PROVISION_ENVIRONMENT = ['CREDENTIALS_DIR', 'PGHOST', 'PGPORT'] as const;
@@ -22,9 +22,7 @@ set -euo pipefail
 
 : "\${CREDENTIALS_DIR:?}" "\${PGHOST:?}" "\${PGPORT:?}"
 
-log() {
-  printf '%s provision: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
+${logFunction('provision')}
 
 ${CREDENTIAL_FUNCTIONS}
 

@@ -2,6 +2,7 @@ import { CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { PATRONI_API_SECRET_DIR, TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
 import { k8s } from '../core/kube';
+import { logFunction } from '../core/shell-functions';
 
 /**
  * The order in which a pod template change (an image's new minor release, or any other) reaches
@@ -164,9 +165,7 @@ done
 if [[ -w /proc/1/fd/2 ]]; then
   exec 2>> /proc/1/fd/2
 fi
-log() {
-  printf '%s primary-stop: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
-}
+${logFunction('primary-stop')}
 
 ${PASSFILE_USER_FUNCTION}
 user=$(passfile_user "$passfile")

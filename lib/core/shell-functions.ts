@@ -92,3 +92,13 @@ secret_line() {
 export const COLON_FIELD_FUNCTION = `colon_field() {
   printf '%s' "$1" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/:/\\\\:/g'
 }`;
+
+/**
+ * A script's `log`: a UTC timestamp, the script's name and, for a pod's steps, whose (`subject`,
+ * a shell word such as "$POD_NAME"), on stderr, so every step's lines read alike in the pod's logs.
+ */
+export function logFunction(tag: string, subject?: string): string {
+  return `log() {
+  printf '%s ${tag}${subject ? ' %s' : ''}: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"${subject ? ` "${subject}"` : ''} "$*" >&2
+}`;
+}
