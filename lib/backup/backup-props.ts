@@ -61,10 +61,8 @@ export interface RestoreOptions {
   readonly targetTimeline?: string;
 }
 
-/** pgBackRest backups of a cluster: repositories, WAL archiving, schedules and restore. */
-export interface BackupOptions {
-  /** One to four repositories; WAL goes to each, and each has its own backups and retention. */
-  readonly repositories: BackupRepository[];
+/** What {@link BackupOptions} sets besides its repositories, which an overlay changes alike. */
+export interface BackupTuning {
   /**
    * Create the cluster from a backup of these repositories.
    * @default - a new cluster starts empty (initdb)
@@ -99,4 +97,10 @@ export interface BackupOptions {
    * @default - 100m CPU requested, 1 CPU and 256Mi at most
    */
   readonly resources?: ContainerResources;
+}
+
+/** pgBackRest backups of a cluster: repositories, WAL archiving, schedules and restore. */
+export interface BackupOptions extends BackupTuning {
+  /** One to four repositories; WAL goes to each, and each has its own backups and retention. */
+  readonly repositories: BackupRepository[];
 }

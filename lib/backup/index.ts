@@ -1,6 +1,6 @@
 // The backup module: pgBackRest repositories, WAL archiving, scheduled backups and restore.
 // The public API is the props; the functions below are what PostgresStatefulCluster wires in.
-export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup-props';
+export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup-repository';
 export { VolumeRepositoryProps } from './volume-repository';
 export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './s3-repository';

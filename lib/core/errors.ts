@@ -5,7 +5,12 @@ import { IConstruct } from 'constructs';
  * and the fix, so a user can act on it without reading the library.
  */
 export function propError(scope: IConstruct, prop: string, value: unknown, problem: string, fix: string): Error {
-  return new Error(`${scope.node.path}: ${prop} ${describeValue(value)} ${problem}; ${fix}`);
+  return inputError(scope.node.path, prop, value, problem, fix);
+}
+
+/** propError's shape for input no construct owns yet, such as a list of overlays: `where` stands for the construct path. */
+export function inputError(where: string, prop: string, value: unknown, problem: string, fix: string): Error {
+  return new Error(`${where}: ${prop} ${describeValue(value)} ${problem}; ${fix}`);
 }
 
 function describeValue(value: unknown): string {

@@ -1,6 +1,7 @@
-import { StackOverlay } from './stack-overlay';
+import { BackupOverlay, ClusterOverlay, StackOverlay } from './stack-overlay';
 import { PgpoolBalancerProps } from '../balancer/pgpool-props';
 import { PostgresStatefulClusterProps } from '../cluster/cluster-props';
+import { inputError } from '../core/errors';
 import { WorkloadProps } from '../core/user-metadata';
 import { ExporterSidecarProps } from '../exporter/exporter-props';
 import { PgBouncerPoolerProps } from '../pooler/pgbouncer-props';
@@ -12,8 +13,10 @@ import { PgBouncerPoolerProps } from '../pooler/pgbouncer-props';
  *
  * Overlays apply in order, later ones winning. In each, the stack-wide fields (labels,
  * annotations, placement, networkPolicy) apply first, then the component's section. Objects merge key by key (labels,
- * annotations, storage, resources, settings, nodeSelector); lists and numbers replace. For what
- * no overlay field covers, a JSON patch (`ApiObject.of(...).addJsonPatch`) is the last resort.
+ * annotations, storage, resources, settings, nodeSelector, highAvailability, backup); lists and
+ * numbers replace (tolerations, backup repositories). `withoutHighAvailability` and
+ * `withoutBackup` drop the base's. For what no overlay field covers, a JSON patch
+ * (`ApiObject.of(...).addJsonPatch`) is the last resort.
  */
 export class Overlays {
   /**
@@ -22,7 +25,22 @@ export class Overlays {
    * @param overlays the environment's overlays, applied in order
    */
   public static cluster(baseProps: PostgresStatefulClusterProps, overlays: StackOverlay[]): PostgresStatefulClusterProps {
-    return applyOverlays(baseProps, overlays, (overlay) => [stackWide(overlay), overlay.cluster]);
+    return overlays.reduce((props, overlay, index) => {
+      const { withoutHighAvailability, withoutBackup, ...section }: ClusterOverlay = overlay.cluster ?? {};
+      const where = `Overlays.cluster overlays[${index}]`;
+      const off = [
+        switchedOff(where, 'highAvailability', withoutHighAvailability, section.highAvailability),
+        switchedOff(where, 'backup', withoutBackup, section.backup),
+      ];
+      const kept = Object.fromEntries(Object.entries(props).filter(([key]) => !off.includes(key as typeof off[number])));
+      const layer: ClusterLayer = section;
+      const merged = [stackWide(overlay), layer].reduce<object>(mergeLayer, kept) as PostgresStatefulClusterProps;
+      if (section.backup && !merged.backup?.repositories) {
+        throw inputError(where, 'cluster.backup', Object.keys(section.backup), 'changes backups that the base and the earlier overlays do not have (or turned off)',
+          'list backup.repositories in this overlay to turn backups on here, or set backup in the base stack');
+      }
+      return merged;
+    }, baseProps);
   }
 
   /**
@@ -60,6 +78,22 @@ export class Overlays {
 function stackWide(overlay: StackOverlay): WorkloadProps {
   const { cluster: _cluster, pooler: _pooler, balancer: _balancer, exporter: _exporter, ...workload } = overlay;
   return workload;
+}
+
+/** A cluster overlay's section as a layer: partial props, whose backup may leave the repositories out. */
+type ClusterLayer = Omit<Partial<PostgresStatefulClusterProps>, 'backup'> & { readonly backup?: BackupOverlay };
+
+/**
+ * The prop a `without<Feature>` switch drops, refused beside the same overlay's fields for it,
+ * which would drop the feature and change it at once.
+ */
+function switchedOff(where: string, prop: 'highAvailability' | 'backup', off: boolean | undefined, fields: object | undefined): typeof prop | undefined {
+  const switchName = `without${prop[0].toUpperCase()}${prop.slice(1)}`;
+  if (off && fields !== undefined) {
+    throw inputError(where, `cluster.${switchName}`, off, `comes with cluster.${prop} (${Object.keys(fields).join(', ') || 'empty'}) in the same overlay`,
+      `keep ${switchName} to run this environment without ${prop}, or drop it to change the base's ${prop}`);
+  }
+  return off ? prop : undefined;
 }
 
 /** The layers are typed as partial props, so an overlay field that is not a prop does not compile. */

@@ -1,5 +1,8 @@
 import { Duration } from 'cdk8s';
+import { BackupTuning } from '../backup/backup-props';
+import { BackupRepository } from '../backup/backup-repository';
 import { PostgresStorage } from '../cluster/cluster-props';
+import { HighAvailability } from '../cluster/high-availability';
 import { PostgresqlSettings } from '../cluster/postgresql-settings';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
@@ -7,7 +10,9 @@ import { WorkloadProps } from '../core/user-metadata';
 
 // Every overlay field has the name and meaning of the construct prop it changes, so one merge
 // serves them all: objects (labels, storage, resources, settings, nodeSelector) merge key by key,
-// anything else (numbers, lists such as tolerations, Durations) replaces the base value.
+// anything else (numbers, lists such as tolerations and backup repositories, Durations) replaces
+// the base value. jsii has no way to set a field to "unset", so the two features an environment
+// may drop have a switch of their own (withoutHighAvailability, withoutBackup).
 
 /** What an environment or team changes in a {@link PostgresStatefulCluster}. */
 export interface ClusterOverlay extends WorkloadProps {
@@ -42,6 +47,45 @@ export interface ClusterOverlay extends WorkloadProps {
    * @default - the base stack's value
    */
   readonly spread?: PodSpread;
+  /**
+   * Automatic failover (Patroni), merged field by field; where the base has none, this turns
+   * it on. Turning it on or off is not an in-place change: the members move from the
+   * `<name>-primary` and `<name>-replica` StatefulSets to `<name>` (or back), whose pods start
+   * on new, empty volumes. Decide it when an environment is first created.
+   * @default - the base stack's value
+   */
+  readonly highAvailability?: HighAvailability;
+  /**
+   * Run without the base's automatic failover: the plain primary and replica StatefulSets. Not
+   * with `highAvailability` in the same overlay; a later overlay's `highAvailability` turns it
+   * on again.
+   * @default false
+   */
+  readonly withoutHighAvailability?: boolean;
+  /**
+   * pgBackRest backups, merged field by field, but `repositories` replaces the base's list as a
+   * whole. Where the base has no backups (or an earlier overlay turned them off), this turns
+   * them on and must list `repositories`.
+   * @default - the base stack's value
+   */
+  readonly backup?: BackupOverlay;
+  /**
+   * Run without the base's backups: no WAL archiving, no repository host, no backup CronJobs.
+   * Not with `backup` in the same overlay; a later overlay's `backup` with `repositories` turns
+   * them on again.
+   * @default false
+   */
+  readonly withoutBackup?: boolean;
+}
+
+/** What an environment or team changes in a cluster's backups: any field of `BackupOptions`, merged field by field. */
+export interface BackupOverlay extends BackupTuning {
+  /**
+   * The repositories, replacing the base's list as a whole: a repository is an object, not
+   * merged, so an environment with another schedule, retention or bucket lists its own.
+   * @default - the base stack's repositories
+   */
+  readonly repositories?: BackupRepository[];
 }
 
 /** What an environment or team changes in a {@link PgBouncerPooler}. */
