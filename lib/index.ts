@@ -15,6 +15,7 @@ export {
 export { PostgresqlSettings, SynchronousCommit, WalLevel } from './cluster/postgresql-settings';
 export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous-replication';
 export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
+export { FailoverProfile } from './cluster/failover-profile';
 export { MajorUpgrade, MajorUpgradeTransfer } from './cluster/major-upgrade';
 export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';

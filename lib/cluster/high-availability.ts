@@ -1,9 +1,10 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { FAILOVER_TIMINGS, FailoverProfile, ProbeTiming } from './failover-profile';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { validateCidr } from '../core/names';
-import { requireInteger, validatePort, wholeSeconds } from '../core/validation';
+import { requireEnum, requireInteger, validatePort, wholeSeconds } from '../core/validation';
 
 /** Where Patroni reaches the Kubernetes API server, for the cluster's NetworkPolicy. */
 export interface ApiServerAccess {
@@ -28,19 +29,25 @@ export interface ApiServerAccess {
  */
 export interface HighAvailability {
   /**
+   * ttl, loopWait, retryTimeout and the Patroni container's readiness and liveness probes,
+   * chosen together; ttl, loopWait and retryTimeout set here override the profile's.
+   * @default FailoverProfile.DEFAULT
+   */
+  readonly failoverProfile?: FailoverProfile;
+  /**
    * Lifetime of the leader lock: a replica takes over this long after the leader stopped
    * renewing it. Patroni needs ttl >= loopWait + 2 x retryTimeout.
-   * @default Duration.seconds(30)
+   * @default - the failoverProfile's: 30 s (DEFAULT), 20 s (FAST)
    */
   readonly ttl?: Duration;
   /**
    * Pause between two runs of Patroni's HA loop.
-   * @default Duration.seconds(10)
+   * @default - the failoverProfile's: 10 s (DEFAULT), 2 s (FAST)
    */
   readonly loopWait?: Duration;
   /**
    * How long Patroni retries the API server and PostgreSQL before it demotes the leader.
-   * @default Duration.seconds(10)
+   * @default - the failoverProfile's: 10 s (DEFAULT), 9 s (FAST)
    */
   readonly retryTimeout?: Duration;
   /**
@@ -88,9 +95,13 @@ export interface HighAvailability {
 
 /** HighAvailability resolved: seconds, bytes and the NetworkPolicy's API server egress. */
 export interface HighAvailabilityModel {
+  readonly failoverProfile: FailoverProfile;
   readonly ttlSeconds: number;
   readonly loopWaitSeconds: number;
   readonly retryTimeoutSeconds: number;
+  /** The Patroni container's probes, the profile's. */
+  readonly readinessProbe: ProbeTiming;
+  readonly livenessProbe: ProbeTiming;
   readonly maximumLagOnFailover: number;
   readonly primaryStartTimeoutSeconds: number;
   readonly synchronousMode: boolean;
@@ -114,12 +125,17 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
   { name, port, roleSecrets }: HighAvailabilityContext): HighAvailabilityModel {
   const seconds = (prop: keyof HighAvailability, value: Duration | undefined, fallback: number, min: number, max: number) =>
     requireInteger(scope, `highAvailability.${prop}`, wholeSeconds(scope, `highAvailability.${prop}`, value) ?? fallback, min, max);
-  const ttlSeconds = seconds('ttl', ha.ttl, 30, 20, 3600);
-  const loopWaitSeconds = seconds('loopWait', ha.loopWait, 10, 1, 3600);
-  const retryTimeoutSeconds = seconds('retryTimeout', ha.retryTimeout, 10, 3, 3600);
+  const failoverProfile = requireEnum(scope, 'highAvailability.failoverProfile', ha.failoverProfile, { FailoverProfile }) ?? FailoverProfile.DEFAULT;
+  const profile = FAILOVER_TIMINGS[failoverProfile];
+  const ttlSeconds = seconds('ttl', ha.ttl, profile.ttlSeconds, 20, 3600);
+  const loopWaitSeconds = seconds('loopWait', ha.loopWait, profile.loopWaitSeconds, 1, 3600);
+  const retryTimeoutSeconds = seconds('retryTimeout', ha.retryTimeout, profile.retryTimeoutSeconds, 3, 3600);
   if (loopWaitSeconds + 2 * retryTimeoutSeconds > ttlSeconds) {
-    throw propError(scope, 'highAvailability.ttl', `${ttlSeconds}s`,
-      `is shorter than loopWait + 2 x retryTimeout (${loopWaitSeconds}s + 2 x ${retryTimeoutSeconds}s), so a leader could lose its lock while it still retries`,
+    // Name where each value came from: a value of the profile surprises when only one is set.
+    const source = (value: number, set: Duration | undefined) => (set ? `${value}s` : `${value}s from FailoverProfile.${failoverProfileName(failoverProfile)}`);
+    throw propError(scope, 'highAvailability.ttl', source(ttlSeconds, ha.ttl),
+      `is shorter than loopWait + 2 x retryTimeout (${source(loopWaitSeconds, ha.loopWait)} + 2 x ${source(retryTimeoutSeconds, ha.retryTimeout)}), `
+      + 'so a leader could lose its lock while it still retries',
       `set ttl to ${loopWaitSeconds + 2 * retryTimeoutSeconds}s or more, or shorten loopWait or retryTimeout`);
   }
   const synchronousMode = ha.synchronousMode ?? false;
@@ -149,9 +165,12 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
   apiServerCidrs.forEach((cidr) => validateCidr(scope, 'highAvailability.apiServer.cidrs', cidr));
   apiServerPorts.forEach((apiPort, index) => validatePort(scope, `highAvailability.apiServer.ports[${index}]`, apiPort));
   return {
+    failoverProfile,
     ttlSeconds,
     loopWaitSeconds,
     retryTimeoutSeconds,
+    readinessProbe: profile.readiness,
+    livenessProbe: profile.liveness,
     maximumLagOnFailover: requireInteger(scope, 'highAvailability.maximumLagOnFailover', ha.maximumLagOnFailover ?? 1048576, 0),
     primaryStartTimeoutSeconds: seconds('primaryStartTimeout', ha.primaryStartTimeout, 300, 0, 86400),
     synchronousMode,
@@ -161,4 +180,8 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
     apiServerCidrs,
     apiServerPorts,
   };
+}
+
+function failoverProfileName(profile: FailoverProfile): string {
+  return Object.entries(FailoverProfile).find(([, value]) => value === profile)![0];
 }

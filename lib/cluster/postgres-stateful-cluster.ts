@@ -6,6 +6,7 @@ import { clusterConnectionDemands } from './cluster-connections';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
+import { ProbeTiming } from './failover-profile';
 import { majorUpgradeInitContainers, OLD_BINARIES_VOLUME } from './major-upgrade-pod';
 import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
@@ -654,9 +655,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
     };
     // With TLS the REST API serves only HTTPS; the kubelet does not verify the certificate.
-    const probe = (path: string, failureThreshold: number): k8s.Probe => ({
+    const probe = (path: string, timing: ProbeTiming): k8s.Probe => ({
       httpGet: { path, port: k8s.IntOrString.fromString('patroni'), ...(model.tls ? { scheme: 'HTTPS' } : {}) },
-      periodSeconds: 10, timeoutSeconds: 5, failureThreshold,
+      ...timing,
     });
     const handover = leaderHandoverHook(model);
     return {
@@ -670,9 +671,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         { name: 'patroni', containerPort: ha.restApiPort, protocol: 'TCP' },
       ],
       // 200 while the member runs with its store reachable, or holds the leader lock.
-      readinessProbe: probe('/readiness', 3),
-      // Fails only when Patroni's HA loop has been stuck for longer than ttl.
-      livenessProbe: probe('/liveness', 6),
+      readinessProbe: probe('/readiness', ha.readinessProbe),
+      // Fails only when Patroni's HA loop has been stuck for longer than ttl, or Patroni does not answer.
+      livenessProbe: probe('/liveness', ha.livenessProbe),
     };
   }
 }
