@@ -41,6 +41,10 @@ export const CLUSTER_FILES = {
   majorUpgradeScript: 'major-upgrade.sh',
   patroniUpgradeScript: 'patroni-upgrade.sh',
   patroniUpgradeCoordinator: 'patroni-upgrade.py',
+  /** The plain mode's settings agent sidecar. */
+  settingsAgentScript: 'settings-agent.sh',
+  /** The plain mode: the replicas' slot names for the current instances, which the primary's settings agent keeps. */
+  replicaSlots: 'replica-slots',
 } as const;
 
 /** Patroni's label of a pod's scope: the cluster's pods carry it, and the ConfigMaps Patroni makes. */

@@ -19,10 +19,11 @@ import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
+import { renderReplicaSlots, renderSettingsAgentScript, settingsAgentContainer } from './plain-settings-agent';
+import { restartChecksum } from './restart-checksum';
 import { fastStop, leaderHandoverHook, primaryStopHook } from './rollout-order';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
-import { configChecksum } from '../core/checksum';
 import { ClaimTemplate, readWriteOnceClaimSpec } from '../core/claim-template';
 import { ConnectionDemand, budgetTable, describeOverbooking, neededMaxConnections } from '../core/connection-budget';
 import { PostgresCredentials } from '../core/credentials';
@@ -389,7 +390,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
     return model.highAvailability
       ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored), ...(model.backup?.restore ? plain() : {}) }
-      : plain();
+      : { ...plain(), [CLUSTER_FILES.replicaSlots]: renderReplicaSlots(model) };
   }
 
   /** The Scripts ConfigMap's files at synth, which provision every role added by then. */
@@ -404,7 +405,10 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
       [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
     }
-      : { [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning) };
+      : {
+        [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning),
+        [CLUSTER_FILES.settingsAgentScript]: renderSettingsAgentScript(this.model),
+      };
   }
 
   /** A StatefulSet whose spec is rendered at synth; its containers are reserved now, so a sidecar cannot take their names or ports. */
@@ -425,7 +429,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const labels = model.componentLabels(kind === 'member' ? 'database' : kind);
     // Patroni finds its members by the scope label, besides the selector labels it is given.
     const podLabels = kind === 'member' ? { ...model.user.labels, [PATRONI_SCOPE_LABEL]: model.name } : model.user.labels;
-    const checksum = configChecksum({ ...this.configFiles(), ...this.scriptFiles(provisioning) });
+    const checksum = restartChecksum(model, this.configFiles(), this.scriptFiles(provisioning));
     return {
       serviceName: model.objectNames.headless,
       replicas,
@@ -494,7 +498,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           volumes.tmp.mount('/tmp'),
           ...backup?.postgresMounts ?? [],
         ],
-      }), ...backup?.sidecars ?? []],
+      }), ...(kind === 'member' ? [] : [this.settingsAgent(kind)]), ...backup?.sidecars ?? []],
       volumes: [
         volumes.config.volume,
         volumes.scripts.volume,
@@ -609,6 +613,18 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         ...restore?.mounts ?? [],
       ],
     });
+  }
+
+  /** The plain mode's settings agent: it reloads the mounted files, and on the primary drops removed replicas' slots. */
+  private settingsAgent(role: Role): k8s.Container {
+    const volumes = this.volumes;
+    return settingsAgentContainer(this.model, role, [
+      volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
+      volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
+      volumes.auth.readOnlyMount(CLUSTER_PATHS.authDir),
+      volumes.socket.mount(CLUSTER_PATHS.socketDir),
+      volumes.tmp.mount('/tmp'),
+    ]);
   }
 
   /** The plain mode's server: postgres with the rendered postgresql.conf, probed over the socket; the primary stops after its replicas. */

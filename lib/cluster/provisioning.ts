@@ -16,6 +16,8 @@ export interface RoleModel {
   readonly memberOf: readonly string[];
   /** Functions the role may execute besides PUBLIC's. */
   readonly functions?: readonly string[];
+  /** Views the role may read besides PUBLIC's. */
+  readonly views?: readonly string[];
 }
 
 /** Every role and database the primary provisions, as the renderers take them at synth. */
@@ -48,6 +50,16 @@ const REWIND_FUNCTIONS = [
   'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
 ];
 
+/**
+ * What the plain mode's settings agent does as the replication role (which already reads every
+ * page through a base backup and drops slots): reload, and read the errors of the files it
+ * reloaded, which only superusers may by default.
+ */
+const SETTINGS_AGENT_GRANTS = {
+  functions: ['pg_catalog.pg_reload_conf()', 'pg_catalog.pg_show_all_file_settings()', 'pg_catalog.pg_hba_file_rules()'],
+  views: ['pg_catalog.pg_file_settings', 'pg_catalog.pg_hba_file_rules'],
+};
+
 /** Where the replication role's Secret is mounted: the one Secret replicas need. */
 export const REPLICATION_SECRET_DIR = 'replication';
 
@@ -64,13 +76,13 @@ export class Provisioning {
   /** The secret directories of the roles allowed to call the password lookup function. */
   private readonly passwordLookupDirs: string[] = [];
 
-  /** @param rewind whether the replication role runs pg_rewind too (the HA mode) */
+  /** @param rewind whether the replication role runs pg_rewind (the HA mode), or else the plain mode's settings agent */
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
     private readonly databases: readonly DatabaseModel[], rewind: boolean) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
     this.added.push({
       secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP],
-      ...(rewind ? { functions: REWIND_FUNCTIONS } : {}),
+      ...(rewind ? { functions: REWIND_FUNCTIONS } : SETTINGS_AGENT_GRANTS),
     });
     databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
   }
@@ -194,6 +206,7 @@ export function renderProvisioningSql(provisioning: ProvisioningModel): string {
       `ALTER ROLE :"role_name" WITH ${role.options} PASSWORD :'role_password';`,
       ...role.memberOf.map((group) => `GRANT ${group} TO :"role_name";`),
       ...(role.functions ?? []).map((fn) => `GRANT EXECUTE ON FUNCTION ${fn} TO :"role_name";`),
+      ...(role.views ?? []).map((view) => `GRANT SELECT ON ${view} TO :"role_name";`),
     );
   }
   for (const database of provisioning.databases) {

@@ -62,7 +62,7 @@ export function fastStop(model: ClusterModel): k8s.Lifecycle {
 }
 
 /** bash: `passfile_user <passfile>`, the user field of a libpq passfile's one line. */
-const PASSFILE_USER_FUNCTION = `# passfile_user <passfile>: the user field (the fourth) of its one line, libpq's backslash escapes undone.
+export const PASSFILE_USER_FUNCTION = `# passfile_user <passfile>: the user field (the fourth) of its one line, libpq's backslash escapes undone.
 passfile_user() {
   local line char field="" index=0 escaped="" i
   IFS= read -r line < "$1"
