@@ -177,11 +177,12 @@ pg1-socket-path=/var/run/postgresql
     }
   });
 
-  test('WAL archiving parameters name the instance config and the stanza', () => {
+  test('WAL archiving and restore parameters name the instance config and the stanza', () => {
     expect(backupParameters(model)).toEqual([
       { name: 'archive_mode', value: true },
       { name: 'archive_command', value: 'pgbackrest --config=/etc/pgbackrest/instance.conf --stanza=shop-db archive-push %p' },
       { name: 'archive_timeout', value: 60 },
+      { name: 'restore_command', value: 'pgbackrest --config=/etc/pgbackrest/instance.conf --stanza=shop-db archive-get %f "%p"' },
     ]);
     const fiveMinutes = synthBackup({ repositories: [BackupRepository.volume()], archiveTimeout: Duration.minutes(5) }).model;
     expect(backupParameters(fiveMinutes)[2].value).toBe(300);

@@ -107,6 +107,35 @@ describe('archive parameters', () => {
     expect(config.postgresql.parameters).toMatchObject(expected);
   });
 
+  test('plain: postgresql.conf, shared by primary and replicas, fetches WAL with pgBackRest\'s archive-get, mounted in the replicas\' postgres container', () => {
+    const objects = synth('plain');
+    const conf = confParameters(findObject(objects, 'ConfigMap', 'db-config').data['postgresql.conf']);
+    const instanceConf = mountedPgbackrestFile(objects, 'db-replica', postgres(objects, 'db-replica'), 'instance.conf');
+    expect(conf.restore_command).toBe(`pgbackrest --config=${instanceConf} --stanza=db archive-get %f "%p"`);
+    // The replicas reach the repositories as the primary does: the same config, lock path and NetworkPolicy egress.
+    expect(postgres(objects, 'db-replica').volumeMounts).toEqual(postgres(objects, 'db-primary').volumeMounts);
+  });
+
+  test('HA: patroni.yml gives restore_command in postgresql.recovery_conf, which Patroni writes for replicas only, and in neither parameter section', () => {
+    const objects = synth('ha');
+    const config = patroni(objects);
+    const instanceConf = mountedPgbackrestFile(objects, 'db', postgres(objects, 'db'), 'instance.conf');
+    expect(config.postgresql.recovery_conf).toEqual({ restore_command: `pgbackrest --config=${instanceConf} --stanza=db archive-get %f "%p"` });
+    expect(config.postgresql.parameters.restore_command).toBeUndefined();
+    expect(config.bootstrap.dcs.postgresql.parameters.restore_command).toBeUndefined();
+    expect(validatePatroniConfig(objects, 'db', NS)).toEqual({ status: 0, output: '' });
+  });
+
+  test.each(MODES)('%s: without backup there is no restore_command', (mode) => {
+    const objects = synth(mode, { backup: undefined });
+    if (mode === 'plain') {
+      expect(confParameters(findObject(objects, 'ConfigMap', 'db-config').data['postgresql.conf']).restore_command).toBeUndefined();
+    } else {
+      expect(patroni(objects).postgresql.recovery_conf).toBeUndefined();
+      expect(patroniYml(objects)).not.toContain('restore_command');
+    }
+  });
+
   test.each(MODES)('%s: archiveTimeout reaches archive_timeout; without backup there is no archiving', (mode) => {
     const timeout = (objects: any[]) => (mode === 'plain'
       ? confParameters(findObject(objects, 'ConfigMap', 'db-config').data['postgresql.conf'])
@@ -121,7 +150,8 @@ describe('archive parameters', () => {
     ['ha', 'archive_command', /use backup /],
     ['plain', 'archive_mode', /use backup /],
     ['ha', 'archive_timeout', /use backup\.archiveTimeout/],
-    ['plain', 'restore_command', /use backup\.restore/],
+    ['plain', 'restore_command', /use backup \(replicas fetch/],
+    ['ha', 'restore_command', /use backup \(replicas fetch/],
   ] as Array<[Mode, string, RegExp]>)('%s: extraParameters.%s is refused, naming the backup prop', (mode, parameter, fix) => {
     const value = 'cp %p /archive/%f';
     const message = thrownMessage(() => synth(mode, { extraParameters: { [parameter]: value } }), parameter);

@@ -64,12 +64,18 @@ const LOCK_VOLUME = PodVolume.memory(VOLUMES.lock, '1Mi');
 /** The repositories the instances reach locally: every one that does not live on the repository host. */
 const instanceLocal = (model: BackupModel) => model.repositories.filter((repository) => !repository.repoHost);
 
-/** archive_mode, archive_command and archive_timeout: every WAL segment goes to every repository. */
+/**
+ * archive_mode, archive_command and archive_timeout: every WAL segment goes to every repository;
+ * restore_command: a replica (only recovery reads it) fetches from them the WAL its primary no
+ * longer has, with the same config and credentials as archive-push.
+ */
 export function backupParameters(model: BackupModel): BackupParameter[] {
+  const pgbackrest = `pgbackrest --config=${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf} --stanza=${model.stanza}`;
   return [
     { name: 'archive_mode', value: true },
-    { name: 'archive_command', value: `pgbackrest --config=${BACKUP_PATHS.configDir}/${BACKUP_FILES.instanceConf} --stanza=${model.stanza} archive-push %p` },
+    { name: 'archive_command', value: `${pgbackrest} archive-push %p` },
     { name: 'archive_timeout', value: model.archiveTimeoutSeconds },
+    { name: 'restore_command', value: `${pgbackrest} archive-get %f "%p"` },
   ];
 }
 

@@ -28,6 +28,7 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     PRIMARY_CONNINFO,
     STANDBY_SETTINGS,
     CLONE_REPLICA,
+    replicaSlot(model.backup !== undefined),
     MAIN,
   ].join('\n\n');
 }
@@ -162,6 +163,51 @@ const CLONE_REPLICA = `clone_replica() {
   log "replica cloned"
 }`;
 
+/**
+ * A replica starting from its data gets its slot on the primary back when the slot was dropped
+ * or invalidated; with a backup repository it then catches up from the archive.
+ */
+function replicaSlot(archived: boolean): string {
+  const fix = 'delete the pod\'s PersistentVolumeClaims (data-$POD_NAME, and wal-$POD_NAME with a WAL volume) and the pod to clone it again';
+  const catchUp = archived
+    ? 'it fetches the WAL the primary removed from the backup repository (restore_command), then streams; '
+      + `if its log repeats 'requested WAL segment ... has already been removed' and pgBackRest finds that segment in no repository, ${fix}`
+    : 'there is no backup repository to fetch WAL the primary removed from: '
+      + `if its log repeats 'requested WAL segment ... has already been removed', ${fix}`;
+  return `# ensure_replica_slot: a slot dropped (by hand, or when the replica was scaled away) or
+# invalidated past max_slot_wal_keep_size (restart_lsn gone, wal_status lost) refuses streaming
+# forever, so it is made again. The new slot holds WAL from the replica's first feedback on;
+# the primary removes no WAL before archive_command has archived it, so restore_command finds
+# what the primary removed, and the replica streams once it has caught up. Nothing is cloned.
+# READ_REPLICATION_SLOT is PostgreSQL 15's: on 14 only a missing slot is made again.
+ensure_replica_slot() {
+  local conninfo row slot_type restart_lsn
+  conninfo="$(primary_conninfo) replication=true"
+  if ! pg_isready --host="$PRIMARY_HOST" --port="$PGPORT" --timeout=5 --quiet; then
+    log "the primary at $PRIMARY_HOST:$PGPORT does not answer: slot $SLOT_NAME not checked"
+    return 0
+  fi
+  if row=$(psql --dbname="$conninfo" --no-password --no-psqlrc --no-align --tuples-only \
+    --command="READ_REPLICATION_SLOT $SLOT_NAME" 2> /dev/null); then
+    IFS='|' read -r slot_type restart_lsn _ <<< "$row"
+    if [[ -n $slot_type && -n $restart_lsn ]]; then
+      return 0
+    elif [[ -n $slot_type ]]; then
+      log "slot $SLOT_NAME on the primary holds no WAL (invalidated past max_slot_wal_keep_size, or never used): making it again"
+      pg_receivewal --drop-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
+    else
+      log "slot $SLOT_NAME is missing on the primary: making it again"
+    fi
+    pg_receivewal --create-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
+  elif pg_receivewal --create-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password 2> /dev/null; then
+    log "slot $SLOT_NAME was missing on the primary: made it again"
+  else
+    return 0
+  fi
+  log "${catchUp}"
+}`;
+}
+
 /** What runs: the passfile, then a new data directory made or an old one kept, then provisioning or standby settings. */
 const MAIN = `# The replication passfile serves pg_basebackup now and the WAL receiver later.
 write_passfile "$PGPASSFILE" replication
@@ -183,6 +229,9 @@ if [[ -z $MAJOR_UPGRADE_FROM ]]; then
 fi
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
   log "data directory holds a cluster: starting it as it is"
+  if [[ $POSTGRES_ROLE == replica ]]; then
+    ensure_replica_slot
+  fi
 elif [[ $POSTGRES_ROLE == primary ]]; then
   initialize_primary
 else

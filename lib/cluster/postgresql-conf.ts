@@ -6,6 +6,9 @@ import { TLS_FILES } from '../core/tls';
 /** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`). */
 export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file']);
 
+/** Parameters Patroni takes in `postgresql.recovery_conf` and writes only when the member is a replica. */
+export const RECOVERY_PARAMETERS = new Set(['restore_command']);
+
 interface ParameterSection {
   readonly comment: string;
   readonly parameters: Parameter[];
@@ -38,7 +41,7 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
       comment: 'Logs go to stderr, where the container runtime collects them.',
       parameters: parameters({ logging_collector: false, log_destination: 'stderr', log_line_prefix: '%m [%p] %q%u@%d ' }),
     },
-    ...(model.backup ? [{ comment: 'WAL archiving to every pgBackRest repository', parameters: backupParameters(model.backup) }] : []),
+    ...(model.backup ? [{ comment: 'WAL archiving to every pgBackRest repository; replicas fetch from them what the primary no longer has', parameters: backupParameters(model.backup) }] : []),
     { comment: 'Sizes, replication and the settings from props', parameters: model.parameters },
   ];
 }
