@@ -17,6 +17,7 @@ export { SynchronousMethod, SynchronousReplication } from './cluster/synchronous
 export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
 export { FailoverProfile } from './cluster/failover-profile';
 export { MajorUpgrade, MajorUpgradeTransfer } from './cluster/major-upgrade';
+export { PrimaryRecovery } from './cluster/primary-recovery';
 export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';

@@ -406,7 +406,7 @@ describe('Secrets', () => {
       { name: 'CERTIFICATE_COMMON_NAME', value: 'db-rw' }, { name: 'CERTIFICATE_DNS_NAMES', value: cluster.certificateDnsNames.join(' ') },
     ]));
     for (const { value } of literals.filter((e: any) => !certificateNames.includes(e))) {
-      expect(value).toMatch(/^(|\/[\w/.-]+|primary|replica|db-primary-0\.db-headless|\d+|true)$/);
+      expect(value).toMatch(/^(|\/[\w/.-]+|primary|replica|db-primary-0\.db-headless|db-headless|\d+|true)$/);
     }
   });
 

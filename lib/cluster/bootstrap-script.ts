@@ -1,4 +1,5 @@
 import { ClusterModel } from './cluster-model';
+import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
@@ -9,7 +10,7 @@ import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM',
+  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM', 'HEADLESS_SERVICE', 'PRIMARY_RECOVERY',
 ] as const;
 
 /**
@@ -29,6 +30,9 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     STANDBY_SETTINGS,
     CLONE_REPLICA,
     replicaSlot(model.backup !== undefined),
+    IDENTITY_FUNCTIONS,
+    CHECK_REPLICA_DATA,
+    EMPTY_PRIMARY,
     MAIN,
   ].join('\n\n');
 }
@@ -38,8 +42,12 @@ function header(name: string): string {
   return `#!/usr/bin/env bash
 # bootstrap.sh of cluster "${name}", rendered by cdk8s-postgres.
 # Prepares this pod's data directory before PostgreSQL starts, idempotently:
-#  - a data directory that holds a cluster is left as it is: a restart starts as it was;
-#  - an empty one on the primary is created by initdb, or from a backup by restore.sh;
+#  - a data directory that holds a cluster is left as it is: a restart starts as it was; a
+#    replica's is refused when it is not a copy of the primary's history (promoted by hand,
+#    another cluster, a timeline ahead or forked);
+#  - an empty one on the primary is created by initdb, or from a backup by restore.sh; initdb is
+#    refused while other pods of the cluster answer (the replicas hold the cluster this primary
+#    lost), unless primaryRecovery rebuilds it from the most advanced replica;
 #  - an empty one on a replica is cloned from the primary by pg_basebackup through a
 #    replication slot named after the pod, so a replica whose volume was lost re-clones;
 #  - a replica's primary_conninfo is rewritten at every start, so a new primary address or
@@ -52,12 +60,13 @@ set -euo pipefail`;
 
 /** The environment it reads, and its log lines on stderr. */
 const ENVIRONMENT = `: "\${PGDATA:?}" "\${POSTGRES_ROLE:?}" "\${POD_NAME:?}" "\${PRIMARY_HOST:?}" "\${PGPORT:?}"
-: "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}"
+: "\${PGPASSFILE:?}" "\${CREDENTIALS_DIR:?}" "\${CONFIG_FILE:?}" "\${HEADLESS_SERVICE:?}"
 PG_WALDIR="\${PG_WALDIR:-}"
 TLS_CA_FILE="\${TLS_CA_FILE:-}"
 TLS_ENABLED="\${TLS_ENABLED:-}"
 RESTORE_SCRIPT="\${RESTORE_SCRIPT:-}"
 MAJOR_UPGRADE_FROM="\${MAJOR_UPGRADE_FROM:-}"
+PRIMARY_RECOVERY="\${PRIMARY_RECOVERY:-}"
 SLOT_NAME="\${POD_NAME//-/_}"
 
 ${logFunction('bootstrap', '$POD_NAME')}`;
@@ -73,10 +82,16 @@ reset_staging() {
 }
 
 initialize_primary() {
-  local staging="$PGDATA.initdb" superuser
+  local staging="$PGDATA.initdb" superuser replica address pod position
   if [[ -n $RESTORE_SCRIPT ]]; then
     log "creating the cluster from a backup"
     "$RESTORE_SCRIPT"
+    return
+  fi
+  replica=$(empty_primary_source)
+  if [[ -n $replica ]]; then
+    read -r address pod position <<< "$replica"
+    rebuild_primary "$address" "$pod" "$position"
     return
   fi
   superuser=$(secret superuser username)
@@ -130,18 +145,28 @@ primary_conninfo() {
 }`;
 
 /** A replica's primary_conninfo and slot, rewritten at every start. */
-const STANDBY_SETTINGS = `# write_standby_settings <data directory>: primary_conninfo and the slot in postgresql.auto.conf,
-# replacing earlier ones. Written here rather than with --write-recovery-conf, which would copy
-# the password from the passfile into the file.
-write_standby_settings() {
+const STANDBY_SETTINGS = `# replace_standby_settings <data directory> [<line>...]: postgresql.auto.conf without its
+# primary_conninfo and primary_slot_name, and with these lines.
+replace_standby_settings() {
   local auto_conf="$1/postgresql.auto.conf"
+  shift
   touch -- "$auto_conf"
   {
     grep -v -E '^(primary_conninfo|primary_slot_name) ' -- "$auto_conf" || true
-    printf "primary_conninfo = %s\\n" "$(conninfo_value "$(primary_conninfo) passfile=$(conninfo_value "$PGPASSFILE") application_name=$SLOT_NAME")"
-    printf "primary_slot_name = '%s'\\n" "$SLOT_NAME"
+    if (($# > 0)); then
+      printf '%s\\n' "$@"
+    fi
   } > "$auto_conf.tmp"
   mv -f -- "$auto_conf.tmp" "$auto_conf"
+}
+
+# write_standby_settings <data directory>: primary_conninfo and the slot, replacing earlier ones.
+# Written here rather than with --write-recovery-conf, which would copy the password from the
+# passfile into the file.
+write_standby_settings() {
+  replace_standby_settings "$1" \\
+    "primary_conninfo = $(conninfo_value "$(primary_conninfo) passfile=$(conninfo_value "$PGPASSFILE") application_name=$SLOT_NAME")" \\
+    "primary_slot_name = '$SLOT_NAME'"
 }`;
 
 /** A new replica: pg_basebackup from the primary through its slot. */
@@ -228,6 +253,10 @@ if [[ -z $MAJOR_UPGRADE_FROM ]]; then
   remove_old_majors
 fi
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
+  # Data of the major upgraded from is the upgrade's business.
+  if [[ $POSTGRES_ROLE == replica && $(data_major "$PGDATA") == "$(binaries_major)" ]]; then
+    check_replica_data
+  fi
   log "data directory holds a cluster: starting it as it is"
   if [[ $POSTGRES_ROLE == replica ]]; then
     ensure_replica_slot

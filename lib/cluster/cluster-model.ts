@@ -5,6 +5,7 @@ import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cl
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
+import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { synchronousStandbyNames } from './synchronous-replication';
 import { BackupModel, resolveBackup } from '../backup/backup-model';
 import { backupCertificateDnsNames } from '../backup/backup-objects';
@@ -79,6 +80,8 @@ export interface ClusterModel {
   readonly backup?: BackupModel;
   /** While set, an upgrade of the data from an older major to `version`. */
   readonly majorUpgrade?: MajorUpgradeModel;
+  /** The plain mode: what a primary with an empty volume does while replicas hold the cluster. */
+  readonly primaryRecovery: PrimaryRecovery;
   readonly superuser: ResolvedCredentials;
   readonly replication: ResolvedCredentials;
   readonly databases: DatabaseModel[];
@@ -227,6 +230,10 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
     ...(backup ? { backup } : {}),
     ...(majorUpgrade ? { majorUpgrade } : {}),
+    primaryRecovery: resolvePrimaryRecovery(scope, props.primaryRecovery, {
+      highAvailability: topology.highAvailability !== undefined, instances: topology.instances,
+      restore: props.backup?.restore !== undefined, hotStandby: props.settings?.hotStandby !== false,
+    }),
     superuser,
     replication,
     databases,

@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import { HighAvailability } from './high-availability';
 import { MajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings } from './postgresql-settings';
+import { PrimaryRecovery } from './primary-recovery';
 import { SynchronousReplication } from './synchronous-replication';
 import { BackupOptions } from '../backup/backup-props';
 import { PostgresCredentials } from '../core/credentials';
@@ -86,6 +87,15 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - no upgrade: data of another major than `postgresVersion` is refused at start
    */
   readonly majorUpgrade?: MajorUpgrade;
+  /**
+   * The plain mode's way out when the primary's volume is lost while replicas hold the cluster:
+   * by default the primary refuses to start on its empty volume (no initdb) and names the
+   * replicas; FROM_MOST_ADVANCED_REPLICA rebuilds it from the replica with the most WAL, on a new
+   * timeline. Remove it once the primary runs again (see the README's "Plain mode: when the
+   * primary is lost").
+   * @default PrimaryRecovery.REFUSE
+   */
+  readonly primaryRecovery?: PrimaryRecovery;
   /**
    * Container image holding PostgreSQL `postgresVersion` and bash (and Patroni 3.1+ in the HA mode), run as `runAsUser`.
    * @default - the official image of `postgresVersion`, such as 'postgres:17.10-bookworm'; in the HA mode Percona's of the same release

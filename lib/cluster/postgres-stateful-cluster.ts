@@ -17,6 +17,7 @@ import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
 import { renderPatroniUpgradeScript } from './patroni-upgrade-script';
 import { renderPgHbaConf } from './pg-hba-conf';
 import { renderPostgresqlConf } from './postgresql-conf';
+import { PrimaryRecovery } from './primary-recovery';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
 import { renderReplicaSlots, renderSettingsAgentScript, settingsAgentContainer } from './plain-settings-agent';
@@ -592,6 +593,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       TLS_ENABLED: model.tls ? 'true' : '',
       RESTORE_SCRIPT: restore?.command[0] ?? '',
       MAJOR_UPGRADE_FROM: model.majorUpgrade ? String(model.majorUpgrade.from.major) : '',
+      // Resolves to every instance pod, ready or not: an empty primary asks them whether they hold the cluster.
+      HEADLESS_SERVICE: model.objectNames.headless,
+      PRIMARY_RECOVERY: role === 'primary' && model.primaryRecovery !== PrimaryRecovery.REFUSE ? model.primaryRecovery : '',
     };
     const volumes = this.volumes;
     return restrictedContainer({
