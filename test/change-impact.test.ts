@@ -146,6 +146,30 @@ describe('ChangeImpact on the examples\' overlays', () => {
     expect(db.settings.map((s) => s.action)).toContain(SettingAction.PATRONI_EDIT_CONFIG);
   });
 
+  test('highAvailability turned on or off by an overlay: the members move to new StatefulSets and claims, exit code 5 until acknowledged', () => {
+    const plain = orders(PROD);
+    const ha = orders(PROD, { cluster: { highAvailability: {} } });
+    const on = ChangeImpact.compare(plain, ha);
+    expect(on.exitCode).toBe(5);
+    const topology = (report: ChangeImpactReport) => component(report, 'orders-db (postgresql)').findings.filter((f) => f.gate === Acknowledgement.TOPOLOGY_CHANGE);
+    expect(topology(on)).toEqual([expect.objectContaining({ category: 'topology', objectRef: 'StatefulSet/orders-db' })]);
+    expect(topology(on)[0].message).toBe('highAvailability turned on: the members move from StatefulSet/orders-db-primary and '
+      + 'StatefulSet/orders-db-replica to StatefulSet/orders-db, whose pods start on new claims (data-orders-db-*, wal-orders-db-*) with an empty '
+      + 'cluster (initdb, or a restore with backup.restore); the data stays on data-orders-db-primary-*, wal-orders-db-primary-*, '
+      + 'data-orders-db-replica-*, wal-orders-db-replica-*, and the old pods keep running until their StatefulSets are deleted or pruned');
+    expect(topology(on)[0].fix).toMatch(/^not an in-place change: .*delete the old StatefulSets and ConfigMap\/orders-db-config \(the plain mode's, whose name Patroni's/);
+    expect(on.markdown).toContain('exit code 5: **topology-change** not acknowledged (--allow topology-change)');
+    // The Patroni API Secret is new too: acknowledging the topology leaves that gate.
+    expect(ChangeImpact.compare(plain, ha, { allow: [Acknowledgement.TOPOLOGY_CHANGE] }).exitCode).toBe(2);
+    const off = ChangeImpact.compare(ha, plain);
+    expect(topology(off)[0].message).toMatch(/^highAvailability turned off: the members move from StatefulSet\/orders-db to StatefulSet\/orders-db-primary and StatefulSet\/orders-db-replica, /);
+    expect(topology(off)[0].fix).toContain('ConfigMap/orders-db-config (Patroni\'s, whose initialize key would keep a later HA cluster from bootstrapping)');
+    expect(ChangeImpact.compare(ha, plain, { allow: [Acknowledgement.TOPOLOGY_CHANGE] }).exitCode).toBe(0);
+    // Within one mode there is no topology finding, whatever else changes.
+    expect(topology(ChangeImpact.compare(ha, orders(PROD, { cluster: { highAvailability: {}, instances: 4 } })))).toEqual([]);
+    expect(topology(ChangeImpact.compare(DEV_YAML, plain))).toEqual([]);
+  });
+
   test('new Secrets and immutable selectors are reported; nothing changed is exit code 0', () => {
     expect(ChangeImpact.compare(DEV_YAML, DEV_YAML)).toMatchObject({ exitCode: 0, components: [] });
     const report = ChangeImpact.compare(clusterYaml({}), clusterYaml({ superuserSecret: { secretName: 'su-2' } }));
@@ -176,7 +200,7 @@ describe('the cdk8s-postgres-impact bin', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'r.json'), 'utf8')).exitCode).toBe(0);
     const bad = run('--before', before, '--after', after, '--allow', 'everything');
     expect([bad.status, bad.stderr.trim()]).toEqual([1,
-      'cdk8s-postgres-impact: --allow "everything" is not a finding to acknowledge; use refused-apply, primary-restart, new-secrets']);
+      'cdk8s-postgres-impact: --allow "everything" is not a finding to acknowledge; use topology-change, refused-apply, primary-restart, new-secrets']);
     expect(run('--after', after).stderr).toMatch(/^cdk8s-postgres-impact: --before is missing/);
   });
 });

@@ -5,7 +5,7 @@ import { USAGE_EXIT_CODE } from './exit-codes';
 import { Acknowledgement } from './report-types';
 import { postgresMajors } from '../../core/postgres-versions';
 
-const USAGE = 'usage: cdk8s-postgres-impact --before <dir|file> --after <dir|file> [--allow refused-apply,primary-restart,new-secrets] '
+const USAGE = 'usage: cdk8s-postgres-impact --before <dir|file> --after <dir|file> [--allow topology-change,refused-apply,primary-restart,new-secrets] '
   + '[--postgres-major 17] [--json] [--output report.md]';
 
 /** The parsed command line. */

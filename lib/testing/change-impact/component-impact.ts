@@ -7,6 +7,7 @@ import { Acknowledgement, ChangeImpactFinding, ComponentImpact, FindingCategory,
 import { LEADER_FLAG, podRestart, PRIMARY_RESTART_FLAG, scaling } from './rollouts';
 import { settingsDiff } from './settings-diff';
 import { storageChanges } from './storage';
+import { topologyChange } from './topology';
 
 type FindingDraft = Omit<ChangeImpactFinding, 'component'>;
 
@@ -68,7 +69,9 @@ export function componentImpact(group: ComponentGroup, major: number): Component
   const restarts = group.pairs.map((pair) => podRestart(pair, group, mode)).filter((r): r is PodRestart => r !== undefined);
   const settings = mode ? settingsDiff(group, mode, major) : { changes: [] };
   const storage = group.pairs.flatMap(storageChanges);
+  const topology = topologyChange(group);
   const drafts = [
+    ...(topology ? [topology] : []),
     ...objectFindings(group, mode),
     ...restartFindings(restarts),
     ...(mode ? settingFindings(settings.changes, restarts, mode) : []),

@@ -51,8 +51,18 @@ export function findPair(group: ComponentGroup, kind: string, name: string): Obj
 
 /** How the component runs PostgreSQL: HA with a `<instance>-patroni` ConfigMap, plain with `<instance>-primary`. */
 export function clusterMode(group: ComponentGroup): ClusterMode | undefined {
+  return modeOf(group, current);
+}
+
+/** How the component ran before, or runs after, judged on that side's objects alone. */
+export function sideMode(group: ComponentGroup, side: 'before' | 'after'): ClusterMode | undefined {
+  return modeOf(group, (pair) => pair[side]);
+}
+
+function modeOf(group: ComponentGroup, objectOf: (pair: ObjectPair) => KubeObject | undefined): ClusterMode | undefined {
   if (!group.instance) return undefined;
-  if (findPair(group, 'ConfigMap', `${group.instance}-patroni`)) return ClusterMode.HIGH_AVAILABILITY;
-  if (findPair(group, 'StatefulSet', `${group.instance}-primary`)) return ClusterMode.PLAIN;
+  const has = (kind: string, name: string) => group.pairs.some((pair) => objectOf(pair)?.kind === kind && objectOf(pair)?.metadata?.name === name);
+  if (has('ConfigMap', `${group.instance}-patroni`)) return ClusterMode.HIGH_AVAILABILITY;
+  if (has('StatefulSet', `${group.instance}-primary`)) return ClusterMode.PLAIN;
   return undefined;
 }

@@ -2,6 +2,7 @@ import { Acknowledgement, ChangeImpactFinding } from './report-types';
 
 /** The exit code of each gate, highest priority first: the first unacknowledged one decides. */
 export const EXIT_CODES: ReadonlyArray<{ gate: Acknowledgement; code: number }> = [
+  { gate: Acknowledgement.TOPOLOGY_CHANGE, code: 5 },
   { gate: Acknowledgement.REFUSED_APPLY, code: 4 },
   { gate: Acknowledgement.PRIMARY_RESTART, code: 3 },
   { gate: Acknowledgement.NEW_SECRETS, code: 2 },

@@ -2,6 +2,8 @@ import { ClusterMode, SettingChange } from './classify-setting';
 
 /** A finding a pipeline must acknowledge before the report's exit code is 0 (`--allow`). */
 export enum Acknowledgement {
+  /** A cluster switches between the plain and the HA mode: new StatefulSets on new, empty volumes. Exit code 5. */
+  TOPOLOGY_CHANGE = 'topology-change',
   /** The API server refuses the apply: an immutable field changed. Exit code 4. */
   REFUSED_APPLY = 'refused-apply',
   /** The plain mode's primary restarts, or an HA member that may be the leader. Exit code 3. */
@@ -12,6 +14,8 @@ export enum Acknowledgement {
 
 /** What a finding is about. */
 export enum FindingCategory {
+  /** The cluster's members move to other StatefulSets (highAvailability turned on or off). */
+  TOPOLOGY = 'topology',
   /** An immutable field changed. */
   REFUSED_APPLY = 'refused-apply',
   /** The primary, or possibly the HA leader, restarts. */
@@ -138,7 +142,7 @@ export interface ChangeImpactReport {
   readonly components: ComponentImpact[];
   /** Every finding of every component. */
   readonly findings: ChangeImpactFinding[];
-  /** 0, or the code of the highest-priority finding not acknowledged (4 refused apply, 3 primary restart, 2 new Secrets). */
+  /** 0, or the code of the highest-priority finding not acknowledged (5 topology change, 4 refused apply, 3 primary restart, 2 new Secrets). */
   readonly exitCode: number;
   /** The report as Markdown, for a pull request comment. */
   readonly markdown: string;
