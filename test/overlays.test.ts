@@ -2,11 +2,12 @@ import { ApiObject, App, Duration, JsonPatch, Testing } from 'cdk8s';
 import * as fc from 'fast-check';
 import { ANALYTICS_TEAM, buildOrdersEnvironments, DEV, OrdersStackChart, PROD } from '../examples/team-overlays';
 import {
-  ExporterSidecarProps, Overlays, PgBouncerPoolerProps, PodSpread, PostgresStatefulCluster, PostgresStatefulClusterProps, StackOverlay,
-  TaintEffect, TolerationOperator,
+  BackupRepository, ExporterSidecarProps, Overlays, PgBouncerPoolerProps, PodSpread, PostgresStatefulCluster, PostgresStatefulClusterProps,
+  StackOverlay, TaintEffect, TolerationOperator,
 } from '../lib';
 import { validateManifests } from './support/kube-schema';
 import { findObject, synthObjects } from './support/synth';
+import { postgresVersion } from '../lib/core/postgres-versions';
 
 const BASE: PostgresStatefulClusterProps = {
   superuserSecret: { secretName: 'su' },
@@ -102,6 +103,110 @@ describe('Overlays: how layers merge', () => {
   test('an overlay that overbooks the cluster fails synthesis with the budget table', () => {
     const chart = new OrdersStackChart(Testing.app(), 'orders-x', { overlays: [{ balancer: { replicas: 4, numInitChildren: 32 } }] });
     expect(() => synthObjects(chart)).toThrow(/orders-x\/OrdersPgpool +child pools +128 +128/);
+  });
+});
+
+describe('Overlays: high availability and backups per environment', () => {
+  const s3 = (bucket: string, schedule: { full?: string; incremental?: string }) => BackupRepository.s3({
+    bucket, endpoint: 's3.eu-west-1.amazonaws.com', region: 'eu-west-1', credentials: { secretName: 'orders-s3' }, schedule,
+  });
+  const NIGHTLY = s3('orders-backups', { full: '0 1 * * 0', incremental: '0 1 * * 1-6' });
+  /** Backed up in every environment unless one says otherwise; plain mode, so the image must carry pgBackRest. */
+  const BACKED_UP: PostgresStatefulClusterProps = {
+    ...BASE,
+    image: postgresVersion().highAvailabilityImage.image,
+    tls: { issuer: { name: 'internal-ca' } },
+    backup: { repositories: [NIGHTLY], archiveTimeout: Duration.minutes(2) },
+  };
+  const NO_BACKUP: StackOverlay = { cluster: { instances: 1, withoutBackup: true } };
+  const HOURLY = s3('orders-prod-backups', { full: '0 1 * * 0', incremental: '0 * * * *' });
+  const HA_PROD: StackOverlay = {
+    cluster: { instances: 3, highAvailability: { synchronousMode: true }, backup: { repositories: [HOURLY] } },
+  };
+  const synthCluster = (props: PostgresStatefulClusterProps) => synthObjects(withCluster(props));
+  const withCluster = (props: PostgresStatefulClusterProps) => {
+    const chart = Testing.chart();
+    new PostgresStatefulCluster(chart, 'Db', { name: 'orders-db', ...props });
+    return chart;
+  };
+  const kinds = (objects: any[], kind: string) => objects.filter((o) => o.kind === kind).map((o) => o.metadata.name).sort();
+  const schedules = (objects: any[]) => objects.filter((o) => o.kind === 'CronJob').map((o) => o.spec.schedule).sort();
+
+  test('dev without backups: no backup prop, no CronJob, no archiving, the rest of the base kept', () => {
+    const props = Overlays.cluster(BACKED_UP, [NO_BACKUP]);
+    expect(props).not.toHaveProperty('backup');
+    expect(props).toEqual({ ...BACKED_UP, instances: 1, backup: undefined });
+    const objects = synthCluster(props);
+    expect(kinds(objects, 'CronJob')).toEqual([]);
+    expect(kinds(objects, 'StatefulSet')).toEqual(['orders-db-primary']);
+    expect(findObject(objects, 'ConfigMap', 'orders-db-config').data['postgresql.conf']).not.toMatch(/archive_command/);
+    // The base itself does back up, so the test above is about the overlay.
+    expect(schedules(synthCluster(BACKED_UP))).toEqual(['0 1 * * 0', '0 1 * * 1-6']);
+  });
+
+  test('prod with HA and its own schedule: one Patroni StatefulSet, the repositories list replaced, the other backup fields kept', () => {
+    const props = Overlays.cluster(BACKED_UP, [HA_PROD]);
+    expect(props.highAvailability).toEqual({ synchronousMode: true });
+    expect(props.backup).toEqual({ repositories: [HOURLY], archiveTimeout: Duration.minutes(2) });
+    const objects = synthCluster(props);
+    expect(kinds(objects, 'StatefulSet')).toEqual(['orders-db']);
+    expect(findObject(objects, 'StatefulSet', 'orders-db').spec.replicas).toBe(3);
+    expect(schedules(objects)).toEqual(['0 * * * *', '0 1 * * 0']);
+  });
+
+  test('a team overriding one backup field and one HA field keeps everything else of prod', () => {
+    const team: StackOverlay = { cluster: { backup: { archiveTimeout: Duration.minutes(5) }, highAvailability: { ttl: Duration.seconds(45) } } };
+    const props = Overlays.cluster(BACKED_UP, [HA_PROD, team]);
+    expect(props.backup!.repositories).toEqual([HOURLY]);
+    expect(props.backup!.repositories[0]).toBe(HOURLY);
+    expect(props.backup!.archiveTimeout!.toMinutes()).toBe(5);
+    expect(props.highAvailability!.synchronousMode).toBe(true);
+    expect(props.highAvailability!.ttl!.toSeconds()).toBe(45);
+    const patroni = findObject(synthCluster(props), 'ConfigMap', 'orders-db-patroni').data['patroni.yml'];
+    expect(patroni).toMatch(/^ {4}ttl: 45$/m);
+    expect(patroni).toMatch(/archive_timeout: 300/);
+  });
+
+  test('nested HA fields merge key by key, lists in them replace', () => {
+    const base = { ...BASE, highAvailability: { ttl: Duration.seconds(30), apiServer: { cidrs: ['10.0.0.0/8'], ports: [6443] } } };
+    const props = Overlays.cluster(base, [{ cluster: { highAvailability: { apiServer: { cidrs: ['10.1.0.10/32'] } } } }]);
+    expect(props.highAvailability).toEqual({ ttl: Duration.seconds(30), apiServer: { cidrs: ['10.1.0.10/32'], ports: [6443] } });
+  });
+
+  test('withoutHighAvailability runs the plain StatefulSets; a later overlay turns HA on again', () => {
+    const haBase = { ...BASE, highAvailability: { synchronousMode: true } };
+    const plain = Overlays.cluster(haBase, [{ cluster: { withoutHighAvailability: true } }]);
+    expect(plain).not.toHaveProperty('highAvailability');
+    expect(kinds(synthCluster(plain), 'StatefulSet')).toEqual(['orders-db-primary', 'orders-db-replica']);
+    const again = Overlays.cluster(haBase, [
+      { cluster: { withoutHighAvailability: true } },
+      { cluster: { highAvailability: { ttl: Duration.seconds(20) } } },
+    ]);
+    // Turned off, then on: the base's fields do not come back.
+    expect(again.highAvailability).toEqual({ ttl: Duration.seconds(20) });
+  });
+
+  test('switching off what the base does not have changes nothing; false switches nothing', () => {
+    expect(Overlays.cluster(BASE, [{ cluster: { withoutBackup: true, withoutHighAvailability: true } }])).toEqual(BASE);
+    expect(Overlays.cluster(BACKED_UP, [{ cluster: { withoutBackup: false, backup: { archiveTimeout: Duration.minutes(1) } } }]).backup)
+      .toEqual({ repositories: [NIGHTLY], archiveTimeout: Duration.minutes(1) });
+  });
+
+  test('a switch and fields of the same feature in one overlay are refused, naming the overlay, the prop and the fix', () => {
+    expect(() => Overlays.cluster(BACKED_UP, [{}, { cluster: { withoutBackup: true, backup: { archiveTimeout: Duration.minutes(5) } } }]))
+      .toThrow('Overlays.cluster overlays[1]: cluster.withoutBackup true comes with cluster.backup (archiveTimeout) in the same overlay; '
+        + 'keep withoutBackup to run this environment without backup, or drop it to change the base\'s backup');
+    expect(() => Overlays.cluster(BASE, [{ cluster: { withoutHighAvailability: true, highAvailability: {} } }]))
+      .toThrow(/^Overlays\.cluster overlays\[0\]: cluster\.withoutHighAvailability true comes with cluster\.highAvailability \(empty\) in the same overlay; /);
+  });
+
+  test('backup fields without repositories where there are no backups are refused, naming the overlay', () => {
+    const message = 'Overlays.cluster overlays[1]: cluster.backup ["archiveTimeout"] changes backups that the base and the earlier overlays '
+      + 'do not have (or turned off); list backup.repositories in this overlay to turn backups on here, or set backup in the base stack';
+    const later: StackOverlay = { cluster: { backup: { archiveTimeout: Duration.minutes(5) } } };
+    expect(() => Overlays.cluster(BACKED_UP, [NO_BACKUP, later])).toThrow(message);
+    expect(() => Overlays.cluster(BASE, [{}, later])).toThrow(message);
+    expect(Overlays.cluster(BACKED_UP, [NO_BACKUP, { cluster: { backup: { repositories: [HOURLY] } } }]).backup).toEqual({ repositories: [HOURLY] });
   });
 });
 
