@@ -18,7 +18,7 @@ export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
 export { FailoverProfile } from './cluster/failover-profile';
 export { MajorUpgrade, MajorUpgradeTransfer } from './cluster/major-upgrade';
 export { PrimaryRecovery } from './cluster/primary-recovery';
-export { BackupOptions, BackupSchedule, BackupType, RestoreOptions } from './backup/backup-props';
+export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';
 export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
@@ -36,7 +36,7 @@ export { ExporterKind, IMonitorable, MonitoringProfile } from './core/monitoring
 export { Sidecar } from './core/sidecars';
 export { ExporterSidecarProps, ScrapeObject } from './exporter/exporter-props';
 export { ExporterSidecar } from './exporter/exporter-sidecar';
-export { BalancerOverlay, ClusterOverlay, ExporterOverlay, PoolerOverlay, StackOverlay } from './overlay/stack-overlay';
+export { BackupOverlay, BalancerOverlay, ClusterOverlay, ExporterOverlay, PoolerOverlay, StackOverlay } from './overlay/stack-overlay';
 export { Overlays } from './overlay/overlays';
 export { SchemaSources, SchemaValidator } from './testing/schema-validator';
 export { PostgresTesting } from './testing/testing';
