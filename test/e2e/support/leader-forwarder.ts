@@ -18,6 +18,13 @@ export class LeaderForwarder {
     return forwarder;
   }
 
+  /** A forwarder whose new connections go to the member `choose` names when they arrive (none: closed at once), for a Service modelled elsewhere. */
+  public static async to(cluster: PatroniCluster, choose: () => string | undefined): Promise<LeaderForwarder> {
+    const forwarder = new LeaderForwarder(cluster, 0, 0, choose);
+    await new Promise<void>((resolve) => forwarder.server.listen(0, '127.0.0.1', resolve));
+    return forwarder;
+  }
+
   /** The member new connections go to; undefined while no member is the running leader. */
   public leader?: string;
   private readonly server: Server;
@@ -27,7 +34,8 @@ export class LeaderForwarder {
   /** The leader as last polled; `leader` becomes it lagMs later. */
   private observed?: string;
 
-  private constructor(private readonly cluster: PatroniCluster, private readonly lagMs: number, private readonly pollMs: number) {
+  private constructor(private readonly cluster: PatroniCluster, private readonly lagMs: number, private readonly pollMs: number,
+    private readonly choose = () => this.leader) {
     this.server = createServer((client) => this.forward(client));
   }
 
@@ -56,11 +64,12 @@ export class LeaderForwarder {
   }
 
   private forward(client: Socket): void {
-    if (this.leader === undefined) {
+    const target = this.choose();
+    if (target === undefined) {
       client.destroy();
       return;
     }
-    const server = createConnection(this.cluster.member(this.leader).pgPort, '127.0.0.1');
+    const server = createConnection(this.cluster.member(target).pgPort, '127.0.0.1');
     for (const [from, to] of [[client, server], [server, client]]) {
       this.sockets.add(from);
       from.pipe(to);

@@ -50,13 +50,15 @@ export interface RestOptions {
   readonly method?: string;
   readonly body?: object;
   readonly auth?: { readonly username: string; readonly password: string };
+  /** How long to wait for the answer. */
+  readonly timeoutMs?: number;
 }
 
 /** One HTTP(S) request to 127.0.0.1; HTTPS skips verification, as Patroni's members and the kubelet do. */
 function restCall(https: boolean, port: number, path: string, options: RestOptions = {}): Promise<RestResponse> {
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
   const request: RequestOptions & { rejectUnauthorized?: boolean } = {
-    host: '127.0.0.1', port, path, method: options.method ?? 'GET', timeout: 5000,
+    host: '127.0.0.1', port, path, method: options.method ?? 'GET', timeout: options.timeoutMs ?? 5000,
     headers: {
       ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
       ...(options.auth ? { authorization: `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}` } : {}),
@@ -133,9 +135,12 @@ export interface PatroniDcs {
   stop(): void | Promise<void>;
 }
 
-/** One etcd member (3.4 or 3.5, DAEMONS') on loopback: the DCS that stands in for the Kubernetes API in these tests. */
+/**
+ * One etcd member (3.4 or 3.5, DAEMONS') on loopback: the DCS that stands in for the Kubernetes
+ * API in these tests; its members run `daemons` (by default the worker's).
+ */
 export class LocalEtcd implements PatroniDcs {
-  public static async start(scratch: string): Promise<LocalEtcd> {
+  public static async start(scratch: string, daemons: DaemonSet = DAEMONS): Promise<LocalEtcd> {
     const [clientPort, peerPort] = await freePorts(2);
     const dataDir = join(scratch, 'etcd');
     mkdirSync(dataDir, { mode: 0o700 });
@@ -145,15 +150,14 @@ export class LocalEtcd implements PatroniDcs {
     const logFile = join(scratch, 'etcd.log');
     const child = startDaemon(DAEMONS.programs.etcd, ['--name=e2e', `--data-dir=${dataDir}`, `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
       `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=e2e=${peer}`], logFile);
-    const etcd = new LocalEtcd(child, `127.0.0.1:${clientPort}`, logFile);
+    const etcd = new LocalEtcd(child, `127.0.0.1:${clientPort}`, logFile, daemons);
     await waitFor('etcd to be healthy', () => run(DAEMONS.programs.etcdctl, [`--endpoints=${client}`, 'endpoint', 'health']).status === 0)
       .catch((error) => { etcd.stop(); throw new Error(`${error.message}\n${tail(logFile)}`); });
     return etcd;
   }
 
-  public readonly daemons = DAEMONS;
-
-  private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string) {}
+  private constructor(private readonly process: ChildProcess, public readonly host: string, public readonly logFile: string,
+    public readonly daemons: DaemonSet) {}
 
   public configure(config: Document): void {
     config.delete('kubernetes');
@@ -292,6 +296,20 @@ export class PatroniMember {
     if (frozen.size > 0) appendFileSync(this.logFile, `=== ${new Date().toISOString()} killed ${[...frozen].join(' ')}\n`);
   }
 
+  /**
+   * A frozen Patroni (SIGSTOP of its process alone: every thread, the REST API's included, stops;
+   * PostgreSQL goes on serving), as a process stalled by its node; thaw() sends SIGCONT.
+   */
+  public freeze(): void {
+    signal(this.patroniPid(), 'SIGSTOP');
+    appendFileSync(this.logFile, `=== ${new Date().toISOString()} Patroni frozen (SIGSTOP)\n`);
+  }
+
+  public thaw(): void {
+    signal(this.patroniPid(), 'SIGCONT');
+    appendFileSync(this.logFile, `=== ${new Date().toISOString()} Patroni thawed (SIGCONT)\n`);
+  }
+
   /** kill -9 of the postmaster alone (a crash of PostgreSQL, not of the pod); returns its pid. */
   public killPostmaster(): number {
     const pid = this.postmasterPid();
@@ -299,6 +317,16 @@ export class PatroniMember {
     signal(pid, 'SIGKILL');
     appendFileSync(this.logFile, `=== ${new Date().toISOString()} killed the postmaster ${pid}\n`);
     return pid;
+  }
+
+  /** Patroni's pid: the container's command execs it (patroni-start.sh's `exec patroni`). */
+  private patroniPid(): number {
+    const pid = this.running ? this.process!.pid! : undefined;
+    const command = pid === undefined ? '' : readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!/(^|\/)patroni(\0|$)/.test(command)) {
+      throw new Error(`${this.name}: process ${pid} is not Patroni: ${command.split('\0').join(' ')}`);
+    }
+    return pid!;
   }
 
   /** The running postmaster's pid, checked against its command line: a stale postmaster.pid may name another process. */

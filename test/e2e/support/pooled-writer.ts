@@ -18,18 +18,20 @@ export interface OutageFigures {
 /**
  * An application's single persistent session through a pooler: one-row INSERTs, each its own
  * transaction, one after the other. A failed INSERT is counted as an error; after an error that
- * breaks the session (the connection ends, or 5 s pass without an answer) it reconnects, as a
+ * breaks the session (the connection ends, or `timeoutMs` pass without an answer) it reconnects, as a
  * driver's pool would; the next attempt is 100 ms after an error. Only an INSERT whose CommandComplete arrived is acknowledged.
  */
 export class PooledWriter {
   /** Acknowledged id -> Date.now() when the acknowledgement arrived. */
   public readonly acknowledged = new Map<number, number>();
+  /** Acknowledged id -> the port of the server that committed it (`inet_server_port()`), to tell members apart behind a forwarder. */
+  public readonly servedBy = new Map<number, number>();
   public readonly errors: WriteError[] = [];
   public sent = 0;
   private running = false;
   private loop?: Promise<void>;
 
-  constructor(private readonly target: Target, private readonly table: string) {}
+  constructor(private readonly target: Target, private readonly table: string, private readonly timeoutMs = 5000) {}
 
   public start(): void {
     this.running = true;
@@ -59,8 +61,9 @@ export class PooledWriter {
       try {
         session ??= await this.connect();
         const id = ++this.sent;
-        await session.client.query(`INSERT INTO ${this.table} (id) VALUES (${id})`);
+        const { rows } = await session.client.query(`INSERT INTO ${this.table} (id) VALUES (${id}) RETURNING inet_server_port() AS port`);
         this.acknowledged.set(id, Date.now());
+        this.servedBy.set(id, rows[0].port);
       } catch (error) {
         const { message, code } = error as { message: string; code?: string };
         this.errors.push({ at: Date.now(), message: code ? `${code} ${message}` : message });
@@ -76,7 +79,7 @@ export class PooledWriter {
   }
 
   private async connect(): Promise<{ client: Client; broken: boolean }> {
-    const client = new Client({ ...clientConfig(this.target), connectionTimeoutMillis: 5000, query_timeout: 5000 });
+    const client = new Client({ ...clientConfig(this.target), connectionTimeoutMillis: this.timeoutMs, query_timeout: this.timeoutMs });
     const session = { client, broken: false };
     client.on('error', () => (session.broken = true));
     client.on('end', () => (session.broken = true));
