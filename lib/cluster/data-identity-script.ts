@@ -65,7 +65,7 @@ export const CHECK_REPLICA_DATA = `# check_replica_data: refuses to start a repl
 check_replica_data() {
   local control own_id own_timeline min_timeline own_position position identity primary_id primary_timeline primary_position
   local history switch primary_pod=\${PRIMARY_HOST%%.*} rebuild reclone
-  rebuild="or, if this replica holds the data you need, rebuild the primary from the replicas (README, \\"Plain mode: when the primary is lost\\"): set primaryRecovery to PrimaryRecovery.FROM_MOST_ADVANCED_REPLICA, apply, then $(pvc_advice "$primary_pod")"
+  rebuild="if this replica holds the data you need, rebuild the primary from the replicas (README, \\"Plain mode: when the primary is lost\\"): set primaryRecovery to PrimaryRecovery.FROM_MOST_ADVANCED_REPLICA, apply, then $(pvc_advice "$primary_pod"); this replica starts as it is while the primary is down, and the primary is rebuilt from the most advanced one"
   reclone="if the primary holds the data you want, let this replica re-clone from it: $(pvc_advice "$POD_NAME")"
   if [[ ! -e $PGDATA/standby.signal ]]; then
     log "REFUSED to start: $PGDATA has no standby.signal, so this replica was promoted by hand (pg_promote or pg_ctl promote) and would run as a second primary behind the read-only Service, taking writes the primary never sees. Never promote a replica of the plain mode by hand. To follow the primary again, dropping what was written here (copy it out first with pg_dump from another pod if you need it): $(pvc_advice "$POD_NAME")"
@@ -94,22 +94,22 @@ check_replica_data() {
     return 1
   fi
   if [[ $primary_id != "$own_id" ]]; then
-    log "REFUSED to start: this replica holds the cluster with system identifier $own_id, while the primary at $PRIMARY_HOST runs the cluster $primary_id: the primary was re-initialized or restored from elsewhere, and this replica would serve reads of another database. Either $reclone; $rebuild"
+    log "REFUSED to start: this replica holds the cluster with system identifier $own_id, while the primary at $PRIMARY_HOST runs the cluster $primary_id: the primary was re-initialized or restored from elsewhere, and this replica would serve reads of another database. Ways out: $reclone; $rebuild"
     return 1
   fi
   if ((own_timeline > primary_timeline)); then
-    log "REFUSED to start: this replica's data is on timeline $own_timeline, ahead of the primary's timeline $primary_timeline: it was promoted at some point, or the primary went back to an older copy. Either $reclone; $rebuild"
+    log "REFUSED to start: this replica's data is on timeline $own_timeline, ahead of the primary's timeline $primary_timeline: it was promoted at some point, or the primary went back to an older copy. Ways out: $reclone; $rebuild"
     return 1
   fi
   if ((own_timeline < primary_timeline)); then
     history=$(replication_query "$(primary_conninfo)" "TIMELINE_HISTORY $primary_timeline" | cut -d ' ' -f 2-)
     switch=$(history_switch "$history" "$own_timeline")
     if [[ -z $switch ]] || (($(lsn_number "$own_position") > $(lsn_number "$switch"))); then
-      log "REFUSED to start: this replica's data went past $own_position on timeline $own_timeline, while the primary's timeline $primary_timeline forked from it at \${switch:-a point not in its history}: the two histories differ. Either $reclone; $rebuild"
+      log "REFUSED to start: this replica's data went past $own_position on timeline $own_timeline, while the primary's timeline $primary_timeline forked from it at \${switch:-a point not in its history}: the two histories differ. Ways out: $reclone; $rebuild"
       return 1
     fi
   elif (($(lsn_number "$own_position") > $(lsn_number "$primary_position"))); then
-    log "REFUSED to start: this replica's data went past $own_position, ahead of the primary's WAL position $primary_position on the same timeline $primary_timeline: the primary went back to an older copy. Either $reclone; $rebuild"
+    log "REFUSED to start: this replica's data went past $own_position, ahead of the primary's WAL position $primary_position on the same timeline $primary_timeline: the primary went back to an older copy. Ways out: $reclone; $rebuild"
     return 1
   fi
   log "data of cluster $own_id, timeline $own_timeline, at $own_position: a copy of the primary's history (timeline $primary_timeline, $primary_position)"
@@ -121,9 +121,10 @@ export const EMPTY_PRIMARY = `# answering_instances: "address pod system-identif
 # not tell (a server still starting). A new cluster's replicas wait for the primary in their init
 # container, so none answers and nothing waits: a refused connection or 3 s without an answer.
 answering_instances() {
-  local address conninfo status identity pod
+  local address conninfo status identity pod asked=0 answered=0 start=\${EPOCHREALTIME/./}
   for address in $(getent ahosts "$HEADLESS_SERVICE" | awk '{ print $1 }' | sort -u); do
     conninfo="$(primary_conninfo) hostaddr=$address"
+    asked=$((asked + 1))
     status=0
     pg_isready --dbname="$conninfo" --timeout=3 --quiet || status=$?
     if ((status == 2)); then
@@ -137,7 +138,9 @@ answering_instances() {
     identity=$(replication_query "$conninfo" IDENTIFY_SYSTEM 'SHOW in_hot_standby' 2> /dev/null | tr '\\n' ' ') || identity=""
     # shellcheck disable=SC2086 # the fields, or five dashes
     printf '%s %s %s %s %s %s\\n' "$address" "\${pod:-$address}" \${identity:-- - - -}
+    answered=$((answered + 1))
   done
+  log "asked the $asked pod addresses of $HEADLESS_SERVICE in $(((\${EPOCHREALTIME/./} - start) / 1000)) ms: $answered answer"
 }
 
 # empty_primary_source: nothing when no other pod answers (initdb follows); otherwise refuses,
@@ -229,5 +232,5 @@ rebuild_primary() {
   workdir=""
   replace_standby_settings "$staging"
   mv -- "$staging" "$PGDATA"
-  log "primary rebuilt from $pod: promoted onto timeline $timeline with slots for $(tr '\\n' ' ' <<< "$slots"); the replicas follow it. Remove primaryRecovery from the props now and apply"
+  log "primary rebuilt from $pod: promoted onto timeline $timeline with slots for \${slots//$'\\n'/ }; the replicas follow it. Remove primaryRecovery from the props now and apply"
 }`;
