@@ -159,6 +159,8 @@ describe('ChangeImpact on the examples\' overlays', () => {
       + 'data-orders-db-replica-*, wal-orders-db-replica-*, and the old pods keep running until their StatefulSets are deleted or pruned');
     expect(topology(on)[0].fix).toMatch(/^not an in-place change: .*delete the old StatefulSets and ConfigMap\/orders-db-config \(the plain mode's, whose name Patroni's/);
     expect(on.markdown).toContain('exit code 5: **topology-change** not acknowledged (--allow topology-change)');
+    // The members are a new cluster: no settings diff between postgresql.conf and patroni.yml.
+    expect(component(on, 'orders-db (postgresql)')).toMatchObject({ settings: [], maxConnectionsBefore: undefined, maxConnectionsAfter: undefined });
     // The Patroni API Secret is new too: acknowledging the topology leaves that gate.
     expect(ChangeImpact.compare(plain, ha, { allow: [Acknowledgement.TOPOLOGY_CHANGE] }).exitCode).toBe(2);
     const off = ChangeImpact.compare(ha, plain);

@@ -67,9 +67,10 @@ function objectFindings(group: ComponentGroup, mode: ClusterMode | undefined): F
 export function componentImpact(group: ComponentGroup, major: number): ComponentImpact {
   const mode = clusterMode(group);
   const restarts = group.pairs.map((pair) => podRestart(pair, group, mode)).filter((r): r is PodRestart => r !== undefined);
-  const settings = mode ? settingsDiff(group, mode, major) : { changes: [] };
-  const storage = group.pairs.flatMap(storageChanges);
   const topology = topologyChange(group);
+  // Across a mode switch the members are a new cluster, whose settings apply at its bootstrap.
+  const settings = mode && !topology ? settingsDiff(group, mode, major) : { changes: [] };
+  const storage = group.pairs.flatMap(storageChanges);
   const drafts = [
     ...(topology ? [topology] : []),
     ...objectFindings(group, mode),
