@@ -270,6 +270,13 @@ const ALERT_CASES: { [alert: string]: AlertCase } = {
   PostgresDown: gaugeDown('pg_up', 'critical', 9187),
   PostgresConnectionsHigh: summedPerPod('pg_stat_activity_count', [{ datname: 'app', state: 'active' }, { datname: 'postgres', state: 'idle' }],
     (t) => defined(t.connections, 'connections')),
+  PostgresPendingRestart: {
+    severity: 'warning',
+    samples: (source, value) => [{ metric: 'pg_settings_pending_restart_count', labels: { ...podLabels(source), instance: '10.1.2.3:9187', job: 'metrics' }, value }],
+    labels: podLabels,
+    fires: () => 1,
+    quiet: () => 0,
+  },
   PostgresReplicationLagHigh: {
     severity: 'warning',
     samples: slotSamples('pg_replication_slots_pg_wal_lsn_diff', 0),
@@ -354,8 +361,10 @@ function expandTemplate(template: string, labels: Labels, value: number): string
 
 const seriesName = (sample: Sample) =>
   `${sample.metric}{${Object.entries(sample.labels).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}}`;
-/** 16 samples a minute apart: long enough for every rule's `for` at the 10m evaluation. */
-const inputSeries = (samples: Sample[]) => samples.map((sample) => ({ series: seriesName(sample), values: `${sample.value}x15` }));
+/** 31 samples a minute apart: long enough for every rule's `for` at its evaluation (evalTime). */
+const inputSeries = (samples: Sample[]) => samples.map((sample) => ({ series: seriesName(sample), values: `${sample.value}x30` }));
+/** When a rule is evaluated: 10m, or 5m past a longer `for` (PostgresPendingRestart's 15m). */
+const evalTime = (rule: { for: string }) => `${Math.max(10, Number(/^(\d+)m$/.exec(rule.for)![1]) + 5)}m`;
 
 interface TestGroup {
   readonly name: string;
@@ -387,7 +396,7 @@ function testGroups(variant: Variant, inverted = false): TestGroup[] {
       name: `${rule.alert}: ${name}`,
       interval: '1m',
       input_series: inputSeries(samples),
-      alert_rule_test: [{ eval_time: '10m', alertname: rule.alert, exp_alerts: expected }],
+      alert_rule_test: [{ eval_time: evalTime(rule), alertname: rule.alert, exp_alerts: expected }],
     });
     const firing = alertCase.fires(variant.thresholds);
     const quiet = alertCase.quiet(variant.thresholds);
@@ -417,7 +426,8 @@ function writeRuleTests(variant: Variant, inverted = false): string {
 }
 
 const ALERTS_BY_KIND: { [kind in TargetKind]: string[] } = {
-  cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresReplicationLagHigh', 'PostgresReplicaNotStreaming'],
+  cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresPendingRestart', 'PostgresReplicationLagHigh',
+    'PostgresReplicaNotStreaming'],
   pooler: ['PgBouncerExporterDown', 'PgBouncerDown', 'PgBouncerClientsWaiting', 'PgBouncerClientConnectionsHigh'],
   balancer: ['PgpoolExporterDown', 'PgpoolDown', 'PgpoolFrontendsHigh', 'PgpoolBackendDown'],
 };

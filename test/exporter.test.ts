@@ -39,6 +39,8 @@ const TARGETS = {
     defaultImage: 'prometheuscommunity/postgres-exporter:v0.20.1',
     defaultPort: 9187,
     daemon: 'postgres',
+    /** Containers of the target's own beside its daemon. */
+    companions: ['settings-agent'],
     workloads: [['StatefulSet', 'db-primary'], ['StatefulSet', 'db-replica']],
     service: 'db-headless',
   },
@@ -50,6 +52,7 @@ const TARGETS = {
     defaultImage: 'prometheuscommunity/pgbouncer-exporter:v0.12.1',
     defaultPort: 9127,
     daemon: 'pgbouncer',
+    companions: [],
     workloads: [['Deployment', 'pooler']],
     service: 'pooler',
   },
@@ -61,6 +64,7 @@ const TARGETS = {
     defaultImage: 'pgpool/pgpool2_exporter:1.2.2',
     defaultPort: 9719,
     daemon: 'pgpool',
+    companions: [],
     workloads: [['Deployment', 'balancer']],
     service: 'balancer',
   },
@@ -171,8 +175,10 @@ const pgbouncerIniLines = (objects: any[]): string[] => poolerFile(objects, 'pgb
 const selects = (matchLabels: { [key: string]: string }, labels: { [key: string]: string } = {}) =>
   Object.keys(matchLabels).length > 0 && Object.entries(matchLabels).every(([key, value]) => labels[key] === value);
 
+/** The exporter's monitoring objects: all of its objects but the ConfigMap of its own files (postgres_exporter's queries). */
 const exporterObjects = (kind: TargetKind, objects: any[]) =>
-  objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === TARGETS[kind].exporter);
+  objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === TARGETS[kind].exporter && o.metadata.name !== exporterFilesName(kind));
+const exporterFilesName = (kind: TargetKind) => `${TARGETS[kind].name}-${TARGETS[kind].exporter}`;
 
 describe.each(TARGET_KINDS)('validation on the %s', (kind) => {
   const target = TARGETS[kind];
@@ -399,7 +405,7 @@ describe('validation: the exporter\'s Secret must be its own', () => {
  */
 const INVOCATIONS: { [kind in TargetKind]: (port: number, tls: boolean) => { command?: string[]; args: string[]; env: any[] } } = {
   cluster: (port) => ({
-    args: [`--web.listen-address=:${port}`],
+    args: [`--web.listen-address=:${port}`, '--extend.query-path=/etc/exporter-files/queries.yaml'],
     env: [
       { name: 'DATA_SOURCE_URI', value: '127.0.0.1:5432/postgres?sslmode=disable' },
       { name: 'DATA_SOURCE_USER', valueFrom: secretKeyRef('metrics-exporter', 'username') },
@@ -430,7 +436,7 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
   test('runs in every pod template, after the daemon', () => {
     const objects = objectsOf(kind);
     for (const template of podTemplates(kind, objects)) {
-      expect(template.spec.containers.map((c: any) => c.name)).toEqual([target.daemon, target.exporter]);
+      expect(template.spec.containers.map((c: any) => c.name)).toEqual([target.daemon, ...target.companions, target.exporter]);
       expect(template.spec.initContainers.map((c: any) => c.name)).not.toContain(target.exporter);
     }
     const [first, ...others] = exporterContainers(kind, objects);
@@ -532,7 +538,7 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
     for (const port of [undefined, 9400]) {
       for (const template of podTemplates(kind, objectsOf(kind, { port }))) {
         expect(Object.keys(template.metadata.annotations).sort())
-          .toEqual(['checksum/config', 'prometheus.io/path', 'prometheus.io/port', 'prometheus.io/scrape']);
+          .toEqual(['checksum/config', ...(kind === 'cluster' ? ['checksum/exporter-files'] : []), 'prometheus.io/path', 'prometheus.io/port', 'prometheus.io/scrape']);
         expect(template.metadata.annotations).toMatchObject({
           'prometheus.io/scrape': 'true',
           'prometheus.io/port': String(port ?? target.defaultPort),
@@ -560,15 +566,25 @@ describe.each(TARGET_KINDS)('the exporter container on the %s', (kind) => {
 describe('postgres_exporter reads its password file; the lib/pq exporters a passfile their init container writes', () => {
   const secretMount = (name: string) => ({ name: `${name}-secret`, mountPath: '/etc/exporter-secret', readOnly: true });
 
+  test('postgres_exporter\'s queries file (pending_restart) is in a ConfigMap of its own, whose checksum the pod template carries', () => {
+    const objects = objectsOf('cluster');
+    const queries = findObject(objects, 'ConfigMap', exporterFilesName('cluster')).data['queries.yaml'];
+    expect(queries).toContain('SELECT count(*) AS count FROM pg_settings WHERE pending_restart');
+    expect(podTemplates('cluster', objects)[0].metadata.annotations['checksum/exporter-files']).toMatch(/^[0-9a-f]{64}$/);
+    expect(objectsOf('cluster', null).filter((o) => o.metadata.name === exporterFilesName('cluster'))).toEqual([]);
+  });
+
   test('postgres_exporter: DATA_SOURCE_PASS_FILE names the password file of its read-only Secret mount; no init container, no passfile', () => {
     const objects = objectsOf('cluster');
     for (const template of podTemplates('cluster', objects)) {
       const container = template.spec.containers.find((c: any) => c.name === 'postgres-exporter');
-      expect(container.volumeMounts).toEqual([secretMount('postgres-exporter')]);
+      expect(container.volumeMounts).toEqual([secretMount('postgres-exporter'), { name: 'postgres-exporter-files', mountPath: '/etc/exporter-files', readOnly: true }]);
       expect(envNamed(container, 'DATA_SOURCE_PASS_FILE').value).toBe('/etc/exporter-secret/password');
       const names = (spec: any) => [...spec.initContainers ?? []].map((c: any) => c.name);
       expect(names(template.spec)).toEqual(names(podTemplates('cluster', objectsOf('cluster', null))[0].spec));
-      expect(template.spec.volumes.map((v: any) => v.name).filter((name: string) => name.startsWith('postgres-exporter'))).toEqual(['postgres-exporter-secret']);
+      expect(template.spec.volumes.map((v: any) => v.name).filter((name: string) => name.startsWith('postgres-exporter')))
+        .toEqual(['postgres-exporter-secret', 'postgres-exporter-files']);
+      expect(template.spec.volumes.find((v: any) => v.name === 'postgres-exporter-files').configMap.name).toBe(exporterFilesName('cluster'));
     }
   });
 
@@ -696,7 +712,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
   test('the exporter runs in the primary and in the replicas', () => {
     const objects = objectsOf('cluster');
     for (const name of ['db-primary', 'db-replica']) {
-      expect(findObject(objects, 'StatefulSet', name).spec.template.spec.containers.map((c: any) => c.name)).toEqual(['postgres', 'postgres-exporter']);
+      expect(findObject(objects, 'StatefulSet', name).spec.template.spec.containers.map((c: any) => c.name)).toEqual(['postgres', 'settings-agent', 'postgres-exporter']);
     }
   });
 
@@ -749,7 +765,10 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     [1, 0],
   ])('with %p instances the exporter asks for 2 connections on the primary and %p on each replica', (instances, replica) => {
     const { cluster } = synth('cluster', {}, { cluster: { instances } });
-    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Db metrics exporter', purpose: 'postgres_exporter', primary: 2, replica }]);
+    expect(cluster._connectionDemands).toEqual([
+      { consumer: 'test/Db settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: replica / 2 },
+      { consumer: 'test/Db metrics exporter', purpose: 'postgres_exporter', primary: 2, replica },
+    ]);
   });
 
   test('the exporter\'s connections count in the budget: one connection too many fails synthesis, naming it', () => {
@@ -758,7 +777,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     s.cluster.addConnectionDemand({ consumer: 'app', primary: 1, replica: 0 });
     expect(synthObjects(s.chart).length).toBeGreaterThan(0);
     addExporter(s);
-    expect(() => synthObjects(s.chart)).toThrow(/^test\/Db: settings\.maxConnections 5 leaves 2 connections[\s\S]*metrics exporter +postgres_exporter +2[\s\S]*raise settings\.maxConnections to 6 or more/);
+    expect(() => synthObjects(s.chart)).toThrow(/^test\/Db: settings\.maxConnections 5 leaves 2 connections[\s\S]*metrics exporter +postgres_exporter +2[\s\S]*raise settings\.maxConnections to 7 or more/);
   });
 
   test('an exporter added after the cluster\'s pods were declared still lands in them and in the budget', () => {
@@ -767,7 +786,7 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     addExporter(s);
     const objects = synthObjects(s.chart);
     expect(exporterContainers('cluster', objects).every((c) => c !== undefined)).toBe(true);
-    expect(s.cluster._connectionDemands.map((d) => d.consumer)).toEqual(['test/Pooler', 'test/Pooler', 'test/Db metrics exporter']);
+    expect(s.cluster._connectionDemands.map((d) => d.consumer)).toEqual(['test/Db settings agent', 'test/Pooler', 'test/Pooler', 'test/Db metrics exporter']);
   });
 });
 
@@ -981,7 +1000,8 @@ describe.each(TARGET_KINDS)('monitoring objects of the %s', (kind) => {
     expect(rule.spec.groups.map((g: any) => g.name)).toEqual([`${target.kind}-${target.name}`]);
     const names = rule.spec.groups[0].rules.map((r: any) => r.alert);
     expect(names).toEqual({
-      cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresReplicationLagHigh', 'PostgresReplicaNotStreaming'],
+      cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresPendingRestart', 'PostgresReplicationLagHigh',
+        'PostgresReplicaNotStreaming'],
       pooler: ['PgBouncerExporterDown', 'PgBouncerDown', 'PgBouncerClientsWaiting', 'PgBouncerClientConnectionsHigh'],
       balancer: ['PgpoolExporterDown', 'PgpoolDown', 'PgpoolFrontendsHigh', 'PgpoolBackendDown'],
     }[kind]);

@@ -4,12 +4,12 @@
  * beside PostgreSQL in every instance pod.
  */
 import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
-import { CLUSTER_FILES } from '../lib/cluster/cluster-layout';
-import { SETTINGS_AGENT_CONTAINER } from '../lib/cluster/plain-settings-agent';
 import { KUBE_VERSIONS, validateManifests } from './support/kube-schema';
 import { checkPodSecurity } from './support/pod-security';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { CLUSTER_FILES } from '../lib/cluster/cluster-layout';
+import { SETTINGS_AGENT_CONTAINER } from '../lib/cluster/plain-settings-agent';
 
 const BASE: PostgresStatefulClusterProps = {
   instances: 3,
@@ -63,11 +63,6 @@ describe('the plain mode\'s restart checksum', () => {
     expect(config(before)[CLUSTER_FILES.replicaSlots]).toBe('db_replica_0\ndb_replica_1\n');
     expect(config(after)[CLUSTER_FILES.replicaSlots]).toBe('db_replica_0\n');
     expect(template(after, 'db-primary')).toEqual(template(before, 'db-primary'));
-  });
-
-  test('the HA mode keeps its checksum of every file: a reload-only change still rolls its members', () => {
-    const ha = (props: Partial<PostgresStatefulClusterProps>) => template(synth({ highAvailability: {}, ...props }), 'db').metadata.annotations['checksum/config'];
-    expect(ha({ settings: { workMem: '6MB' } })).not.toBe(ha({}));
   });
 });
 

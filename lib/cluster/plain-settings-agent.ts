@@ -54,6 +54,74 @@ export function settingsAgentContainer(model: ClusterModel, role: 'primary' | 'r
   });
 }
 
+/** bash: reload <conf> <hba>, pg_reload_conf and a log of what it did; fails when PostgreSQL was not reached. */
+const RELOAD_FUNCTION = `applied_conf=""
+applied_hba=""
+started=""
+# reload <conf> <hba>: pg_reload_conf, then what it did. Fails when PostgreSQL was not reached.
+reload() {
+  local names line
+  names=$(changed_names "$applied_conf" "$1")
+  query "SELECT pg_reload_conf()" > /dev/null || return 1
+  # The postmaster rereads the files when it takes the signal; later sessions see the outcome.
+  sleep 2
+  if [[ -z $started ]]; then
+    log "reloaded at start, so the files mounted now are in effect"
+    started=1
+  else
+    while IFS='|' read -r name setting pending; do
+      if [[ $pending == t ]]; then
+        log "$name changed: pending_restart, still $setting until PostgreSQL restarts"
+      elif [[ -n $name ]]; then
+        log "$name changed: applied, now $setting"
+      fi
+    done < <(query "SELECT name, setting || coalesce(unit, ''), pending_restart FROM pg_settings WHERE name IN ($names) ORDER BY name")
+  fi
+  line=$(query "SELECT string_agg(name, ', ' ORDER BY name) FROM pg_settings WHERE pending_restart")
+  if [[ -n $line ]]; then
+    log "pending_restart: $line; a restart of the pod applies them (a change of them rolls the pods)"
+  fi
+  while IFS= read -r line; do
+    [[ -n $line ]] && log "postgresql.conf $line: not applied, PostgreSQL keeps the previous value"
+  done < <(query "SELECT format('line %s: %s: %s', f.sourceline, f.name, f.error) FROM pg_file_settings f
+    WHERE f.error IS NOT NULL AND NOT EXISTS (SELECT FROM pg_settings s WHERE s.name = f.name AND s.pending_restart) ORDER BY f.sourceline")
+  while IFS= read -r line; do
+    [[ -n $line ]] && log "pg_hba.conf $line: the file was not loaded, PostgreSQL keeps the previous rules"
+  done < <(query "SELECT format('line %s: %s', line_number, error) FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number")
+}`;
+
+/**
+ * bash: drop_removed_slots, on the primary: a slot named like a replica's that is not in the
+ * replica-slots file and inactive for the grace period is dropped, if still inactive.
+ */
+const DROP_REMOVED_SLOTS_FUNCTION = `# Slots of replicas scaled away, by the time each was first seen inactive and not wanted.
+declare -A unwanted_since=()
+drop_removed_slots() {
+  local wanted rows slot active seen=" "
+  [[ -r $slots_file ]] || return 0
+  wanted=$(< "$slots_file")
+  rows=$(query "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical' AND starts_with(slot_name, '$prefix')") || return 0
+  while IFS='|' read -r slot active; do
+    [[ $slot =~ ^\${prefix}[0-9]+$ ]] || continue
+    seen+="$slot "
+    if [[ $active == t ]] || grep -qxF -- "$slot" <<< "$wanted"; then
+      unset "unwanted_since[$slot]"
+    elif [[ -z \${unwanted_since[$slot]:-} ]]; then
+      unwanted_since[$slot]=$SECONDS
+      log "slot $slot is inactive and no current replica's: dropping it in \${grace}s unless a replica takes it"
+    elif ((SECONDS - unwanted_since[$slot] >= grace)); then
+      # The call is in the select list: it runs only for the row the WHERE keeps, if the slot is still inactive.
+      if [[ -n $(query "SELECT 'dropped', pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot' AND NOT active") ]]; then
+        log "dropped slot $slot, inactive and no current replica's for $((SECONDS - unwanted_since[$slot]))s"
+      fi
+      unset "unwanted_since[$slot]"
+    fi
+  done <<< "$rows"
+  for slot in "\${!unwanted_since[@]}"; do
+    [[ $seen == *" $slot "* ]] || unset "unwanted_since[$slot]"
+  done
+}`;
+
 /**
  * settings-agent.sh. Every SETTINGS_AGENT_INTERVAL_SECONDS: when the mounted postgresql.conf or
  * pg_hba.conf differs from what it last reloaded (and once at its start), SELECT
@@ -106,69 +174,8 @@ changed_names() {
   printf '%s' "\${list:-''}"
 }
 
-applied_conf=""
-applied_hba=""
-started=""
-# reload <conf> <hba>: pg_reload_conf, then what it did. Fails when PostgreSQL was not reached.
-reload() {
-  local names line
-  names=$(changed_names "$applied_conf" "$1")
-  query "SELECT pg_reload_conf()" > /dev/null || return 1
-  # The postmaster rereads the files when it takes the signal; later sessions see the outcome.
-  sleep 2
-  if [[ -z $started ]]; then
-    log "reloaded at start, so the files mounted now are in effect"
-    started=1
-  else
-    while IFS='|' read -r name setting pending; do
-      if [[ $pending == t ]]; then
-        log "$name changed: pending_restart, still $setting until PostgreSQL restarts"
-      elif [[ -n $name ]]; then
-        log "$name changed: applied, now $setting"
-      fi
-    done < <(query "SELECT name, setting || coalesce(unit, ''), pending_restart FROM pg_settings WHERE name IN ($names) ORDER BY name")
-  fi
-  line=$(query "SELECT string_agg(name, ', ' ORDER BY name) FROM pg_settings WHERE pending_restart")
-  if [[ -n $line ]]; then
-    log "pending_restart: $line; a restart of the pod applies them (a change of them rolls the pods)"
-  fi
-  while IFS= read -r line; do
-    [[ -n $line ]] && log "postgresql.conf $line: not applied, PostgreSQL keeps the previous value"
-  done < <(query "SELECT format('line %s: %s: %s', f.sourceline, f.name, f.error) FROM pg_file_settings f
-    WHERE f.error IS NOT NULL AND NOT EXISTS (SELECT FROM pg_settings s WHERE s.name = f.name AND s.pending_restart) ORDER BY f.sourceline")
-  while IFS= read -r line; do
-    [[ -n $line ]] && log "pg_hba.conf $line: the file was not loaded, PostgreSQL keeps the previous rules"
-  done < <(query "SELECT format('line %s: %s', line_number, error) FROM pg_hba_file_rules WHERE error IS NOT NULL ORDER BY line_number")
-}
-
-# Slots of replicas scaled away, by the time each was first seen inactive and not wanted.
-declare -A unwanted_since=()
-drop_removed_slots() {
-  local wanted rows slot active seen=" "
-  [[ -r $slots_file ]] || return 0
-  wanted=$(< "$slots_file")
-  rows=$(query "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical' AND starts_with(slot_name, '$prefix')") || return 0
-  while IFS='|' read -r slot active; do
-    [[ $slot =~ ^\${prefix}[0-9]+$ ]] || continue
-    seen+="$slot "
-    if [[ $active == t ]] || grep -qxF -- "$slot" <<< "$wanted"; then
-      unset "unwanted_since[$slot]"
-    elif [[ -z \${unwanted_since[$slot]:-} ]]; then
-      unwanted_since[$slot]=$SECONDS
-      log "slot $slot is inactive and no current replica's: dropping it in \${grace}s unless a replica takes it"
-    elif ((SECONDS - unwanted_since[$slot] >= grace)); then
-      # The call is in the select list: it runs only for the row the WHERE keeps, if the slot is still inactive.
-      if [[ -n $(query "SELECT 'dropped', pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot' AND NOT active") ]]; then
-        log "dropped slot $slot, inactive and no current replica's for $((SECONDS - unwanted_since[$slot]))s"
-      fi
-      unset "unwanted_since[$slot]"
-    fi
-  done <<< "$rows"
-  for slot in "\${!unwanted_since[@]}"; do
-    [[ $seen == *" $slot "* ]] || unset "unwanted_since[$slot]"
-  done
-}
-
+${RELOAD_FUNCTION}
+${DROP_REMOVED_SLOTS_FUNCTION}
 log "watching $conf_file and $hba_file every \${interval}s$([[ $POSTGRES_ROLE == primary ]] && echo ", and replica slots not in $slots_file (grace \${grace}s)")"
 while true; do
   if pg_isready --quiet; then

@@ -38,6 +38,11 @@ export function renderAlertRules(profile: MonitoringProfile, connectionPercent: 
         rule('PostgresConnectionsHigh', `sum by (namespace, pod) (pg_stat_activity_count${selector}) > ${connections}`, '5m', 'warning',
           `PostgreSQL of ${where} is near max_connections`,
           `{{ $labels.pod }} has {{ $value }} client connections, over ${connectionPercent}% of max_connections ${profile.connectionLimit}.`),
+        rule('PostgresPendingRestart', `max by (namespace, pod) (pg_settings_pending_restart_count${selector}) > 0`, '15m', 'warning',
+          `PostgreSQL of ${where} runs with settings changes a restart would apply`,
+          '{{ $labels.pod }} has had {{ $value }} setting(s) in pending_restart for 15 minutes: the configuration files changed a '
+          + 'parameter the server takes only when it starts, and the pod was not restarted (a rollout that did not finish, or an ALTER SYSTEM). '
+          + 'SELECT name FROM pg_settings WHERE pending_restart names them.'),
         ...(slots.length === 0 ? [] : [
           rule('PostgresReplicationLagHigh', `max by (namespace, pod, slot_name) (pg_replication_slots_pg_wal_lsn_diff${slotSelector}) > ${lagBytes}`,
             '5m', 'warning', `A replica of ${where} lags far behind`,

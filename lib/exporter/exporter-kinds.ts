@@ -16,7 +16,28 @@ export interface ExporterInvocation {
   readonly volumeMounts: k8s.VolumeMount[];
   readonly initContainers: k8s.Container[];
   readonly volumes: k8s.Volume[];
+  /**
+   * Files the exporter reads, which the sidecar puts in a ConfigMap mounted at EXPORTER_FILES_DIR.
+   * @default - none
+   */
+  readonly files?: { readonly [file: string]: string };
 }
+
+/** Where an exporter's own files (its ConfigMap) are mounted. */
+export const EXPORTER_FILES_DIR = '/etc/exporter-files';
+
+/**
+ * postgres_exporter's queries file (--extend.query-path, deprecated since 0.13 but kept through
+ * 0.20; the e2e tests read the metric from 0.11.1 and 0.17.1): what no built-in collector
+ * serves. pg_settings is public; the role's pg_monitor reads every row.
+ */
+export const POSTGRES_EXPORTER_QUERIES = `pg_settings_pending_restart:
+  query: "SELECT count(*) AS count FROM pg_settings WHERE pending_restart"
+  metrics:
+    - count:
+        usage: "GAUGE"
+        description: "Settings changed in the configuration files that only a restart applies"
+`;
 
 /** What an exporter's container shares with the init containers it needs. */
 export interface ExporterContainerBase {
@@ -97,15 +118,15 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
     exporterName: 'postgres-exporter',
     // The newest release (0.20.1). Every metric the alerts and dashboards use kept its name through
     // 0.12-0.20 (0.20 moved pg_settings, pg_stat_activity and pg_replication_slots to standalone
-    // collectors under the same names); no custom queries file and no removed flag is used. The e2e
-    // tests run Debian's 0.11.1 and 0.17.1 with these args and this environment.
+    // collectors under the same names); no removed flag is used, and the one queries file serves
+    // pending_restart. The e2e tests run Debian's 0.11.1 and 0.17.1 with these args and this environment.
     defaultImage: 'prometheuscommunity/postgres-exporter:v0.20.1',
     defaultPort: 9187,
     // DATA_SOURCE_PASS_FILE: the password from the mounted Secret, not from the environment.
     invocation: (profile, port, credentials) => {
       const secret = passwordVolume('postgres-exporter', credentials);
       return {
-        args: [listen(port)],
+        args: [listen(port), `--extend.query-path=${EXPORTER_FILES_DIR}/queries.yaml`],
         env: [
           { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${profile.daemonPort}/postgres?sslmode=${sslMode(profile)}` },
           envFromCredentials('DATA_SOURCE_USER', credentials, 'username'),
@@ -114,6 +135,7 @@ export const EXPORTERS: { readonly [kind in ExporterKind]: ExporterSpec } = {
         volumeMounts: [secret.readOnlyMount(SECRET_DIR)],
         initContainers: [],
         volumes: [secret.volume],
+        files: { 'queries.yaml': POSTGRES_EXPORTER_QUERIES },
       };
     },
   },

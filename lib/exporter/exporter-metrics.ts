@@ -26,6 +26,8 @@ export const EXPORTER_METRICS: { readonly [kind in ExporterKind]: readonly Expor
     { name: 'pg_stat_database_xact_rollback' },
     { name: 'pg_replication_slots_active' },
     { name: 'pg_replication_slots_pg_wal_lsn_diff' },
+    // From the queries file the sidecar mounts (POSTGRES_EXPORTER_QUERIES).
+    { name: 'pg_settings_pending_restart_count' },
   ],
   [ExporterKind.PGBOUNCER]: [
     { name: 'up' },

@@ -3,8 +3,9 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { renderAlertRules } from './alert-rules';
 import { renderDashboard } from './dashboards';
-import { EXPORTERS } from './exporter-kinds';
+import { EXPORTER_FILES_DIR, EXPORTERS } from './exporter-kinds';
 import { ExporterSidecarProps, ScrapeObject } from './exporter-props';
+import { configChecksum } from '../core/checksum';
 import { resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { k8s } from '../core/kube';
@@ -12,6 +13,7 @@ import { ComponentLabels, metadataLabels } from '../core/labels';
 import { ExporterKind, MonitoringProfile } from '../core/monitoring';
 import { validateLabels } from '../core/names';
 import { restrictedContainer } from '../core/pod-baseline';
+import { PodVolume } from '../core/pod-volumes';
 import { resolveResources, resourceRequirements } from '../core/resources';
 import { validateUniqueNames } from '../core/unique-names';
 import { requireEnum, requireInteger, validateImage, validatePort, wholeSeconds } from '../core/validation';
@@ -68,8 +70,12 @@ export class ExporterSidecar extends Construct {
     validateUniqueNames(this);
 
     props.target.grantMetricsAccess(credentials);
+    const labels: ComponentLabels = { name: exporter.exporterName, instance: profile.name, component: 'metrics', partOf: profile.partOf };
+    const metadata = (name: string, extra: { [key: string]: string }) =>
+      ({ name, ...(profile.namespace ? { namespace: profile.namespace } : {}), labels: metadataLabels(labels, extra) });
     const base = { image: this.image, resources: resourceRequirements(resources) };
     const invocation = exporter.invocation(profile, this.port, credentials, base);
+    const files = this.filesVolume(invocation.files, `${exporter.exporterName}-files`, metadata(`${profile.name}-${exporter.exporterName}`, {}));
     props.target.addSidecar({
       container: restrictedContainer({
         name: exporter.exporterName,
@@ -77,7 +83,7 @@ export class ExporterSidecar extends Construct {
         ...(invocation.command ? { command: invocation.command } : {}),
         args: invocation.args,
         env: invocation.env,
-        volumeMounts: invocation.volumeMounts,
+        volumeMounts: [...invocation.volumeMounts, ...files.mounts],
         ports: [{ name: METRICS_PORT_NAME, containerPort: this.port, protocol: 'TCP' }],
         resources: base.resources,
         // The landing page answers without touching the database. No readiness probe: an
@@ -85,14 +91,11 @@ export class ExporterSidecar extends Construct {
         livenessProbe: { httpGet: { path: '/', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 },
       }),
       servicePort: { name: METRICS_PORT_NAME, port: this.port, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' },
-      podAnnotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(this.port), 'prometheus.io/path': METRICS_PATH },
+      podAnnotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(this.port), 'prometheus.io/path': METRICS_PATH, ...files.annotations },
       initContainers: invocation.initContainers,
-      volumes: invocation.volumes,
+      volumes: [...invocation.volumes, ...files.volumes],
     });
 
-    const labels: ComponentLabels = { name: exporter.exporterName, instance: profile.name, component: 'metrics', partOf: profile.partOf };
-    const metadata = (name: string, extra: { [key: string]: string }) =>
-      ({ name, ...(profile.namespace ? { namespace: profile.namespace } : {}), labels: metadataLabels(labels, extra) });
     const scrapeObject = requireEnum(this, 'scrapeObject', props.scrapeObject ?? ScrapeObject.NONE, { ScrapeObject });
     if (scrapeObject !== ScrapeObject.NONE) this.scrapeObject(scrapeObject, profile, metadata(`${profile.name}-metrics`, monitoringLabels), intervalSeconds);
     if (props.alerts) {
@@ -110,6 +113,15 @@ export class ExporterSidecar extends Construct {
         data: { [`${profile.kind}-${profile.name}.json`]: renderDashboard(profile, uid) },
       });
     }
+  }
+
+  /** The exporter's own files in a ConfigMap, mounted read-only; the pods roll when they change, as the exporter reads them at its start. */
+  private filesVolume(files: { readonly [file: string]: string } | undefined, volumeName: string, metadata: k8s.ObjectMeta):
+  { mounts: k8s.VolumeMount[]; volumes: k8s.Volume[]; annotations: { [key: string]: string } } {
+    if (!files) return { mounts: [], volumes: [], annotations: {} };
+    new k8s.KubeConfigMap(this, 'Files', { metadata, data: { ...files } });
+    const volume = PodVolume.configMap(volumeName, metadata.name!);
+    return { mounts: [volume.readOnlyMount(EXPORTER_FILES_DIR)], volumes: [volume.volume], annotations: { 'checksum/exporter-files': configChecksum(files) } };
   }
 
   private scrapeObject(kind: ScrapeObject, profile: MonitoringProfile, metadata: k8s.ObjectMeta, intervalSeconds: number): void {

@@ -10,7 +10,7 @@ import { ActivityPeaks, sampleActivity } from './support/activity-sampler';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
-import { LocalPostgresExporter, sidecarContainer } from './support/exporter-harness';
+import { LocalPostgresExporter, configMapsOf, sidecarContainer } from './support/exporter-harness';
 import { clientConfig, concurrentSessions, LoadResult, Target } from './support/load';
 import { LocalPooler } from './support/pooler-harness';
 import { requirePostgres, scratchDir } from './support/postgres-bin';
@@ -139,7 +139,7 @@ describe(`the connection budget against real PgBouncer ${DAEMONS.versions.pgboun
     for (const [instance, statefulSet] of [[instances[0], 'airflow-db-primary'], [instances[1], 'airflow-db-replica']] as const) {
       const podSpec = findObject(objects, 'StatefulSet', statefulSet).spec.template.spec;
       const exporter = await LocalPostgresExporter.create(scratch, `${instance.podName}-exporter`, podSpec, sidecarContainer(podSpec, exporterName),
-        SECRETS, cluster.monitoringProfile.daemonPort, instance.port);
+        SECRETS, cluster.monitoringProfile.daemonPort, instance.port, configMapsOf(objects));
       exporter.start();
       exporters.push(exporter);
     }

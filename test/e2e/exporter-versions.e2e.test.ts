@@ -22,7 +22,7 @@ import { findObject } from '../support/synth';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { DAEMONS, DaemonSet, daemonSet } from './support/daemons';
 import { resolveEnv } from './support/environment';
-import { LocalPostgresExporter, Sample, parseMetrics, runPassfileInit, sidecarContainer } from './support/exporter-harness';
+import { LocalPostgresExporter, Sample, configMapsOf, parseMetrics, runPassfileInit, sidecarContainer } from './support/exporter-harness';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { freePort, requirePostgres, runIn, runOk, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
 
@@ -105,7 +105,7 @@ describe(`postgres_exporter of Debian 12 and 13 beside a real PostgreSQL ${DAEMO
     [primary, replica] = await localCluster(objects, 'shop-db', scratch, SECRETS);
     await bootCluster([primary, replica]);
     for (const set of [BOOKWORM, TRIXIE]) {
-      exporters.push(await LocalPostgresExporter.create(scratch, `exporter-${set.name}`, podSpec, container, SECRETS, profile.daemonPort, primary.port, set));
+      exporters.push(await LocalPostgresExporter.create(scratch, `exporter-${set.name}`, podSpec, container, SECRETS, profile.daemonPort, primary.port, configMapsOf(objects), set));
     }
   }, 120_000);
 

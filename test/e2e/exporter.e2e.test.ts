@@ -16,7 +16,7 @@ import { findObject } from '../support/synth';
 import { LocalBalancer } from './support/balancer-harness';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import {
-  LocalPostgresExporter, Sample, failureOf, runPassfileInit, sidecarContainer, simpleQuery,
+  LocalPostgresExporter, Sample, configMapsOf, failureOf, runPassfileInit, sidecarContainer, simpleQuery,
 } from './support/exporter-harness';
 import { LocalPooler, startPooledCluster } from './support/pooler-harness';
 import { psql, psqlResult, requirePostgres, runOk, scratchDir, waitFor } from './support/postgres-bin';
@@ -85,7 +85,7 @@ describe(`postgres_exporter ${DAEMONS.versions.postgresExporter} beside a real P
     for (const [instance, statefulSet] of [[primary, 'shop-db-primary'], [replica, 'shop-db-replica']] as const) {
       const podSpec = findObject(objects, 'StatefulSet', statefulSet).spec.template.spec;
       const exporter = await LocalPostgresExporter.create(scratch, `${instance.podName}-exporter`, podSpec, sidecarContainer(podSpec, exporterName),
-        SECRETS, profile.daemonPort, instance.port);
+        SECRETS, profile.daemonPort, instance.port, configMapsOf(objects));
       exporters.push(exporter);
       exporter.start();
     }
@@ -126,6 +126,29 @@ describe(`postgres_exporter ${DAEMONS.versions.postgresExporter} beside a real P
 
     const names = new Set(primarySamples.map((s) => s.name));
     expect(exportedNames(ExporterKind.POSTGRES).filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  test('pg_settings_pending_restart_count counts a change only a restart applies, from the queries file', async () => {
+    const pending = async () => value(await exporters[0].scrapeUntilUp(), 'pg_settings_pending_restart_count');
+    const waitForCount = async (expected: number) => {
+      const start = Date.now();
+      while ((await pending())[0] !== expected) {
+        if (Date.now() - start > 15_000) throw new Error(`pg_settings_pending_restart_count is ${await pending()}, not ${expected}, after 15 s`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    };
+    expect(value(primarySamples, 'pg_settings_pending_restart_count')).toEqual([0]);
+    const current = asSuperuser(primary, "SELECT setting FROM pg_settings WHERE name = 'max_locks_per_transaction'");
+    asSuperuser(primary, `ALTER SYSTEM SET max_locks_per_transaction = ${Number(current) + 1}`);
+    asSuperuser(primary, 'SELECT pg_reload_conf()');
+    try {
+      await waitForCount(1);
+    } finally {
+      // The running value again clears the flag; a RESET would keep it (the parameter is then removed from a file).
+      asSuperuser(primary, `ALTER SYSTEM SET max_locks_per_transaction = ${current}`);
+      asSuperuser(primary, 'SELECT pg_reload_conf()');
+    }
+    await waitForCount(0);
   });
 
   test('on the replica: pg_up 1', () => {

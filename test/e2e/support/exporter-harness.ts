@@ -15,16 +15,28 @@ export function sidecarContainer(podSpec: any, name: string): any {
   return container;
 }
 
+/** ConfigMap name -> file -> text, as synthesized. */
+export type ConfigMapStore = { [name: string]: { [file: string]: string } };
+
+/** The ConfigMaps among synthesized objects. */
+export const configMapsOf = (objects: any[]): ConfigMapStore =>
+  Object.fromEntries(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data]));
+
 /**
  * The volumes `container` mounts, each a directory under `dir` (projected Secrets written as the
  * kubelet does); returns the rewrite of pod paths to them.
  */
-function mountVolumes(podSpec: any, container: any, secrets: SecretStore, dir: string): (value: string) => string {
+function mountVolumes(podSpec: any, container: any, secrets: SecretStore, dir: string, configMaps: ConfigMapStore = {}): (value: string) => string {
   const roots: { [podPath: string]: string } = {};
   for (const mount of container.volumeMounts ?? []) {
     roots[mount.mountPath] = join(dir, mount.name);
     mkdirSync(roots[mount.mountPath], { recursive: true });
     const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
+    if (volume.configMap) {
+      const data = configMaps[volume.configMap.name];
+      if (!data) throw new Error(`no ConfigMap ${volume.configMap.name} given for volume ${volume.name}`);
+      for (const [file, text] of Object.entries(data)) writeFileSync(join(roots[mount.mountPath], file), text, { mode: 0o444 });
+    }
     for (const { secret } of volume.projected?.sources ?? []) {
       for (const item of secret.items) {
         const value = secrets[secret.name]?.[item.key];
@@ -125,16 +137,17 @@ export class LocalPostgresExporter {
    * @param set whose postgres_exporter runs (the worker's, or the other set's against the worker's PostgreSQL)
    */
   public static async create(scratch: string, name: string, podSpec: any, container: any, secrets: SecretStore,
-    podPort: number, postgresPort: number, set: DaemonSet = DAEMONS): Promise<LocalPostgresExporter> {
+    podPort: number, postgresPort: number, configMaps: ConfigMapStore, set: DaemonSet = DAEMONS): Promise<LocalPostgresExporter> {
     if (container.command !== undefined) throw new Error(`postgres_exporter runs the image's entrypoint, not ${container.command}`);
-    const env = resolveEnv(container, secrets, [], mountVolumes(podSpec, container, secrets, join(scratch, `${name}-volumes`)));
+    const localize = mountVolumes(podSpec, container, secrets, join(scratch, `${name}-volumes`), configMaps);
+    const env = resolveEnv(container, secrets, [], localize);
     const podUri = `127.0.0.1:${podPort}/`;
     if (!env.DATA_SOURCE_URI?.startsWith(podUri)) throw new Error(`DATA_SOURCE_URI ${env.DATA_SOURCE_URI} is not ${podUri}...`);
     env.DATA_SOURCE_URI = `127.0.0.1:${postgresPort}/${env.DATA_SOURCE_URI.slice(podUri.length)}`;
     const port = await freePort();
     const listen = `--web.listen-address=:${container.ports[0].containerPort}`;
     if (!container.args.includes(listen)) throw new Error(`the args ${container.args} lack ${listen}`);
-    const args = container.args.map((arg: string) => (arg === listen ? `--web.listen-address=127.0.0.1:${port}` : arg));
+    const args = container.args.map((arg: string) => (arg === listen ? `--web.listen-address=127.0.0.1:${port}` : localize(arg)));
     return new LocalPostgresExporter(scratch, name, port, args, env, set);
   }
 
