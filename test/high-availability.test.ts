@@ -167,6 +167,13 @@ describe('patroni.yml', () => {
     expect(dcs).toEqual(Object.fromEntries(keys.map((key, i) => [key, values[i]])));
   });
 
+  test('memberSlotsTtl reaches bootstrap.dcs as member_slots_ttl in seconds; unset, Patroni keeps its own (30 min in Patroni 4, none in 3)', () => {
+    expect(patroni(ha({ memberSlotsTtl: Duration.seconds(0) })).bootstrap.dcs.member_slots_ttl).toBe(0);
+    expect(patroni(ha({ memberSlotsTtl: Duration.hours(1) })).bootstrap.dcs.member_slots_ttl).toBe(3600);
+    expect(patroni(ha()).bootstrap.dcs).not.toHaveProperty('member_slots_ttl');
+    expect(() => ha({ memberSlotsTtl: Duration.days(8) })).toThrow(/highAvailability\.memberSlotsTtl/);
+  });
+
   test.each([
     ['defaults', {}, false],
     ['tls, settings, extraParameters and a WAL volume', {
@@ -254,6 +261,7 @@ describe('patroni --validate-config (Patroni 3.0.2)', () => {
     ['tls with an issuer', {}, { tls: { issuer: ISSUER } }, false],
     ['a WAL volume', {}, { storage: { walSize: '2Gi' } }, false],
     ['an exporter and other ports', { restApiPort: 18008 }, { port: 15432 }, true],
+    ['memberSlotsTtl, which Patroni 3.0 keeps in the store unused', { memberSlotsTtl: Duration.minutes(5) }, {}, false],
   ] as Array<[string, HighAvailability, Props, boolean]>)('accepts %s', (_what, highAvailability, props, exporter) => {
     expect(validateConfig(ha(highAvailability, props, exporter))).toEqual({ status: 0, output: '' });
   });

@@ -62,6 +62,13 @@ export interface HighAvailability {
    */
   readonly primaryStartTimeout?: Duration;
   /**
+   * How long the leader keeps the replication slot of a member that left (scaled away, or its
+   * pod gone), so a member back within it finds the WAL it needs; 0 drops it as soon as the
+   * member is gone. Patroni 4.0 and later (`member_slots_ttl`); Patroni 3 always drops it then.
+   * @default Duration.minutes(30), Patroni's own
+   */
+  readonly memberSlotsTtl?: Duration;
+  /**
    * Synchronous replication managed by Patroni: commits wait for one replica, and only that
    * synchronous standby may be promoted, so a failover loses no acknowledged commit.
    * @default false
@@ -104,6 +111,8 @@ export interface HighAvailabilityModel {
   readonly livenessProbe: ProbeTiming;
   readonly maximumLagOnFailover: number;
   readonly primaryStartTimeoutSeconds: number;
+  /** Set only when the props set it: Patroni 3 has no such setting. */
+  readonly memberSlotsTtlSeconds?: number;
   readonly synchronousMode: boolean;
   readonly synchronousModeStrict: boolean;
   readonly restApiPort: number;
@@ -173,6 +182,7 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
     livenessProbe: profile.liveness,
     maximumLagOnFailover: requireInteger(scope, 'highAvailability.maximumLagOnFailover', ha.maximumLagOnFailover ?? 1048576, 0),
     primaryStartTimeoutSeconds: seconds('primaryStartTimeout', ha.primaryStartTimeout, 300, 0, 86400),
+    ...(ha.memberSlotsTtl ? { memberSlotsTtlSeconds: seconds('memberSlotsTtl', ha.memberSlotsTtl, 1800, 0, 7 * 86400) } : {}),
     synchronousMode,
     synchronousModeStrict: ha.synchronousModeStrict ?? false,
     restApiPort,
