@@ -194,7 +194,7 @@ describe(`plain mode: manual failover without two primaries, PostgreSQL ${DAEMON
     }
   }, 180_000);
 
-  test('a replica promoted by hand, then restarted, refuses to start; deleting its volume lets it re-clone', async () => {
+  test('a replica promoted by hand, then restarted, refuses to start (also with standby.signal put back: its timeline is ahead); deleting its volume lets it re-clone', async () => {
     const promoted = replicas[1];
     sql(promoted, 'SELECT pg_promote()');
     await waitFor('the promoted replica to leave recovery', () => sql(promoted, 'SELECT pg_is_in_recovery()') === 'f');
@@ -204,6 +204,10 @@ describe(`plain mode: manual failover without two primaries, PostgreSQL ${DAEMON
     expect(refusal).toContain('REFUSED to start: ');
     expect(refusal).toContain('has no standby.signal, so this replica was promoted by hand');
     expect(refusal).toContain(`kubectl delete pvc --wait=false data-${promoted.podName} && kubectl delete pod ${promoted.podName}`);
+    // standby.signal put back by hand does not hide it: its timeline is ahead of the primary's.
+    run('touch', [join(promoted.pgdata, 'standby.signal')]);
+    const ahead = refusedBootstrap(promoted);
+    expect(ahead).toContain('REFUSED to start: this replica\'s data is on timeline 3, ahead of the primary\'s timeline 2');
     // The way out it names: a new volume, cloned from the primary.
     promoted.wipeVolumes();
     expect(promoted.bootstrap()).toContain('replica cloned');
