@@ -36,8 +36,11 @@ export const CLUSTER_FILES = {
   pgHbaConf: 'pg_hba.conf',
   bootstrapScript: 'bootstrap.sh',
   patroniConfig: 'patroni.yml',
+  /** HA mode: Patroni's dynamic configuration as the props want it, which the settings agent keeps the store at. */
+  patroniDynamicConfig: 'patroni-dynamic.json',
   provisionScript: 'provision.sh',
   patroniStartScript: 'patroni-start.sh',
+  patroniSettingsAgent: 'patroni-settings-agent.py',
   majorUpgradeScript: 'major-upgrade.sh',
   patroniUpgradeScript: 'patroni-upgrade.sh',
   patroniUpgradeCoordinator: 'patroni-upgrade.py',

@@ -1,8 +1,8 @@
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, ParameterValue } from './cluster-model';
 import { renderPgHbaConf } from './pg-hba-conf';
-import { parameterSections, PATRONI_MANAGED_PARAMETERS } from './postgresql-conf';
+import { parameterSections, PATRONI_MANAGED_PARAMETERS, RECOVERY_PARAMETERS } from './postgresql-conf';
 import { RESTORE_SCRIPT_PATH } from '../backup/backup-scripts';
 import { selectorLabels } from '../core/labels';
 import { TLS_FILES } from '../core/tls';
@@ -16,11 +16,7 @@ const YAML_OPTIONS = { version: '1.1', aliasDuplicateObjects: false, lineWidth: 
  * PATRONI_*_CONNECT_ADDRESS), credentials from secrets.yml, which patroni-start.sh writes beside it.
  */
 export function renderPatroniConfig(model: ClusterModel, monitored: boolean): string {
-  const ha = model.highAvailability!;
-  const parameters: { [name: string]: ParameterValue } = {};
-  for (const { name, value } of parameterSections(model).flatMap((section) => section.parameters)) {
-    if (!PATRONI_MANAGED_PARAMETERS.has(name)) parameters[name] = value;
-  }
+  const { parameters, recovery } = patroniParameters(model);
   const pgHba = renderPgHbaConf(model, monitored).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
   const scriptPath = `${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.provisionScript}`;
   const walDir = model.storage.walSize ? [{ waldir: CLUSTER_PATHS.walDir }] : [];
@@ -41,18 +37,8 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       use_endpoints: false,
     },
     bootstrap: {
-      dcs: {
-        ttl: ha.ttlSeconds,
-        loop_wait: ha.loopWaitSeconds,
-        retry_timeout: ha.retryTimeoutSeconds,
-        maximum_lag_on_failover: ha.maximumLagOnFailover,
-        primary_start_timeout: ha.primaryStartTimeoutSeconds,
-        synchronous_mode: ha.synchronousMode,
-        synchronous_mode_strict: ha.synchronousModeStrict,
-        // Patroni takes max_connections, wal_level and the other settings every member must
-        // share from here, once, when the cluster is first initialized.
-        postgresql: { use_pg_rewind: true, use_slots: true, parameters },
-      },
+      // The store's first dynamic configuration; the settings agent keeps it at patroni-dynamic.json since.
+      dcs: dynamicConfiguration(model, parameters),
       // Patroni appends pg_hba after initdb's own lines: without these, initdb's trust lines win.
       initdb: [{ encoding: 'UTF8' }, { locale: 'C.UTF-8' }, 'data-checksums', { 'auth-local': 'scram-sha-256' },
         { 'auth-host': 'scram-sha-256' }, ...walDir],
@@ -71,15 +57,73 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       listen: `*:${model.port}`,
       use_unix_socket: true,
       authentication: { superuser: {}, replication: verified, rewind: verified },
-      // Also here, so a change of the other settings reaches a running cluster when its pods
-      // restart; Patroni takes the shared ones only from its store (patronictl edit-config).
+      // Also here: Patroni takes the settings every member must share (max_connections,
+      // wal_level, ...) only from its store, the others from here, applied by a reload.
       parameters,
+      // Patroni 3 and 4 write these only while the member is a replica (one among the
+      // parameters would be moved here by Patroni, replacing the whole section).
+      ...(Object.keys(recovery).length > 0 ? { recovery_conf: recovery } : {}),
       pg_hba: pgHba,
       callbacks: { on_start: scriptPath, on_role_change: scriptPath },
       basebackup: [{ checkpoint: 'fast' }, ...walDir],
     },
   };
   return `# patroni.yml of cluster "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.\n${stringify(config, YAML_OPTIONS)}`;
+}
+
+type Parameters = { [name: string]: ParameterValue };
+
+/** The instance's parameters but those Patroni sets itself (listen_addresses, port, ...), and the recovery ones apart. */
+function patroniParameters(model: ClusterModel): { parameters: Parameters; recovery: Parameters } {
+  const parameters: Parameters = {};
+  const recovery: Parameters = {};
+  for (const { name, value } of parameterSections(model).flatMap((section) => section.parameters)) {
+    if (RECOVERY_PARAMETERS.has(name)) recovery[name] = value;
+    else if (!PATRONI_MANAGED_PARAMETERS.has(name)) parameters[name] = value;
+  }
+  return { parameters, recovery };
+}
+
+/**
+ * Patroni's dynamic configuration as the props make it: bootstrap.dcs at the first start, and
+ * patroni-dynamic.json, which the leader's settings agent (patroni-settings-agent.ts) patches
+ * the store to whenever they differ. Patroni takes these only from its store.
+ */
+function dynamicConfiguration(model: ClusterModel, parameters: Parameters) {
+  const ha = model.highAvailability!;
+  return {
+    ttl: ha.ttlSeconds,
+    loop_wait: ha.loopWaitSeconds,
+    retry_timeout: ha.retryTimeoutSeconds,
+    maximum_lag_on_failover: ha.maximumLagOnFailover,
+    primary_start_timeout: ha.primaryStartTimeoutSeconds,
+    synchronous_mode: ha.synchronousMode,
+    synchronous_mode_strict: ha.synchronousModeStrict,
+    ...(ha.memberSlotsTtlSeconds !== undefined ? { member_slots_ttl: ha.memberSlotsTtlSeconds } : {}),
+    postgresql: { use_pg_rewind: true, use_slots: true, parameters },
+  };
+}
+
+/** patroni-dynamic.json: the dynamic configuration the props want, for the settings agent. */
+export function renderPatroniDynamicConfig(model: ClusterModel): string {
+  return `${JSON.stringify(dynamicConfiguration(model, patroniParameters(model).parameters), undefined, 2)}\n`;
+}
+
+/**
+ * What of the HA mode's Config files only a Patroni restart applies, for the pod template's
+ * checksum: the settings agent applies the parameters and pg_hba (a reload, then restarts one
+ * member at a time) and the dynamic configuration (the store), so their changes roll no pod;
+ * bootstrap is read only at the first start, postgresql.conf and pg_hba.conf only by restore.sh
+ * before it.
+ */
+export function patroniRestartFiles(configFiles: { [file: string]: string }): { [file: string]: string } {
+  const reloaded: string[] = [CLUSTER_FILES.patroniConfig, CLUSTER_FILES.patroniDynamicConfig, CLUSTER_FILES.postgresqlConf, CLUSTER_FILES.pgHbaConf];
+  const others = Object.fromEntries(Object.entries(configFiles).filter(([name]) => !reloaded.includes(name)));
+  const config = parse(configFiles[CLUSTER_FILES.patroniConfig], { version: '1.1' });
+  delete config.bootstrap;
+  delete config.postgresql.parameters;
+  delete config.postgresql.pg_hba;
+  return { ...others, [`${CLUSTER_FILES.patroniConfig} (restart)`]: JSON.stringify(config) };
 }
 
 /**

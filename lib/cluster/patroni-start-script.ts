@@ -1,3 +1,4 @@
+import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { REPLICATION_SECRET_DIR } from './provisioning';
 import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
@@ -46,7 +47,8 @@ fi`;
  * roles' credentials from the mounted Secrets into secrets.yml, mode 0600, in an in-memory
  * directory beside a link to patroni.yml, and runs Patroni on the directory: Patroni merges a
  * directory's YAML files in name order (Patroni's Config._load_config_path, 2.1 and later). tags.yml
- * there carries the pod's template revision (lib/cluster/rollout-order.ts).
+ * there carries the pod's template revision (lib/cluster/rollout-order.ts). The settings agent
+ * (lib/cluster/patroni-settings-agent.ts) starts in the background first.
  */
 export function renderPatroniStartScript(clusterName: string): string {
   return `#!/usr/bin/env bash
@@ -103,7 +105,26 @@ if [[ -n \${${TEMPLATE_REVISION_ENV}:-} ]]; then
 fi
 # A link, not a copy: Patroni rereads the mounted ConfigMap's current patroni.yml on a reload.
 ln -sfn -- "$1" "$config_dir/patroni.yml"
+${patroniSettingsAgentLauncher()}
 log "credentials written; starting Patroni"
 exec patroni "$config_dir"
 `;
+}
+
+/**
+ * patroni-start.sh's lines that start the agent in the background (bash, after CREDENTIALS_DIR
+ * and the log function; `$1` is the mounted patroni.yml). `$$` is the PID Patroni will have, as
+ * exec keeps it.
+ */
+function patroniSettingsAgentLauncher(): string {
+  const agent = `${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.patroniSettingsAgent}`;
+  const desired = `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.patroniDynamicConfig}`;
+  return `# The settings agent (lib/cluster/patroni-settings-agent.ts), started again should it fail; it ends with Patroni.
+patroni_pid=$$
+(
+  while kill -0 "$patroni_pid" 2> /dev/null; do
+    python3 ${agent} "$1" ${desired} "$patroni_pid" || log "settings agent exited ($?), starting it again"
+    sleep 10
+  done
+) < /dev/null &`;
 }

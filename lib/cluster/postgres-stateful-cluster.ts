@@ -10,7 +10,8 @@ import { ProbeTiming } from './failover-profile';
 import { majorUpgradeInitContainers, OLD_BINARIES_VOLUME } from './major-upgrade-pod';
 import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
-import { renderPatroniConfig } from './patroni-config';
+import { renderPatroniConfig, renderPatroniDynamicConfig } from './patroni-config';
+import { renderPatroniSettingsAgent } from './patroni-settings-agent';
 import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
 import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
 import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
@@ -390,7 +391,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     });
     // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
     return model.highAvailability
-      ? { [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored), ...(model.backup?.restore ? plain() : {}) }
+      ? {
+        [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored),
+        [CLUSTER_FILES.patroniDynamicConfig]: renderPatroniDynamicConfig(model),
+        ...(model.backup?.restore ? plain() : {}),
+      }
       : { ...plain(), [CLUSTER_FILES.replicaSlots]: renderReplicaSlots(model) };
   }
 
@@ -405,6 +410,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     return this.model.highAvailability ? {
       [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
       [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
+      [CLUSTER_FILES.patroniSettingsAgent]: renderPatroniSettingsAgent(this.model),
     }
       : {
         [CLUSTER_FILES.bootstrapScript]: renderBootstrapScript(this.model, provisioning),

@@ -1,5 +1,6 @@
 import { CLUSTER_FILES } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
+import { patroniRestartFiles } from './patroni-config';
 import { parameterSections } from './postgresql-conf';
 import { configChecksum } from '../core/checksum';
 import { ParameterContext } from '../core/parameter-context';
@@ -19,9 +20,12 @@ export function restartChecksum(model: ClusterModel, configFiles: { [file: strin
   return model.highAvailability ? highAvailabilityChecksum(configFiles, scriptFiles) : plainChecksum(model, scriptFiles);
 }
 
-/** The HA mode: every file, so any change rolls every member. */
+/**
+ * The HA mode: the scripts and what of patroni.yml only a Patroni restart applies; the members'
+ * settings agents apply the parameters, pg_hba and the dynamic configuration (patroni-settings-agent.ts).
+ */
 function highAvailabilityChecksum(configFiles: { [file: string]: string }, scriptFiles: { [file: string]: string }): string {
-  return configChecksum({ ...configFiles, ...scriptFiles });
+  return configChecksum({ ...patroniRestartFiles(configFiles), ...scriptFiles });
 }
 
 /**

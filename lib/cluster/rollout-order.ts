@@ -1,6 +1,7 @@
 import { CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
-import { PATRONI_API_SECRET_DIR, TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
+import { PATRONI_REST_PYTHON } from './patroni-rest-python';
+import { TEMPLATE_REVISION_ENV, TEMPLATE_TAG } from './patroni-start-script';
 import { k8s } from '../core/kube';
 import { logFunction } from '../core/shell-functions';
 
@@ -215,71 +216,29 @@ export function renderLeaderHandoverScript(model: ClusterModel): string {
   return `# leader-handover.py of cluster "${model.name}", rendered by cdk8s-postgres: the HA pod's preStop hook.
 # The leader switches over to a healthy replica, preferring one on a newer pod template, before
 # Patroni stops (see lib/cluster/rollout-order.ts).
-import base64
-import json
-import os
-import ssl
-import sys
-import time
-import urllib.error
-import urllib.request
-
+TAG = 'leader-handover'
+${PATRONI_REST_PYTHON}
 DEADLINE = time.monotonic() + ${deadline}
 PORT = next(arg.split('=', 1)[1] for arg in sys.argv[1:] if arg.startswith('--port='))
 API = '${scheme}://127.0.0.1:' + PORT
-ME = os.environ['PATRONI_NAME']
-REVISION = os.environ.get('${TEMPLATE_REVISION_ENV}', '')
-CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-CONTEXT.check_hostname = False
-CONTEXT.verify_mode = ssl.CERT_NONE
 
 
-def log(message):
-    print(time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()) + ' leader-handover ' + ME + ': ' + message, file=sys.stderr, flush=True)
-
-
-def secret(key):
-    with open(os.path.join(os.environ['CREDENTIALS_DIR'], '${PATRONI_API_SECRET_DIR}', key), encoding='utf-8') as file:
-        return file.read().rstrip('\\n')
-
-
-def call(path, body=None):
-    request = urllib.request.Request(API + path, method='GET' if body is None else 'POST')
-    if body is not None:
-        login = base64.b64encode((secret('username') + ':' + secret('password')).encode()).decode()
-        request.add_header('Authorization', 'Basic ' + login)
-        request.add_header('Content-Type', 'application/json')
-        request.data = json.dumps(body).encode()
-    timeout = max(1, DEADLINE - time.monotonic())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=CONTEXT if API.startswith('https') else None) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError as error:
-        return 0, str(error)
-
-
-def order(member):
-    lag = member.get('lag')
-    return (member.get('tags', {}).get('${TEMPLATE_TAG}') in (None, REVISION), member['role'] != 'sync_standby',
-            lag if isinstance(lag, int) else float('inf'))
+def api(path, body=None):
+    return call(API + path, 'GET' if body is None else 'POST', body, DEADLINE - time.monotonic())
 
 
 def main():
-    status, body = call('/cluster')
+    status, body = api('/cluster')
     if status != 200:
         log('no cluster status (' + str(status) + '): nothing handed over')
         return
     members = json.loads(body).get('members', [])
     if not any(m['name'] == ME and m['role'] == 'leader' for m in members):
         return
-    candidates = sorted((m for m in members if m['name'] != ME and m['role'] in ('replica', 'sync_standby', 'quorum_standby')
-                         and m.get('state') in ('running', 'streaming') and not m.get('tags', {}).get('nofailover')), key=order)
-    for candidate in candidates:
+    for candidate in candidates(members):
         if time.monotonic() >= DEADLINE:
             break
-        status, body = call('/switchover', {'leader': ME, 'candidate': candidate['name']})
+        status, body = api('/switchover', {'leader': ME, 'candidate': candidate['name']})
         if status == 200:
             log('switched over to ' + candidate['name'] + ' (template ' + str(candidate.get('tags', {}).get('${TEMPLATE_TAG}')) + ')')
             return

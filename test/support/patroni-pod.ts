@@ -45,7 +45,12 @@ export function startPatroni(objects: any[], name: string, namespace: string, ar
       .map(({ key, path }: any) => [path, values[secret.name]?.[key] ?? `${secret.name}-${key}`])));
     for (const [path, text] of Object.entries(secretFiles)) write(`secrets/${path}`, text, 0o440);
     write('config/patroni.yml', findObject(objects, 'ConfigMap', `${name}-patroni`).data['patroni.yml']);
-    write('patroni-start.sh', findObject(objects, 'ConfigMap', `${name}-scripts`).data['patroni-start.sh'], 0o755);
+    // Without the settings agent's launch: the agent needs the pod's paths and a Patroni that
+    // stays up (test/e2e/ha-settings.e2e.test.ts runs it), and would hold the output pipes open.
+    const script = findObject(objects, 'ConfigMap', `${name}-scripts`).data['patroni-start.sh'] as string;
+    const withoutAgent = script.replace(/^# The settings agent .*\n(?:.*\n)*?\) < \/dev\/null &\n/m, '');
+    if (withoutAgent === script) throw new Error('patroni-start.sh no longer starts the settings agent as this helper expects');
+    write('patroni-start.sh', withoutAgent, 0o755);
     write('bin/patroni', `#!/bin/sh\nexec /usr/bin/python3 ${args.map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')} "$@"\n`, 0o755);
     mkdirSync(join(dir, 'run'), { mode: 0o700 });
     const env = {
