@@ -57,7 +57,8 @@ type PodKind = Role | 'member';
  * StatefulSet (`<name>-replica`, `instances - 1` pods) clones from the primary with
  * pg_basebackup and streams through a slot per pod. Two StatefulSets give primary and replica
  * pods their own labels, so `<name>-rw` reaches only the primary and `<name>-ro` only replicas.
- * Failover is not automatic: if the primary's volume is lost, restore it from a backup.
+ * Failover is not automatic: a primary whose volume is lost refuses to start while its replicas
+ * hold the cluster, and `primaryRecovery` rebuilds it from the most advanced one.
  *
  * With `highAvailability`, one StatefulSet `<name>` runs Patroni in every pod instead: the pods
  * elect a leader through ConfigMaps, Patroni labels the leader `role: primary` and the others
