@@ -1,6 +1,6 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
-import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
+import { appendFileSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, Stats, statSync, symlinkSync, writeFileSync } from 'fs';
 import { request as httpRequest, RequestOptions } from 'http';
 import { request as httpsRequest } from 'https';
 import { join } from 'path';
@@ -104,6 +104,14 @@ function gone(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return true;
+  }
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
   }
 }
 
@@ -436,6 +444,46 @@ export class PatroniMember {
     return resolved;
   }
 
+  /**
+   * The kubelet's refresh of the container's ConfigMap volumes from newly applied objects (a
+   * settings change): each volume's files swapped at once, patroni.yml rewritten as at the start.
+   */
+  public refreshConfigMaps(objects: any[]): void {
+    const statefulSet = objects.find((o) => o.kind === 'StatefulSet' && `${o.metadata.name}-${this.name.split('-').pop()}` === this.name);
+    if (!statefulSet) throw new Error(`no StatefulSet of ${this.name} among the objects`);
+    const rendered = findObject(objects, 'ConfigMap', `${statefulSet.metadata.name}-patroni`).data['patroni.yml'];
+    const document = this.localConfig(rendered, this.config.postgresql.listen, this.config.restapi.listen);
+    for (const volume of statefulSet.spec.template.spec.volumes ?? []) {
+      const dir = join(this.root, volume.name);
+      if (!volume.configMap || !Object.values(this.mounts).includes(dir)) continue;
+      this.writeConfigMap(dir, volume.configMap, objects, statefulSet.metadata.name, document);
+    }
+  }
+
+  /**
+   * A ConfigMap volume as the kubelet lays it out and refreshes it: the files in a timestamped
+   * directory, `..data` linking to it and each file linking through `..data`, so a refresh is
+   * one rename of `..data` and a reader sees all the old files or all the new ones.
+   */
+  private writeConfigMap(dir: string, configMap: any, objects: any[], clusterName: string, patroniConfig: Document): void {
+    const data = findObject(objects, 'ConfigMap', configMap.name).data ?? {};
+    const items: Array<{ key: string; path: string; mode?: number }> = configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    const stamp = `..${new Date().toISOString().replace(/[-:.TZ]/g, '_')}${process.hrtime.bigint() % 1_000_000n}`;
+    for (const item of items) {
+      const text = configMap.name === `${clusterName}-patroni` && item.key === 'patroni.yml' ? patroniConfig.toString() : this.localize(data[item.key]);
+      mkdirSync(join(dir, stamp, item.path, '..'), { recursive: true });
+      writeFileSync(join(dir, stamp, item.path), text, { mode: item.mode ?? configMap.defaultMode ?? 0o644 });
+    }
+    giveToDaemonUser(join(dir, stamp));
+    const previous = lstatOrUndefined(join(dir, '..data')) ? readlinkSync(join(dir, '..data')) : undefined;
+    symlinkSync(stamp, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    for (const top of new Set(items.map((item) => item.path.split('/')[0]))) {
+      if (!lstatOrUndefined(join(dir, top))) symlinkSync(join('..data', top), join(dir, top));
+    }
+    if (previous) rmSync(join(dir, previous), { recursive: true, force: true });
+  }
+
   /** Every volume the container mounts, as the kubelet lays them out; patroni.yml rewritten. */
   private writeVolumes(pod: any, objects: any[], secrets: SecretStore, clusterName: string): void {
     const mounted = new Set(Object.values(this.mounts));
@@ -447,15 +495,7 @@ export class PatroniMember {
         mkdirSync(join(dir, path, '..'), { recursive: true });
         writeFileSync(join(dir, path), text, { mode });
       };
-      if (volume.configMap) {
-        const data = findObject(objects, 'ConfigMap', volume.configMap.name).data ?? {};
-        const items = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
-        for (const item of items) {
-          const text = volume.configMap.name === `${clusterName}-patroni` && item.key === 'patroni.yml'
-            ? this.configDocument.toString() : this.localize(data[item.key]);
-          write(item.path, text, item.mode ?? volume.configMap.defaultMode ?? 0o644);
-        }
-      }
+      if (volume.configMap) this.writeConfigMap(dir, volume.configMap, objects, clusterName, this.configDocument);
       for (const source of volume.projected?.sources ?? []) {
         if (!source.secret) throw new Error(`volume ${volume.name}: only Secret projections are emulated, not ${JSON.stringify(source)}`);
         for (const item of source.secret.items) {
