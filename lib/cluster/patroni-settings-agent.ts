@@ -36,11 +36,20 @@ const AGENT_PYTHON = `import hashlib
 CONFIG, DESIRED, PATRONI_PID = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # The REST API's port is the connect address's (the pod's name, or a test's loopback).
 LOCAL = SCHEME + '://127.0.0.1:' + os.environ['PATRONI_RESTAPI_CONNECT_ADDRESS'].rsplit(':', 1)[1]
-# Other members' APIs: verified against the cluster's CA when it has one; a self-signed certificate only encrypts.
-REMOTE = ssl.create_default_context(cafile=AUTHORITY) if AUTHORITY else LOOPBACK
-# Python 3.13's default also demands RFC 5280's extensions of the CA (key usage), which PostgreSQL,
-# Patroni and libpq do not: a CA they accept must do here too.
-REMOTE.verify_flags &= ~getattr(ssl, 'VERIFY_X509_STRICT', 0)
+
+
+def remote():
+    """Other members' APIs: verified against the cluster's CA (read at each call: it may be renewed) when it has
+    one; a self-signed certificate only encrypts."""
+    if not AUTHORITY:
+        return LOOPBACK
+    context = ssl.create_default_context(cafile=AUTHORITY)
+    # Python 3.13's default also demands RFC 5280's extensions of the CA (key usage), which PostgreSQL,
+    # Patroni and libpq do not: a CA they accept must do here too.
+    context.verify_flags &= ~getattr(ssl, 'VERIFY_X509_STRICT', 0)
+    return context
+
+
 RUNNING = ('running', 'streaming')
 
 
@@ -157,7 +166,7 @@ class Agent:
             member = todo[0]
             log('restarting ' + member['name'] + ' (pending restart)')
             url = member['api_url'].rsplit('/', 1)[0] + '/restart'
-            status, body = call(url, 'POST', {'restart_pending': True}, desired.get('primary_start_timeout', 300) + 60, REMOTE)
+            status, body = call(url, 'POST', {'restart_pending': True}, desired.get('primary_start_timeout', 300) + 60, remote())
             if status == 200:
                 self.restarted[member['name']] = started
                 return log('restarted ' + member['name'])
