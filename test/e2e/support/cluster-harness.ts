@@ -189,12 +189,16 @@ export class LocalInstance {
     const data = this.configMaps[volume.configMap.name];
     const items: { key: string; path: string; mode?: number }[] = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
     for (const { key, path, mode } of items) {
-      let local = this.rewriteFile(this, key, data[key]) ?? this.localize(data[key]);
-      if (key === CLUSTER_FILES.postgresqlConf) {
-        local = local.replace(/^port = \d+$/m, `port = ${this.port}`).replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'");
-      }
-      writeFileSync(join(dir, path), local, { mode: mode ?? volume.configMap.defaultMode });
+      writeFileSync(join(dir, path), this.localConfigFile(key, data[key]), { mode: mode ?? volume.configMap.defaultMode });
     }
+  }
+
+  /** A ConfigMap file as this instance reads it: rewritten by the test, or its paths localized (and postgresql.conf's port and address). */
+  public localConfigFile(key: string, text: string): string {
+    const local = this.rewriteFile(this, key, text) ?? this.localize(text);
+    return key === CLUSTER_FILES.postgresqlConf
+      ? local.replace(/^port = \d+$/m, `port = ${this.port}`).replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
+      : local;
   }
 
   /**
