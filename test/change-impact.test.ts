@@ -32,7 +32,7 @@ const component = (report: ChangeImpactReport, prefix: string): ComponentImpact 
 };
 
 describe('classifySettingChange', () => {
-  test('by context: reload, restart, raised/lowered standby minimums, preset, bootstrap.dcs', () => {
+  test('by context: reload, restart, raised/lowered standby minimums, preset; the HA mode\'s settings agent', () => {
     expect(classifySettingChange('work_mem', '4MB', '8MB', ClusterMode.PLAIN).action).toBe(SettingAction.RELOAD);
     expect(classifySettingChange('log_min_duration_statement', undefined, '1s', ClusterMode.PLAIN).action).toBe(SettingAction.RELOAD);
     expect(classifySettingChange('shared_buffers', '128MB', '1GB', ClusterMode.PLAIN)).toMatchObject({ action: SettingAction.RESTART, order: RestartOrder.ANY });
@@ -41,9 +41,13 @@ describe('classifySettingChange', () => {
     expect(classifySettingChange('max_prepared_transactions', undefined, '10', ClusterMode.PLAIN).order).toBe(RestartOrder.PRIMARY_LAST);
     expect(classifySettingChange('block_size', '8192', '4096', ClusterMode.PLAIN).action).toBe(SettingAction.CANNOT_CHANGE);
     expect(classifySettingChange('no_such_thing', '1', '2', ClusterMode.PLAIN).action).toBe(SettingAction.UNKNOWN_PARAMETER);
-    expect(classifySettingChange('max_connections', '100', '200', ClusterMode.HIGH_AVAILABILITY_BOOTSTRAP)).toMatchObject({
-      action: SettingAction.PATRONI_EDIT_CONFIG, note: 'not applied by a running cluster: apply with patronictl edit-config',
+    expect(classifySettingChange('max_connections', '100', '200', ClusterMode.HIGH_AVAILABILITY)).toMatchObject({
+      action: SettingAction.RESTART, order: RestartOrder.PRIMARY_LAST,
+      note: 'needs a restart of every member: the settings agent restarts them one at a time, replicas first, '
+        + 'then switches over to one of them and the old leader restarts as a replica',
     });
+    expect(classifySettingChange('max_connections', '200', '100', ClusterMode.HIGH_AVAILABILITY).note).toContain('then the leader in place');
+    expect(classifySettingChange('work_mem', '4MB', '8MB', ClusterMode.HIGH_AVAILABILITY).note).toBe('a reload applies it (user): the settings agent reloads every member');
   });
 
   test('postgresql.conf: quotes, comments and include lines', () => {
@@ -88,14 +92,12 @@ describe('ChangeImpact on the examples\' overlays', () => {
     expect(report.exitCode).toBe(0);
   });
 
-  test('a sighup setting: a reload, but the pods roll because the checksum changes', () => {
+  test('a sighup setting: a reload, which the settings agent applies; no pod rolls', () => {
     const report = ChangeImpact.compare(DEV_YAML, orders(DEV, { cluster: { settings: { workMem: '16MB' } } }));
     const db = component(report, 'orders-db (postgresql)');
     expect(db.settings).toEqual([expect.objectContaining({ parameter: 'work_mem', newValue: '16MB', action: SettingAction.RELOAD })]);
-    expect(db.restarts[0].reasons).toEqual(['checksum/config annotation (a rendered config changed)']);
-    expect(db.findings.map((f) => f.message)).toContain(
-      'the settings need only a reload, but the pods roll anyway: the checksum/config annotation of the pod template changed');
-    expect(report.exitCode).toBe(3);
+    expect(db.restarts).toEqual([]);
+    expect(report.exitCode).toBe(0);
   });
 
   test('a postmaster setting, and max_connections raised: restart, primary last', () => {
@@ -137,13 +139,17 @@ describe('ChangeImpact on the examples\' overlays', () => {
     expect(report.exitCode).toBe(3);
   });
 
-  test('HA mode: members roll highest ordinal first, may restart the leader; bootstrap.dcs needs patronictl edit-config', () => {
+  test('HA mode: a settings change rolls no pod (the settings agent applies it, once); an image change rolls the members, highest ordinal first', () => {
     const ha = { highAvailability: {} };
     const report = ChangeImpact.compare(clusterYaml({ ...ha }), clusterYaml({ ...ha, settings: { maxConnections: 200 } }));
     const db = component(report, 'ledger-db (postgresql)');
     expect(db.mode).toBe(ClusterMode.HIGH_AVAILABILITY);
-    expect(db.restarts[0]).toMatchObject({ pods: ['ledger-db-2', 'ledger-db-1', 'ledger-db-0'], flags: ['may restart the leader; switch over first'] });
-    expect(db.settings.map((s) => s.action)).toContain(SettingAction.PATRONI_EDIT_CONFIG);
+    expect(db.restarts).toEqual([]);
+    expect(db.settings).toEqual([expect.objectContaining({ parameter: 'max_connections', action: SettingAction.RESTART, order: RestartOrder.PRIMARY_LAST })]);
+    const image = ChangeImpact.compare(clusterYaml({ ...ha, image: 'postgres:15.14-bookworm' }), clusterYaml({ ...ha, image: 'postgres:15.15-bookworm' }));
+    expect(component(image, 'ledger-db (postgresql)').restarts[0]).toMatchObject({
+      pods: ['ledger-db-2', 'ledger-db-1', 'ledger-db-0'], flags: ['may restart the leader; switch over first'],
+    });
   });
 
   test('highAvailability turned on or off by an overlay: the members move to new StatefulSets and claims, exit code 5 until acknowledged', () => {

@@ -5,10 +5,11 @@ import { DEFAULT_POSTGRES_MAJOR, postgresVersion } from '../../core/postgres-ver
 export enum ClusterMode {
   /** Primary and replica StatefulSets; postgresql.conf in the cluster's ConfigMap. */
   PLAIN = 'plain',
-  /** Patroni; the parameters in patroni.yml `postgresql.parameters`. */
+  /**
+   * Patroni; the parameters in patroni.yml `postgresql.parameters` and, the same, in
+   * patroni-dynamic.json, which the members' settings agents apply (patroni-settings-agent.ts).
+   */
   HIGH_AVAILABILITY = 'high-availability',
-  /** Patroni; the parameters in patroni.yml `bootstrap.dcs.postgresql.parameters`, read only at bootstrap. */
-  HIGH_AVAILABILITY_BOOTSTRAP = 'high-availability-bootstrap',
 }
 
 /** What applying a settings change takes. */
@@ -19,8 +20,6 @@ export enum SettingAction {
   RESTART = 'restart',
   /** Fixed at initdb or compile time: it cannot change. */
   CANNOT_CHANGE = 'cannot-change',
-  /** A running Patroni cluster does not apply it: `patronictl edit-config` does. */
-  PATRONI_EDIT_CONFIG = 'patroni-edit-config',
   /** Not a parameter of this PostgreSQL version: the server refuses to start or ignores it. */
   UNKNOWN_PARAMETER = 'unknown-parameter',
 }
@@ -99,6 +98,15 @@ function restartOrder(name: string, oldValue: string | undefined, newValue: stri
 }
 
 function restartNote(order: RestartOrder, mode: ClusterMode): string {
+  if (mode === ClusterMode.HIGH_AVAILABILITY) {
+    // What the leader's settings agent does (lib/cluster/patroni-settings-agent.ts), no pod rolled.
+    if (order === RestartOrder.PRIMARY_FIRST) {
+      return 'needs a restart of every member; lowered: the settings agent restarts the replicas (which keep the leader\'s higher value), '
+        + 'then the leader in place (writes pause for its restart), then the replicas again';
+    }
+    return 'needs a restart of every member: the settings agent restarts them one at a time, replicas first, '
+      + 'then switches over to one of them and the old leader restarts as a replica';
+  }
   const plain = mode === ClusterMode.PLAIN ? ' (kubectl apply rolls both StatefulSets at once: roll the replica StatefulSet first, or accept a brief standby failure)' : '';
   if (order === RestartOrder.PRIMARY_LAST) return `needs a restart of every member; raised: restart the replicas first and the primary last${plain}`;
   if (order === RestartOrder.PRIMARY_FIRST) return `needs a restart of every member; lowered: restart the primary first, then the replicas${plain}`;
@@ -107,8 +115,8 @@ function restartNote(order: RestartOrder, mode: ClusterMode): string {
 
 /**
  * Classifies one PostgreSQL parameter change by its context in the version's catalog: a reload,
- * a restart of every member (in which order), impossible, or (HA mode, bootstrap.dcs) not applied
- * by a running cluster. Pure: the e2e test checks it against the real server's `pending_restart`.
+ * a restart of every member (in which order; in the HA mode, what the settings agent does), or
+ * impossible. Pure: the e2e test checks it against the real server's `pending_restart`.
  *
  * @param name the parameter (any case)
  * @param oldValue the value before, undefined when unset
@@ -123,12 +131,6 @@ export function classifySettingChange(
   const context: ParameterContext | undefined = PRESET_OPTIONS.has(parameter)
     ? ParameterContext.INTERNAL : postgresVersion(major).contexts[parameter];
   const base = { parameter, oldValue, newValue, context };
-  if (mode === ClusterMode.HIGH_AVAILABILITY_BOOTSTRAP) {
-    return {
-      ...base, action: SettingAction.PATRONI_EDIT_CONFIG, order: RestartOrder.ANY,
-      note: 'not applied by a running cluster: apply with patronictl edit-config',
-    };
-  }
   if (context === undefined) {
     return { ...base, action: SettingAction.UNKNOWN_PARAMETER, order: RestartOrder.ANY, note: `not a parameter of PostgreSQL ${major}: check its spelling` };
   }
@@ -139,5 +141,6 @@ export function classifySettingChange(
     const order = restartOrder(parameter, oldValue, newValue);
     return { ...base, action: SettingAction.RESTART, order, note: restartNote(order, mode) };
   }
-  return { ...base, action: SettingAction.RELOAD, order: RestartOrder.ANY, note: `a reload applies it (${context})` };
+  const agent = mode === ClusterMode.HIGH_AVAILABILITY ? ': the settings agent reloads every member' : '';
+  return { ...base, action: SettingAction.RELOAD, order: RestartOrder.ANY, note: `a reload applies it (${context})${agent}` };
 }

@@ -31,16 +31,16 @@ function restartFindings(restarts: PodRestart[]): FindingDraft[] {
   });
 }
 
-function settingFindings(settings: SettingChange[], restarts: PodRestart[], mode: ClusterMode): FindingDraft[] {
+function settingFindings(settings: SettingChange[], restarts: PodRestart[]): FindingDraft[] {
   const drafts: FindingDraft[] = settings
     .filter((s) => s.action !== SettingAction.RELOAD)
     .map((s) => ({ category: FindingCategory.SETTING, message: `${s.parameter}: ${s.oldValue ?? '(default)'} -> ${s.newValue ?? '(default)'}: ${s.note}` }));
   const onlyReload = settings.length > 0 && settings.every((s) => s.action === SettingAction.RELOAD);
   const databaseRolls = restarts.some((r) => r.workload.startsWith('StatefulSet/'));
-  if (onlyReload && databaseRolls && mode !== ClusterMode.HIGH_AVAILABILITY_BOOTSTRAP) {
+  if (onlyReload && databaseRolls) {
     drafts.push({
       category: FindingCategory.SETTING,
-      message: 'the settings need only a reload, but the pods roll anyway: the checksum/config annotation of the pod template changed',
+      message: 'the settings need only a reload, which the settings agents apply, but the pods roll anyway for another change of their template',
     });
   }
   return drafts;
@@ -75,7 +75,7 @@ export function componentImpact(group: ComponentGroup, major: number): Component
     ...(topology ? [topology] : []),
     ...objectFindings(group, mode),
     ...restartFindings(restarts),
-    ...(mode ? settingFindings(settings.changes, restarts, mode) : []),
+    ...(mode ? settingFindings(settings.changes, restarts) : []),
     ...storage.map((s) => ({ category: FindingCategory.STORAGE, objectRef: s.workload, message: `${s.claim}: ${s.before ?? '(none)'} -> ${s.after ?? '(none)'}: ${s.note}` })),
   ];
   const before = settings.maxConnectionsBefore;

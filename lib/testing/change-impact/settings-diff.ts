@@ -29,11 +29,9 @@ function stringMap(value: unknown): Parameters {
 function clusterParameters(configMap: KubeObject | undefined, mode: ClusterMode): Array<{ mode: ClusterMode; parameters: Parameters }> | undefined {
   if (!configMap) return undefined;
   if (mode === ClusterMode.PLAIN) return [{ mode, parameters: parsePostgresqlConf(configMap.data?.['postgresql.conf'] ?? '') }];
+  // The store's (patroni-dynamic.json, bootstrap.dcs) are the same parameters, which the settings agent applies alike.
   const patroni = parse(configMap.data?.['patroni.yml'] ?? '') ?? {};
-  return [
-    { mode: ClusterMode.HIGH_AVAILABILITY, parameters: stringMap(patroni.postgresql?.parameters) },
-    { mode: ClusterMode.HIGH_AVAILABILITY_BOOTSTRAP, parameters: stringMap(patroni.bootstrap?.dcs?.postgresql?.parameters) },
-  ];
+  return [{ mode: ClusterMode.HIGH_AVAILABILITY, parameters: stringMap(patroni.postgresql?.parameters) }];
 }
 
 function diff(before: Parameters, after: Parameters, mode: ClusterMode, major: number): SettingChange[] {
