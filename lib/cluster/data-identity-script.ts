@@ -102,8 +102,9 @@ check_replica_data() {
     return 1
   fi
   if ((own_timeline < primary_timeline)); then
-    history=$(replication_query "$(primary_conninfo)" "TIMELINE_HISTORY $primary_timeline" | cut -d ' ' -f 2-)
-    switch=$(history_switch "$history" "$own_timeline")
+    # "<file name> <content>": 15 and 17 send the content as text, which the protocol documents as bytea.
+    history=$(replication_query "$(primary_conninfo)" "TIMELINE_HISTORY $primary_timeline")
+    switch=$(history_switch "\${history#* }" "$own_timeline")
     if [[ -z $switch ]] || (($(lsn_number "$own_position") > $(lsn_number "$switch"))); then
       log "REFUSED to start: this replica's data went past $own_position on timeline $own_timeline, while the primary's timeline $primary_timeline forked from it at \${switch:-a point not in its history}: the two histories differ. Ways out: $reclone; $rebuild"
       return 1

@@ -260,4 +260,34 @@ describe(`plain mode: manual failover without two primaries, PostgreSQL ${DAEMON
       await waitFor(`${replica.podName} to replay a write on timeline 3`, () => sql(replica, 'SELECT count(*) FROM acked WHERE id = -2') === '1');
     }
   }, 120_000);
+
+  test('a replica that was ahead of the one the primary was rebuilt from refuses: its timeline forked off the primary\'s; '
+    + 'one behind the fork follows it across a restart', async () => {
+    const [behind, ahead] = replicas;
+    // replica 0 stops streaming; replica 1 receives a commit it never gets (made without waiting for a standby), then stops.
+    sql(behind, "ALTER SYSTEM SET primary_conninfo = ''");
+    sql(behind, 'SELECT pg_reload_conf()');
+    await waitFor('replica 0 to stop streaming', () => sql(behind, 'SELECT count(*) FROM pg_stat_wal_receiver') === '0');
+    sql(primary, 'SET synchronous_commit = local; INSERT INTO acked VALUES (-3)');
+    sql(primary, 'CHECKPOINT');
+    await waitFor('replica 1 to replay it', () => sql(ahead, 'SELECT count(*) FROM acked WHERE id = -3') === '1');
+    ahead.stop();
+    crash(primary);
+    primary.wipeVolumes();
+    primary = pod(recovering, 0);
+    instances[0] = primary;
+    const rebuild = primary.bootstrap();
+    expect(rebuild).toContain(`rebuilding the primary from ${behind.podName}`);
+    expect(rebuild).toContain('promoted onto timeline 4');
+    await primary.start();
+    const refusal = refusedBootstrap(ahead);
+    console.log(`the forked replica's refusal:\n${refusal}`);
+    expect(refusal).toMatch(/REFUSED to start: this replica's data went past \S+ on timeline 3, while the primary's timeline 4 forked from it at \S+: the two histories differ/);
+    // The replica the primary was rebuilt from, restarted, reads the new timeline's history and starts.
+    behind.stop();
+    const started = behind.bootstrap();
+    expect(started).toMatch(/a copy of the primary's history \(timeline 4, /);
+    await behind.start();
+    await waitFor('replica 0 streaming from the rebuilt primary', () => streaming().includes('pf_db_replica_0'), 30_000);
+  }, 120_000);
 });
