@@ -10,9 +10,10 @@ export enum FailoverProfile {
   DEFAULT = 'default',
   /**
    * ttl 20 s (the least Patroni allows: Patroni 4 raises a lower one to 20), loop_wait 2 s,
-   * retry_timeout 9 s; readiness every 2 s. A lock renewal every 2 s instead of 10 (five times
-   * the API-server writes), and a leader whose API-server calls fail for 9 s, or whose HA loop
-   * is held up for 20 s (a node under CPU pressure), loses the lock.
+   * retry_timeout 9 s; readiness every 2 s. The leader renews its lock every 2 s instead of 10
+   * (five times the API-server writes); a leader that cannot renew it for 20 s instead of 30 (a
+   * slow API server, a node under CPU pressure) is replaced; the probes give up after 2 s
+   * (readiness) and 3 s (liveness) instead of 5.
    */
   FAST = 'fast',
 }
@@ -41,9 +42,9 @@ export const FAILOVER_TIMINGS: { readonly [profile in FailoverProfile]: Failover
     readiness: { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
     liveness: { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
   },
-  // A frozen leader's pod leaves -rw within 4-6 s, well before its lock expires, so new
-  // connections stop reaching a primary that can no longer confirm commits. Liveness waits
-  // ttl or more: a restart sooner would cut short a leader that Patroni itself still keeps.
+  // A frozen leader's pod leaves -rw 6-8 s after it stops answering, well before its lock
+  // expires, so new sessions stop reaching a primary about to lose its sync standby. Liveness
+  // waits ttl or more: a restart sooner would cut short a leader that Patroni itself still keeps.
   [FailoverProfile.FAST]: {
     ttlSeconds: 20, loopWaitSeconds: 2, retryTimeoutSeconds: 9,
     readiness: { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 3 },
