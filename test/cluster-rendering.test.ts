@@ -356,7 +356,7 @@ describe('pg_hba.conf', () => {
     const files = hbaRules(objectsOf()).flatMap((rule) => rule.filter((field) => field.startsWith('@')).map((field) => field.slice(1)));
     expect(files).toEqual(['/etc/postgresql-superuser/username']);
     const readers = [...spec.initContainers, ...spec.containers].filter((c: any) => c.volumeMounts.some((m: any) => m.name === 'config'));
-    expect(readers.map((c: any) => c.name)).toEqual(['bootstrap', 'postgres']);
+    expect(readers.map((c: any) => c.name)).toEqual(['bootstrap', 'postgres', 'settings-agent']);
     for (const container of readers) {
       for (const file of files) {
         const covering = container.volumeMounts.filter((m: any) => file.startsWith(`${m.mountPath}/`));
@@ -374,8 +374,11 @@ describe('pg_hba.conf', () => {
     expect(pgHbaConf(objects)).not.toContain('@');
   });
 
-  test('superuserNetworkAccess changes the config checksum: the pods roll with the new pg_hba.conf', () => {
-    expect(checksum(objectsOf())).not.toBe(checksum(objectsOf({ superuserNetworkAccess: true })));
+  test('superuserNetworkAccess rolls the pods (the superuser-name volume goes), though its pg_hba.conf alone would be reloaded', () => {
+    const [before, after] = [objectsOf(), objectsOf({ superuserNetworkAccess: true })];
+    expect(checksum(after)).toBe(checksum(before));
+    expect(pgHbaConf(after)).not.toBe(pgHbaConf(before));
+    expect(podSpec(after)).not.toEqual(podSpec(before));
   });
 });
 
@@ -463,9 +466,10 @@ describe('security', () => {
 
   test('every container drops all capabilities and cannot escalate or write its root filesystem', () => {
     const contexts = allContainers(objectsOf()).map((c) => c.securityContext);
-    // Each StatefulSet: the certificate init container, bootstrap and postgres.
-    expect(allContainers(objectsOf()).map((c) => c.name)).toEqual(['certificate', 'bootstrap', 'postgres', 'certificate', 'bootstrap', 'postgres']);
-    expect(contexts.length).toBe(6);
+    // Each StatefulSet: the certificate init container, bootstrap, postgres and the settings agent.
+    expect(allContainers(objectsOf()).map((c) => c.name))
+      .toEqual(['certificate', 'bootstrap', 'postgres', 'settings-agent', 'certificate', 'bootstrap', 'postgres', 'settings-agent']);
+    expect(contexts.length).toBe(8);
     for (const context of contexts) {
       expect(context).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     }
@@ -588,8 +592,10 @@ describe('config checksum', () => {
     expect(checksum(objectsOf({ settings: { maxConnections: 200 } }))).not.toBe(checksum(objectsOf({ settings: { maxConnections: 201 } })));
   });
 
-  test('changes when the allowed networks change', () => {
-    expect(checksum(objectsOf({ allowedCidrs: ['10.0.0.0/8'] }))).not.toBe(checksum(objectsOf({ allowedCidrs: ['10.0.0.0/16'] })));
+  test('stays when only pg_hba.conf changes (the allowed networks): the settings agent reloads it', () => {
+    const [wide, narrow] = [objectsOf({ allowedCidrs: ['10.0.0.0/8'] }), objectsOf({ allowedCidrs: ['10.0.0.0/16'] })];
+    expect(pgHbaConf(narrow)).not.toBe(pgHbaConf(wide));
+    expect(checksum(narrow)).toBe(checksum(wide));
   });
 
   test('is a sha256 hex digest', () => {

@@ -13,6 +13,7 @@ describe('connection budget', () => {
     const pooled = new PooledClusterChart(Testing.app(), 'pooled');
     // 2 pods x (20 for the clients' role + 20 for the auth user's pool), under maxDbConnections 40 per pod.
     expect(pooled.cluster._connectionDemands).toEqual([
+      { consumer: 'pooled/AirflowDb settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
       { consumer: 'pooled/AirflowPgbouncer', purpose: 'pooled users', primary: 40, replica: 0 },
       { consumer: 'pooled/AirflowPgbouncer', purpose: 'auth_query pool', primary: 40, replica: 0 },
     ]);
@@ -21,6 +22,7 @@ describe('connection budget', () => {
     // The pooler fronts the balancer, so only the balancer's children reach the cluster, besides
     // the cluster's own exporter (the balancer's exporter logs in through a balancer child).
     expect(stack.cluster._connectionDemands).toEqual([
+      { consumer: 'stack/AirflowDb settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
       { consumer: 'stack/AirflowPgpool', purpose: 'child pools', primary: 64, replica: 64 },
       { consumer: 'stack/AirflowPgpool', purpose: 'sr_check', primary: 2, replica: 2 },
       { consumer: 'stack/AirflowPgpool', purpose: 'health check', primary: 2, replica: 2 },
@@ -44,15 +46,16 @@ describe('connection budget', () => {
     })();
     expect(message).toBe([
       'test/Db: settings.maxConnections 100 leaves 97 connections for ordinary roles (superuser_reserved_connections 3), fewer than its consumers may open:',
-      '  consumer       for              primary  each replica',
-      '  test/Pooler    pooled users          30             0',
-      '  test/Pooler    reserve pool           8             0',
-      '  test/Pooler    auth_query pool       30             0',
-      '  test/Balancer  child pools           40            40',
-      '  test/Balancer  sr_check               2             2',
-      '  test/Balancer  health check           2             2',
-      '  total                               112            44',
-      '; raise settings.maxConnections to 115 or more, or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)',
+      '  consumer                for                   primary  each replica',
+      '  test/Db settings agent  reload, slot cleanup        1             1',
+      '  test/Pooler             pooled users               30             0',
+      '  test/Pooler             reserve pool                8             0',
+      '  test/Pooler             auth_query pool            30             0',
+      '  test/Balancer           child pools                40            40',
+      '  test/Balancer           sr_check                    2             2',
+      '  test/Balancer           health check                2             2',
+      '  total                                             113            45',
+      '; raise settings.maxConnections to 116 or more, or lower the consumers\' pool sizes (defaultPoolSize, maxDbConnections, replicas, numInitChildren x maxPool)',
     ].join('\n'));
   });
 
@@ -61,17 +64,18 @@ describe('connection budget', () => {
     const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY, defaultPoolSize: 25 });
     expect(cluster._connectionDemands).toEqual([
+      { consumer: 'test/Db settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
       { consumer: 'test/Pooler', purpose: 'pooled users', primary: 0, replica: 50 },
       { consumer: 'test/Pooler', purpose: 'auth_query pool', primary: 0, replica: 50 },
     ]);
-    expect(() => synthObjects(chart)).toThrow(/each replica\n  test\/Pooler +pooled users +0 +50\n  test\/Pooler +auth_query pool +0 +50\n  total +0 +100\n/);
+    expect(() => synthObjects(chart)).toThrow(/each replica\n  test\/Db settings agent +reload, slot cleanup +1 +1\n  test\/Pooler +pooled users +0 +50\n  test\/Pooler +auth_query pool +0 +50\n  total +1 +101\n/);
   });
 
   test('without replicas, the read-only Service is the primary, and so is the demand on it', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, instances: 1 });
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, target: EndpointRole.READ_ONLY, defaultPoolSize: 10 });
-    expect(cluster._connectionDemands.map((demand) => [demand.primary, demand.replica])).toEqual([[20, 0], [20, 0]]);
+    expect(cluster._connectionDemands.map((demand) => [demand.primary, demand.replica])).toEqual([[1, 0], [20, 0], [20, 0]]);
   });
 
   test('a pooler\'s lines: a pool per userlist user and per auth_query role, the auth user\'s pool, a reserve for each', () => {
@@ -81,7 +85,7 @@ describe('connection budget', () => {
       backend: cluster, authUser: AUTH, users: [{ secretName: 'batch' }], authQueryRoles: 2, defaultPoolSize: 5, reservePoolSize: 1, minPoolSize: 5,
     });
     expect(cluster._connectionDemands.map((demand) => [demand.purpose, demand.primary])).toEqual([
-      ['pooled users', 2 * 3 * 5], ['reserve pool', 2 * 4 * 1], ['auth_query pool', 2 * 5],
+      ['reload, slot cleanup', 1], ['pooled users', 2 * 3 * 5], ['reserve pool', 2 * 4 * 1], ['auth_query pool', 2 * 5],
     ]);
   });
 
@@ -89,7 +93,10 @@ describe('connection budget', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, maxDbConnections: 8 });
-    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Pooler', purpose: 'max_db_connections (all pools)', primary: 16, replica: 0 }]);
+    expect(cluster._connectionDemands).toEqual([
+      { consumer: 'test/Db settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
+      { consumer: 'test/Pooler', purpose: 'max_db_connections (all pools)', primary: 16, replica: 0 },
+    ]);
   });
 
   test('a balancer without sr_check or health checks has only its children\'s pools', () => {
@@ -99,14 +106,17 @@ describe('connection budget', () => {
       backend: cluster, users: [{ credentials: AUTH }], srCheckUser: AUTH, numInitChildren: 4, maxPool: 2,
       srCheckPeriod: Duration.seconds(0), healthCheckPeriod: Duration.seconds(0),
     });
-    expect(cluster._connectionDemands).toEqual([{ consumer: 'test/Balancer', purpose: 'child pools', primary: 16, replica: 16 }]);
+    expect(cluster._connectionDemands).toEqual([
+      { consumer: 'test/Db settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
+      { consumer: 'test/Balancer', purpose: 'child pools', primary: 16, replica: 16 },
+    ]);
   });
 
   test('a demand recorded without a purpose reads as "connections" in the report', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', SECRETS);
     cluster.addConnectionDemand({ consumer: 'batch', primary: 20, replica: 0 });
-    expect(cluster.connectionBudgetReport()).toContain('  batch     connections       20             0\n');
+    expect(cluster.connectionBudgetReport()).toMatch(/\n  batch +connections +20 +0\n/);
   });
 
   test('the cluster counts its own: Patroni\'s connection and CHECKPOINT as the superuser, pg_rewind, a connection per repository\'s backup on each instance', () => {
@@ -134,16 +144,17 @@ describe('connection budget', () => {
   test('superusers\' connections may take the reserved slots, but not more than max_connections', () => {
     const chart = testChart();
     const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: { maxConnections: 10, superuserReservedConnections: 3 } });
-    cluster.addConnectionDemand({ consumer: 'app', primary: 7, replica: 0 });
+    // 6 and the settings agent's 1 take what the reserve leaves.
+    cluster.addConnectionDemand({ consumer: 'app', primary: 6, replica: 0 });
     cluster.addConnectionDemand({ consumer: 'ops', primary: 3, replica: 0, superuser: true });
     expect(() => synthObjects(chart)).not.toThrow();
     cluster.addConnectionDemand({ consumer: 'more ops', primary: 1, replica: 0, superuser: true });
-    expect(() => synthObjects(chart)).toThrow(/  more ops  connections \(superuser\) +1 +0\n  total +11 +0\n; raise settings\.maxConnections to 11 or more/);
+    expect(() => synthObjects(chart)).toThrow(/  more ops +connections \(superuser\) +1 +0\n  total +11 +1\n; raise settings\.maxConnections to 11 or more/);
   });
 
   test('raising maxConnections as the message says makes it fit', () => {
     const chart = testChart();
-    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: { maxConnections: 103 } });
+    const cluster = new PostgresStatefulCluster(chart, 'Db', { ...SECRETS, settings: { maxConnections: 104 } });
     new PgBouncerPooler(chart, 'Pooler', { backend: cluster, authUser: AUTH, defaultPoolSize: 25 });
     expect(() => synthObjects(chart)).not.toThrow();
   });
@@ -163,17 +174,19 @@ test('the report written beside the examples\' manifests lists every cluster\'s 
   const report = connectionBudgetReport(app);
   expect(report).toContain([
     'pooled-cluster/AirflowDb (airflow-db): max_connections 100 - superuser_reserved_connections 3 = 97 per instance',
-    '  consumer                         for              primary  each replica',
-    '  pooled-cluster/AirflowPgbouncer  pooled users          40             0',
-    '  pooled-cluster/AirflowPgbouncer  auth_query pool       40             0',
-    '  total                                                  80             0',
+    '  consumer                                 for                   primary  each replica',
+    '  pooled-cluster/AirflowDb settings agent  reload, slot cleanup        1             1',
+    '  pooled-cluster/AirflowPgbouncer          pooled users               40             0',
+    '  pooled-cluster/AirflowPgbouncer          auth_query pool            40             0',
+    '  total                                                               81             1',
   ].join('\n'));
   expect(report).toContain([
     'secure-stack/ShopDb (shop-db): max_connections 100 - superuser_reserved_connections 3 = 97 per instance',
-    '  consumer                 for           primary  each replica',
-    '  secure-stack/ShopPgpool  child pools        32            32',
-    '  secure-stack/ShopPgpool  sr_check            2             2',
-    '  secure-stack/ShopPgpool  health check        2             2',
+    '  consumer                            for                   primary  each replica',
+    '  secure-stack/ShopDb settings agent  reload, slot cleanup        1             1',
+    '  secure-stack/ShopPgpool             child pools                32            32',
+    '  secure-stack/ShopPgpool             sr_check                    2             2',
+    '  secure-stack/ShopPgpool             health check                2             2',
   ].join('\n'));
   expect(report.match(/per instance/g)).toHaveLength(9);
 });

@@ -83,6 +83,7 @@ describe('the settings agent sidecar', () => {
         ['config', '/etc/postgresql', true],
         ['scripts', '/opt/cdk8s-postgres', true],
         ['auth', '/run/postgresql-auth', true],
+        ['superuser-name', '/etc/postgresql-superuser', true],
         ['socket', '/var/run/postgresql', false],
         ['tmp', '/tmp', false],
       ]);

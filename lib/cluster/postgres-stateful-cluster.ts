@@ -17,11 +17,11 @@ import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
 import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
 import { renderPatroniUpgradeScript } from './patroni-upgrade-script';
 import { renderPgHbaConf } from './pg-hba-conf';
+import { renderReplicaSlots, renderSettingsAgentScript, settingsAgentContainer } from './plain-settings-agent';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PrimaryRecovery } from './primary-recovery';
 import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script';
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
-import { renderReplicaSlots, renderSettingsAgentScript, settingsAgentContainer } from './plain-settings-agent';
 import { restartChecksum } from './restart-checksum';
 import { fastStop, leaderHandoverHook, primaryStopHook } from './rollout-order';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
@@ -633,6 +633,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       volumes.config.readOnlyMount(CLUSTER_PATHS.configDir),
       volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
       volumes.auth.readOnlyMount(CLUSTER_PATHS.authDir),
+      // What pg_hba.conf names by @file, as every container mounting it has.
+      ...(volumes.superuserName ? [volumes.superuserName.readOnlyMount(posix.dirname(CLUSTER_PATHS.superuserNameFile))] : []),
       volumes.socket.mount(CLUSTER_PATHS.socketDir),
       volumes.tmp.mount('/tmp'),
     ]);
