@@ -165,7 +165,7 @@ describe('instance pods', () => {
     const checksums: string[] = [];
     for (const set of INSTANCE_SETS[mode]) {
       const spec = podSpec(objects, set);
-      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', 'pgbackrest']);
+      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', ...(mode === 'plain' ? ['settings-agent'] : []), 'pgbackrest']);
       const sidecar = container(spec, 'pgbackrest');
       // server.sh writes the superuser's passfile, then runs pgBackRest's server on the instance config.
       expect(sidecar.command).toEqual([mountedPgbackrestFile(objects, set, sidecar, 'server.sh')]);
@@ -196,7 +196,7 @@ describe('instance pods', () => {
     const objects = synth(mode, { backup: undefined });
     for (const set of INSTANCE_SETS[mode]) {
       const spec = podSpec(objects, set);
-      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres']);
+      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', ...(mode === 'plain' ? ['settings-agent'] : [])]);
       expect(JSON.stringify(spec)).not.toMatch(/pgbackrest|PGBACKREST/i);
       expect(template(objects, set).metadata.annotations).not.toHaveProperty('checksum/pgbackrest');
     }
@@ -225,7 +225,7 @@ describe('instance pods', () => {
     }
     for (const set of INSTANCE_SETS[mode]) {
       const spec = podSpec(objects, set);
-      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', 'pgbackrest', 'postgres-exporter']);
+      expect(spec.containers.map((c: any) => c.name)).toEqual(['postgres', ...(mode === 'plain' ? ['settings-agent'] : []), 'pgbackrest', 'postgres-exporter']);
       expect(template(objects, set).metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'checksum/pgbackrest': expect.stringMatching(/^[0-9a-f]{64}$/) });
     }
   });
@@ -499,7 +499,7 @@ describe('restore, HA mode', () => {
     // The config volume is the ConfigMap db-patroni, which then holds postgresql.conf and the pg_hba.conf it names.
     expect(volumeOf(podSpec(objects, 'db'), 'config').configMap.name).toBe('db-patroni');
     const data = findObject(objects, 'ConfigMap', 'db-patroni').data;
-    expect(Object.keys(data).sort()).toEqual(['patroni.yml', 'pg_hba.conf', 'postgresql.conf']);
+    expect(Object.keys(data).sort()).toEqual(['patroni-dynamic.json', 'patroni.yml', 'pg_hba.conf', 'postgresql.conf']);
     const conf = confParameters(data['postgresql.conf']);
     expect(conf.hba_file).toBe(`${configDir}/pg_hba.conf`);
     expect(conf.archive_command).toBe(patroni(objects).postgresql.parameters.archive_command);
@@ -517,7 +517,7 @@ describe('restore, HA mode', () => {
     expect([config.bootstrap.method, config.bootstrap.restore]).toEqual([undefined, undefined]);
     // PGDATA is every member's: patroni-start.sh checks the data's major against the image's.
     expect(RESTORE_ENVIRONMENT.filter((name) => name !== 'PGDATA').map((name) => envOf(postgres(without, 'db'), name))).toEqual([undefined, undefined, undefined]);
-    expect(Object.keys(findObject(without, 'ConfigMap', 'db-patroni').data)).toEqual(['patroni.yml']);
+    expect(Object.keys(findObject(without, 'ConfigMap', 'db-patroni').data).sort()).toEqual(['patroni-dynamic.json', 'patroni.yml']);
     // The postgres container still archives WAL.
     expect(envOf(postgres(without, 'db'), 'PGBACKREST_REPO2_S3_KEY')).toBeDefined();
   });
@@ -578,7 +578,7 @@ describe('strict schema validation (Kubernetes v1.27) with backup and restore', 
 
 describe('shellcheck', () => {
   test.each([
-    ['plain', ['backup.sh', 'bootstrap.sh', 'restore.sh', 'server.sh']],
+    ['plain', ['backup.sh', 'bootstrap.sh', 'restore.sh', 'server.sh', 'settings-agent.sh']],
     ['ha', ['backup.sh', 'patroni-start.sh', 'provision.sh', 'restore.sh', 'server.sh']],
   ] as Array<[Mode, string[]]>)('%s: every script of the rendered ConfigMaps is clean', (mode, expected) => {
     const scripts = ofKind(synth(mode, { backup: RESTORE }, true), 'ConfigMap')
