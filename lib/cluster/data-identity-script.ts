@@ -85,7 +85,7 @@ check_replica_data() {
     own_position=$position
   fi
   if ! identity=$(replication_query "$(primary_conninfo)" IDENTIFY_SYSTEM 2>&1); then
-    log "the primary at $PRIMARY_HOST does not answer ($(tail -n 1 <<< "$identity")): starting on this data as it is; it is checked against the primary at the next start"
+    log "the primary at $PRIMARY_HOST does not answer ($(head -n 1 <<< "$identity")): starting on this data as it is; it is checked against the primary at the next start"
     return 0
   fi
   read -r primary_id primary_timeline primary_position _ <<< "$identity"
