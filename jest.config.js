@@ -7,7 +7,7 @@ const common = { preset: 'ts-jest', testEnvironment: 'node', roots: ['<rootDir>/
 // The core suites, HA included, on the newer daemons; the rest (faults, adversarial, budgets, ...)
 // run on Debian 12's only, for CI's time: `E2E_DAEMONS=trixie npx jest --selectProjects default -- <file>`
 // runs any of them there.
-const TRIXIE_SUITES = ['cluster', 'pooler', 'balancer', 'tls', 'ha', 'ha-scale', 'backup', 'exporter', 'secure-defaults'];
+const TRIXIE_SUITES = ['cluster', 'pooler', 'balancer', 'tls', 'ha', 'ha-scale', 'ha-settings', 'backup', 'exporter', 'secure-defaults'];
 
 module.exports = {
   testTimeout: 30000,
