@@ -59,7 +59,7 @@ describe('majorUpgrade renders', () => {
     expect(initNames(objects, 'primary')).toEqual(['certificate', 'bootstrap']);
     expect(initNames(objects, 'replica')).toEqual(['certificate', 'bootstrap']);
     expect(pod(objects, 'primary').volumes.map((v: any) => v.name)).not.toContain('old-binaries');
-    expect(Object.keys(scripts(objects))).toEqual(['bootstrap.sh']);
+    expect(Object.keys(scripts(objects))).toEqual(['bootstrap.sh', 'settings-agent.sh']);
     expect(env(init(objects, 'primary', 'bootstrap')).MAJOR_UPGRADE_FROM).toBe('');
   });
 
@@ -84,7 +84,7 @@ describe('majorUpgrade renders', () => {
     });
     expect(env(bootstrap).MAJOR_UPGRADE_FROM).toBe('15');
     expect(pod(objects, 'primary').volumes).toContainEqual({ name: 'old-binaries', emptyDir: { sizeLimit: '512Mi' } });
-    expect(Object.keys(scripts(objects)).sort()).toEqual(['bootstrap.sh', 'major-upgrade.sh']);
+    expect(Object.keys(scripts(objects)).sort()).toEqual(['bootstrap.sh', 'major-upgrade.sh', 'settings-agent.sh']);
   });
 
   test('a replica waits for the primary and is cloned again: no old binaries', () => {

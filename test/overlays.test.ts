@@ -292,7 +292,7 @@ describe('the orders example: one base stack, three environments', () => {
       for (const object of own) expect(object.metadata.labels).toMatchObject(expected[env as keyof typeof expected]);
     }
     const annotated = analytics.filter((o) => o.metadata.labels?.['example.com/service'] === 'orders');
-    expect(annotated.length).toBe(22);
+    expect(annotated.length).toBe(23);
     for (const object of annotated) {
       expect(object.metadata.annotations).toEqual({ 'example.com/on-call': 'orders-oncall', 'example.com/cost-center': 'analytics-4711' });
     }

@@ -247,7 +247,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   {
     check: 'pullPolicyNotAlways',
     // With the certificate init container of every pod with a self-signed certificate.
-    count: 124,
+    count: 137,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -266,10 +266,17 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'readinessProbeMissing',
-    count: 18,
-    justification: 'only the metrics exporter sidecars have no readiness probe, by design: a failing sidecar readiness '
-      + 'probe would take the database or proxy pod out of its Service because its exporter hiccups',
-    applies: (f) => /-exporter$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
+    count: 31,
+    justification: 'only the metrics exporter sidecars and the plain mode\'s settings agents have no readiness probe, by design: '
+      + 'a failing sidecar readiness probe would take the database or proxy pod out of its Service because its sidecar hiccups',
+    applies: (f) => /(-exporter|^settings-agent)$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
+  },
+  {
+    check: 'livenessProbeMissing',
+    count: 13,
+    justification: 'the plain mode\'s settings agent (one per instance pod) has none: a bash loop that sleeps, and waits at most '
+      + 'a connection timeout (3 s) and a query on system views per action, so a probe would find nothing to restart',
+    applies: (f) => f.container === 'settings-agent' && objectOf(f).kind === 'StatefulSet',
   },
   {
     check: 'priorityClassNotSet',

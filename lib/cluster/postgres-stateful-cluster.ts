@@ -331,6 +331,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       connectionLimit: model.maxConnections,
       replicationSlots: model.replicaApplicationNames,
       maxSlotWalKeepBytes: model.maxSlotWalKeepBytes,
+      labels: { ...model.user.labels },
+      annotations: { ...model.user.annotations },
     };
   }
 

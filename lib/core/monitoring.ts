@@ -56,6 +56,17 @@ export interface MonitoringProfile {
    * @default - not a PostgreSQL cluster
    */
   readonly maxSlotWalKeepBytes?: number;
+  /**
+   * The target's own labels (its `labels` prop), which the exporter's objects carry but the
+   * monitoring ones (those carry `monitoringLabels`), such as postgres_exporter's queries ConfigMap.
+   * @default - none
+   */
+  readonly labels?: { [key: string]: string };
+  /**
+   * The target's own annotations (its `annotations` prop), on the same objects as `labels`.
+   * @default - none
+   */
+  readonly annotations?: { [key: string]: string };
 }
 
 /**

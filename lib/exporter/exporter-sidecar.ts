@@ -75,7 +75,10 @@ export class ExporterSidecar extends Construct {
       ({ name, ...(profile.namespace ? { namespace: profile.namespace } : {}), labels: metadataLabels(labels, extra) });
     const base = { image: this.image, resources: resourceRequirements(resources) };
     const invocation = exporter.invocation(profile, this.port, credentials, base);
-    const files = this.filesVolume(invocation.files, `${exporter.exporterName}-files`, metadata(`${profile.name}-${exporter.exporterName}`, {}));
+    const annotations = profile.annotations ?? {};
+    const files = this.filesVolume(invocation.files, `${exporter.exporterName}-files`, {
+      ...metadata(`${profile.name}-${exporter.exporterName}`, profile.labels ?? {}), ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    });
     props.target.addSidecar({
       container: restrictedContainer({
         name: exporter.exporterName,

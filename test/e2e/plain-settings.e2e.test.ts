@@ -182,7 +182,7 @@ describe(`the plain mode's settings agent on PostgreSQL ${DAEMONS.postgresMajor}
     const took = await seconds('shop_app admitted over loopback TCP', () => psqlResult(app, 'SELECT current_user').stdout.trim() === 'shop_app');
     timings.push(`pg_hba.conf rule applied on the primary: ${took.toFixed(1)} s`);
 
-    const broken = { ...config(next), [CLUSTER_FILES.pgHbaConf]: `${config(next)[CLUSTER_FILES.pgHbaConf]}host all all not-an-address scram-sha-256\n` };
+    const broken = { ...config(next), [CLUSTER_FILES.pgHbaConf]: `${config(next)[CLUSTER_FILES.pgHbaConf]}host all all 10.0.0.0/99 scram-sha-256\n` };
     swapConfig(primary, [{ ...findObject(next, 'ConfigMap', 'shop-db-config'), data: broken }]);
     await seconds('the agent to report the broken line', () => /pg_hba\.conf line \d+: .*the file was not loaded, PostgreSQL keeps the previous rules/.test(agentLog(primary)));
     expect(psqlResult(app, 'SELECT current_user').stdout.trim()).toBe('shop_app');
