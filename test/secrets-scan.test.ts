@@ -55,7 +55,7 @@ const LITERAL_ASSIGNMENT = /([A-Za-z_.-]*(?:pass(?!file)(?:word|wd)?|secret|toke
 
 /** Password-like keys whose literal value is a setting, not a credential, with the values they may take. */
 const NON_SECRET_SETTINGS: { [key: string]: { value: RegExp; why: string } } = {
-  password_encryption: { value: /^(scram-sha-256|md5)$/, why: 'postgresql.conf: the hash method for stored passwords' },
+  password_encryption: { value: /^(scram-sha-256|md5)$/, why: 'postgresql.conf (and patroni-dynamic.json): the hash method for stored passwords' },
 };
 
 /** Lines that are credentials in the formats the daemons read. */
@@ -65,8 +65,15 @@ const CREDENTIAL_LINES: Array<[string, RegExp]> = [
   ['pool_passwd plain-text entry', /^[^\s:]+:TEXT\S+$/m],
   ['SQL password literal', /\bPASSWORD\s+(E?'[^']+'|\$\w*\$)/i],
   ['psql \\set of a password from a literal', /\\set\s+\w*pass\w*\s+(?![`:])\S/i],
-  ['JSON key of a credential', /"[A-Za-z_]*(?:password|passwd|secret|token)[A-Za-z_]*"\s*:\s*"[^"]+"/i],
 ];
+
+/** `"password": "x"` in JSON; a NON_SECRET_SETTINGS key with its setting's value (patroni-dynamic.json's parameters) is none. */
+const JSON_CREDENTIAL = /"([A-Za-z_]*(?:password|passwd|secret|token)[A-Za-z_]*)"\s*:\s*"([^"]+)"/gi;
+
+function jsonCredentialsIn(text: string): string[] {
+  const found = [...text.matchAll(JSON_CREDENTIAL)].filter(([, key, value]) => !NON_SECRET_SETTINGS[key.toLowerCase()]?.value.test(value));
+  return found.length > 0 ? ['JSON key of a credential'] : [];
+}
 
 function materialIn(text: string): string[] {
   return SECRET_MATERIAL.filter(([, re]) => re.test(text)).map(([rule]) => rule);
@@ -84,6 +91,7 @@ function secretsInText(text: string): string[] {
     ...materialIn(text),
     ...literalAssignmentsIn(text),
     ...CREDENTIAL_LINES.filter(([, re]) => re.test(text)).map(([rule]) => rule),
+    ...jsonCredentialsIn(text),
   ];
 }
 
