@@ -104,6 +104,8 @@ class Agent:
         # member -> the leader's postmaster start time when this agent restarted it.
         self.restarted = {}
         self.said = None
+        # Whether this leader saw a member pending a restart since all last ran the settings.
+        self.pending = False
 
     def say(self, message):
         """Logs a waiting message once, not at every pass."""
@@ -145,10 +147,11 @@ class Agent:
     def restart_one(self, cluster, members, me, desired):
         pending = [m for m in members if m.get('pending_restart')]
         if not pending:
-            if self.said is not None:
+            if self.pending:
                 log('every member runs the settings')
-            self.said = None
+            self.pending, self.said = False, None
             return
+        self.pending = True
         if cluster.get('pause'):
             return self.say('pending restarts wait: the cluster is paused')
         status = get(LOCAL + '/patroni') or {}
