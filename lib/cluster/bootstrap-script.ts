@@ -190,46 +190,55 @@ const CLONE_REPLICA = `clone_replica() {
 
 /**
  * A replica starting from its data gets its slot on the primary back when the slot was dropped
- * or invalidated; with a backup repository it then catches up from the archive.
+ * or invalidated; with a backup repository it then catches up from the archive, without one a
+ * replica that cannot catch up says so and does not start.
  */
 function replicaSlot(archived: boolean): string {
-  const fix = 'delete the pod\'s PersistentVolumeClaims (data-$POD_NAME, and wal-$POD_NAME with a WAL volume) and the pod to clone it again';
-  const catchUp = archived
-    ? 'it fetches the WAL the primary removed from the backup repository (restore_command), then streams; '
-      + `if its log repeats 'requested WAL segment ... has already been removed' and pgBackRest finds that segment in no repository, ${fix}`
-    : 'there is no backup repository to fetch WAL the primary removed from: '
-      + `if its log repeats 'requested WAL segment ... has already been removed', ${fix}`;
+  const fix = 'delete its PersistentVolumeClaims (data-$POD_NAME, and wal-$POD_NAME with a WAL volume) and the pod to clone it again';
+  const removed = "its log then repeats 'requested WAL segment ... has already been removed'";
+  const lost = archived
+    ? `      log "slot $SLOT_NAME on the primary was invalidated past max_slot_wal_keep_size: making it again; this replica fetches the WAL the primary removed from the backup repository (restore_command), then streams; if no repository has it either (expired), ${removed}: ${fix}"`
+    : `      log "slot $SLOT_NAME on the primary was invalidated past max_slot_wal_keep_size: the primary removed WAL this replica has not received, and there is no backup repository to fetch it from, so it cannot catch up: ${fix}"
+      exit 1`;
+  const missing = archived ? `if neither the primary nor a backup repository has the WAL it needs, ${removed}: ${fix}`
+    : `if the primary removed WAL it needs, ${removed}: ${fix}`;
   return `# ensure_replica_slot: a slot dropped (by hand, or when the replica was scaled away) or
-# invalidated past max_slot_wal_keep_size (restart_lsn gone, wal_status lost) refuses streaming
-# forever, so it is made again. The new slot holds WAL from the replica's first feedback on;
-# the primary removes no WAL before archive_command has archived it, so restore_command finds
-# what the primary removed, and the replica streams once it has caught up. Nothing is cloned.
-# READ_REPLICATION_SLOT is PostgreSQL 15's: on 14 only a missing slot is made again.
+# invalidated past max_slot_wal_keep_size (wal_status lost) refuses streaming forever, so it is
+# made again, holding WAL from now on. The primary removes no WAL before archive_command has
+# archived it, so with a backup repository restore_command finds what the primary removed, and
+# the replica streams once it has caught up: nothing is cloned. Asked as the replication role,
+# over a plain connection (pg_replication_slots is readable by any role, and the role may
+# create and drop slots).
 ensure_replica_slot() {
-  local conninfo row slot_type restart_lsn
-  conninfo="$(primary_conninfo) replication=true"
+  local conninfo wal_status
+  conninfo="$(primary_conninfo) dbname=postgres"
   if ! pg_isready --host="$PRIMARY_HOST" --port="$PGPORT" --timeout=5 --quiet; then
     log "the primary at $PRIMARY_HOST:$PGPORT does not answer: slot $SLOT_NAME not checked"
     return 0
   fi
-  if row=$(psql --dbname="$conninfo" --no-password --no-psqlrc --no-align --tuples-only \
-    --command="READ_REPLICATION_SLOT $SLOT_NAME" 2> /dev/null); then
-    IFS='|' read -r slot_type restart_lsn _ <<< "$row"
-    if [[ -n $slot_type && -n $restart_lsn ]]; then
-      return 0
-    elif [[ -n $slot_type ]]; then
-      log "slot $SLOT_NAME on the primary holds no WAL (invalidated past max_slot_wal_keep_size, or never used): making it again"
-      pg_receivewal --drop-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
-    else
-      log "slot $SLOT_NAME is missing on the primary: making it again"
-    fi
-    pg_receivewal --create-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
-  elif pg_receivewal --create-slot --slot="$SLOT_NAME" --dbname="$conninfo" --no-password 2> /dev/null; then
-    log "slot $SLOT_NAME was missing on the primary: made it again"
-  else
+  if ! wal_status=$(psql --dbname="$conninfo" --no-password --no-psqlrc --no-align --tuples-only --set=ON_ERROR_STOP=1 \\
+    --set=slot="$SLOT_NAME" <<'SQL'
+SELECT coalesce(wal_status, 'unused') FROM pg_replication_slots WHERE slot_name = :'slot';
+SQL
+  ); then
+    log "could not read slot $SLOT_NAME on the primary: not checked"
     return 0
   fi
-  log "${catchUp}"
+  case $wal_status in
+    lost)
+${lost}
+      ;;
+    "")
+      log "slot $SLOT_NAME is missing on the primary: making it again; ${missing}"
+      ;;
+    *)
+      return 0
+      ;;
+  esac
+  psql --dbname="$conninfo" --no-password --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --set=slot="$SLOT_NAME" > /dev/null <<'SQL'
+SELECT pg_drop_replication_slot(:'slot') FROM pg_replication_slots WHERE slot_name = :'slot';
+SELECT pg_create_physical_replication_slot(:'slot', true);
+SQL
 }`;
 }
 

@@ -5,7 +5,7 @@ import { BackupRepository, PostgresStatefulCluster } from '../../lib';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
 import { LocalBackupTopology } from './support/backup-harness';
-import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
+import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
 import { resolveOnLoopback } from './support/loopback-hosts';
 import { giveToDaemonUser, psql, requirePostgres, resolveHostsWith, scratchDir, waitFor } from './support/postgres-bin';
@@ -28,7 +28,7 @@ const SLOT_LIMIT = '32MB';
 const SEGMENTS_WRITTEN = 8;
 const SLOT = 'shop_db_replica_0';
 
-function synthCluster(): any[] {
+function synthCluster(backup = true): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   new PostgresStatefulCluster(chart, 'ShopDb', {
     postgresVersion: DAEMONS.postgresMajor,
@@ -39,7 +39,7 @@ function synthCluster(): any[] {
     replicationSecret: { secretName: 'shop-db-replication' },
     tls: { issuer: { name: 'test-ca' } },
     settings: { maxSlotWalKeepSize: SLOT_LIMIT },
-    backup: { repositories: [BackupRepository.volume()] },
+    ...(backup ? { backup: { repositories: [BackupRepository.volume()] } } : {}),
   });
   return chart.toJson();
 }
@@ -114,8 +114,8 @@ describe('archive catch-up: a replica whose slot was invalidated fetches the rem
     const expectedRows = rows(primary);
 
     const log = replica.bootstrap();
-    expect(log).toMatch(new RegExp(`slot ${SLOT} on the primary holds no WAL .*: making it again`));
-    expect(log).toMatch(/it fetches the WAL the primary removed from the backup repository \(restore_command\)/);
+    expect(log).toMatch(new RegExp(`slot ${SLOT} on the primary was invalidated past max_slot_wal_keep_size: making it again; `
+      + 'this replica fetches the WAL the primary removed from the backup repository \\(restore_command\\)'));
     expect(log).not.toMatch(/cloning from/);
     const started = Date.now();
     await replica.start();
@@ -147,5 +147,44 @@ describe('archive catch-up: a replica whose slot was invalidated fetches the rem
     await replica.start();
     await waitFor('the replica to stream through the new slot', () => slotState() === 'reserved true', 60_000);
     await waitFor('the replica to have every row', () => rows(replica) === rows(primary));
+  }, 90_000);
+});
+
+describe('archive catch-up without a backup repository: a replica whose slot was invalidated cannot catch up, says what to do and does not start', () => {
+  const objects = synthCluster(false);
+  const pods: LocalInstance[] = [];
+  let scratch: string;
+
+  beforeAll(async () => {
+    requirePostgres();
+    scratch = scratchDir('cdk8s-postgres-no-archive-e2e');
+    const certificate = findObject(objects, 'Certificate', NAME).spec;
+    // The replica reaches the primary at 127.0.0.1 here (no pgBackRest host names to resolve).
+    SECRETS[certificate.secretName] = new TestCa(scratch, 'test-ca').issue('cluster', { ...certificate, ipAddresses: ['127.0.0.1'] });
+    pods.push(...await localCluster(objects, NAME, scratch, SECRETS));
+    await bootCluster(pods);
+  }, 120_000);
+
+  afterAll(() => {
+    for (const pod of pods.reverse()) pod.kill();
+    if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('the bootstrap refuses, naming the volume claims to delete, and leaves the lost slot alone', async () => {
+    const [primary, replica] = pods;
+    const login = { port: primary.port, user: SUPERUSER.username, password: SUPERUSER.password, host: primary.socketDir };
+    const slotState = () => psql(login, `SELECT coalesce(wal_status, '') || ' ' || active FROM pg_replication_slots WHERE slot_name = '${SLOT}'`);
+    await waitFor('the replica to stream through its slot', () => slotState() === 'reserved true');
+    replica.stop();
+    psql(login, 'CREATE TABLE filler (id bigserial PRIMARY KEY, payload text NOT NULL)');
+    for (let segment = 0; segment < SEGMENTS_WRITTEN; segment++) {
+      psql(login, 'INSERT INTO filler (payload) SELECT repeat(md5(g::text), 8) FROM generate_series(1, 2000) g');
+      psql(login, 'SELECT pg_switch_wal()');
+    }
+    psql(login, 'CHECKPOINT');
+    expect(slotState()).toBe('lost false');
+    expect(() => replica.bootstrap()).toThrow(new RegExp(`slot ${SLOT} on the primary was invalidated past max_slot_wal_keep_size: .*`
+      + 'so it cannot catch up: delete its PersistentVolumeClaims \\(data-shop-db-replica-0, and wal-shop-db-replica-0 with a WAL volume\\) and the pod'));
+    expect(slotState()).toBe('lost false');
   }, 90_000);
 });
