@@ -576,6 +576,20 @@ describe('strict schema validation (Kubernetes v1.27) with backup and restore', 
   });
 });
 
+describe('bootstrap.sh: a replica whose slot on the primary was invalidated', () => {
+  /** The `lost)` branch of ensure_replica_slot. */
+  const lostBranch = (objects: any[]) => /^ {4}lost\)\n([^]*?)\n {6};;$/m.exec(findObject(objects, 'ConfigMap', 'db-scripts').data['bootstrap.sh'])![1];
+
+  test('with backup, gets its slot again and catches up from the archive; without, the bootstrap refuses, naming the claims to delete', () => {
+    const archived = lostBranch(synth('plain'));
+    expect(archived).toMatch(/making it again; this replica fetches the WAL the primary removed from the backup repository \(restore_command\)/);
+    expect(archived).not.toMatch(/exit/);
+    const without = lostBranch(synth('plain', { backup: undefined }));
+    expect(without).toMatch(/so it cannot catch up: delete its PersistentVolumeClaims \(data-\$POD_NAME, and wal-\$POD_NAME with a WAL volume\)/);
+    expect(without).toMatch(/\n {6}exit 1$/);
+  });
+});
+
 describe('shellcheck', () => {
   test.each([
     ['plain', ['backup.sh', 'bootstrap.sh', 'restore.sh', 'server.sh', 'settings-agent.sh']],
