@@ -281,7 +281,7 @@ describe('extraParameters', () => {
     ['archive_library', 'basic_archive', /silently replace the archive_command of backup/, /use backup/],
     ['archive_mode', 'off', /set by the construct/, /use backup/],
     ['archive_command', '/bin/true', /set by the construct/, /use backup/],
-    ['restore_command', 'cp /x %p', /set by the construct/, /use backup\.restore$/],
+    ['restore_command', 'cp /x %p', /set by the construct/, /use backup \(replicas fetch from its repositories .*, and backup\.restore recovers from one\)$/],
     ['archive_cleanup_command', 'rm -rf /', /set by the construct/, /expires archived WAL/],
     ['password_encryption', 'md5', /set by the construct/, /scram-sha-256/],
     ['krb_server_keyfile', '/tmp/k', /Kerberos/, /scram-sha-256 passwords/],

@@ -151,7 +151,7 @@ const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
   // PostgreSQL 15 ignores archive_command when a library is set.
   archive_library: { problem: 'would silently replace the archive_command of backup', use: 'backup (WAL goes to every repository)' },
   archive_timeout: setByConstruct('backup.archiveTimeout'),
-  restore_command: setByConstruct('backup (replicas fetch the WAL their primary removed from every repository; backup.restore recovers from one)'),
+  restore_command: setByConstruct('backup (replicas fetch from its repositories the WAL their primary removed, and backup.restore recovers from one)'),
   archive_cleanup_command: setByConstruct('nothing: pgBackRest expires archived WAL by its retention'),
   ssl: setByConstruct('tls'),
   ssl_cert_file: setByConstruct('tls.secretName'),
