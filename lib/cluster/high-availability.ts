@@ -102,7 +102,6 @@ export interface HighAvailability {
 
 /** HighAvailability resolved: seconds, bytes and the NetworkPolicy's API server egress. */
 export interface HighAvailabilityModel {
-  readonly failoverProfile: FailoverProfile;
   readonly ttlSeconds: number;
   readonly loopWaitSeconds: number;
   readonly retryTimeoutSeconds: number;
@@ -174,7 +173,6 @@ export function resolveHighAvailability(scope: IConstruct, ha: HighAvailability,
   apiServerCidrs.forEach((cidr) => validateCidr(scope, 'highAvailability.apiServer.cidrs', cidr));
   apiServerPorts.forEach((apiPort, index) => validatePort(scope, `highAvailability.apiServer.ports[${index}]`, apiPort));
   return {
-    failoverProfile,
     ttlSeconds,
     loopWaitSeconds,
     retryTimeoutSeconds,
