@@ -1,6 +1,9 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
-import { appendFileSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, Stats, statSync, symlinkSync, writeFileSync } from 'fs';
+import {
+  appendFileSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, Stats, statSync,
+  symlinkSync, writeFileSync,
+} from 'fs';
 import { request as httpRequest, RequestOptions } from 'http';
 import { request as httpsRequest } from 'https';
 import { join } from 'path';
@@ -478,8 +481,13 @@ export class PatroniMember {
     const previous = lstatOrUndefined(join(dir, '..data')) ? readlinkSync(join(dir, '..data')) : undefined;
     symlinkSync(stamp, join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-    for (const top of new Set(items.map((item) => item.path.split('/')[0]))) {
+    const tops = new Set(items.map((item) => item.path.split('/')[0]));
+    for (const top of tops) {
       if (!lstatOrUndefined(join(dir, top))) symlinkSync(join('..data', top), join(dir, top));
+    }
+    // A file the ConfigMap no longer has goes, as the kubelet removes it.
+    for (const entry of readdirSync(dir)) {
+      if (!tops.has(entry) && lstatSync(join(dir, entry)).isSymbolicLink() && readlinkSync(join(dir, entry)).startsWith('..data/')) rmSync(join(dir, entry));
     }
     if (previous) rmSync(join(dir, previous), { recursive: true, force: true });
   }
