@@ -169,12 +169,13 @@ describe.each(PROFILES)(`FailoverProfile.%s on Patroni ${TRIXIE.versions.patroni
     }
 
     const timeout = (count: number) => count * (failoverBoundMs + HEALTHY_MS + 60 * MS) + 60 * MS;
+    const roundsTitle = `${roundCount} round${roundCount === 1 ? '' : 's'}`;
 
-    test(`${roundCount} rounds of kill -9 of the leader's Patroni and PostgreSQL (a lost pod): a replica takes writes within the bound, the lost member rejoins`, async () => {
+    test(`${roundsTitle} of kill -9 of the leader's Patroni and PostgreSQL (a lost pod): a replica takes writes within the bound, the lost member rejoins`, async () => {
       for (let index = 0; index < roundCount; index++) await round('kill -9', index);
     }, timeout(roundCount));
 
-    test(`${roundCount} rounds of SIGSTOP of the leader's Patroni (a frozen leader, PostgreSQL serving on): a replica takes writes, the old leader rejoins as a replica after SIGCONT`, async () => {
+    test(`${roundsTitle} of SIGSTOP of the leader's Patroni (a frozen leader, PostgreSQL serving on): a replica takes writes, the old leader rejoins as a replica after SIGCONT`, async () => {
       for (let index = 0; index < roundCount; index++) await round('SIGSTOP', index);
     }, timeout(roundCount));
 
