@@ -1,4 +1,7 @@
 import { spawnSync } from 'child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import { Duration } from 'cdk8s';
 import { parse } from 'yaml';
 import { PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
@@ -70,6 +73,39 @@ describe('HA settings agent: rendered files', () => {
       loop_wait: 10, postgresql: { parameters: { max_connections: 120, log_min_duration_statement: null } },
     });
     expect(configPatch(desired, desired)).toEqual({});
+  });
+});
+
+describe('HA settings agent: a pass', () => {
+  /** One pass of the agent (its script in a scratch scripts directory, with or without major-upgrade.sh beside it) after patroni.yml changed; its log. */
+  function passAfterChange(upgrading: boolean): string {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-'));
+    try {
+      const agent = scriptFile(synth({ tls: { disabled: true } }), 'patroni-settings-agent.py').replace(/\nmain\(\)\n$/, '\n');
+      writeFileSync(join(dir, 'patroni-settings-agent.py'), `${agent}\nagent = Agent()\nopen(CONFIG, 'a').write('# changed')\nagent.run_once()\n`);
+      if (upgrading) writeFileSync(join(dir, 'major-upgrade.sh'), '');
+      writeFileSync(join(dir, 'patroni.yml'), 'scope: db\n');
+      writeFileSync(join(dir, 'patroni-dynamic.json'), '{}');
+      mkdirSync(join(dir, 'patroni-api'));
+      writeFileSync(join(dir, 'patroni-api', 'username'), 'patroni');
+      writeFileSync(join(dir, 'patroni-api', 'password'), 'api-secret');
+      // Port 9 (discard): nothing answers the REST API.
+      const result = spawnSync('python3', [join(dir, 'patroni-settings-agent.py'), join(dir, 'patroni.yml'), join(dir, 'patroni-dynamic.json'), '1'], {
+        encoding: 'utf8', env: { PATH: '/usr/bin:/bin', PATRONI_NAME: 'db-0', PATRONI_RESTAPI_CONNECT_ADDRESS: '127.0.0.1:9', CREDENTIALS_DIR: dir },
+      });
+      expect(result.status).toBe(0);
+      return result.stderr;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('a changed patroni.yml is reloaded through the REST API; while majorUpgrade is set (major-upgrade.sh beside the agent) nothing is applied', () => {
+    expect(passAfterChange(false)).toMatch(/settings-agent db-0: patroni\.yml changed, reload refused \(0\)/);
+    const upgrading = passAfterChange(true);
+    expect(upgrading).toContain('settings-agent db-0: majorUpgrade is set: settings wait until it is removed');
+    expect(upgrading).not.toContain('reload');
+    expect(upgrading).not.toContain('api-secret');
   });
 });
 

@@ -1,4 +1,4 @@
-import { CLUSTER_PATHS } from './cluster-layout';
+import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { PATRONI_REST_PYTHON } from './patroni-rest-python';
 import { TLS_FILES } from '../core/tls';
@@ -24,6 +24,9 @@ import { TLS_FILES } from '../core/tls';
  *   with none, restarts in place. The one action per pass and the health gate before it keep
  *   restarts one at a time; every decision is taken from Patroni's state, so an agent that
  *   starts again (or a new leader's) goes on where the last one stopped.
+ *
+ * While majorUpgrade is set (its script is in the Scripts ConfigMap), the agent applies nothing:
+ * the kubelet refreshes the old major's running pods with the new major's files too.
  *
  * A replica a restart left pending (its value below the leader's in pg_controldata: Patroni
  * starts it with the leader's higher max_connections until the leader restarts) is restarted
@@ -51,6 +54,8 @@ def remote():
 
 
 RUNNING = ('running', 'streaming')
+# In the Scripts ConfigMap, beside this script, only while majorUpgrade is set.
+UPGRADE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), '${CLUSTER_FILES.majorUpgradeScript}')
 
 
 def alive():
@@ -125,6 +130,10 @@ class Agent:
             log('patroni.yml changed, reload refused (' + str(status) + '): ' + body.strip())
 
     def run_once(self):
+        if os.path.exists(UPGRADE_SCRIPT):
+            # The new major's files reach the running old major's pods too: nothing is applied
+            # until majorUpgrade is removed (the pods then start again on the new files).
+            return self.say('majorUpgrade is set: settings wait until it is removed')
         self.reload_on_change()
         cluster = get(LOCAL + '/cluster')
         members = (cluster or {}).get('members', [])
