@@ -1,6 +1,7 @@
 /**
  * The failover profiles measured on Debian 13's Patroni 4.0.7 and PostgreSQL 17 (etcd as the
- * store), each with the patroni.yml and the probes it renders: a 3-member cluster in synchronous
+ * store, or Patroni's Kubernetes store on the fake API with E2E_FAILOVER_STORE=kubernetes), each
+ * with the patroni.yml and the probes it renders: a 3-member cluster in synchronous
  * mode under a stream of single-row commits through the -rw Service (PrimaryService: the pods
  * labelled primary that pass the rendered readiness probe), with rounds of a lost leader (kill -9
  * of its Patroni and PostgreSQL, restarted once a replica leads, as a pod replaced) and of a
@@ -17,7 +18,8 @@ import { FailoverProfile, PostgresStatefulCluster } from '../../lib';
 import { findObject } from '../support/synth';
 import { SecretStore } from './support/cluster-harness';
 import { daemonSet } from './support/daemons';
-import { LocalEtcd, PatroniCluster } from './support/patroni-harness';
+import { KubernetesDcs } from './support/kubernetes-dcs';
+import { LocalEtcd, PatroniCluster, PatroniDcs } from './support/patroni-harness';
 import { PooledWriter } from './support/pooled-writer';
 import { psql, scratchDir } from './support/postgres-bin';
 import { PrimaryService } from './support/primary-service';
@@ -42,6 +44,10 @@ function rounds(variable: string, fallback: number): number {
   if (!/^[1-9]\d*$/.test(value)) throw new Error(`${variable} is ${JSON.stringify(value)}: set it to a whole number of rounds, 1 or more`);
   return Number(value);
 }
+
+/** etcd (the default), or Patroni's Kubernetes store on the fake API (E2E_FAILOVER_STORE=kubernetes), whose lock expires differently. */
+const STORE = process.env.E2E_FAILOVER_STORE ?? 'etcd';
+if (STORE !== 'etcd' && STORE !== 'kubernetes') throw new Error(`E2E_FAILOVER_STORE is ${JSON.stringify(STORE)}: set it to etcd (the default) or kubernetes`);
 
 const PROFILES: Array<[string, FailoverProfile, number]> = [
   ['FAST', FailoverProfile.FAST, rounds('E2E_FAST_FAILOVER_ROUNDS', 3)],
@@ -70,7 +76,7 @@ const median = (values: number[]) => {
 };
 const spread = (values: number[]) => `${seconds(Math.min(...values))} / ${seconds(median(values))} / ${seconds(Math.max(...values))} s`;
 
-describe.each(PROFILES)(`FailoverProfile.%s on Patroni ${TRIXIE.versions.patroni} and PostgreSQL ${TRIXIE.postgresMajor} (etcd), synchronous mode, 3 members`,
+describe.each(PROFILES)(`FailoverProfile.%s on Patroni ${TRIXIE.versions.patroni} and PostgreSQL ${TRIXIE.postgresMajor} (${STORE}), synchronous mode, 3 members`,
   (profileName, failoverProfile, roundCount) => {
     const chart = new Chart(Testing.app(), 'profiles', { namespace: 'shop' });
     new PostgresStatefulCluster(chart, 'Db', {
@@ -91,7 +97,6 @@ describe.each(PROFILES)(`FailoverProfile.%s on Patroni ${TRIXIE.versions.patroni
       + readiness.periodSeconds * readiness.failureThreshold * MS;
     const figures: { [fault in Fault]: Round[] } = { 'kill -9': [], 'SIGSTOP': [] };
     let scratch: string;
-    let etcd: LocalEtcd;
     let cluster: PatroniCluster;
     let service: PrimaryService;
     let writer: PooledWriter;
@@ -99,8 +104,8 @@ describe.each(PROFILES)(`FailoverProfile.%s on Patroni ${TRIXIE.versions.patroni
     beforeAll(async () => {
       for (const program of ['postgres', 'psql', 'patroni', 'python'] as const) TRIXIE.require(program);
       scratch = scratchDir(`cdk8s-postgres-profile-${failoverProfile}`);
-      etcd = await LocalEtcd.start(scratch, TRIXIE);
-      cluster = await PatroniCluster.create(scratch, objects, 'db', SECRETS, etcd);
+      const dcs: PatroniDcs = STORE === 'kubernetes' ? await KubernetesDcs.start(scratch, objects, 'db', TRIXIE) : await LocalEtcd.start(scratch, TRIXIE);
+      cluster = await PatroniCluster.create(scratch, objects, 'db', SECRETS, dcs);
       cluster.start();
       const { leader } = await cluster.waitHealthy(HEALTHY_MS);
       psql({ port: cluster.member(leader).pgPort, ...OWNER }, 'CREATE TABLE writes (id bigint PRIMARY KEY)');
