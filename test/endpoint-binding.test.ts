@@ -134,7 +134,11 @@ describe('what the library\'s endpoints answer', () => {
     expect(cluster.bind(client, ask)).toEqual({
       rolesCreated: true, passwordLookup: PasswordLookup.INSTALLED_BY_BACKEND, connectionDemandChecked: true,
     });
-    expect(cluster._connectionDemands).toEqual([{ consumer: 'app', primary: 3, replica: 1 }]);
+    // The cluster's own settings agent comes first, then what the client asked for.
+    expect(cluster._connectionDemands).toEqual([
+      { consumer: 'test/Db settings agent', purpose: 'reload, slot cleanup', primary: 1, replica: 1 },
+      { consumer: 'app', primary: 3, replica: 1 },
+    ]);
     const script = findObject(synthObjects(chart), 'ConfigMap', 'db-scripts').data['bootstrap.sh'];
     expect(script).toContain('GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO :"role_name";');
     expect(script).toContain('role-role-');

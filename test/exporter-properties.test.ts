@@ -425,7 +425,11 @@ describe('ExporterSidecar with any props on any target (property test)', () => {
       expect(servicePorts).toEqual([{ name: 'metrics', port: metricsPort, targetPort: 'metrics', protocol: 'TCP' }]);
 
       // The monitoring objects asked for, and no others, with the monitoring labels.
-      const own = objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === target.exporter);
+      // postgres_exporter's queries file (pending_restart) is the pods' ConfigMap, labelled as the target, not a monitoring object.
+      const filesConfigMap = target.exporter === 'postgres-exporter' ? `ConfigMap/${target.name}-postgres-exporter` : undefined;
+      expect(objects.filter((o) => `${o.kind}/${o.metadata.name}` === filesConfigMap)).toHaveLength(filesConfigMap ? 1 : 0);
+      const own = objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === target.exporter
+        && `${o.kind}/${o.metadata.name}` !== filesConfigMap);
       const scrapeObject = c.scrapeObject ?? ScrapeObject.NONE;
       const expected = [
         ...(scrapeObject === ScrapeObject.NONE ? [] : [`${scrapeObject}/${target.name}-metrics`]),

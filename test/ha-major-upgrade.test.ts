@@ -31,7 +31,7 @@ describe('majorUpgrade in the HA mode renders', () => {
     expect(statefulSet(objects).spec.updateStrategy).toEqual({ type: 'RollingUpdate' });
     expect(pod(objects).initContainers.map((c: any) => c.name)).toEqual(['certificate']);
     expect(pod(objects).volumes.map((v: any) => v.name)).not.toContain('old-binaries');
-    expect(Object.keys(scripts(objects)).sort()).toEqual(['patroni-start.sh', 'provision.sh']);
+    expect(Object.keys(scripts(objects)).sort()).toEqual(['patroni-settings-agent.py', 'patroni-start.sh', 'provision.sh']);
   });
 
   test('every member copies the old binaries and runs patroni-upgrade.sh; the StatefulSet updates OnDelete', () => {
@@ -63,7 +63,7 @@ describe('majorUpgrade in the HA mode renders', () => {
     expect(pod(objects).volumes).toContainEqual({ name: 'old-binaries', emptyDir: { sizeLimit: '512Mi' } });
     // The store's client in the init step speaks to the API server with the pod's token, as Patroni does.
     expect(pod(objects).automountServiceAccountToken).not.toBe(false);
-    expect(Object.keys(scripts(objects)).sort()).toEqual(['major-upgrade.sh', 'patroni-start.sh', 'patroni-upgrade.py', 'patroni-upgrade.sh', 'provision.sh']);
+    expect(Object.keys(scripts(objects)).sort()).toEqual(['major-upgrade.sh', 'patroni-settings-agent.py', 'patroni-start.sh', 'patroni-upgrade.py', 'patroni-upgrade.sh', 'provision.sh']);
   });
 
   test('patroni-upgrade.sh is shellcheck-clean and runs major-upgrade.sh only when elected', () => {

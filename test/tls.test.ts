@@ -591,7 +591,8 @@ describe('bootstrap.sh', () => {
    * Runs bootstrap.sh as a replica pod's bootstrap container does on a restart: a data directory
    * that already holds a cluster (PG_VERSION) and a postgresql.auto.conf from an earlier start,
    * with the container's environment except the paths, which point into a scratch directory.
-   * No PostgreSQL binary runs on this path: the script only rewrites the standby settings.
+   * No PostgreSQL server runs: pg_controldata is a stub, and the primary does not answer, so the
+   * identity check lets the replica start and the script rewrites the standby settings.
    */
   function restartReplica(objects: any[], autoConf: string, runs = 1): ReplicaRestart {
     const dir = mkdtempSync(join(tmpdir(), 'tls-bootstrap-'));
@@ -601,6 +602,8 @@ describe('bootstrap.sh', () => {
       const pgdata = join(dir, 'pgdata');
       mkdirSync(pgdata);
       writeFileSync(join(pgdata, 'PG_VERSION'), '15\n');
+      // A standby's data: one without standby.signal was promoted by hand and is refused.
+      writeFileSync(join(pgdata, 'standby.signal'), '');
       writeFileSync(join(pgdata, 'postgresql.auto.conf'), autoConf);
       const credentials = join(dir, 'secrets');
       const source = volumeOf(podSpec, 'secrets').projected.sources.find((s: any) => s.secret.name === 'pg-replication');
@@ -609,9 +612,19 @@ describe('bootstrap.sh', () => {
         writeFileSync(join(credentials, item.path), item.path.endsWith('username') ? "repl'user" : 'secret');
       }
       const rendered = Object.fromEntries(bootstrap.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+      // pg_controldata of a standby's data, as the identity check reads it; the primary does not answer here, so the check lets it start.
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'pg_controldata'), [
+        '#!/bin/sh',
+        "printf '%s\\n' 'Database system identifier:           7400000000000000001' \\",
+        "  \"Latest checkpoint's TimeLineID:       1\" \"Min recovery ending loc's timeline:   1\" \\",
+        "  'Latest checkpoint location:           0/3000060' 'Minimum recovery ending location:     0/3000108'",
+        '',
+      ].join('\n'), { mode: 0o755 });
       const env = {
         ...rendered,
-        PATH: process.env.PATH!,
+        PATH: `${bin}:${process.env.PATH!}`,
         POD_NAME: 'db-replica-1',
         PGDATA: pgdata,
         PGPASSFILE: join(dir, 'pgpass'),

@@ -76,9 +76,10 @@ export class ExporterSidecar extends Construct {
     const base = { image: this.image, resources: resourceRequirements(resources) };
     const invocation = exporter.invocation(profile, this.port, credentials, base);
     const annotations = profile.annotations ?? {};
-    const files = this.filesVolume(invocation.files, `${exporter.exporterName}-files`, {
+    const filesMetadata = {
       ...metadata(`${profile.name}-${exporter.exporterName}`, profile.labels ?? {}), ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
-    });
+    };
+    const files = filesVolume(invocation.files, `${exporter.exporterName}-files`, filesMetadata.name);
     props.target.addSidecar({
       container: restrictedContainer({
         name: exporter.exporterName,
@@ -98,6 +99,8 @@ export class ExporterSidecar extends Construct {
       initContainers: invocation.initContainers,
       volumes: [...invocation.volumes, ...files.volumes],
     });
+    // Only once the target took the sidecar: a refused exporter leaves no object behind.
+    if (invocation.files) new k8s.KubeConfigMap(this, 'Files', { metadata: filesMetadata, data: { ...invocation.files } });
 
     const scrapeObject = requireEnum(this, 'scrapeObject', props.scrapeObject ?? ScrapeObject.NONE, { ScrapeObject });
     if (scrapeObject !== ScrapeObject.NONE) this.scrapeObject(scrapeObject, profile, metadata(`${profile.name}-metrics`, monitoringLabels), intervalSeconds);
@@ -118,15 +121,6 @@ export class ExporterSidecar extends Construct {
     }
   }
 
-  /** The exporter's own files in a ConfigMap, mounted read-only; the pods roll when they change, as the exporter reads them at its start. */
-  private filesVolume(files: { readonly [file: string]: string } | undefined, volumeName: string, metadata: k8s.ObjectMeta):
-  { mounts: k8s.VolumeMount[]; volumes: k8s.Volume[]; annotations: { [key: string]: string } } {
-    if (!files) return { mounts: [], volumes: [], annotations: {} };
-    new k8s.KubeConfigMap(this, 'Files', { metadata, data: { ...files } });
-    const volume = PodVolume.configMap(volumeName, metadata.name!);
-    return { mounts: [volume.readOnlyMount(EXPORTER_FILES_DIR)], volumes: [volume.volume], annotations: { 'checksum/exporter-files': configChecksum(files) } };
-  }
-
   private scrapeObject(kind: ScrapeObject, profile: MonitoringProfile, metadata: k8s.ObjectMeta, intervalSeconds: number): void {
     const endpoint = { port: METRICS_PORT_NAME, path: METRICS_PATH, interval: `${intervalSeconds}s` };
     const namespaceSelector = profile.namespace ? { namespaceSelector: { matchNames: [profile.namespace] } } : {};
@@ -139,4 +133,12 @@ export class ExporterSidecar extends Construct {
         : { selector: { matchLabels: profile.serviceSelector }, ...namespaceSelector, endpoints: [endpoint] },
     });
   }
+}
+
+/** The exporter's own files from a ConfigMap, mounted read-only; the pods roll when they change, as the exporter reads them at its start. */
+function filesVolume(files: { readonly [file: string]: string } | undefined, volumeName: string, configMapName: string):
+{ mounts: k8s.VolumeMount[]; volumes: k8s.Volume[]; annotations: { [key: string]: string } } {
+  if (!files) return { mounts: [], volumes: [], annotations: {} };
+  const volume = PodVolume.configMap(volumeName, configMapName);
+  return { mounts: [volume.readOnlyMount(EXPORTER_FILES_DIR)], volumes: [volume.volume], annotations: { 'checksum/exporter-files': configChecksum(files) } };
 }
