@@ -36,7 +36,7 @@ const TOOLS = ['typescript', 'ts-node', '@types/node', 'cdk8s-cli', 'jest', 'ts-
 /** The stack every app synthesizes, and what it must contain. */
 const EXPECTED_KINDS = {
   shop: {
-    Certificate: 3, ConfigMap: 5, Deployment: 2, NetworkPolicy: 3, PodDisruptionBudget: 3, PodMonitor: 1,
+    Certificate: 3, ConfigMap: 6, Deployment: 2, NetworkPolicy: 3, PodDisruptionBudget: 3, PodMonitor: 1,
     PrometheusRule: 3, Service: 5, ServiceAccount: 3, ServiceMonitor: 2, StatefulSet: 2,
   },
   legacy: { ConfigMap: 1, Deployment: 1, NetworkPolicy: 1, PodDisruptionBudget: 1, Service: 1, ServiceAccount: 1 },
