@@ -1,6 +1,6 @@
 import { BACKUP_FILES, BACKUP_PATHS } from './backup-layout';
 import { BackupModel } from './backup-model';
-import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
 /**
  * backup.sh, the command of every backup CronJob: `backup.sh <repository> <full|diff|incr>`.
@@ -78,7 +78,7 @@ done
 ${logFunction('restore')}
 
 staging="$PGDATA.restore"
-${TEMPORARY_SERVER_CLEANUP}
+${TEMPORARY_SERVER_FUNCTIONS}
 
 if [[ -s "$PGDATA/PG_VERSION" ]]; then
   log "data directory holds a cluster: nothing to restore"
@@ -104,10 +104,7 @@ fi
 
 log "recovering"
 workdir=$(mktemp -d)
-temporary_server=$staging
-pg_ctl --pgdata="$staging" --wait --timeout=86400 --silent \\
-  --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' -c hot_standby=on" \\
-  start >&2
+start_temporary_server "$staging" -c hot_standby=on
 until [[ $(LC_ALL=C pg_controldata "$staging" | sed -n 's/^Database cluster state: *//p') == "in production" ]]; do
   if ! pg_ctl --pgdata="$staging" status > /dev/null; then
     temporary_server=""

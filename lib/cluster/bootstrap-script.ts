@@ -2,7 +2,7 @@ import { ClusterModel } from './cluster-model';
 import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
-import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
 /**
  * The environment the bootstrap script reads. The StatefulSets set it from the pod layout;
@@ -22,7 +22,7 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     header(model.name),
     ENVIRONMENT,
     CREDENTIAL_FUNCTIONS,
-    TEMPORARY_SERVER_CLEANUP,
+    TEMPORARY_SERVER_FUNCTIONS,
     MAJOR_VERSION_FUNCTIONS,
     INITIALIZE_PRIMARY,
     provisionPrimary(renderProvisioningSql(provisioning)),
@@ -115,10 +115,7 @@ provision_primary() {
   superuser=$(secret superuser username)
   workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
-  temporary_server=$PGDATA
-  pg_ctl --pgdata="$PGDATA" --wait --silent \\
-    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
-    start >&2
+  start_temporary_server "$PGDATA"
   PGPASSFILE="$workdir/pgpass" PGOPTIONS='${PROVISIONING_PGOPTIONS}' psql --host="$workdir" --username="$superuser" \\
     --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
 ${provisioningSql}

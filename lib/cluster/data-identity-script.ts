@@ -203,10 +203,7 @@ rebuild_primary() {
   superuser=$(secret superuser username)
   workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
-  temporary_server=$staging
-  pg_ctl --pgdata="$staging" --wait --silent \\
-    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' -c hot_standby=on" \\
-    start >&2
+  start_temporary_server "$staging" -c hot_standby=on
   rebuild_sql() {
     PGPASSFILE="$workdir/pgpass" psql --host="$workdir" --username="$superuser" --dbname=postgres --no-psqlrc --quiet \\
       --tuples-only --no-align --set=ON_ERROR_STOP=1 --command="$1"

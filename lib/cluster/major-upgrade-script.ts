@@ -1,6 +1,6 @@
 import { PRIMARY_CONNINFO } from './bootstrap-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
-import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_CLEANUP } from '../core/shell-functions';
+import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
 /**
  * The environment major-upgrade.sh reads. OLD_BINDIR and REPLICATION_SLOTS serve the primary;
@@ -50,7 +50,7 @@ echo "copied PostgreSQL $FROM_MAJOR from $("$bindir/postgres" --version) into $O
  * before bootstrap.sh, while `majorUpgrade` is set. The HA mode runs the same script.
  */
 export function renderMajorUpgradeScript(clusterName: string): string {
-  return [HEADER(clusterName), ENVIRONMENT, CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_CLEANUP, MAJOR_VERSION_FUNCTIONS, PRIMARY_CONNINFO,
+  return [HEADER(clusterName), ENVIRONMENT, CREDENTIAL_FUNCTIONS, TEMPORARY_SERVER_FUNCTIONS, MAJOR_VERSION_FUNCTIONS, PRIMARY_CONNINFO,
     PG_UPGRADE, VERIFY, SWAP, PRIMARY, REPLICA, MAIN].join('\n\n');
 }
 
@@ -179,11 +179,8 @@ verify_upgraded() {
   workdir=$(mktemp -d)
   write_passfile "$workdir/pgpass" superuser
   log "starting the PostgreSQL $TO_MAJOR cluster privately to verify it"
-  temporary_server=$staging
   forget_killed_server "$staging"
-  pg_ctl --pgdata="$staging" --wait --silent \\
-    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names=''" \\
-    start >&2
+  start_temporary_server "$staging"
   export PGHOST=$workdir PGPASSFILE=$workdir/pgpass PGUSER=$superuser
   while read -r database; do
     printf '%s\\n\\\\gexec\\n' "$EXTENSION_UPDATES" |

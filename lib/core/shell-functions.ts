@@ -39,10 +39,11 @@ write_passfile() {
 }`;
 
 /**
- * The EXIT trap of a script that runs a temporary server: when it fails half-way, the server
- * `temporary_server` names is stopped and the private directory `workdir` (its socket) removed.
+ * A script's temporary server: started on the rendered configuration (CONFIG_FILE) where no
+ * client can reach it, and, by the EXIT trap, stopped with its private directory `workdir` (its
+ * socket) removed when the script fails half-way.
  */
-export const TEMPORARY_SERVER_CLEANUP = `# A failed run stops the temporary server and removes its private directory.
+export const TEMPORARY_SERVER_FUNCTIONS = `# A failed run stops the temporary server and removes its private directory.
 temporary_server=""
 workdir=""
 cleanup() {
@@ -53,7 +54,20 @@ cleanup() {
     rm -rf -- "$workdir"
   fi
 }
-trap cleanup EXIT`;
+trap cleanup EXIT
+
+# start_temporary_server <data directory> [-c name=value ...]: PostgreSQL with its socket in the
+# private $workdir and no TCP listener, so no client connects, and synchronous replication off,
+# as no replica confirms commits meanwhile. It waits as long as a recovery replays: pg_ctl still
+# fails at once when the server exits.
+start_temporary_server() {
+  local pgdata=$1
+  shift
+  temporary_server=$pgdata
+  pg_ctl --pgdata="$pgdata" --wait --timeout=86400 --silent \\
+    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' $*" \\
+    start >&2
+}`;
 
 /**
  * Shell lines that write `file` from the `entry <dir>` function's output for each of `dirs`,
