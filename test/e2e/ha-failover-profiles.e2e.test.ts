@@ -18,6 +18,7 @@ import { FailoverProfile, PostgresStatefulCluster } from '../../lib';
 import { findObject } from '../support/synth';
 import { SecretStore } from './support/cluster-harness';
 import { daemonSet } from './support/daemons';
+import { HA_OWNER, HA_SECRETS } from './support/ha-fixture';
 import { KubernetesDcs } from './support/kubernetes-dcs';
 import { LocalEtcd, PatroniCluster, PatroniDcs } from './support/patroni-harness';
 import { PooledWriter } from './support/pooled-writer';
@@ -30,13 +31,8 @@ const MS = 1000;
 const HEALTHY_MS = 180 * MS;
 /** The writer's driver timeout: a commit stuck on a primary that lost its sync standby is given up after it, and the session reconnects. */
 const WRITER_TIMEOUT_MS = 2 * MS;
-const SECRETS: SecretStore = {
-  'db-superuser': { username: 'dbadmin', password: 'su-secret' },
-  'db-replication': { username: 'replicator', password: 'repl-secret' },
-  'shop-owner': { username: 'shop_app', password: 'app-secret' },
-  'db-patroni-api': { username: 'patroni', password: 'api-secret' },
-};
-const OWNER = { user: 'shop_app', password: 'app-secret', database: 'shop' };
+const SECRETS: SecretStore = { ...HA_SECRETS };
+const OWNER = HA_OWNER;
 
 function rounds(variable: string, fallback: number): number {
   const value = process.env[variable];

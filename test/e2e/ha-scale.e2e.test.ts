@@ -5,6 +5,7 @@ import { PostgresStatefulCluster } from '../../lib';
 import { findObject } from '../support/synth';
 import { SecretStore } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { HA_OWNER, HA_SECRETS } from './support/ha-fixture';
 import { CommitWriter, LocalEtcd, PatroniCluster, PatroniMember } from './support/patroni-harness';
 import { freePort, scratchDir, waitFor } from './support/postgres-bin';
 
@@ -18,13 +19,8 @@ import { freePort, scratchDir, waitFor } from './support/postgres-bin';
 const TTL_S = 20;
 const LOOP_WAIT_S = 5;
 const MS = 1000;
-const SECRETS: SecretStore = {
-  'db-superuser': { username: 'dbadmin', password: 'super-secret' },
-  'db-replication': { username: 'replicator', password: 'repl-secret' },
-  'shop-owner': { username: 'shop_app', password: 'app-pass' },
-  'db-patroni-api': { username: 'patroni', password: 'api-pass' },
-};
-const OWNER = { user: 'shop_app', password: 'app-pass', database: 'shop' };
+const SECRETS: SecretStore = { ...HA_SECRETS };
+const OWNER = HA_OWNER;
 const seconds = (ms: number) => (ms / MS).toFixed(1);
 
 function synth(instances: number, major: number): any[] {

@@ -14,19 +14,15 @@ import { MemoryCheck, PostgresStatefulCluster, PostgresStatefulClusterProps } fr
 import { findObject } from '../support/synth';
 import { SecretStore } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { HA_OWNER, HA_SECRETS } from './support/ha-fixture';
 import { CommitWriter, PatroniCluster } from './support/patroni-harness';
 import { psql, requirePostgres, scratchDir } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const MS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const SECRETS: SecretStore = {
-  'db-superuser': { username: 'dbadmin', password: 'su-secret' },
-  'db-replication': { username: 'replicator', password: 'repl-secret' },
-  'shop-owner': { username: 'shop_app', password: 'app-secret' },
-  'db-patroni-api': { username: 'patroni', password: 'api-secret' },
-};
-const OWNER = { user: 'shop_app', password: 'app-secret', database: 'shop' };
+const SECRETS: SecretStore = { ...HA_SECRETS };
+const OWNER = HA_OWNER;
 const BASE: Partial<PostgresStatefulClusterProps> = {
   // Patroni's default timings: the figures are the ones a cluster with the defaults sees.
   highAvailability: { synchronousMode: true },

@@ -14,6 +14,7 @@ import { ROLLOUT_DETECT_SECONDS } from '../../lib/cluster/rollout-order';
 import { findObject } from '../support/synth';
 import { LocalInstance, SecretStore, bootCluster, localCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { HA_OWNER, HA_SECRETS } from './support/ha-fixture';
 import { CommitWriter, PatroniCluster, PatroniMember } from './support/patroni-harness';
 import { psql, requirePostgres, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
@@ -23,13 +24,9 @@ const MS = 1000;
 /** A pod's replacement beyond stopping and starting PostgreSQL (scheduling, image pull, init containers), which runs in no time here. */
 const POD_REPLACEMENT_MS = 5 * MS;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const SECRETS: SecretStore = {
-  'db-superuser': { username: 'dbadmin', password: 'su-secret' },
-  'db-replication': { username: 'replicator', password: 'repl-secret' },
-  'shop-owner': { username: 'shop_app', password: 'app-secret' },
-  'db-patroni-api': { username: 'patroni', password: 'api-secret' },
-};
-const OWNER = { user: 'shop_app', password: 'app-secret', database: 'shop' };
+const SECRETS: SecretStore = { ...HA_SECRETS };
+const OWNER = HA_OWNER;
+const SUPERUSER = HA_SECRETS['db-superuser'];
 
 /** The default image of the worker's major, and the same image one minor release later: the upgrade. */
 const VERSION = postgresVersion(DAEMONS.postgresMajor);
@@ -103,7 +100,7 @@ describe(`HA mode: a minor upgrade rolled by the StatefulSet, Patroni ${DAEMONS.
     const leader = await cluster.leader();
     if (leader === candidate) return;
     const response = await cluster.member(leader).restCall('/switchover', {
-      method: 'POST', body: { leader, candidate }, auth: { username: 'patroni', password: 'api-secret' },
+      method: 'POST', body: { leader, candidate }, auth: { username: HA_SECRETS['db-patroni-api'].username, password: HA_SECRETS['db-patroni-api'].password },
     });
     expect([response.status, response.body]).toEqual([200, expect.stringContaining(candidate)]);
     expect((await cluster.waitHealthy()).leader).toBe(candidate);
@@ -220,7 +217,8 @@ describe(`plain mode: a minor upgrade rolled by both StatefulSets at once, Postg
   });
 
   /** Every replica's slot streaming. */
-  const streaming = (primary: LocalInstance) => Number(psql({ port: primary.port, user: 'dbadmin', password: 'su-secret', host: primary.socketDir },
+  const streaming = (primary: LocalInstance) => Number(psql(
+    { port: primary.port, user: SUPERUSER.username, password: SUPERUSER.password, host: primary.socketDir },
     "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"));
 
   /** The primary's preStop hook, started as the kubelet runs it, in the background; resolves with its exit code when it ends. */
