@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { BackupOptions, BackupSchedule, BackupType } from './backup-props';
 import { BackupRepository, RepositoryBinding } from './backup-repository';
+import { cronMaxIntervalSeconds } from './cron-interval';
 import { ResolvedCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
@@ -79,6 +80,8 @@ export interface ScheduleModel {
   readonly cron: string;
   /** The CronJob's name: `<name>-backup-repo<N>-<type>`. */
   readonly cronJobName: string;
+  /** The longest time between two runs, which the backup age alert allows. */
+  readonly maxIntervalSeconds: number;
 }
 
 /**
@@ -227,7 +230,12 @@ function resolveSchedules(scope: IConstruct, prop: string, schedule: BackupSched
       throw propError(scope, `${prop}.${typeProp}`, cron, `is also the ${same.type} schedule of the repository, and two backups of one repository must not run at once`,
         'give each backup type of a repository its own time');
     }
-    schedules.push({ type, cron: cron.trim().split(/\s+/).join(' '), cronJobName: `${clusterName}-backup-repo${index}-${type}` });
+    const maxIntervalSeconds = cronMaxIntervalSeconds(cron);
+    if (maxIntervalSeconds === undefined) {
+      throw propError(scope, `${prop}.${typeProp}`, cron, 'matches no day of the calendar, so its CronJob would never run',
+        'pick a day of month that each month named has, such as "0 1 28 2 *" rather than "0 1 30 2 *"');
+    }
+    schedules.push({ type, cron: cron.trim().split(/\s+/).join(' '), cronJobName: `${clusterName}-backup-repo${index}-${type}`, maxIntervalSeconds });
   }
   return schedules;
 }
