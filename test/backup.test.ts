@@ -223,6 +223,34 @@ describe('scripts', () => {
   });
 });
 
+describe('on-demand backups', () => {
+  // A full backup is scheduled for neither repository: each gets its full CronJob suspended.
+  const { objects } = synthBackup({
+    repositories: [BackupRepository.volume({ schedule: { incremental: '0 1 * * *' } }), BackupRepository.s3({ ...S3, schedule: {} })],
+  });
+  const scheduled = synthBackup({
+    repositories: [BackupRepository.volume({ schedule: { full: '0 2 * * *' } }), BackupRepository.s3({ ...S3, schedule: { full: '0 3 * * *' } })],
+  }).objects;
+
+  test.each(VERSIONS)('validate strictly against Kubernetes %s', (version) => {
+    expect(validateManifests(objects, version)).toEqual([]);
+  });
+
+  test('a repository without a full schedule has its full CronJob suspended, with the Job template of a scheduled one, for kubectl create job --from', () => {
+    expect(objects.filter((o) => o.kind === 'CronJob').map((o) => `${o.metadata.name} ${o.spec.schedule} ${o.spec.suspend}`).sort()).toEqual([
+      'shop-db-backup-repo1-full 0 1 * * 0 true', 'shop-db-backup-repo1-incr 0 1 * * * undefined', 'shop-db-backup-repo2-full 0 1 * * 0 true',
+    ]);
+    for (const name of ['shop-db-backup-repo1-full', 'shop-db-backup-repo2-full']) {
+      const suspended = findObject(objects, 'CronJob', name).spec;
+      expect(suspended.concurrencyPolicy).toBe('Forbid');
+      expect(suspended.jobTemplate).toEqual(findObject(scheduled, 'CronJob', name).spec.jobTemplate);
+    }
+    expect(findObject(objects, 'CronJob', 'shop-db-backup-repo2-full').spec.jobTemplate.spec.template.spec.containers[0].command)
+      .toEqual(['/etc/pgbackrest/backup.sh', '2', 'full']);
+    expect(scheduled.filter((o) => o.kind === 'CronJob' && o.spec.suspend !== undefined)).toEqual([]);
+  });
+});
+
 describe('Kubernetes objects', () => {
   const { chart, model, objects } = synthBackup(FULL_OPTIONS);
 
