@@ -332,6 +332,20 @@ const ALERT_CASES: { [alert: string]: AlertCase } = {
     fires: () => 1,
     quiet: () => 0,
   },
+  // Segments waiting all along, and the archived count flat (fires) or rising by one a minute (quiet).
+  PostgresArchivingStalled: {
+    severity: 'critical',
+    samples: (source, value) => {
+      const labels = { ...podLabels(source), instance: '10.1.2.3:9187', job: 'metrics' };
+      return [
+        { metric: 'pg_archive_ready_segments', labels, value: 2 },
+        { metric: 'pg_stat_archiver_archived_count', labels, value: 40, perMinute: 1 - value },
+      ];
+    },
+    labels: podLabels,
+    fires: () => 1,
+    quiet: () => 0,
+  },
   PostgresBackupTooOld: {
     severity: 'warning',
     samples: backupSamples,
@@ -490,7 +504,7 @@ function writeRuleTests(variant: Variant, inverted = false): string {
 
 const ALERTS_BY_KIND: { [kind in TargetKind]: string[] } = {
   cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresPendingRestart', 'PostgresArchivingFailing',
-    'PostgresBackupTooOld', 'PostgresReplicationLagHigh', 'PostgresReplicaNotStreaming'],
+    'PostgresArchivingStalled', 'PostgresBackupTooOld', 'PostgresReplicationLagHigh', 'PostgresReplicaNotStreaming'],
   pooler: ['PgBouncerExporterDown', 'PgBouncerDown', 'PgBouncerClientsWaiting', 'PgBouncerClientConnectionsHigh'],
   balancer: ['PgpoolExporterDown', 'PgpoolDown', 'PgpoolFrontendsHigh', 'PgpoolBackendDown'],
 };
@@ -499,7 +513,7 @@ describe.each(VARIANTS.map((variant) => [variant.title, variant] as [string, Var
   test('renders the alerts of its kind (the slot alerts only with replicas, the backup ones only with backups)', () => {
     const expected = ALERTS_BY_KIND[variant.kind]
       .filter((alert) => !alert.startsWith('PostgresReplica') || (variant.thresholds.slots ?? []).length > 0)
-      .filter((alert) => !['PostgresArchivingFailing', 'PostgresBackupTooOld'].includes(alert) || variant.thresholds.backupJobs !== undefined);
+      .filter((alert) => !(alert.startsWith('PostgresArchiving') || alert === 'PostgresBackupTooOld') || variant.thresholds.backupJobs !== undefined);
     expect(rulesOf(variant).map((rule) => rule.alert)).toEqual(expected);
   });
 

@@ -27,17 +27,25 @@ const backupAgeLimitSeconds = (job: ScheduledJobProfile) => job.maxIntervalSecon
 function backupAlerts(profile: MonitoringProfile, where: string): AlertRule[] {
   const jobs = profile.backupJobs ?? [];
   // kube-state-metrics' series, by namespace and CronJob name; the age grows with time, so no `for` is needed.
+  const selector = componentSelector(profile);
   const ages = jobs.map((job) => `max by (namespace, cronjob) (time() - kube_cronjob_status_last_successful_time${cronJobSelector(profile, job.cronJobName)})`
     + ` > ${backupAgeLimitSeconds(job)}`);
   return [
     ...(!profile.walArchiving ? [] : [
       // PostgreSQL retries a failed archive_command every minute at most, so a failure that lasts
       // shows in every 5-minute window; a single one (a network blip) does not fire.
-      rule('PostgresArchivingFailing', `max by (namespace, pod) (increase(pg_stat_archiver_failed_count${componentSelector(profile)}[5m])) > 0`,
+      rule('PostgresArchivingFailing', `max by (namespace, pod) (increase(pg_stat_archiver_failed_count${selector}[5m])) > 0`,
         '10m', 'critical', `WAL archiving of ${where} fails`,
         '{{ $labels.pod }} has failed to archive WAL for 10 minutes: pgbackrest archive-push fails, so WAL piles up in pg_wal '
         + 'and point-in-time recovery cannot reach past the last archived segment. pg_stat_archiver\'s last_failed_wal names the '
         + 'segment; the postgres container\'s log has pgBackRest\'s error.'),
+      // Segments wait and none is archived: archive_command hangs, or fails (both alerts then).
+      // A primary with archive_timeout archives a segment a minute while it writes; a replica has none waiting.
+      rule('PostgresArchivingStalled', `max by (namespace, pod) (pg_archive_ready_segments${selector}) > 0 `
+        + `and max by (namespace, pod) (increase(pg_stat_archiver_archived_count${selector}[15m])) == 0`, '5m', 'critical',
+      `WAL archiving of ${where} has stalled`,
+      '{{ $labels.pod }} has archived no WAL segment for 20 minutes while segments wait in pg_wal: archive_command '
+        + '(pgbackrest archive-push) hangs or fails, WAL piles up in pg_wal and point-in-time recovery stops at the last archived segment.'),
     ]),
     ...(ages.length === 0 ? [] : [
       rule('PostgresBackupTooOld', ages.join(' or '), '0m', 'warning', `A scheduled backup of ${where} is overdue`,

@@ -28,8 +28,10 @@ export const EXPORTER_METRICS: { readonly [kind in ExporterKind]: readonly Expor
     { name: 'pg_replication_slots_pg_wal_lsn_diff' },
     // 0.11-0.19 serve it among their default metrics, 0.20 from its default stat_archiver collector.
     { name: 'pg_stat_archiver_failed_count' },
+    { name: 'pg_stat_archiver_archived_count' },
     // From the queries file the sidecar mounts (POSTGRES_EXPORTER_QUERIES).
     { name: 'pg_settings_pending_restart_count' },
+    { name: 'pg_archive_ready_segments' },
   ],
   [ExporterKind.PGBOUNCER]: [
     { name: 'up' },
