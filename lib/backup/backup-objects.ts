@@ -169,8 +169,9 @@ export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
 /**
  * The objects of the backups, under a child `Backup` of `scope`: the ConfigMap of configs and
  * scripts, a tokenless ServiceAccount, the repository host (StatefulSet, headless Service,
- * NetworkPolicy) when a repository lives on it (a volume repository), and a CronJob per repository and
- * scheduled backup type (a suspended full one when no full backup is scheduled, for on-demand backups) (and, during a major upgrade, a stanza-upgrade Job per repository), with the jobs' NetworkPolicy.
+ * NetworkPolicy) when a repository lives on it (a volume repository), a CronJob per repository and
+ * scheduled backup type, a suspended full one for on-demand backups where no full backup is
+ * scheduled, during a major upgrade a stanza-upgrade Job per repository, and the jobs' NetworkPolicy.
  */
 export function renderBackupObjects(scope: Construct, model: BackupModel): void {
   const root = new Construct(scope, 'Backup');

@@ -70,7 +70,8 @@ export interface MonitoringProfile {
    */
   readonly walArchiving?: boolean;
   /**
-   * The backup CronJobs, whose age since their last success kube-state-metrics reports.
+   * The backup CronJobs, whose time since their last success (kube-state-metrics'
+   * `kube_cronjob_status_last_successful_time`) is alerted on.
    * @default - none
    */
   readonly backupJobs?: ScheduledJobProfile[];

@@ -25,15 +25,14 @@ const backupAgeLimitSeconds = (job: ScheduledJobProfile) => job.maxIntervalSecon
 
 /** A cluster's alerts on WAL archiving and on its backup CronJobs, when it has backups. */
 function backupAlerts(profile: MonitoringProfile, where: string): AlertRule[] {
-  const jobs = profile.backupJobs ?? [];
-  // kube-state-metrics' series, by namespace and CronJob name; the age grows with time, so no `for` is needed.
   const selector = componentSelector(profile);
-  const ages = jobs.map((job) => `max by (namespace, cronjob) (time() - kube_cronjob_status_last_successful_time${cronJobSelector(profile, job.cronJobName)})`
+  // kube-state-metrics' series, by namespace and CronJob name; the age grows with time, so no `for` is needed.
+  const ages = (profile.backupJobs ?? []).map((job) => `max by (namespace, cronjob) (time() - kube_cronjob_status_last_successful_time${cronJobSelector(profile, job.cronJobName)})`
     + ` > ${backupAgeLimitSeconds(job)}`);
   return [
     ...(!profile.walArchiving ? [] : [
-      // PostgreSQL retries a failed archive_command every minute at most, so a failure that lasts
-      // shows in every 5-minute window; a single one (a network blip) does not fire.
+      // PostgreSQL's archiver retries a failing archive_command at least once a minute, so a failure
+      // that lasts shows in every 5-minute window; a single one (a network blip) does not fire.
       rule('PostgresArchivingFailing', `max by (namespace, pod) (increase(pg_stat_archiver_failed_count${selector}[5m])) > 0`,
         '10m', 'critical', `WAL archiving of ${where} fails`,
         '{{ $labels.pod }} has failed to archive WAL for 10 minutes: pgbackrest archive-push fails, so WAL piles up in pg_wal '
