@@ -32,7 +32,7 @@ export { PgpoolBalancerProps, PgpoolUser } from './balancer/pgpool-props';
 export { DisableLoadBalanceOnWrite, PgpoolConfigMode, PgpoolPasswordEncryption } from './balancer/pgpool-settings';
 export { PgpoolBalancer } from './balancer/pgpool-balancer';
 export { ConnectionDemand } from './core/connection-budget';
-export { ExporterKind, IMonitorable, MonitoringProfile } from './core/monitoring';
+export { ExporterKind, IMonitorable, MonitoringProfile, ScheduledJobProfile } from './core/monitoring';
 export { Sidecar } from './core/sidecars';
 export { ExporterSidecarProps, ScrapeObject } from './exporter/exporter-props';
 export { ExporterSidecar } from './exporter/exporter-sidecar';

@@ -39,8 +39,8 @@ describe('resolving backup options', () => {
     expect(model.repositories).toEqual([expect.objectContaining({
       index: 1, retentionFull: 2,
       schedules: [
-        { type: 'full', cron: '0 1 * * 0', cronJobName: 'shop-db-backup-repo1-full' },
-        { type: 'incr', cron: '0 1 * * 1-6', cronJobName: 'shop-db-backup-repo1-incr' },
+        { type: 'full', cron: '0 1 * * 0', cronJobName: 'shop-db-backup-repo1-full', maxIntervalSeconds: 7 * 86400 },
+        { type: 'incr', cron: '0 1 * * 1-6', cronJobName: 'shop-db-backup-repo1-incr', maxIntervalSeconds: 2 * 86400 },
       ],
       volume: { size: '20Gi', claimTemplate: 'repo1', claimName: 'repo1-shop-db-repo-host-0' },
     })]);
@@ -77,6 +77,8 @@ describe('resolving backup options', () => {
       { prop: 'backup.repositories[0].schedule.differential', value: '"x 1 * * *"', fix: /five fields/ }],
     ['two types at the same time', { repositories: [BackupRepository.volume({ schedule: { full: '0 1 * * *', incremental: '0  1 * * *' } })] },
       { prop: 'backup.repositories[0].schedule.incremental', value: '"0  1 * * *"', fix: /its own time/ }],
+    ['a schedule on February 30th', { repositories: [BackupRepository.volume({ schedule: { full: '0 1 30 2 *' } })] },
+      { prop: 'backup.repositories[0].schedule.full', value: '"0 1 30 2 *"', fix: /"0 1 28 2 \*"/ }],
     ['retention 0', { repositories: [BackupRepository.volume({ retentionFull: 0 })] }, { prop: 'backup.repositories[0].retentionFull', value: '0', fix: /whole number from 1/ }],
     ['a bad volume size', { repositories: [BackupRepository.volume({ size: '20 GB' })] }, { prop: 'backup.repositories[0].size', value: '"20 GB"', fix: /"2Gi"/ }],
     ['an endpoint with a scheme', { repositories: [BackupRepository.s3({ ...S3, endpoint: 'https://minio:9000' })] },
@@ -218,6 +220,34 @@ describe('scripts', () => {
     expect(shellcheck(script)).toBe('');
     expect(script.indexOf('stanza-create')).toBeLessThan(script.indexOf('backup --type='));
     expect(script).toContain('  1 | 2) ;;');
+  });
+});
+
+describe('on-demand backups', () => {
+  // A full backup is scheduled for neither repository: each gets its full CronJob suspended.
+  const { objects } = synthBackup({
+    repositories: [BackupRepository.volume({ schedule: { incremental: '0 1 * * *' } }), BackupRepository.s3({ ...S3, schedule: {} })],
+  });
+  const scheduled = synthBackup({
+    repositories: [BackupRepository.volume({ schedule: { full: '0 2 * * *' } }), BackupRepository.s3({ ...S3, schedule: { full: '0 3 * * *' } })],
+  }).objects;
+
+  test.each(VERSIONS)('validate strictly against Kubernetes %s', (version) => {
+    expect(validateManifests(objects, version)).toEqual([]);
+  });
+
+  test('a repository without a full schedule has its full CronJob suspended, with the Job template of a scheduled one, for kubectl create job --from', () => {
+    expect(objects.filter((o) => o.kind === 'CronJob').map((o) => `${o.metadata.name} ${o.spec.schedule} ${o.spec.suspend}`).sort()).toEqual([
+      'shop-db-backup-repo1-full 0 1 * * 0 true', 'shop-db-backup-repo1-incr 0 1 * * * undefined', 'shop-db-backup-repo2-full 0 1 * * 0 true',
+    ]);
+    for (const name of ['shop-db-backup-repo1-full', 'shop-db-backup-repo2-full']) {
+      const suspended = findObject(objects, 'CronJob', name).spec;
+      expect(suspended.concurrencyPolicy).toBe('Forbid');
+      expect(suspended.jobTemplate).toEqual(findObject(scheduled, 'CronJob', name).spec.jobTemplate);
+    }
+    expect(findObject(objects, 'CronJob', 'shop-db-backup-repo2-full').spec.jobTemplate.spec.template.spec.containers[0].command)
+      .toEqual(['/etc/pgbackrest/backup.sh', '2', 'full']);
+    expect(scheduled.filter((o) => o.kind === 'CronJob' && o.spec.suspend !== undefined)).toEqual([]);
   });
 });
 

@@ -11,12 +11,12 @@ import * as path from 'path';
 import { Duration } from 'cdk8s';
 import { stringify } from 'yaml';
 import {
-  ExporterKind, ExporterSidecar, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps, PostgresStatefulCluster,
-  PostgresStatefulClusterProps,
+  BackupRepository, ExporterKind, ExporterSidecar, IMonitorable, PgBouncerPooler, PgBouncerPoolerProps, PgpoolBalancer, PgpoolBalancerProps,
+  PostgresStatefulCluster, PostgresStatefulClusterProps,
 } from '../lib';
 import { synthObjects, testChart } from './support/synth';
 import { dashboardExpressions } from '../lib/exporter/dashboards';
-import { EXPORTER_METRICS } from '../lib/exporter/exporter-metrics';
+import { EXPORTER_METRICS, KUBE_STATE_METRICS } from '../lib/exporter/exporter-metrics';
 
 interface PromtoolResult {
   readonly status: number | null;
@@ -54,6 +54,8 @@ interface Thresholds {
   readonly lagBytes?: number;
   /** The replicas' slot names. */
   readonly slots?: string[];
+  /** The backup CronJobs and the age PostgresBackupTooOld fires above, in seconds. */
+  readonly backupJobs?: Array<{ readonly name: string; readonly ageSeconds: number }>;
   /** PgBouncerClientsWaiting fires above this many seconds of waiting. */
   readonly waitSeconds?: number;
   /** PgBouncerClientConnectionsHigh fires above this many clients per pod. */
@@ -105,6 +107,23 @@ const VARIANTS: Variant[] = [
     title: 'cluster of 3, maxConnections 250, maxSlotWalKeepSize 1000MB, 90%, no namespace', kind: 'cluster', connectionAlertPercent: 90,
     cluster: { instances: 3, settings: { maxConnections: 250, maxSlotWalKeepSize: '1000MB' } },
     thresholds: { connections: 225, lagBytes: 500 * MiB, slots: ['db_replica_0', 'db_replica_1'] },
+  },
+  {
+    // Full backups weekly (7 days and a quarter of them), incremental ones on the other days
+    // (Saturday to Monday: 2 days and a half), hourly differential ones (an hour and an hour).
+    title: 'cluster of 2 with backups, maxConnections 100, 80%', kind: 'cluster', namespace: 'apps',
+    cluster: {
+      instances: 2, settings: { maxConnections: 100 }, image: 'registry.example/postgres-pgbackrest:16', tls: { secretName: 'db-cert' },
+      backup: { repositories: [BackupRepository.volume({ schedule: { full: '0 1 * * 0', differential: '30 * * * *', incremental: '0 1 * * 1-6' } })] },
+    },
+    thresholds: {
+      connections: 80, lagBytes: 2.5 * GiB, slots: ['db_replica_0'],
+      backupJobs: [
+        { name: 'db-backup-repo1-full', ageSeconds: 7 * 86400 + 42 * 3600 },
+        { name: 'db-backup-repo1-diff', ageSeconds: 2 * 3600 },
+        { name: 'db-backup-repo1-incr', ageSeconds: 2 * 86400 + 12 * 3600 },
+      ],
+    },
   },
   {
     title: 'pooler, maxClientConn 2000, queryWaitTimeout 120s, 80%', kind: 'pooler', namespace: 'apps',
@@ -192,6 +211,8 @@ interface Sample {
   readonly metric: string;
   readonly labels: Labels;
   readonly value: number;
+  /** What a counter adds every minute; a gauge's value stays. */
+  readonly perMinute?: number;
 }
 
 /** Where the series of one test come from. */
@@ -264,6 +285,30 @@ const slotLabels = (source: Source): Labels => {
 const otherSlot = (metric: string) => (source: Source, value: number): Sample[] =>
   [{ metric, labels: { ...podLabels(source), pod: PRIMARY_POD, slot_name: 'backup_tool' }, value }];
 
+/** PostgresBackupTooOld has no `for`, so its rule is evaluated at 10m (evalTime), when time() is 600. */
+const BACKUP_EVAL_SECONDS = 600;
+
+/**
+ * The backup CronJobs' last successes: the last job's `value` seconds before the evaluation, the
+ * others' at it. Other pods stand for other clusters, whose CronJob names contain this one's.
+ */
+const backupSamples = (source: Source, value: number): Sample[] => {
+  const jobs = defined(source.thresholds.backupJobs, 'backupJobs');
+  return jobs.map((job, index) => ({
+    metric: 'kube_cronjob_status_last_successful_time',
+    labels: {
+      ...(source.namespace ? { namespace: source.namespace } : {}),
+      cronjob: source.pod === PODS.cluster.own ? job.name : `${source.pod}-${job.name}`,
+      instance: '10.1.9.9:8080', job: 'kube-state-metrics',
+    },
+    value: BACKUP_EVAL_SECONDS - (index === jobs.length - 1 ? value : 0),
+  }));
+};
+const lastBackupJob = (t: Thresholds) => {
+  const jobs = defined(t.backupJobs, 'backupJobs');
+  return jobs[jobs.length - 1];
+};
+
 /** Every alert the exporters' rules may raise. A new alert needs a case here, or the coverage test fails. */
 const ALERT_CASES: { [alert: string]: AlertCase } = {
   PostgresExporterDown: gaugeDown('up', 'warning', 9187),
@@ -276,6 +321,37 @@ const ALERT_CASES: { [alert: string]: AlertCase } = {
     labels: podLabels,
     fires: () => 1,
     quiet: () => 0,
+  },
+  // A counter that grows by `value` every minute: by one fires, flat stays quiet.
+  PostgresArchivingFailing: {
+    severity: 'critical',
+    samples: (source, value) => [{
+      metric: 'pg_stat_archiver_failed_count', labels: { ...podLabels(source), instance: '10.1.2.3:9187', job: 'metrics' }, value: 3, perMinute: value,
+    }],
+    labels: podLabels,
+    fires: () => 1,
+    quiet: () => 0,
+  },
+  // Segments waiting all along, and the archived count flat (fires) or rising by one a minute (quiet).
+  PostgresArchivingStalled: {
+    severity: 'critical',
+    samples: (source, value) => {
+      const labels = { ...podLabels(source), instance: '10.1.2.3:9187', job: 'metrics' };
+      return [
+        { metric: 'pg_archive_ready_segments', labels, value: 2 },
+        { metric: 'pg_stat_archiver_archived_count', labels, value: 40, perMinute: 1 - value },
+      ];
+    },
+    labels: podLabels,
+    fires: () => 1,
+    quiet: () => 0,
+  },
+  PostgresBackupTooOld: {
+    severity: 'warning',
+    samples: backupSamples,
+    labels: (source) => ({ ...(source.namespace ? { namespace: source.namespace } : {}), cronjob: lastBackupJob(source.thresholds).name }),
+    fires: (t) => lastBackupJob(t).ageSeconds + 1,
+    quiet: (t) => lastBackupJob(t).ageSeconds,
   },
   PostgresReplicationLagHigh: {
     severity: 'warning',
@@ -362,7 +438,8 @@ function expandTemplate(template: string, labels: Labels, value: number): string
 const seriesName = (sample: Sample) =>
   `${sample.metric}{${Object.entries(sample.labels).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',')}}`;
 /** 31 samples a minute apart: long enough for every rule's `for` at its evaluation (evalTime). */
-const inputSeries = (samples: Sample[]) => samples.map((sample) => ({ series: seriesName(sample), values: `${sample.value}x30` }));
+const inputSeries = (samples: Sample[]) => samples.map((sample) =>
+  ({ series: seriesName(sample), values: `${sample.value}${sample.perMinute === undefined ? '' : `+${sample.perMinute}`}x30` }));
 /** When a rule is evaluated: 10m, or 5m past a longer `for` (PostgresPendingRestart's 15m). */
 const evalTime = (rule: { for: string }) => `${Math.max(10, Number(/^(\d+)m$/.exec(rule.for)![1]) + 5)}m`;
 
@@ -426,16 +503,17 @@ function writeRuleTests(variant: Variant, inverted = false): string {
 }
 
 const ALERTS_BY_KIND: { [kind in TargetKind]: string[] } = {
-  cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresPendingRestart', 'PostgresReplicationLagHigh',
-    'PostgresReplicaNotStreaming'],
+  cluster: ['PostgresExporterDown', 'PostgresDown', 'PostgresConnectionsHigh', 'PostgresPendingRestart', 'PostgresArchivingFailing',
+    'PostgresArchivingStalled', 'PostgresBackupTooOld', 'PostgresReplicationLagHigh', 'PostgresReplicaNotStreaming'],
   pooler: ['PgBouncerExporterDown', 'PgBouncerDown', 'PgBouncerClientsWaiting', 'PgBouncerClientConnectionsHigh'],
   balancer: ['PgpoolExporterDown', 'PgpoolDown', 'PgpoolFrontendsHigh', 'PgpoolBackendDown'],
 };
 
 describe.each(VARIANTS.map((variant) => [variant.title, variant] as [string, Variant]))('%s', (_title, variant) => {
-  test('renders the alerts of its kind (the slot alerts only with replicas)', () => {
+  test('renders the alerts of its kind (the slot alerts only with replicas, the backup ones only with backups)', () => {
     const expected = ALERTS_BY_KIND[variant.kind]
-      .filter((alert) => !alert.startsWith('PostgresReplica') || (variant.thresholds.slots ?? []).length > 0);
+      .filter((alert) => !alert.startsWith('PostgresReplica') || (variant.thresholds.slots ?? []).length > 0)
+      .filter((alert) => !(alert.startsWith('PostgresArchiving') || alert === 'PostgresBackupTooOld') || variant.thresholds.backupJobs !== undefined);
     expect(rulesOf(variant).map((rule) => rule.alert)).toEqual(expected);
   });
 
@@ -503,7 +581,7 @@ test('promtool check rules rejects a broken expression, so the checks above can 
 });
 
 /** PromQL functions, aggregations and keywords the expressions may use; an unknown one fails the metric check. */
-const PROMQL_FUNCTIONS = new Set(['sum', 'max', 'min', 'avg', 'count', 'rate', 'irate', 'increase', 'delta', 'abs', 'clamp_min', 'clamp_max']);
+const PROMQL_FUNCTIONS = new Set(['sum', 'max', 'min', 'avg', 'count', 'rate', 'irate', 'increase', 'delta', 'abs', 'clamp_min', 'clamp_max', 'time']);
 const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset']);
 
 /** The metric names an expression reads: identifiers that are not functions, keywords, label names or strings. */
@@ -538,7 +616,8 @@ describe('metric names', () => {
 
   describe.each(['cluster', 'pooler', 'balancer'] as TargetKind[])('of the %s', (kind) => {
     const variants = VARIANTS.filter((variant) => variant.kind === kind);
-    const listed = EXPORTER_METRICS[KIND_OF[kind]].map((metric) => metric.name);
+    // The backup alerts read kube-state-metrics besides the exporter.
+    const listed = [...EXPORTER_METRICS[KIND_OF[kind]], ...(kind === 'cluster' ? KUBE_STATE_METRICS : [])].map((metric) => metric.name);
     const alertExpressions = () => variants.flatMap((variant) => rulesOf(variant).map((rule) => rule.expr as string));
     const dashboardExpressionsOf = () => variants.flatMap((variant) => dashboardExpressions(variantOutput(variant).target.monitoringProfile));
 

@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { BackupOptions, BackupSchedule, BackupType } from './backup-props';
 import { BackupRepository, RepositoryBinding } from './backup-repository';
+import { cronMaxIntervalSeconds } from './cron-interval';
 import { ResolvedCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { ComponentLabels } from '../core/labels';
@@ -79,6 +80,8 @@ export interface ScheduleModel {
   readonly cron: string;
   /** The CronJob's name: `<name>-backup-repo<N>-<type>`. */
   readonly cronJobName: string;
+  /** The longest time between two runs, which the backup age alert allows. */
+  readonly maxIntervalSeconds: number;
 }
 
 /**
@@ -89,6 +92,13 @@ export interface RepositoryModel extends RepositoryBinding {
   readonly index: number;
   readonly retentionFull: number;
   readonly schedules: ScheduleModel[];
+  /**
+   * Without a scheduled full backup, the full backup CronJob rendered suspended, so that every
+   * repository has one to create on-demand backup Jobs from; its schedule is the default full one,
+   * valid should someone resume it.
+   * @default - a full backup is scheduled
+   */
+  readonly suspendedFull?: { readonly cronJobName: string; readonly cron: string };
 }
 
 /** A validated restore: where from and to which point. */
@@ -213,8 +223,12 @@ function resolveRepository(scope: IConstruct, repository: BackupRepository, inde
   const common = repository._options ?? {};
   const retentionFull = requireInteger(scope, `${prop}.retentionFull`, common.retentionFull ?? 2, 1, 9999999);
   const schedules = resolveSchedules(scope, `${prop}.schedule`, common.schedule ?? DEFAULT_SCHEDULE, index, clusterName);
-  return { index, retentionFull, schedules, ...repository._bind(scope, { prop, index, clusterName, repoHostPod }) };
+  const suspendedFull = schedules.some((schedule) => schedule.type === BackupType.FULL)
+    ? undefined : { cronJobName: cronJobName(clusterName, index, BackupType.FULL), cron: DEFAULT_SCHEDULE.full! };
+  return { index, retentionFull, schedules, suspendedFull, ...repository._bind(scope, { prop, index, clusterName, repoHostPod }) };
 }
+
+const cronJobName = (clusterName: string, index: number, type: BackupType) => `${clusterName}-backup-repo${index}-${type}`;
 
 function resolveSchedules(scope: IConstruct, prop: string, schedule: BackupSchedule, index: number, clusterName: string): ScheduleModel[] {
   const schedules: ScheduleModel[] = [];
@@ -227,7 +241,12 @@ function resolveSchedules(scope: IConstruct, prop: string, schedule: BackupSched
       throw propError(scope, `${prop}.${typeProp}`, cron, `is also the ${same.type} schedule of the repository, and two backups of one repository must not run at once`,
         'give each backup type of a repository its own time');
     }
-    schedules.push({ type, cron: cron.trim().split(/\s+/).join(' '), cronJobName: `${clusterName}-backup-repo${index}-${type}` });
+    const maxIntervalSeconds = cronMaxIntervalSeconds(cron);
+    if (maxIntervalSeconds === undefined) {
+      throw propError(scope, `${prop}.${typeProp}`, cron, 'matches no day of the calendar, so its CronJob would never run',
+        'pick a day of month that each month named has, such as "0 1 28 2 *" rather than "0 1 30 2 *"');
+    }
+    schedules.push({ type, cron: cron.trim().split(/\s+/).join(' '), cronJobName: cronJobName(clusterName, index, type), maxIntervalSeconds });
   }
   return schedules;
 }

@@ -169,8 +169,9 @@ export function backupNetworkRules(model: BackupModel): BackupNetworkRules {
 /**
  * The objects of the backups, under a child `Backup` of `scope`: the ConfigMap of configs and
  * scripts, a tokenless ServiceAccount, the repository host (StatefulSet, headless Service,
- * NetworkPolicy) when a repository lives on it (a volume repository), and a CronJob per repository and
- * scheduled backup type (and, during a major upgrade, a stanza-upgrade Job per repository), with the jobs' NetworkPolicy.
+ * NetworkPolicy) when a repository lives on it (a volume repository), a CronJob per repository and
+ * scheduled backup type, a suspended full one for on-demand backups where no full backup is
+ * scheduled, during a major upgrade a stanza-upgrade Job per repository, and the jobs' NetworkPolicy.
  */
 export function renderBackupObjects(scope: Construct, model: BackupModel): void {
   const root = new Construct(scope, 'Backup');
@@ -190,6 +191,9 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
   const jobs = new Construct(root, 'Jobs');
   for (const repository of model.repositories) {
     for (const schedule of repository.schedules) renderCronJob(jobs, model, repository, schedule.type, schedule.cron, schedule.cronJobName);
+    // Never run on its schedule; `kubectl create job --from=cronjob/<name>` runs it on demand.
+    const suspended = repository.suspendedFull;
+    if (suspended) renderCronJob(jobs, model, repository, BackupType.FULL, suspended.cron, suspended.cronJobName, true);
     if (model.cluster.majorUpgradeTo) renderStanzaUpgradeJob(jobs, model, repository, model.cluster.majorUpgradeTo);
   }
   if (model.cluster.networkPolicies) renderJobPolicy(jobs, model);
@@ -271,12 +275,14 @@ function renderRepoHost(scope: Construct, model: BackupModel, repoHostConf: stri
   }
 }
 
-function renderCronJob(scope: Construct, model: BackupModel, repository: RepositoryModel, type: BackupType, cron: string, name: string): void {
+function renderCronJob(scope: Construct, model: BackupModel, repository: RepositoryModel, type: BackupType, cron: string, name: string,
+  suspend = false): void {
   const labels = model.backupLabels;
   new k8s.KubeCronJob(scope, `Repo${repository.index}-${type}`, {
     metadata: objectMeta(scope, name, labels, model.cluster.user),
     spec: {
       schedule: cron,
+      ...(suspend ? { suspend } : {}),
       concurrencyPolicy: 'Forbid',
       // A run missed by more than an hour (controller down, node drained) waits for the next one.
       startingDeadlineSeconds: 3600,

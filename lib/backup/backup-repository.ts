@@ -22,7 +22,8 @@ export interface BackupRepositoryOptions {
   readonly retentionFull?: number;
   /**
    * When backups run. A schedule given schedules only the types it names; `{}` schedules none
-   * (the repository then only receives WAL).
+   * (the repository then only receives WAL). Without a full schedule, the repository's full backup
+   * CronJob is rendered suspended, for on-demand backups.
    * @default - full backups on Sundays at 01:00 (`0 1 * * 0`), incremental ones Monday to Saturday at 01:00 (`0 1 * * 1-6`)
    */
   readonly schedule?: BackupSchedule;

@@ -331,6 +331,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       connectionLimit: model.maxConnections,
       replicationSlots: model.replicaApplicationNames,
       maxSlotWalKeepBytes: model.maxSlotWalKeepBytes,
+      walArchiving: model.backup !== undefined,
+      backupJobs: (model.backup?.repositories ?? []).flatMap((repository) => repository.schedules
+        .map((schedule) => ({ cronJobName: schedule.cronJobName, maxIntervalSeconds: schedule.maxIntervalSeconds }))),
       labels: { ...model.user.labels },
       annotations: { ...model.user.annotations },
     };

@@ -12,6 +12,14 @@ export enum ExporterKind {
   PGPOOL = 'pgpool',
 }
 
+/** A CronJob whose runs are alerted on when none succeeded for longer than its schedule allows. */
+export interface ScheduledJobProfile {
+  /** The CronJob's name, kube-state-metrics' `cronjob` label. */
+  readonly cronJobName: string;
+  /** The longest time between two runs of its schedule, in seconds. */
+  readonly maxIntervalSeconds: number;
+}
+
 /** What an exporter and its alerts need to know of the component they watch. */
 export interface MonitoringProfile {
   /** Which exporter reads the component. */
@@ -56,6 +64,17 @@ export interface MonitoringProfile {
    * @default - not a PostgreSQL cluster
    */
   readonly maxSlotWalKeepBytes?: number;
+  /**
+   * Whether PostgreSQL archives WAL (a cluster with `backup`), so failed archiving is alerted on.
+   * @default false
+   */
+  readonly walArchiving?: boolean;
+  /**
+   * The backup CronJobs, whose time since their last success (kube-state-metrics'
+   * `kube_cronjob_status_last_successful_time`) is alerted on.
+   * @default - none
+   */
+  readonly backupJobs?: ScheduledJobProfile[];
   /**
    * The target's own labels (its `labels` prop), which the exporter's objects carry but the
    * monitoring ones (those carry `monitoringLabels`), such as postgres_exporter's queries ConfigMap.

@@ -1,5 +1,5 @@
-import { componentSelector, slotMatcher } from './promql';
-import { ExporterKind, MonitoringProfile } from '../core/monitoring';
+import { componentSelector, cronJobSelector, slotMatcher } from './promql';
+import { ExporterKind, MonitoringProfile, ScheduledJobProfile } from '../core/monitoring';
 
 /** A Prometheus alerting rule, as PrometheusRule and promtool read it. */
 export interface AlertRule {
@@ -15,6 +15,44 @@ const rule = (alert: string, expr: string, duration: string, severity: 'warning'
 
 /** A share of a limit, rounded down, as the alert threshold. */
 const share = (limit: number, percent: number) => Math.floor((limit * percent) / 100);
+
+/**
+ * How long a backup CronJob may go without a success: its schedule's longest interval plus a
+ * quarter of it, at least an hour, for a run that starts late (within the CronJob's hour of
+ * startingDeadlineSeconds) and then takes its time.
+ */
+const backupAgeLimitSeconds = (job: ScheduledJobProfile) => job.maxIntervalSeconds + Math.max(3600, Math.floor(job.maxIntervalSeconds / 4));
+
+/** A cluster's alerts on WAL archiving and on its backup CronJobs, when it has backups. */
+function backupAlerts(profile: MonitoringProfile, where: string): AlertRule[] {
+  const selector = componentSelector(profile);
+  // kube-state-metrics' series, by namespace and CronJob name; the age grows with time, so no `for` is needed.
+  const ages = (profile.backupJobs ?? []).map((job) => `max by (namespace, cronjob) (time() - kube_cronjob_status_last_successful_time${cronJobSelector(profile, job.cronJobName)})`
+    + ` > ${backupAgeLimitSeconds(job)}`);
+  return [
+    ...(!profile.walArchiving ? [] : [
+      // PostgreSQL's archiver retries a failing archive_command at least once a minute, so a failure
+      // that lasts shows in every 5-minute window; a single one (a network blip) does not fire.
+      rule('PostgresArchivingFailing', `max by (namespace, pod) (increase(pg_stat_archiver_failed_count${selector}[5m])) > 0`,
+        '10m', 'critical', `WAL archiving of ${where} fails`,
+        '{{ $labels.pod }} has failed to archive WAL for 10 minutes: pgbackrest archive-push fails, so WAL piles up in pg_wal '
+        + 'and point-in-time recovery cannot reach past the last archived segment. pg_stat_archiver\'s last_failed_wal names the '
+        + 'segment; the postgres container\'s log has pgBackRest\'s error.'),
+      // Segments wait and none is archived: archive_command hangs, or fails (both alerts then).
+      // A primary with archive_timeout archives a segment a minute while it writes; a replica has none waiting.
+      rule('PostgresArchivingStalled', `max by (namespace, pod) (pg_archive_ready_segments${selector}) > 0 `
+        + `and max by (namespace, pod) (increase(pg_stat_archiver_archived_count${selector}[15m])) == 0`, '5m', 'critical',
+      `WAL archiving of ${where} has stalled`,
+      '{{ $labels.pod }} has archived no WAL segment for 20 minutes while segments wait in pg_wal: archive_command '
+        + '(pgbackrest archive-push) hangs or fails, WAL piles up in pg_wal and point-in-time recovery stops at the last archived segment.'),
+    ]),
+    ...(ages.length === 0 ? [] : [
+      rule('PostgresBackupTooOld', ages.join(' or '), '0m', 'warning', `A scheduled backup of ${where} is overdue`,
+        'No Job of CronJob {{ $labels.cronjob }} has succeeded for longer than its schedule\'s longest interval plus a quarter of it '
+        + '(at least an hour): the backups fail or do not start. kubectl get jobs shows the recent runs.'),
+    ]),
+  ];
+}
 
 /**
  * The alerts of one component. Thresholds are numbers computed from the limits the component
@@ -43,6 +81,7 @@ export function renderAlertRules(profile: MonitoringProfile, connectionPercent: 
           '{{ $labels.pod }} has had {{ $value }} setting(s) in pending_restart for 15 minutes: the configuration files changed a '
           + 'parameter the server takes only when it starts, and the pod was not restarted (a rollout that did not finish, or an ALTER SYSTEM). '
           + 'SELECT name FROM pg_settings WHERE pending_restart names them.'),
+        ...backupAlerts(profile, where),
         ...(slots.length === 0 ? [] : [
           rule('PostgresReplicationLagHigh', `max by (namespace, pod, slot_name) (pg_replication_slots_pg_wal_lsn_diff${slotSelector}) > ${lagBytes}`,
             '5m', 'warning', `A replica of ${where} lags far behind`,

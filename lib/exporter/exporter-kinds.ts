@@ -28,8 +28,10 @@ export const EXPORTER_FILES_DIR = '/etc/exporter-files';
 
 /**
  * postgres_exporter's queries file (--extend.query-path, deprecated since 0.13 but kept through
- * 0.20; the e2e tests read the metric from 0.11.1 and 0.17.1): what no built-in collector
- * serves. pg_settings is public; the role's pg_monitor reads every row.
+ * 0.20; the e2e tests read the metrics from 0.11.1 and 0.17.1): what no built-in collector
+ * serves. pg_settings is public; the role's pg_monitor reads every row and may call
+ * pg_ls_archive_statusdir() (PostgreSQL 12 and later), whose `.ready` files are the WAL segments
+ * waiting for archive_command.
  */
 export const POSTGRES_EXPORTER_QUERIES = `pg_settings_pending_restart:
   query: "SELECT count(*) AS count FROM pg_settings WHERE pending_restart"
@@ -37,6 +39,12 @@ export const POSTGRES_EXPORTER_QUERIES = `pg_settings_pending_restart:
     - count:
         usage: "GAUGE"
         description: "Settings changed in the configuration files that only a restart applies"
+pg_archive_ready:
+  query: "SELECT count(*) AS segments FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"
+  metrics:
+    - segments:
+        usage: "GAUGE"
+        description: "WAL segments waiting to be archived"
 `;
 
 /** What an exporter's container shares with the init containers it needs. */

@@ -26,8 +26,12 @@ export const EXPORTER_METRICS: { readonly [kind in ExporterKind]: readonly Expor
     { name: 'pg_stat_database_xact_rollback' },
     { name: 'pg_replication_slots_active' },
     { name: 'pg_replication_slots_pg_wal_lsn_diff' },
+    // 0.11-0.19 serve it among their default metrics, 0.20 from its default stat_archiver collector.
+    { name: 'pg_stat_archiver_failed_count' },
+    { name: 'pg_stat_archiver_archived_count' },
     // From the queries file the sidecar mounts (POSTGRES_EXPORTER_QUERIES).
     { name: 'pg_settings_pending_restart_count' },
+    { name: 'pg_archive_ready_segments' },
   ],
   [ExporterKind.PGBOUNCER]: [
     { name: 'up' },
@@ -53,3 +57,9 @@ export const EXPORTER_METRICS: { readonly [kind in ExporterKind]: readonly Expor
     { name: 'pgpool2_pool_nodes_replication_delay', show: 'POOL_NODES', column: 'replication_delay' },
   ],
 };
+
+/**
+ * What the backup alerts read from kube-state-metrics (its CronJob metrics, on by default), which
+ * the Kubernetes cluster must run: no exporter of this library serves them.
+ */
+export const KUBE_STATE_METRICS: readonly ExporterMetric[] = [{ name: 'kube_cronjob_status_last_successful_time' }];

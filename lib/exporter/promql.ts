@@ -17,3 +17,8 @@ export function componentSelector(profile: MonitoringProfile, extra: string[] = 
 export function slotMatcher(slots: string[]): string {
   return `slot_name=~"${slots.join('|')}"`;
 }
+
+/** kube-state-metrics' series of one CronJob: its namespace, as kube-state-metrics labels it, and name. */
+export function cronJobSelector(profile: MonitoringProfile, cronJobName: string): string {
+  return `{${[...(profile.namespace ? [`namespace="${profile.namespace}"`] : []), `cronjob="${cronJobName}"`].join(',')}}`;
+}
