@@ -25,9 +25,10 @@ const SECRETS: SecretStore = {
   'shop-db-superuser': SUPERUSER,
   'shop-db-replication': { username: 'replicator', password: 'repl-secret' },
   's3-keys': KEYS,
+  's3-cipher': { 'cipher-pass': randomBytes(32).toString('base64') },
 };
 
-/** The cluster: two instances, TLS from the test CA, one S3 repository at the local server on `port`. */
+/** The cluster: two instances, TLS from the test CA, one encrypted S3 repository at the local server on `port`. */
 function synthCluster(port: number, restore?: RestoreOptions): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   const backup: BackupOptions = {
@@ -39,6 +40,7 @@ function synthCluster(port: number, restore?: RestoreOptions): any[] {
       uriStyle: S3UriStyle.PATH,
       credentials: { secretName: 's3-keys' },
       certificateAuthority: { secretName: 's3-ca', key: 'ca.crt' },
+      cipher: { secretName: 's3-cipher' },
     })],
     ...(restore ? { restore } : {}),
   };
@@ -55,7 +57,7 @@ function synthCluster(port: number, restore?: RestoreOptions): any[] {
   return chart.toJson();
 }
 
-describe('pgBackRest with an S3 repository end to end: the rendered configs against s3rver over HTTPS (path style, SigV4, a private CA)', () => {
+describe('pgBackRest with an S3 repository end to end: the rendered configs against s3rver over HTTPS (path style, a private CA, encrypted)', () => {
   const times: { [step: string]: string } = {};
   const pods: { kill(): void }[] = [];
   let scratch: string;
@@ -131,6 +133,8 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
     // In the bucket under the rendered repo1-path (/<cluster name>), as S3 objects.
     expect(s3.hasObject(BUCKET, `${NAME}/backup/${NAME}/backup.info`)).toBe(true);
     expect(s3.hasObject(BUCKET, `${NAME}/backup/${NAME}/${label}/backup.manifest`)).toBe(true);
+    // Encrypted with the Secret's passphrase (aes-256-cbc, OpenSSL's salted format), info files included.
+    expect(s3.object(BUCKET, `${NAME}/archive/${NAME}/archive.info`).subarray(0, 8).toString()).toBe('Salted__');
     expect(readFileSync(primary.logFile, 'utf8')).toMatch(/pushed WAL file '0000000100000000000000\w\w' to the archive/);
     // Expire runs by the retention; it has nothing to remove with one full backup (and s3rver's
     // delimited listing omits folders that hold only deeper files, so it would find nothing anyway).

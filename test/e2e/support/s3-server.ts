@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'child_process';
-import { existsSync, mkdirSync, openSync } from 'fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { waitFor } from './postgres-bin';
 
@@ -68,6 +68,11 @@ export class LocalS3Server {
   /** Whether the bucket holds the object `key`, as s3rver's store keeps it on disk. */
   public hasObject(bucket: string, key: string): boolean {
     return existsSync(join(this.data, bucket, `${key}._S3rver_object`));
+  }
+
+  /** The bytes of object `key`, as s3rver's store keeps it on disk. */
+  public object(bucket: string, key: string): Buffer {
+    return readFileSync(join(this.data, bucket, `${key}._S3rver_object`));
   }
 
   /** Stops the server at once. */
