@@ -28,8 +28,11 @@ const SECRETS: SecretStore = {
   's3-cipher': { 'cipher-pass': randomBytes(32).toString('base64') },
 };
 
-/** The cluster: two instances, TLS from the test CA, one encrypted S3 repository at the local server on `port`. */
-function synthCluster(port: number, restore?: RestoreOptions): any[] {
+/**
+ * The cluster: two instances, TLS from the test CA, one encrypted S3 repository at the local
+ * server on `port`, path style unless `uriStyle` says otherwise (then at `/<name>-<style>`).
+ */
+function synthCluster(port: number, restore?: RestoreOptions, uriStyle = S3UriStyle.PATH): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   const backup: BackupOptions = {
     repositories: [BackupRepository.s3({
@@ -37,7 +40,8 @@ function synthCluster(port: number, restore?: RestoreOptions): any[] {
       endpoint: ENDPOINT,
       port,
       region: 'us-east-1',
-      uriStyle: S3UriStyle.PATH,
+      uriStyle,
+      ...(uriStyle === S3UriStyle.PATH ? {} : { path: `/${NAME}-${uriStyle}` }),
       credentials: { secretName: 's3-keys' },
       certificateAuthority: { secretName: 's3-ca', key: 'ca.crt' },
       cipher: { secretName: 's3-cipher' },
@@ -99,15 +103,15 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
     const certificate = findObject(objects, 'Certificate', NAME).spec;
     SECRETS[certificate.secretName] = new TestCa(scratch, 'test-ca').issue('cluster', certificate);
     // The store's CA is not the cluster's: pgBackRest must verify it with repo1-storage-ca-file.
-    const storage = new TestCa(scratch, 'storage-ca').issue('s3', { dnsNames: [ENDPOINT] });
+    const storage = new TestCa(scratch, 'storage-ca').issue('s3', { dnsNames: [ENDPOINT, `${BUCKET}.${ENDPOINT}`] });
     SECRETS['s3-ca'] = { 'ca.crt': storage['ca.crt'] };
     s3 = await LocalS3Server.start({
-      dir: join(scratch, 's3'), port, certificate: storage['tls.crt'], key: storage['tls.key'], bucket: BUCKET,
+      dir: join(scratch, 's3'), port, serviceEndpoint: ENDPOINT.replace(/^s3\./, ''), certificate: storage['tls.crt'], key: storage['tls.key'], bucket: BUCKET,
       accessKeyId: KEYS['access-key-id'], secretAccessKey: KEYS['secret-access-key'],
     });
     pods.push(s3);
     topology = await LocalBackupTopology.create(scratch, objects, NAME, SECRETS);
-    resolveOnLoopback(scratch, [...topology.hosts, ENDPOINT]);
+    resolveOnLoopback(scratch, [...topology.hosts, ENDPOINT, `${BUCKET}.${ENDPOINT}`]);
     const instances = await topology.instances();
     pods.push(...instances);
     [primary, replica] = instances;
@@ -154,6 +158,16 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
     expect(result.status).not.toBe(0);
     // A HEAD has no body for InvalidAccessKeyId: pgBackRest shows the status and the path-style request.
     expect(result.output).toMatch(/HTTP request failed with 403 \(Forbidden\)[^]*HEAD \/shop-backups\/shop-db\/archive\/shop-db\/archive\.info/);
+  });
+
+  test('the default host-style addressing (<bucket>.<endpoint>) reaches the bucket too: stanza-create and info at another path', () => {
+    // Not a backup: the running primary archives to the path-style repository, so one here would wait for WAL in vain.
+    const job = topology.job(`${NAME}-backup-repo1-full`, 'host-style-job', SECRETS, synthCluster(port, undefined, S3UriStyle.HOST));
+    const config = '--config=/etc/pgbackrest/backup-repo1.conf';
+    const log = job.exec('pgbackrest', [config, `--stanza=${NAME}`, 'stanza-create']);
+    expect(log).toMatch(/--repo1-s3-uri-style=host/);
+    expect(s3.hasObject(BUCKET, `${NAME}-host/archive/${NAME}/archive.info`)).toBe(true);
+    expect(job.exec('pgbackrest', [config, `--stanza=${NAME}`, 'info'])).toMatch(/status: error \(no valid backups\)/);
   });
 
   test('a cluster created from the bucket at the latest point has every row of the primary', async () => {

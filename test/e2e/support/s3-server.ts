@@ -12,6 +12,8 @@ export interface S3ServerOptions {
   /** The server's certificate and key (PEM), for the endpoint's DNS name. */
   readonly certificate: string;
   readonly key: string;
+  /** The domain under which `<bucket>.s3.<domain>` names a bucket (host style); requests to `s3.<domain>` name it in the path. */
+  readonly serviceEndpoint: string;
   /** The bucket it is started with. */
   readonly bucket: string;
   /** The only key pair it accepts (SigV4). */
@@ -20,9 +22,10 @@ export interface S3ServerOptions {
 }
 
 /**
- * The child's program: s3rver with path-style buckets only (vhostBuckets off, or it would take
- * the endpoint's DNS name for a bucket), the test's key pair instead of its built-in one, and
- * a file that says it listens.
+ * The child's program: s3rver with buckets in the path of requests to `s3.<serviceEndpoint>` and
+ * in the host name of `<bucket>.s3.<serviceEndpoint>` (vhostBuckets off, or it would take any
+ * other name for a bucket), the test's key pair instead of its built-in one, and a file that
+ * says it listens.
  */
 const PROGRAM = `
 const options = JSON.parse(process.env.S3_SERVER_OPTIONS);
@@ -32,7 +35,7 @@ AWSAccount.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
 new AWSAccount(100000000001, 'e2e').createKeyPair(options.accessKeyId, options.secretAccessKey);
 new S3rver({
   address: '127.0.0.1', port: options.port, key: options.key, cert: options.certificate, directory: options.data,
-  vhostBuckets: false, configureBuckets: [{ name: options.bucket }],
+  serviceEndpoint: options.serviceEndpoint, vhostBuckets: false, configureBuckets: [{ name: options.bucket }],
 }).run().then(() => require('fs').writeFileSync(options.ready, ''), (error) => { console.error(error); process.exit(1); });
 `;
 
