@@ -61,7 +61,7 @@ function synthCluster(port: number, restore?: RestoreOptions, uriStyle = S3UriSt
   return chart.toJson();
 }
 
-describe('pgBackRest with an S3 repository end to end: the rendered configs against s3rver over HTTPS (path style, a private CA, encrypted)', () => {
+describe('pgBackRest with an S3 repository end to end: the rendered configs against s3rver over HTTPS (path and host style, a private CA, encrypted)', () => {
   const times: { [step: string]: string } = {};
   const pods: { kill(): void }[] = [];
   let scratch: string;
