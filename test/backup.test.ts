@@ -376,7 +376,7 @@ describe('instance pod additions', () => {
   const { model } = synthBackup(FULL_OPTIONS);
   const additions = instancePodAdditions(model);
 
-  test('the server sidecar: server.sh, the port, the superuser\'s name from its Secret and its password as a file, data read-only, restricted', () => {
+  test('the server sidecar: server.sh, the port, the superuser\'s name from its Secret and its password as a file, the S3 secrets, data read-only, restricted', () => {
     const [sidecar] = additions.sidecars;
     expect(sidecar.command).toEqual(['/etc/pgbackrest/server.sh']);
     expect(sidecar.args).toBeUndefined();
@@ -386,7 +386,10 @@ describe('instance pod additions', () => {
       { name: 'PGBACKREST_PG1_USER', valueFrom: { secretKeyRef: { name: 'shop-db-superuser', key: 'username' } } },
       { name: 'CREDENTIALS_DIR', value: '/etc/pgbackrest-secrets' },
       { name: 'PGPASSFILE', value: '/run/pgbackrest-auth/pgpass' },
+      // The remotes it forks for the backup jobs check instance.conf's options: repo2-type=s3 requires the keys (the e2e's stanza-create failed without them).
+      ...additions.postgresEnv,
     ]);
+    expect(additions.postgresEnv.map((e) => e.name)).toEqual(['PGBACKREST_REPO2_S3_KEY', 'PGBACKREST_REPO2_S3_KEY_SECRET', 'PGBACKREST_REPO2_CIPHER_PASS']);
     expect(sidecar.volumeMounts).toEqual([
       { name: 'pgbackrest-config', mountPath: '/etc/pgbackrest', readOnly: true },
       { name: 'pgbackrest-lock', mountPath: '/run/pgbackrest' },

@@ -105,10 +105,14 @@ export function instancePodAdditions(model: BackupModel): InstancePodAdditions {
     // The remote the server forks for a backup logs in to PostgreSQL over the socket as the
     // superuser; pgBackRest reads pg1-user from the environment, libpq the password from the
     // passfile server.sh writes.
+    // The remote the server forks reads instance.conf and checks every option its command
+    // requires, the local repositories' too: an S3 repository's keys (and cipher passphrase) must
+    // be set, though the remote never reaches the store (the backup job writes the repository).
     env: [
       envFromCredentials('PGBACKREST_PG1_USER', cluster.superuser, 'username'),
       { name: 'CREDENTIALS_DIR', value: BACKUP_PATHS.secretsDir },
       { name: 'PGPASSFILE', value: BACKUP_PATHS.passfile },
+      ...repositoryEnv,
     ],
     resources: resourceRequirements(model.resources),
     readinessProbe: serverProbe(instanceConf, 3),

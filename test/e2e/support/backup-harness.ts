@@ -135,11 +135,14 @@ export class LocalBackupTopology {
     return pod;
   }
 
-  /** The pod of CronJob (or Job) `jobName`, in `<scratch>/<podName>`, with `secrets` (the topology's by default). */
-  public job(jobName: string, podName = jobName, secrets = this.secrets): LocalPod {
-    const job = this.objects.find((o) => o.kind === 'Job' && o.metadata.name === jobName);
-    const spec = (job ?? findObject(this.objects, 'CronJob', jobName).spec.jobTemplate).spec.template.spec;
-    return new LocalPod(this.scratch, podName, spec, {}, this.objects, secrets, undefined, (own, text) => this.rewriteConf(text, own));
+  /**
+   * The pod of CronJob (or Job) `jobName`, in `<scratch>/<podName>`, with `secrets` (the topology's by
+   * default), from `objects` (the topology's by default; another synthesis of the same cluster).
+   */
+  public job(jobName: string, podName = jobName, secrets = this.secrets, objects = this.objects): LocalPod {
+    const job = objects.find((o) => o.kind === 'Job' && o.metadata.name === jobName);
+    const spec = (job ?? findObject(objects, 'CronJob', jobName).spec.jobTemplate).spec.template.spec;
+    return new LocalPod(this.scratch, podName, spec, {}, objects, secrets, undefined, (own, text) => this.rewriteConf(text, own));
   }
 
   /** The backed-up cluster's instances, not yet bootstrapped, the primary first. */
@@ -266,6 +269,13 @@ export class LocalPod implements LoopbackPod {
     const log = `${this.root}.log`;
     this.daemon = startDaemonIn(this.daemons, command, args, log, this.env());
     return new Promise((resolve) => this.daemon!.on('exit', (status) => resolve({ status, output: readFileSync(log, 'utf8') })));
+  }
+
+  /** Runs `command` in the container, as kubectl exec would: its environment, pod paths in the arguments localized; throws when it fails. */
+  public exec(command: string, args: string[]): string {
+    const result = runIn(this.daemons, command, this.command(args), this.env());
+    if (result.status !== 0) throw new Error(`${command} in ${this.podName} exited ${result.status}:\n${result.stdout}${result.stderr}`);
+    return `${result.stdout}${result.stderr}`;
   }
 
   /** Runs the container to its end; throws with its output when it fails. */

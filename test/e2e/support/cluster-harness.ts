@@ -96,7 +96,8 @@ export class LocalInstance {
   private initEnv(container: any): { [name: string]: string } {
     const env: { [name: string]: string } = {};
     for (const variable of container.env ?? []) {
-      env[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? this.podName : this.localize(variable.value);
+      if (variable.valueFrom?.secretKeyRef) Object.assign(env, resolveEnv({ env: [variable] }, this.secrets));
+      else env[variable.name] = variable.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? this.podName : this.localize(variable.value);
     }
     return Object.assign(env, { PGPORT: String(this.primaryPort), TMPDIR: join(this.root, 'tmp') }, this.keepHostNames ? {} : { PRIMARY_HOST: '127.0.0.1' });
   }
@@ -117,7 +118,7 @@ export class LocalInstance {
 
   /** Starts the main container's command and waits until its readiness probe passes. */
   public async start(): Promise<void> {
-    startDaemonIn(this.daemons, this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile);
+    startDaemonIn(this.daemons, this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile, this.secretEnv('postgres'));
     await waitFor(`${this.podName} to pass its readiness probe`, () => this.ready());
   }
 
@@ -132,6 +133,15 @@ export class LocalInstance {
     this.sidecars.push(startDaemonIn(this.daemons, command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize)));
     const probe = container.readinessProbe.exec.command.map(localize);
     await waitFor(`${this.podName}: ${name} to pass its readiness probe`, () => runIn(this.daemons, probe[0], probe.slice(1)).status === 0);
+  }
+
+  /**
+   * The secretKeyRef variables of container `name` (an S3 repository's keys, which archive_command
+   * reads): its other variables name pod paths and ports, which start() does not pass.
+   */
+  private secretEnv(name: string): { [name: string]: string } {
+    const container = this.statefulSet.spec.template.spec.containers.find((c: any) => c.name === name);
+    return resolveEnv({ env: (container.env ?? []).filter((variable: any) => variable.valueFrom?.secretKeyRef) }, this.secrets);
   }
 
   /** Runs the readiness probe's command. */
@@ -175,7 +185,7 @@ export class LocalInstance {
       [CLUSTER_PATHS.secretsDir, 'secrets'], [CLUSTER_PATHS.tlsDir, 'tls'], [posix.dirname(CLUSTER_PATHS.superuserNameFile), 'superuser'],
       [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
       [BACKUP_PATHS.secretsDir, 'pgbackrest-secrets'], [posix.dirname(BACKUP_PATHS.passfile), 'pgbackrest-auth'],
-      [CLUSTER_PATHS.oldBinariesDir, 'old-binaries'],
+      [BACKUP_PATHS.storageCaRoot, 'pgbackrest-ca'], [CLUSTER_PATHS.oldBinariesDir, 'old-binaries'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }
