@@ -5,11 +5,11 @@ import { Chart, Testing } from 'cdk8s';
 import { BackupOptions, BackupRepository, PostgresStatefulCluster, RestoreOptions, S3UriStyle } from '../../lib';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
-import { commandSeconds, LocalBackupTopology } from './support/backup-harness';
+import { archiveEverything, commandSeconds, LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
 import { resolveOnLoopback } from './support/loopback-hosts';
-import { freePort, psql, requirePostgres, resolveHostsWith, scratchDir, waitFor } from './support/postgres-bin';
+import { freePort, psql, requirePostgres, resolveHostsWith, scratchDir } from './support/postgres-bin';
 import { LocalS3Server } from './support/s3-server';
 import { TestCa } from './support/test-ca';
 
@@ -75,13 +75,6 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
   });
   /** Every row of the test's tables, as one digest, to compare a restored cluster with the primary. */
   const CONTENT = "SELECT (SELECT string_agg(note, ',' ORDER BY id) FROM marker) || ' ' || (SELECT count(*) || ':' || md5(string_agg(payload, '' ORDER BY id)) FROM bulk)";
-
-  /** Switches WAL and waits until the segment is archived, so the bucket holds every commit so far. */
-  async function archiveEverything(): Promise<void> {
-    const segment = psql(superuser(primary), 'SELECT pg_walfile_name(pg_switch_wal())');
-    await waitFor(`segment ${segment} to be archived`,
-      () => psql(superuser(primary), 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment);
-  }
 
   /** A primary created from the bucket by the rendered bootstrap (restore.sh), in `<scratch>/<dir>`, started. */
   async function restore(dir: string, options: RestoreOptions) {
@@ -172,7 +165,7 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
 
   test('a cluster created from the bucket at the latest point has every row of the primary', async () => {
     psql(superuser(primary), "INSERT INTO marker (note) VALUES ('before-latest'); UPDATE bulk SET payload = md5(payload) WHERE id % 1000 = 0");
-    await archiveEverything();
+    await archiveEverything(superuser(primary));
     const expected = psql(superuser(primary), CONTENT);
     const restored = await restore('restore-latest', {});
     times.latest = restored.seconds;
@@ -188,7 +181,7 @@ describe('pgBackRest with an S3 repository end to end: the rendered configs agai
     const target = psql(login, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
     await new Promise((resolve) => setTimeout(resolve, 1000));
     psql(login, "INSERT INTO marker (note) VALUES ('pitr-second')");
-    await archiveEverything();
+    await archiveEverything(superuser(primary));
     const restored = await restore('restore-pitr', { targetTime: target });
     times.pitr = restored.seconds;
     expect(psql(superuser(restored.instance), "SELECT string_agg(note, ',' ORDER BY id) FROM marker"))

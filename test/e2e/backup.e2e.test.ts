@@ -5,11 +5,11 @@ import { BackupOptions, BackupRepository, PostgresStatefulCluster, PostgresState
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
-import { commandSeconds, LocalBackupTopology } from './support/backup-harness';
+import { archiveEverything, commandSeconds, LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
 import { resolveOnLoopback } from './support/loopback-hosts';
-import { psql, requirePostgres, resolveHostsWith, runOk, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, requirePostgres, resolveHostsWith, runOk, scratchDir } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const NAME = 'shop-db';
@@ -50,13 +50,6 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
   let topology: LocalBackupTopology;
   let primary: LocalInstance;
   let replica: LocalInstance;
-
-  /** Switches WAL and waits until the segment is archived, so the repository holds every commit so far. */
-  async function archiveEverything(): Promise<void> {
-    const segment = psql(superuser(primary), 'SELECT pg_walfile_name(pg_switch_wal())');
-    await waitFor(`segment ${segment} to be archived`,
-      () => psql(superuser(primary), 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment);
-  }
 
   /**
    * Synthesizes the cluster again with `backup.restore` (and `props`), runs its primary's
@@ -142,7 +135,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
 
   test('a cluster created from the backup at the latest point, with a separate WAL volume, has every marker and is promoted', async () => {
     psql(superuser(primary), "INSERT INTO marker (note) VALUES ('before-latest')");
-    await archiveEverything();
+    await archiveEverything(superuser(primary));
     const restored = await restore('restore-latest', {}, { storage: { walSize: '1Gi' } });
     times.latest = restored.seconds;
     expect(restored.log).toMatch(/creating the cluster from a backup[^]*cluster restored and promoted[^]*roles and databases provisioned/);
@@ -163,7 +156,7 @@ describe('pgBackRest end to end from a synthesized PostgresStatefulCluster: inst
     const target = psql(login, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
     await new Promise((resolve) => setTimeout(resolve, 1500));
     psql(login, "INSERT INTO marker (note) VALUES ('pitr-second')");
-    await archiveEverything();
+    await archiveEverything(superuser(primary));
     const restored = await restore('restore-pitr', { targetTime: target });
     times.pitr = restored.seconds;
     expect(restored.markers).toBe('before-full,before-incr,before-latest,pitr-first');

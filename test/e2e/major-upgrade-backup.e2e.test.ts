@@ -4,12 +4,12 @@ import { BackupOptions, BackupRepository, MajorUpgrade, PostgresStatefulCluster 
 import { CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
-import { commandSeconds, LocalBackupTopology, LocalPod } from './support/backup-harness';
+import { archiveEverything, commandSeconds, LocalBackupTopology, LocalPod } from './support/backup-harness';
 import { bootCluster, LocalInstance, SecretStore } from './support/cluster-harness';
 import { daemonSet, DaemonSet } from './support/daemons';
 import { resolveOnLoopback } from './support/loopback-hosts';
 import { prepareOldBinaries } from './support/old-binaries';
-import { Login, psql, requirePostgres, resolveHostsWith, runIn, scratchDir, waitFor } from './support/postgres-bin';
+import { Login, psql, requirePostgres, resolveHostsWith, runIn, scratchDir } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const NAME = 'upg';
@@ -50,13 +50,6 @@ describe('a major upgrade of a cluster with backups: PostgreSQL 15 and pgBackRes
     psql(superuser(instance), `INSERT INTO acks SELECT g FROM generate_series(${rows + 1}, ${rows + count}) g`);
     rows += count;
   };
-  /** Switches WAL and waits until the segment is archived. */
-  const archiveEverything = async (instance: LocalInstance) => {
-    const segment = psql(superuser(instance), 'SELECT pg_walfile_name(pg_switch_wal())');
-    await waitFor(`segment ${segment} to be archived`,
-      () => psql(superuser(instance), 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment, 60_000);
-    return segment;
-  };
   const start = async (pod: LocalPod, set: DaemonSet) => {
     pod.daemons = set;
     pods.push(pod);
@@ -95,7 +88,7 @@ describe('a major upgrade of a cluster with backups: PostgreSQL 15 and pgBackRes
     const log = topology.job(`${NAME}-backup-repo1-full`).runOk();
     expect(log).toMatch(/new backup label = \d{8}-\d{6}F/);
     write(primary, 1000);
-    await archiveEverything(primary);
+    await archiveEverything(superuser(primary));
     expect(psql(superuser(primary), "SELECT current_setting('server_version_num')::int / 10000")).toBe('15');
   }, 120_000);
 
@@ -157,7 +150,7 @@ describe('a major upgrade of a cluster with backups: PostgreSQL 15 and pgBackRes
 
   test('archive-push of the new system works: its WAL, including the WAL written before the stanza was upgraded, reaches the repository', async () => {
     write(primary, 500);
-    const segment = await archiveEverything(primary);
+    const segment = await archiveEverything(superuser(primary));
     expect(psql(superuser(primary), 'SELECT last_archived_wal FROM pg_stat_archiver')).toBe(segment);
     expect(readFileSync(primary.logFile, 'utf8')).toMatch(/pushed WAL file '\w{24}' to the archive/);
   }, 120_000);

@@ -6,7 +6,7 @@ import { LocalInstance, SecretStore, localCluster } from './cluster-harness';
 import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, runIn, startDaemonIn, waitFor } from './postgres-bin';
+import { Login, daemonGroup, freePort, giveToDaemonUser, psql, runIn, startDaemonIn, waitFor } from './postgres-bin';
 import { BackupCluster, BackupModel, BackupOptions, renderBackupObjects, resolveBackup } from '../../../lib/backup';
 import { BACKUP_FILES } from '../../../lib/backup/backup-layout';
 import { TlsProtocolVersion } from '../../../lib/core/tls';
@@ -103,6 +103,16 @@ interface LoopbackPod {
  *  - paths of another pod, in that pod's root: `pgN-path`, `pgN-socket-path`, `pgN-host-config`
  *    and `repoN-host-config`, which the servers are handed by their clients.
  */
+/**
+ * Switches WAL on the server `login` reaches and waits until the segment is archived, so the
+ * repositories hold every commit so far; returns the segment.
+ */
+export async function archiveEverything(login: Login): Promise<string> {
+  const segment = psql(login, 'SELECT pg_walfile_name(pg_switch_wal())');
+  await waitFor(`segment ${segment} to be archived`, () => psql(login, 'SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver') >= segment, 60_000);
+  return segment;
+}
+
 export class LocalBackupTopology {
   /** The topology of the cluster `clusterName` in `objects`, with a local port for every server its configs name. */
   public static async create(scratch: string, objects: any[], clusterName: string, secrets: SecretStore): Promise<LocalBackupTopology> {
