@@ -18,6 +18,7 @@ export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
 export { FailoverProfile } from './cluster/failover-profile';
 export { MajorUpgrade, MajorUpgradeTransfer } from './cluster/major-upgrade';
 export { PrimaryRecovery } from './cluster/primary-recovery';
+export { CloneMethod, CloneOptions, SourceCluster, SourceRepository, SourceStreaming, StandbyOptions } from './cluster/source-cluster';
 export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';

@@ -3,6 +3,7 @@ import { HighAvailability } from './high-availability';
 import { MajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings } from './postgresql-settings';
 import { PrimaryRecovery } from './primary-recovery';
+import { CloneOptions, StandbyOptions } from './source-cluster';
 import { SynchronousReplication } from './synchronous-replication';
 import { BackupOptions } from '../backup/backup-props';
 import { PostgresCredentials } from '../core/credentials';
@@ -154,6 +155,19 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - no backups
    */
   readonly backup?: BackupOptions;
+  /**
+   * Create the cluster as a copy of another cluster, under its own name: from the source's
+   * backup repository (latest or point in time) or from the running source with pg_basebackup.
+   * The cluster's own roles, databases and backups follow as for a new cluster.
+   * @default - a new cluster starts empty (initdb), or from its own backup with backup.restore
+   */
+  readonly clone?: CloneOptions;
+  /**
+   * Run as a standby cluster following another cluster, from its repository and/or by
+   * streaming; remove it to promote the cluster.
+   * @default - not a standby: the primary accepts writes
+   */
+  readonly standby?: StandbyOptions;
   /**
    * Client networks allowed to log in (scram-sha-256) and replicas allowed to stream.
    * @default ['0.0.0.0/0', '::/0']
