@@ -74,6 +74,17 @@ describe('HA settings agent: rendered files', () => {
     });
     expect(configPatch(desired, desired)).toEqual({});
   });
+
+  test('standby_cluster is the props\' whole: dropped, it is removed (the promotion); a key dropped from it is removed; set, it is added', () => {
+    const standby = { host: 'orders-rw.shop.svc', port: 5432, restore_command: 'pgbackrest archive-get %f "%p"' };
+    const base = { ttl: 30, postgresql: { parameters: {} } };
+    expect(configPatch({ ...base, standby_cluster: standby }, base)).toEqual({ standby_cluster: null });
+    const { restore_command: _dropped, ...streamingOnly } = standby;
+    expect(configPatch({ ...base, standby_cluster: standby }, { ...base, standby_cluster: streamingOnly }))
+      .toEqual({ standby_cluster: { host: 'orders-rw.shop.svc', port: 5432, restore_command: null } });
+    expect(configPatch(base, { ...base, standby_cluster: standby })).toEqual({ standby_cluster: standby });
+    expect(configPatch({ ...base, standby_cluster: standby }, { ...base, standby_cluster: standby })).toEqual({});
+  });
 });
 
 describe('HA settings agent: a pass', () => {

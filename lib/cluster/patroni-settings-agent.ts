@@ -15,8 +15,10 @@ import { TLS_FILES } from '../core/tls';
  * member's API URL):
  * - patroni.yml's content changed (the kubelet swapped the ConfigMap volume's files): `POST
  *   /reload`, which applies the local parameters and pg_hba and flags `pending_restart`.
- * - On the leader only, the store's dynamic configuration differs from patroni-dynamic.json:
- *   `PATCH /config` with the wanted values, `null` for a parameter the props no longer set.
+ * - On the leader only (a standby cluster's standby leader too), the store's dynamic configuration
+ *   differs from patroni-dynamic.json: `PATCH /config` with the wanted values, `null` for a
+ *   parameter the props no longer set, and for `standby_cluster` once the props drop `standby`:
+ *   Patroni 3.0 and 4.0 then promote the standby leader.
  * - On the leader only, with every member running and streaming again (and a sync standby in
  *   synchronous mode): one member with `pending_restart` restarted (`POST /restart` with
  *   restart_pending), replicas first (the sync standby last); then the leader switches over to
@@ -79,10 +81,20 @@ def digest():
         return hashlib.sha256(file.read()).hexdigest()
 
 
+# Sections the props own whole: one they no longer set is removed (standby_cluster's removal promotes a standby cluster).
+OWNED = ('standby_cluster',)
+
+
 def config_patch(current, desired):
     """The PATCH that makes the store's configuration the desired one: only the keys the props set; a parameter they
-    no longer set is removed (null)."""
+    no longer set is removed (null), and so is an owned section or a key of it."""
     patch = {key: value for key, value in desired.items() if key != 'postgresql' and current.get(key) != value}
+    for key in OWNED:
+        want, have = desired.get(key), current.get(key)
+        if want is None and have is not None:
+            patch[key] = None
+        elif key in patch and isinstance(have, dict):
+            patch[key] = dict(want, **{name: None for name in have if name not in want})
     want, have = desired.get('postgresql', {}), current.get('postgresql') or {}
     postgresql = {key: value for key, value in want.items() if key != 'parameters' and have.get(key) != value}
     want, have = want.get('parameters', {}), have.get('parameters') or {}
@@ -98,7 +110,7 @@ def config_patch(current, desired):
 def describe(patch):
     """Names only: a parameter's value could be a secret."""
     postgresql = patch.get('postgresql', {})
-    names = [key for key in patch if key != 'postgresql'] + ['postgresql.' + key for key in postgresql if key != 'parameters']
+    names = [key + (' (removed)' if patch[key] is None else '') for key in patch if key != 'postgresql'] + ['postgresql.' + key for key in postgresql if key != 'parameters']
     names += [name + (' (removed)' if value is None else '') for name, value in postgresql.get('parameters', {}).items()]
     return ', '.join(sorted(names))
 
@@ -138,7 +150,8 @@ class Agent:
         cluster = get(LOCAL + '/cluster')
         members = (cluster or {}).get('members', [])
         me = next((m for m in members if m['name'] == ME), None)
-        if not me or me['role'] != 'leader' or me.get('state') != 'running':
+        # A standby cluster's leader is its standby_leader: it applies the settings, and the promotion.
+        if not me or me['role'] not in ('leader', 'standby_leader') or me.get('state') != 'running':
             return
         with open(DESIRED, encoding='utf-8') as file:
             desired = json.load(file)
