@@ -4,10 +4,11 @@
  * in the root scripts/debian-trixie-root.sh builds (test/e2e/support/daemons.ts).
  */
 const common = { preset: 'ts-jest', testEnvironment: 'node', roots: ['<rootDir>/test'] };
-// The core suites, HA included, on the newer daemons; the rest (faults, adversarial, budgets, ...)
-// run on Debian 12's only, for CI's time: `E2E_DAEMONS=trixie npx jest --selectProjects default -- <file>`
-// runs any of them there.
-const TRIXIE_SUITES = ['cluster', 'pooler', 'balancer', 'tls', 'ha', 'ha-scale', 'ha-settings', 'backup', 'exporter', 'secure-defaults'];
+// The core suites on the newer daemons; the rest (faults, adversarial, budgets, ...) run on
+// Debian 12's only, for CI's time. ha.e2e's pod-loss rounds too: Patroni 4.0.7 loses its leader
+// in ha-failover-profiles.e2e and ha-kubernetes.e2e, which run on Debian 13's daemons only.
+// `E2E_DAEMONS=trixie npx jest --selectProjects default -- <file>` runs any suite there.
+const TRIXIE_SUITES = ['cluster', 'pooler', 'balancer', 'tls', 'ha-rest-api', 'ha-scale', 'ha-settings', 'backup', 'exporter', 'secure-defaults'];
 
 module.exports = {
   testTimeout: 30000,

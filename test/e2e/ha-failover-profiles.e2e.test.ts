@@ -8,7 +8,7 @@
  * frozen one (SIGSTOP of its Patroni alone, PostgreSQL serving on; SIGCONT once a replica leads:
  * it must rejoin as a replica). A healthy cluster with a sync standby again before each round;
  * every acknowledged commit present at the end. Rounds of each fault: E2E_FAST_FAILOVER_ROUNDS
- * (3) and E2E_DEFAULT_FAILOVER_ROUNDS (1), for CI's time (a fast round takes 25-35 s: ttl is at
+ * (2) and E2E_DEFAULT_FAILOVER_ROUNDS (1), for CI's time (a fast round takes 25-35 s: ttl is at
  * least 20 s, then the rejoin); the README's figures come from a run with 10 and 3.
  */
 import { rmSync } from 'fs';
@@ -46,7 +46,7 @@ const STORE = process.env.E2E_FAILOVER_STORE ?? 'etcd';
 if (STORE !== 'etcd' && STORE !== 'kubernetes') throw new Error(`E2E_FAILOVER_STORE is ${JSON.stringify(STORE)}: set it to etcd (the default) or kubernetes`);
 
 const PROFILES: Array<[string, FailoverProfile, number]> = [
-  ['FAST', FailoverProfile.FAST, rounds('E2E_FAST_FAILOVER_ROUNDS', 3)],
+  ['FAST', FailoverProfile.FAST, rounds('E2E_FAST_FAILOVER_ROUNDS', 2)],
   ['DEFAULT', FailoverProfile.DEFAULT, rounds('E2E_DEFAULT_FAILOVER_ROUNDS', 1)],
 ];
 
