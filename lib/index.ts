@@ -22,7 +22,10 @@ export { CloneMethod, CloneOptions, SourceCluster, SourceRepository, SourceStrea
 export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';
-export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
+export { ObjectStoreRepositoryOptions, RepositoryCipher } from './backup/object-store';
+export { S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
+export { GcsCredentials, GcsKeyType, GcsRepositoryProps } from './backup/gcs-repository';
+export { AzureCredentials, AzureKeyType, AzureRepositoryProps, AzureUriStyle } from './backup/azure-repository';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';
 export { CertificateAuthority, CertificateIssuer, IssuerKind, SslMode, TlsOptions, TlsProtocolVersion } from './core/tls';

@@ -68,7 +68,7 @@ describe('resolving backup options', () => {
     ['no repository', { repositories: [] }, { prop: 'backup.repositories', value: '"0 repositories"', fix: /BackupRepository\.volume\(\)/ }],
     ['five repositories', { repositories: Array.from({ length: 5 }, () => BackupRepository.volume()) },
       { prop: 'backup.repositories', value: '"5 repositories"', fix: /at most four/ }],
-    ['a plain object as a repository', { repositories: [{ size: '1Gi' } as any] }, { prop: 'backup.repositories[0]', value: '{"size":"1Gi"}', fix: /BackupRepository\.s3\(\)/ }],
+    ['a plain object as a repository', { repositories: [{ size: '1Gi' } as any] }, { prop: 'backup.repositories[0]', value: '{"size":"1Gi"}', fix: /\.s3\(\), \.gcs\(\) or \.azure\(\)/ }],
     ['a four-field schedule', { repositories: [BackupRepository.volume({ schedule: { full: '0 1 * *' } })] },
       { prop: 'backup.repositories[0].schedule.full', value: '"0 1 * *"', fix: /five fields/ }],
     ['an hour out of range', { repositories: [BackupRepository.volume({ schedule: { incremental: '0 24 * * *' } })] },

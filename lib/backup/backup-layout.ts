@@ -15,8 +15,10 @@ export const BACKUP_PATHS = {
   secretsDir: '/etc/pgbackrest-secrets',
   /** The server sidecar's passfile, in an in-memory emptyDir. */
   passfile: '/run/pgbackrest-auth/pgpass',
-  /** CAs of S3 endpoints, one subdirectory per repository: `/etc/pgbackrest-ca/repo2/ca.crt` (s3-repository.ts). */
+  /** CAs of object-store endpoints, one subdirectory per repository: `/etc/pgbackrest-ca/repo2/ca.crt` (object-store.ts). */
   storageCaRoot: '/etc/pgbackrest-ca',
+  /** Key files of object stores, one subdirectory per repository: `/etc/pgbackrest-keys/repo2/key.json` (gcs-repository.ts). */
+  storageKeyRoot: '/etc/pgbackrest-keys',
 } as const;
 
 /** File names in the ConfigMap `<name>-pgbackrest`. */

@@ -117,6 +117,8 @@ export interface BackupModel {
   readonly namespace?: string;
   readonly repositories: RepositoryModel[];
   readonly restore?: RestoreModel;
+  /** Whether the backup jobs copy the files from a replica (`backup-standby=y`). */
+  readonly fromStandby: boolean;
   /** The cluster's TLS Secret, which pgBackRest's servers and clients present to each other. */
   readonly tlsSecretName: string;
   readonly serverPort: number;
@@ -175,7 +177,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
   const repositories = options.repositories ?? [];
   if (!Array.isArray(repositories) || repositories.length < 1 || repositories.length > 4) {
     throw propError(scope, 'backup.repositories', `${Array.isArray(repositories) ? repositories.length : 0} repositories`,
-      'must list one to four repositories', 'give BackupRepository.volume() and/or BackupRepository.s3() repositories, at most four');
+      'must list one to four repositories', 'give BackupRepository.volume(), .s3(), .gcs() or .azure() repositories, at most four');
   }
   const repoHost = `${name}-repo-host`;
   const resolved = repositories.map((repository, offset) => resolveRepository(scope, repository, offset + 1, name, `${repoHost}-0`));
@@ -189,6 +191,12 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
   const image = validateImage(scope, options.image ?? cluster.image, cluster.image);
   const resources = resolveResources(scope, options.resources, { cpuRequest: '100m', cpuLimit: '1', memoryLimit: '256Mi' });
   const restore = resolveRestore(scope, options, resolved.length);
+  const fromStandby = options.fromStandby ?? false;
+  if (typeof fromStandby !== 'boolean') throw propError(scope, 'backup.fromStandby', fromStandby, 'is not a boolean', 'set true or false');
+  if (fromStandby && cluster.instancePodHosts.length < 2) {
+    throw propError(scope, 'backup.fromStandby', fromStandby, `needs a replica to copy from, and the cluster has ${cluster.instancePodHosts.length} instance`,
+      'set instances to 2 or more, or leave fromStandby unset to back up the primary');
+  }
   const partOf = cluster.componentLabels('database').partOf;
   const hasRepoHost = resolved.some((repository) => repository.repoHost);
   return {
@@ -197,6 +205,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     namespace: Chart.of(scope).namespace,
     repositories: resolved,
     ...(restore ? { restore } : {}),
+    fromStandby,
     tlsSecretName: tls.secretName,
     serverPort,
     archiveTimeoutSeconds,
@@ -214,11 +223,11 @@ function resolveRepository(scope: IConstruct, repository: BackupRepository, inde
   repoHostPod: string): RepositoryModel {
   const prop = `backup.repositories[${index - 1}]`;
   if (!(repository instanceof BackupRepository)) {
-    throw propError(scope, prop, repository, 'is not a BackupRepository', 'make it with BackupRepository.volume() or BackupRepository.s3()');
+    throw propError(scope, prop, repository, 'is not a BackupRepository', 'make it with BackupRepository.volume(), .s3(), .gcs() or .azure()');
   }
   if (typeof repository._bind !== 'function') {
     throw propError(scope, prop, repository.type, 'is a BackupRepository without the internal _bind() of the library\'s types (a subclass of another language)',
-      'make it with BackupRepository.volume() or BackupRepository.s3()');
+      'make it with BackupRepository.volume(), .s3(), .gcs() or .azure()');
   }
   const common = repository._options ?? {};
   const retentionFull = requireInteger(scope, `${prop}.retentionFull`, common.retentionFull ?? 2, 1, 9999999);

@@ -69,6 +69,16 @@ export interface BackupTuning {
    */
   readonly restore?: RestoreOptions;
   /**
+   * Take every repository's backups from a replica (pgBackRest's `backup-standby=y`): the primary
+   * only starts and stops each backup, and the files are copied from a streaming replica, so the
+   * copy neither reads the primary's disk nor loads its network. It is cluster-wide, not per
+   * repository, since what it spares is the primary, whichever repository the copy goes to. With
+   * pgBackRest 2.45 a backup then fails while no replica is up and replaying (the fallback to the
+   * primary, `prefer`, came in 2.52); it needs `instances` of 2 or more.
+   * @default false
+   */
+  readonly fromStandby?: boolean;
+  /**
    * Port of pgBackRest's TLS server, beside PostgreSQL in each instance and on the repository host.
    * @default 8432
    */

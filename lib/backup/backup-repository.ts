@@ -10,6 +10,10 @@ export enum RepositoryType {
   VOLUME = 'volume',
   /** An S3-compatible object store. */
   S3 = 's3',
+  /** A Google Cloud Storage bucket. */
+  GCS = 'gcs',
+  /** An Azure Blob Storage container. */
+  AZURE = 'azure',
 }
 
 /** What every repository takes. */
@@ -87,7 +91,7 @@ export interface RepositoryBinding {
 
 /**
  * A pgBackRest repository: where WAL is archived and backups are stored. Make one with
- * `BackupRepository.volume()` or `BackupRepository.s3()`.
+ * `BackupRepository.volume()`, `.s3()`, `.gcs()` or `.azure()`.
  */
 export abstract class BackupRepository {
   /**
@@ -107,6 +111,24 @@ export abstract class BackupRepository {
    */
   public static s3(props: S3RepositoryProps): BackupRepository {
     return new S3Repository(props);
+  }
+
+  /**
+   * A repository in a Google Cloud Storage bucket, reached directly by the instances (WAL) and
+   * the backup CronJobs, with a service account key or token from a Secret, or workload identity.
+   * @param props bucket, credentials, retention and schedule
+   */
+  public static gcs(props: GcsRepositoryProps): BackupRepository {
+    return new GcsRepository(props);
+  }
+
+  /**
+   * A repository in an Azure Blob Storage container, reached directly by the instances (WAL)
+   * and the backup CronJobs, with a shared key or SAS token from a Secret.
+   * @param props account, container, credentials, retention and schedule
+   */
+  public static azure(props: AzureRepositoryProps): BackupRepository {
+    return new AzureRepository(props);
   }
 
   /** Where the repository keeps its files. */
@@ -138,5 +160,7 @@ export abstract class BackupRepository {
 
 // The repository types extend BackupRepository, so they are imported once it is defined, as
 // AWS CDK's stack.ts does against circular imports.
+import { AzureRepository, AzureRepositoryProps } from './azure-repository';
+import { GcsRepository, GcsRepositoryProps } from './gcs-repository';
 import { S3Repository, S3RepositoryProps } from './s3-repository';
 import { VolumeRepository, VolumeRepositoryProps } from './volume-repository';

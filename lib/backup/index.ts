@@ -3,7 +3,10 @@
 export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup-repository';
 export { VolumeRepositoryProps } from './volume-repository';
-export { RepositoryCipher, S3Credentials, S3RepositoryProps, S3UriStyle } from './s3-repository';
+export { ObjectStoreRepositoryOptions, RepositoryCipher } from './object-store';
+export { S3Credentials, S3RepositoryProps, S3UriStyle } from './s3-repository';
+export { GcsCredentials, GcsKeyType, GcsRepositoryProps } from './gcs-repository';
+export { AzureCredentials, AzureKeyType, AzureRepositoryProps, AzureUriStyle } from './azure-repository';
 export { BACKUP_FILES, BACKUP_PATHS, RESTORE_ENVIRONMENT } from './backup-layout';
 export { BackupCluster, BackupModel, RepositoryModel, RestoreModel, ScheduleModel, resolveBackup } from './backup-model';
 export {

@@ -59,6 +59,8 @@ export function renderBackupConf(model: BackupModel, repository: RepositoryModel
     ...common(model),
     // A CronJob's backup should not wait for the next scheduled checkpoint.
     ['start-fast', 'y'],
+    // The primary starts and stops the backup; the files come from a replica pgBackRest finds among the instances.
+    ...(model.fromStandby ? [['backup-standby', 'y'] as Line] : []),
     ...repository.options,
     [`repo${repository.index}-retention-full`, repository.retentionFull],
   ], cluster.instancePodHosts.flatMap((host, offset): Line[] => {
