@@ -6,6 +6,7 @@ import { HighAvailabilityModel, resolveHighAvailability } from './high-availabil
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
+import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
 import { synchronousStandbyNames } from './synchronous-replication';
 import { BackupModel, resolveBackup } from '../backup/backup-model';
 import { backupCertificateDnsNames } from '../backup/backup-objects';
@@ -78,6 +79,10 @@ export interface ClusterModel {
   readonly highAvailability?: HighAvailabilityModel;
   /** pgBackRest's repositories, schedules and restore. */
   readonly backup?: BackupModel;
+  /** A new cluster copied from another one. */
+  readonly clone?: CloneModel;
+  /** While set, the cluster follows another one. */
+  readonly standby?: StandbyModel;
   /** While set, an upgrade of the data from an older major to `version`. */
   readonly majorUpgrade?: MajorUpgradeModel;
   /** The plain mode: what a primary with an empty volume does while replicas hold the cluster. */
@@ -222,6 +227,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
   const backup = resolveClusterBackup(scope, props, {
     topology, storage, tls, superuser, componentLabels, user, majorUpgradeTo: majorUpgrade?.to.major,
   });
+  const sources = resolveSources(scope, props, { clusterName: name, highAvailability: topology.highAvailability !== undefined, majorUpgrade });
   return {
     ...topology,
     version,
@@ -229,6 +235,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     readOnlyHost: serviceHost(replicas > 0 ? objectNames.readOnly : objectNames.readWrite, namespace),
     primaryPodHost: `${objectNames.primary}-0.${objectNames.headless}`,
     ...(backup ? { backup } : {}),
+    ...sources,
     ...(majorUpgrade ? { majorUpgrade } : {}),
     primaryRecovery: resolvePrimaryRecovery(scope, props.primaryRecovery, {
       highAvailability: topology.highAvailability !== undefined, instances: topology.instances,
