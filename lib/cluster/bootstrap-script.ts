@@ -2,6 +2,7 @@ import { ClusterModel } from './cluster-model';
 import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
+import { tablespaceShellFunctions } from './tablespaces';
 import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
 /**
@@ -24,16 +25,17 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     CREDENTIAL_FUNCTIONS,
     TEMPORARY_SERVER_FUNCTIONS,
     MAJOR_VERSION_FUNCTIONS,
+    ...(model.tablespaces.length > 0 ? [tablespaceShellFunctions(model.tablespaces)] : []),
     INITIALIZE_PRIMARY,
     provisionPrimary(renderProvisioningSql(provisioning)),
     PRIMARY_CONNINFO,
     STANDBY_SETTINGS,
-    CLONE_REPLICA,
+    cloneReplica(model.tablespaces.length > 0),
     replicaSlot(model.backup !== undefined),
     IDENTITY_FUNCTIONS,
     CHECK_REPLICA_DATA,
     EMPTY_PRIMARY,
-    MAIN,
+    main(model.tablespaces.length > 0),
   ].join('\n\n');
 }
 
@@ -166,8 +168,9 @@ write_standby_settings() {
     "primary_slot_name = '$SLOT_NAME'"
 }`;
 
-/** A new replica: pg_basebackup from the primary through its slot. */
-const CLONE_REPLICA = `clone_replica() {
+/** A new replica: pg_basebackup from the primary through its slot, into emptied tablespace directories. */
+function cloneReplica(tablespaces: boolean): string {
+  return `clone_replica() {
   local staging="$PGDATA.basebackup" conninfo
   reset_staging "$staging"
   conninfo=$(primary_conninfo)
@@ -176,7 +179,7 @@ const CLONE_REPLICA = `clone_replica() {
     sleep 2
   done
   # The slot keeps the primary's WAL until this replica has streamed it, also across restarts.
-  pg_receivewal --create-slot --if-not-exists --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2
+  pg_receivewal --create-slot --if-not-exists --slot="$SLOT_NAME" --dbname="$conninfo" --no-password >&2${tablespaces ? '\n  empty_tablespace_dirs' : ''}
   log "cloning from $PRIMARY_HOST through slot $SLOT_NAME"
   pg_basebackup --pgdata="$staging" "\${wal_dir_args[@]}" --wal-method=stream --slot="$SLOT_NAME" \\
     --checkpoint=fast --no-password --dbname="$conninfo" >&2
@@ -184,6 +187,7 @@ const CLONE_REPLICA = `clone_replica() {
   mv -- "$staging" "$PGDATA"
   log "replica cloned"
 }`;
+}
 
 /**
  * A replica starting from its data gets its slot on the primary back when the slot was dropped
@@ -239,9 +243,10 @@ SQL
 }`;
 }
 
-/** What runs: the passfile, then a new data directory made or an old one kept, then provisioning or standby settings. */
-const MAIN = `# The replication passfile serves pg_basebackup now and the WAL receiver later.
-write_passfile "$PGPASSFILE" replication
+/** What runs: the passfile and the tablespaces' directories, then a new data directory made or an old one kept, then provisioning or standby settings. */
+function main(tablespaces: boolean): string {
+  return `# The replication passfile serves pg_basebackup now and the WAL receiver later.
+write_passfile "$PGPASSFILE" replication${tablespaces ? '\nmake_tablespace_dirs' : ''}
 
 case $POSTGRES_ROLE in
   primary | replica) ;;
@@ -278,3 +283,4 @@ else
   write_standby_settings "$PGDATA"
 fi
 `;
+}

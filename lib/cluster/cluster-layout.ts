@@ -13,6 +13,8 @@ export const CLUSTER_PATHS = {
   /** The optional WAL volume. */
   walVolume: '/var/lib/postgresql/wal',
   walDir: '/var/lib/postgresql/wal/pg_wal',
+  /** The tablespaces' volumes, one subdirectory each: `<tablespacesDir>/<name>`. */
+  tablespacesDir: '/var/lib/postgresql/tablespaces',
   /** Unix socket directory (an emptyDir: the root filesystem is read-only). */
   socketDir: '/var/run/postgresql',
   /** In-memory emptyDir holding the replication passfile. */
@@ -34,6 +36,8 @@ export const CLUSTER_PATHS = {
 export const CLUSTER_FILES = {
   postgresqlConf: 'postgresql.conf',
   pgHbaConf: 'pg_hba.conf',
+  /** The pg_ident maps of hbaRules' identMap option. */
+  pgIdentConf: 'pg_ident.conf',
   bootstrapScript: 'bootstrap.sh',
   patroniConfig: 'patroni.yml',
   /** HA mode: Patroni's dynamic configuration as the props want it, which the settings agent keeps the store at. */

@@ -2,12 +2,14 @@ import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { HbaRulesModel, resolveHbaRules } from './hba-rules';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
 import { synchronousStandbyNames } from './synchronous-replication';
+import { resolveTablespaces, TablespaceModel, tablespaceMounts } from './tablespaces';
 import { BackupModel, resolveBackup } from '../backup/backup-model';
 import { backupCertificateDnsNames } from '../backup/backup-objects';
 import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
@@ -103,6 +105,10 @@ export interface ClusterModel {
   readonly allowedCidrs: string[];
   /** Whether pg_hba admits the superuser over TCP. */
   readonly superuserNetworkAccess: boolean;
+  /** The props' pg_hba.conf rules and pg_ident.conf maps. */
+  readonly hba: HbaRulesModel;
+  /** Tablespaces on volumes of their own. */
+  readonly tablespaces: TablespaceModel[];
   readonly tls?: ResolvedTls;
   /** The names clients and replicas verify the server certificate against. */
   readonly certificateDnsNames: string[];
@@ -142,7 +148,7 @@ const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
   listen_addresses: setByConstruct('allowedCidrs (PostgreSQL listens on every pod address)'),
   port: setByConstruct('port'),
   hba_file: setByConstruct('allowedCidrs'),
-  ident_file: setByConstruct('allowedCidrs'),
+  ident_file: setByConstruct('identMaps'),
   config_file: setByConstruct('settings or extraParameters'),
   data_directory: setByConstruct('storage'),
   password_encryption: setByConstruct('nothing: scram-sha-256 is the only method the library allows'),
@@ -161,7 +167,7 @@ const RESERVED_PARAMETERS = new ReservedSettings(new Map(Object.entries({
   ssl: setByConstruct('tls'),
   ssl_cert_file: setByConstruct('tls.secretName'),
   ssl_key_file: setByConstruct('tls.secretName'),
-  ssl_ca_file: setByConstruct('nothing: clients log in with passwords, not certificates'),
+  ssl_ca_file: setByConstruct('hbaRules with HbaMethod.CERT (client certificates are verified against the tls Secret\'s ca.crt)'),
   ssl_min_protocol_version: setByConstruct('tls.minimumProtocolVersion'),
   ssl_max_protocol_version: { problem: 'would hold clients back from newer TLS versions', use: 'tls.minimumProtocolVersion' },
   logging_collector: STDERR_LOGS,
@@ -203,6 +209,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
       'give at most "64Ti" (twice the largest machines offered today), or check the unit');
   }
   const storage = resolveStorage(scope, props);
+  const tablespaces = resolveTablespaces(scope, props.tablespaces, storage.storageClassName);
   const settings = resolveSettings(scope, props, topology, resources, storage, version);
   const superuser = resolveCredentials(scope, 'superuserSecret', props.superuserSecret);
   const replication = resolveCredentials(scope, 'replicationSecret', props.replicationSecret);
@@ -225,7 +232,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     to: version, highAvailability: topology.highAvailability !== undefined, walVolume: storage.walSize !== undefined,
   });
   const backup = resolveClusterBackup(scope, props, {
-    topology, storage, tls, superuser, componentLabels, user, majorUpgradeTo: majorUpgrade?.to.major,
+    topology, storage, tablespaces, tls, superuser, componentLabels, user, majorUpgradeTo: majorUpgrade?.to.major,
   });
   const sources = resolveSources(scope, props, { clusterName: name, highAvailability: topology.highAvailability !== undefined, majorUpgrade });
   return {
@@ -247,6 +254,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     ...settings,
     allowedCidrs,
     superuserNetworkAccess: props.superuserNetworkAccess ?? false,
+    tablespaces, hba: resolveHbaRules(scope, props.hbaRules, props.identMaps, tls),
     ...(tls ? { tls } : {}),
     // Replicas reach the primary pod through the headless Service: `<pod>.<name>-headless`.
     certificateDnsNames: [
@@ -415,6 +423,7 @@ function resolveAllowedCidrs(scope: IConstruct, props: PostgresStatefulClusterPr
 interface BackupContext {
   readonly topology: Topology;
   readonly storage: ClusterModel['storage'];
+  readonly tablespaces: TablespaceModel[];
   readonly tls?: ResolvedTls;
   readonly superuser: ResolvedCredentials;
   readonly componentLabels: ClusterModel['componentLabels'];
@@ -437,10 +446,12 @@ function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterP
     sidecarMounts: [
       { name: 'data', mountPath: CLUSTER_PATHS.dataVolume },
       ...(storage.walSize ? [{ name: 'wal', mountPath: CLUSTER_PATHS.walVolume }] : []),
+      // A backup follows pg_tblspc's links to the tablespaces' volumes.
+      ...tablespaceMounts(context.tablespaces).map((mount) => ({ name: mount.name, mountPath: mount.mountPath })),
       { name: 'socket', mountPath: CLUSTER_PATHS.socketDir },
       { name: 'tls', mountPath: CLUSTER_PATHS.tlsDir },
     ],
-    dataVolumeNames: ['data', 'wal'],
+    dataVolumeNames: ['data', 'wal', ...tablespaceMounts(context.tablespaces).map((mount) => mount.name)],
     instancePodHosts: topology.podNames.map((pod) => `${pod}.${topology.objectNames.headless}`),
     ...(tls ? { tls } : {}),
     // pgBackRest's servers let in clients by their certificate's CN.

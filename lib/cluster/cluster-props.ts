@@ -1,10 +1,12 @@
 import { Duration } from 'cdk8s';
+import { HbaRule, IdentMapping } from './hba-rules';
 import { HighAvailability } from './high-availability';
 import { MajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings } from './postgresql-settings';
 import { PrimaryRecovery } from './primary-recovery';
 import { CloneOptions, StandbyOptions } from './source-cluster';
 import { SynchronousReplication } from './synchronous-replication';
+import { PostgresTablespace } from './tablespaces';
 import { BackupOptions } from '../backup/backup-props';
 import { PostgresCredentials } from '../core/credentials';
 import { PostgresRole } from '../core/endpoint-binding';
@@ -181,6 +183,21 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly superuserNetworkAccess?: boolean;
   /**
+   * pg_hba.conf lines of your own, checked at synth: socket rules come before the library's
+   * socket line, TCP rules after the superuser's rejection and the replicas' lines and before
+   * the allowedCidrs lines (pg_hba takes the first line that matches). Plain TCP without TLS,
+   * trust, password and md5 are refused.
+   * @default - only the library's lines
+   */
+  readonly hbaRules?: HbaRule[];
+  /**
+   * pg_ident.conf lines: the maps hbaRules' `identMap` names, such as a client certificate's CN
+   * logging in as a role. The first map rolls the pods once (ident_file is read at start);
+   * later changes are reloaded.
+   * @default - no maps
+   */
+  readonly identMaps?: IdentMapping[];
+  /**
    * CPU and memory of each instance.
    * @default - 250m/1 CPU, 1Gi memory
    */
@@ -197,6 +214,14 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - a 10Gi data volume of the default StorageClass
    */
   readonly storage?: PostgresStorage;
+  /**
+   * Tablespaces, each on a volume of its own in every instance, mounted at
+   * `/var/lib/postgresql/tablespaces/<name>`; the primary creates them at start. A tablespace
+   * added to a running cluster is a new volume claim template: recreate the StatefulSets with
+   * `kubectl delete sts --cascade=orphan` (the change impact report says so).
+   * @default - none: everything lives in the data volume
+   */
+  readonly tablespaces?: PostgresTablespace[];
   /**
    * PVC retention when the cluster is deleted or scaled down.
    * @default VolumeRetention.RETAIN

@@ -1,7 +1,7 @@
 import { parse, stringify } from 'yaml';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, ParameterValue } from './cluster-model';
-import { renderPgHbaConf } from './pg-hba-conf';
+import { identLines, renderPgHbaConf } from './pg-hba-conf';
 import { parameterSections, PATRONI_MANAGED_PARAMETERS, RECOVERY_PARAMETERS } from './postgresql-conf';
 import { RESTORE_SCRIPT_PATH } from '../backup/backup-scripts';
 import { selectorLabels } from '../core/labels';
@@ -64,6 +64,8 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       // parameters would be moved here by Patroni, replacing the whole section).
       ...(Object.keys(recovery).length > 0 ? { recovery_conf: recovery } : {}),
       pg_hba: pgHba,
+      // Patroni writes these to the data directory's pg_ident.conf and reloads.
+      ...(model.hba.identMaps.length > 0 ? { pg_ident: identLines(model) } : {}),
       callbacks: { on_start: scriptPath, on_role_change: scriptPath },
       basebackup: [{ checkpoint: 'fast' }, ...walDir],
     },
@@ -117,12 +119,14 @@ export function renderPatroniDynamicConfig(model: ClusterModel): string {
  * before it.
  */
 export function patroniRestartFiles(configFiles: { [file: string]: string }): { [file: string]: string } {
-  const reloaded: string[] = [CLUSTER_FILES.patroniConfig, CLUSTER_FILES.patroniDynamicConfig, CLUSTER_FILES.postgresqlConf, CLUSTER_FILES.pgHbaConf];
+  const reloaded: string[] = [CLUSTER_FILES.patroniConfig, CLUSTER_FILES.patroniDynamicConfig, CLUSTER_FILES.postgresqlConf, CLUSTER_FILES.pgHbaConf,
+    CLUSTER_FILES.pgIdentConf];
   const others = Object.fromEntries(Object.entries(configFiles).filter(([name]) => !reloaded.includes(name)));
   const config = parse(configFiles[CLUSTER_FILES.patroniConfig], { version: '1.1' });
   delete config.bootstrap;
   delete config.postgresql.parameters;
   delete config.postgresql.pg_hba;
+  delete config.postgresql.pg_ident;
   return { ...others, [`${CLUSTER_FILES.patroniConfig} (restart)`]: JSON.stringify(config) };
 }
 

@@ -1,6 +1,7 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { REPLICATION_SECRET_DIR } from './provisioning';
+import { TablespaceModel, tablespaceShellFunctions } from './tablespaces';
 import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
 
 /**
@@ -50,7 +51,7 @@ fi`;
  * there carries the pod's template revision (lib/cluster/rollout-order.ts). The settings agent
  * (lib/cluster/patroni-settings-agent.ts) starts in the background first.
  */
-export function renderPatroniStartScript(clusterName: string): string {
+export function renderPatroniStartScript(clusterName: string, tablespaces: readonly TablespaceModel[] = []): string {
   return `#!/usr/bin/env bash
 # patroni-start.sh of cluster "${clusterName}", rendered by cdk8s-postgres.
 # Writes the credentials Patroni needs from the mounted Secrets into a file only this user may
@@ -65,7 +66,11 @@ ${logFunction('patroni-start')}
 ${CREDENTIAL_FUNCTIONS}
 
 ${MAJOR_VERSION_CHECK}
-
+${tablespaces.length > 0 ? `
+# Patroni's pg_basebackup fills them; Patroni empties them with the data directory before cloning again.
+${tablespaceShellFunctions(tablespaces)}
+make_tablespace_dirs
+` : ''}
 # A YAML single-quoted scalar, where only the quote needs escaping (doubled); secret() refuses line breaks.
 yaml_value() {
   local value=\${1//\\'/\\'\\'}

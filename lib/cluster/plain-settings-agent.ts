@@ -180,7 +180,7 @@ log "watching $conf_file and $hba_file every \${interval}s$([[ $POSTGRES_ROLE ==
 while true; do
   if pg_isready --quiet; then
     conf=$(< "$conf_file")
-    hba=$(< "$hba_file")
+    hba=${model.hba.identMaps.length > 0 ? `$(cat -- "$hba_file" "$CONFIG_DIR/${CLUSTER_FILES.pgIdentConf}")` : '$(< "$hba_file")'}
     if [[ $conf != "$applied_conf" || $hba != "$applied_hba" ]] && reload "$conf" "$hba"; then
       applied_conf=$conf
       applied_hba=$hba

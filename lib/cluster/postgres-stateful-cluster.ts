@@ -16,7 +16,7 @@ import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartSc
 import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
 import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
 import { renderPatroniUpgradeScript } from './patroni-upgrade-script';
-import { renderPgHbaConf } from './pg-hba-conf';
+import { renderPgHbaConf, renderPgIdentConf } from './pg-hba-conf';
 import { renderReplicaSlots, renderSettingsAgentScript, settingsAgentContainer } from './plain-settings-agent';
 import { renderPostgresqlConf } from './postgresql-conf';
 import { PrimaryRecovery } from './primary-recovery';
@@ -24,6 +24,7 @@ import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
 import { restartChecksum } from './restart-checksum';
 import { fastStop, leaderHandoverHook, primaryStopHook } from './rollout-order';
+import { tablespaceClaims, tablespaceMounts } from './tablespaces';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
 import { ClaimTemplate, readWriteOnceClaimSpec } from '../core/claim-template';
@@ -124,6 +125,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     addLibraryValidation(this, () => this.validateMemory());
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.highAvailability !== undefined);
     (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
+    this.provisioning.setTablespaces(model.tablespaces);
     this.name = model.name;
     this.instances = model.instances;
     this.readWriteHost = model.readWriteHost;
@@ -394,6 +396,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const plain = () => ({
       [CLUSTER_FILES.postgresqlConf]: renderPostgresqlConf(model),
       [CLUSTER_FILES.pgHbaConf]: renderPgHbaConf(model, this.monitored),
+      ...(model.hba.identMaps.length > 0 ? { [CLUSTER_FILES.pgIdentConf]: renderPgIdentConf(model) } : {}),
     });
     // In the HA mode, postgresql.conf only serves restore.sh's recovery run, before Patroni starts.
     return model.highAvailability
@@ -415,7 +418,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private modeScriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
     return this.model.highAvailability ? {
       [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
-      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name),
+      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name, this.model.tablespaces),
       [CLUSTER_FILES.patroniSettingsAgent]: renderPatroniSettingsAgent(this.model),
     }
       : {
@@ -463,7 +466,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     };
   }
 
-  /** The data volume's claim, and the WAL volume's with storage.walSize; volumeClaimTemplates carry only the fixed selector labels. */
+  /** The data volume's claim, the WAL volume's with storage.walSize, the tablespaces'; volumeClaimTemplates carry only the fixed selector labels. */
   private claims(labels: ComponentLabels): ClaimTemplate[] {
     const storage = this.model.storage;
     return [
@@ -471,13 +474,16 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ...(storage.walSize
         ? [new ClaimTemplate('wal', selectorLabels(labels), readWriteOnceClaimSpec(storage.walSize, storage.walStorageClassName ?? storage.storageClassName))]
         : []),
+      ...tablespaceClaims(this.model.tablespaces, selectorLabels(labels)),
     ];
   }
 
   private podSpec(kind: PodKind, provisioning: ProvisioningModel): k8s.PodSpec {
     const model = this.model;
     const volumes = this.volumes;
-    const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : [])];
+    // The tablespaces are data too: the bootstrap makes their directories, restore.sh and pg_basebackup fill them.
+    const dataMounts = [volumeMount('data', CLUSTER_PATHS.dataVolume), ...(model.storage.walSize ? [volumeMount('wal', CLUSTER_PATHS.walVolume)] : []),
+      ...tablespaceMounts(model.tablespaces)];
     const tlsMounts = volumes.tls ? [volumes.tls.volume.readOnlyMount(CLUSTER_PATHS.tlsDir)] : [];
     const certificateMaker = volumes.tls?.initContainers ?? [];
     const server = kind === 'member' ? this.patroniContainer() : this.postgresContainer(kind);

@@ -3,8 +3,8 @@ import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
 import { backupParameters } from '../backup/backup-objects';
 import { TLS_FILES } from '../core/tls';
 
-/** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`). */
-export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file']);
+/** Parameters Patroni sets itself from its own settings (`listen`, `pg_hba`, `pg_ident`). */
+export const PATRONI_MANAGED_PARAMETERS = new Set(['listen_addresses', 'port', 'hba_file', 'ident_file']);
 
 /** Parameters Patroni takes in `postgresql.recovery_conf` and writes only when the member is a replica. */
 export const RECOVERY_PARAMETERS = new Set(['restore_command']);
@@ -25,6 +25,8 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
         port: model.port,
         unix_socket_directories: CLUSTER_PATHS.socketDir,
         hba_file: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgHbaConf}`,
+        // Only with maps: initdb's empty file serves until then, and ident_file is read at start.
+        ...(model.hba.identMaps.length > 0 ? { ident_file: `${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgIdentConf}` } : {}),
         password_encryption: 'scram-sha-256',
       }),
     },
@@ -35,6 +37,8 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
         ssl_cert_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.certificate}`,
         ssl_key_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.key}`,
         ssl_min_protocol_version: model.tls.minimumProtocolVersion,
+        // Client certificates of hbaRules' cert lines are verified against the Secret's CA.
+        ...(model.hba.clientCertificates ? { ssl_ca_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` } : {}),
       }),
     }] : []),
     {

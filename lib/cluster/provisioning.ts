@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
 import { REPLICATION_GROUP } from './cluster-layout';
 import { DatabaseModel } from './cluster-model';
+import { renderTablespaceSql, TablespaceModel } from './tablespaces';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
 import { propError } from '../core/errors';
 import { PASSWORD_LOOKUP_FUNCTION } from '../core/password-lookup';
@@ -25,6 +26,8 @@ export interface ProvisioningModel {
   /** The superuser and the replication role first, then the others by their Secret. */
   readonly roles: readonly RoleModel[];
   readonly databases: readonly DatabaseModel[];
+  /** Created (or dropped) after the roles, before the databases. */
+  readonly tablespaces: readonly TablespaceModel[];
   /** Roles allowed to call the password lookup function. */
   readonly passwordLookupRoles: readonly RoleModel[];
 }
@@ -75,6 +78,7 @@ export class Provisioning {
   private readonly exclusiveSecrets = new Set<string>();
   /** The secret directories of the roles allowed to call the password lookup function. */
   private readonly passwordLookupDirs: string[] = [];
+  private tablespaces: readonly TablespaceModel[] = [];
 
   /** @param rewind whether the replication role runs pg_rewind (the HA mode), or else the plain mode's settings agent */
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
@@ -97,6 +101,7 @@ export class Provisioning {
     return {
       roles,
       databases: this.databases,
+      tablespaces: this.tablespaces,
       passwordLookupRoles: this.passwordLookupDirs.map((dir) => this.added.find((role) => role.secretDir === dir)!),
     };
   }
@@ -133,6 +138,14 @@ export class Provisioning {
     return added;
   }
 
+  /** The tablespaces the primary keeps in step; their owners become login roles kept in step with their Secrets. */
+  public setTablespaces(tablespaces: readonly TablespaceModel[]): void {
+    tablespaces.forEach((tablespace, index) => {
+      if (tablespace.owner) this.addRole(tablespace.owner, [], { credentials: `tablespaces[${index}].owner` });
+    });
+    this.tablespaces = tablespaces;
+  }
+
   /** Lets the role of these credentials call the password lookup function in every database. */
   public addPasswordLookup(credentials: PostgresCredentials, prop: string): void {
     const role = this.addRole(credentials, [], { credentials: prop });
@@ -142,7 +155,12 @@ export class Provisioning {
 
 /** The role provisioned for a database's owner. */
 function ownerOf(provisioning: ProvisioningModel, database: DatabaseModel): RoleModel {
-  return provisioning.roles.find((role) => sameSecret(role.credentials, database.owner))!;
+  return roleOf(provisioning, database.owner);
+}
+
+/** The role provisioned from these credentials. */
+function roleOf(provisioning: ProvisioningModel, credentials: ResolvedCredentials): RoleModel {
+  return provisioning.roles.find((role) => sameSecret(role.credentials, credentials))!;
 }
 
 /** A role's directory in the secrets volume, named after its Secret: stable whatever the order roles are added in. */
@@ -209,6 +227,7 @@ export function renderProvisioningSql(provisioning: ProvisioningModel): string {
       ...(role.views ?? []).map((view) => `GRANT SELECT ON ${view} TO :"role_name";`),
     );
   }
+  lines.push(...renderTablespaceSql(provisioning.tablespaces, (owner) => roleOf(provisioning, owner).secretDir));
   for (const database of provisioning.databases) {
     lines.push(
       `\\set owner \`cat "$CREDENTIALS_DIR/${ownerOf(provisioning, database).secretDir}/username"\``,
