@@ -28,6 +28,7 @@ export { VolumeRepositoryProps } from './backup/volume-repository';
 export { ObjectStoreRepositoryOptions, RepositoryCipher } from './backup/object-store';
 export { S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
 export { GcsCredentials, GcsKeyType, GcsRepositoryProps } from './backup/gcs-repository';
+export { LogAnalysis, LogReportServer } from './cluster/log-analysis';
 export { AzureCredentials, AzureKeyType, AzureRepositoryProps, AzureUriStyle } from './backup/azure-repository';
 export { PostgresStatefulCluster } from './cluster/postgres-stateful-cluster';
 export { EndpointRole } from './core/endpoint';

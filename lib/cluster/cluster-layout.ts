@@ -50,6 +50,8 @@ export const CLUSTER_FILES = {
   patroniUpgradeCoordinator: 'patroni-upgrade.py',
   /** The plain mode's settings agent sidecar. */
   settingsAgentScript: 'settings-agent.sh',
+  /** With logAnalysis: the pgBadger sidecar's loop. */
+  pgBadgerReportScript: 'pgbadger-report.sh',
   /** The plain mode: the replicas' slot names for the current instances, which the primary's settings agent keeps. */
   replicaSlots: 'replica-slots',
 } as const;

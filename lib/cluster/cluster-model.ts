@@ -6,6 +6,7 @@ import { HbaRulesModel, resolveHbaRules } from './hba-rules';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
+import { LogAnalysisModel, resolveLogAnalysis } from './log-analysis';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
 import { synchronousStandbyNames } from './synchronous-replication';
@@ -115,6 +116,8 @@ export interface ClusterModel {
   readonly resources: ResolvedResources;
   readonly storage: { readonly size: string; readonly storageClassName?: string; readonly walSize?: string; readonly walStorageClassName?: string };
   readonly volumeRetention: VolumeRetention;
+  /** pgBadger: logs to files on the data volume and the report sidecar. */
+  readonly logAnalysis?: LogAnalysisModel;
   readonly spread: PodSpread;
   readonly terminationGracePeriodSeconds: number;
   readonly user: UserMetadata;
@@ -136,7 +139,7 @@ const EXTENSION_PARAMETER = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/;
 
 const SOCKET = setByConstruct('nothing: the probes and bootstrap rely on the socket path');
 const ARCHIVING = setByConstruct('backup (WAL goes to every repository)');
-const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'nothing: kubectl logs reads stderr' };
+const STDERR_LOGS = { problem: 'would move logs away from stderr, where the construct sends them', use: 'logAnalysis (log files for pgBadger on the data volume)' };
 /** Off, writes may never reach the disk, or reach it torn: a crash of the node corrupts the data. */
 const CRASH_SAFETY = {
   problem: 'may turn off crash safety: a crash of the node could corrupt the data and the replicas cloned from it',
@@ -218,6 +221,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
       'is also superuserSecret: the superuser would replicate through the lines that admit only the replication role',
       'give the replication role a Secret of its own');
   }
+  const logAnalysis = resolveLogAnalysis(scope, props.logAnalysis, props.extraParameters ?? {});
   const databases = resolveDatabases(scope, props);
   const allowedCidrs = resolveAllowedCidrs(scope, props);
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
@@ -264,6 +268,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     resources,
     storage,
     volumeRetention: requireEnum(scope, 'volumeRetention', props.volumeRetention ?? VolumeRetention.RETAIN, { VolumeRetention }),
+    ...(logAnalysis ? { logAnalysis } : {}),
     spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, { PodSpread }),
     terminationGracePeriodSeconds: graceSeconds,
     user,

@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import { HbaRule, IdentMapping } from './hba-rules';
 import { HighAvailability } from './high-availability';
 import { MajorUpgrade } from './major-upgrade';
+import { LogAnalysis } from './log-analysis';
 import { PostgresqlSettings } from './postgresql-settings';
 import { PrimaryRecovery } from './primary-recovery';
 import { CloneOptions, StandbyOptions } from './source-cluster';
@@ -243,3 +244,10 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly partOf?: string;
 }
+  /**
+   * pgBadger reports: PostgreSQL logs to files on the data volume in a format pgBadger parses
+   * (no longer to stderr: `kubectl logs` then shows only the server's first lines), and a sidecar
+   * in every instance pod writes that instance's HTML report beside them, optionally served.
+   * @default - logs go to stderr only, with no report
+   */
+  readonly logAnalysis?: LogAnalysis;

@@ -7,6 +7,7 @@ import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL }
 import { ClusterModel, resolveClusterModel } from './cluster-model';
 import { MemoryCheck, PostgresStatefulClusterProps } from './cluster-props';
 import { ProbeTiming } from './failover-profile';
+import { logAnalysisContainers, renderPgBadgerReportScript } from './log-analysis-pod';
 import { majorUpgradeInitContainers, OLD_BINARIES_VOLUME } from './major-upgrade-pod';
 import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
@@ -196,7 +197,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         // archive-push to the repository host and S3; the backup jobs come in to pgBackRest's server.
         ...backupRules.egress,
       ],
-      peerIngress: [...(ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : []), ...backupRules.ingress],
+      peerIngress: [...(ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : []), ...backupRules.ingress,
+        // The reports hold query texts: only the clients logAnalysis.server names.
+        ...(model.logAnalysis?.server?.clients ?? []).map((peer) => ({ peer, port: model.logAnalysis!.server!.port }))],
     });
     this.network.allowClients('replication', [this.serverPods]);
   }
@@ -381,11 +384,15 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       : selectorLabels(labels, role !== undefined);
     const postgresPort = { name: 'postgres', port: this.model.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' };
     // The headless Service spans every instance, so it also carries the sidecars' ports, added at synth.
-    if (headless) this.sidecars.reserveServicePorts([postgresPort]);
+    const reportServer = this.model.logAnalysis?.server;
+    const ownPorts = [postgresPort, ...(headless && reportServer ? [{
+      name: 'pgbadger-http', port: reportServer.port, targetPort: k8s.IntOrString.fromString('pgbadger-http'), protocol: 'TCP',
+    }] : [])];
+    if (headless) this.sidecars.reserveServicePorts(ownPorts);
     const spec = (): k8s.ServiceSpec => ({
       ...(headless ? { clusterIp: 'None', publishNotReadyAddresses: true } : { type: 'ClusterIP' }),
       selector,
-      ports: headless ? this.sidecars.withServicePorts([postgresPort]) : [postgresPort],
+      ports: headless ? this.sidecars.withServicePorts(ownPorts) : ownPorts,
     });
     new k8s.KubeService(this, id, { metadata: this.metadata(name, role ?? 'database'), spec: headless ? Lazy.any({ produce: spec }) : spec() });
   }
@@ -412,7 +419,9 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private scriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
     const upgrade: { [file: string]: string } = this.model.majorUpgrade
       ? { [CLUSTER_FILES.majorUpgradeScript]: renderMajorUpgradeScript(this.model.name), ...this.patroniUpgradeFiles() } : {};
-    return { ...upgrade, ...this.modeScriptFiles(provisioning) };
+    const logAnalysis: { [file: string]: string } = this.model.logAnalysis
+      ? { [CLUSTER_FILES.pgBadgerReportScript]: renderPgBadgerReportScript() } : {};
+    return { ...upgrade, ...logAnalysis, ...this.modeScriptFiles(provisioning) };
   }
 
   private modeScriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
@@ -517,7 +526,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           volumes.tmp.mount('/tmp'),
           ...backup?.postgresMounts ?? [],
         ],
-      }), ...(kind === 'member' ? [] : [this.settingsAgent(kind)]), ...backup?.sidecars ?? []],
+      }), ...(kind === 'member' ? [] : [this.settingsAgent(kind)]), ...backup?.sidecars ?? [], ...this.logAnalysisContainers()],
       volumes: [
         volumes.config.volume,
         volumes.scripts.volume,
@@ -546,6 +555,17 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
 
   /** The HA mode's init containers after the certificate's: none but while majorUpgrade is set. */
   private memberInitContainers(mounts: k8s.VolumeMount[]): k8s.Container[] {
+  /** With logAnalysis: the pgBadger sidecar on the data volume, and its reports' server. */
+  private logAnalysisContainers(): k8s.Container[] {
+    const logAnalysis = this.model.logAnalysis;
+    if (!logAnalysis) return [];
+    return logAnalysisContainers(logAnalysis, {
+      data: volumeMount('data', CLUSTER_PATHS.dataVolume),
+      scripts: this.volumes.scripts.readOnlyMount(CLUSTER_PATHS.scriptsDir),
+      tmp: this.volumes.tmp.mount('/tmp'),
+    });
+  }
+
     const model = this.model;
     if (!model.majorUpgrade) return [];
     const volumes = this.volumes;

@@ -1,5 +1,6 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
+import { logAnalysisParameters } from './log-analysis';
 import { backupParameters } from '../backup/backup-objects';
 import { TLS_FILES } from '../core/tls';
 
@@ -41,7 +42,10 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
         ...(model.hba.clientCertificates ? { ssl_ca_file: `${CLUSTER_PATHS.tlsDir}/${TLS_FILES.authority}` } : {}),
       }),
     }] : []),
-    {
+    model.logAnalysis ? {
+      comment: 'Logs go to files on the data volume, in the stderr format with the prefix pgBadger reads (logAnalysis).',
+      parameters: parameters(logAnalysisParameters(model.logAnalysis)),
+    } : {
       comment: 'Logs go to stderr, where the container runtime collects them.',
       parameters: parameters({ logging_collector: false, log_destination: 'stderr', log_line_prefix: '%m [%p] %q%u@%d ' }),
     },

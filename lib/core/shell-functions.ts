@@ -58,14 +58,15 @@ trap cleanup EXIT
 
 # start_temporary_server <data directory> [-c name=value ...]: PostgreSQL with its socket in the
 # private $workdir and no TCP listener, so no client connects, and synchronous replication off,
-# as no replica confirms commits meanwhile. It waits as long as a recovery replays: pg_ctl still
+# as no replica confirms commits meanwhile; its log goes to the container's stderr even with
+# logAnalysis's collector. It waits as long as a recovery replays: pg_ctl still
 # fails at once when the server exits.
 start_temporary_server() {
   local pgdata=$1
   shift
   temporary_server=$pgdata
   pg_ctl --pgdata="$pgdata" --wait --timeout=86400 --silent \\
-    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' $*" \\
+    --options="-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$workdir -c synchronous_standby_names='' -c logging_collector=off $*" \\
     start >&2
 }`;
 
