@@ -4,9 +4,9 @@ import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout'
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
 import { HbaRulesModel, resolveHbaRules } from './hba-rules';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
+import { LogAnalysisModel, resolveLogAnalysis } from './log-analysis';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
-import { LogAnalysisModel, resolveLogAnalysis } from './log-analysis';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
 import { synchronousStandbyNames } from './synchronous-replication';

@@ -1,8 +1,8 @@
 import { Duration } from 'cdk8s';
 import { HbaRule, IdentMapping } from './hba-rules';
 import { HighAvailability } from './high-availability';
-import { MajorUpgrade } from './major-upgrade';
 import { LogAnalysis } from './log-analysis';
+import { MajorUpgrade } from './major-upgrade';
 import { PostgresqlSettings } from './postgresql-settings';
 import { PrimaryRecovery } from './primary-recovery';
 import { CloneOptions, StandbyOptions } from './source-cluster';
@@ -199,6 +199,13 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly identMaps?: IdentMapping[];
   /**
+   * pgBadger reports: PostgreSQL logs to files on the data volume in a format pgBadger parses
+   * (no longer to stderr: `kubectl logs` then shows only the server's first lines), and a sidecar
+   * in every instance pod writes that instance's HTML report beside them, optionally served.
+   * @default - logs go to stderr only, with no report
+   */
+  readonly logAnalysis?: LogAnalysis;
+  /**
    * CPU and memory of each instance.
    * @default - 250m/1 CPU, 1Gi memory
    */
@@ -244,10 +251,3 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    */
   readonly partOf?: string;
 }
-  /**
-   * pgBadger reports: PostgreSQL logs to files on the data volume in a format pgBadger parses
-   * (no longer to stderr: `kubectl logs` then shows only the server's first lines), and a sidecar
-   * in every instance pod writes that instance's HTML report beside them, optionally served.
-   * @default - logs go to stderr only, with no report
-   */
-  readonly logAnalysis?: LogAnalysis;

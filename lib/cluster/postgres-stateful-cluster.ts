@@ -544,17 +544,6 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     };
   }
 
-  /** The HA mode's scripts of a major upgrade: the step of every member and the election it runs through Patroni's store. */
-  private patroniUpgradeFiles(): { [file: string]: string } {
-    if (!this.model.highAvailability) return {};
-    return {
-      [CLUSTER_FILES.patroniUpgradeScript]: renderPatroniUpgradeScript(this.model.name),
-      [CLUSTER_FILES.patroniUpgradeCoordinator]: renderPatroniUpgradeCoordinator(this.model.name),
-    };
-  }
-
-  /** The HA mode's init containers after the certificate's: none but while majorUpgrade is set. */
-  private memberInitContainers(mounts: k8s.VolumeMount[]): k8s.Container[] {
   /** With logAnalysis: the pgBadger sidecar on the data volume, and its reports' server. */
   private logAnalysisContainers(): k8s.Container[] {
     const logAnalysis = this.model.logAnalysis;
@@ -566,6 +555,17 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     });
   }
 
+  /** The HA mode's scripts of a major upgrade: the step of every member and the election it runs through Patroni's store. */
+  private patroniUpgradeFiles(): { [file: string]: string } {
+    if (!this.model.highAvailability) return {};
+    return {
+      [CLUSTER_FILES.patroniUpgradeScript]: renderPatroniUpgradeScript(this.model.name),
+      [CLUSTER_FILES.patroniUpgradeCoordinator]: renderPatroniUpgradeCoordinator(this.model.name),
+    };
+  }
+
+  /** The HA mode's init containers after the certificate's: none but while majorUpgrade is set. */
+  private memberInitContainers(mounts: k8s.VolumeMount[]): k8s.Container[] {
     const model = this.model;
     if (!model.majorUpgrade) return [];
     const volumes = this.volumes;
