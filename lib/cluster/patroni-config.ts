@@ -1,6 +1,7 @@
 import { parse, stringify } from 'yaml';
 import { CLUSTER_FILES, CLUSTER_PATHS, PATRONI_ROLE_LABEL, PATRONI_SCOPE_LABEL } from './cluster-layout';
 import { ClusterModel, ParameterValue } from './cluster-model';
+import { patroniCloneBootstrap, patroniSourceMethods, patroniStandbyCluster, standbyReplicationTls } from './patroni-source';
 import { identLines, renderPgHbaConf } from './pg-hba-conf';
 import { parameterSections, PATRONI_MANAGED_PARAMETERS, RECOVERY_PARAMETERS } from './postgresql-conf';
 import { RESTORE_SCRIPT_PATH } from '../backup/backup-scripts';
@@ -49,6 +50,8 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
         method: 'restore',
         restore: { command: RESTORE_SCRIPT_PATH, keep_existing_recovery_conf: true },
       } : {}),
+      // A clone: patroni-source.sh copies the source instead (patroni-source.ts).
+      ...patroniCloneBootstrap(model),
       post_bootstrap: scriptPath,
     },
     postgresql: {
@@ -56,7 +59,8 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       pgpass: CLUSTER_PATHS.passfile,
       listen: `*:${model.port}`,
       use_unix_socket: true,
-      authentication: { superuser: {}, replication: verified, rewind: verified },
+      // A standby streaming from its source verifies the source's certificate and the members' (patroni-source.ts).
+      authentication: { superuser: {}, replication: standbyReplicationTls(model) ?? verified, rewind: standbyReplicationTls(model) ?? verified },
       // Also here: Patroni takes the settings every member must share (max_connections,
       // wal_level, ...) only from its store, the others from here, applied by a reload.
       parameters,
@@ -68,6 +72,7 @@ export function renderPatroniConfig(model: ClusterModel, monitored: boolean): st
       ...(model.hba.identMaps.length > 0 ? { pg_ident: identLines(model) } : {}),
       callbacks: { on_start: scriptPath, on_role_change: scriptPath },
       basebackup: [{ checkpoint: 'fast' }, ...walDir],
+      ...patroniSourceMethods(model),
     },
   };
   return `# patroni.yml of cluster "${model.name}", rendered by cdk8s-postgres: change the construct's props, not this file.\n${stringify(config, YAML_OPTIONS)}`;
@@ -93,6 +98,7 @@ function patroniParameters(model: ClusterModel): { parameters: Parameters; recov
  */
 function dynamicConfiguration(model: ClusterModel, parameters: Parameters) {
   const ha = model.highAvailability!;
+  const standby = patroniStandbyCluster(model);
   return {
     ttl: ha.ttlSeconds,
     loop_wait: ha.loopWaitSeconds,
@@ -103,6 +109,8 @@ function dynamicConfiguration(model: ClusterModel, parameters: Parameters) {
     synchronous_mode_strict: ha.synchronousModeStrict,
     ...(ha.memberSlotsTtlSeconds !== undefined ? { member_slots_ttl: ha.memberSlotsTtlSeconds } : {}),
     postgresql: { use_pg_rewind: true, use_slots: true, parameters },
+    // A standby cluster while `standby` is set; the settings agent removes it once dropped, which promotes.
+    ...(standby ? { standby_cluster: standby } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
+import { PatroniStartSource, REPLICATION_AUTHORITY_FILE } from './patroni-source';
 import { REPLICATION_SECRET_DIR } from './provisioning';
 import { TablespaceModel, tablespaceShellFunctions } from './tablespaces';
 import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
@@ -51,7 +52,9 @@ fi`;
  * there carries the pod's template revision (lib/cluster/rollout-order.ts). The settings agent
  * (lib/cluster/patroni-settings-agent.ts) starts in the background first.
  */
-export function renderPatroniStartScript(clusterName: string, tablespaces: readonly TablespaceModel[] = []): string {
+export function renderPatroniStartScript(clusterName: string, tablespaces: readonly TablespaceModel[] = [], source?: PatroniStartSource): string {
+  // A standby streaming from its source replicates as the source's replication role (patroni-source.ts).
+  const replicationDir = source?.replicationSecretDir ?? REPLICATION_SECRET_DIR;
   return `#!/usr/bin/env bash
 # patroni-start.sh of cluster "${clusterName}", rendered by cdk8s-postgres.
 # Writes the credentials Patroni needs from the mounted Secrets into a file only this user may
@@ -96,15 +99,18 @@ trap 'rm -f -- "$config_dir/secrets.yml.tmp"' EXIT
     printf 'postgresql:\\n  authentication:\\n    superuser:\\n'
     yaml_credentials '      ' superuser
     printf '    replication:\\n'
-    yaml_credentials '      ' ${REPLICATION_SECRET_DIR}
+    yaml_credentials '      ' ${replicationDir}
     # pg_rewind runs as the replication role, granted the functions it reads the new leader
     # with: pg_hba.conf rejects the superuser over the network.
     printf '    rewind:\\n'
-    yaml_credentials '      ' ${REPLICATION_SECRET_DIR}
+    yaml_credentials '      ' ${replicationDir}
   } > "$config_dir/secrets.yml.tmp"
 )
 mv -f -- "$config_dir/secrets.yml.tmp" "$config_dir/secrets.yml"
-# The pod's template revision as a member tag: a leader's preStop hook hands over to a member on a newer one.
+${source ? `# The standby's replication connections verify its members and its source: both CAs in one file.
+cat -- ${source.authorities.join(' ')} > ${REPLICATION_AUTHORITY_FILE}.tmp
+mv -f -- ${REPLICATION_AUTHORITY_FILE}.tmp ${REPLICATION_AUTHORITY_FILE}
+` : ''}# The pod's template revision as a member tag: a leader's preStop hook hands over to a member on a newer one.
 if [[ -n \${${TEMPLATE_REVISION_ENV}:-} ]]; then
   printf 'tags:\\n  ${TEMPLATE_TAG}: %s\\n' "$(yaml_value "$${TEMPLATE_REVISION_ENV}")" > "$config_dir/tags.yml"
 fi
