@@ -44,9 +44,10 @@ exec pgbackrest --config="$config" --stanza=${model.stanza} --repo="$repository"
 /**
  * restore.sh: creates the data directory from a backup instead of initdb. The plain mode runs
  * it from its bootstrap on the primary, Patroni as its custom bootstrap method (it takes the
- * `--datadir=` argument Patroni passes). It reads RESTORE_ENVIRONMENT.
+ * `--datadir=` argument Patroni passes). It reads RESTORE_ENVIRONMENT. A clone renders it for its
+ * source's stanza and repository, and runs it with the source's config.
  */
-export function renderRestoreScript(model: BackupModel): string {
+export function renderRestoreScript(model: Pick<BackupModel, 'stanza' | 'restore'>): string {
   const restore = model.restore;
   if (!restore) throw new Error(`cluster "${model.stanza}" has no backup.restore: there is no restore script to render`);
   const target = restore.targetTime === undefined

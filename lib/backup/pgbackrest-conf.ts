@@ -19,8 +19,8 @@ type Line = RepositoryOption;
 export function renderInstanceConf(model: BackupModel): string {
   const cluster = model.cluster;
   const tls = (file: string) => `${cluster.tlsDir}/${file}`;
-  return render(model, 'instance', 'archive-push (archive_command), archive-get and restore in the instance pods, and their server sidecar', [
-    ...common(model),
+  return render(model.stanza, 'instance', 'archive-push (archive_command), archive-get and restore in the instance pods, and their server sidecar', [
+    ...common(model.ioTimeoutSeconds),
     ...model.repositories.flatMap((repository): Line[] => (repository.repoHost ? [
       [`repo${repository.index}-host`, model.repoHostPodHost!],
       [`repo${repository.index}-host-type`, 'tls'],
@@ -40,8 +40,8 @@ export function renderInstanceConf(model: BackupModel): string {
 
 /** The repository host's config: its TLS server over the repositories that live on it (the volume repositories). */
 export function renderRepoHostConf(model: BackupModel): string {
-  return render(model, 'repo-host', 'the repository host\'s TLS server, which serves the volume repositories to the instances', [
-    ...common(model),
+  return render(model.stanza, 'repo-host', 'the repository host\'s TLS server, which serves the volume repositories to the instances', [
+    ...common(model.ioTimeoutSeconds),
     ...model.repositories.filter((repository) => repository.repoHost).flatMap((repository) => repository.options),
     ...server(model, BACKUP_PATHS.tlsDir),
   ], []);
@@ -55,8 +55,8 @@ export function renderRepoHostConf(model: BackupModel): string {
 export function renderBackupConf(model: BackupModel, repository: RepositoryModel): string {
   const cluster = model.cluster;
   const tls = (file: string) => `${BACKUP_PATHS.tlsDir}/${file}`;
-  return render(model, `backup-repo${repository.index}`, `the backup CronJobs of repository ${repository.index}`, [
-    ...common(model),
+  return render(model.stanza, `backup-repo${repository.index}`, `the backup CronJobs of repository ${repository.index}`, [
+    ...common(model.ioTimeoutSeconds),
     // A CronJob's backup should not wait for the next scheduled checkpoint.
     ['start-fast', 'y'],
     // The primary starts and stops the backup; the files come from a replica pgBackRest finds among the instances.
@@ -80,13 +80,33 @@ export function renderBackupConf(model: BackupModel, repository: RepositoryModel
   }));
 }
 
-function common(model: BackupModel): Line[] {
+/**
+ * A clone's or standby's config for its source (`source.conf`), read by its restore and
+ * archive-get only: the source's repository and stanza, never this cluster's own, so nothing of
+ * this cluster is ever archived there.
+ */
+export function renderSourceConf(source: { readonly name: string; readonly repository: { readonly options: Line[] } }, cluster: {
+  readonly name: string; readonly pgdata: string; readonly port: number; readonly socketDir: string; readonly lockDir: string;
+  readonly ioTimeoutSeconds: number;
+}): string {
+  const reader = `cluster "${cluster.name}"`;
+  return render(source.name, `source, read by ${reader}`, `the restore and archive-get (restore_command) of ${reader}, which copies or follows this one`, [
+    ...common(cluster.ioTimeoutSeconds, cluster.lockDir),
+    ...source.repository.options,
+  ], [
+    ['pg1-path', cluster.pgdata],
+    ['pg1-port', cluster.port],
+    ['pg1-socket-path', cluster.socketDir],
+  ]);
+}
+
+function common(ioTimeoutSeconds: number, lockPath: string = BACKUP_PATHS.lockDir): Line[] {
   return [
     // The root filesystem is read-only: locks go to an emptyDir, logs to the console only.
-    ['lock-path', BACKUP_PATHS.lockDir],
+    ['lock-path', lockPath],
     ['log-level-console', 'info'],
     ['log-level-file', 'off'],
-    ['io-timeout', model.ioTimeoutSeconds],
+    ['io-timeout', ioTimeoutSeconds],
   ];
 }
 
@@ -102,14 +122,14 @@ function server(model: BackupModel, tlsDir: string): Line[] {
   ];
 }
 
-function render(model: BackupModel, role: string, what: string, global: Line[], stanza: Line[]): string {
+function render(stanzaName: string, role: string, what: string, global: Line[], stanza: Line[]): string {
   const line = ([key, value]: Line) => `${key}=${value}`;
   return [
-    `# pgbackrest.conf (${role}) of cluster "${model.stanza}", rendered by cdk8s-postgres: change the construct's props, not this file.`,
+    `# pgbackrest.conf (${role}) of cluster "${stanzaName}", rendered by cdk8s-postgres: change the construct's props, not this file.`,
     `# Read by ${what}.`,
     '[global]',
     ...global.map(line),
-    ...(stanza.length > 0 ? ['', `[${model.stanza}]`, ...stanza.map(line)] : []),
+    ...(stanza.length > 0 ? ['', `[${stanzaName}]`, ...stanza.map(line)] : []),
     '',
   ].join('\n');
 }

@@ -2,6 +2,7 @@ import { ClusterModel } from './cluster-model';
 import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
+import { COPIED_DATA_FUNCTIONS, renderSourceFunctions, SOURCE_ENVIRONMENT } from './source-bootstrap-script';
 import { tablespaceShellFunctions } from './tablespaces';
 import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
@@ -11,7 +12,7 @@ import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '.
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM', 'HEADLESS_SERVICE', 'PRIMARY_RECOVERY',
+  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM', 'HEADLESS_SERVICE', 'PRIMARY_RECOVERY', ...SOURCE_ENVIRONMENT,
 ] as const;
 
 /**
@@ -26,10 +27,12 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     TEMPORARY_SERVER_FUNCTIONS,
     MAJOR_VERSION_FUNCTIONS,
     ...(model.tablespaces.length > 0 ? [tablespaceShellFunctions(model.tablespaces)] : []),
+    ...(model.clone || model.standby ? [renderSourceFunctions(model)] : []),
     INITIALIZE_PRIMARY,
     provisionPrimary(renderProvisioningSql(provisioning)),
     PRIMARY_CONNINFO,
     STANDBY_SETTINGS,
+    COPIED_DATA_FUNCTIONS,
     cloneReplica(model.tablespaces.length > 0),
     replicaSlot(model.backup !== undefined),
     IDENTITY_FUNCTIONS,
@@ -85,6 +88,10 @@ reset_staging() {
 
 initialize_primary() {
   local staging="$PGDATA.initdb" superuser replica address pod position
+  if [[ -n \${SOURCE_MODE:-} ]]; then
+    initialize_from_source
+    return
+  fi
   if [[ -n $RESTORE_SCRIPT ]]; then
     log "creating the cluster from a backup"
     "$RESTORE_SCRIPT"
@@ -113,17 +120,17 @@ function provisionPrimary(provisioningSql: string): string {
 # as replicas are not streaming yet to confirm commits. PGOPTIONS keeps the statements, which
 # carry passwords, out of every log.
 provision_primary() {
-  local superuser
-  superuser=$(secret superuser username)
+  local superuser provisioning_server_options
   workdir=$(mktemp -d)
-  write_passfile "$workdir/pgpass" superuser
-  start_temporary_server "$PGDATA"
+  provisioning_login
+  start_temporary_server "$PGDATA" "\${provisioning_server_options[@]}"
   PGPASSFILE="$workdir/pgpass" PGOPTIONS='${PROVISIONING_PGOPTIONS}' psql --host="$workdir" --username="$superuser" \\
     --dbname=postgres --no-psqlrc --quiet --set=ON_ERROR_STOP=1 > /dev/null <<'SQL'
 ${provisioningSql}
 SQL
   pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
   temporary_server=""
+  provisioning_done
   log "roles and databases provisioned"
 }`;
 }
@@ -277,7 +284,10 @@ elif [[ $POSTGRES_ROLE == primary ]]; then
 else
   clone_replica
 fi
-if [[ $POSTGRES_ROLE == primary ]]; then
+if [[ $POSTGRES_ROLE == primary && \${SOURCE_MODE:-} == standby ]]; then
+  follow_source
+elif [[ $POSTGRES_ROLE == primary ]]; then
+  promote_former_standby
   provision_primary
 else
   write_standby_settings "$PGDATA"

@@ -25,6 +25,7 @@ import { PROVISION_ENVIRONMENT, renderProvisionScript } from './provision-script
 import { Provisioning, ProvisioningModel, REPLICATION_SECRET_DIR } from './provisioning';
 import { restartChecksum } from './restart-checksum';
 import { fastStop, leaderHandoverHook, primaryStopHook } from './rollout-order';
+import { renderSourceObjects, SourcePodAdditions } from './source-pod';
 import { tablespaceClaims, tablespaceMounts } from './tablespaces';
 import { backupNetworkRules, InstancePodAdditions, instancePodAdditions, renderBackupObjects } from '../backup/backup-objects';
 import { certificateVolume, CertificateVolume } from '../core/certificate-volume';
@@ -102,6 +103,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private readonly sidecars = new SidecarSet(this);
   /** With `backup`: the pgBackRest config, server sidecar and restore hook of every instance pod. */
   private readonly backupAdditions?: InstancePodAdditions;
+  /** With `clone` or `standby`: what the instance pods add to reach the source. */
+  private readonly sourceAdditions: SourcePodAdditions;
   private readonly network: NetworkAccess;
   /** The instance pods' volumes but the claims, declared once and mounted through the same objects. */
   private readonly volumes: ClusterVolumes;
@@ -119,6 +122,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const model = resolveClusterModel(this, id, props);
     this.model = model;
     this.backupAdditions = model.backup && instancePodAdditions(model.backup);
+    this.sourceAdditions = renderSourceObjects(this, model);
     this.volumes = clusterVolumes(model);
     validateUniqueNames(this);
     this.demands.push(...clusterConnectionDemands(this.node.path, model));
@@ -195,7 +199,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           ...ha.apiServerCidrs.flatMap((cidr) => ha.apiServerPorts.map((port) => ({ peer: { cidr }, port }))),
         ] : []),
         // archive-push to the repository host and S3; the backup jobs come in to pgBackRest's server.
-        ...backupRules.egress,
+        ...backupRules.egress, ...this.sourceAdditions.egress,
       ],
       peerIngress: [...(ha ? [{ peer: this.serverPods, port: ha.restApiPort }] : []), ...backupRules.ingress,
         // The reports hold query texts: only the clients logAnalysis.server names.
@@ -499,7 +503,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     const backup = this.backupAdditions;
     // The plain mode's primary runs restore.sh in its init container; Patroni runs it itself.
     const restore = kind === 'primary' ? backup?.restore : undefined;
-    const env = distinctNames([...server.env ?? [], ...backup?.postgresEnv ?? [], ...(kind === 'member' ? backup?.restore?.env ?? [] : [])]);
+    const source = this.sourceAdditions;
+    const env = distinctNames([...server.env ?? [], ...backup?.postgresEnv ?? [], ...source.env, ...(kind === 'member' ? backup?.restore?.env ?? [] : [])]);
     return {
       // Only Patroni talks to the API server.
       ...restrictedPod({ serviceAccountName: model.objectNames.serviceAccount, uid: model.uid, apiServerAccess: kind === 'member' }, {
@@ -525,6 +530,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
           volumes.shm.mount('/dev/shm'),
           volumes.tmp.mount('/tmp'),
           ...backup?.postgresMounts ?? [],
+          ...source.mounts,
         ],
       }), ...(kind === 'member' ? [] : [this.settingsAgent(kind)]), ...backup?.sidecars ?? [], ...this.logAnalysisContainers()],
       volumes: [
@@ -540,6 +546,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         ...(kind === 'member' ? [volumes.patroni.volume] : []),
         ...(kind !== 'replica' && model.majorUpgrade ? [OLD_BINARIES_VOLUME.volume] : []),
         ...backup?.volumes ?? [],
+        ...source.volumes,
       ],
     };
   }
@@ -611,7 +618,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   private secretsVolume(kind: PodKind, provisioning: ProvisioningModel): PodVolume {
     const restApi = kind === 'member' ? [secretProjection(PATRONI_API_SECRET_DIR, this.model.highAvailability!.restApiCredentials)] : [];
     return PodVolume.projected('secrets', [...provisioning.roles.filter((role) => kind !== 'replica' || role.secretDir === REPLICATION_SECRET_DIR)
-      .map((role) => secretProjection(role.secretDir, role.credentials)), ...restApi]);
+      .map((role) => secretProjection(role.secretDir, role.credentials)), ...restApi, ...(kind !== 'replica' ? this.sourceAdditions.secretProjections : [])]);
   }
 
   /** The plain mode's init container: initdb (or a restore) on the primary, a clone on a replica, then provisioning. */
@@ -634,13 +641,14 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       // Resolves to every instance pod, ready or not: an empty primary asks them whether they hold the cluster.
       HEADLESS_SERVICE: model.objectNames.headless,
       PRIMARY_RECOVERY: role === 'primary' && model.primaryRecovery !== PrimaryRecovery.REFUSE ? model.primaryRecovery : '',
+      ...this.sourceAdditions.bootstrapEnv,
     };
     const volumes = this.volumes;
     return restrictedContainer({
       name: 'bootstrap',
       image: model.image,
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
-      env: distinctNames([...environmentVariables(environment), ...restore?.env ?? []]),
+      env: distinctNames([...environmentVariables(environment), ...restore?.env ?? [], ...this.sourceAdditions.env]),
       resources: resourceRequirements(model.resources),
       volumeMounts: [
         ...mounts.filter((mount) => mount.name !== 'tls'),
@@ -653,6 +661,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
         volumes.auth.mount(CLUSTER_PATHS.authDir),
         volumes.tmp.mount('/tmp'),
         ...restore?.mounts ?? [],
+        ...this.sourceAdditions.mounts,
       ],
     });
   }

@@ -1,6 +1,7 @@
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel, Parameter, ParameterValue } from './cluster-model';
 import { logAnalysisParameters } from './log-analysis';
+import { sourceParameters } from './source-pod';
 import { backupParameters } from '../backup/backup-objects';
 import { TLS_FILES } from '../core/tls';
 
@@ -49,7 +50,12 @@ export function parameterSections(model: ClusterModel): ParameterSection[] {
       comment: 'Logs go to stderr, where the container runtime collects them.',
       parameters: parameters({ logging_collector: false, log_destination: 'stderr', log_line_prefix: '%m [%p] %q%u@%d ' }),
     },
-    ...(model.backup ? [{ comment: 'WAL archiving to every pgBackRest repository; replicas fetch from them what the primary no longer has', parameters: backupParameters(model.backup) }] : []),
+    ...(model.backup ? [{
+      comment: 'WAL archiving to every pgBackRest repository; replicas fetch from them what the primary no longer has',
+      // A standby's restore_command is its source's until promotion.
+      parameters: backupParameters(model.backup).filter((parameter) => !(model.standby && parameter.name === 'restore_command')),
+    }] : []),
+    ...(model.standby?.source.repository ? [{ comment: 'A standby cluster: its instances fetch the source\'s WAL from its repository', parameters: sourceParameters(model) }] : []),
     { comment: 'Sizes, replication and the settings from props', parameters: model.parameters },
   ];
 }
