@@ -13,6 +13,7 @@ import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig, renderPatroniDynamicConfig } from './patroni-config';
 import { renderPatroniSettingsAgent } from './patroni-settings-agent';
+import { PATRONI_SOURCE_SCRIPT, patroniStartSource, renderPatroniSourceScript } from './patroni-source';
 import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
 import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
 import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
@@ -429,9 +430,11 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   }
 
   private modeScriptFiles(provisioning: ProvisioningModel): { [file: string]: string } {
+    const patroniSource = this.model.highAvailability ? renderPatroniSourceScript(this.model) : undefined;
     return this.model.highAvailability ? {
       [CLUSTER_FILES.provisionScript]: renderProvisionScript(this.model, provisioning),
-      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name, this.model.tablespaces),
+      [CLUSTER_FILES.patroniStartScript]: renderPatroniStartScript(this.model.name, this.model.tablespaces, patroniStartSource(this.model)),
+      ...(patroniSource ? { [PATRONI_SOURCE_SCRIPT]: patroniSource } : {}),
       [CLUSTER_FILES.patroniSettingsAgent]: renderPatroniSettingsAgent(this.model),
     }
       : {
