@@ -18,7 +18,9 @@ export { ApiServerAccess, HighAvailability } from './cluster/high-availability';
 export { FailoverProfile } from './cluster/failover-profile';
 export { MajorUpgrade, MajorUpgradeTransfer } from './cluster/major-upgrade';
 export { PrimaryRecovery } from './cluster/primary-recovery';
-export { LogAnalysis, LogReportServer } from './cluster/log-analysis';
+export { PostgresNamedRole } from './cluster/named-roles';
+export { PostgresExtension } from './cluster/extensions';
+export { RoleAttributes } from './core/role-attributes';
 export { PostgresTablespace } from './cluster/tablespaces';
 export { HbaConnection, HbaMethod, HbaRule, IdentMapping } from './cluster/hba-rules';
 export { Ensure } from './core/ensure';
@@ -26,6 +28,7 @@ export { CloneMethod, CloneOptions, SourceCluster, SourceRepository, SourceStrea
 export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';
+export { LogAnalysis, LogReportServer } from './cluster/log-analysis';
 export { ObjectStoreRepositoryOptions, RepositoryCipher } from './backup/object-store';
 export { S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
 export { GcsCredentials, GcsKeyType, GcsRepositoryProps } from './backup/gcs-repository';

@@ -2,10 +2,13 @@ import { Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { CLUSTER_FILES, CLUSTER_PATHS, replicaSlotName } from './cluster-layout';
 import { MemoryCheck, PostgresStatefulClusterProps, VolumeRetention } from './cluster-props';
+import { DatabaseModel, declaredExtensionNames, resolveDatabases } from './databases';
+import { extensionPreloadLibraries } from './extensions';
 import { HbaRulesModel, resolveHbaRules } from './hba-rules';
 import { HighAvailabilityModel, resolveHighAvailability } from './high-availability';
 import { LogAnalysisModel, resolveLogAnalysis } from './log-analysis';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
+import { NamedRoleModel, resolveNamedRoles } from './named-roles';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
@@ -37,12 +40,6 @@ export type ParameterValue = string | number | boolean;
 export interface Parameter {
   readonly name: string;
   readonly value: ParameterValue;
-}
-
-/** A database the primary creates if it is missing. */
-export interface DatabaseModel {
-  readonly name: string;
-  readonly owner: ResolvedCredentials;
 }
 
 /** Everything the renderers and the construct need, resolved and validated once. */
@@ -93,6 +90,8 @@ export interface ClusterModel {
   readonly superuser: ResolvedCredentials;
   readonly replication: ResolvedCredentials;
   readonly databases: DatabaseModel[];
+  /** Roles declared by name, without a Secret. */
+  readonly namedRoles: NamedRoleModel[];
   /** postgresql.conf parameters chosen by props and defaults (paths and ports are the renderer's). */
   readonly parameters: Parameter[];
   readonly maxConnections: number;
@@ -127,7 +126,6 @@ export interface ClusterModel {
 const REPLICA_SUFFIX = '-replica';
 /** The uid of the postgres user in the Docker official and Debian images, for an image of the user's. */
 const CUSTOM_IMAGE_UID = 999;
-const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const POSTGRES_MEMORY = /^([0-9]+)(kB|MB|GB|TB)$/;
 /** The largest memory limit a cluster takes: twice the largest machines offered (32Ti), so a typo such as "999999Ti" is caught. */
 const MAX_MEMORY_LIMIT_BYTES = 64 * 2 ** 40;
@@ -255,6 +253,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     superuser,
     replication,
     databases,
+    namedRoles: resolveNamedRoles(scope, props.namedRoles),
     ...settings,
     allowedCidrs,
     superuserNetworkAccess: props.superuserNetworkAccess ?? false,
@@ -356,7 +355,8 @@ function resolveSettings(scope: IConstruct, props: PostgresStatefulClusterProps,
     hot_standby: settings.hotStandby ?? true,
     hot_standby_feedback: settings.hotStandbyFeedback ?? false,
     synchronous_commit: requireEnum(scope, 'settings.synchronousCommit', settings.synchronousCommit ?? SynchronousCommit.ON, { SynchronousCommit }),
-    shared_preload_libraries: resolvePreloadLibraries(scope, settings.sharedPreloadLibraries),
+    shared_preload_libraries: resolvePreloadLibraries(scope, settings.sharedPreloadLibraries,
+      extensionPreloadLibraries(declaredExtensionNames(props))),
   };
   for (const memoryParameter of MEMORY_PARAMETERS) {
     checkMemoryRange(scope, version, memoryParameter, String(typed[memoryParameter]));
@@ -528,16 +528,18 @@ function resolveExtraParameters(scope: IConstruct, extra: { [name: string]: stri
 
 /**
  * shared_preload_libraries as one list: each a library's file name in PostgreSQL's $libdir
- * (`pg_stat_statements`, `auto_explain`, `timescaledb`); that the image has it only the server can tell.
+ * (`pg_stat_statements`, `auto_explain`, `timescaledb`), then those the declared extensions need
+ * that the list lacks; that the image has them only the server can tell.
  */
-function resolvePreloadLibraries(scope: IConstruct, libraries: string[] | undefined): string | undefined {
+function resolvePreloadLibraries(scope: IConstruct, libraries: string[] | undefined, extensionLibraries: string[]): string | undefined {
   libraries?.forEach((library, index) => {
     if (typeof library !== 'string' || !LIBRARY_NAME.test(library)) {
       throw propError(scope, `settings.sharedPreloadLibraries[${index}]`, library, 'is not a library name',
         'give the file name of a library the image installs, such as "pg_stat_statements": letters, digits, "_", "-" and ".", at most 255 characters');
     }
   });
-  return libraries?.join(',');
+  const all = [...new Set([...libraries ?? [], ...extensionLibraries])];
+  return libraries === undefined && all.length === 0 ? undefined : all.join(',');
 }
 
 /** A typed whole-number setting, within the range the cluster's PostgreSQL takes for its parameter. */
@@ -577,22 +579,6 @@ const TYPED_SETTING_PROPS: { [prop in keyof Required<PostgresqlSettings>]: true 
   synchronousCommit: true, sharedPreloadLibraries: true,
 };
 const TYPED_SETTINGS = new Set(Object.keys(TYPED_SETTING_PROPS));
-
-function resolveDatabases(scope: IConstruct, props: PostgresStatefulClusterProps): DatabaseModel[] {
-  const seen = new Set<string>();
-  return (props.databases ?? []).map((database, index) => {
-    const prop = `databases[${index}].name`;
-    if (!DATABASE_NAME.test(database.name)) {
-      throw propError(scope, prop, database.name, 'is not a plain lower-case identifier',
-        'use lower-case letters, digits and "_", starting with a letter or "_", at most 63 characters');
-    }
-    if (['postgres', 'template0', 'template1'].includes(database.name) || seen.has(database.name)) {
-      throw propError(scope, prop, database.name, 'already exists', 'choose another database name');
-    }
-    seen.add(database.name);
-    return { name: database.name, owner: resolveCredentials(scope, `databases[${index}].owner`, database.owner) };
-  });
-}
 
 /** The memory parameters the typed settings set. */
 const MEMORY_PARAMETERS = ['shared_buffers', 'effective_cache_size', 'work_mem', 'maintenance_work_mem', 'max_slot_wal_keep_size', 'wal_keep_size'];

@@ -1,8 +1,10 @@
 import { Duration } from 'cdk8s';
+import { PostgresExtension } from './extensions';
 import { HbaRule, IdentMapping } from './hba-rules';
 import { HighAvailability } from './high-availability';
 import { LogAnalysis } from './log-analysis';
 import { MajorUpgrade } from './major-upgrade';
+import { PostgresNamedRole } from './named-roles';
 import { PostgresqlSettings } from './postgresql-settings';
 import { PrimaryRecovery } from './primary-recovery';
 import { CloneOptions, StandbyOptions } from './source-cluster';
@@ -11,6 +13,7 @@ import { PostgresTablespace } from './tablespaces';
 import { BackupOptions } from '../backup/backup-props';
 import { PostgresCredentials } from '../core/credentials';
 import { PostgresRole } from '../core/endpoint-binding';
+import { Ensure } from '../core/ensure';
 import { ContainerResources } from '../core/resources';
 import { PodSpread } from '../core/scheduling';
 import { WorkloadProps } from '../core/user-metadata';
@@ -25,12 +28,53 @@ export enum MemoryCheck {
   OFF = 'off',
 }
 
-/** A database created when the primary is first initialized. */
+/**
+ * A database reconciled at every start of the primary: created if missing, its owner and
+ * connection limit set to the declared state, its extensions created, updated or dropped.
+ */
 export interface PostgresDatabase {
-  /** Database name: lower-case letters, digits and `_`, starting with a letter or `_`. */
+  /**
+   * Database name: lower-case letters, digits and `_`, starting with a letter or `_`. `postgres`
+   * may be declared for its extensions only.
+   */
   readonly name: string;
-  /** Secret of the owning role, a login role kept in step with it like those of `roles`. */
-  readonly owner: PostgresCredentials;
+  /**
+   * Whether the database should exist. ABSENT closes it to new connections and drops it unless
+   * sessions are still connected, which is logged.
+   * @default Ensure.PRESENT
+   */
+  readonly ensure?: Ensure;
+  /**
+   * Secret of the owning role, a login role kept in step with it like those of `roles`.
+   * @default - the superuser
+   */
+  readonly owner?: PostgresCredentials;
+  /**
+   * Character set, at creation only (a database keeps its own; a different one is logged).
+   * @default - template1's, UTF8 as initdb made it
+   */
+  readonly encoding?: string;
+  /**
+   * LC_COLLATE and LC_CTYPE, at creation only (a database keeps its own; a different one is logged).
+   * @default - template1's, C.UTF-8 as initdb made it
+   */
+  readonly locale?: string;
+  /**
+   * Database copied at creation.
+   * @default - template1, or template0 when `encoding` or `locale` is set
+   */
+  readonly template?: string;
+  /**
+   * Concurrent sessions in the database; -1 for no limit.
+   * @default -1
+   */
+  readonly connectionLimit?: number;
+  /**
+   * Extensions of the database; those that must be preloaded (pg_stat_statements, pg_cron,
+   * pgaudit, pg_wait_sampling, timescaledb) add their library to shared_preload_libraries.
+   * @default - none
+   */
+  readonly extensions?: PostgresExtension[];
 }
 
 /** Persistent volumes of each instance. */
@@ -129,6 +173,12 @@ export interface PostgresStatefulClusterProps extends WorkloadProps {
    * @default - none besides the superuser, the replication role and the database owners
    */
   readonly roles?: PostgresRole[];
+  /**
+   * Roles declared by name, without a Secret: group roles, login roles that need no password,
+   * and roles to drop (`ensure: Ensure.ABSENT`).
+   * @default - none
+   */
+  readonly namedRoles?: PostgresNamedRole[];
   /**
    * Typed postgresql.conf parameters.
    * @default - defaults derived from the memory limit and the instance count

@@ -129,7 +129,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     this.demands.push(...clusterConnectionDemands(this.node.path, model));
     addLibraryValidation(this, () => this.validateConnectionBudget());
     addLibraryValidation(this, () => this.validateMemory());
-    this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.highAvailability !== undefined);
+    this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.namedRoles,
+      model.highAvailability !== undefined);
     (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
     this.provisioning.setTablespaces(model.tablespaces);
     this.name = model.name;
@@ -295,8 +296,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
   }
 
   private provision(role: PostgresRole, prop: string): void {
-    this.provisioning.addRole(role.credentials, role.memberOf ?? [], { credentials: `${prop}.credentials`, memberOf: `${prop}.memberOf` },
-      role.ownSecret ?? false);
+    this.provisioning.addRole(role.credentials, role.memberOf ?? [],
+      { credentials: `${prop}.credentials`, memberOf: `${prop}.memberOf`, attributes: `${prop}.attributes` }, role.ownSecret ?? false, role.attributes);
   }
 
   /**

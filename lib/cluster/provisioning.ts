@@ -1,18 +1,21 @@
 import { createHash } from 'crypto';
 import { IConstruct } from 'constructs';
 import { REPLICATION_GROUP } from './cluster-layout';
-import { DatabaseModel } from './cluster-model';
+import { DatabaseModel, renderDatabase, renderDatabaseDrop, renderDatabaseExtensions } from './databases';
+import { NamedRoleModel, renderNamedRole, renderNamedRoleGrants, renderRoleDrop, requireNotAbsent, ROLE_NAME } from './named-roles';
 import { renderTablespaceSql, TablespaceModel } from './tablespaces';
 import { PostgresCredentials, ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { Ensure } from '../core/ensure';
 import { propError } from '../core/errors';
 import { PASSWORD_LOOKUP_FUNCTION } from '../core/password-lookup';
+import { RoleAttributes, roleAttributeOptions } from '../core/role-attributes';
 
 /** A role the primary's bootstrap keeps in step with a mounted Secret. */
 export interface RoleModel {
   /** Subdirectory of the secrets volume holding `username` and `password`. */
   readonly secretDir: string;
   readonly credentials: ResolvedCredentials;
-  /** CREATE/ALTER ROLE options besides the password. */
+  /** CREATE/ALTER ROLE options besides the password: LOGIN and the library's own or the declared attributes. */
   readonly options: string;
   readonly memberOf: readonly string[];
   /** Functions the role may execute besides PUBLIC's. */
@@ -26,6 +29,8 @@ export interface ProvisioningModel {
   /** The superuser and the replication role first, then the others by their Secret. */
   readonly roles: readonly RoleModel[];
   readonly databases: readonly DatabaseModel[];
+  /** Roles declared by name: created before, or dropped after, the roles of Secrets and the databases. */
+  readonly namedRoles: readonly NamedRoleModel[];
   /** Created (or dropped) after the roles, before the databases. */
   readonly tablespaces: readonly TablespaceModel[];
   /** Roles allowed to call the password lookup function. */
@@ -38,9 +43,9 @@ export interface RoleSource {
   readonly credentials: string;
   /** The prop of the memberships, when there are any. */
   readonly memberOf?: string;
+  /** The prop of the attributes, when there are any. */
+  readonly attributes?: string;
 }
-
-const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * What pg_rewind needs of a role that is not a superuser (PostgreSQL 11 and later): the HA mode
@@ -78,17 +83,21 @@ export class Provisioning {
   private readonly exclusiveSecrets = new Set<string>();
   /** The secret directories of the roles allowed to call the password lookup function. */
   private readonly passwordLookupDirs: string[] = [];
+  /** The secret directories of the roles whose attributes the props declare, which a second declaration may not change. */
+  private readonly declaredAttributes = new Set<string>();
   private tablespaces: readonly TablespaceModel[] = [];
 
   /** @param rewind whether the replication role runs pg_rewind (the HA mode), or else the plain mode's settings agent */
   constructor(private readonly scope: IConstruct, superuser: ResolvedCredentials, replication: ResolvedCredentials,
-    private readonly databases: readonly DatabaseModel[], rewind: boolean) {
+    private readonly databases: readonly DatabaseModel[], private readonly namedRoles: readonly NamedRoleModel[], rewind: boolean) {
     this.added.push({ secretDir: 'superuser', credentials: superuser, options: 'SUPERUSER LOGIN', memberOf: [] });
     this.added.push({
       secretDir: REPLICATION_SECRET_DIR, credentials: replication, options: 'LOGIN REPLICATION', memberOf: [REPLICATION_GROUP],
       ...(rewind ? { functions: REWIND_FUNCTIONS } : SETTINGS_AGENT_GRANTS),
     });
-    databases.forEach((database, index) => this.addRole(database.owner, [], { credentials: `databases[${index}].owner` }));
+    databases.forEach((database, index) => {
+      if (database.owner) this.addRole(database.owner, [], { credentials: `databases[${index}].owner` });
+    });
   }
 
   /**
@@ -101,6 +110,7 @@ export class Provisioning {
     return {
       roles,
       databases: this.databases,
+      namedRoles: this.namedRoles,
       tablespaces: this.tablespaces,
       passwordLookupRoles: this.passwordLookupDirs.map((dir) => this.added.find((role) => role.secretDir === dir)!),
     };
@@ -108,9 +118,11 @@ export class Provisioning {
 
   /**
    * Adds a login role, or more memberships to a role already added from the same Secret keys.
-   * An exclusive role's Secret may hold no other role, before or after.
+   * An exclusive role's Secret may hold no other role, before or after. Attributes are declared
+   * once per role: a role added again without them keeps them.
    */
-  public addRole(credentials: PostgresCredentials, memberOf: string[], source: RoleSource, exclusive = false): RoleModel {
+  public addRole(credentials: PostgresCredentials, memberOf: string[], source: RoleSource, exclusive = false,
+    attributes?: RoleAttributes): RoleModel {
     const resolved = resolveCredentials(this.scope, source.credentials, credentials);
     const shared = this.added.some((role) => role.credentials.secretName === resolved.secretName);
     if (this.exclusiveSecrets.has(resolved.secretName) || (exclusive && shared)) {
@@ -125,15 +137,32 @@ export class Provisioning {
         throw propError(this.scope, source.memberOf ?? 'memberOf', role, 'is not a plain role name',
           'use lower-case letters, digits and "_", such as "pg_monitor"');
       }
+      requireNotAbsent(this.scope, this.namedRoles, source.memberOf ?? 'memberOf', role);
     }
+    const attributesProp = source.attributes ?? 'attributes';
+    const options = attributes && `LOGIN ${roleAttributeOptions(this.scope, attributesProp, attributes)}`;
     const existingIndex = this.added.findIndex((role) => sameSecret(role.credentials, resolved));
     if (existingIndex >= 0) {
       const existing = this.added[existingIndex];
-      const merged = { ...existing, memberOf: [...existing.memberOf, ...memberOf.filter((role) => !existing.memberOf.includes(role))].sort() };
+      if (options && (existingIndex < 2 || (this.declaredAttributes.has(existing.secretDir) && existing.options !== options))) {
+        throw propError(this.scope, attributesProp, attributes, existingIndex < 2
+          ? 'are declared for the superuser\'s or the replication role\'s Secret, whose attributes the cluster sets'
+          : 'differ from the attributes declared earlier for the role of the same Secret', 'declare a role\'s attributes once, on a role of its own Secret');
+      }
+      if (options) this.declaredAttributes.add(existing.secretDir);
+      const merged = {
+        ...existing,
+        options: options ?? existing.options,
+        memberOf: [...existing.memberOf, ...memberOf.filter((role) => !existing.memberOf.includes(role))].sort(),
+      };
       this.added[existingIndex] = merged;
       return merged;
     }
-    const added = { secretDir: roleSecretDir(resolved), credentials: resolved, options: 'LOGIN', memberOf: [...memberOf].sort() };
+    const secretDir = roleSecretDir(resolved);
+    if (options) this.declaredAttributes.add(secretDir);
+    const added = {
+      secretDir, credentials: resolved, options: options ?? `LOGIN ${roleAttributeOptions(this.scope, attributesProp)}`, memberOf: [...memberOf].sort(),
+    };
     this.added.push(added);
     return added;
   }
@@ -153,9 +182,9 @@ export class Provisioning {
   }
 }
 
-/** The role provisioned for a database's owner. */
+/** The role provisioned for a database's owner: the superuser when it names none. */
 function ownerOf(provisioning: ProvisioningModel, database: DatabaseModel): RoleModel {
-  return roleOf(provisioning, database.owner);
+  return database.owner ? roleOf(provisioning, database.owner) : provisioning.roles[0];
 }
 
 /** The role provisioned from these credentials. */
@@ -199,6 +228,9 @@ const PROVISIONING_SESSION_SETTINGS: { readonly [parameter: string]: string } = 
   'pg_stat_statements.track': 'none',
 };
 
+/** The provisioning session's table of the role names the Secrets hold. */
+const SECRET_ROLES = 'pg_temp.secret_roles';
+
 /** PGOPTIONS for the provisioning psql: the session settings, as `-c name=value` options. */
 export const PROVISIONING_PGOPTIONS = Object.entries(PROVISIONING_SESSION_SETTINGS).map(([name, value]) => `-c ${name}=${value}`).join(' ');
 
@@ -207,19 +239,31 @@ export const PROVISIONING_PGOPTIONS = Object.entries(PROVISIONING_SESSION_SETTIN
  * names and passwords from the mounted Secrets with backquoted `cat` and quotes them itself
  * (:'var' and :"var"), so no password is in the script or argv; run with PROVISIONING_PGOPTIONS,
  * no statement reaches a log. Every statement is idempotent: a restart after a Secret changed
- * sets the new password.
+ * sets the new password, and the declared roles, databases and extensions are brought to their
+ * declared state. What cannot be done safely (dropping a role that owns objects, a database in
+ * use, an extension the image lacks) is a WARNING in the log, and the rest goes on.
+ *
+ * The order: named roles, then the roles of Secrets (which may be members of named roles), the
+ * named roles' memberships, tablespaces, databases, then the roles to drop (once the databases
+ * and tablespaces they owned are gone), and last each database's extensions.
  */
 export function renderProvisioningSql(provisioning: ProvisioningModel): string {
   const readRole = (role: RoleModel) => [
     `\\set role_name \`cat "$CREDENTIALS_DIR/${role.secretDir}/username"\``,
     `\\set role_password \`cat "$CREDENTIALS_DIR/${role.secretDir}/password"\``,
   ];
+  const present = provisioning.namedRoles.filter((role) => role.ensure === Ensure.PRESENT);
+  const absent = provisioning.namedRoles.filter((role) => role.ensure === Ensure.ABSENT);
   const lines = [
     `SELECT 'CREATE ROLE ${REPLICATION_GROUP} NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${REPLICATION_GROUP}') \\gexec`,
+    ...present.flatMap(renderNamedRole),
+    // The names the Secrets hold, which no absent role may drop.
+    ...(absent.length > 0 ? [`CREATE TEMPORARY TABLE ${SECRET_ROLES} (name name);`] : []),
   ];
   for (const role of provisioning.roles) {
     lines.push(
       ...readRole(role),
+      ...(absent.length > 0 ? [`INSERT INTO ${SECRET_ROLES} VALUES (:'role_name');`] : []),
       "SELECT format('CREATE ROLE %I', :'role_name') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role_name') \\gexec",
       `ALTER ROLE :"role_name" WITH ${role.options} PASSWORD :'role_password';`,
       ...role.memberOf.map((group) => `GRANT ${group} TO :"role_name";`),
@@ -227,18 +271,20 @@ export function renderProvisioningSql(provisioning: ProvisioningModel): string {
       ...(role.views ?? []).map((view) => `GRANT SELECT ON ${view} TO :"role_name";`),
     );
   }
+  lines.push(...present.flatMap(renderNamedRoleGrants));
   lines.push(...renderTablespaceSql(provisioning.tablespaces, (owner) => roleOf(provisioning, owner).secretDir));
-  for (const database of provisioning.databases) {
-    lines.push(
-      `\\set owner \`cat "$CREDENTIALS_DIR/${ownerOf(provisioning, database).secretDir}/username"\``,
-      `SELECT format('CREATE DATABASE %I OWNER %I', '${database.name}', :'owner')`,
-      `  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${database.name}') \\gexec`,
-    );
+  const existing = provisioning.databases.filter((database) => database.ensure === Ensure.PRESENT);
+  for (const database of existing.filter((d) => !d.builtIn)) {
+    lines.push(`\\set owner \`cat "$CREDENTIALS_DIR/${ownerOf(provisioning, database).secretDir}/username"\``, ...renderDatabase(database));
   }
+  lines.push(...provisioning.databases.filter((database) => database.ensure === Ensure.ABSENT).flatMap(renderDatabaseDrop));
+  lines.push(...absent.map((role) => renderRoleDrop(role, SECRET_ROLES)));
+  lines.push(...existing.flatMap(renderDatabaseExtensions));
   if (provisioning.passwordLookupRoles.length > 0) {
     // PgBouncer 1.18 has no auth_dbname: the function must exist in every database it routes
     // to. template1 comes first, so databases created later inherit it.
-    for (const database of ['template1', 'postgres', ...provisioning.databases.map((d) => d.name)]) {
+    const names = new Set(['template1', 'postgres', ...existing.map((d) => d.name)]);
+    for (const database of names) {
       lines.push(`\\connect ${database}`, ...renderPasswordLookup(provisioning.passwordLookupRoles, readRole));
     }
   }

@@ -1,6 +1,7 @@
 import { ConnectionDemand } from './connection-budget';
 import { PostgresCredentials } from './credentials';
 import { PasswordLookup } from './password-lookup';
+import { RoleAttributes } from './role-attributes';
 
 /** A login role kept in step with its Secret: created if missing, its password set at every primary start. */
 export interface PostgresRole {
@@ -17,6 +18,12 @@ export interface PostgresRole {
    * @default false
    */
   readonly ownSecret?: boolean;
+  /**
+   * Its attributes (CREATEDB, CONNECTION LIMIT, VALID UNTIL...), set to this state at every start
+   * of the primary; a role is declared with attributes once.
+   * @default - every attribute's default: NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT, no connection limit, no expiry
+   */
+  readonly attributes?: RoleAttributes;
 }
 
 /**
