@@ -156,8 +156,16 @@ export class LocalBackupTopology {
   }
 
   /** The backed-up cluster's instances, not yet bootstrapped, the primary first. */
-  public async instances(): Promise<LocalInstance[]> {
-    const instances = await this.localCluster(this.objects, this.scratch);
+  public instances(): Promise<LocalInstance[]> {
+    return this.instancesOf(this.objects);
+  }
+
+  /**
+   * The instances of `objects` (another synthesis of the cluster, such as one with backup.restore
+   * set) in the same pods' directories, so over the same volumes; they replace the running ones.
+   */
+  public async instancesOf(objects: any[]): Promise<LocalInstance[]> {
+    const instances = await this.localCluster(objects, this.scratch);
     for (const instance of instances) this.pods[instance.host] = this.instancePod(instance);
     return instances;
   }
@@ -170,6 +178,14 @@ export class LocalBackupTopology {
   private localCluster(objects: any[], scratch: string): Promise<LocalInstance[]> {
     return localCluster(objects, this.clusterName, scratch, this.secrets, true,
       (instance, file, text) => (file === BACKUP_FILES.instanceConf ? this.rewriteConf(text, this.instancePod(instance)) : undefined));
+  }
+
+  /**
+   * A pgbackrest.conf of another cluster's instance that reads this topology's repository (a clone's
+   * or standby's source.conf): its own paths and port, this topology's servers.
+   */
+  public foreignConf(instance: LocalInstance, text: string): string {
+    return this.rewriteConf(text, this.instancePod(instance));
   }
 
   private instancePod(instance: LocalInstance): LoopbackPod {
