@@ -86,7 +86,8 @@ describe('HA standby cluster: Patroni\'s standby_cluster', () => {
 
 describe('HA clone: Patroni\'s custom bootstrap', () => {
   test.each([
-    ['from a backup', CloneMethod.FROM_BACKUP, /PGBACKREST_CONFIG=\/etc\/pgbackrest-source\/source\.conf \/etc\/pgbackrest-source\/restore\.sh/],
+    ['from a backup', CloneMethod.FROM_BACKUP,
+      /CONFIG_FILE=\/etc\/postgresql\/postgresql\.conf PGBACKREST_CONFIG=\/etc\/pgbackrest-source\/source\.conf \\\n {2}\/etc\/pgbackrest-source\/restore\.sh/],
     ['from the running cluster', CloneMethod.FROM_RUNNING_CLUSTER, /pg_basebackup --pgdata="\$datadir" --wal-method=stream/],
   ])('%s: bootstrap.method clone runs patroni-source.sh, which then makes the superuser role; no standby_cluster', (_what, method, copy) => {
     const objects = synth({ clone: { source: SOURCE, method } });
@@ -98,6 +99,9 @@ describe('HA clone: Patroni\'s custom bootstrap', () => {
     expect(config.postgresql.authentication.replication.sslrootcert).toBe('/etc/postgresql-tls/ca.crt');
     const script = scripts(objects)['patroni-source.sh'];
     expect(script).toMatch(copy);
+    // restore.sh's temporary server reads the rendered postgresql.conf, which Patroni's clone from a running cluster needs not.
+    const configFiles = Object.keys(findObject(objects, 'ConfigMap', 'orders-dr-patroni').data);
+    expect(configFiles.includes('postgresql.conf')).toBe(method === CloneMethod.FROM_BACKUP);
     expect(script.indexOf('postgres --single')).toBeGreaterThan(script.search(copy));
     expect(shellcheck(script)).toBe('');
   });

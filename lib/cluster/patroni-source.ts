@@ -1,7 +1,8 @@
-import { CLUSTER_PATHS } from './cluster-layout';
+import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { CloneMethod } from './source-cluster';
 import { SOURCE_FILES, SOURCE_PATHS, SOURCE_REPLICATION_SECRET_DIR, SourceModel } from './source-cluster-model';
+import { sourceParameters } from './source-pod';
 import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
 import { TLS_FILES } from '../core/tls';
 
@@ -33,9 +34,12 @@ const sourceScriptPath = () => `${CLUSTER_PATHS.scriptsDir}/${PATRONI_SOURCE_SCR
 const sourceConf = `${SOURCE_PATHS.configDir}/${SOURCE_FILES.conf}`;
 const sourceAuthority = `${SOURCE_PATHS.authorityDir}/${TLS_FILES.authority}`;
 
-/** The source's restore_command: its WAL from its repository, through source.conf. */
-export function sourceRestoreCommand(source: SourceModel): string {
-  return `pgbackrest --config=${sourceConf} --stanza=${source.name} archive-get %f "%p"`;
+/**
+ * Whether restore.sh recovers the data with a temporary server before Patroni starts it (a restore
+ * of the cluster's own backup, or a clone from the source's), which reads the rendered postgresql.conf.
+ */
+export function recoversBeforePatroni(model: ClusterModel): boolean {
+  return model.backup?.restore !== undefined || model.clone?.method === CloneMethod.FROM_BACKUP;
 }
 
 /** patroni.yml's bootstrap additions of a clone: the custom method. */
@@ -52,7 +56,8 @@ export function patroniStandbyCluster(model: ClusterModel): object | undefined {
   const methods = [...(source.repository ? [SOURCE_BACKUP_METHOD] : []), ...(source.streaming ? ['basebackup'] : [])];
   return {
     ...(source.streaming ? { host: source.streaming.host, port: source.streaming.port } : {}),
-    ...(source.repository ? { restore_command: sourceRestoreCommand(source) } : {}),
+    // The source's WAL from its repository, as the plain mode's standby fetches it.
+    ...(source.repository ? { restore_command: sourceParameters(model).find((parameter) => parameter.name === 'restore_command')!.value } : {}),
     create_replica_methods: methods,
   };
 }
@@ -153,7 +158,8 @@ log "copying the running cluster ${source.name} from ${streaming!.host}:${stream
 PGPASSFILE="$workdir/pgpass" pg_basebackup --pgdata="$datadir" --wal-method=stream --checkpoint=fast --no-password \\
   \${wal_dir:+"--waldir=$wal_dir"} \\
   --dbname="host=${streaming!.host} port=${streaming!.port} user=$(conninfo_value "$user") sslmode=verify-full sslrootcert=${sourceAuthority}" >&2`
-    : `PGDATA="$datadir" PG_WALDIR="$wal_dir" PGBACKREST_CONFIG=${sourceConf} ${SOURCE_PATHS.configDir}/${SOURCE_FILES.restoreScript}`;
+    : `PGDATA="$datadir" PG_WALDIR="$wal_dir" CONFIG_FILE=${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.postgresqlConf} PGBACKREST_CONFIG=${sourceConf} \\
+  ${SOURCE_PATHS.configDir}/${SOURCE_FILES.restoreScript}`;
   return `
 ${CREDENTIAL_FUNCTIONS}
 

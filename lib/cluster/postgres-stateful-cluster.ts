@@ -13,7 +13,7 @@ import { renderMajorUpgradeScript } from './major-upgrade-script';
 import { patroniAccess } from './patroni-access';
 import { renderPatroniConfig, renderPatroniDynamicConfig } from './patroni-config';
 import { renderPatroniSettingsAgent } from './patroni-settings-agent';
-import { PATRONI_SOURCE_SCRIPT, patroniStartSource, renderPatroniSourceScript } from './patroni-source';
+import { PATRONI_SOURCE_SCRIPT, patroniStartSource, recoversBeforePatroni, renderPatroniSourceScript } from './patroni-source';
 import { PATRONI_API_SECRET_DIR, PATRONI_START_ENVIRONMENT, renderPatroniStartScript } from './patroni-start-script';
 import { renderPatroniUpgradeCoordinator } from './patroni-upgrade-coordinator';
 import { patroniUpgradeInitContainers } from './patroni-upgrade-pod';
@@ -416,7 +416,7 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       ? {
         [CLUSTER_FILES.patroniConfig]: renderPatroniConfig(model, this.monitored),
         [CLUSTER_FILES.patroniDynamicConfig]: renderPatroniDynamicConfig(model),
-        ...(model.backup?.restore ? plain() : {}),
+        ...(recoversBeforePatroni(model) ? plain() : {}),
       }
       : { ...plain(), [CLUSTER_FILES.replicaSlots]: renderReplicaSlots(model) };
   }
