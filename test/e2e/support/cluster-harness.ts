@@ -5,9 +5,10 @@ import { makePodCertificate } from './certificate-maker';
 import { DAEMONS, DaemonSet } from './daemons';
 import { resolveEnv } from './environment';
 import { localizePaths } from './paths';
-import { daemonGroup, freePort, giveToDaemonUser, runIn, runOkIn, startDaemonIn, waitFor } from './postgres-bin';
+import { daemonGroup, freePort, giveToDaemonUser, RootBinds, runIn, runOkIn, startDaemonIn, waitFor } from './postgres-bin';
 import { BACKUP_PATHS } from '../../../lib/backup/backup-layout';
 import { CLUSTER_FILES, CLUSTER_PATHS } from '../../../lib/cluster/cluster-layout';
+import { SOURCE_PATHS } from '../../../lib/cluster/source-cluster-model';
 import { findObject } from '../../support/synth';
 
 /** Secret name -> key -> value, standing in for the Secrets a cluster references. */
@@ -36,6 +37,11 @@ export class LocalInstance {
   private readonly sidecars: ChildProcess[] = [];
   /** The daemons the pod's containers run: the worker's, or another set's (a major upgrade runs the new major's). */
   public daemons: DaemonSet = DAEMONS;
+  /**
+   * With tablespaces, the pod's own directory bound over their pod path in the containers' mount
+   * namespaces: PostgreSQL keeps a tablespace's absolute path, the same in every pod of a cluster.
+   */
+  private readonly binds: RootBinds = {};
 
   constructor(
     scratch: string,
@@ -54,10 +60,15 @@ export class LocalInstance {
     const init = pod.initContainers.find((c: any) => c.name === 'bootstrap');
     const main = pod.containers.find((c: any) => c.name === 'postgres');
 
-    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock', 'pgbackrest-auth']) mkdirSync(join(this.root, dir), { recursive: true });
+    for (const dir of ['data', 'wal', 'socket', 'auth', 'tmp', 'pgbackrest-lock', 'pgbackrest-auth', 'pgbackrest-source-lock']) mkdirSync(join(this.root, dir), { recursive: true });
     for (const volume of pod.volumes) {
       if (volume.configMap) this.writeConfigMap(volume);
       if (volume.projected) this.writeSecrets(volume, secrets);
+    }
+    if (main.volumeMounts.some((m: any) => m.mountPath.startsWith(`${CLUSTER_PATHS.tablespacesDir}/`))) {
+      mkdirSync(join(this.root, 'tablespaces'), { recursive: true });
+      mkdirSync(CLUSTER_PATHS.tablespacesDir, { recursive: true });
+      this.binds = { [CLUSTER_PATHS.tablespacesDir]: join(this.root, 'tablespaces') };
     }
     giveToDaemonUser(this.root);
     for (const volume of pod.volumes.filter((v: any) => v.secret)) this.writeSecretVolume(volume, secrets);
@@ -111,14 +122,14 @@ export class LocalInstance {
 
   /** Runs the init container's command; returns what it logged. */
   public bootstrap(): string {
-    const result = runIn(this.daemons, this.bootstrapCommand[0], this.bootstrapCommand.slice(1), this.bootstrapEnv);
+    const result = runIn(this.daemons, this.bootstrapCommand[0], this.bootstrapCommand.slice(1), this.bootstrapEnv, undefined, this.binds);
     if (result.status !== 0) throw new Error(`bootstrap of ${this.podName} exited ${result.status}:\n${result.stderr}`);
     return result.stderr;
   }
 
   /** Starts the main container's command and waits until its readiness probe passes. */
   public async start(): Promise<void> {
-    startDaemonIn(this.daemons, this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile, this.secretEnv('postgres'));
+    startDaemonIn(this.daemons, this.postgresCommand[0], this.postgresCommand.slice(1), this.logFile, this.secretEnv('postgres'), this.binds);
     await waitFor(`${this.podName} to pass its readiness probe`, () => this.ready());
   }
 
@@ -130,7 +141,8 @@ export class LocalInstance {
     const container = this.statefulSet.spec.template.spec.containers.find((c: any) => c.name === name);
     const localize = (value: string) => this.localize(value);
     const command = container.command.map(localize);
-    this.sidecars.push(startDaemonIn(this.daemons, command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize)));
+    this.sidecars.push(startDaemonIn(this.daemons, command[0], command.slice(1), `${this.root}-${name}.log`, resolveEnv(container, this.secrets, [], localize),
+      this.binds));
     const probe = container.readinessProbe.exec.command.map(localize);
     await waitFor(`${this.podName}: ${name} to pass its readiness probe`, () => runIn(this.daemons, probe[0], probe.slice(1)).status === 0);
   }
@@ -186,6 +198,8 @@ export class LocalInstance {
       [BACKUP_PATHS.configDir, 'pgbackrest'], [BACKUP_PATHS.lockDir, 'pgbackrest-lock'],
       [BACKUP_PATHS.secretsDir, 'pgbackrest-secrets'], [posix.dirname(BACKUP_PATHS.passfile), 'pgbackrest-auth'],
       [BACKUP_PATHS.storageCaRoot, 'pgbackrest-ca'], [CLUSTER_PATHS.oldBinariesDir, 'old-binaries'],
+      [SOURCE_PATHS.configDir, 'pgbackrest-source'], [SOURCE_PATHS.tlsDir, 'pgbackrest-source-tls'], [SOURCE_PATHS.authorityDir, 'source-ca'],
+      [SOURCE_PATHS.lockDir, 'pgbackrest-source-lock'],
     ];
     return localizePaths(value, Object.fromEntries(dirs.map(([podPath, dir]) => [podPath, join(this.root, dir)])));
   }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, SpawnSyncReturns, ChildProcess } from 'child_process';
-import { chownSync, existsSync, mkdtempSync, openSync, readdirSync, statSync } from 'fs';
+import { existsSync, lchownSync, lstatSync, mkdtempSync, openSync, readdirSync } from 'fs';
 import { createServer } from 'net';
 import { join } from 'path';
 import { DAEMONS, DaemonSet } from './daemons';
@@ -46,8 +46,9 @@ export function scratchDir(prefix: string): string {
 export function giveToDaemonUser(path: string): void {
   const user = daemonUser();
   if (!user) return;
-  chownSync(path, user.uid, user.gid);
-  if (statSync(path).isDirectory()) {
+  // A link is given, not followed: pg_tblspc's point at pod paths that exist only inside a pod's mount namespace.
+  lchownSync(path, user.uid, user.gid);
+  if (lstatSync(path).isDirectory()) {
     for (const entry of readdirSync(path)) giveToDaemonUser(join(path, entry));
   }
 }
@@ -70,14 +71,17 @@ export function resolveHostsWith(file: string | undefined): void {
   hostsFile = file;
 }
 
-/** Directories or files bound over paths of a daemon set's root, per command: `{ '/path/in/root': '/source' }`. */
+/**
+ * Directories or files bound over paths of a daemon set's root (or, for the host's daemons, over
+ * the host's own paths, which must exist), per command: `{ '/path/in/root': '/source' }`.
+ */
 export interface RootBinds { readonly [pathInRoot: string]: string }
 
 /**
  * The command and arguments to spawn, with the user to spawn them as: the daemon user on the
  * host, or `chroot --userspec` into the set's root (which needs root, so no uid drop here). With
- * a hosts file or `binds` (in a root only), a private mount namespace binds them onto the paths
- * the command will see (the hosts file onto /etc/hosts).
+ * a hosts file or `binds`, a private mount namespace binds them onto the paths the command will
+ * see (the hosts file onto /etc/hosts): two commands see different files at one path, as two pods do.
  */
 function spawnTarget(set: DaemonSet, command: string, args: string[],
   binds: RootBinds = {}): { command: string; args: string[]; user: DaemonUser | undefined } {
@@ -91,15 +95,23 @@ function spawnTarget(set: DaemonSet, command: string, args: string[],
     const enter = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec chroot "$@"';
     return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, 'sh', ...mounts, '--', ...chroot], user: undefined };
   }
-  if (Object.keys(binds).length > 0) throw new Error(`binding ${Object.keys(binds).join(', ')} needs a daemon set with a root, not ${set.name}`);
-  if (!hostsFile || !user) return { command, args, user };
-  const enter = 'mount --bind "$0" /etc/hosts && exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
-  return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, hostsFile, command, ...args], user: undefined };
+  if (Object.keys(binds).length > 0 && !user) throw new Error(`binding ${Object.keys(binds).join(', ')} needs the tests to run as root (a mount namespace)`);
+  if (!usesNamespace(set, binds) || !user) return { command, args, user };
+  const mounts = Object.entries({ ...(hostsFile ? { '/etc/hosts': hostsFile } : {}), ...binds }).flatMap(([path, source]) => [source, path]);
+  // Binds each (source, target) pair before `--`, then drops to the daemon user.
+  const enter = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; '
+    + 'exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
+  return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, 'sh', ...mounts, '--', command, ...args], user: undefined };
 }
 
-function spawnEnv(set: DaemonSet, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/** Whether a host command runs in a private mount namespace, entered as root before the uid drop. */
+function usesNamespace(set: DaemonSet, binds: RootBinds): boolean {
+  return set.root === undefined && (hostsFile !== undefined || Object.keys(binds).length > 0);
+}
+
+function spawnEnv(set: DaemonSet, env: NodeJS.ProcessEnv, binds: RootBinds = {}): NodeJS.ProcessEnv {
   const user = daemonUser();
-  return childEnv(set, hostsFile && user && set.root === undefined ? { ...env, DAEMON_UID: String(user.uid), DAEMON_GID: String(user.gid) } : env);
+  return childEnv(set, usesNamespace(set, binds) && user ? { ...env, DAEMON_UID: String(user.uid), DAEMON_GID: String(user.gid) } : env);
 }
 
 /** Runs a command as the daemon user, with the worker's daemons (DAEMONS), and waits for it. */
@@ -118,9 +130,10 @@ export function startDaemon(command: string, args: string[], logFile: string, en
 }
 
 /** run with the given daemon set (its root and PostgreSQL), for a test that runs both sets. */
-export function runIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
-  const target = spawnTarget(set, command, args);
-  return spawnSync(target.command, target.args, { env: spawnEnv(set, env), encoding: 'utf8', input, timeout: 120_000, ...target.user });
+export function runIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string,
+  binds: RootBinds = {}): SpawnSyncReturns<string> {
+  const target = spawnTarget(set, command, args, binds);
+  return spawnSync(target.command, target.args, { env: spawnEnv(set, env, binds), encoding: 'utf8', input, timeout: 120_000, ...target.user });
 }
 
 /** runOk with the given daemon set. */
@@ -146,7 +159,7 @@ export interface CommandResult {
 export function runAsyncIn(set: DaemonSet, command: string, args: string[], env: NodeJS.ProcessEnv = {},
   binds: RootBinds = {}): Promise<CommandResult> {
   const target = spawnTarget(set, command, args, binds);
-  const child = spawn(target.command, target.args, { env: spawnEnv(set, env), stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, ...target.user });
+  const child = spawn(target.command, target.args, { env: spawnEnv(set, env, binds), stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, ...target.user });
   const output = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (chunk) => (output.stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk) => (output.stderr += chunk));
@@ -161,7 +174,7 @@ export function startDaemonIn(set: DaemonSet, command: string, args: string[], l
   binds: RootBinds = {}): ChildProcess {
   const out = openSync(logFile, 'a');
   const target = spawnTarget(set, command, args, binds);
-  const child = spawn(target.command, target.args, { env: spawnEnv(set, env), stdio: ['ignore', out, out], detached: true, ...target.user });
+  const child = spawn(target.command, target.args, { env: spawnEnv(set, env, binds), stdio: ['ignore', out, out], detached: true, ...target.user });
   child.unref();
   return child;
 }
