@@ -63,3 +63,5 @@ export {
 } from './testing/change-impact/report-types';
 export { ChangeImpact } from './testing/change-impact/change-impact';
 export { ParameterContext } from './core/parameter-context';
+export { HealthStatus, StatusCheckOptions, StatusCredentials, StatusFinding, StatusReport } from './status/status-types';
+export { StatusCheck } from './status/status-check';
