@@ -70,7 +70,7 @@ ${CREDENTIAL_FUNCTIONS}
 
 ${MAJOR_VERSION_CHECK}
 ${tablespaces.length > 0 ? `
-# Patroni's pg_basebackup fills them; Patroni empties them with the data directory before cloning again.
+# Patroni's pg_basebackup fills them; before cloning again Patroni removes them with the data directory.
 ${tablespaceShellFunctions(tablespaces)}
 make_tablespace_dirs
 ` : ''}
