@@ -1,5 +1,5 @@
 import { randomBytes } from 'crypto';
-import { rmSync } from 'fs';
+import { existsSync, renameSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { AzureUriStyle, BackupRepository, PostgresStatefulCluster, RestoreOptions } from '../../lib';
@@ -141,14 +141,15 @@ describe('pgBackRest with an Azure repository end to end (Azurite over HTTPS, a 
     expect(await azure.hasBlob(`${NAME}/archive/${NAME}/archive.info`)).toBe(true);
   }, 120_000);
 
-  test('in place: both instances stopped, the primary\'s data volume cleared, restored into it, the replica cloned again from it', async () => {
+  test('in place: both instances stopped, the primary\'s data directory moved aside on its volume, restored into it, the replica cloned again from it', async () => {
     psql(superuser(primary), "INSERT INTO marker (note) VALUES ('after-full')");
     await archiveEverything(superuser(primary));
     const expected = psql(superuser(primary), CONTENT);
-    // Scaled to zero; the primary's claim kept but emptied, the replica's deleted.
+    // Scaled to zero; the primary's claim kept, its data directory moved aside; the replica's claims deleted.
     replica.kill();
     primary.kill();
-    primary.wipeVolumes();
+    const before = `${primary.pgdata}.before-restore`;
+    renameSync(primary.pgdata, before);
     replica.wipeVolumes();
     // backup.restore set, synthesized and applied: the same pods, over the same volumes.
     const [restoredPrimary, restoredReplica] = await topology.instancesOf(synthCluster(port, {}));
@@ -159,6 +160,7 @@ describe('pgBackRest with an Azure repository end to end (Azurite over HTTPS, a 
     times.inPlace = ((Date.now() - started) / 1000).toFixed(2);
     await restoredPrimary.start();
     expect(psql(superuser(restoredPrimary), CONTENT)).toBe(expected);
+    expect(existsSync(join(before, 'PG_VERSION'))).toBe(true);
     expect(expected).toMatch(/^before-full,after-full 100000:/);
     // Promoted on a new timeline, which the repository gets too: its history file is archived.
     expect(psql(superuser(restoredPrimary), 'SELECT timeline_id FROM pg_control_checkpoint()')).toBe('2');
