@@ -992,7 +992,8 @@ describe('the cluster\'s sr_check role', () => {
     expect(start).toBeGreaterThan(0);
     const next = script.indexOf('\\set role_name', start + 1);
     const block = script.slice(start, next < 0 ? undefined : next);
-    expect(block).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
+    expect(block).toContain('ALTER ROLE :"role_name" WITH LOGIN NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT '
+      + 'CONNECTION LIMIT -1 VALID UNTIL \'infinity\' PASSWORD :\'role_password\';');
     expect(block).toContain('GRANT pg_monitor TO :"role_name";');
   });
 

@@ -400,9 +400,15 @@ describe('databases', () => {
     });
   });
 
-  test.each(['postgres', 'template0', 'template1'])('rejects the existing database %s', (name) => {
+  test.each(['template0', 'template1'])('rejects the existing database %s', (name) => {
     expectPropError({ databases: [{ name, owner }] }, {
       prop: 'databases[0].name', value: JSON.stringify(name), fix: /choose another database name/,
+    });
+  });
+
+  test('rejects an owner for postgres, which is declared for its extensions only', () => {
+    expectPropError({ databases: [{ name: 'postgres', owner }] }, {
+      prop: 'databases[0].owner', value: '"orders-owner"', fix: /declare only its extensions/,
     });
   });
 

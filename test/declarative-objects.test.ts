@@ -5,9 +5,9 @@
  */
 import { Chart } from 'cdk8s';
 import { Ensure, PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
-import { CLUSTER_FILES } from '../lib/cluster/cluster-layout';
 import { expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { CLUSTER_FILES } from '../lib/cluster/cluster-layout';
 
 type Props = Partial<PostgresStatefulClusterProps>;
 
@@ -44,7 +44,7 @@ describe('roles', () => {
       namedRoles: [{ name: 'user', login: true, memberOf: ['readers'] }, { name: 'readers', memberOf: ['pg_read_all_data'] }],
       roles: [{ credentials: { secretName: 'app' }, memberOf: ['readers'] }],
     }));
-    const create = script.indexOf(`SELECT format('CREATE ROLE %I', 'readers')`);
+    const create = script.indexOf('SELECT format(\'CREATE ROLE %I\', \'readers\')');
     expect(create).toBeGreaterThan(0);
     expect(script).toContain('ALTER ROLE "user" WITH LOGIN NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT CONNECTION LIMIT -1 VALID UNTIL \'infinity\' PASSWORD NULL;');
     expect(script).toContain('ALTER ROLE "readers" WITH NOLOGIN ');

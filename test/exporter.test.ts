@@ -745,7 +745,8 @@ describe('cluster: Services, pg_hba.conf, roles and the connection budget', () =
     const dir = clusterSecretDir(objects, 'metrics-exporter');
     const sql = provisionedRole(objects, dir);
     expect(sql).toContain(`\\set role_password \`cat "$CREDENTIALS_DIR/${dir}/password"\``);
-    expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
+    expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT '
+      + 'CONNECTION LIMIT -1 VALID UNTIL \'infinity\' PASSWORD :\'role_password\';');
     expect(sql).toContain('GRANT pg_monitor TO :"role_name";');
     expect(sql).not.toMatch(/SUPERUSER|REPLICATION|GRANT replication_clients/);
     // Only the primary provisions roles: replicas mount the replication Secret alone.
@@ -877,7 +878,8 @@ describe('balancer: pool_passwd and the backend role', () => {
   test('the cluster behind provisions the exporter\'s role, a plain LOGIN role without pg_monitor', () => {
     const objects = objectsOf('balancer');
     const sql = provisionedRole(objects, clusterSecretDir(objects, 'metrics-exporter'));
-    expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN PASSWORD :\'role_password\';');
+    expect(sql).toContain('ALTER ROLE :"role_name" WITH LOGIN NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT '
+      + 'CONNECTION LIMIT -1 VALID UNTIL \'infinity\' PASSWORD :\'role_password\';');
     expect(sql).not.toMatch(/GRANT|SUPERUSER|REPLICATION/);
   });
 

@@ -41,7 +41,8 @@ function render(props: Props): { script: string; secretFiles: { [path: string]: 
   const secretFiles: { [path: string]: string } = {};
   for (const source of pod.volumes.find((v: any) => v.name === 'secrets').projected.sources) {
     // Patroni's REST API Secret is none of provision.sh's business.
-    for (const item of source.secret.items.filter(() => source.secret.name in SECRETS)) secretFiles[item.path] = SECRETS[source.secret.name][item.key];
+    const secret = SECRETS[source.secret.name];
+    for (const item of secret ? source.secret.items : []) secretFiles[item.path] = secret[item.key];
   }
   const patroni = Object.values(findObject(objects, 'ConfigMap', 'db-patroni').data).join('\n');
   const preload = /"?shared_preload_libraries"?: "?([^"\n,]*)"?/.exec(patroni)?.[1] ?? '';
