@@ -10,7 +10,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import {
-  BackupOptions, BackupRepository, HbaConnection, HbaMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, PostgresTablespace,
+  BackupOptions, BackupRepository, Ensure, HbaConnection, HbaMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, PostgresTablespace,
 } from '../../lib';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
@@ -71,6 +71,7 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
   let topology: LocalBackupTopology;
   let primary: LocalInstance;
   let replica: LocalInstance;
+  let restoredPrimary: LocalInstance;
 
   /** The files of a tablespace in a pod's own volume directory. */
   const tablespaceFiles = (instance: LocalInstance, name: string) => {
@@ -129,7 +130,8 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
     expect(replicaV2.bootstrap()).toMatch(/data directory holds a cluster: starting it as it is/);
     expect(tablespaceFiles(replicaV2, 'cold')).toEqual([]);
     await replicaV2.start();
-    primary.stop();
+    // Stopped at once: the preStop hook's wait for the replicas is rollout-order.e2e's matter.
+    primary.kill();
     primaryV2.bootstrap();
     await primaryV2.start();
     [primary, replica] = [primaryV2, replicaV2];
@@ -186,5 +188,24 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
       .toBe('1000 501 after the backup');
     expect(relationInOwnVolume(restored, 'hot', 'orders')).toBe(true);
     expect(relationInOwnVolume(restored, 'cold', 'history')).toBe(true);
+    restoredPrimary = restored;
   }, 120_000);
+
+  test('ensure: absent keeps a tablespace that holds a table, says so in the log, and drops it at the next start once it is empty', async () => {
+    const absent = synthCluster([HOT, { ...COLD, ensure: Ensure.ABSENT }], { ...BACKUP, restore: {} });
+    const restart = async () => {
+      restoredPrimary.kill();
+      restoredPrimary = await topology.primaryOf(absent, 'restore');
+      pods.push(restoredPrimary);
+      const log = restoredPrimary.bootstrap();
+      await restoredPrimary.start();
+      return log;
+    };
+    expect(await restart()).toMatch(/ERROR: {2}tablespace "cold" is not empty[^]*tablespace cold kept \(ensure absent\): it still holds objects; move them/);
+    const login = superuser(restoredPrimary);
+    expect(psql(login, "SELECT count(*) FROM pg_tablespace WHERE spcname = 'cold'")).toBe('1');
+    psql(login, 'DROP TABLE history');
+    expect(await restart()).toMatch(/roles and databases provisioned/);
+    expect(psql(superuser(restoredPrimary), "SELECT string_agg(spcname, ',' ORDER BY spcname) FROM pg_tablespace")).toBe('hot,pg_default,pg_global');
+  }, 60_000);
 });
