@@ -285,7 +285,7 @@ describe('extraParameters', () => {
     ['archive_cleanup_command', 'rm -rf /', /set by the construct/, /expires archived WAL/],
     ['password_encryption', 'md5', /set by the construct/, /scram-sha-256/],
     ['krb_server_keyfile', '/tmp/k', /Kerberos/, /scram-sha-256 passwords/],
-    ['ident_file', '/tmp/i', /set by the construct/, /use allowedCidrs$/],
+    ['ident_file', '/tmp/i', /set by the construct/, /use identMaps$/],
     ['data_directory', '/tmp', /set by the construct/, /use storage$/],
     ['config_file', '/tmp/c', /set by the construct/, /extraParameters/],
     ['logging_collector', 'on', /away from stderr/, /kubectl logs/],
