@@ -166,9 +166,13 @@ describe('extensions', () => {
     expect(postgresqlConf(synth({}))).not.toContain('shared_preload_libraries');
   });
 
-  test('the preload is a restart parameter: the pods roll', () => {
-    const checksum = (props: Props) => findObject(synth(props), 'StatefulSet', 'db-primary').spec.template.metadata.annotations['checksum/config'];
-    expect(checksum({ databases: [{ name: 'postgres', extensions: [{ name: 'pg_stat_statements' }] }] })).not.toBe(checksum({}));
+  test('the preload goes through the settings, as if listed in sharedPreloadLibraries, in both modes: the restart checksum reads the same parameters', () => {
+    const extension = { databases: [{ name: 'postgres', extensions: [{ name: 'pg_stat_statements' }] }] };
+    const listed = { settings: { sharedPreloadLibraries: ['pg_stat_statements'] } };
+    expect(postgresqlConf(synth(extension))).toBe(postgresqlConf(synth(listed)));
+    const patroni = (props: Props) => findObject(synth({ ...props, highAvailability: {} }), 'ConfigMap', 'db-patroni').data;
+    expect(JSON.stringify(patroni(extension))).toContain('pg_stat_statements');
+    expect(patroni(extension)).toEqual(patroni(listed));
   });
 
   test.each([
