@@ -192,6 +192,9 @@ export class LocalEtcd implements PatroniDcs {
   }
 }
 
+/** A ConfigMap file of a member as the test rewrites it (another cluster's pgbackrest.conf), or undefined to localize its paths only. */
+export type MemberFileRewrite = (member: PatroniMember, file: string, text: string) => string | undefined;
+
 /**
  * One pod of the HA StatefulSet on loopback: the container's command and environment, its
  * volumes as directories under the member's root (one per volume, named after it), and the
@@ -217,7 +220,8 @@ export class PatroniMember {
   private logOffset = 0;
 
   constructor(scratch: string, public readonly name: string, public readonly pgPort: number, public readonly restPort: number,
-    objects: any[], statefulSet: any, renderedConfig: string, secrets: SecretStore, private readonly dcs: PatroniDcs) {
+    objects: any[], statefulSet: any, renderedConfig: string, secrets: SecretStore, private readonly dcs: PatroniDcs,
+    private readonly rewriteFile: MemberFileRewrite = () => undefined) {
     this.root = join(scratch, name);
     this.logFile = join(scratch, `${name}.log`);
     const pod = statefulSet.spec.template.spec;
@@ -399,7 +403,8 @@ export class PatroniMember {
     return String(dirs).split(',')[0].trim();
   }
 
-  private localize(value: string): string {
+  /** A pod path rewritten to the member's volumes. */
+  public localize(value: string): string {
     return localizePaths(value, this.mounts);
   }
 
@@ -473,7 +478,8 @@ export class PatroniMember {
     const items: Array<{ key: string; path: string; mode?: number }> = configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
     const stamp = `..${new Date().toISOString().replace(/[-:.TZ]/g, '_')}${process.hrtime.bigint() % 1_000_000n}`;
     for (const item of items) {
-      const text = configMap.name === `${clusterName}-patroni` && item.key === 'patroni.yml' ? patroniConfig.toString() : this.localize(data[item.key]);
+      const text = configMap.name === `${clusterName}-patroni` && item.key === 'patroni.yml' ? patroniConfig.toString()
+        : this.rewriteFile(this, item.key, data[item.key]) ?? this.localize(data[item.key]);
       mkdirSync(join(dir, stamp, item.path, '..'), { recursive: true });
       writeFileSync(join(dir, stamp, item.path), text, { mode: item.mode ?? configMap.defaultMode ?? 0o644 });
     }
@@ -531,9 +537,10 @@ export class PatroniMember {
 export class PatroniCluster {
   /**
    * Lays out one member per replica of the StatefulSet `name`, on `dcs` (by default etcd, started
-   * here, with the worker's daemons); start() starts them.
+   * here, with the worker's daemons), its ConfigMap files through `rewriteFile`; start() starts them.
    */
-  public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore, dcs?: PatroniDcs): Promise<PatroniCluster> {
+  public static async create(scratch: string, objects: any[], name: string, secrets: SecretStore, dcs?: PatroniDcs,
+    rewriteFile?: MemberFileRewrite): Promise<PatroniCluster> {
     const statefulSet = findObject(objects, 'StatefulSet', name);
     const patroniConfigMap = findObject(objects, 'ConfigMap', `${name}-patroni`);
     const rendered = patroniConfigMap.data?.['patroni.yml'];
@@ -543,7 +550,7 @@ export class PatroniCluster {
       const members: PatroniMember[] = [];
       for (let ordinal = 0; ordinal < statefulSet.spec.replicas; ordinal++) {
         const [pgPort, restPort] = await freePorts(2);
-        members.push(new PatroniMember(scratch, `${name}-${ordinal}`, pgPort, restPort, objects, statefulSet, rendered, secrets, store));
+        members.push(new PatroniMember(scratch, `${name}-${ordinal}`, pgPort, restPort, objects, statefulSet, rendered, secrets, store, rewriteFile));
       }
       return new PatroniCluster(store, members, parse(rendered).bootstrap?.dcs?.synchronous_mode === true);
     } catch (error) {
