@@ -4,8 +4,12 @@ export { IPostgresEndpoint } from './core/endpoint';
 export { EndpointBindOptions, EndpointBinding, PostgresRole } from './core/endpoint-binding';
 export { PasswordLookup } from './core/password-lookup';
 export { ContainerResources } from './core/resources';
-export { PodSpread } from './core/scheduling';
+export { PodSpread, TopologySpread } from './core/scheduling';
 export { PodPlacement, PodToleration, TaintEffect, TolerationOperator } from './core/placement';
+export {
+  LabelOperator, LabelRequirement, NodeAffinity, NodeAffinityTerm, NodeOperator, NodeRequirement, PodAffinityRules, PodAffinityTerm,
+  PreferredNodeAffinityTerm, WeightedPodAffinityTerm,
+} from './core/affinity';
 export { WorkloadProps } from './core/user-metadata';
 export { NetworkPeer, NetworkPolicyOptions } from './core/network-policy';
 export { ExternalPostgres, ExternalPostgresProps } from './core/external-postgres';
@@ -24,11 +28,11 @@ export { RoleAttributes } from './core/role-attributes';
 export { PostgresTablespace } from './cluster/tablespaces';
 export { HbaConnection, HbaMethod, HbaRule, IdentMapping } from './cluster/hba-rules';
 export { Ensure } from './core/ensure';
+export { LogAnalysis, LogReportServer } from './cluster/log-analysis';
 export { CloneMethod, CloneOptions, SourceCluster, SourceRepository, SourceStreaming, StandbyOptions } from './cluster/source-cluster';
 export { BackupOptions, BackupSchedule, BackupTuning, BackupType, RestoreOptions } from './backup/backup-props';
 export { BackupRepository, BackupRepositoryOptions, RepositoryType } from './backup/backup-repository';
 export { VolumeRepositoryProps } from './backup/volume-repository';
-export { LogAnalysis, LogReportServer } from './cluster/log-analysis';
 export { ObjectStoreRepositoryOptions, RepositoryCipher } from './backup/object-store';
 export { S3Credentials, S3RepositoryProps, S3UriStyle } from './backup/s3-repository';
 export { GcsCredentials, GcsKeyType, GcsRepositoryProps } from './backup/gcs-repository';

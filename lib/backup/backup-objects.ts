@@ -323,6 +323,7 @@ function jobSpec(model: BackupModel, repository: RepositoryModel, script: string
   const access = repository.access;
   const config = configVolume(model, [BACKUP_FILES.backupConf(repository.index), script]);
   const tls = tlsVolume(model);
+  const base = podBasics(model);
   return {
     backoffLimit: 2,
     template: {
@@ -331,11 +332,12 @@ function jobSpec(model: BackupModel, repository: RepositoryModel, script: string
         ...(Object.keys(user.annotations).length > 0 ? { annotations: { ...user.annotations } } : {}),
       },
       spec: {
-        ...podBasics(model),
+        ...base,
         restartPolicy: 'Never',
-        // A repository on the repository host is on its claim, ReadWriteOnce: the job runs on the host's node.
+        // A repository on the repository host is on its claim, ReadWriteOnce: the job runs on the host's node (and the placement's nodes).
         ...(repository.repoHost ? {
           affinity: {
+            ...base.affinity,
             podAffinity: {
               requiredDuringSchedulingIgnoredDuringExecution: [{
                 labelSelector: { matchLabels: selectorLabels(model.repoHostLabels) },

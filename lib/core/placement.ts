@@ -1,8 +1,10 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
+import { NodeAffinity, PodAffinityRules, resolveNodeAffinity, resolvePodAffinity } from './affinity';
 import { propError } from './errors';
 import { k8s } from './kube';
 import { validateDnsSubdomain, validateLabels, validateLabelValue, validateQualifiedName } from './names';
+import { PodSpread, ResolvedSpread, resolveTopologySpread, TopologySpread } from './scheduling';
 import { requireEnum, wholeSeconds } from './validation';
 
 /** How a toleration matches a taint's value. */
@@ -69,19 +71,81 @@ export interface PodPlacement {
    * @default - the cluster's default priority
    */
   readonly priorityClassName?: string;
+  /**
+   * Node affinity: nodes the pods must or should run on, by expressions over node labels
+   * (every pod of the construct, its jobs included, as nodeSelector).
+   * @default - none
+   */
+  readonly nodeAffinity?: NodeAffinity;
+  /**
+   * Pods the workload's pods (instances, pooler or balancer pods; not jobs) must or should run near.
+   * @default - none
+   */
+  readonly podAffinity?: PodAffinityRules;
+  /**
+   * Pods the workload's pods (instances, pooler or balancer pods; not jobs) must or should run away from.
+   * @default - none
+   */
+  readonly podAntiAffinity?: PodAffinityRules;
+  /**
+   * Spread the workload's pods over the zones (`topology.kubernetes.io/zone`) with maxSkew 1,
+   * besides the construct's spread over nodes. Not on by default: where nodes lack the zone
+   * label (kubeadm, kind, bare metal), REQUIRED leaves pods Pending, and even PREFERRED makes the
+   * scheduler score no node for spreading, which silently cancels the spread over nodes. Where
+   * every node has a zone (managed clouds), set PREFERRED; REQUIRED only with room in every zone.
+   * @default - no spread over zones
+   */
+  readonly zoneSpread?: PodSpread;
+  /**
+   * More topology spread constraints of the workload's pods, such as over racks or regions.
+   * @default - none
+   */
+  readonly topologySpread?: TopologySpread[];
 }
 
-/** The pod spec fields of a placement, validated; empty when nothing is placed. */
-export function placementSpec(scope: IConstruct, placement: PodPlacement = {}): Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'> {
+/**
+ * A placement, validated: the node fields every pod of the construct gets, and what only the
+ * workload's replicated pods get (pod affinity terms, spreads), written in terms of its pods.
+ */
+export interface ResolvedPlacement {
+  /** nodeSelector, tolerations, priorityClassName and node affinity. */
+  readonly nodes: Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'> & { readonly nodeAffinity?: k8s.NodeAffinity };
+  readonly podAffinity?: k8s.PodAffinity;
+  readonly podAntiAffinity?: k8s.PodAntiAffinity;
+  readonly zoneSpread?: PodSpread;
+  readonly topologySpread: ResolvedSpread[];
+}
+
+/** A placement, validated; empty when nothing is placed. */
+export function placementSpec(scope: IConstruct, placement: PodPlacement = {}): ResolvedPlacement {
   const { nodeSelector = {}, tolerations = [], priorityClassName } = placement;
   validateLabels(scope, 'placement.nodeSelector', nodeSelector);
   if (priorityClassName !== undefined) validateDnsSubdomain(scope, 'placement.priorityClassName', priorityClassName, 'PriorityClass');
+  const nodeAffinity = resolveNodeAffinity(scope, 'placement.nodeAffinity', placement.nodeAffinity);
+  const podAffinity = resolvePodAffinity(scope, 'placement.podAffinity', placement.podAffinity);
+  const podAntiAffinity = resolvePodAffinity(scope, 'placement.podAntiAffinity', placement.podAntiAffinity);
+  const zoneSpread = requireEnum(scope, 'placement.zoneSpread', placement.zoneSpread, { PodSpread });
+  return {
+    nodes: nodeFields(scope, { nodeSelector, tolerations, priorityClassName }, nodeAffinity),
+    ...(podAffinity ? { podAffinity } : {}),
+    ...(podAntiAffinity ? { podAntiAffinity } : {}),
+    ...(zoneSpread !== undefined ? { zoneSpread } : {}),
+    topologySpread: resolveTopologySpread(scope, 'placement.topologySpread', placement.topologySpread ?? [], zoneSpread),
+  };
+}
+
+type NodeSelection = Pick<PodPlacement, 'priorityClassName'> & { nodeSelector: { [key: string]: string }; tolerations: PodToleration[] };
+
+function nodeFields(scope: IConstruct, placement: NodeSelection,
+  nodeAffinity: k8s.NodeAffinity | undefined): ResolvedPlacement['nodes'] {
+  const { nodeSelector, tolerations, priorityClassName } = placement;
   return {
     // A fresh object: cdk8s cannot serialize one without a prototype, as a generated map may be.
     ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector: { ...nodeSelector } } : {}),
     ...(tolerations.length > 0
       ? { tolerations: tolerations.map((toleration, index) => resolveToleration(scope, `placement.tolerations[${index}]`, toleration)) } : {}),
     ...(priorityClassName !== undefined ? { priorityClassName } : {}),
+    ...(nodeAffinity ? { nodeAffinity } : {}),
   };
 }
 

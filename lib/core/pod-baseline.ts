@@ -1,5 +1,6 @@
 import { k8s } from './kube';
-import { PodSpread, spreadOverNodes } from './scheduling';
+import { ResolvedPlacement } from './placement';
+import { PodSpread, spreadConstraints } from './scheduling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 
 /** Who a pod runs as, and what it may reach beyond its own volumes. */
@@ -22,11 +23,12 @@ export interface PodIdentity {
 
 /** Where the pod may run: the user's placement, and how its replicas spread over nodes. */
 export interface PodScheduling {
-  /** The user's node selector, tolerations and priority class. */
-  readonly placement?: Pick<k8s.PodSpec, 'nodeSelector' | 'tolerations' | 'priorityClassName'>;
+  /** The user's placement: its node fields apply to every pod, its pod terms and spreads to pods with `spread`. */
+  readonly placement?: ResolvedPlacement;
   /**
-   * Spread the pods these labels select over nodes.
-   * @default - no spread constraint (a single pod, a job)
+   * Spread the pods these labels select over nodes; the placement's pod affinity terms and
+   * spreads apply to them too.
+   * @default - no spread constraint and none of the placement's pod terms (a single pod, a job)
    */
   readonly spread?: { readonly selector: { [key: string]: string }; readonly spread: PodSpread };
   /**
@@ -46,14 +48,26 @@ export type PodBase = Omit<k8s.PodSpec, 'containers'>;
  * into its pod spec and adds its containers and volumes.
  */
 export function restrictedPod(identity: PodIdentity, scheduling: PodScheduling = {}): PodBase {
+  const placement = scheduling.placement;
+  const { nodeAffinity, ...nodeSelection } = placement?.nodes ?? {};
+  const podTerms = scheduling.spread ? placement : undefined;
+  const affinity: k8s.Affinity = {
+    ...(nodeAffinity ? { nodeAffinity } : {}),
+    ...(podTerms?.podAffinity ? { podAffinity: podTerms.podAffinity } : {}),
+    ...(podTerms?.podAntiAffinity ? { podAntiAffinity: podTerms.podAntiAffinity } : {}),
+  };
   return {
     serviceAccountName: identity.serviceAccountName,
     automountServiceAccountToken: identity.apiServerAccess ?? false,
     enableServiceLinks: false,
     securityContext: restrictedPodSecurityContext(identity.uid, identity.gid ?? identity.uid),
     ...(scheduling.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: scheduling.terminationGracePeriodSeconds } : {}),
-    ...(scheduling.spread ? { topologySpreadConstraints: spreadOverNodes(scheduling.spread.selector, scheduling.spread.spread) } : {}),
-    ...scheduling.placement,
+    ...(scheduling.spread ? {
+      topologySpreadConstraints: spreadConstraints(scheduling.spread.selector, scheduling.spread.spread,
+        placement?.zoneSpread, placement?.topologySpread),
+    } : {}),
+    ...nodeSelection,
+    ...(Object.keys(affinity).length > 0 ? { affinity } : {}),
   };
 }
 
