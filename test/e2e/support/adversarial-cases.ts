@@ -80,7 +80,7 @@ function setAt(props: any, path: string, value: unknown): void {
 const SUPERUSER = { secretName: 'db-superuser' };
 const REPLICATION = { secretName: 'db-replication' };
 
-/** A cluster small enough to boot quickly, with a database, a role and room for the front ends. */
+/** A cluster small enough to boot quickly, with a database and its extension, roles and room for the front ends. */
 function clusterProps(): any {
   return {
     postgresVersion: DAEMONS.postgresMajor,
@@ -88,8 +88,9 @@ function clusterProps(): any {
     instances: 2,
     superuserSecret: { ...SUPERUSER },
     replicationSecret: { ...REPLICATION },
-    databases: [{ name: 'app', owner: { secretName: 'db-app' } }],
+    databases: [{ name: 'app', owner: { secretName: 'db-app' }, extensions: [{ name: 'citext' }] }],
     roles: [{ credentials: { secretName: 'db-reporting' }, memberOf: ['pg_read_all_data'] }],
+    namedRoles: [{ name: 'readers' }],
     resources: { memoryLimit: '512Mi' },
     settings: { maxConnections: 200 },
     memoryCheck: MemoryCheck.OFF,
@@ -198,6 +199,8 @@ add('cluster', 'string', 'name', 'superuserSecret.secretName', 'superuserSecret.
   'replicationSecret.secretName', 'replicationSecret.usernameKey', 'replicationSecret.passwordKey',
   'databases[0].name', 'databases[0].owner.secretName', 'databases[0].owner.usernameKey', 'databases[0].owner.passwordKey',
   'roles[0].credentials.secretName', 'roles[0].credentials.passwordKey', 'roles[0].memberOf[0]',
+  'roles[0].attributes.validUntil', 'namedRoles[0].name', 'namedRoles[0].memberOf[0]', 'databases[0].encoding', 'databases[0].locale',
+  'databases[0].template', 'databases[0].extensions[0].name', 'databases[0].extensions[0].version', 'databases[0].extensions[0].schema',
   'settings.sharedPreloadLibraries[0]', 'settings.walLevel', 'settings.synchronousCommit', 'allowedCidrs[0]',
   'settings.sharedBuffers', 'settings.effectiveCacheSize', 'settings.workMem', 'settings.maintenanceWorkMem',
   'settings.maxSlotWalKeepSize', 'settings.walKeepSize');
