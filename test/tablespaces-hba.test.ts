@@ -59,7 +59,7 @@ describe('tablespaces', () => {
     }
   });
 
-  test('the plain mode\'s bootstrap mounts them, makes their directories on every instance and empties them before a clone', () => {
+  test('the plain mode\'s bootstrap mounts them, makes their directories on every instance and empties them before a clone or a rebuild', () => {
     const objects = objectsOf(TABLESPACES);
     for (const name of ['db-primary', 'db-replica']) {
       const bootstrap = containers(statefulSet(objects, name)).find((c: any) => c.name === 'bootstrap');
@@ -69,6 +69,8 @@ describe('tablespaces', () => {
     expect(script).toContain("tablespace_dirs=('/var/lib/postgresql/tablespaces/archive_2024/data' '/var/lib/postgresql/tablespaces/hot/data')");
     expect(script).toMatch(/write_passfile "\$PGPASSFILE" replication\nmake_tablespace_dirs\n/);
     expect(script).toMatch(/--no-password >&2\n {2}empty_tablespace_dirs\n {2}log "cloning/);
+    // primaryRecovery's rebuild from a replica too: a primary that lost its data volume may keep its tablespaces' volumes.
+    expect(script).toMatch(/at WAL position \$target"\n {2}empty_tablespace_dirs\n {2}pg_basebackup/);
     expect(shellcheck(script)).toBe('');
     // Without tablespaces nothing of them is rendered, so the scripts (and the pods' checksum) stay as they were.
     expect(scripts(objectsOf())['bootstrap.sh']).not.toContain('tablespace');

@@ -1,5 +1,5 @@
 import { ClusterModel } from './cluster-model';
-import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS } from './data-identity-script';
+import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS, rebuildPrimary } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
 import { COPIED_DATA_FUNCTIONS, renderSourceFunctions, SOURCE_ENVIRONMENT } from './source-bootstrap-script';
@@ -38,6 +38,7 @@ export function renderBootstrapScript(model: ClusterModel, provisioning: Provisi
     IDENTITY_FUNCTIONS,
     CHECK_REPLICA_DATA,
     EMPTY_PRIMARY,
+    rebuildPrimary(model.tablespaces.length > 0),
     main(model.tablespaces.length > 0),
   ].join('\n\n');
 }

@@ -182,9 +182,14 @@ empty_primary_source() {
   fi
   log "PostgreSQL answers on other pods of the cluster:$listing"
   printf '%s\\n' "$best"
-}
+}`;
 
-# rebuild_primary <address> <pod> <position>: the primary's data from that replica: a base backup,
+/**
+ * primaryRecovery's rebuild from the most advanced replica, into tablespace directories emptied
+ * first: what a primary that lost its data volume kept on its tablespaces' volumes belongs to no catalog.
+ */
+export function rebuildPrimary(tablespaces: boolean): string {
+  return `# rebuild_primary <address> <pod> <position>: the primary's data from that replica: a base backup,
 # then the copy streams from the replica as a standby until it has the replica's WAL up to
 # <position>, takes the replicas' slots (the Config ConfigMap's list of the current replicas), is
 # promoted onto a new timeline and stopped.
@@ -195,7 +200,7 @@ rebuild_primary() {
   fi
   conninfo="$(primary_conninfo) hostaddr=$address"
   reset_staging "$staging"
-  log "rebuilding the primary from $pod ($address), the most advanced replica, at WAL position $target"
+  log "rebuilding the primary from $pod ($address), the most advanced replica, at WAL position $target"${tablespaces ? '\n  empty_tablespace_dirs' : ''}
   pg_basebackup --pgdata="$staging" "\${wal_dir_args[@]}" --wal-method=stream --checkpoint=fast --no-password --dbname="$conninfo" >&2
   # The copy follows that replica, with no slot, until it has what the replica received.
   replace_standby_settings "$staging" "primary_conninfo = $(conninfo_value "$conninfo passfile=$(conninfo_value "$PGPASSFILE")")"
@@ -232,3 +237,4 @@ rebuild_primary() {
   mv -- "$staging" "$PGDATA"
   log "primary rebuilt from $pod: promoted onto timeline $timeline with slots for \${slots//$'\\n'/ }; the replicas follow it. Remove primaryRecovery from the props now and apply"
 }`;
+}
