@@ -184,11 +184,11 @@ export class LocalBackupTopology {
    * A pgbackrest.conf of another cluster's instance that reads this topology's repository (a clone's
    * or standby's source.conf): its own paths and port, this topology's servers.
    */
-  public foreignConf(instance: LocalInstance, text: string): string {
+  public foreignConf(instance: Pick<LocalInstance, 'localize' | 'host' | 'port'>, text: string): string {
     return this.rewriteConf(text, this.instancePod(instance));
   }
 
-  private instancePod(instance: LocalInstance): LoopbackPod {
+  private instancePod(instance: Pick<LocalInstance, 'localize' | 'host' | 'port'>): LoopbackPod {
     return { localize: (path) => instance.localize(path), serverPort: this.serverPorts[instance.host], postgresPort: instance.port };
   }
 
