@@ -124,6 +124,13 @@ describe('standby cluster', () => {
     expect(replica.containers.find((c: any) => c.name === 'postgres').volumeMounts.map((m: any) => m.mountPath)).toContain('/etc/pgbackrest-source');
   });
 
+  test('its own backup CronJobs are rendered suspended while a standby (no primary to back up), and run once standby is removed', () => {
+    const backup = { repositories: [BackupRepository.volume()] };
+    const cronJobs = (o: any[]) => o.filter((object) => object.kind === 'CronJob').map((cronJob) => [cronJob.metadata.name, cronJob.spec.suspend ?? false]);
+    expect(cronJobs(synth({ standby: { source: SOURCE }, backup }))).toEqual([['orders-dr-backup-repo1-full', true], ['orders-dr-backup-repo1-incr', true]]);
+    expect(cronJobs(synth({ backup }))).toEqual([['orders-dr-backup-repo1-full', false], ['orders-dr-backup-repo1-incr', false]]);
+  });
+
   test('without standby, every plain bootstrap promotes a former standby\'s data and provisions copied data through a private trust socket', () => {
     const plain = bootstrapScript(synth());
     expect(plain).toContain('promote_former_standby\n  provision_primary');

@@ -72,6 +72,12 @@ export interface BackupCluster {
    * @default - no upgrade under way
    */
   readonly majorUpgradeTo?: number;
+  /**
+   * While the cluster is a standby cluster: no instance is a primary to back up, so its backup
+   * CronJobs are rendered suspended until the promotion.
+   * @default false
+   */
+  readonly standby?: boolean;
 }
 
 /** One scheduled backup: a CronJob. */

@@ -194,7 +194,9 @@ export function renderBackupObjects(scope: Construct, model: BackupModel): void 
   if (model.repoHostPodHost) renderRepoHost(new Construct(root, 'RepoHost'), model, files[BACKUP_FILES.repoHostConf]);
   const jobs = new Construct(root, 'Jobs');
   for (const repository of model.repositories) {
-    for (const schedule of repository.schedules) renderCronJob(jobs, model, repository, schedule.type, schedule.cron, schedule.cronJobName);
+    for (const schedule of repository.schedules) {
+      renderCronJob(jobs, model, repository, schedule.type, schedule.cron, schedule.cronJobName, model.cluster.standby);
+    }
     // Never run on its schedule; `kubectl create job --from=cronjob/<name>` runs it on demand.
     const suspended = repository.suspendedFull;
     if (suspended) renderCronJob(jobs, model, repository, BackupType.FULL, suspended.cron, suspended.cronJobName, true);

@@ -468,6 +468,7 @@ function resolveClusterBackup(scope: IConstruct, props: PostgresStatefulClusterP
     ...(props.networkPolicy?.dnsResolvers ? { dnsResolvers: props.networkPolicy.dnsResolvers } : {}),
     user: context.user,
     ...(context.majorUpgradeTo ? { majorUpgradeTo: context.majorUpgradeTo } : {}),
+    ...(props.standby ? { standby: true } : {}),
   });
 }
 
