@@ -244,13 +244,33 @@ describe('StatusCheck and the bin, without daemons', () => {
     ]);
   });
 
+  test('with a kube context, every target is reached through kubectl port-forward; what kubectl cannot forward is unreachable with its message', async () => {
+    // A stand-in for kubectl that forwards the primary's metrics port, in the chart's namespace, to the local /metrics page.
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      FAKE_KUBECTL_CONTEXT: 'staging', FAKE_KUBECTL_TARGETS: JSON.stringify({ 'airflow-ha/pod/airflow-db-primary-0:9187': `127.0.0.1:${metricsPort}` }),
+    });
+    try {
+      const report = await StatusCheck.check(airflowYaml, { endpoints: {}, kubeContext: 'staging', kubectl: join(__dirname, 'fixtures', 'fake-kubectl.js') });
+      const byTarget = Object.fromEntries(report.findings.map((f) => [f.target, `${f.status}: ${f.message}`]));
+      expect(byTarget['pod/airflow-db-primary-0:metrics']).toBe('critical: pg_up 0: the exporter cannot read its daemon');
+      expect(byTarget['pod/airflow-db-replica-0']).toBe('unreachable: kubectl port-forward pod/airflow-db-replica-0 exited 1: '
+        + 'error: pods "airflow-db-replica-0" not found (airflow-ha/pod/airflow-db-replica-0:5432)');
+      expect(byTarget['service/airflow-pgbouncer:metrics']).toMatch(/^unreachable: .* not found \(airflow-ha\/service\/airflow-pgbouncer:9127\)$/);
+      expect(report.findings.filter((f) => f.status === HealthStatus.SKIPPED)).toEqual([]);
+      expect(report.exitCode).toBe(4);
+    } finally {
+      process.env = saved;
+    }
+  });
+
   test('the command line: endpoints from a file and flags, logins from a file or the environment, and one-line refusals', () => {
     writeFileSync(join(dir, 'endpoints.json'), JSON.stringify({ 'service/airflow-pgpool': 'pgpool.local:9999' }));
     const parsed = parseStatusArguments(['--manifests', dir, '--endpoints', join(dir, 'endpoints.json'), '--endpoint', 'service/airflow-db-rw=[::1]:5432',
-      '--sslmode', 'verify-full', '--ca-file', 'ca.crt', '--max-lag-seconds', '5'], { CDK8S_POSTGRES_STATUS_USER: 'u', CDK8S_POSTGRES_STATUS_PASSWORD: 'p' });
+      '--sslmode', 'verify-full', '--ca-file', 'ca.crt', '--max-lag-seconds', '5', '--context', 'prod'], { CDK8S_POSTGRES_STATUS_USER: 'u', CDK8S_POSTGRES_STATUS_PASSWORD: 'p' });
     expect(parsed.options).toMatchObject({
       endpoints: { 'service/airflow-pgpool': 'pgpool.local:9999', 'service/airflow-db-rw': '[::1]:5432' },
-      defaultCredentials: { username: 'u', password: 'p' }, sslMode: 'verify-full', caFile: 'ca.crt', maxLagSeconds: 5,
+      defaultCredentials: { username: 'u', password: 'p' }, sslMode: 'verify-full', caFile: 'ca.crt', maxLagSeconds: 5, kubeContext: 'prod',
     });
     expect(parseEndpoint('x', '[::1]:5432')).toEqual({ host: '::1', port: 5432 });
     expect(() => parseStatusArguments([])).toThrow('--manifests is missing');

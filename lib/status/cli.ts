@@ -5,14 +5,14 @@ import { STATUS_USAGE_EXIT_CODE } from './status-render';
 import { StatusCheckOptions, StatusCredentials } from './status-types';
 import { SslMode } from '../core/tls';
 
-const USAGE = 'usage: cdk8s-postgres-status --manifests <dir|file> [--endpoints endpoints.json] [--endpoint <target>=<host:port> ...] '
+const USAGE = 'usage: cdk8s-postgres-status --manifests <dir|file> [--endpoints endpoints.json] [--endpoint <target>=<host:port> ...] [--context <kube context>] '
   + '[--credentials credentials.json] [--sslmode prefer] [--ca-file ca.crt] [--max-lag-bytes 16777216] [--max-lag-seconds 30] '
   + '[--max-archive-ready 16] [--max-pool-wait-seconds 5] [--timeout 5] [--json]';
 
 /** The environment variables of the login used where credentials.json names none. */
 export const CREDENTIAL_VARIABLES = { username: 'CDK8S_POSTGRES_STATUS_USER', password: 'CDK8S_POSTGRES_STATUS_PASSWORD' };
 
-const VALUE_OPTIONS = ['--manifests', '--endpoints', '--endpoint', '--credentials', '--sslmode', '--ca-file',
+const VALUE_OPTIONS = ['--manifests', '--endpoints', '--endpoint', '--context', '--kubectl', '--credentials', '--sslmode', '--ca-file',
   '--max-lag-bytes', '--max-lag-seconds', '--max-archive-ready', '--max-pool-wait-seconds', '--timeout'];
 
 const NUMBERS: { [option: string]: keyof StatusCheckOptions } = {
@@ -101,6 +101,8 @@ export function parseStatusArguments(argv: string[], env: NodeJS.ProcessEnv = {}
     json,
     options: {
       endpoints: { ...fromFile, ...endpoints },
+      kubeContext: values['--context'],
+      kubectl: values['--kubectl'],
       credentials: Object.fromEntries(Object.entries(perComponent).map(([component, value]) => [component, credentials(`--credentials: "${component}"`, value)])),
       defaultCredentials,
       sslMode: sslMode as SslMode | undefined,

@@ -1,5 +1,6 @@
 import { balancerFindings, ClusterObservations, clusterFindings, poolerFindings, Thresholds } from './evaluate';
 import { ExpectedStack, expectedStack } from './expected-stack';
+import { forwardSpecs, portForwards } from './port-forward';
 import { Endpoint, Outcome, ProbeLogin, ProbeSettings, parseEndpoint, probeInstance, probeMetric, probePoolNodes, probePools, probeRecovery } from './probes';
 import { exitCodeOf, statusJson, statusTable, worstStatus } from './status-render';
 import { HealthStatus, StatusCheckOptions, StatusCredentials, StatusFinding, StatusReport } from './status-types';
@@ -26,7 +27,7 @@ async function check(objects: KubeObject[], options: StatusCheckOptions): Promis
   const targets = statusTargets(stack);
   const unknown = Object.keys(options.endpoints).filter((key) => !targets.includes(key));
   if (unknown.length > 0) throw new Error(`endpoints ${unknown.join(', ')} match no target of the manifests; the targets are: ${targets.join(', ')}`);
-  const endpoints = new Map(Object.entries(options.endpoints).map(([key, value]) => [key, parseEndpoint(key, value)]));
+  const given = new Map(Object.entries(options.endpoints).map(([key, value]) => [key, parseEndpoint(key, value)]));
   const settings: ProbeSettings = {
     sslMode: options.sslMode ?? SslMode.PREFER, caFile: options.caFile, timeoutMs: (options.timeoutSeconds ?? 5) * 1000,
   };
@@ -37,6 +38,19 @@ async function check(objects: KubeObject[], options: StatusCheckOptions): Promis
     maxLagBytes: options.maxLagBytes ?? 16 * 1024 * 1024, maxLagSeconds: options.maxLagSeconds ?? 30,
     maxArchiveReady: options.maxArchiveReady ?? 16, maxPoolWaitSeconds: options.maxPoolWaitSeconds ?? 5,
   };
+  const forwards = options.kubeContext === undefined ? undefined
+    : await portForwards(forwardSpecs(objects, targets.filter((t) => !given.has(t))), options.kubeContext, options.kubectl ?? 'kubectl', settings.timeoutMs);
+  try {
+    const forwarded = Object.entries(forwards?.endpoints ?? {}).map(([key, value]) => [key, parseEndpoint(key, value)] as const);
+    return await probeAll(stack, new Map([...forwarded, ...given]), forwards?.failures ?? {}, settings, thresholds, options);
+  } finally {
+    forwards?.stop();
+  }
+}
+
+/** Probes every target with an endpoint; a target kubectl could not forward is unreachable with kubectl's message. */
+async function probeAll(stack: ExpectedStack, endpoints: Map<string, Endpoint>, failures: { [target: string]: string }, settings: ProbeSettings,
+  thresholds: Thresholds, options: StatusCheckOptions): Promise<StatusReport> {
   const login = (component: string, database: string): ProbeLogin | undefined => {
     const credentials: StatusCredentials | undefined = options.credentials?.[component] ?? options.defaultCredentials;
     return credentials && { username: credentials.username, password: credentials.password, database: credentials.database ?? database };
@@ -45,13 +59,14 @@ async function check(objects: KubeObject[], options: StatusCheckOptions): Promis
   const probe = async <T>(target: string, component: string, database: string,
     run: (endpoint: Endpoint, login: ProbeLogin) => Promise<Outcome<T>>): Promise<Outcome<T> | undefined> => {
     const endpoint = endpoints.get(target);
-    if (!endpoint) return undefined;
+    if (!endpoint) return failures[target] === undefined ? undefined : { error: failures[target] };
     const credentials = login(component, database);
     return credentials ? run(endpoint, credentials) : { error: `no credentials for ${component}: give them by its name or as the default` };
   };
   const metric = (target: string, name: string) => {
     const endpoint = endpoints.get(target);
-    return endpoint ? probeMetric(endpoint, name, settings) : Promise.resolve(undefined);
+    if (endpoint) return probeMetric(endpoint, name, settings);
+    return Promise.resolve(failures[target] === undefined ? undefined : { error: failures[target] });
   };
 
   const clusters = stack.clusters.map(async (cluster) => {

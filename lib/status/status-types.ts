@@ -37,6 +37,18 @@ export interface StatusCheckOptions {
    */
   readonly endpoints: { [target: string]: string };
   /**
+   * A kubeconfig context: every target without an endpoint is reached through `kubectl
+   * port-forward` in that context (the namespace and ports from the manifests), stopped when the
+   * check ends.
+   * @default - no forwarding: only the endpoints given are checked
+   */
+  readonly kubeContext?: string;
+  /**
+   * The kubectl program for kubeContext.
+   * @default "kubectl" from the PATH
+   */
+  readonly kubectl?: string;
+  /**
    * Logins per component, keyed by the cluster's, pooler's or balancer's name.
    * @default - defaultCredentials for every component
    */

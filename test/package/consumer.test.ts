@@ -43,7 +43,7 @@ const EXPECTED_KINDS = {
 };
 const EXPECTED_OBJECTS = Object.values(EXPECTED_KINDS).flatMap((kinds) => Object.values(kinds)).reduce((a, b) => a + b, 0);
 const RELEASES = ['v1.27.0', 'v1.36.0'];
-const BUNDLED = ['ajv', 'yaml'];
+const BUNDLED = ['ajv', 'pg', 'yaml'];
 
 /**
  * A cluster with TLS from a cert-manager ClusterIssuer, Pgpool-II and PgBouncer in front, an
@@ -99,6 +99,7 @@ const library = require('cdk8s-postgres');
 const { ${LIBRARY_NAMES}, SchemaValidator } = library;
 const loaded = (name) => Object.keys(require.cache).filter((file) => file.includes(\`\${path.sep}node_modules\${path.sep}\${name}\${path.sep}\`));
 const ajvOnRequire = loaded('ajv').length;
+const pgOnRequire = loaded('pg').length;
 ${buildStackSource(false)}
 const app = new App();
 const { shop, legacy } = buildStack(app);
@@ -110,7 +111,7 @@ const problems = ${JSON.stringify(RELEASES)}.flatMap((release) => new SchemaVali
   definitionsFile: path.join(schemas, 'kubernetes', release, '_definitions.json'),
   crdDirectories: [path.join(schemas, 'crds')],
 }).validateAll(objects));
-console.log(JSON.stringify({ ajvOnRequire, ajvFiles: loaded('ajv'), yamlFiles: loaded('yaml'), validated: objects.length, problems }));
+console.log(JSON.stringify({ ajvOnRequire, pgOnRequire, ajvFiles: loaded('ajv'), yamlFiles: loaded('yaml'), validated: objects.length, problems }));
 `;
 
 const ESM_APP = `import { App, Chart } from 'cdk8s';
@@ -307,6 +308,7 @@ describe('the packed package, used from outside the repository', () => {
       const report = JSON.parse(run(project, process.execPath, ['app.cjs'], { CDK8S_OUTDIR: 'out-cjs' }).trim().split('\n').pop()!);
       expect(kindsIn(path.join(project, 'out-cjs'))).toEqual(EXPECTED_KINDS);
       expect(report.ajvOnRequire).toBe(0);
+      expect(report.pgOnRequire).toBe(0);
       expect(report.validated).toBe(EXPECTED_OBJECTS);
       expect(report.problems).toEqual([]);
       // ajv and yaml came from the package's bundle, not from anything else installed.
@@ -315,6 +317,17 @@ describe('the packed package, used from outside the repository', () => {
       expect(report.ajvFiles.filter((file: string) => !file.includes(bundle))).toEqual([]);
       expect(report.yamlFiles.filter((file: string) => file.includes(`${path.sep}cdk8s-postgres${path.sep}`) && !file.includes(bundle))).toEqual([]);
     }, 120_000);
+
+    test('the status bin runs from the package with its bundled pg: the shop stack\'s primary on a closed port is unreachable (exit code 4)', () => {
+      const result = spawnSync(bin(project, 'cdk8s-postgres-status'), ['--manifests', 'out-cjs', '--endpoint', 'pod/shop-db-primary-0=127.0.0.1:1', '--json'],
+        { cwd: project, env: userEnv({ CDK8S_POSTGRES_STATUS_USER: 'monitor', CDK8S_POSTGRES_STATUS_PASSWORD: 'not-printed' }), encoding: 'utf8' });
+      expect([result.status, result.stderr]).toEqual([4, '']);
+      expect(result.stdout).not.toContain('not-printed');
+      const report = JSON.parse(result.stdout);
+      expect(report.findings.filter((f: any) => f.status !== 'skipped').map((f: any) => [f.target, f.status, f.message]))
+        .toEqual([['pod/shop-db-primary-0', 'unreachable', 'connect ECONNREFUSED 127.0.0.1:1']]);
+      expect(report.findings.map((f: any) => f.target)).toEqual(expect.arrayContaining(['service/shop-db-rw', 'service/shop-pgbouncer', 'service/shop-pgpool']));
+    }, 60_000);
 
     test('an ES module app imports it by name and synthesizes the stack', () => {
       writeFileSync(path.join(project, 'app.mjs'), ESM_APP);
