@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process';
 import { parse } from 'yaml';
 import { BackupRepository, CloneMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, SourceCluster } from '../lib';
+import { expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -116,5 +117,18 @@ describe('HA clone: Patroni\'s custom bootstrap', () => {
     // The stub prints what single-user mode would read on stderr (the script sends postgres's stdout away).
     expect(run.stderr).toBe('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \'o\'\'neil "x"\') '
       + 'THEN CREATE ROLE "o\'neil ""x""" SUPERUSER LOGIN; END IF; END $do$;\n');
+  });
+});
+
+describe('HA standby: refusals', () => {
+  test.each([
+    ['the default self-signed certificates', {}, '"a self-signed certificate"'],
+    ['tls disabled', { disabled: true }, '"disabled"'],
+  ])('streaming with %s is refused: the members would verify each other with the source\'s CA; from the repository only it is accepted', (_what, tls, value) => {
+    const message = thrownMessage(() => synth({ tls, standby: { source: SOURCE } }), `standby with tls ${JSON.stringify(tls)}`);
+    expectPropErrorMessage(message, 'test/OrdersDr', { prop: 'tls', value, fix: /^ set tls to a Secret with ca\.crt/ });
+    expect(dynamicJson(synth({ tls, standby: { source: REPOSITORY_ONLY } })).standby_cluster.restore_command).toBe(RESTORE_COMMAND);
+    // A clone from the running source verifies the source with the source's CA alone.
+    expect(patroniYml(synth({ tls, clone: { source: STREAMING_ONLY } })).bootstrap.method).toBe('clone');
   });
 });

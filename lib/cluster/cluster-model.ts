@@ -9,6 +9,7 @@ import { HighAvailabilityModel, resolveHighAvailability } from './high-availabil
 import { LogAnalysisModel, resolveLogAnalysis } from './log-analysis';
 import { MajorUpgradeModel, resolveMajorUpgrade } from './major-upgrade';
 import { NamedRoleModel, resolveNamedRoles } from './named-roles';
+import { validatePatroniSource } from './patroni-source';
 import { PostgresqlSettings, SynchronousCommit, WalLevel } from './postgresql-settings';
 import { PrimaryRecovery, resolvePrimaryRecovery } from './primary-recovery';
 import { CloneModel, resolveSources, StandbyModel } from './source-cluster-model';
@@ -237,6 +238,7 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     topology, storage, tablespaces, tls, superuser, componentLabels, user, majorUpgradeTo: majorUpgrade?.to.major,
   });
   const sources = resolveSources(scope, props, { clusterName: name, highAvailability: topology.highAvailability !== undefined, majorUpgrade });
+  if (topology.highAvailability) validatePatroniSource(scope, sources.standby, tls);
   return {
     ...topology,
     version,

@@ -1,10 +1,12 @@
+import { IConstruct } from 'constructs';
 import { CLUSTER_FILES, CLUSTER_PATHS } from './cluster-layout';
 import { ClusterModel } from './cluster-model';
 import { CloneMethod } from './source-cluster';
-import { SOURCE_FILES, SOURCE_PATHS, SOURCE_REPLICATION_SECRET_DIR, SourceModel } from './source-cluster-model';
+import { SOURCE_FILES, SOURCE_PATHS, SOURCE_REPLICATION_SECRET_DIR, SourceModel, StandbyModel } from './source-cluster-model';
 import { sourceParameters } from './source-pod';
+import { propError } from '../core/errors';
 import { CREDENTIAL_FUNCTIONS, logFunction } from '../core/shell-functions';
-import { TLS_FILES } from '../core/tls';
+import { ResolvedTls, TLS_FILES } from '../core/tls';
 
 /**
  * The HA mode's clone and standby: what Patroni does with a source cluster.
@@ -33,6 +35,19 @@ export const PATRONI_SOURCE_SCRIPT = 'patroni-source.sh';
 const sourceScriptPath = () => `${CLUSTER_PATHS.scriptsDir}/${PATRONI_SOURCE_SCRIPT}`;
 const sourceConf = `${SOURCE_PATHS.configDir}/${SOURCE_FILES.conf}`;
 const sourceAuthority = `${SOURCE_PATHS.authorityDir}/${TLS_FILES.authority}`;
+
+/**
+ * The HA mode's checks of a standby: Patroni has one `authentication.replication` for the members
+ * and the source, so a standby streaming from its source verifies both against CAs, and needs the
+ * cluster's own.
+ */
+export function validatePatroniSource(scope: IConstruct, standby: StandbyModel | undefined, tls: ResolvedTls | undefined): void {
+  if (standby?.source.streaming && !tls?.authority) {
+    throw propError(scope, 'tls', tls ? 'a self-signed certificate' : 'disabled',
+      'has no CA, and the members of an HA standby verify each other with the CAs they verify the source with (Patroni has one replication authentication for both)',
+      'set tls to a Secret with ca.crt (or an issuer), or follow the source from its repository only');
+  }
+}
 
 /**
  * Whether restore.sh recovers the data with a temporary server before Patroni starts it (a restore
