@@ -1,9 +1,10 @@
 /**
  * Declared roles, databases and extensions on a live PostgreSQL 15 (Debian 12's daemons, named
- * here: the SQL is the same on every major the library runs). Each step re-renders the cluster
- * with new props and runs the rendered provision.sh against the running server, as Patroni's
- * on_start callback does at every start of a leader (the plain mode's bootstrap runs the same
- * SQL): create, change, remove each kind, and the refusals for what cannot be done safely.
+ * here: the SQL is the same on every major the library runs; with daemonSet('trixie') the suite
+ * passes on 17.12 too). Each step re-renders the cluster with new props and runs the rendered
+ * provision.sh against the running server, as Patroni's on_start callback does at every start of
+ * a leader (the plain mode's bootstrap runs the same SQL): create, change, remove each kind, and
+ * the refusals for what cannot be done safely.
  */
 import { ChildProcess } from 'child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'fs';
@@ -33,7 +34,7 @@ type Props = Partial<PostgresStatefulClusterProps>;
 function render(props: Props): { script: string; secretFiles: { [path: string]: string }; preload: string } {
   const chart = Testing.chart() as Chart;
   new PostgresStatefulCluster(chart, 'Db', {
-    name: 'db', instances: 1, highAvailability: {},
+    name: 'db', instances: 1, highAvailability: {}, postgresVersion: DAEMONS.postgresMajor,
     superuserSecret: { secretName: 'db-superuser' }, replicationSecret: { secretName: 'db-replication' }, ...props,
   });
   const objects = Testing.synth(chart);
@@ -49,7 +50,7 @@ function render(props: Props): { script: string; secretFiles: { [path: string]: 
   return { script: findObject(objects, 'ConfigMap', 'db-scripts').data[CLUSTER_FILES.provisionScript], secretFiles, preload };
 }
 
-describe('declared roles, databases and extensions on PostgreSQL 15', () => {
+describe(`declared roles, databases and extensions on PostgreSQL ${DAEMONS.postgresMajor}`, () => {
   let scratch: string;
   let port: number;
   let server: ChildProcess | undefined;
