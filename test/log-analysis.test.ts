@@ -2,6 +2,7 @@ import { Duration } from 'cdk8s';
 import { LogAnalysis, PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
 import { KUBE_VERSIONS, validateManifests } from './support/kube-schema';
 import { checkPodSecurity, podTemplatesOf } from './support/pod-security';
+import { loadPolaris, runPolaris } from './support/polaris';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
 
@@ -100,10 +101,13 @@ describe('logAnalysis (pgBadger)', () => {
     }]);
   });
 
-  test('the rendered objects validate strictly and pass the restricted Pod Security Standard', () => {
+  test('the rendered objects validate strictly, pass the restricted Pod Security Standard and raise no Polaris danger', () => {
     const objects = synth({ logAnalysis: { ...LOGS, server: { clients: [{ namespace: 'dba' }] } }, highAvailability: {} });
     for (const version of KUBE_VERSIONS) expect(validateManifests(objects, version)).toEqual([]);
     for (const template of podTemplatesOf(objects)) expect(checkPodSecurity(template.template)).toEqual([]);
+    const dangers = runPolaris(loadPolaris(), objects, ['pdbMinAvailableGreaterThanHPAMinReplicas']).results
+      .filter((result) => !result.passed && result.severity === 'danger').map((result) => `${result.check} ${result.name} ${result.container ?? ''}`);
+    expect(dangers).toEqual([]);
   });
 
   test.each([
