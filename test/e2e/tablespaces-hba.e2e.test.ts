@@ -142,6 +142,18 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
     expect(relationInOwnVolume(replica, 'cold', 'history')).toBe(true);
   }, 90_000);
 
+  test('a replica that lost its data volume but kept its tablespaces\' re-clones: the stale tablespace files are removed first', async () => {
+    replica.kill();
+    replica.wipeVolumes();
+    expect(tablespaceFiles(replica, 'cold')).not.toEqual([]);
+    expect(replica.bootstrap()).toMatch(/replica cloned/);
+    await replica.start();
+    // The pod's sidecar starts with it: pgBackRest retries an instance whose server is down for tens of seconds.
+    await replica.startSidecar('pgbackrest');
+    expect(psql(superuser(replica), 'SELECT (SELECT count(*) FROM orders) || \' \' || (SELECT count(*) FROM history)')).toBe('1000 500');
+    expect(relationInOwnVolume(replica, 'cold', 'history')).toBe(true);
+  }, 60_000);
+
   test('a cert rule logs a client certificate\'s CN in as the role its pg_ident map names, without a password; another CN and a reject rule are refused', async () => {
     const connect = async (user: string, options: { cert?: { [key: string]: string }; password?: string }) => {
       const client = new Client({
