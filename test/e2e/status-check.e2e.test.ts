@@ -171,7 +171,8 @@ describe(`cdk8s-postgres-status against real PostgreSQL ${DAEMONS.postgresMajor}
       expect(result.find('pod/airflow-db-replica-0', 'lag')).toMatchObject({
         status: 'warning', message: expect.stringMatching(/behind: replay is paused \(pg_wal_replay_resume\(\) resumes it\); over 1024 B; over 0\.0 s$/),
       });
-      expect(result.notOk.filter((line: string) => !/^(skipped|warning pod\/airflow-db-replica-0 lag)/.test(line))).toEqual([]);
+      // With a threshold of 0 s, the other replica, replaying the insert, may show a moment of lag too; nothing else is wrong.
+      expect(result.notOk.filter((line: string) => !/^(skipped|warning pod\/airflow-db-replica-\d lag)/.test(line))).toEqual([]);
     } finally {
       superuser(instances[1], 'SELECT pg_wal_replay_resume()');
     }
