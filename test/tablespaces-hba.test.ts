@@ -163,8 +163,8 @@ const CERT_RULES: Props = {
     { connection: HbaConnection.HOSTNOSSL, address: '0.0.0.0/0', method: HbaMethod.REJECT },
   ],
   identMaps: [
-    { map: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'reporter' },
-    { map: 'clients', systemUsername: '/^(.*)\\.apps\\.example\\.com$', databaseUsername: '\\1' },
+    { mapName: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'reporter' },
+    { mapName: 'clients', systemUsername: '/^(.*)\\.apps\\.example\\.com$', databaseUsername: '\\1' },
   ],
 };
 
@@ -245,10 +245,10 @@ describe('hbaRules and identMaps', () => {
     [rule({ databases: ['replication'] }), 'hbaRules[0].databases[0]', '"replication"', /replication connections are the library's/],
     [rule({ users: ['bad name'] }), 'hbaRules[0].users[0]', '"bad name"', /"\+group"/],
     [rule({ users: [] }), 'hbaRules[0].users', '[]', /leave it unset for all/],
-    [{ identMaps: [{ map: 'm', systemUsername: 'a b', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"a b"', /without spaces/],
-    [{ identMaps: [{ map: 'm', systemUsername: '/(', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"/("', /fix the expression/],
-    [{ identMaps: [{ map: 'm', systemUsername: 'cn', databaseUsername: '\\1' }] }, 'identMaps[0].databaseUsername', '"\\\\1"', /start systemUsername with "\/"/],
-    [{ identMaps: [{ map: 'M-1', systemUsername: 'cn', databaseUsername: 'x' }] }, 'identMaps[0].map', '"M-1"', /lower-case/],
+    [{ identMaps: [{ mapName: 'm', systemUsername: 'a b', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"a b"', /without spaces/],
+    [{ identMaps: [{ mapName: 'm', systemUsername: '/(', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"/("', /fix the expression/],
+    [{ identMaps: [{ mapName: 'm', systemUsername: 'cn', databaseUsername: '\\1' }] }, 'identMaps[0].databaseUsername', '"\\\\1"', /start systemUsername with "\/"/],
+    [{ identMaps: [{ mapName: 'M-1', systemUsername: 'cn', databaseUsername: 'x' }] }, 'identMaps[0].mapName', '"M-1"', /lower-case/],
     [{ extraParameters: { ident_file: '/tmp/x' } }, 'extraParameters.ident_file', '"/tmp/x"', /identMaps/],
   ])('refused: %j', (props, prop, value, fix) => expectRefused(props as Props, prop, value, fix));
 });

@@ -64,7 +64,7 @@ export interface HbaRule {
 /** One line of pg_ident.conf: a system user name a map lets log in as a role. */
 export interface IdentMapping {
   /** The map's name, which `hbaRules[].identMap` names. */
-  readonly map: string;
+  readonly mapName: string;
   /** The certificate's CN or the peer's user name, or a regular expression starting with `/` (its first group is `\1`). */
   readonly systemUsername: string;
   /** The role it may log in as; `\1` stands for the regular expression's first group. */
@@ -99,7 +99,7 @@ const DATABASE_USERNAME = /^([a-z_][a-z0-9_]{0,62}|[a-z_0-9]*\\1[a-z_0-9]*)$/;
 export function resolveHbaRules(scope: IConstruct, rules: HbaRule[] | undefined, identMaps: IdentMapping[] | undefined,
   tls: ResolvedTls | undefined): HbaRulesModel {
   const maps = (identMaps ?? []).map((mapping, index) => resolveIdentMapping(scope, `identMaps[${index}]`, mapping));
-  const resolved = (rules ?? []).map((rule, index) => resolveRule(scope, `hbaRules[${index}]`, rule, new Set(maps.map((m) => m.map)), tls));
+  const resolved = (rules ?? []).map((rule, index) => resolveRule(scope, `hbaRules[${index}]`, rule, new Set(maps.map((m) => m.mapName)), tls));
   return { rules: resolved, identMaps: maps, clientCertificates: resolved.some((rule) => rule.method === HbaMethod.CERT) };
 }
 
@@ -178,8 +178,8 @@ function names(scope: IConstruct, prop: string, values: string[] | undefined, va
 }
 
 function resolveIdentMapping(scope: IConstruct, prop: string, mapping: IdentMapping): IdentMapping {
-  if (typeof mapping.map !== 'string' || !IDENTIFIER.test(mapping.map)) {
-    throw propError(scope, `${prop}.map`, mapping.map, 'is not a plain lower-case identifier', 'use lower-case letters, digits and "_"');
+  if (typeof mapping.mapName !== 'string' || !IDENTIFIER.test(mapping.mapName)) {
+    throw propError(scope, `${prop}.mapName`, mapping.mapName, 'is not a plain lower-case identifier', 'use lower-case letters, digits and "_"');
   }
   if (typeof mapping.systemUsername !== 'string' || !SYSTEM_USERNAME.test(mapping.systemUsername)) {
     throw propError(scope, `${prop}.systemUsername`, mapping.systemUsername, 'is not one pg_ident.conf field',
@@ -200,5 +200,5 @@ function resolveIdentMapping(scope: IConstruct, prop: string, mapping: IdentMapp
     throw propError(scope, `${prop}.databaseUsername`, mapping.databaseUsername, 'names \\1, and systemUsername is no regular expression',
       'start systemUsername with "/" and a group, such as "/^(.*)@example\\.com$"');
   }
-  return { map: mapping.map, systemUsername: mapping.systemUsername, databaseUsername: mapping.databaseUsername };
+  return { mapName: mapping.mapName, systemUsername: mapping.systemUsername, databaseUsername: mapping.databaseUsername };
 }

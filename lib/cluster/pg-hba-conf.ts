@@ -53,5 +53,5 @@ export function renderPgIdentConf(model: ClusterModel): string {
 
 /** The maps' lines, as pg_ident.conf and Patroni's postgresql.pg_ident take them. */
 export function identLines(model: ClusterModel): string[] {
-  return model.hba.identMaps.map((m) => [m.map.padEnd(18), m.systemUsername.padEnd(40), m.databaseUsername].join(' '));
+  return model.hba.identMaps.map((m) => [m.mapName.padEnd(18), m.systemUsername.padEnd(40), m.databaseUsername].join(' '));
 }

@@ -52,7 +52,7 @@ function synthCluster(tablespaces: PostgresTablespace[], backup: BackupOptions =
       { connection: HbaConnection.HOSTSSL, users: ['app'], address: '127.0.0.1/32', method: HbaMethod.CERT, identMap: 'clients' },
       { connection: HbaConnection.HOSTSSL, users: ['blocked'], address: 'all', method: HbaMethod.REJECT },
     ],
-    identMaps: [{ map: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'app' }],
+    identMaps: [{ mapName: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'app' }],
   };
   new PostgresStatefulCluster(chart, 'TsDb', props);
   return chart.toJson();
