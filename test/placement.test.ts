@@ -1,5 +1,5 @@
 import {
-  BackupRepository, LabelOperator, NodeOperator, PgBouncerPooler, PgpoolBalancer, PodPlacement, PodSpread, PostgresStatefulCluster,
+  BackupRepository, LabelOperator, NodeOperator, Overlays, PgBouncerPooler, PgpoolBalancer, PodPlacement, PodSpread, PostgresStatefulCluster,
 } from '../lib';
 import { KUBE_VERSIONS, validateManifests } from './support/kube-schema';
 import { podTemplatesOf } from './support/pod-security';
@@ -107,6 +107,17 @@ describe('placement: affinity and topology spread', () => {
       { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: ownSelector(objects, 'StatefulSet', 'db-primary') },
       { maxSkew: 1, topologyKey: 'topology.kubernetes.io/region', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { tier: 'db' } } },
     ]);
+  });
+
+  test('an environment\'s overlay adds to the base placement key by key; its lists replace the base\'s', () => {
+    const base = {
+      superuserSecret: { secretName: 'pg-superuser' }, replicationSecret: { secretName: 'pg-replication' },
+      placement: { nodeSelector: { pool: 'db' }, topologySpread: [{ topologyKey: 'example.com/rack' }] },
+    };
+    const props = Overlays.cluster(base, [{
+      placement: { zoneSpread: PodSpread.PREFERRED, topologySpread: [{ topologyKey: 'topology.kubernetes.io/region' }] },
+    }]);
+    expect(props.placement).toEqual({ nodeSelector: { pool: 'db' }, zoneSpread: PodSpread.PREFERRED, topologySpread: [{ topologyKey: 'topology.kubernetes.io/region' }] });
   });
 
   const cluster = (placement: PodPlacement) => () => new PostgresStatefulCluster(testChart(), 'Db', {
