@@ -116,9 +116,9 @@ export interface ClusterModel {
   readonly resources: ResolvedResources;
   readonly storage: { readonly size: string; readonly storageClassName?: string; readonly walSize?: string; readonly walStorageClassName?: string };
   readonly volumeRetention: VolumeRetention;
+  readonly spread: PodSpread;
   /** pgBadger: logs to files on the data volume and the report sidecar. */
   readonly logAnalysis?: LogAnalysisModel;
-  readonly spread: PodSpread;
   readonly terminationGracePeriodSeconds: number;
   readonly user: UserMetadata;
   readonly componentLabels: (component: string) => ComponentLabels;
@@ -220,9 +220,9 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
       'is also superuserSecret: the superuser would replicate through the lines that admit only the replication role',
       'give the replication role a Secret of its own');
   }
-  const logAnalysis = resolveLogAnalysis(scope, props.logAnalysis, props.extraParameters ?? {});
   const databases = resolveDatabases(scope, props);
   const allowedCidrs = resolveAllowedCidrs(scope, props);
+  const logAnalysis = resolveLogAnalysis(scope, props.logAnalysis, props.extraParameters ?? {});
   const graceSeconds = requireInteger(scope, 'terminationGracePeriod',
     wholeSeconds(scope, 'terminationGracePeriod', props.terminationGracePeriod) ?? 60, 10, 3600);
   const user = resolveUserMetadata(scope, props);
@@ -269,8 +269,8 @@ export function resolveClusterModel(scope: IConstruct, id: string, props: Postgr
     resources,
     storage,
     volumeRetention: requireEnum(scope, 'volumeRetention', props.volumeRetention ?? VolumeRetention.RETAIN, { VolumeRetention }),
-    ...(logAnalysis ? { logAnalysis } : {}),
     spread: requireEnum(scope, 'spread', props.spread ?? PodSpread.PREFERRED, { PodSpread }),
+    ...(logAnalysis ? { logAnalysis } : {}),
     terminationGracePeriodSeconds: graceSeconds,
     user,
     componentLabels,
