@@ -40,7 +40,8 @@ describe('HA standby cluster: Patroni\'s standby_cluster', () => {
     };
     expect(patroniYml(objects).bootstrap.dcs.standby_cluster).toEqual(standby);
     expect(dynamicJson(objects).standby_cluster).toEqual(standby);
-    // The standby leader's replica method runs with no connection; the members clone from it as usual.
+    // The replica method runs with no connection. Patroni creates every member of a standby cluster by these methods
+    // (the others then stream from the standby leader), so postgresql.create_replica_methods stays unset.
     expect(patroniYml(objects).postgresql.source_backup).toEqual({ command: '/opt/cdk8s-postgres/patroni-source.sh', no_leader: true });
     expect(patroniYml(objects).postgresql.create_replica_methods).toBeUndefined();
     expect(patroniYml(objects).bootstrap.method).toBeUndefined();

@@ -150,8 +150,9 @@ class Agent:
         cluster = get(LOCAL + '/cluster')
         members = (cluster or {}).get('members', [])
         me = next((m for m in members if m['name'] == ME), None)
-        # A standby cluster's leader is its standby_leader: it applies the settings, and the promotion.
-        if not me or me['role'] not in ('leader', 'standby_leader') or me.get('state') != 'running':
+        # A standby cluster's leader is its standby_leader (state streaming on Patroni 4): it applies the settings, and
+        # the promotion.
+        if not me or me['role'] not in ('leader', 'standby_leader') or me.get('state') not in RUNNING:
             return
         with open(DESIRED, encoding='utf-8') as file:
             desired = json.load(file)

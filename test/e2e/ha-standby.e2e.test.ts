@@ -177,7 +177,8 @@ describe(`HA standby cluster and clone (Patroni ${DAEMONS.versions.patroni}, etc
     const started = Date.now();
     standby = await startHa('orders-dr', synthHa('orders-dr', 2, { standby: { source: source({ repository: true, streaming: true }) } }));
     const members = await waitForMembers(standby, 'a streaming standby leader and a streaming replica', (all) => {
-      const leader = all.find((m) => m.role === 'standby_leader' && m.state === 'running');
+      // Patroni 4 reports a standby leader's state as streaming, Patroni 3 as running.
+      const leader = all.find((m) => m.role === 'standby_leader' && ['running', 'streaming'].includes(m.state));
       return leader !== undefined && all.every((m) => m === leader || (m.role === 'replica' && ['running', 'streaming'].includes(m.state)))
         && standby.streamingTo(leader.name).length === 1;
     }, 120_000);
