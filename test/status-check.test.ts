@@ -106,7 +106,7 @@ describe('evaluation of what the probes read', () => {
       ...healthy, 'airflow-db-primary-0': primary,
       'airflow-db-replica-1': replicaState({ replay: { lagBytes: 0, lagSeconds: 45, paused: false, receiver: 'streaming' } }),
     });
-    expect(find('pod/airflow-db-replica-0', 'lag')).toMatchObject({ status: 'warning', message: 'replay 32.0 MiB and 2.0 s behind: over 16.0 MiB' });
+    expect(find('pod/airflow-db-replica-0', 'lag')).toMatchObject({ status: 'warning', message: 'replay 32.0 MiB and 2.00 s behind: over 16.0 MiB' });
     expect(find('pod/airflow-db-replica-1', 'lag')).toMatchObject({ status: 'warning', message: 'replay 0 B and 45.0 s behind: over 30.0 s' });
     expect(find('pod/airflow-db-primary-0', 'replication')).toMatchObject({
       status: 'critical', message: '1 of 2 standbys streaming; not streaming: airflow-db-replica-1 (catchup)',
@@ -168,7 +168,7 @@ describe('evaluation of what the probes read', () => {
     const pools = (maxWaitSeconds: number) => ({ value: [{ database: 'airflow', user: 'airflow', waiting: 3, maxWaitSeconds }] });
     expect(poolerFindings(pooler, pools(1.5), { value: 1 }, THRESHOLDS).map((f) => f.status)).toEqual(['warning', 'ok']);
     expect(poolerFindings(pooler, pools(6), { value: 0 }, THRESHOLDS).map((f) => [f.status, f.message])).toEqual([
-      ['critical', 'saturated: clients waiting for a server connection (airflow/airflow: 3), longest 6.0 s'],
+      ['critical', 'saturated: clients waiting for a server connection (airflow/airflow: 3), longest 6.00 s'],
       ['critical', 'pgbouncer_up 0: the exporter cannot read its daemon'],
     ]);
   });

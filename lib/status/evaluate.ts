@@ -20,7 +20,7 @@ export interface ClusterObservations {
 type Finding = Omit<StatusFinding, 'component'>;
 
 const bytes = (value: number) => (value >= 1024 * 1024 ? `${(value / 1024 / 1024).toFixed(1)} MiB` : `${value} B`);
-const seconds = (value: number) => `${value.toFixed(1)} s`;
+const seconds = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} s`;
 const time = (epoch: number | null) => (epoch === null ? 'never' : new Date(epoch * 1000).toISOString());
 const podTarget = (pod: string) => `pod/${pod}`;
 

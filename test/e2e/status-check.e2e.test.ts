@@ -169,7 +169,7 @@ describe(`cdk8s-postgres-status against real PostgreSQL ${DAEMONS.postgresMajor}
       const result = await status(['--max-lag-seconds', '0', '--max-lag-bytes', '1024']);
       expect(result.code).toBe(2);
       expect(result.find('pod/airflow-db-replica-0', 'lag')).toMatchObject({
-        status: 'warning', message: expect.stringMatching(/behind: replay is paused \(pg_wal_replay_resume\(\) resumes it\); over 1024 B; over 0\.0 s$/),
+        status: 'warning', message: expect.stringMatching(/behind: replay is paused \(pg_wal_replay_resume\(\) resumes it\); over 1024 B; over 0\.00 s$/),
       });
       // With a threshold of 0 s, the other replica, replaying the insert, may show a moment of lag too; nothing else is wrong.
       expect(result.notOk.filter((line: string) => !/^(skipped|warning pod\/airflow-db-replica-\d lag)/.test(line))).toEqual([]);
