@@ -100,6 +100,20 @@ describe('clone from a backup', () => {
   });
 });
 
+describe('the source side', () => {
+  test('backup.repositoryClients: the repository host\'s NetworkPolicy admits a clone\'s or standby\'s pods of another namespace to its server', () => {
+    const chart = testChart('shop');
+    const dr = { namespace: 'dr', podSelector: { 'app.kubernetes.io/instance': 'orders-dr' } };
+    new PostgresStatefulCluster(chart, 'Orders', {
+      name: 'orders', image: IMAGE, superuserSecret: { secretName: 'orders-superuser' }, replicationSecret: { secretName: 'orders-replication' },
+      tls: { secretName: 'orders-tls' }, backup: { repositories: [BackupRepository.volume()], repositoryClients: [dr] },
+    });
+    const policy = findObject(synthObjects(chart), 'NetworkPolicy', 'orders-repo-host');
+    const from = policy.spec.ingress.flatMap((rule: any) => rule.from);
+    expect(from).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'dr' } }, podSelector: { matchLabels: dr.podSelector } });
+  });
+});
+
 describe('clone from the running cluster', () => {
   const objects = synth({ clone: { source: STREAMING_ONLY } });
 

@@ -128,6 +128,8 @@ export interface BackupModel {
   /** The cluster's TLS Secret, which pgBackRest's servers and clients present to each other. */
   readonly tlsSecretName: string;
   readonly serverPort: number;
+  /** Other clusters' pods the repository host admits (clones and standby clusters). */
+  readonly repositoryClients: NetworkPeer[];
   readonly archiveTimeoutSeconds: number;
   readonly ioTimeoutSeconds: number;
   readonly image: string;
@@ -214,6 +216,7 @@ export function resolveBackup(scope: IConstruct, options: BackupOptions | undefi
     fromStandby,
     tlsSecretName: tls.secretName,
     serverPort,
+    repositoryClients: [...options.repositoryClients ?? []],
     archiveTimeoutSeconds,
     ioTimeoutSeconds,
     image,

@@ -265,10 +265,11 @@ function renderRepoHost(scope: Construct, model: BackupModel, repoHostConf: stri
     },
   });
   if (model.cluster.networkPolicies) {
-    // Only the instances connect (archive-push, archive-get and restore); the host connects only
-    // where its repositories need to (nowhere, for volume repositories).
+    // Only the instances connect (archive-push, archive-get and restore), and the clones and standby
+    // clusters of backup.repositoryClients; the host connects only where its repositories need to
+    // (nowhere, for volume repositories).
     const namespace = model.namespace ? { namespace: model.namespace } : {};
-    const clients = [{ ...namespace, podSelector: model.cluster.instanceSelector }];
+    const clients = [{ ...namespace, podSelector: model.cluster.instanceSelector }, ...model.repositoryClients];
     new NetworkAccess(scope, { clients, ...(model.cluster.dnsResolvers ? { dnsResolvers: model.cluster.dnsResolvers } : {}) }, {
       name,
       labels,

@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import type { BackupRepository } from './backup-repository';
+import { NetworkPeer } from '../core/network-policy';
 import { ContainerResources } from '../core/resources';
 
 /** The kinds of pgBackRest backup. */
@@ -78,6 +79,15 @@ export interface BackupTuning {
    * @default false
    */
   readonly fromStandby?: boolean;
+  /**
+   * Other clusters' pods the repository host's NetworkPolicy admits to its TLS server besides this
+   * cluster's instances: clones and standby clusters that read this cluster's volume repositories
+   * (`clone.source.repository`, `standby.source.repository`), such as
+   * `{ namespace: 'dr', podSelector: { 'app.kubernetes.io/instance': 'orders-dr' } }`. They still
+   * need a certificate of this cluster's CN to be served.
+   * @default - only this cluster's instances
+   */
+  readonly repositoryClients?: NetworkPeer[];
   /**
    * Port of pgBackRest's TLS server, beside PostgreSQL in each instance and on the repository host.
    * @default 8432
