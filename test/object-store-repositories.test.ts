@@ -42,14 +42,16 @@ describe('GCS and Azure repositories: rendered options, Secrets as environment o
     const instance = renderInstanceConf(model);
     expect(lines(instance)).toEqual(expect.arrayContaining([
       'repo1-type=gcs', 'repo1-path=/shop-db', 'repo1-gcs-bucket=shop-backups', 'repo1-gcs-endpoint=storage.googleapis.com', 'repo1-gcs-key-type=auto',
-      'repo1-storage-port=443', 'repo1-storage-verify-tls=y',
+      'repo1-storage-verify-tls=y',
       'repo2-path=/dr/shop', 'repo2-gcs-key-type=service', 'repo2-gcs-key=/etc/pgbackrest-keys/repo2/key.json',
       'repo2-storage-ca-file=/etc/pgbackrest-ca/repo2/ca.crt', 'repo2-cipher-type=aes-256-cbc',
-      'repo3-gcs-endpoint=fake-gcs.storage.svc', 'repo3-storage-port=4443', 'repo3-gcs-key-type=token',
+      'repo3-gcs-endpoint=fake-gcs.storage.svc:4443', 'repo3-gcs-key-type=token',
       'repo4-type=azure', 'repo4-azure-account=shopbackups', 'repo4-azure-container=shop-db', 'repo4-azure-endpoint=azurite.storage.svc',
       'repo4-azure-uri-style=path', 'repo4-azure-key-type=sas', 'repo4-storage-port=10000',
     ]));
     expect(instance).not.toMatch(/repo1-gcs-key=|repo3-gcs-key=|azure-key=|cipher-pass/);
+    // pgBackRest's GCS driver takes the port in the endpoint only.
+    expect(instance).not.toMatch(/repo[123]-storage-port/);
     expect(lines(renderBackupConf(model, model.repositories[1]))).toEqual(expect.arrayContaining(['repo2-gcs-key-type=service', 'repo2-retention-full=4']));
     expect(model.repoHostPodHost).toBeUndefined();
     expect(() => renderRepoHostConf(model)).not.toThrow();

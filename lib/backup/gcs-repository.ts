@@ -105,10 +105,10 @@ export class GcsRepository extends BackupRepository {
     return {
       options: objectStoreOptions(store, 'gcs', [
         [`${repo}-gcs-bucket`, props.bucket],
-        [`${repo}-gcs-endpoint`, store.endpoint],
+        [`${repo}-gcs-endpoint`, store.port === 443 ? store.endpoint : `${store.endpoint}:${store.port}`],
         [`${repo}-gcs-key-type`, keyType],
         ...(keyType === GcsKeyType.SERVICE ? [[`${repo}-gcs-key`, gcsKeyFile(index)] as [string, string]] : []),
-      ]),
+      ], true),
       access: objectStoreAccess(store, own),
       egress: objectStoreEgress(store, keyType === 'auto' ? GKE_METADATA : []),
     };

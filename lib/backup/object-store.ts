@@ -109,14 +109,18 @@ export function resolveObjectStore(scope: IConstruct, prop: string, index: numbe
   };
 }
 
-/** The store's `repoN-*` options: type, path, then the store's own, then TLS and cipher. */
-export function objectStoreOptions(store: ResolvedObjectStore, type: string, own: RepositoryOption[]): RepositoryOption[] {
+/**
+ * The store's `repoN-*` options: type, path, then the store's own, then port, TLS and cipher.
+ * `portInEndpoint`: the store's driver takes the port in its endpoint option, not from
+ * `repoN-storage-port` (GCS in pgBackRest 2.45 and 2.55.1: it connected to 443 regardless).
+ */
+export function objectStoreOptions(store: ResolvedObjectStore, type: string, own: RepositoryOption[], portInEndpoint = false): RepositoryOption[] {
   const repo = `repo${store.index}`;
   return [
     [`${repo}-type`, type],
     [`${repo}-path`, store.path],
     ...own,
-    [`${repo}-storage-port`, store.port],
+    ...(portInEndpoint ? [] : [[`${repo}-storage-port`, store.port] as RepositoryOption]),
     [`${repo}-storage-verify-tls`, 'y'],
     ...(store.certificateAuthority ? [[`${repo}-storage-ca-file`, storageCaFile(store.index)] as RepositoryOption] : []),
     ...(store.cipher ? [[`${repo}-cipher-type`, 'aes-256-cbc'] as RepositoryOption] : []),
