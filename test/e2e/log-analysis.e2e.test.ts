@@ -1,4 +1,6 @@
+import { ChildProcess } from 'child_process';
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'fs';
+import { createConnection } from 'net';
 import { join } from 'path';
 import { Chart, Duration, Testing } from 'cdk8s';
 import { PostgresStatefulCluster } from '../../lib';
@@ -6,13 +8,14 @@ import { findObject } from '../support/synth';
 import { bootCluster, LocalInstance, localCluster, SecretStore } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
 import { resolveEnv } from './support/environment';
-import { giveToDaemonUser, requirePostgres, requireProgram, runIn, runOk, scratchDir } from './support/postgres-bin';
+import { freePort, giveToDaemonUser, requirePostgres, requireProgram, runIn, runOk, scratchDir, startDaemonIn } from './support/postgres-bin';
 
 const SECRETS: SecretStore = {
   'pg-superuser': { username: 'dbadmin', password: 'superuser-secret' },
   'pg-replication': { username: 'replicator', password: 'replication-secret' },
 };
 const PGBADGER = '/usr/bin/pgbadger';
+const BUSYBOX = '/usr/bin/busybox';
 
 function synth(): any[] {
   const chart = new Chart(Testing.app(), 'logs', { namespace: 'shop' });
@@ -22,14 +25,17 @@ function synth(): any[] {
     superuserSecret: { secretName: 'pg-superuser' },
     replicationSecret: { secretName: 'pg-replication' },
     // Every statement, so a short pgbench run fills the query sections.
-    logAnalysis: { image: 'pgbadger', minDurationStatement: Duration.millis(0) },
+    logAnalysis: { image: 'pgbadger', minDurationStatement: Duration.millis(0), server: { clients: [{ namespace: 'dba' }] } },
   });
   return Testing.synth(chart);
 }
 
+const containerOf = (objects: any[], name: string) => findObject(objects, 'StatefulSet', 'db-primary').spec.template.spec.containers
+  .find((c: any) => c.name === name);
+
 /** The pgbadger container of the instance's pod, run as the pod runs it: its command and environment, paths localized. */
 function reportRun(instance: LocalInstance, objects: any[], args: string[]) {
-  const container = findObject(objects, 'StatefulSet', 'db-primary').spec.template.spec.containers.find((c: any) => c.name === 'pgbadger');
+  const container = containerOf(objects, 'pgbadger');
   const localize = (value: string) => instance.localize(value);
   const command = container.command.map(localize);
   return runIn(DAEMONS, command[0], [...command.slice(1), ...args], resolveEnv(container, SECRETS, [], localize));
@@ -47,6 +53,7 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
   let objects: any[];
   let logDir: string;
   let reportDir: string;
+  let server: ChildProcess | undefined;
 
   beforeAll(async () => {
     requirePostgres();
@@ -58,7 +65,10 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
     reportDir = join(instance.root, 'data', 'pgbadger');
   }, 120_000);
 
-  afterAll(() => instance?.kill());
+  afterAll(() => {
+    if (server?.pid !== undefined && server.exitCode === null) runIn(DAEMONS, 'kill', [String(server.pid)]);
+    instance?.kill();
+  });
 
   test('the server logs to files on the data volume; its stderr, which kubectl logs shows, has only the first lines', () => {
     const files = readdirSync(logDir);
@@ -95,6 +105,37 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
     expect(second.status).toBe(0);
     expect(readFileSync(join(reportDir, 'LAST_PARSED'), 'utf8')).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
   }, 120_000);
+
+  test('the pgbadger-http container\'s BusyBox httpd serves the report directory and nothing outside it', async () => {
+    requireProgram(BUSYBOX, 'busybox');
+    const [httpd, ...args] = containerOf(objects, 'pgbadger-http').command.map((arg: string) => instance.localize(arg));
+    const port = await freePort();
+    // The container's command, with the test's free port: Debian's busybox runs it as an applet.
+    const local = args.map((arg: string, index: number) => (args[index - 1] === '-p' ? String(port) : arg));
+    server = startDaemonIn(DAEMONS, BUSYBOX, [httpd, ...local], join(instance.root, 'httpd.log'));
+    // A raw request line: fetch() would resolve "..", which is what httpd must refuse.
+    const get = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      let response = '';
+      const socket = createConnection(port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.0\r\n\r\n`));
+      socket.setEncoding('utf8').on('data', (chunk) => (response += chunk)).on('error', reject)
+        .on('end', () => resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(response)?.[1] ?? 0), body: response.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
+    });
+    // Until httpd listens: a refused connection rejects.
+    let index = { status: 0, body: '' };
+    for (let attempt = 0; attempt < 50 && index.status === 0; attempt++) {
+      index = await get('/').catch(() => ({ status: 0, body: '' }));
+      if (index.status === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(index.status).toBe(200);
+    expect(index.body).toMatch(/pgBadger/);
+    expect((await get('/LAST_PARSED')).status).toBe(200);
+    // PGDATA sits beside the reports on the data volume.
+    expect(existsSync(join(instance.root, 'data', 'pgdata', 'PG_VERSION'))).toBe(true);
+    for (const path of ['/../pgdata/PG_VERSION', '/%2e%2e/pgdata/PG_VERSION', '/..%2fpgdata/PG_VERSION', '/2026/../../pgdata/PG_VERSION']) {
+      const outside = await get(path);
+      expect({ path, served: outside.status === 200 || outside.body.trim() === String(DAEMONS.postgresMajor) }).toEqual({ path, served: false });
+    }
+  }, 60_000);
 
   test('log files past logRetention are deleted, the current one kept', () => {
     const old = join(logDir, 'postgresql-2020-01-01_000000.log');
