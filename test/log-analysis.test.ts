@@ -5,6 +5,9 @@ import { checkPodSecurity, podTemplatesOf } from './support/pod-security';
 import { loadPolaris, runPolaris } from './support/polaris';
 import { shellcheck } from './support/shellcheck';
 import { findObject, synthObjects, testChart } from './support/synth';
+import { logAnalysisParameters, resolveLogAnalysis } from '../lib/cluster/log-analysis';
+import { postgresMajors, postgresVersion } from '../lib/core/postgres-versions';
+import { checkSettingValue, gucSyntax } from '../lib/core/setting-values';
 
 const SECRETS = { superuserSecret: { secretName: 'pg-superuser' }, replicationSecret: { secretName: 'pg-replication' } };
 const IMAGE = 'registry.example.com/pgbadger:13.1';
@@ -42,6 +45,17 @@ describe('logAnalysis (pgBadger)', () => {
       lc_messages: "'C'",
     };
     for (const [name, value] of Object.entries(expected)) expect({ name, values: confValues(text, name) }).toEqual({ name, values: [value] });
+  });
+
+  test.each(postgresMajors())('every setting is one PostgreSQL %i knows, with a value its catalog accepts', (major) => {
+    const version = postgresVersion(major);
+    const model = resolveLogAnalysis(testChart(), LOGS, {})!;
+    for (const [name, value] of Object.entries(logAnalysisParameters(model))) {
+      expect({ name, known: version.parameters.has(name) }).toEqual({ name, known: true });
+      const text = typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+      expect(() => checkSettingValue(testChart(), name, text, version.parameterTypes[name], gucSyntax(`PostgreSQL ${major}`))).not.toThrow();
+    }
+    expect(postgresMajors()).toEqual([14, 15, 16, 17, 18]);
   });
 
   test('without it, logs stay on stderr as before and no sidecar runs', () => {
