@@ -5,11 +5,11 @@ import { k8s } from './kube';
 import { validateLabels } from './names';
 import { requireEnum, requireInteger } from './validation';
 
-/** Whether the scheduler must or should put the pods of one workload on different nodes. */
+/** Whether the scheduler must or should spread the pods of one workload over nodes (or zones, or another topology). */
 export enum PodSpread {
-  /** Prefer different nodes; still schedule when there are fewer nodes than pods. */
+  /** Prefer different nodes (domains); still schedule when there are fewer than pods. */
   PREFERRED = 'ScheduleAnyway',
-  /** Never put two of the pods on one node; a pod stays Pending without a free node. */
+  /** Never put two of the pods on one node (more than maxSkew above the emptiest domain); a pod stays Pending without room. */
   REQUIRED = 'DoNotSchedule',
 }
 
