@@ -2,7 +2,7 @@ import { ClusterModel } from './cluster-model';
 import { CHECK_REPLICA_DATA, EMPTY_PRIMARY, IDENTITY_FUNCTIONS, rebuildPrimary } from './data-identity-script';
 import { MAJOR_VERSION_FUNCTIONS } from './major-version-functions';
 import { PROVISIONING_PGOPTIONS, ProvisioningModel, renderProvisioningSql } from './provisioning';
-import { COPIED_DATA_FUNCTIONS, renderSourceFunctions, SOURCE_ENVIRONMENT } from './source-bootstrap-script';
+import { COPIED_DATA_FUNCTIONS, renderSourceFunctions } from './source-bootstrap-script';
 import { tablespaceShellFunctions } from './tablespaces';
 import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '../core/shell-functions';
 
@@ -12,7 +12,7 @@ import { CREDENTIAL_FUNCTIONS, logFunction, TEMPORARY_SERVER_FUNCTIONS } from '.
  */
 export const BOOTSTRAP_ENVIRONMENT = [
   'PGDATA', 'PG_WALDIR', 'POSTGRES_ROLE', 'POD_NAME', 'PRIMARY_HOST', 'PGPORT', 'PGPASSFILE', 'CREDENTIALS_DIR', 'CONFIG_FILE',
-  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM', 'HEADLESS_SERVICE', 'PRIMARY_RECOVERY', ...SOURCE_ENVIRONMENT,
+  'TLS_CA_FILE', 'TLS_ENABLED', 'RESTORE_SCRIPT', 'MAJOR_UPGRADE_FROM', 'HEADLESS_SERVICE', 'PRIMARY_RECOVERY',
 ] as const;
 
 /**

@@ -645,14 +645,14 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
       // Resolves to every instance pod, ready or not: an empty primary asks them whether they hold the cluster.
       HEADLESS_SERVICE: model.objectNames.headless,
       PRIMARY_RECOVERY: role === 'primary' && model.primaryRecovery !== PrimaryRecovery.REFUSE ? model.primaryRecovery : '',
-      ...this.sourceAdditions.bootstrapEnv,
     };
     const volumes = this.volumes;
     return restrictedContainer({
       name: 'bootstrap',
       image: model.image,
       command: [`${CLUSTER_PATHS.scriptsDir}/${CLUSTER_FILES.bootstrapScript}`],
-      env: distinctNames([...environmentVariables(environment), ...restore?.env ?? [], ...this.sourceAdditions.env]),
+      env: distinctNames([...environmentVariables(environment), ...this.sourceAdditions.bootstrapEnv, ...restore?.env ?? [],
+        ...this.sourceAdditions.env]),
       resources: resourceRequirements(model.resources),
       volumeMounts: [
         ...mounts.filter((mount) => mount.name !== 'tls'),

@@ -23,15 +23,15 @@ export interface SourcePodAdditions {
   readonly env: k8s.EnvVar[];
   /** The source's replication role in the secrets volume of the pods that may lead. */
   readonly secretProjections: k8s.VolumeProjection[];
-  /** The bootstrap's SOURCE_* environment. */
-  readonly bootstrapEnv: { readonly [name in typeof SOURCE_ENVIRONMENT[number]]: string };
+  /** The bootstrap's SOURCE_* environment (none for other clusters: the script defaults it to empty). */
+  readonly bootstrapEnv: k8s.EnvVar[];
   /** The connections to the source: its repository host or bucket, its primary. */
   readonly egress: Connection[];
 }
 
 const VOLUMES = { config: 'pgbackrest-source', tls: 'pgbackrest-source-tls', authority: 'postgresql-source-ca' } as const;
 
-/** The pod additions of a clone or standby; nothing, and an empty SOURCE_* environment, for other clusters. */
+/** The pod additions of a clone or standby; nothing for other clusters. */
 export function sourcePodAdditions(model: ClusterModel): SourcePodAdditions {
   const source = (model.clone ?? model.standby)?.source;
   const repository = source?.repository;
@@ -58,7 +58,7 @@ export function sourcePodAdditions(model: ClusterModel): SourcePodAdditions {
     ],
     env: repository?.access.env ?? [],
     secretProjections: streaming ? [secretProjection(SOURCE_REPLICATION_SECRET_DIR, streaming.replication)] : [],
-    bootstrapEnv: {
+    bootstrapEnv: !source ? [] : Object.entries<string>({
       SOURCE_MODE: sourceMode(model),
       SOURCE_HOST: streaming?.host ?? '',
       SOURCE_PORT: streaming ? String(streaming.port) : '',
@@ -67,7 +67,7 @@ export function sourcePodAdditions(model: ClusterModel): SourcePodAdditions {
       SOURCE_STANZA: repository ? source!.name : '',
       SOURCE_REPO: repository ? String(repository.key) : '',
       SOURCE_RESTORE_SCRIPT: cloneFromBackup ? `${SOURCE_PATHS.configDir}/${SOURCE_FILES.restoreScript}` : '',
-    },
+    } satisfies { [name in typeof SOURCE_ENVIRONMENT[number]]: string }).map(([name, value]) => ({ name, value })),
     egress: [...repository?.egress ?? [], ...streaming?.egress ?? []],
   };
 }
