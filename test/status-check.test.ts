@@ -108,6 +108,10 @@ describe('evaluation of what the probes read', () => {
     });
     expect(find('pod/airflow-db-replica-0', 'lag')).toMatchObject({ status: 'warning', message: 'replay 32.0 MiB and 2.00 s behind: over 16.0 MiB' });
     expect(find('pod/airflow-db-replica-1', 'lag')).toMatchObject({ status: 'warning', message: 'replay 0 B and 45.0 s behind: over 30.0 s' });
+    const unknown = evaluate({ ...healthy, 'airflow-db-replica-0': replicaState({ replay: { lagBytes: 40 * 1024 * 1024, lagSeconds: null, paused: false, receiver: 'streaming' } }) });
+    expect(unknown.find('pod/airflow-db-replica-0', 'lag')).toMatchObject({
+      status: 'warning', message: 'replay 40.0 MiB and unknown seconds (no commit replayed yet) behind: over 16.0 MiB',
+    });
     expect(find('pod/airflow-db-primary-0', 'replication')).toMatchObject({
       status: 'critical', message: '1 of 2 standbys streaming; not streaming: airflow-db-replica-1 (catchup)',
     });

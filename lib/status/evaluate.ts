@@ -66,15 +66,17 @@ function lagFinding(instance: ExpectedInstance, state: InstanceState, primaryRow
   const replay = state.replay!;
   const target = podTarget(instance.pod);
   const lagBytes = Math.max(replay.lagBytes ?? 0, primaryRow?.lagBytes ?? 0);
-  const lagSeconds = Math.max(replay.lagSeconds ?? 0, primaryRow?.lagSeconds ?? 0);
-  const figures = `replay ${bytes(lagBytes)} and ${seconds(lagSeconds)} behind`;
+  // Unknown when WAL waits but no commit was replayed since the standby started, and the primary has not measured one.
+  const known = [replay.lagSeconds, primaryRow?.lagSeconds].filter((value): value is number => value !== null && value !== undefined);
+  const lagSeconds = known.length > 0 ? Math.max(...known) : undefined;
+  const figures = `replay ${bytes(lagBytes)} and ${lagSeconds === undefined ? 'unknown seconds (no commit replayed yet)' : seconds(lagSeconds)} behind`;
   if (replay.receiver !== 'streaming') {
     return { target, check: 'lag', status: HealthStatus.CRITICAL, message: `no WAL receiver streaming (${replay.receiver ?? 'none'}); ${figures}` };
   }
   const problems = [
     ...(replay.paused ? ['replay is paused (pg_wal_replay_resume() resumes it)'] : []),
     ...(lagBytes > t.maxLagBytes ? [`over ${bytes(t.maxLagBytes)}`] : []),
-    ...(lagSeconds > t.maxLagSeconds ? [`over ${seconds(t.maxLagSeconds)}`] : []),
+    ...(lagSeconds !== undefined && lagSeconds > t.maxLagSeconds ? [`over ${seconds(t.maxLagSeconds)}`] : []),
   ];
   return problems.length > 0 ? { target, check: 'lag', status: HealthStatus.WARNING, message: `${figures}: ${problems.join('; ')}` }
     : { target, check: 'lag', status: HealthStatus.OK, message: figures };

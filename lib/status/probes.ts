@@ -168,7 +168,8 @@ const REPLICATION_SQL = `SELECT application_name, state,
 FROM pg_stat_replication ORDER BY application_name`;
 
 // Seconds behind: none when everything received is replayed (an idle primary sends nothing),
-// else since the last replayed commit, an upper bound when the primary was idle before.
+// else since the last replayed commit (an upper bound when the primary was idle before; null
+// when none was replayed since the standby started).
 const REPLAY_SQL = `SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint AS lag_bytes,
   CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
     ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8 AS lag_seconds,

@@ -162,8 +162,11 @@ describe(`cdk8s-postgres-status against real PostgreSQL ${DAEMONS.postgresMajor}
   }, 60_000);
 
   test('paused replay: the replica lags behind the threshold (exit code 2)', async () => {
+    // A commit the replica replays first: seconds behind count from the last one replayed.
+    superuser(instances[0], 'CREATE TABLE status_e2e (n int)');
+    await waitUntilHealthy('the replicas after a commit');
     superuser(instances[1], 'SELECT pg_wal_replay_pause()');
-    superuser(instances[0], 'CREATE TABLE IF NOT EXISTS status_e2e (n int); INSERT INTO status_e2e SELECT generate_series(1, 10000)');
+    superuser(instances[0], 'INSERT INTO status_e2e SELECT generate_series(1, 10000)');
     try {
       // Seconds behind count from the last commit replayed while WAL waits: more than 0 while the replay is paused.
       const result = await status(['--max-lag-seconds', '0', '--max-lag-bytes', '1024']);

@@ -5,20 +5,24 @@
  * processes' mount namespaces, so primary, replica and a restored cluster each see theirs at the
  * one path PostgreSQL records.
  */
-import { existsSync, readdirSync, rmSync } from 'fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Client } from 'pg';
 import {
-  BackupOptions, BackupRepository, Ensure, HbaConnection, HbaMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, PostgresTablespace,
+  BackupOptions, BackupRepository, Ensure, HbaConnection, HbaMethod, IdentMapping, PostgresStatefulCluster, PostgresStatefulClusterProps,
+  PostgresTablespace,
 } from '../../lib';
+import { CLUSTER_FILES, CLUSTER_PATHS } from '../../lib/cluster/cluster-layout';
+import { SETTINGS_AGENT_CONTAINER } from '../../lib/cluster/plain-settings-agent';
 import { postgresVersion } from '../../lib/core/postgres-versions';
 import { findObject } from '../support/synth';
 import { archiveEverything, LocalBackupTopology } from './support/backup-harness';
 import { LocalInstance, SecretStore, bootCluster } from './support/cluster-harness';
 import { DAEMONS } from './support/daemons';
+import { resolveEnv } from './support/environment';
 import { resolveOnLoopback } from './support/loopback-hosts';
-import { psql, psqlResult, requirePostgres, resolveHostsWith, scratchDir, waitFor } from './support/postgres-bin';
+import { psql, psqlResult, requirePostgres, resolveHostsWith, runIn, scratchDir, startDaemonIn, waitFor } from './support/postgres-bin';
 import { TestCa } from './support/test-ca';
 
 const NAME = 'ts-db';
@@ -33,9 +37,10 @@ const SECRETS: SecretStore = {
 const BACKUP: BackupOptions = { repositories: [BackupRepository.volume()] };
 const HOT: PostgresTablespace = { name: 'hot', size: '1Gi', owner: { secretName: 'ts-owner' } };
 const COLD: PostgresTablespace = { name: 'cold', size: '1Gi' };
+const REPORTS: IdentMapping = { mapName: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'app' };
 
 /** The cluster: TLS from the test CA, a volume repository, the tablespaces given, a cert rule mapped through pg_ident and a reject rule. */
-function synthCluster(tablespaces: PostgresTablespace[], backup: BackupOptions = BACKUP): any[] {
+function synthCluster(tablespaces: PostgresTablespace[], backup: BackupOptions = BACKUP, identMaps: IdentMapping[] = [REPORTS]): any[] {
   const chart = new Chart(Testing.app(), 'e2e', { namespace: 'shop' });
   const props: PostgresStatefulClusterProps = {
     postgresVersion: DAEMONS.postgresMajor,
@@ -52,7 +57,7 @@ function synthCluster(tablespaces: PostgresTablespace[], backup: BackupOptions =
       { connection: HbaConnection.HOSTSSL, users: ['app'], address: '127.0.0.1/32', method: HbaMethod.CERT, identMap: 'clients' },
       { connection: HbaConnection.HOSTSSL, users: ['blocked'], address: 'all', method: HbaMethod.REJECT },
     ],
-    identMaps: [{ mapName: 'clients', systemUsername: 'reports.example.com', databaseUsername: 'app' }],
+    identMaps,
   };
   new PostgresStatefulCluster(chart, 'TsDb', props);
   return chart.toJson();
@@ -107,7 +112,8 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
   afterAll(() => {
     for (const pod of pods.reverse()) pod.kill();
     resolveHostsWith(undefined);
-    console.log(`tablespaces-e2e (PostgreSQL ${DAEMONS.postgresMajor}): boot of two instances ${times.boot} s, full backup ${times.backup} s, restore ${times.restore} s`);
+    console.log(`tablespaces-e2e (PostgreSQL ${DAEMONS.postgresMajor}): boot of two instances ${times.boot} s, full backup ${times.backup} s, restore ${times.restore} s, `
+      + `a new pg_ident line in effect ${times.identReload} s after the file changed`);
     if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -154,7 +160,8 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
     expect(relationInOwnVolume(replica, 'cold', 'history')).toBe(true);
   }, 60_000);
 
-  test('a cert rule logs a client certificate\'s CN in as the role its pg_ident map names, without a password; another CN and a reject rule are refused', async () => {
+  test('a cert rule logs a client certificate\'s CN in as the role its pg_ident map names, without a password; another CN and a reject rule are refused; '
+    + 'a new map line is reloaded by the settings agent', async () => {
     const connect = async (user: string, options: { cert?: { [key: string]: string }; password?: string }) => {
       const client = new Client({
         host: '127.0.0.1', port: primary.port, user, database: 'postgres', connectionTimeoutMillis: 5000,
@@ -179,7 +186,29 @@ describe(`tablespaces and pg_hba rules on PostgreSQL ${DAEMONS.postgresMajor} ($
     expect(await connect('blocked', { password: 'blocked-secret' })).toMatch(/^refused: pg_hba.conf rejects connection for host "127.0.0.1", user "blocked"/);
     // Roles no rule names still log in with their password through the allowedCidrs line.
     expect(await connect('archivist', { password: 'owner-secret' })).toBe('archivist');
-  }, 30_000);
+
+    // The primary's settings agent as its pod runs it; then pg_ident.conf of a synthesis with one more map line, as the kubelet refreshes it.
+    const container = findObject(objects, 'StatefulSet', `${NAME}-primary`).spec.template.spec.containers
+      .find((c: any) => c.name === SETTINGS_AGENT_CONTAINER);
+    const localize = (value: string) => primary.localize(value);
+    const agentLog = `${primary.root}-${SETTINGS_AGENT_CONTAINER}.log`;
+    const command = container.command.map(localize);
+    const env = { ...resolveEnv(container, SECRETS, [], localize), PGPORT: String(primary.port) };
+    const agent = startDaemonIn(DAEMONS, command[0], command.slice(1), agentLog, env);
+    pods.push({ kill: () => runIn(DAEMONS, 'kill', ['-KILL', String(agent.pid)]) });
+    await waitFor('the settings agent\'s first reload', () => existsSync(agentLog) && readFileSync(agentLog, 'utf8').includes('reloaded at start'));
+    const twoMaps = synthCluster([HOT, COLD], BACKUP, [REPORTS, { ...REPORTS, systemUsername: 'other.example.com' }]);
+    const identFile = findObject(twoMaps, 'ConfigMap', `${NAME}-config`).data[CLUSTER_FILES.pgIdentConf];
+    const written = Date.now();
+    writeFileSync(primary.localize(`${CLUSTER_PATHS.configDir}/${CLUSTER_FILES.pgIdentConf}`), primary.localConfigFile(CLUSTER_FILES.pgIdentConf, identFile));
+    while ((await connect('app', { cert: other })) !== 'app') {
+      if (Date.now() - written > 30_000) {
+        throw new Error(`the new map line was not in effect 30 s after pg_ident.conf changed:\n${readFileSync(agentLog, 'utf8')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    times.identReload = ((Date.now() - written) / 1000).toFixed(1);
+  }, 60_000);
 
   test('a pgBackRest full backup and a restore bring both tablespaces back, each in the restored pod\'s own volume at the same path', async () => {
     const full = Date.now();
