@@ -101,6 +101,11 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
     // The statements' tables, in the query sections.
     for (const table of ['pgbench_tellers', 'pgbench_branches', 'pgbench_history']) expect(html).toContain(table);
 
+    // Every statement is logged; the passwords, set by the provisioning on its own temporary server, are not.
+    const logs = readdirSync(logDir).map((file) => readFileSync(join(logDir, file), 'utf8')).join('');
+    expect(logs).toMatch(/user=dbadmin,db=postgres,app=pgbench/);
+    for (const { password } of Object.values(SECRETS)) expect(logs).not.toContain(password);
+
     const second = reportRun(instance, objects, ['once']);
     expect(second.status).toBe(0);
     expect(readFileSync(join(reportDir, 'LAST_PARSED'), 'utf8')).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
