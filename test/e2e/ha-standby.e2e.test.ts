@@ -29,6 +29,9 @@ const SECRETS: SecretStore = {
   'orders-copy-superuser': { username: 'copyadmin', password: 'copy-secret' },
   'orders-copy-replication': { username: 'copy_replicator', password: 'copy-repl-secret' },
   'orders-copy-patroni-api': { username: 'patroni', password: 'copy-api-secret' },
+  'orders-live-superuser': { username: 'liveadmin', password: 'live-secret' },
+  'orders-live-replication': { username: 'live_replicator', password: 'live-repl-secret' },
+  'orders-live-patroni-api': { username: 'patroni', password: 'live-api-secret' },
 };
 
 /** The source: a plain cluster of one instance, TLS from the test CA's Issuer, one volume repository. */
@@ -154,23 +157,35 @@ describe(`HA standby cluster and clone (Patroni ${DAEMONS.versions.patroni}, etc
     if (scratch && !process.env.KEEP_E2E) rmSync(scratch, { recursive: true, force: true });
   }, 60_000);
 
-  test('a clone from the source\'s backup bootstraps through patroni-source.sh: every archived row, its own superuser, promoted on a new timeline', async () => {
+  test('two clones started together, one from the source\'s backup, one of the running source over TLS verified for orders-rw: '
+    + 'every row, their own superusers, promoted', async () => {
     psql(sourceOwner(), 'INSERT INTO orders SELECT generate_series(1001, 1500)');
     await archiveEverything(superuserOn(primary));
     const started = Date.now();
-    const clone = await startHa('orders-copy', synthHa('orders-copy', 1, { clone: { source: source({ repository: true }) } }));
-    const leader = await clone.leader(90_000);
-    times.cloneFromBackup = seconds(Date.now() - started);
-    const member = clone.member(leader);
-    expect(member.logSinceStart()).toMatch(/cluster restored and promoted[^]*cloned from cluster orders/);
-    expect(member.psql('SELECT count(*) FROM orders', 'shop')).toBe('1500');
-    expect(member.psql('SELECT pg_is_in_recovery()')).toBe('f');
-    expect(Number(member.psql('SELECT timeline_id FROM pg_control_checkpoint()'))).toBeGreaterThan(1);
-    // Its own superuser (which the source has not) logs in with its own Secret's password; its owner too.
-    expect(member.superuser.user).toBe('copyadmin');
-    expect(member.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'copyadmin'")).toBe('t');
-    expect(psql({ port: member.pgPort, ...OWNER }, 'SELECT count(*) FROM orders')).toBe('1500');
-    await clone.stop();
+    // Both at once: each its own Patroni on its own etcd, as two clusters in two namespaces.
+    const [fromBackup, ofRunning] = await Promise.all([
+      startHa('orders-copy', synthHa('orders-copy', 1, { clone: { source: source({ repository: true }) } })),
+      startHa('orders-live', synthHa('orders-live', 1, { clone: { source: source({ streaming: true }) } })),
+    ]);
+    const [copy, live] = await Promise.all([fromBackup, ofRunning].map(async (clone, index) => {
+      const member = clone.member(await clone.leader(90_000));
+      times[index === 0 ? 'cloneFromBackup' : 'cloneOfRunning'] = seconds(Date.now() - started);
+      return member;
+    }));
+    expect(copy.logSinceStart()).toMatch(/cluster restored and promoted[^]*cloned from cluster orders/);
+    expect(live.logSinceStart()).toMatch(new RegExp(`copying the running cluster orders from orders-rw:${primary.port} \\(pg_basebackup\\)[^]*cloned from cluster orders`));
+    // Restored from the backup: promoted onto a new timeline. Copied from the running source: its timeline, ended by crash recovery.
+    expect(Number(copy.psql('SELECT timeline_id FROM pg_control_checkpoint()'))).toBeGreaterThan(1);
+    expect(live.psql('SELECT timeline_id FROM pg_control_checkpoint()')).toBe(psql(superuserOn(primary), 'SELECT timeline_id FROM pg_control_checkpoint()'));
+    for (const [member, superuser] of [[copy, 'copyadmin'], [live, 'liveadmin']] as const) {
+      expect(member.psql('SELECT count(*) FROM orders', 'shop')).toBe('1500');
+      expect(member.psql('SELECT pg_is_in_recovery()')).toBe('f');
+      // Its own superuser (which the source has not) logs in with its own Secret's password; the owner too.
+      expect(member.superuser.user).toBe(superuser);
+      expect(member.psql(`SELECT rolsuper FROM pg_roles WHERE rolname = '${superuser}'`)).toBe('t');
+      expect(psql({ port: member.pgPort, ...OWNER }, 'SELECT count(*) FROM orders')).toBe('1500');
+    }
+    await Promise.all([fromBackup.stop(), ofRunning.stop()]);
   }, 150_000);
 
   test('a standby cluster of two members: the standby leader restores the source\'s backup and streams from its primary, the other member cascades', async () => {
