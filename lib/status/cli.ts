@@ -5,7 +5,7 @@ import { STATUS_USAGE_EXIT_CODE } from './status-render';
 import { StatusCheckOptions, StatusCredentials } from './status-types';
 import { SslMode } from '../core/tls';
 
-const USAGE = 'usage: cdk8s-postgres-status --manifests <dir|file> [--endpoints endpoints.json] [--endpoint <target>=<host:port> ...] [--context <kube context>] '
+const USAGE = 'usage: cdk8s-postgres-status --manifests <dir|file> [--endpoints endpoints.json] [--endpoint <target>=<host:port> ...] [--context <kube context>] [--kubectl kubectl] '
   + '[--credentials credentials.json] [--sslmode prefer] [--ca-file ca.crt] [--max-lag-bytes 16777216] [--max-lag-seconds 30] '
   + '[--max-archive-ready 16] [--max-pool-wait-seconds 5] [--timeout 5] [--json]';
 

@@ -18,7 +18,7 @@ export function statusTargets(stack: ExpectedStack): string[] {
   ];
 }
 
-/** Runs the probes of every target with an endpoint, all at once, and evaluates them. */
+/** Checks the options against the manifests' targets, forwards ports in the kubeconfig mode, then probes and evaluates. */
 async function check(objects: KubeObject[], options: StatusCheckOptions): Promise<StatusReport> {
   const stack = expectedStack(objects);
   if (stack.clusters.length === 0 && stack.proxies.length === 0) {

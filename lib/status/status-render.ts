@@ -20,6 +20,7 @@ export function worstStatus(findings: StatusFinding[]): HealthStatus {
   return worst === HealthStatus.SKIPPED ? HealthStatus.OK : worst;
 }
 
+/** The exit code of a status: 0, 2, 3 or 4. */
 export function exitCodeOf(status: HealthStatus): number {
   return STATUS_EXIT_CODES[rank(status)].code;
 }
