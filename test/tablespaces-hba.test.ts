@@ -246,6 +246,7 @@ describe('hbaRules and identMaps', () => {
     [rule({ users: ['bad name'] }), 'hbaRules[0].users[0]', '"bad name"', /"\+group"/],
     [rule({ users: [] }), 'hbaRules[0].users', '[]', /leave it unset for all/],
     [{ identMaps: [{ mapName: 'm', systemUsername: 'a b', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"a b"', /without spaces/],
+    [{ identMaps: [{ mapName: 'm', systemUsername: '/^a{1,3}$', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"/^a{1,3}$"', /commas/],
     [{ identMaps: [{ mapName: 'm', systemUsername: '/(', databaseUsername: 'x' }] }, 'identMaps[0].systemUsername', '"/("', /fix the expression/],
     [{ identMaps: [{ mapName: 'm', systemUsername: 'cn', databaseUsername: '\\1' }] }, 'identMaps[0].databaseUsername', '"\\\\1"', /start systemUsername with "\/"/],
     [{ identMaps: [{ mapName: 'M-1', systemUsername: 'cn', databaseUsername: 'x' }] }, 'identMaps[0].mapName', '"M-1"', /lower-case/],

@@ -91,8 +91,8 @@ export interface HbaRulesModel {
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const WEAK_METHODS = ['trust', 'password', 'md5', 'ident', 'ldap', 'radius', 'pam'];
-/** A system user name or a regular expression: one pg_ident.conf field, with nothing that would end or quote it. */
-const SYSTEM_USERNAME = /^[^\s"#]{1,256}$/;
+/** A system user name or a regular expression: one pg_ident.conf field, with nothing that would end, split or quote it. */
+const SYSTEM_USERNAME = /^[^\s"#,]{1,256}$/;
 const DATABASE_USERNAME = /^([a-z_][a-z0-9_]{0,62}|[a-z_0-9]*\\1[a-z_0-9]*)$/;
 
 /** Validates hbaRules and identMaps against each other and the cluster's TLS. */
@@ -183,7 +183,7 @@ function resolveIdentMapping(scope: IConstruct, prop: string, mapping: IdentMapp
   }
   if (typeof mapping.systemUsername !== 'string' || !SYSTEM_USERNAME.test(mapping.systemUsername)) {
     throw propError(scope, `${prop}.systemUsername`, mapping.systemUsername, 'is not one pg_ident.conf field',
-      'give a user name or a regular expression starting with "/", without spaces, quotes or "#"');
+      'give a user name or a regular expression starting with "/", without spaces, quotes, commas or "#"');
   }
   if (mapping.systemUsername.startsWith('/')) {
     try {
