@@ -15,12 +15,12 @@ import { ResolvedTls, TLS_FILES } from '../core/tls';
  *   makes the cluster's superuser role when the source has none of its name; Patroni, which opens
  *   `local` trust for its superuser during a custom bootstrap, then sets the role's password, runs
  *   post_bootstrap (provision.sh) and writes the cluster's pg_hba.conf.
- * - A standby is Patroni's `standby_cluster` in the dynamic configuration: the standby leader is
- *   created by `create_replica_methods` (the source's latest backup restored as a standby by
- *   patroni-source.sh, or pg_basebackup from the source), then replays the source's WAL from its
- *   repository (restore_command) and/or streams from its primary; the members cascade from the
- *   standby leader. Dropping `standby` drops the section, which the settings agent removes from
- *   the store: Patroni then promotes the standby leader.
+ * - A standby is Patroni's `standby_cluster` in the dynamic configuration: Patroni creates every
+ *   member by its `create_replica_methods` (the source's latest backup restored as a standby by
+ *   patroni-source.sh, or pg_basebackup); the standby leader then replays the source's WAL from
+ *   its repository (restore_command) and/or streams from its primary, and the other members
+ *   stream from the standby leader. Dropping `standby` drops the section, which the settings
+ *   agent removes from the store: Patroni then promotes the standby leader.
  */
 
 /** The custom bootstrap's and the replica method's name in patroni.yml. */
