@@ -6,7 +6,7 @@ import { Chart, Duration, Testing } from 'cdk8s';
 import { PostgresStatefulCluster } from '../../lib';
 import { findObject } from '../support/synth';
 import { bootCluster, LocalInstance, localCluster, SecretStore } from './support/cluster-harness';
-import { DAEMONS } from './support/daemons';
+import { DAEMONS, daemonSet } from './support/daemons';
 import { resolveEnv } from './support/environment';
 import { freePort, giveToDaemonUser, requirePostgres, requireProgram, runIn, runOk, scratchDir, startDaemonIn } from './support/postgres-bin';
 
@@ -15,6 +15,8 @@ const SECRETS: SecretStore = {
   'pg-replication': { username: 'replicator', password: 'replication-secret' },
 };
 const PGBADGER = '/usr/bin/pgbadger';
+/** pgBadger and BusyBox are the host's (Debian 12's), the sidecars' images' stand-ins, whichever daemons run PostgreSQL. */
+const HOST = daemonSet('bookworm');
 const BUSYBOX = '/usr/bin/busybox';
 
 function synth(): any[] {
@@ -38,7 +40,7 @@ function reportRun(instance: LocalInstance, objects: any[], args: string[]) {
   const container = containerOf(objects, 'pgbadger');
   const localize = (value: string) => instance.localize(value);
   const command = container.command.map(localize);
-  return runIn(DAEMONS, command[0], [...command.slice(1), ...args], resolveEnv(container, SECRETS, [], localize));
+  return runIn(HOST, command[0], [...command.slice(1), ...args], resolveEnv(container, SECRETS, [], localize));
 }
 
 /** A figure of the report's overview, such as "Number of queries", as a number. */
@@ -66,7 +68,7 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
   }, 120_000);
 
   afterAll(() => {
-    if (server?.pid !== undefined && server.exitCode === null) runIn(DAEMONS, 'kill', [String(server.pid)]);
+    if (server?.pid !== undefined && server.exitCode === null) runIn(HOST, 'kill', [String(server.pid)]);
     instance?.kill();
   });
 
@@ -117,7 +119,7 @@ describe(`logAnalysis: PostgreSQL ${DAEMONS.postgresMajor} (${DAEMONS.name}'s da
     const port = await freePort();
     // The container's command, with the test's free port: Debian's busybox runs it as an applet.
     const local = args.map((arg: string, index: number) => (args[index - 1] === '-p' ? String(port) : arg));
-    server = startDaemonIn(DAEMONS, BUSYBOX, [httpd, ...local], join(instance.root, 'httpd.log'));
+    server = startDaemonIn(HOST, BUSYBOX, [httpd, ...local], join(instance.root, 'httpd.log'));
     // A raw request line: fetch() would resolve "..", which is what httpd must refuse.
     const get = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
       let response = '';
