@@ -130,9 +130,8 @@ export class PostgresStatefulCluster extends Construct implements IPostgresEndpo
     addLibraryValidation(this, () => this.validateConnectionBudget());
     addLibraryValidation(this, () => this.validateMemory());
     this.provisioning = new Provisioning(this, model.superuser, model.replication, model.databases, model.namedRoles,
-      model.highAvailability !== undefined);
+      model.highAvailability !== undefined).withTablespaces(model.tablespaces);
     (props.roles ?? []).forEach((role, index) => this.provision(role, `roles[${index}]`));
-    this.provisioning.setTablespaces(model.tablespaces);
     this.name = model.name;
     this.instances = model.instances;
     this.readWriteHost = model.readWriteHost;

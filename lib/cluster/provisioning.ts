@@ -168,11 +168,12 @@ export class Provisioning {
   }
 
   /** The tablespaces the primary keeps in step; their owners become login roles kept in step with their Secrets. */
-  public setTablespaces(tablespaces: readonly TablespaceModel[]): void {
+  public withTablespaces(tablespaces: readonly TablespaceModel[]): this {
     tablespaces.forEach((tablespace, index) => {
       if (tablespace.owner) this.addRole(tablespace.owner, [], { credentials: `tablespaces[${index}].owner` });
     });
     this.tablespaces = tablespaces;
+    return this;
   }
 
   /** Lets the role of these credentials call the password lookup function in every database. */
