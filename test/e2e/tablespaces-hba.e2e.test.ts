@@ -1,6 +1,7 @@
 /**
- * Tablespaces and the props' pg_hba rules on the host's daemons (Debian 12: PostgreSQL 15,
- * pgBackRest 2.45), from a synthesized plain-mode cluster of two instances. Each pod's
+ * Tablespaces and the props' pg_hba rules on the worker's daemons (Debian 12's by default:
+ * PostgreSQL 15, pgBackRest 2.45; it passes on Debian 13's PostgreSQL 17.12 and pgBackRest 2.55.1
+ * too), from a synthesized plain-mode cluster of two instances. Each pod's
  * tablespace volumes are its own directory, bound over /var/lib/postgresql/tablespaces in its
  * processes' mount namespaces, so primary, replica and a restored cluster each see theirs at the
  * one path PostgreSQL records.

@@ -67,7 +67,6 @@ export class LocalInstance {
     }
     if (main.volumeMounts.some((m: any) => m.mountPath.startsWith(`${CLUSTER_PATHS.tablespacesDir}/`))) {
       mkdirSync(join(this.root, 'tablespaces'), { recursive: true });
-      mkdirSync(CLUSTER_PATHS.tablespacesDir, { recursive: true });
       this.binds = { [CLUSTER_PATHS.tablespacesDir]: join(this.root, 'tablespaces') };
     }
     giveToDaemonUser(this.root);

@@ -91,15 +91,15 @@ function spawnTarget(set: DaemonSet, command: string, args: string[],
     const chroot = ['--userspec=postgres:postgres', set.root, command, ...args];
     const mounts = Object.entries({ ...(hostsFile ? { '/etc/hosts': hostsFile } : {}), ...binds }).flatMap(([path, source]) => [source, join(set.root!, path)]);
     if (mounts.length === 0) return { command: 'chroot', args: chroot, user: undefined };
-    // Binds each (source, target) pair before `--`, then chroots.
-    const enter = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec chroot "$@"';
+    // Binds each (source, target) pair before `--` (a missing target is made a directory, a pod's mount point), then chroots.
+    const enter = 'while [ "$1" != -- ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec chroot "$@"';
     return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, 'sh', ...mounts, '--', ...chroot], user: undefined };
   }
   if (Object.keys(binds).length > 0 && !user) throw new Error(`binding ${Object.keys(binds).join(', ')} needs the tests to run as root (a mount namespace)`);
   if (!usesNamespace(set, binds) || !user) return { command, args, user };
   const mounts = Object.entries({ ...(hostsFile ? { '/etc/hosts': hostsFile } : {}), ...binds }).flatMap(([path, source]) => [source, path]);
-  // Binds each (source, target) pair before `--`, then drops to the daemon user.
-  const enter = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; '
+  // Binds each (source, target) pair before `--` (a missing target is made a directory, a pod's mount point), then drops to the daemon user.
+  const enter = 'while [ "$1" != -- ]; do [ -e "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2" || exit 1; shift 2; done; shift; '
     + 'exec setpriv --reuid="$DAEMON_UID" --regid="$DAEMON_GID" --clear-groups -- "$@"';
   return { command: 'unshare', args: ['--mount', '--', 'sh', '-c', enter, 'sh', ...mounts, '--', command, ...args], user: undefined };
 }
