@@ -160,7 +160,7 @@ describe('pgBackRest with Azure and GCS repositories end to end (emulators over 
   test('the GCS repository\'s full CronJob creates its stanza in the bucket and backs up from the replica too', async () => {
     const log = topology.job(`${NAME}-backup-repo2-full`).runOk();
     times.gcsFull = commandSeconds(log, 'backup');
-    expect(log).toMatch(/backup command begin .*--backup-standby .*--repo2-gcs-endpoint=gcs\.storage\.svc:\d+ .*--repo2-gcs-key-type=token/);
+    expect(log).toMatch(/backup command begin .*--backup-standby(=y)? .*--repo2-gcs-endpoint=gcs\.storage\.svc:\d+ .*--repo2-gcs-key-type=token/);
     const label = /new backup label = (\d{8}-\d{6}F)/.exec(log)?.[1];
     expect(label).toBeDefined();
     expect(await gcs.hasObject(BUCKET, `${NAME}/backup/${NAME}/${label}/backup.manifest`)).toBe(true);
@@ -204,9 +204,8 @@ describe('pgBackRest with Azure and GCS repositories end to end (emulators over 
   }, 180_000);
 
   test('a cluster created from the GCS repository beside the restored one has its every row, along the new timeline', async () => {
-    const login = superuser(inPlace!);
-    await archiveEverything(login);
-    const expected = psql(login, CONTENT);
+    // The in-place test archived its last write, and nothing was written since (a WAL switch now would be a no-op, never archived).
+    const expected = psql(superuser(inPlace!), CONTENT);
     const restored = await topology.primaryOf(synthCluster(ports, { repository: 2 }), 'restore-gcs');
     pods.push(restored);
     const started = Date.now();
