@@ -1,9 +1,8 @@
-import { ChildProcess, spawn } from 'child_process';
 import { createHmac } from 'crypto';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { request } from 'https';
 import { dirname, join } from 'path';
-import { waitFor } from './postgres-bin';
+import { NodeServer } from './node-server';
 
 /** What the Azure Blob Storage emulator is started with. */
 export interface AzureServerOptions {
@@ -35,25 +34,21 @@ export class LocalAzureServer {
     writeFileSync(join(options.dir, 'tls.crt'), options.certificate);
     writeFileSync(join(options.dir, 'tls.key'), options.key, { mode: 0o600 });
     const main = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
-    const out = openSync(log, 'a');
     const args = [
       '--blobHost', '127.0.0.1', '--blobPort', String(options.port), '--location', data,
       '--cert', join(options.dir, 'tls.crt'), '--key', join(options.dir, 'tls.key'),
       '--skipApiVersionCheck', '--disableTelemetry', '--disableProductStyleUrl',
     ];
     const env = { ...process.env, AZURITE_ACCOUNTS: `${options.account}:${options.accountKey}` };
-    const child = spawn(process.execPath, [main, ...args], { env, stdio: ['ignore', out, out] });
+    const child = await NodeServer.start(`Azurite on port ${options.port}`, [main, ...args], { env, log },
+      () => readFileSync(log, 'utf8').includes('successfully listens'));
     const server = new LocalAzureServer(child, log, options);
-    await waitFor(`Azurite to listen on port ${options.port} (log: ${log})`, () => {
-      if (child.exitCode !== null) throw new Error(`Azurite exited ${child.exitCode}: see ${log}`);
-      return readFileSync(log, 'utf8').includes('successfully listens');
-    });
     const status = await server.signedRequest('PUT', `/${options.container}`, 'restype=container');
     if (status !== 201) throw new Error(`Azurite answered ${status} to the creation of container ${options.container}: see ${log}`);
     return server;
   }
 
-  private constructor(private readonly child: ChildProcess, public readonly log: string, private readonly options: AzureServerOptions) {}
+  private constructor(private readonly server: NodeServer, public readonly log: string, private readonly options: AzureServerOptions) {}
 
   /** Whether the container holds blob `name`, asked over the REST API with the account's key. */
   public async hasBlob(name: string): Promise<boolean> {
@@ -64,7 +59,7 @@ export class LocalAzureServer {
 
   /** Stops the server at once. */
   public kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    this.server.kill();
   }
 
   /**

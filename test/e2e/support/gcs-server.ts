@@ -1,8 +1,8 @@
-import { ChildProcess, spawn } from 'child_process';
-import { existsSync, mkdirSync, openSync } from 'fs';
+import { existsSync, mkdirSync } from 'fs';
 import { request } from 'http';
 import { join } from 'path';
-import { freePort, waitFor } from './postgres-bin';
+import { NodeServer } from './node-server';
+import { freePort } from './postgres-bin';
 
 /** What the fake GCS server is started with. */
 export interface GcsServerOptions {
@@ -41,7 +41,7 @@ EmulatorRegistry.start(emulator).then(() => {
 }, (error) => { console.error(error); process.exit(1); });
 `;
 
-/** The fake GCS server in a child process (the tests block the jest worker in spawnSync). */
+/** The fake GCS server in a child process (NodeServer). */
 export class LocalGcsServer {
   /** The token the emulator takes as an admin's (`Authorization: Bearer owner`). */
   public static readonly TOKEN = 'owner';
@@ -61,17 +61,12 @@ export class LocalGcsServer {
         storageModule: require.resolve('firebase-tools/lib/emulator/storage'), registryModule: require.resolve('firebase-tools/lib/emulator/registry'),
       }),
     };
-    const out = openSync(log, 'a');
-    const child = spawn(process.execPath, ['-e', PROGRAM], { env, cwd: options.dir, stdio: ['ignore', out, out] });
-    const server = new LocalGcsServer(child, httpPort, log);
-    await waitFor(`the GCS emulator to listen on port ${options.port} (log: ${log})`, () => {
-      if (child.exitCode !== null) throw new Error(`the GCS emulator exited ${child.exitCode}: see ${log}`);
-      return existsSync(ready);
-    }, 60_000);
-    return server;
+    const server = await NodeServer.start(`the GCS emulator on port ${options.port}`, ['-e', PROGRAM], { env, log, cwd: options.dir, timeoutMs: 60_000 },
+      () => existsSync(ready));
+    return new LocalGcsServer(server, httpPort, log);
   }
 
-  private constructor(private readonly child: ChildProcess, private readonly httpPort: number, public readonly log: string) {}
+  private constructor(private readonly server: NodeServer, private readonly httpPort: number, public readonly log: string) {}
 
   /** Whether `bucket` holds object `name`, asked over its JSON API. */
   public hasObject(bucket: string, name: string): Promise<boolean> {
@@ -91,6 +86,6 @@ export class LocalGcsServer {
 
   /** Stops the server at once. */
   public kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    this.server.kill();
   }
 }

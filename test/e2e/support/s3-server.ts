@@ -1,7 +1,6 @@
-import { ChildProcess, spawn } from 'child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'fs';
+import { existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
-import { waitFor } from './postgres-bin';
+import { NodeServer } from './node-server';
 
 /** What the S3-compatible server is started with. */
 export interface S3ServerOptions {
@@ -39,11 +38,7 @@ new S3rver({
 }).run().then(() => require('fs').writeFileSync(options.ready, ''), (error) => { console.error(error); process.exit(1); });
 `;
 
-/**
- * s3rver (an S3-compatible server from npm, on a local directory) in a child process: the tests
- * run pgBackRest with spawnSync, which blocks the jest worker, so a server inside it could not
- * answer.
- */
+/** s3rver (an S3-compatible server from npm, on a local directory) in a child process (NodeServer). */
 export class LocalS3Server {
   /** Starts the server and waits until it listens; fails with its log when it exits first. */
   public static async start(options: S3ServerOptions): Promise<LocalS3Server> {
@@ -56,17 +51,11 @@ export class LocalS3Server {
       ...process.env,
       S3_SERVER_OPTIONS: JSON.stringify({ ...options, module, accountModule: join(dirname(module), 'models', 'account.js'), data, ready }),
     };
-    const out = openSync(log, 'a');
-    const child = spawn(process.execPath, ['-e', PROGRAM], { env, stdio: ['ignore', out, out] });
-    const server = new LocalS3Server(child, data, log);
-    await waitFor(`s3rver to listen on port ${options.port} (log: ${log})`, () => {
-      if (child.exitCode !== null) throw new Error(`s3rver exited ${child.exitCode}: see ${log}`);
-      return existsSync(ready);
-    });
-    return server;
+    const server = await NodeServer.start(`s3rver on port ${options.port}`, ['-e', PROGRAM], { env, log }, () => existsSync(ready));
+    return new LocalS3Server(server, data, log);
   }
 
-  private constructor(private readonly child: ChildProcess, private readonly data: string, public readonly log: string) {}
+  private constructor(private readonly server: NodeServer, private readonly data: string, public readonly log: string) {}
 
   /** Whether the bucket holds the object `key`, as s3rver's store keeps it on disk. */
   public hasObject(bucket: string, key: string): boolean {
@@ -80,6 +69,6 @@ export class LocalS3Server {
 
   /** Stops the server at once. */
   public kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    this.server.kill();
   }
 }
