@@ -26,6 +26,9 @@ const ASSEMBLY_FILE = path.resolve(__dirname, '..', '.jsii');
  * A parameter name has no such reason: rename it (`baseProps`, not `base`).
  */
 const ALLOWED: { [name: string]: { languages: string[]; reason: string } } = {
+  'LabelRequirement.operator': { languages: ['C#'], reason: "a label selector requirement's operator field (In, NotIn, Exists, DoesNotExist); C# property Operator" },
+  'NodeRequirement.operator': { languages: ['C#'], reason: "a node selector requirement's operator field (In, NotIn, Exists, DoesNotExist, Gt, Lt); C# property Operator" },
+  'SourceCluster.namespace': { languages: ['C#'], reason: "the Kubernetes namespace of a clone's or a standby's source cluster; C# property Namespace" },
   'BackupRepository.type': { languages: ['Go'], reason: "the repository's pgBackRest repo-type (volume or s3); Go exports it as Type()" },
   'ExternalPostgresProps.namespace': { languages: ['C#'], reason: "the Kubernetes namespace of the cluster's Services; C# property Namespace" },
   'MonitoringProfile.namespace': { languages: ['C#'], reason: 'the Kubernetes namespace of the monitoring objects; C# property Namespace' },

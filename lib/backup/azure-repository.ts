@@ -36,7 +36,7 @@ export interface AzureCredentials {
    * What the key holds.
    * @default AzureKeyType.SHARED
    */
-  readonly type?: AzureKeyType;
+  readonly keyType?: AzureKeyType;
 }
 
 /**
@@ -92,10 +92,10 @@ export class AzureRepository extends BackupRepository {
     if (props.credentials === undefined) {
       throw propError(scope, `${prop}.credentials`, undefined,
         'is required: pgBackRest 2.45 to 2.55 authenticate to Azure only with a shared key or a SAS token, not with a managed or workload identity',
-        'give a Secret holding the storage account\'s shared key, or a SAS token limited to the container with type AzureKeyType.SAS');
+        'give a Secret holding the storage account\'s shared key, or a SAS token limited to the container with keyType AzureKeyType.SAS');
     }
     const credentials = resolveSecretKeys(scope, `${prop}.credentials`, props.credentials.secretName, { key: props.credentials.key ?? 'azure-key' });
-    const keyType = requireEnum(scope, `${prop}.credentials.type`, props.credentials.type ?? AzureKeyType.SHARED, { AzureKeyType });
+    const keyType = requireEnum(scope, `${prop}.credentials.keyType`, props.credentials.keyType ?? AzureKeyType.SHARED, { AzureKeyType });
     const uriStyle = requireEnum(scope, `${prop}.uriStyle`, props.uriStyle ?? AzureUriStyle.HOST, { AzureUriStyle });
     const repo = `repo${index}`;
     // The key (and cipher passphrase) come from the environment, never the file.

@@ -31,7 +31,7 @@ export interface GcsCredentials {
    * What the key holds.
    * @default GcsKeyType.SERVICE
    */
-  readonly type?: GcsKeyType;
+  readonly keyType?: GcsKeyType;
 }
 
 /** A repository in a Google Cloud Storage bucket, reached over HTTPS. */
@@ -87,7 +87,7 @@ export class GcsRepository extends BackupRepository {
     const store = resolveObjectStore(scope, prop, index, clusterName, props.endpoint ?? 'storage.googleapis.com', 'storage.googleapis.com', props);
     const repo = `repo${index}`;
     const keyType = props.credentials
-      ? requireEnum(scope, `${prop}.credentials.type`, props.credentials.type ?? GcsKeyType.SERVICE, { GcsKeyType })
+      ? requireEnum(scope, `${prop}.credentials.keyType`, props.credentials.keyType ?? GcsKeyType.SERVICE, { GcsKeyType })
       : 'auto';
     const own: RepositoryAccess = { volumes: [], mounts: [], env: [] };
     if (props.credentials) {

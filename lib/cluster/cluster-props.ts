@@ -66,7 +66,7 @@ export interface PostgresDatabase {
   readonly template?: string;
   /**
    * Concurrent sessions in the database; -1 for no limit.
-   * @default -1
+   * @default - no limit (-1)
    */
   readonly connectionLimit?: number;
   /**

@@ -30,12 +30,12 @@ export interface RoleAttributes {
   readonly inherit?: boolean;
   /**
    * CONNECTION LIMIT: concurrent sessions of the role; -1 for no limit.
-   * @default -1
+   * @default - no limit (-1)
    */
   readonly connectionLimit?: number;
   /**
    * VALID UNTIL: when the role's password stops working, as an ISO 8601 timestamp with its zone
-   * (`2027-06-30T00:00:00Z`).
+   * (`<date>T00:00:00Z`, the date as year-month-day).
    * @default - the password never expires
    */
   readonly validUntil?: string;

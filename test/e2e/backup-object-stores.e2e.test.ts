@@ -69,7 +69,7 @@ function synthCluster(ports: { azure: number; gcs: number }, restore?: RestoreOp
         credentials: { secretName: 'azure-key' }, certificateAuthority: { secretName: 'storage-ca', key: 'ca.crt' },
       }), BackupRepository.gcs({
         bucket: BUCKET, endpoint: GCS_ENDPOINT, port: ports.gcs,
-        credentials: { secretName: 'gcs-token', type: GcsKeyType.TOKEN }, certificateAuthority: { secretName: 'storage-ca', key: 'ca.crt' },
+        credentials: { secretName: 'gcs-token', keyType: GcsKeyType.TOKEN }, certificateAuthority: { secretName: 'storage-ca', key: 'ca.crt' },
       })],
       fromStandby: true,
       ...(restore ? { restore } : {}),
