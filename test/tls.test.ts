@@ -931,7 +931,7 @@ describe('errors', () => {
     ['ssl', 'on', /use tls$/],
     ['ssl_cert_file', '/x/server.crt', /use tls\.secretName$/],
     ['ssl_key_file', '/x/server.key', /use tls\.secretName$/],
-    ['ssl_ca_file', '/x/ca.crt', /use nothing: clients log in with passwords, not certificates$/],
+    ['ssl_ca_file', '/x/ca.crt', /use hbaRules with HbaMethod\.CERT \(client certificates are verified against the tls Secret's ca\.crt\)$/],
   ])('the cluster refuses extraParameters.%s, which tls manages', (name, value, fix) => {
     for (const tls of [undefined, {}]) {
       const message = thrownMessage(() => new PostgresStatefulCluster(testChart(), 'Db', { ...CLUSTER, ...(tls ? { tls } : {}), extraParameters: { [name]: value } }), name);
