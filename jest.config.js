@@ -12,9 +12,9 @@ const TRIXIE_SUITES = ['cluster', 'pooler', 'balancer', 'tls', 'ha-rest-api', 'h
 
 module.exports = {
   testTimeout: 30000,
-  // The e2e suites mostly wait on daemons: three workers on CI's two cores keep the run under its
-  // budget (measured: 763 s for every suite of both projects), and their bounds hold under that load.
-  maxWorkers: 3,
+  // The e2e suites mostly wait on daemons (Patroni's loops, lock TTLs, probes): four workers on
+  // CI's two cores keep the run under its budget, and their bounds hold under that load.
+  maxWorkers: 4,
   projects: [
     { ...common, displayName: 'default', testMatch: ['**/*.test.ts'] },
     {
