@@ -4,6 +4,7 @@ import { App } from 'cdk8s';
 import { PostgresStatefulCluster, RequiredSecrets } from '../lib';
 import { AirflowStackChart } from './airflow-stack';
 import { BackedUpClusterChart } from './backed-up-cluster';
+import { buildDisasterRecovery } from './disaster-recovery';
 import { HaClusterChart } from './ha-cluster';
 import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
@@ -21,6 +22,7 @@ export function buildExamples(app: App): void {
   new HaClusterChart(app, 'ha-cluster');
   new BackedUpClusterChart(app, 'backed-up-cluster');
   buildOrdersEnvironments(app);
+  buildDisasterRecovery(app);
 }
 
 /** Every cluster's connection budget, one after the other. */

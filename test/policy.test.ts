@@ -247,7 +247,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   {
     check: 'pullPolicyNotAlways',
     // With the certificate init container of every pod with a self-signed certificate.
-    count: 137,
+    count: 156,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -257,7 +257,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'missingNetworkPolicy',
-    count: 28,
+    count: 31,
     justification: 'a NetworkPolicy does select every pod, for ingress and egress (checked here with Kubernetes\' label '
       + 'matching); Polaris\' schema takes `oneOf` the pod\'s labels, so a podSelector that matches on more than one '
       + 'label (name and instance, for a stable selector) fails it. A selector on one label would pass but select wider',
@@ -266,28 +266,28 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'readinessProbeMissing',
-    count: 31,
+    count: 36,
     justification: 'only the metrics exporter sidecars and the plain mode\'s settings agents have no readiness probe, by design: '
       + 'a failing sidecar readiness probe would take the database or proxy pod out of its Service because its sidecar hiccups',
     applies: (f) => /(-exporter|^settings-agent)$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
   },
   {
     check: 'livenessProbeMissing',
-    count: 13,
+    count: 18,
     justification: 'the plain mode\'s settings agent (one per instance pod) has none: a bash loop that sleeps, and waits at most '
       + 'a connection timeout (3 s) and a query on system views per action, so a probe would find nothing to restart',
     applies: (f) => f.container === 'settings-agent' && objectOf(f).kind === 'StatefulSet',
   },
   {
     check: 'priorityClassNotSet',
-    count: 26,
+    count: 33,
     justification: 'PriorityClasses are cluster objects the library cannot assume exist; placement.priorityClassName sets one, '
       + 'as the prod overlays do (orders-prod, orders-analytics pass)',
     applies: (f) => !PROD_CHARTS.includes(f.chart),
   },
   {
     check: 'metadataAndInstanceMismatched',
-    count: 18,
+    count: 25,
     justification: 'a cluster is two StatefulSets, <cluster>-primary and <cluster>-replica, of one instance, and its '
       + 'backups add <cluster>-repo-host and CronJobs <cluster>-backup-repo<N>-<type>: app.kubernetes.io/instance names '
       + 'the cluster, which the Services and NetworkPolicies select by',
@@ -300,7 +300,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'topologySpreadConstraint',
-    count: 1,
+    count: 2,
     justification: 'the backup repository host is one pod, which has nothing to spread from',
     applies: (f) => objectOf(f).kind === 'StatefulSet' && /-repo-host$/.test(objectOf(f).metadata.name) && objectOf(f).spec.replicas === 1,
   },

@@ -348,6 +348,8 @@ function synthMarked(): { charts: { [chart: string]: any[] }; markers: Map<strin
         resolveCredentials: (scope: any, prop: string, c: any) => actual.resolveCredentials(scope, prop, marked(c)),
         // Every other Secret reference (a backend's CA, S3 keys, a cipher passphrase) resolves here.
         resolveSecretKeys: (scope: any, prop: string, secretName: string, keys: any) => actual.resolveSecretKeys(scope, prop, mark(secretName), keys),
+        // A Secret mounted whole: a clone's or standby's copy of its source's tls Secret.
+        resolveSecretName: (scope: any, prop: string, secretName: string) => actual.resolveSecretName(scope, prop, mark(secretName)),
         requireOwnSecret: (scope: any, prop: string, c: any, others: any[], component: string) =>
           actual.requireOwnSecret(scope, prop, marked(c), others.map((other) => other && marked(other)), component),
       };

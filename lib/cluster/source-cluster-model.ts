@@ -7,7 +7,7 @@ import { BACKUP_FILES, BACKUP_PATHS } from '../backup/backup-layout';
 import { normalizeTargetTime } from '../backup/backup-model';
 import { BackupOptions } from '../backup/backup-props';
 import { BackupRepository, RepositoryAccess, RepositoryOption, RepositoryType } from '../backup/backup-repository';
-import { ResolvedCredentials, resolveCredentials } from '../core/credentials';
+import { ResolvedCredentials, resolveCredentials, resolveSecretName } from '../core/credentials';
 import { propError } from '../core/errors';
 import { selectorLabels } from '../core/labels';
 import { serviceHost, validateDnsLabel, validateDnsSubdomain, validateServiceName } from '../core/names';
@@ -249,7 +249,7 @@ function resolveSourceRepository(scope: IConstruct, prop: string, source: Source
     throw propError(scope, `${prop}.tlsSecretName`, undefined, 'is required for a volume repository: the source\'s repository host admits only clients with a certificate of its CN',
       `name a kubernetes.io/tls Secret of this namespace whose certificate has CN "${sourceName}-rw" and is signed by the source's CA: a copy of the source's tls Secret`);
   }
-  validateDnsSubdomain(scope, `${prop}.tlsSecretName`, source.tlsSecretName, 'Secret');
+  const tlsSecretName = resolveSecretName(scope, `${prop}.tlsSecretName`, source.tlsSecretName);
   const host = source.repoHost ?? `${repoHostName}-0.${serviceHost(repoHostName, namespace)}`;
   validateDnsSubdomain(scope, `${prop}.repoHost`, host, 'host');
   const port = validatePort(scope, `${prop}.serverPort`, source.serverPort ?? 8432);
@@ -270,7 +270,7 @@ function resolveSourceRepository(scope: IConstruct, prop: string, source: Source
     ],
     access: { volumes: [], mounts: [], env: [] },
     egress: [{ peer: { ...(namespace ? { namespace } : {}), podSelector: sourcePods(sourceName, 'pgbackrest', 'repo-host') }, port }],
-    tlsSecretName: source.tlsSecretName,
+    tlsSecretName,
   };
 }
 

@@ -45,8 +45,13 @@ export function resolveSecretKeys<K extends string>(scope: IConstruct, prop: str
       throw propError(scope, `${prop}.${name}`, key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and ".", at most 253 characters');
     }
   }
-  validateDnsSubdomain(scope, `${prop}.secretName`, secretName, 'Secret');
-  return { secretName, ...keys };
+  return { secretName: resolveSecretName(scope, `${prop}.secretName`, secretName), ...keys };
+}
+
+/** Checks the name of a Secret mounted whole (a kubernetes.io/tls Secret) and returns it. */
+export function resolveSecretName(scope: IConstruct, prop: string, secretName: string): string {
+  validateDnsSubdomain(scope, prop, secretName, 'Secret');
+  return secretName;
 }
 
 /** Applies the defaults and checks the names are ones the API server accepts. */
