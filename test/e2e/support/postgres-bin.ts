@@ -179,16 +179,31 @@ export function startDaemonIn(set: DaemonSet, command: string, args: string[], l
   return child;
 }
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// The ports freePort() hands out: below the kernel's ephemeral range (32768 and up), where no
+// outgoing connection or listen(0) lands, in a block of 2,500 per jest worker. A suite restarts its
+// daemons on their ports (a pod replaced keeps its address), and a port the kernel had handed to
+// another worker meanwhile made the restarted daemon fail to bind under load. Each suite starts at
+// a random place in its worker's block, away from what the worker's previous suites used.
+const PORTS_PER_WORKER = 2500;
+const WORKER_PORTS = 10_000 + (Number(process.env.JEST_WORKER_ID ?? '1') - 1) * PORTS_PER_WORKER;
+let nextPort = WORKER_PORTS + Math.floor(Math.random() * (PORTS_PER_WORKER - 500));
+
+/** Whether a listener can bind 127.0.0.1:`port` now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A TCP port nothing listens on right now, from this jest worker's own block. */
+export async function freePort(): Promise<number> {
+  for (let tried = 0; tried < PORTS_PER_WORKER; tried++) {
+    const port = WORKER_PORTS + ((nextPort++ - WORKER_PORTS) % PORTS_PER_WORKER);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`freePort: every port of this jest worker's block ${WORKER_PORTS}-${WORKER_PORTS + PORTS_PER_WORKER - 1} is taken`);
 }
 
 /** Polls until `check` holds or `timeoutMs` passes; returns the milliseconds it took. */
