@@ -9,6 +9,7 @@ import { HaClusterChart } from './ha-cluster';
 import { OperatorManagedChart } from './operator-managed';
 import { PooledClusterChart } from './pooled-cluster';
 import { ReplicatedClusterChart } from './replicated-cluster';
+import { ReportingToolboxChart } from './reporting-toolbox';
 import { SecureStackChart } from './secure-stack';
 import { buildOrdersEnvironments } from './team-overlays';
 
@@ -21,6 +22,7 @@ export function buildExamples(app: App): void {
   new SecureStackChart(app, 'secure-stack');
   new HaClusterChart(app, 'ha-cluster');
   new BackedUpClusterChart(app, 'backed-up-cluster');
+  new ReportingToolboxChart(app, 'reporting-toolbox');
   buildOrdersEnvironments(app);
   buildDisasterRecovery(app);
 }

@@ -188,5 +188,5 @@ test('the report written beside the examples\' manifests lists every cluster\'s 
     '  secure-stack/ShopPgpool             sr_check                    2             2',
     '  secure-stack/ShopPgpool             health check                2             2',
   ].join('\n'));
-  expect(report.match(/per instance/g)).toHaveLength(12);
+  expect(report.match(/per instance/g)).toHaveLength(13);
 });

@@ -247,7 +247,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   {
     check: 'pullPolicyNotAlways',
     // With the certificate init container of every pod with a self-signed certificate.
-    count: 156,
+    count: 164,
     justification: 'every image is pinned to a version tag (a prop with a pinned default); IfNotPresent starts pods without '
       + 'a registry round trip, so a registry outage cannot stop a database pod from restarting',
     applies: (f) => {
@@ -257,7 +257,7 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'missingNetworkPolicy',
-    count: 31,
+    count: 33,
     justification: 'a NetworkPolicy does select every pod, for ingress and egress (checked here with Kubernetes\' label '
       + 'matching); Polaris\' schema takes `oneOf` the pod\'s labels, so a podSelector that matches on more than one '
       + 'label (name and instance, for a stable selector) fails it. A selector on one label would pass but select wider',
@@ -266,28 +266,30 @@ const WARNINGS: Array<{ check: string; count: number; justification: string; app
   },
   {
     check: 'readinessProbeMissing',
-    count: 36,
-    justification: 'only the metrics exporter sidecars and the plain mode\'s settings agents have no readiness probe, by design: '
-      + 'a failing sidecar readiness probe would take the database or proxy pod out of its Service because its sidecar hiccups',
-    applies: (f) => /(-exporter|^settings-agent)$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
+    count: 40,
+    justification: 'only the metrics exporter sidecars, the plain mode\'s settings agents and the pgBadger report sidecars have '
+      + 'no readiness probe, by design: a failing sidecar readiness probe would take the database or proxy pod out of its '
+      + 'Service because its sidecar hiccups',
+    applies: (f) => /(-exporter|^settings-agent|^pgbadger)$/.test(f.container ?? '') && !!templateOf(f).spec.containers.find((c: any) => c.readinessProbe),
   },
   {
     check: 'livenessProbeMissing',
-    count: 18,
-    justification: 'the plain mode\'s settings agent (one per instance pod) has none: a bash loop that sleeps, and waits at most '
-      + 'a connection timeout (3 s) and a query on system views per action, so a probe would find nothing to restart',
-    applies: (f) => f.container === 'settings-agent' && objectOf(f).kind === 'StatefulSet',
+    count: 22,
+    justification: 'the plain mode\'s settings agent and the pgBadger report sidecar (one each per instance pod) have none: bash '
+      + 'loops that sleep between runs (the agent waits at most a connection timeout, 3 s, and a query on system views per '
+      + 'action; a pgBadger run ends by itself), so a probe would find nothing to restart',
+    applies: (f) => ['settings-agent', 'pgbadger'].includes(f.container ?? '') && objectOf(f).kind === 'StatefulSet',
   },
   {
     check: 'priorityClassNotSet',
-    count: 33,
+    count: 35,
     justification: 'PriorityClasses are cluster objects the library cannot assume exist; placement.priorityClassName sets one, '
       + 'as the prod overlays do (orders-prod, orders-analytics pass)',
     applies: (f) => !PROD_CHARTS.includes(f.chart),
   },
   {
     check: 'metadataAndInstanceMismatched',
-    count: 25,
+    count: 27,
     justification: 'a cluster is two StatefulSets, <cluster>-primary and <cluster>-replica, of one instance, and its '
       + 'backups add <cluster>-repo-host and CronJobs <cluster>-backup-repo<N>-<type>: app.kubernetes.io/instance names '
       + 'the cluster, which the Services and NetworkPolicies select by',

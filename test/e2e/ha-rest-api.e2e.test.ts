@@ -108,7 +108,9 @@ describe('Patroni\'s REST API: basic auth on the unsafe endpoints, HTTPS with th
 
   test('with the Secret\'s credentials they work: config, reload, restart, reinitialize, switchover and failover (members call each other over HTTPS)', async () => {
     let { leader, replica } = await roles();
-    const call = (member: PatroniMember, method: string, path: string, body: object = {}) => member.restCall(path, { method, body, auth: API_LOGIN });
+    // Patroni answers a restart or a switchover once it is done, which takes seconds on a loaded machine.
+    const call = (member: PatroniMember, method: string, path: string, body: object = {}) =>
+      member.restCall(path, { method, body, auth: API_LOGIN, timeoutMs: 60 * MS });
     // 412: the leader could not yet get a good status from the candidate (it allows 2 s), as
     // right after a reinitialize; patronictl's user would retry too. Never a 401.
     const takeOver = async (member: PatroniMember, path: string, body: object) => {
