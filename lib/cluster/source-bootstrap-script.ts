@@ -30,7 +30,7 @@ export const COPIED_DATA_MARKER = 'cdk8s-postgres-copied';
 /**
  * In every plain bootstrap.sh, since a former standby's primary must promote once its
  * `standby` prop is gone: a provisioning login that works on data copied from another cluster,
- * and the promotion.
+ * and the promotion (which a clone of a running cluster uses too).
  */
 export const COPIED_DATA_FUNCTIONS = `# Data copied from another cluster holds the source's roles: this cluster's superuser may not
 # exist yet, or have another password. Until it is provisioned, the temporary server admits
@@ -64,6 +64,19 @@ provisioning_done() {
   fi
 }
 
+# promote_data <data directory in standby mode>: a temporary server replays what it holds and
+# promotes it onto a new timeline, then stops.
+promote_data() {
+  local pgdata=$1
+  workdir=$(mktemp -d)
+  start_temporary_server "$pgdata" -c hot_standby=on
+  pg_ctl --pgdata="$pgdata" --wait --timeout=600 --silent promote >&2
+  pg_ctl --pgdata="$pgdata" --wait --silent --mode=fast stop >&2
+  temporary_server=""
+  rm -rf -- "$workdir"
+  workdir=""
+}
+
 # A primary whose data is in standby mode while the cluster is no longer a standby (its standby
 # prop was removed): promoted onto a new timeline, with what it received, before it serves.
 promote_former_standby() {
@@ -72,13 +85,7 @@ promote_former_standby() {
   fi
   log "the cluster is no longer a standby: promoting its data onto a new timeline"
   replace_standby_settings "$PGDATA"
-  workdir=$(mktemp -d)
-  start_temporary_server "$PGDATA" -c hot_standby=on
-  pg_ctl --pgdata="$PGDATA" --wait --timeout=600 --silent promote >&2
-  pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop >&2
-  temporary_server=""
-  rm -rf -- "$workdir"
-  workdir=""
+  promote_data "$PGDATA"
   log "promoted: timeline $(LC_ALL=C pg_controldata "$PGDATA" | sed -n 's/^Latest checkpoint.s TimeLineID: *//p')"
 }`;
 
@@ -146,13 +153,7 @@ initialize_from_source() {
     clone-from-running-cluster)
       copy_running_source "$staging"
       touch -- "$staging/standby.signal"
-      workdir=$(mktemp -d)
-      start_temporary_server "$staging" -c hot_standby=on
-      pg_ctl --pgdata="$staging" --wait --timeout=600 --silent promote >&2
-      pg_ctl --pgdata="$staging" --wait --silent --mode=fast stop >&2
-      temporary_server=""
-      rm -rf -- "$workdir"
-      workdir=""
+      promote_data "$staging"
       ;;
     standby)
       if [[ -n $SOURCE_CONFIG ]]; then
