@@ -3,9 +3,10 @@
  * restore.sh for the source, the bootstrap's environment and mounts, restore_command, the
  * NetworkPolicy's egress) and every refusal. The HA mode's rendering is test/ha-source.test.ts.
  */
-import { BackupRepository, CloneMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, PrimaryRecovery, SourceCluster } from '../lib';
+import { BackupRepository, CloneMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, PrimaryRecovery } from '../lib';
 import { expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
+import { REPOSITORY_ONLY, SOURCE, STREAMING_ONLY } from './support/source-clusters';
 import { findObject, synthObjects, testChart } from './support/synth';
 import { postgresVersion } from '../lib/core/postgres-versions';
 
@@ -13,14 +14,6 @@ type Props = Partial<PostgresStatefulClusterProps>;
 
 const IMAGE = postgresVersion().highAvailabilityImage.image;
 const S3 = { bucket: 'orders-backups', endpoint: 's3.eu-west-1.amazonaws.com', region: 'eu-west-1', credentials: { secretName: 'orders-s3' } };
-const SOURCE: SourceCluster = {
-  name: 'orders',
-  namespace: 'shop',
-  repository: { repository: BackupRepository.volume(), tlsSecretName: 'orders-tls' },
-  streaming: { replicationSecret: { secretName: 'orders-replication' }, certificateAuthority: { secretName: 'orders-ca' } },
-};
-const { repository: _repository, ...STREAMING_ONLY } = SOURCE;
-const { streaming: _streaming, ...REPOSITORY_ONLY } = SOURCE;
 
 /** A plain cluster `orders-dr` (2 instances, an image with pgBackRest, TLS) in namespace `dr`. */
 function synth(props: Props = {}): any[] {

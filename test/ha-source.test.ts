@@ -1,8 +1,9 @@
 import { spawnSync } from 'child_process';
 import { parse } from 'yaml';
-import { BackupRepository, CloneMethod, PostgresStatefulCluster, PostgresStatefulClusterProps, SourceCluster } from '../lib';
+import { CloneMethod, PostgresStatefulCluster, PostgresStatefulClusterProps } from '../lib';
 import { expectPropErrorMessage, thrownMessage } from './support/prop-errors';
 import { shellcheck } from './support/shellcheck';
+import { REPOSITORY_ONLY, SOURCE, STREAMING_ONLY } from './support/source-clusters';
 import { findObject, synthObjects, testChart } from './support/synth';
 
 type Props = Partial<PostgresStatefulClusterProps>;
@@ -16,15 +17,6 @@ function synth(props: Props = {}): any[] {
   });
   return synthObjects(chart);
 }
-
-const SOURCE: SourceCluster = {
-  name: 'orders',
-  namespace: 'shop',
-  repository: { repository: BackupRepository.volume(), tlsSecretName: 'orders-tls' },
-  streaming: { replicationSecret: { secretName: 'orders-replication' }, certificateAuthority: { secretName: 'orders-ca' } },
-};
-const { repository: _repository, ...STREAMING_ONLY } = SOURCE;
-const { streaming: _streaming, ...REPOSITORY_ONLY } = SOURCE;
 
 const patroniYml = (objects: any[]) => parse(findObject(objects, 'ConfigMap', 'orders-dr-patroni').data['patroni.yml'], { version: '1.1' });
 const dynamicJson = (objects: any[]) => JSON.parse(findObject(objects, 'ConfigMap', 'orders-dr-patroni').data['patroni-dynamic.json']);
